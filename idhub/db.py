@@ -1,0 +1,99 @@
+"""Database engine and sessions; one session per request or command, one transaction per change.
+
+SQLite needs two adjustments to behave like a server database under concurrent writers:
+foreign keys switched on, and write transactions started with BEGIN IMMEDIATE so two
+writers queue on the lock instead of failing when one upgrades a read to a write
+(the audit chain reads its last link before appending).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import current_app, g, has_request_context, request
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.orm import Session, sessionmaker
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class Database:
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.engine = create_engine(
+                url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
+            )
+            _configure_sqlite(self.engine)
+        else:
+            self.engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10)
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(
+            self.engine.execution_options(sqlite_begin="BEGIN IMMEDIATE"), expire_on_commit=False
+        )
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def session(self, *, write: bool) -> Session:
+        return self._write() if write else self._read()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A write transaction outside a request (CLI, worker): commit on success, else roll back."""
+        session = self._write()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred-only).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
+
+
+def get_db() -> Database:
+    return current_app.extensions["idhub.db"]
+
+
+def db_session() -> Session:
+    """The session of the current request: a write session for POST/PUT/PATCH/DELETE."""
+    session = g.get("_db_session")
+    if session is None:
+        write = has_request_context() and request.method in WRITE_METHODS
+        session = g._db_session = get_db().session(write=write)
+    return session
+
+
+def close_request_session(_exc: BaseException | None = None) -> None:
+    session = g.pop("_db_session", None)
+    if session is not None:
+        session.rollback()
+        session.close()

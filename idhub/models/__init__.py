@@ -1,0 +1,37 @@
+"""All tables of the hub; importing this module registers them on Base.metadata."""
+
+from .audit import AuditEvent
+from .base import Base, utcnow
+from .hr import (
+    Assignment,
+    AssignmentKind,
+    LineageKind,
+    OrgUnit,
+    OrgUnitLineage,
+    Person,
+    PersonStatus,
+    Position,
+    UnitStatus,
+    UnitType,
+)
+from .idempotency import IdempotencyRecord
+from .oauth import OAuthClient, OAuthToken
+
+__all__ = [
+    "Assignment",
+    "AssignmentKind",
+    "AuditEvent",
+    "Base",
+    "IdempotencyRecord",
+    "LineageKind",
+    "OAuthClient",
+    "OAuthToken",
+    "OrgUnit",
+    "OrgUnitLineage",
+    "Person",
+    "PersonStatus",
+    "Position",
+    "UnitStatus",
+    "UnitType",
+    "utcnow",
+]
