@@ -14,8 +14,10 @@ from .base import Base, UTCDateTime
 class AuditEvent(Base):
     __tablename__ = "audit_event"
 
+    # Position in the chain, assigned by the appender under the chain lock (not a sequence):
+    # a second appender that skipped the lock collides on this key instead of forking.
     id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
     )
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     actor_type: Mapped[str] = mapped_column(String(16))  # client | person | cli | system

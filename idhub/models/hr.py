@@ -77,6 +77,8 @@ class OrgUnit(Base):
     code: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(255))
     short_name: Mapped[str | None] = mapped_column(String(100))
+    # Folded lower-case name and short name, for accent-insensitive search.
+    search_name: Mapped[str] = mapped_column(String(400), index=True, default="")
     type: Mapped[UnitType] = mapped_column(_enum(UnitType, "unit_type"))
     parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("org_unit.id"), index=True)
     mail_domain: Mapped[str | None] = mapped_column(String(253))
@@ -205,3 +207,10 @@ class Assignment(Base):
             postgresql_where=text("kind = 'primary' AND end_date IS NULL"),
         ),
     )
+
+    def is_active_on(self, day: dt.date) -> bool:
+        return self.start_date <= day and (self.end_date is None or self.end_date >= day)
+
+    @property
+    def active(self) -> bool:
+        return self.is_active_on(dt.date.today())

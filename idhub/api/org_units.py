@@ -1,0 +1,118 @@
+"""/api/v1/org-units: the org tree (units, children, subtree, ancestors)."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from ..db import db_session
+from ..hr import units
+from ..models import OrgUnit
+from .common import (
+    IDEMPOTENCY_DOC,
+    IF_MATCH_DOC,
+    contains,
+    READ_SCOPES,
+    WRITE_SCOPES,
+    hr_context,
+    paginate,
+    require_if_match,
+    scoped,
+    with_etag,
+    writes,
+)
+from .schemas import ErrorSchema, OrgUnitPatchSchema, OrgUnitQuerySchema, OrgUnitSchema
+
+blp = Blueprint("org-units", __name__, url_prefix="/api/v1/org-units", description="Org units (the org tree).")
+PAGE = {"page_size": 50, "max_page_size": 500}
+
+
+@blp.route("")
+class OrgUnits(MethodView):
+    @scoped(blp, READ_SCOPES)
+    @blp.arguments(OrgUnitQuerySchema, location="query")
+    @blp.response(200, OrgUnitSchema(many=True))
+    @blp.paginate(**PAGE)
+    def get(self, filters, pagination_parameters):
+        """List org units (filter by code, type, status, parent, name)."""
+        query = select(OrgUnit).order_by(OrgUnit.code, OrgUnit.id)
+        for field in ("code", "type", "status", "parent_id"):
+            if field in filters:
+                query = query.where(getattr(OrgUnit, field) == filters[field])
+        if "q" in filters:
+            query = query.where(contains(OrgUnit.search_name, filters["q"]))
+        return paginate(query, pagination_parameters)
+
+    @scoped(blp, WRITE_SCOPES)
+    @writes
+    @blp.doc(**IDEMPOTENCY_DOC)
+    @blp.arguments(OrgUnitSchema)
+    @blp.response(201, OrgUnitSchema)
+    @blp.alt_response(409, schema=ErrorSchema, description="Code already used by an active unit.")
+    def post(self, data):
+        """Create an org unit."""
+        unit = units.create_unit(hr_context(), data)
+        return with_etag(unit, 201, {"Location": f"/api/v1/org-units/{unit.id}"})
+
+
+@blp.route("/<uuid:unit_id>")
+class OrgUnitById(MethodView):
+    @scoped(blp, READ_SCOPES)
+    @blp.response(200, OrgUnitSchema)
+    @blp.alt_response(404, schema=ErrorSchema, description="No such unit.")
+    def get(self, unit_id: uuid.UUID):
+        """Get one org unit."""
+        return with_etag(units.get_unit(db_session(), unit_id))
+
+    @scoped(blp, WRITE_SCOPES)
+    @writes
+    @blp.doc(**IF_MATCH_DOC)
+    @blp.arguments(OrgUnitPatchSchema)
+    @blp.response(200, OrgUnitSchema)
+    @blp.alt_response(404, schema=ErrorSchema, description="No such unit.")
+    @blp.alt_response(412, schema=ErrorSchema, description="ETag does not match.")
+    @blp.alt_response(428, schema=ErrorSchema, description="If-Match missing.")
+    def patch(self, changes, unit_id: uuid.UUID):
+        """Change fields of an org unit (send If-Match)."""
+        unit = units.get_unit(db_session(), unit_id)
+        require_if_match(unit)
+        return with_etag(units.update_unit(hr_context(), unit, changes))
+
+
+@blp.route("/<uuid:unit_id>/children")
+class OrgUnitChildren(MethodView):
+    @scoped(blp, READ_SCOPES)
+    @blp.response(200, OrgUnitSchema(many=True))
+    @blp.alt_response(404, schema=ErrorSchema, description="No such unit.")
+    @blp.paginate(**PAGE)
+    def get(self, unit_id: uuid.UUID, pagination_parameters):
+        """Direct sub-units of a unit."""
+        units.get_unit(db_session(), unit_id)
+        query = select(OrgUnit).where(OrgUnit.parent_id == unit_id).order_by(OrgUnit.code, OrgUnit.id)
+        return paginate(query, pagination_parameters)
+
+
+@blp.route("/<uuid:unit_id>/subtree")
+class OrgUnitSubtree(MethodView):
+    @scoped(blp, READ_SCOPES)
+    @blp.response(200, OrgUnitSchema(many=True))
+    @blp.alt_response(404, schema=ErrorSchema, description="No such unit.")
+    @blp.paginate(**PAGE)
+    def get(self, unit_id: uuid.UUID, pagination_parameters):
+        """Every unit below a unit, nearest first."""
+        units.get_unit(db_session(), unit_id)
+        return paginate(units.subtree_query(unit_id), pagination_parameters)
+
+
+@blp.route("/<uuid:unit_id>/ancestors")
+class OrgUnitAncestors(MethodView):
+    @scoped(blp, READ_SCOPES)
+    @blp.response(200, OrgUnitSchema(many=True))
+    @blp.alt_response(404, schema=ErrorSchema, description="No such unit.")
+    def get(self, unit_id: uuid.UUID):
+        """The chain of parents, from the root down to the unit's parent."""
+        units.get_unit(db_session(), unit_id)
+        return units.ancestors(db_session(), unit_id)

@@ -1,0 +1,152 @@
+"""The audit trail: who changed what, why, before and after; hash-chained so tampering shows.
+
+Each event stores HMAC-SHA256(chain key, previous hash + canonical JSON of the event).
+Editing a row breaks its own hash; deleting or inserting one breaks the link to the
+next. The key lives in the secrets folder, so a database writer cannot re-seal a
+forged chain. Appends are serialised: an advisory lock on PostgreSQL, the write lock
+(BEGIN IMMEDIATE) on SQLite; the primary key is the chain position, so an appender
+that skipped the lock fails instead of forking the chain.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from .models import AuditEvent, utcnow
+
+GENESIS_HASH = "0" * 64
+_PG_LOCK_ID = 0x1D4B_A0D1  # arbitrary constant naming the audit chain lock
+_HEAD_KEY = "idhub.audit_head"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting, and from where. `type` is client, person, cli or system."""
+
+    type: str
+    id: str | None = None
+    request_id: str | None = None
+    source_ip: str | None = None
+
+
+def jsonable(value: Any) -> Any:
+    """The JSON form that is stored and hashed (dates as ISO strings, UUIDs as text)."""
+    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
+
+
+def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[dict, dict]:
+    """Only the fields that changed, as (before, after)."""
+    keys = [k for k in after if before.get(k) != after.get(k)]
+    return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
+
+
+def _canonical(event: AuditEvent) -> bytes:
+    fields = {
+        "id": event.id,
+        "at": event.at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        "actor_type": event.actor_type,
+        "actor_id": event.actor_id,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "before": event.before,
+        "after": event.after,
+        "reason": event.reason,
+        "request_id": event.request_id,
+        "source_ip": event.source_ip,
+        "prev_hash": event.prev_hash,
+    }
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    broken_at: int | None = None
+    problem: str | None = None
+
+
+class AuditLog:
+    def __init__(self, chain_key: str) -> None:
+        self._key = chain_key.encode()
+
+    def _seal(self, event: AuditEvent) -> str:
+        return hmac.new(self._key, _canonical(event), hashlib.sha256).hexdigest()
+
+    def _head(self, session: Session) -> tuple[int, str]:
+        """The last link, read once per transaction under the chain lock."""
+        txn = session.get_transaction()
+        cached = session.info.get(_HEAD_KEY)
+        if cached is not None and cached[0] is txn:
+            return cached[1], cached[2]
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_ID})
+        row = session.execute(
+            select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+        ).first()
+        return (row[0], row[1]) if row else (0, GENESIS_HASH)
+
+    def record(
+        self,
+        session: Session,
+        *,
+        actor: Actor,
+        action: str,
+        object_type: str,
+        object_id: Any = None,
+        before: Mapping[str, Any] | None = None,
+        after: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> AuditEvent:
+        """Append one event to the chain, in the caller's transaction."""
+        last_id, last_hash = self._head(session)
+        event = AuditEvent(
+            id=last_id + 1,
+            at=utcnow(),
+            actor_type=actor.type,
+            actor_id=actor.id,
+            action=action,
+            object_type=object_type,
+            object_id=None if object_id is None else str(object_id),
+            before=jsonable(dict(before)) if before is not None else None,
+            after=jsonable(dict(after)) if after is not None else None,
+            reason=reason,
+            request_id=actor.request_id,
+            source_ip=actor.source_ip,
+            prev_hash=last_hash,
+        )
+        event.hash = self._seal(event)
+        session.add(event)
+        session.info[_HEAD_KEY] = (session.get_transaction(), event.id, event.hash)
+        return event
+
+    def verify(self, events: Iterable[AuditEvent]) -> VerifyResult:
+        """Walk the chain in order; report the first event whose seal or link is wrong."""
+        expected_prev, expected_id, checked = GENESIS_HASH, 1, 0
+        for event in events:
+            if event.id != expected_id:
+                return VerifyResult(False, checked, event.id, f"event {expected_id} is missing")
+            if event.prev_hash != expected_prev:
+                return VerifyResult(False, checked, event.id, "link to the previous event broken")
+            if not hmac.compare_digest(self._seal(event), event.hash):
+                return VerifyResult(False, checked, event.id, "event content does not match its hash")
+            expected_prev, expected_id, checked = event.hash, expected_id + 1, checked + 1
+        return VerifyResult(True, checked)
+
+    def verify_session(self, session: Session, batch: int = 5000) -> VerifyResult:
+        def stream() -> Iterable[AuditEvent]:
+            yield from session.scalars(
+                select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=batch)
+            )
+
+        return self.verify(stream())

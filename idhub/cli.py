@@ -1,0 +1,276 @@
+"""The `idhub` command: database, clients, audit, demo data and the development stack."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import click
+
+from .audit import Actor, AuditLog
+from .config import ConfigError, load_settings
+from .db import Database
+from .errors import DomainError
+from .keyring import Keyring
+
+
+@dataclass
+class Runtime:
+    """What commands share, built lazily so `--help` needs no database or secrets."""
+
+    settings: dict[str, Any]
+
+    @cached_property
+    def keyring(self) -> Keyring:
+        return Keyring(self.settings["secrets"]["dir"])
+
+    @cached_property
+    def db(self) -> Database:
+        return Database(self.settings["database"]["url"])
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.keyring.get("audit_chain_key"))
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(type="cli", id=getpass.getuser())
+
+
+pass_runtime = click.make_pass_decorator(Runtime)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """IDHub: the identity and access hub (HR → LDAP, mail and sign-on).
+
+    Settings come from config/idhub.toml, the file in IDHUB_CONFIG and IDHUB_* variables.
+    """
+    try:
+        ctx.obj = Runtime(load_settings())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def fail(exc: DomainError) -> None:
+    raise click.ClickException(f"{exc.message} [{exc.code}]")
+
+
+# -- db --------------------------------------------------------------------------------------
+@main.group()
+def db() -> None:
+    """Database schema migrations (Alembic)."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+@pass_runtime
+def db_upgrade(rt: Runtime, revision: str) -> None:
+    """Migrate the database schema up (creates it when empty).
+
+    \b
+    Example:
+      idhub db upgrade
+    """
+    from .migrate import current_revision, upgrade
+
+    upgrade(rt.db.engine, revision)
+    click.echo(f"database at revision {current_revision(rt.db.engine)}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@pass_runtime
+def db_downgrade(rt: Runtime, revision: str) -> None:
+    """Migrate the database schema down to REVISION ("base" drops everything).
+
+    \b
+    Example:
+      idhub db downgrade 0001
+    """
+    from .migrate import current_revision, downgrade
+
+    downgrade(rt.db.engine, revision)
+    click.echo(f"database at revision {current_revision(rt.db.engine)}")
+
+
+@db.command("current")
+@pass_runtime
+def db_current(rt: Runtime) -> None:
+    """Print the schema revision of the database and whether it is the latest.
+
+    \b
+    Example:
+      idhub db current
+    """
+    from .migrate import current_revision, head_revision
+
+    current, head = current_revision(rt.db.engine), head_revision(rt.db.engine)
+    click.echo(f"current: {current}  latest: {head}" + ("" if current == head else "  (upgrade needed)"))
+
+
+# -- clients ---------------------------------------------------------------------------------
+@main.group()
+def client() -> None:
+    """OAuth 2 clients (API callers, later the SSO apps)."""
+
+
+@client.command("create")
+@click.option("--name", required=True, help="Who the client is, e.g. 'HR system sync'.")
+@click.option("--scope", "scopes", multiple=True, required=True, help="Granted scope; repeat.")
+@click.option("--json", "as_json", is_flag=True, help="Print id and secret as JSON.")
+@pass_runtime
+def client_create(rt: Runtime, name: str, scopes: tuple[str, ...], as_json: bool) -> None:
+    """Register an API client for the client-credentials grant.
+
+    The secret is printed once and only a keyed hash of it is stored.
+
+    \b
+    Example:
+      idhub client create --name "HR sync" --scope hr:read --scope hr:write
+    """
+    from .oauth.clients import create_client
+
+    try:
+        with rt.db.transaction() as session:
+            new = create_client(
+                session,
+                rt.keyring,
+                rt.audit,
+                rt.actor,
+                name=name,
+                scopes=list(scopes),
+                allowed_scopes=list(rt.settings["oauth"]["scopes"]),
+            )
+    except DomainError as exc:
+        fail(exc)
+    if as_json:
+        click.echo(json.dumps({"client_id": new.client_id, "client_secret": new.client_secret}))
+    else:
+        click.echo(f"client_id:     {new.client_id}\nclient_secret: {new.client_secret}")
+        click.echo("Keep the secret now: it cannot be shown again.", err=True)
+
+
+@client.command("list")
+@pass_runtime
+def client_list(rt: Runtime) -> None:
+    """List registered clients (never their secrets).
+
+    \b
+    Example:
+      idhub client list
+    """
+    from sqlalchemy import select
+
+    from .models import OAuthClient
+
+    with rt.db.transaction() as session:
+        for row in session.scalars(select(OAuthClient).order_by(OAuthClient.created_at)):
+            state = "disabled" if row.disabled_at else "active"
+            click.echo(f"{row.client_id}\t{state}\t{row.scope}\t{row.name}")
+
+
+# -- audit -----------------------------------------------------------------------------------
+@main.group()
+def audit() -> None:
+    """The audit trail."""
+
+
+@audit.command("verify")
+@pass_runtime
+def audit_verify(rt: Runtime) -> None:
+    """Check the audit hash chain; exit 1 at the first broken link.
+
+    \b
+    Example:
+      idhub audit verify
+    """
+    with rt.db.transaction() as session:
+        result = rt.audit.verify_session(session)
+    if result.ok:
+        click.echo(f"audit chain intact: {result.checked} events")
+        return
+    click.echo(
+        f"AUDIT CHAIN BROKEN at event {result.broken_at}: {result.problem} "
+        f"({result.checked} events verified before it)",
+        err=True,
+    )
+    sys.exit(1)
+
+
+# -- demo ------------------------------------------------------------------------------------
+@main.group()
+def demo() -> None:
+    """Demo data from the real country (needs the optional vietnam-provinces package)."""
+
+
+@demo.command("load")
+@click.option("--province", type=int, default=None, help="vietnam-provinces code (12 = Lai Châu).")
+@click.option("--staff", type=click.IntRange(1, 200_000), default=None, help="Synthetic people.")
+@click.option("--seed", type=int, default=None, help="Random seed (same seed, same data).")
+@pass_runtime
+def demo_load(rt: Runtime, province: int | None, staff: int | None, seed: int | None) -> None:
+    """Load one real province's org tree and synthetic staff into an empty database.
+
+    \b
+    Example:
+      idhub demo load --province 12 --staff 3000 --seed 2025
+    """
+    from .demo.load import DemoAlreadyLoaded, DemoUnavailable, load_demo
+
+    conf = rt.settings["demo"]
+    try:
+        with rt.db.transaction() as session:
+            summary = load_demo(
+                session,
+                rt.audit,
+                province_code=province if province is not None else int(conf["province"]),
+                staff=staff if staff is not None else int(conf["staff"]),
+                seed=seed if seed is not None else int(conf["seed"]),
+                actor=rt.actor,
+            )
+    except (DemoAlreadyLoaded, DemoUnavailable) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"loaded {summary}")
+
+
+# -- development stack -----------------------------------------------------------------------
+@main.command("run")
+@click.option("--no-demo", is_flag=True, help="Do not load the demo data on first start.")
+@pass_runtime
+def run(rt: Runtime, no_demo: bool) -> None:
+    """Start the development stack: slapd under var/, migrations, demo, the hub on gunicorn.
+
+    Ctrl-C (or SIGTERM) stops everything it started. Data under var/ is kept.
+
+    \b
+    Example:
+      idhub run            # what `make run` does
+    """
+    from .devstack.run import run_stack
+
+    sys.exit(run_stack(rt.settings, load_demo_data=not no_demo))
+
+
+@main.command("serve")
+@click.option("--bind", default=None, help="host:port (default from settings).")
+@click.option("--workers", type=int, default=None, help="gunicorn worker processes.")
+@pass_runtime
+def serve(rt: Runtime, bind: str | None, workers: int | None) -> None:
+    """Serve the hub with gunicorn (production server), in the foreground.
+
+    \b
+    Example:
+      idhub serve --bind 0.0.0.0:8080 --workers 4
+    """
+    import os
+
+    from .server import gunicorn_argv
+
+    argv = gunicorn_argv(rt.settings, bind, workers)
+    os.execv(argv[0], argv)

@@ -1,0 +1,1 @@
+"""HR writes with their rules, audit events and (later) converge jobs, one transaction each."""

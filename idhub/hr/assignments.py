@@ -1,0 +1,127 @@
+"""Assignments: person × unit × position over a period, primary or concurrent (kiêm nhiệm).
+
+Rules: dates in order; the unit active; at most one primary post on any day; no two
+overlapping assignments to the same post in the same unit. History is never deleted:
+an assignment ends (end_date, decision, reason), it does not disappear.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ..errors import Conflict, Invalid, NotFound
+from ..models import Assignment, AssignmentKind, OrgUnit, UnitStatus
+from .context import HrContext, apply_changes, snapshot
+from .people import get_person
+from .positions import get_position
+
+
+def get_assignment(session: Session, assignment_id: uuid.UUID) -> Assignment:
+    assignment = session.get(Assignment, assignment_id)
+    if assignment is None:
+        raise NotFound(f"No assignment with id {assignment_id}.", code="assignment_not_found")
+    return assignment
+
+
+def _overlapping(
+    session: Session,
+    person_id: uuid.UUID,
+    start: dt.date,
+    end: dt.date | None,
+    except_id: uuid.UUID | None,
+) -> list[Assignment]:
+    query = select(Assignment).where(
+        Assignment.person_id == person_id,
+        or_(Assignment.end_date.is_(None), Assignment.end_date >= start),
+    )
+    if end is not None:
+        query = query.where(Assignment.start_date <= end)
+    if except_id is not None:
+        query = query.where(Assignment.id != except_id)
+    return list(session.scalars(query))
+
+
+def _validate(session: Session, values: dict[str, Any], except_id: uuid.UUID | None) -> None:
+    start, end = values["start_date"], values.get("end_date")
+    if end is not None and end < start:
+        raise Invalid("end_date is before start_date.", details={"end_date": ["Before start_date."]})
+    unit = session.get(OrgUnit, values["unit_id"])
+    if unit is None:
+        raise Invalid("The unit does not exist.", details={"unit_id": ["Unknown unit."]})
+    if unit.status != UnitStatus.ACTIVE:
+        raise Invalid("The unit is no longer active.", details={"unit_id": ["Unit is not active."]})
+    try:
+        get_position(session, values["position_id"])
+    except NotFound as exc:
+        raise Invalid("The position does not exist.", details={"position_id": ["Unknown."]}) from exc
+    for other in _overlapping(session, values["person_id"], start, end, except_id):
+        if values["kind"] == AssignmentKind.PRIMARY and other.kind == AssignmentKind.PRIMARY:
+            raise Conflict(
+                "The person already has a primary assignment in this period; end it first.",
+                code="primary_overlap",
+                details={"conflicting_assignment_id": str(other.id)},
+            )
+        if other.unit_id == values["unit_id"] and other.position_id == values["position_id"]:
+            raise Conflict(
+                "The person already holds this position in this unit in this period.",
+                code="duplicate_assignment",
+                details={"conflicting_assignment_id": str(other.id)},
+            )
+
+
+def create_assignment(ctx: HrContext, data: dict[str, Any]) -> Assignment:
+    get_person(ctx.session, data["person_id"], for_update=True)
+    _validate(ctx.session, data, None)
+    assignment = Assignment(**data)
+    ctx.session.add(assignment)
+    ctx.record_create(assignment, "assignment.create")
+    return assignment
+
+
+def update_assignment(ctx: HrContext, assignment: Assignment, changes: dict[str, Any]) -> Assignment:
+    get_person(ctx.session, assignment.person_id, for_update=True)
+    before = snapshot(assignment)
+    merged = {
+        "person_id": assignment.person_id,
+        "unit_id": assignment.unit_id,
+        "position_id": assignment.position_id,
+        "kind": assignment.kind,
+        "start_date": assignment.start_date,
+        "end_date": assignment.end_date,
+        **changes,
+    }
+    _validate(ctx.session, merged, assignment.id)
+    apply_changes(assignment, changes)
+    ctx.record_change(assignment, before, "assignment.update")
+    return assignment
+
+
+def end_assignment(
+    ctx: HrContext,
+    assignment: Assignment,
+    *,
+    end_date: dt.date,
+    decision_ref: str | None,
+    reason: str | None,
+) -> Assignment:
+    if assignment.end_date is not None:
+        raise Conflict(
+            f"The assignment already ended on {assignment.end_date.isoformat()}.",
+            code="assignment_already_ended",
+        )
+    if end_date < assignment.start_date:
+        raise Invalid(
+            "The end date is before the assignment started.",
+            details={"end_date": ["Before start_date."]},
+        )
+    before = snapshot(assignment)
+    assignment.end_date = end_date
+    assignment.end_decision_ref = decision_ref
+    assignment.end_reason = reason
+    ctx.record_change(assignment, before, "assignment.end")
+    return assignment

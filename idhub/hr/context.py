@@ -1,0 +1,85 @@
+"""What every HR write carries: the transaction, who acts, why, and the audit log to record it in."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import inspect
+from sqlalchemy.orm import Session
+
+from provisioning.naming import nfc
+
+from ..audit import Actor, AuditLog, diff
+
+# Bookkeeping columns that say nothing about the HR fact itself.
+_NOT_AUDITED = {"created_at", "updated_at", "version", "search_name"}
+
+
+@dataclass
+class HrContext:
+    session: Session
+    audit: AuditLog
+    actor: Actor
+    reason: str | None = None
+
+    def record_create(self, obj: Any, action: str) -> None:
+        self.session.flush()
+        self.audit.record(
+            self.session,
+            actor=self.actor,
+            action=action,
+            object_type=obj.__tablename__,
+            object_id=obj.id,
+            after=snapshot(obj),
+            reason=self.reason,
+        )
+
+    def record_change(self, obj: Any, before: dict[str, Any], action: str) -> bool:
+        """Audit the fields that changed; returns False (and records nothing) when none did."""
+        old, new = diff(before, snapshot(obj))
+        if not new:
+            return False
+        self.session.flush()
+        self.audit.record(
+            self.session,
+            actor=self.actor,
+            action=action,
+            object_type=obj.__tablename__,
+            object_id=obj.id,
+            before=old,
+            after=new,
+            reason=self.reason,
+        )
+        return True
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, uuid.UUID | dt.date):
+        return str(value) if isinstance(value, uuid.UUID) else value.isoformat()
+    return value
+
+
+def snapshot(obj: Any) -> dict[str, Any]:
+    """The HR fields of a row as plain JSON values, for before/after in the audit trail."""
+    mapper = inspect(obj).mapper
+    return {
+        attr.key: _plain(getattr(obj, attr.key))
+        for attr in mapper.column_attrs
+        if attr.key not in _NOT_AUDITED
+    }
+
+
+def apply_changes(obj: Any, changes: dict[str, Any]) -> None:
+    for key, value in changes.items():
+        setattr(obj, key, value)
+
+
+def nfc_fields(data: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """NFC-normalise the name fields of an input dict; every stored name goes through this."""
+    return {k: nfc(v) if k in fields and isinstance(v, str) else v for k, v in data.items()}

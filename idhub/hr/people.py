@@ -1,0 +1,71 @@
+"""People: create and update, with the uniqueness rules of national ID and civil-servant code."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from provisioning.naming import search_key
+
+from ..errors import Conflict, NotFound
+from ..models import Person
+from .context import HrContext, apply_changes, nfc_fields, snapshot
+
+_NAME_FIELDS = ("family_name", "middle_name", "given_name")
+
+
+def get_person(session: Session, person_id: uuid.UUID, *, for_update: bool = False) -> Person:
+    query = select(Person).where(Person.id == person_id)
+    if for_update:
+        # Serialises writes that check rules across one person's rows (e.g. one primary post).
+        query = query.with_for_update()
+    person = session.scalar(query)
+    if person is None:
+        raise NotFound(f"No person with id {person_id}.", code="person_not_found")
+    return person
+
+
+def _check_unique(session: Session, data: dict[str, Any], except_id: uuid.UUID | None) -> None:
+    for field, code in (
+        ("national_id", "duplicate_national_id"),
+        ("civil_servant_code", "duplicate_civil_servant_code"),
+    ):
+        value = data.get(field)
+        if not value:
+            continue
+        query = select(Person.id).where(getattr(Person, field) == value)
+        if except_id is not None:
+            query = query.where(Person.id != except_id)
+        if session.scalar(query) is not None:
+            raise Conflict(
+                f"Another person already has this {field.replace('_', ' ')}.",
+                code=code,
+                details={field: ["Already used by another person."]},
+            )
+
+
+def _full_name(data: dict[str, Any]) -> str:
+    return " ".join(p for p in (data["family_name"], data.get("middle_name"), data["given_name"]) if p)
+
+
+def create_person(ctx: HrContext, data: dict[str, Any]) -> Person:
+    data = nfc_fields(data, _NAME_FIELDS)
+    data.setdefault("middle_name", "")
+    _check_unique(ctx.session, data, None)
+    person = Person(**data, search_name=search_key(_full_name(data)))
+    ctx.session.add(person)
+    ctx.record_create(person, "person.create")
+    return person
+
+
+def update_person(ctx: HrContext, person: Person, changes: dict[str, Any]) -> Person:
+    changes = nfc_fields(changes, _NAME_FIELDS)
+    before = snapshot(person)
+    _check_unique(ctx.session, changes, person.id)
+    apply_changes(person, changes)
+    person.search_name = search_key(person.full_name)
+    ctx.record_change(person, before, "person.update")
+    return person

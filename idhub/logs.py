@@ -1,0 +1,89 @@
+"""Structured logging: JSON lines off a terminal, one request id per request, secrets scrubbed.
+
+Scrubbing is the last line of defence, not the first: code never logs secrets on
+purpose, and the formatter still masks anything that looks like a credential
+(Authorization headers, bearer tokens, password= / client_secret= pairs) in case a
+library or an exception message carries one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import sys
+from typing import Any
+
+from flask import g, has_request_context
+
+_MASK = "[REDACTED]"
+_SECRET_PATTERNS = [
+    re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]+=*"),
+    re.compile(
+        r"(?i)\b(client_secret|password|passwd|access_token|refresh_token|id_token|code_verifier"
+        r"|token|secret|api_key|authorization)(\"?\s*[=:]\s*\"?)([^\s\"&,;}]+)"
+    ),
+]
+# Attributes every LogRecord has; anything else was passed with extra= and is logged.
+_STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
+
+
+def scrub(text: str) -> str:
+    text = _SECRET_PATTERNS[0].sub(lambda m: f"{m.group(1)} {_MASK}", text)
+    return _SECRET_PATTERNS[1].sub(lambda m: f"{m.group(1)}{m.group(2)}{_MASK}", text)
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = g.get("request_id") if has_request_context() else None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": scrub(record.getMessage()),
+        }
+        if getattr(record, "request_id", None):
+            entry["request_id"] = record.request_id
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = scrub(self.formatException(record.exc_info))
+        return scrub(json.dumps(entry, default=str, ensure_ascii=False))
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        extras = {
+            k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and not k.startswith("_")
+        }
+        line = super().format(record)
+        if extras:
+            line += " " + " ".join(f"{k}={v}" for k, v in extras.items())
+        return scrub(line)
+
+
+def configure_logging(fmt: str = "auto", level: str = "INFO", stream: Any = None) -> None:
+    """Install one handler on the root logger (idempotent: replaces the one set before)."""
+    stream = stream or sys.stderr
+    use_json = fmt == "json" or (fmt == "auto" and not getattr(stream, "isatty", lambda: False)())
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
+    handler.addFilter(RequestIdFilter())
+    handler.set_name("idhub")
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if existing.get_name() == "idhub":
+            root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level.upper())

@@ -1,0 +1,120 @@
+"""Authlib's AuthorizationServer wired to our tables: /oauth/token (client credentials for now)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import ClientMixin, grants
+from flask import Blueprint, Flask, current_app
+from sqlalchemy import select
+
+from ..db import db_session
+from ..keyring import Keyring
+from ..models import OAuthClient, OAuthToken, utcnow
+
+log = logging.getLogger(__name__)
+
+# Client secrets may come in the Authorization header or the form body (RFC 6749 2.3.1).
+_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+
+
+class Client(ClientMixin):
+    """Authlib's view of a registered client."""
+
+    def __init__(self, row: OAuthClient, keyring: Keyring) -> None:
+        self.row = row
+        self._keyring = keyring
+
+    @property
+    def client_id(self) -> str:
+        return self.row.client_id
+
+    def get_client_id(self) -> str:
+        return self.row.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        return None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        allowed = set(self.row.scope.split())
+        if not scope:
+            return " ".join(sorted(allowed))
+        return " ".join(s for s in scope.split() if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return False
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        stored = self.row.client_secret_hash
+        return bool(stored) and self._keyring.token_matches(client_secret, stored)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method in _AUTH_METHODS
+
+    def check_response_type(self, response_type: str) -> bool:
+        return False
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in (self.row.grant_types or [])
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = list(_AUTH_METHODS)
+
+
+def _keyring() -> Keyring:
+    return current_app.extensions["idhub.keyring"]
+
+
+def query_client(client_id: str) -> Client | None:
+    row = db_session().scalar(
+        select(OAuthClient).where(
+            OAuthClient.client_id == client_id, OAuthClient.disabled_at.is_(None)
+        )
+    )
+    return Client(row, _keyring()) if row else None
+
+
+def save_token(token: dict, request) -> None:  # type: ignore[no-untyped-def]
+    session = db_session()
+    now = utcnow()
+    session.add(
+        OAuthToken(
+            client_id=request.client.get_client_id(),
+            access_token_hash=_keyring().token_hash(token["access_token"]),
+            token_type=token.get("token_type", "Bearer"),
+            scope=token.get("scope", ""),
+            issued_at=now,
+            expires_at=now + dt.timedelta(seconds=int(token["expires_in"])),
+        )
+    )
+    session.commit()
+    log.info(
+        "token issued",
+        extra={"client_id": request.client.get_client_id(), "scope": token.get("scope", "")},
+    )
+
+
+def init_oauth(app: Flask, settings: dict) -> AuthorizationServer:
+    app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {
+        "client_credentials": int(settings["oauth"]["access_token_ttl_s"])
+    }
+    app.config["OAUTH2_SCOPES_SUPPORTED"] = list(settings["oauth"]["scopes"])
+    server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
+    server.register_grant(ClientCredentialsGrant)
+    app.extensions["idhub.oauth_server"] = server
+
+    bp = Blueprint("oauth", __name__, url_prefix="/oauth")
+
+    @bp.post("/token")
+    def issue_token():  # type: ignore[no-untyped-def]
+        """RFC 6749 token endpoint; errors in the RFC's own format."""
+        response = server.create_token_response()
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+        return response
+
+    app.register_blueprint(bp)
+    return server

@@ -1,0 +1,23 @@
+"""How the hub is served: gunicorn (a production WSGI server), never Flask's development server."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+def gunicorn_argv(settings: dict[str, Any], bind: str | None = None, workers: int | None = None) -> list[str]:
+    server = settings["server"]
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        bind or f"{server['host']}:{server['port']}",
+        "--workers",
+        str(workers or server["workers"]),
+        "--graceful-timeout",
+        "10",
+        # No gunicorn access log: the app logs each request itself, without query strings.
+        "idhub.wsgi:app",
+    ]
