@@ -22,7 +22,7 @@ _SECRET_PATTERNS = [
     re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]+=*"),
     re.compile(
         r"(?i)\b(client_secret|password|passwd|access_token|refresh_token|id_token|code_verifier"
-        r"|token|secret|api_key|authorization)(\"?\s*[=:]\s*\"?)([^\s\"&,;}]+)"
+        r"|token|secret|api_key|authorization)(['\"]?\s*[=:]\s*['\"]?)([^\s'\"&,;}]+)"
     ),
 ]
 # Attributes every LogRecord has; anything else was passed with extra= and is logged.
@@ -87,3 +87,5 @@ def configure_logging(fmt: str = "auto", level: str = "INFO", stream: Any = None
             root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Authlib logs issued tokens at DEBUG; never let that through, whatever the level.
+    logging.getLogger("authlib").setLevel(max(logging.INFO, root.level))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from authlib.integrations.flask_oauth2 import ResourceProtector, current_token
 from authlib.oauth2.rfc6749 import TokenMixin
 from authlib.oauth2.rfc6750 import BearerTokenValidator
@@ -15,7 +13,7 @@ from ..db import db_session
 from ..models import OAuthToken, utcnow
 
 _MESSAGES = {
-    "missing_authorization": "This endpoint needs an OAuth 2 bearer token (Authorization: Bearer …).",
+    "missing_authorization": "This endpoint needs an OAuth 2 bearer token (Authorization: Bearer).",
     "invalid_token": "The access token is unknown, expired or revoked.",
     "insufficient_scope": "The access token does not carry the scope this endpoint needs.",
     "unsupported_token_type": "Only Bearer tokens are accepted.",
@@ -61,9 +59,11 @@ class ApiResourceProtector(ResourceProtector):
         }
         response = jsonify(body)
         response.status_code = status
-        for name, value in error.get_headers():
-            if name.lower() != "content-type":
-                response.headers[name] = value
+        # RFC 6750 3: no error code when the request carried no credentials at all.
+        challenge = 'Bearer realm="idhub"'
+        if error.error in ("invalid_token", "insufficient_scope"):
+            challenge += f', error="{error.error}"'
+        response.headers["WWW-Authenticate"] = challenge
         raise HTTPException(response=response)
 
 
@@ -75,6 +75,3 @@ def current_client_id() -> str | None:
     token = current_token._get_current_object() if current_token else None
     return token.client_id if token is not None else None
 
-
-def token_lifetime(token: Token) -> dt.timedelta:
-    return token.row.expires_at - token.row.issued_at

@@ -7,6 +7,8 @@ import logging
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin, grants
+from authlib.oauth2.rfc6749.errors import InvalidScopeError
+from authlib.oauth2.rfc6749.util import scope_to_list
 from flask import Blueprint, Flask, current_app
 from sqlalchemy import select
 
@@ -62,6 +64,14 @@ class Client(ClientMixin):
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = list(_AUTH_METHODS)
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        # Asking for a scope the client was never granted is an error (RFC 6749 5.2),
+        # not a silently narrower (possibly empty) token.
+        requested = set(scope_to_list(self.request.payload.scope) or [])
+        if requested - set(self.request.client.row.scope.split()):
+            raise InvalidScopeError()
 
 
 def _keyring() -> Keyring:
