@@ -61,6 +61,7 @@ def create_app(
         JSON_SORT_KEYS=False,
         IDHUB=settings,
     )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Vietnamese stays readable
     app.extensions["idhub.settings"] = settings
     app.extensions["idhub.keyring"] = keyring
     app.extensions["idhub.db"] = Database(settings["database"]["url"])

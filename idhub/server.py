@@ -18,6 +18,7 @@ def gunicorn_argv(settings: dict[str, Any], bind: str | None = None, workers: in
         str(workers or server["workers"]),
         "--graceful-timeout",
         "10",
+        "--no-control-socket",
         # No gunicorn access log: the app logs each request itself, without query strings.
         "idhub.wsgi:app",
     ]

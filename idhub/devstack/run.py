@@ -1,0 +1,257 @@
+"""`idhub run` / `make run`: the whole development stack in one foreground process.
+
+Starts a project-owned slapd under var/, migrates the SQLite database, loads the demo
+on first start, registers a demo admin client, serves the hub with gunicorn, writes
+var/run/env.json once everything answers, and stops all of it on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+
+from ..audit import Actor, AuditLog
+from ..db import Database
+from ..keyring import Keyring
+from ..migrate import upgrade
+from ..models import OAuthClient, OrgUnit, Person
+from ..server import gunicorn_argv
+from .slapd import Slapd
+
+DEMO_CLIENT_FILE = "demo_admin_client.json"
+DEMO_USER_FILE = "demo_user.json"
+ACTOR = Actor("system", "devstack")
+
+
+def _say(message: str) -> None:
+    print(f"[idhub run] {message}", flush=True)
+
+
+def _write_private(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2, ensure_ascii=False)
+        fh.write("\n")
+    os.chmod(path, 0o600)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _demo_client(db: Database, keyring: Keyring, audit: AuditLog, settings: dict) -> dict:
+    """The demo API client with every scope; its secret is kept (0600) so env.json can show it."""
+    from ..oauth.clients import create_client
+
+    path = Path(settings["secrets"]["dir"]) / DEMO_CLIENT_FILE
+    saved = _read_json(path)
+    with db.transaction() as session:
+        if saved and session.scalar(
+            select(OAuthClient.id).where(OAuthClient.client_id == saved["client_id"])
+        ):
+            return saved
+        new = create_client(
+            session,
+            keyring,
+            audit,
+            ACTOR,
+            name="Demo admin client",
+            scopes=list(settings["oauth"]["scopes"]),
+            allowed_scopes=list(settings["oauth"]["scopes"]),
+        )
+    saved = {"client_id": new.client_id, "client_secret": new.client_secret}
+    _write_private(path, saved)
+    return saved
+
+
+def _demo_user(db: Database, settings: dict) -> dict | None:
+    """One demo person (the most senior) and a password kept for the SSO and directory."""
+    import secrets
+
+    from provisioning.naming import identifier_base
+
+    path = Path(settings["secrets"]["dir"]) / DEMO_USER_FILE
+    saved = _read_json(path)
+    if saved:
+        return saved
+    with db.transaction() as session:
+        person = session.scalar(select(Person).order_by(Person.created_at, Person.id).limit(1))
+        if person is None:
+            return None
+        saved = {
+            "person_id": str(person.id),
+            "name": person.full_name,
+            "username": identifier_base(person.family_name, person.middle_name, person.given_name),
+            "password": secrets.token_urlsafe(12),
+        }
+    _write_private(path, saved)
+    return saved
+
+
+def _load_demo_if_empty(db: Database, audit: AuditLog, settings: dict) -> None:
+    with db.transaction() as session:
+        if session.scalar(select(func.count()).select_from(OrgUnit)):
+            return
+        try:
+            from ..demo.load import DemoUnavailable, load_demo
+        except ImportError:  # pragma: no cover - the demo package ships with the hub
+            return
+        demo = settings["demo"]
+        _say(f"loading the demo province {demo['province']} with {demo['staff']} staff …")
+        started = time.monotonic()
+        try:
+            summary = load_demo(
+                session,
+                audit,
+                province_code=int(demo["province"]),
+                staff=int(demo["staff"]),
+                seed=int(demo["seed"]),
+                actor=ACTOR,
+            )
+        except DemoUnavailable as exc:
+            _say(f"demo not loaded: {exc}")
+            return
+    _say(f"demo loaded in {time.monotonic() - started:.1f} s: {summary}")
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except urllib.error.HTTPError as exc:
+            last = exc.read().decode(errors="replace")
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.3)
+    raise RuntimeError(f"the hub did not become ready in {timeout:.0f} s: {last}")
+
+
+def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
+    var_dir = Path(settings["var_dir"])
+    run_dir = var_dir / "run"
+    env_path = run_dir / "env.json"
+    keyring = Keyring(settings["secrets"]["dir"])
+    keyring.ensure_all()
+    ldap_settings = settings["ldap"]
+    ldap_password = ldap_settings["password"] or keyring.get("ldap_admin_password")
+
+    stopping = False
+
+    def _stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+
+    slapd: Slapd | None = None
+    gunicorn: subprocess.Popen | None = None
+    try:
+        if settings["dev_slapd"]["enabled"]:
+            url = urlsplit(ldap_settings["url"])
+            slapd = Slapd(
+                settings["dev_slapd"]["dir"],
+                base_dn=ldap_settings["base_dn"],
+                admin_dn=ldap_settings["bind_dn"],
+                admin_password=ldap_password,
+                host=url.hostname or "127.0.0.1",
+                port=url.port or 389,
+            )
+            slapd.start()
+            _say(f"slapd answering on {slapd.url} (data in {slapd.directory})")
+
+        db = Database(settings["database"]["url"])
+        upgrade(db.engine)
+        audit = AuditLog(keyring.get("audit_chain_key"))
+        if load_demo_data:
+            _load_demo_if_empty(db, audit, settings)
+        admin_client = _demo_client(db, keyring, audit, settings)
+        demo_user = _demo_user(db, settings)
+        db.dispose()
+
+        hub_url = f"http://{settings['server']['host']}:{settings['server']['port']}"
+        env = dict(os.environ)
+        env.setdefault("IDHUB_VAR_DIR", str(var_dir))
+        gunicorn = subprocess.Popen(gunicorn_argv(settings), env=env)  # noqa: S603
+        _wait_ready(hub_url, gunicorn)
+
+        _write_private(
+            env_path,
+            {
+                "hub_url": hub_url,
+                "ldap": {
+                    "url": ldap_settings["url"],
+                    "base_dn": ldap_settings["base_dn"],
+                    "bind_dn": ldap_settings["bind_dn"],
+                    "password": ldap_password,
+                },
+                "admin_client": admin_client,
+                "demo_user": demo_user,
+            },
+        )
+        _banner(hub_url, env_path, admin_client, demo_user)
+        while not stopping:
+            if gunicorn.poll() is not None:
+                _say(f"gunicorn exited with status {gunicorn.returncode}; stopping")
+                return 1
+            time.sleep(0.5)
+        _say("stopping …")
+        return 0
+    except Exception as exc:  # noqa: BLE001 - report and clean up whatever failed
+        _say(f"failed: {exc}")
+        return 1
+    finally:
+        env_path.unlink(missing_ok=True)
+        if gunicorn is not None and gunicorn.poll() is None:
+            gunicorn.terminate()
+            try:
+                gunicorn.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                gunicorn.kill()
+        if slapd is not None:
+            slapd.stop()
+        _say("stopped")
+
+
+def _banner(hub_url: str, env_path: Path, client: dict, user: dict | None) -> None:
+    lines = [
+        "",
+        f"  IDHub is running at {hub_url}",
+        f"  API docs:        {hub_url}/api/v1/docs",
+        f"  OpenAPI:         {hub_url}/api/v1/openapi.json",
+        f"  Readiness:       {hub_url}/readyz",
+        f"  Connection data: {env_path} (readable by you only)",
+        "",
+        "  Demo admin API client (client credentials, every scope):",
+        f"    client_id      {client['client_id']}",
+        f"    client_secret  {client['client_secret']}",
+        "  Try:",
+        f"    curl -s -u {client['client_id']}:<secret> -d grant_type=client_credentials "
+        f"{hub_url}/oauth/token",
+    ]
+    if user:
+        lines += ["", f"  Demo person: {user['name']} (username {user['username']})"]
+    lines += ["", "  Ctrl-C stops everything.", ""]
+    print("\n".join(lines), flush=True)
+    sys.stdout.flush()

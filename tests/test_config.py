@@ -1,0 +1,76 @@
+"""Settings layering (defaults, IDHUB_CONFIG file, IDHUB_* variables) and generated secrets."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from idhub.config import PROJECT_DIR, ConfigError, load_settings
+from idhub.keyring import Keyring
+
+
+def test_defaults_resolve_paths():
+    settings = load_settings(environ={})
+    assert settings["var_dir"] == str(PROJECT_DIR / "var")
+    assert settings["database"]["url"] == f"sqlite:///{PROJECT_DIR}/var/idhub.db"
+    assert settings["secrets"]["dir"] == str(PROJECT_DIR / "var" / "secrets")
+    assert settings["server"]["port"] == 8080
+
+
+def test_file_then_environment_override(tmp_path):
+    extra = tmp_path / "site.toml"
+    extra.write_text('[server]\nport = 9000\n[ldap]\nbase_dn = "dc=laichau,dc=gov,dc=vn"\n')
+    settings = load_settings(
+        environ={
+            "IDHUB_CONFIG": str(extra),
+            "IDHUB_SERVER_PORT": "9100",
+            "IDHUB_DATABASE_URL": "postgresql+psycopg://idhub@db/idhub",
+            "IDHUB_OAUTH_SCOPES": '["hr:read"]',
+            "IDHUB_VAR_DIR": str(tmp_path / "data"),
+        }
+    )
+    assert settings["server"]["port"] == 9100  # environment beats the file
+    assert settings["ldap"]["base_dn"] == "dc=laichau,dc=gov,dc=vn"
+    assert settings["database"]["url"] == "postgresql+psycopg://idhub@db/idhub"
+    assert settings["oauth"]["scopes"] == ["hr:read"]
+    assert settings["secrets"]["dir"] == str(tmp_path / "data" / "secrets")
+
+
+def test_unknown_keys_and_unreadable_files_are_errors(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server]\nprot = 1\n")
+    with pytest.raises(ConfigError, match="prot"):
+        load_settings(environ={"IDHUB_CONFIG": str(bad)})
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[server\n")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(environ={"IDHUB_CONFIG": str(broken)})
+    with pytest.raises(ConfigError):
+        load_settings(environ={"IDHUB_CONFIG": str(tmp_path / "missing.toml")})
+
+
+def test_secrets_are_generated_private_and_stable(tmp_path):
+    keyring = Keyring(tmp_path / "secrets")
+    keyring.ensure_all()
+    directory_mode = stat.S_IMODE(os.stat(tmp_path / "secrets").st_mode)
+    assert directory_mode == 0o700
+    for path in (tmp_path / "secrets").iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    again = Keyring(tmp_path / "secrets")
+    assert again.get("token_hash_key") == keyring.get("token_hash_key")
+    assert len(keyring.get("token_hash_key")) >= 48
+
+
+def test_keyed_hash_and_encryption(tmp_path):
+    one, two = Keyring(tmp_path / "a"), Keyring(tmp_path / "b")
+    assert one.token_hash("secret") != two.token_hash("secret")  # keyed, not plain SHA-256
+    assert one.token_matches("secret", one.token_hash("secret"))
+    assert not one.token_matches("Secret", one.token_hash("secret"))
+    sealed = one.encrypt("TOTP seed")
+    assert "TOTP" not in sealed and one.decrypt(sealed) == "TOTP seed"
+    with pytest.raises(ValueError):
+        two.decrypt(sealed)
+    with pytest.raises(KeyError):
+        one.get("no_such_secret")
