@@ -6,6 +6,7 @@ PACKAGES=(
     slapd ldap-utils libldap2-dev libsasl2-dev               # directory + python-ldap build
     postfix postfix-ldap dovecot-imapd dovecot-lmtpd dovecot-ldap  # throwaway mail stack
     python3-venv python3-dev gcc                          # the virtualenv; python-ldap compiles
+    jq                                                    # README examples read var/run/env.json
 )
 
 SUDO=()

@@ -1,0 +1,240 @@
+"""The connector contract: plain data in and out, typed errors, one small Protocol.
+
+A connector knows one target system (LDAP, mail, an app) and nothing about HR. The
+provisioning core reads what the target holds (`read`, `scan`), diffs it against what
+policy wants, and hands the connector a short list of `Operation`s (`apply`). Every type
+here is a frozen dataclass so plans can be compared, logged and previewed safely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import ClassVar, Protocol
+
+Values = tuple[str, ...]
+"""All values of one attribute, in the target's order."""
+
+Attributes = Mapping[str, Values]
+"""Attribute name → values. Read-only once inside an Account or Operation."""
+
+
+def freeze_attributes(attributes: Mapping[str, Iterable[str]]) -> Attributes:
+    """Copy into a read-only mapping of tuples, so a frozen dataclass is really frozen."""
+    frozen: dict[str, Values] = {}
+    for name, values in attributes.items():
+        if isinstance(values, str | bytes):  # tuple("abc") would be ("a", "b", "c")
+            raise TypeError(f"values of {name!r} must be a sequence of str, not {values!r}")
+        frozen[name] = tuple(values)
+    return MappingProxyType(frozen)
+
+
+# ---------------------------------------------------------------------- errors
+
+
+class ConnectorError(Exception):
+    """Base of every error a connector raises; `retry` tells the worker what to do."""
+
+    retry: ClassVar[bool] = False
+
+
+class TargetUnavailable(ConnectorError):
+    """The target cannot be reached or is overloaded now: retry the job later."""
+
+    retry = True
+
+
+class TargetMisconfigured(TargetUnavailable):
+    """The target answers but refuses the hub's settings (wrong bind password, missing
+    rights, base DN absent).
+
+    A fault of the connection settings, not of any one person's data, so jobs are
+    retried (they converge once an admin fixes the settings) instead of failing for
+    good, and `check()` shows the reason.
+    """
+
+
+class Conflict(ConnectorError):
+    """The target's state contradicts the operation (entry exists, key used twice, a
+    container still has children). Not retried; shown to the admin."""
+
+
+class InvalidData(ConnectorError):
+    """The target rejects the data itself (schema violation, bad syntax, unsupported
+    operation). Not retried; shown to the admin."""
+
+
+# ---------------------------------------------------------------------- data
+
+
+class KeyKind(StrEnum):
+    """What an AccountKey points at."""
+
+    PERSON = "person"  # an account, by the hub's immutable person UUID
+    UNIT = "unit"  # a container mirroring an org unit, by the unit UUID
+    GROUP = "group"  # a group, by its name in the target
+
+
+@dataclass(frozen=True, slots=True)
+class AccountKey:
+    """The immutable correlation key of an object in a target (never its DN or uid,
+    which change with renames and moves)."""
+
+    id: str
+    kind: KeyKind = KeyKind.PERSON
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            raise ValueError("AccountKey.id must not be empty")
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """What the target holds for one key right now.
+
+    `name` is the target's own name for the object (the DN in LDAP). `groups` holds
+    the names of the groups it belongs to, or None when the connector did not read
+    them (so "no groups" and "not read" are different things).
+    """
+
+    key: AccountKey
+    name: str
+    attributes: Attributes = field(default_factory=dict)
+    groups: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "attributes", freeze_attributes(self.attributes))
+
+    def get(self, attribute: str) -> Values:
+        """Values of `attribute`, matched case-insensitively (as LDAP names are)."""
+        wanted = attribute.casefold()
+        for name, values in self.attributes.items():
+            if name.casefold() == wanted:
+                return values
+        return ()
+
+
+class OpKind(StrEnum):
+    CREATE = "create"
+    MODIFY = "modify"
+    MOVE = "move"
+    RENAME = "rename"
+    DISABLE = "disable"
+    ENABLE = "enable"
+    DELETE = "delete"
+    ADD_MEMBER = "add_member"
+    REMOVE_MEMBER = "remove_member"
+    ENSURE_CONTAINER = "ensure_container"
+    REMOVE_CONTAINER = "remove_container"
+
+
+_NEEDS_NAME = frozenset({OpKind.CREATE, OpKind.MOVE, OpKind.RENAME, OpKind.ENSURE_CONTAINER})
+_NEEDS_GROUP = frozenset({OpKind.ADD_MEMBER, OpKind.REMOVE_MEMBER})
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One step of a plan, applied to the object `target`.
+
+    Payload by kind:
+      create, ensure_container: `name` = the new object's name (DN), `attributes` = all
+          its values;
+      modify: `attributes` = new values per changed attribute, `()` removes it;
+      move, rename: `name` = the new name (DN);
+      add_member, remove_member: `group` = the group's name; the target is the member;
+      disable, enable, delete, remove_container: no payload.
+    `reason` is a short human text for previews and the audit trail.
+    """
+
+    kind: OpKind
+    target: AccountKey
+    name: str | None = None
+    attributes: Attributes = field(default_factory=dict)
+    group: str | None = None
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "attributes", freeze_attributes(self.attributes))
+        if self.kind in _NEEDS_NAME and not self.name:
+            raise ValueError(f"{self.kind} needs a name")
+        if self.kind in _NEEDS_GROUP and not self.group:
+            raise ValueError(f"{self.kind} needs a group")
+        if self.kind is OpKind.MODIFY and not self.attributes:
+            raise ValueError("modify needs at least one attribute")
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The outcome of one Operation; `name` is the object's name afterwards (e.g. the
+    new DN after a move) when the connector knows it."""
+
+    operation: Operation
+    error: ConnectorError | None = None
+    name: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """Answer of `check()`: reachable or not, why, and how long it took."""
+
+    ok: bool
+    detail: str
+    latency_ms: float
+
+
+class Capability(StrEnum):
+    """What a connector can do; the planner emits only operations a target supports."""
+
+    READ = "read"
+    SCAN = "scan"
+    CREATE = "create"
+    MODIFY = "modify"
+    MOVE = "move"
+    RENAME = "rename"
+    DISABLE = "disable"
+    DELETE = "delete"
+    GROUPS = "groups"
+    CONTAINERS = "containers"
+
+
+# ---------------------------------------------------------------------- interface
+
+
+class Connector(Protocol):
+    """One target system. Implementations escape every value they put into a name or a
+    query, and raise only ConnectorError subclasses."""
+
+    @property
+    def name(self) -> str: ...
+
+    def capabilities(self) -> AbstractSet[str]: ...
+
+    def check(self) -> Health:
+        """Can I reach and use the target? Never raises for an unreachable target."""
+        ...
+
+    def read(self, key: AccountKey) -> Account | None:
+        """The object for `key` as the target holds it now, or None if there is none."""
+        ...
+
+    def apply(self, ops: Sequence[Operation]) -> list[Result]:
+        """Apply in order; one Result per operation."""
+        ...
+
+    def scan(self) -> Iterator[Account]:
+        """Every object of ours under the connector's base, for reconciliation."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the connector may be used again afterwards."""
+        ...
