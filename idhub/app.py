@@ -1,4 +1,4 @@
-"""The application factory: settings → extensions → blueprints. Nothing is created at import time."""
+"""The application factory: settings → extensions → blueprints; nothing built at import."""
 
 from __future__ import annotations
 
@@ -112,7 +112,9 @@ def _install_request_hooks(app: Flask) -> None:
             response.status_code,
             extra={
                 "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1),
+                "duration_ms": round(
+                    (time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1
+                ),
                 "remote_addr": request.remote_addr,
             },
         )

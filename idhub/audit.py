@@ -139,7 +139,9 @@ class AuditLog:
             if event.prev_hash != expected_prev:
                 return VerifyResult(False, checked, event.id, "link to the previous event broken")
             if not hmac.compare_digest(self._seal(event), event.hash):
-                return VerifyResult(False, checked, event.id, "event content does not match its hash")
+                return VerifyResult(
+                    False, checked, event.id, "event content does not match its hash"
+                )
             expected_prev, expected_id, checked = event.hash, expected_id + 1, checked + 1
         return VerifyResult(True, checked)
 

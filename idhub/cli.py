@@ -111,7 +111,9 @@ def db_current(rt: Runtime) -> None:
     from .migrate import current_revision, head_revision
 
     current, head = current_revision(rt.db.engine), head_revision(rt.db.engine)
-    click.echo(f"current: {current}  latest: {head}" + ("" if current == head else "  (upgrade needed)"))
+    click.echo(
+        f"current: {current}  latest: {head}" + ("" if current == head else "  (upgrade needed)")
+    )
 
 
 # -- clients ---------------------------------------------------------------------------------
@@ -273,4 +275,4 @@ def serve(rt: Runtime, bind: str | None, workers: int | None) -> None:
     from .server import gunicorn_argv
 
     argv = gunicorn_argv(rt.settings, bind, workers)
-    os.execv(argv[0], argv)
+    os.execv(argv[0], argv)  # noqa: S606 - replace this process with gunicorn

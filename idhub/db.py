@@ -43,7 +43,7 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A write transaction outside a request (CLI, worker): commit on success, else roll back."""
+        """A write transaction outside a request (CLI, worker): commit on success, else undo."""
         session = self._write()
         try:
             yield session

@@ -24,7 +24,10 @@ def _check_database() -> dict:
     try:
         db.ping()
         if not is_current(db.engine):
-            return {"ok": False, "detail": "schema is not at the latest migration; run `idhub db upgrade`"}
+            return {
+                "ok": False,
+                "detail": "schema is not at the latest migration; run `idhub db upgrade`",
+            }
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready", with its reason
         return {"ok": False, "detail": f"database unreachable: {type(exc).__name__}"}
     return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}

@@ -47,7 +47,9 @@ def head_revision(engine: Engine) -> str | None:
 
 @functools.cache
 def _head_for(url: str) -> str | None:
-    return ScriptDirectory.from_config(Config(str(MIGRATIONS_DIR / "alembic.ini"))).get_current_head()
+    return ScriptDirectory.from_config(
+        Config(str(MIGRATIONS_DIR / "alembic.ini"))
+    ).get_current_head()
 
 
 def is_current(engine: Engine) -> bool:

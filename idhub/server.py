@@ -6,7 +6,9 @@ import sys
 from typing import Any
 
 
-def gunicorn_argv(settings: dict[str, Any], bind: str | None = None, workers: int | None = None) -> list[str]:
+def gunicorn_argv(
+    settings: dict[str, Any], bind: str | None = None, workers: int | None = None
+) -> list[str]:
     server = settings["server"]
     return [
         sys.executable,

@@ -31,7 +31,9 @@ from tests.ldap_fixtures import ADMIN_PASSWORD, slapd_server  # noqa: F401
 PG_ADMIN_URL = os.environ.get(
     "IDHUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-BACKENDS = [b.strip() for b in os.environ.get("IDHUB_TEST_DATABASES", "sqlite,postgresql").split(",")]
+BACKENDS = [
+    b.strip() for b in os.environ.get("IDHUB_TEST_DATABASES", "sqlite,postgresql").split(",")
+]
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +51,7 @@ def postgres_url() -> Iterator[str]:
     name = f"idhub_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0'))
+        conn.execute(text(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0"))
     url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     engine = create_engine(url)
     upgrade(engine)
@@ -146,7 +148,9 @@ class Api:
         return self.client.get(url, headers=self._headers(kw.pop("headers", None)), **kw)
 
     def post(self, url: str, json: Any = None, **kw: Any):
-        return self.client.post(url, json=json, headers=self._headers(kw.pop("headers", None)), **kw)
+        return self.client.post(
+            url, json=json, headers=self._headers(kw.pop("headers", None)), **kw
+        )
 
     def patch(self, url: str, json: Any = None, etag: str | None = None, **kw: Any):
         headers = kw.pop("headers", None) or {}

@@ -10,7 +10,8 @@ _counter = itertools.count(1)
 
 
 def national_id() -> str:
-    return f"{random.randint(1, 96):03d}{random.randint(0, 3)}{random.randint(0, 99):02d}{random.randint(0, 999999):06d}"
+    province, century = random.randint(1, 96), random.randint(0, 3)
+    return f"{province:03d}{century}{random.randint(0, 99):02d}{random.randint(0, 999999):06d}"
 
 
 def make_unit(api, **fields: Any) -> dict:

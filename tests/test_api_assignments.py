@@ -21,8 +21,9 @@ def world(api):
 
 
 def test_primary_and_concurrent_posts(api, world):
-    primary = make_assignment(api, world["person"], world["unit"], world["position"],
-                              decision_ref="123/QĐ-UBND")
+    primary = make_assignment(
+        api, world["person"], world["unit"], world["position"], decision_ref="123/QĐ-UBND"
+    )
     concurrent = make_assignment(
         api, world["person"], world["other_unit"], world["chairman"], kind="concurrent"
     )
@@ -79,8 +80,9 @@ def test_mover_ends_old_primary_then_starts_new(api, world):
 
 
 def test_end_twice_and_end_before_start(api, world):
-    assignment = make_assignment(api, world["person"], world["unit"], world["position"],
-                                 start_date="2025-07-01")
+    assignment = make_assignment(
+        api, world["person"], world["unit"], world["position"], start_date="2025-07-01"
+    )
     url = f"/api/v1/assignments/{assignment['id']}/end"
     early = api.post(url, {"end_date": "2025-01-01"})
     assert early.status_code == 422
@@ -144,5 +146,11 @@ def test_bad_assignment_bodies(api, world, change, status):
 
 def test_unknown_assignment(api):
     assert api.get(f"/api/v1/assignments/{uuid.uuid4()}").status_code == 404
-    assert api.post(f"/api/v1/assignments/{uuid.uuid4()}/end", {"end_date": "2026-01-01"}).status_code == 404
-    assert api.patch(f"/api/v1/assignments/{uuid.uuid4()}", {"kind": "primary"}, etag="*").status_code == 404
+    assert (
+        api.post(f"/api/v1/assignments/{uuid.uuid4()}/end", {"end_date": "2026-01-01"}).status_code
+        == 404
+    )
+    assert (
+        api.patch(f"/api/v1/assignments/{uuid.uuid4()}", {"kind": "primary"}, etag="*").status_code
+        == 404
+    )

@@ -23,7 +23,9 @@ def test_create_and_get_unit_keeps_vietnamese_name(api):
 
 
 def test_list_filters_and_accent_insensitive_search(api):
-    root = make_unit(api, code="12", name="Ủy ban nhân dân tỉnh Lai Châu", type="province_committee")
+    root = make_unit(
+        api, code="12", name="Ủy ban nhân dân tỉnh Lai Châu", type="province_committee"
+    )
     make_unit(api, code="03388", name="Ủy ban nhân dân xã Mường Tè", parent_id=root["id"])
     make_unit(api, code="SNV", name="Sở Nội vụ", type="department", parent_id=root["id"])
     found = api.get("/api/v1/org-units?q=muong te")

@@ -14,7 +14,9 @@ def test_create_list_get_patch_position(api):
     make_position(api, code="CHUYEN_VIEN", name="Chuyên viên")
     listed = api.get("/api/v1/positions").json
     assert [p["code"] for p in listed] == ["CT_UBND_XA", "CHUYEN_VIEN"]  # most senior first
-    assert [p["code"] for p in api.get("/api/v1/positions?code=CHUYEN_VIEN").json] == ["CHUYEN_VIEN"]
+    assert [p["code"] for p in api.get("/api/v1/positions?code=CHUYEN_VIEN").json] == [
+        "CHUYEN_VIEN"
+    ]
     url = f"/api/v1/positions/{chairman['id']}"
     assert api.get(url).json["name"] == "Chủ tịch UBND xã"
     changed = api.patch(url, {"leadership_level": 6}, etag='"1"')

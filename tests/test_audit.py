@@ -103,8 +103,13 @@ def test_resealing_without_the_key_is_detected(api, app):
     with db.engine.connect() as conn:
         row = conn.execute(text("SELECT id FROM audit_event ORDER BY id DESC LIMIT 1")).one()
     with db.transaction() as session:
-        forger.record(session, actor=Actor("cli", "mallory"), action="person.update",
-                      object_type="person", after={"x": 1})
+        forger.record(
+            session,
+            actor=Actor("cli", "mallory"),
+            action="person.update",
+            object_type="person",
+            after={"x": 1},
+        )
     assert row.id >= 1
     result = api.get("/api/v1/audit/verify").json
     assert result["ok"] is False and result["broken_at"] == row.id + 1
@@ -127,8 +132,13 @@ def test_concurrent_writers_keep_one_chain(app):
         try:
             for i in range(10):
                 with db.transaction() as session:
-                    audit.record(session, actor=Actor("system", f"w{n}"), action="test.write",
-                                 object_type="test", object_id=f"{n}-{i}")
+                    audit.record(
+                        session,
+                        actor=Actor("system", f"w{n}"),
+                        action="test.write",
+                        object_type="test",
+                        object_id=f"{n}-{i}",
+                    )
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -147,6 +157,9 @@ def test_filters_and_bad_filters(api):
     make_unit(api)
     assert len(events(api, object_type="org_unit")) == 1
     assert events(api, action="nothing") == []
-    assert api.get("/api/v1/audit?since=2020-01-01T00:00:00Z&until=2019-01-01T00:00:00Z").status_code == 422
+    assert (
+        api.get("/api/v1/audit?since=2020-01-01T00:00:00Z&until=2019-01-01T00:00:00Z").status_code
+        == 422
+    )
     assert api.get("/api/v1/audit?since=yesterday").status_code == 422
     assert len(events(api, since="2020-01-01T00:00:00Z")) >= 1

@@ -25,8 +25,11 @@ def test_top_level_help_lists_every_command():
         assert name in out.output
 
 
-@pytest.mark.parametrize("path", [p for p, c in all_commands(main) if not isinstance(c, click.Group)],
-                         ids=lambda p: " ".join(p))
+@pytest.mark.parametrize(
+    "path",
+    [p for p, c in all_commands(main) if not isinstance(c, click.Group)],
+    ids=lambda p: " ".join(p),
+)
 def test_each_command_help_has_an_example(path):
     out = CliRunner().invoke(main, [*path, "--help"])
     assert out.exit_code == 0
@@ -42,12 +45,16 @@ def cli_env(settings, monkeypatch):
 
 def test_client_create_prints_secret_once_and_it_works(cli_env, app, client):
     runner = CliRunner()
-    out = runner.invoke(main, ["client", "create", "--name", "HR sync", "--scope", "hr:read",
-                               "--json"])
+    out = runner.invoke(
+        main, ["client", "create", "--name", "HR sync", "--scope", "hr:read", "--json"]
+    )
     assert out.exit_code == 0, out.output
     created = json.loads(out.stdout)
-    token = client.post("/oauth/token", data={"grant_type": "client_credentials"},
-                        auth=(created["client_id"], created["client_secret"]))
+    token = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(created["client_id"], created["client_secret"]),
+    )
     assert token.status_code == 200
     listing = runner.invoke(main, ["client", "list"])
     assert created["client_id"] in listing.output

@@ -17,16 +17,24 @@ def test_no_secret_reaches_the_log(app, client):
         reg = register_client(app, ["hr:write", "audit:read"])
         token_response = client.post(
             "/oauth/token?client_secret=" + reg.client_secret,  # a careless caller
-            data={"grant_type": "client_credentials", "client_id": reg.client_id,
-                  "client_secret": reg.client_secret},
+            data={
+                "grant_type": "client_credentials",
+                "client_id": reg.client_id,
+                "client_secret": reg.client_secret,
+            },
         )
         token = token_response.json["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
         client.get("/api/v1/people?access_token=" + token, headers=headers)
-        client.post("/oauth/token", data={"grant_type": "client_credentials"},
-                    auth=(reg.client_id, "wrong-" + reg.client_secret))
+        client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(reg.client_id, "wrong-" + reg.client_secret),
+        )
         logging.getLogger("idhub.test").warning(
-            "an exception text carrying Authorization: Bearer %s and password=%s", token, "hunter2-xyz"
+            "an exception text carrying Authorization: Bearer %s and password=%s",
+            token,
+            "hunter2-xyz",
         )
         log_text = stream.getvalue()
     finally:
@@ -51,7 +59,8 @@ def test_request_id_is_echoed_or_made(api):
 
 def test_request_id_reaches_audit(api):
     response = api.post(
-        "/api/v1/positions", {"code": "VAN_THU", "name": "Văn thư"},
+        "/api/v1/positions",
+        {"code": "VAN_THU", "name": "Văn thư"},
         headers={"X-Request-Id": "trace-audit-42"},
     )
     assert response.status_code == 201

@@ -12,32 +12,43 @@ from tests.conftest import register_client, token_for
 
 def test_token_with_basic_auth_and_with_form_post(app, client):
     reg = register_client(app, ["hr:read"])
-    basic = client.post("/oauth/token", data={"grant_type": "client_credentials"},
-                        auth=(reg.client_id, reg.client_secret))
+    basic = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(reg.client_id, reg.client_secret),
+    )
     assert basic.status_code == 200
     assert basic.json["token_type"].lower() == "bearer"
     assert basic.json["scope"] == "hr:read"
     assert basic.json["expires_in"] == 3600
     assert basic.headers["Cache-Control"] == "no-store"
     assert len(basic.json["access_token"]) >= 40
-    post = client.post("/oauth/token", data={
-        "grant_type": "client_credentials",
-        "client_id": reg.client_id,
-        "client_secret": reg.client_secret,
-    })
+    post = client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": reg.client_id,
+            "client_secret": reg.client_secret,
+        },
+    )
     assert post.status_code == 200
 
 
 def test_wrong_secret_unknown_client_and_bad_grant(app, client):
     reg = register_client(app, ["hr:read"])
-    wrong = client.post("/oauth/token", data={"grant_type": "client_credentials"},
-                        auth=(reg.client_id, reg.client_secret + "x"))
+    wrong = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(reg.client_id, reg.client_secret + "x"),
+    )
     assert wrong.status_code == 401 and wrong.json["error"] == "invalid_client"
-    unknown = client.post("/oauth/token", data={"grant_type": "client_credentials"},
-                          auth=("nobody", "nothing"))
+    unknown = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=("nobody", "nothing")
+    )
     assert unknown.status_code == 401 and unknown.json["error"] == "invalid_client"
-    bad_grant = client.post("/oauth/token", data={"grant_type": "password"},
-                            auth=(reg.client_id, reg.client_secret))
+    bad_grant = client.post(
+        "/oauth/token", data={"grant_type": "password"}, auth=(reg.client_id, reg.client_secret)
+    )
     assert bad_grant.status_code == 400
     assert bad_grant.json["error"] == "unsupported_grant_type"
     no_grant = client.post("/oauth/token", auth=(reg.client_id, reg.client_secret))
@@ -46,13 +57,17 @@ def test_wrong_secret_unknown_client_and_bad_grant(app, client):
 
 def test_requested_scope_is_limited_to_granted(app, client):
     reg = register_client(app, ["hr:read", "audit:read"])
-    narrowed = client.post("/oauth/token", data={"grant_type": "client_credentials",
-                                                 "scope": "hr:read"},
-                           auth=(reg.client_id, reg.client_secret))
+    narrowed = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "hr:read"},
+        auth=(reg.client_id, reg.client_secret),
+    )
     assert narrowed.json["scope"] == "hr:read"
-    beyond = client.post("/oauth/token", data={"grant_type": "client_credentials",
-                                               "scope": "admin"},
-                         auth=(reg.client_id, reg.client_secret))
+    beyond = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "admin"},
+        auth=(reg.client_id, reg.client_secret),
+    )
     assert beyond.status_code == 400 and beyond.json["error"] == "invalid_scope"
 
 
@@ -95,15 +110,21 @@ def test_missing_bad_expired_and_revoked_tokens(app, client):
             .where(OAuthToken.expires_at > past)
             .values(revoked_at=dt.datetime.now(dt.UTC))
         )
-    assert client.get("/api/v1/people", headers={"Authorization": f"Bearer {token2}"}).status_code == 401
+    assert (
+        client.get("/api/v1/people", headers={"Authorization": f"Bearer {token2}"}).status_code
+        == 401
+    )
 
 
 def test_disabled_client_gets_no_token(app, client):
     reg = register_client(app, ["hr:read"])
     with app.extensions["idhub.db"].transaction() as session:
         session.execute(update(OAuthClient).values(disabled_at=dt.datetime.now(dt.UTC)))
-    refused = client.post("/oauth/token", data={"grant_type": "client_credentials"},
-                          auth=(reg.client_id, reg.client_secret))
+    refused = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(reg.client_id, reg.client_secret),
+    )
     assert refused.status_code == 401
 
 

@@ -15,8 +15,10 @@ from idhub.config import load_settings
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory) -> dict:
     settings = load_settings(
-        overrides={"var_dir": str(tmp_path_factory.mktemp("spec")),
-                   "database": {"url": "sqlite://"}},
+        overrides={
+            "var_dir": str(tmp_path_factory.mktemp("spec")),
+            "database": {"url": "sqlite://"},
+        },
         environ={},
     )
     return create_app(settings).test_client().get("/api/v1/openapi.json").json

@@ -198,7 +198,9 @@ def _replay(session, client_id: str, key: str, fingerprint: str | None) -> Respo
             "This Idempotency-Key was already used for a different request.",
             code="idempotency_key_reused",
         )
-    response = Response(record.response_body, status=record.status_code, mimetype="application/json")
+    response = Response(
+        record.response_body, status=record.status_code, mimetype="application/json"
+    )
     if record.location:
         response.headers["Location"] = record.location
     response.headers["Idempotent-Replayed"] = "true"

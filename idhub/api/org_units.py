@@ -14,9 +14,9 @@ from ..models import OrgUnit
 from .common import (
     IDEMPOTENCY_DOC,
     IF_MATCH_DOC,
-    contains,
     READ_SCOPES,
     WRITE_SCOPES,
+    contains,
     hr_context,
     paginate,
     require_if_match,
@@ -26,7 +26,9 @@ from .common import (
 )
 from .schemas import ErrorSchema, OrgUnitPatchSchema, OrgUnitQuerySchema, OrgUnitSchema
 
-blp = Blueprint("org-units", __name__, url_prefix="/api/v1/org-units", description="Org units (the org tree).")
+blp = Blueprint(
+    "org-units", __name__, url_prefix="/api/v1/org-units", description="Org units (the org tree)."
+)
 PAGE = {"page_size": 50, "max_page_size": 500}
 
 
@@ -91,7 +93,9 @@ class OrgUnitChildren(MethodView):
     def get(self, unit_id: uuid.UUID, pagination_parameters):
         """Direct sub-units of a unit."""
         units.get_unit(db_session(), unit_id)
-        query = select(OrgUnit).where(OrgUnit.parent_id == unit_id).order_by(OrgUnit.code, OrgUnit.id)
+        query = (
+            select(OrgUnit).where(OrgUnit.parent_id == unit_id).order_by(OrgUnit.code, OrgUnit.id)
+        )
         return paginate(query, pagination_parameters)
 
 

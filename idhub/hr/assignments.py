@@ -49,7 +49,9 @@ def _overlapping(
 def _validate(session: Session, values: dict[str, Any], except_id: uuid.UUID | None) -> None:
     start, end = values["start_date"], values.get("end_date")
     if end is not None and end < start:
-        raise Invalid("end_date is before start_date.", details={"end_date": ["Before start_date."]})
+        raise Invalid(
+            "end_date is before start_date.", details={"end_date": ["Before start_date."]}
+        )
     unit = session.get(OrgUnit, values["unit_id"])
     if unit is None:
         raise Invalid("The unit does not exist.", details={"unit_id": ["Unknown unit."]})
@@ -58,7 +60,9 @@ def _validate(session: Session, values: dict[str, Any], except_id: uuid.UUID | N
     try:
         get_position(session, values["position_id"])
     except NotFound as exc:
-        raise Invalid("The position does not exist.", details={"position_id": ["Unknown."]}) from exc
+        raise Invalid(
+            "The position does not exist.", details={"position_id": ["Unknown."]}
+        ) from exc
     for other in _overlapping(session, values["person_id"], start, end, except_id):
         if values["kind"] == AssignmentKind.PRIMARY and other.kind == AssignmentKind.PRIMARY:
             raise Conflict(
@@ -83,7 +87,9 @@ def create_assignment(ctx: HrContext, data: dict[str, Any]) -> Assignment:
     return assignment
 
 
-def update_assignment(ctx: HrContext, assignment: Assignment, changes: dict[str, Any]) -> Assignment:
+def update_assignment(
+    ctx: HrContext, assignment: Assignment, changes: dict[str, Any]
+) -> Assignment:
     get_person(ctx.session, assignment.person_id, for_update=True)
     before = snapshot(assignment)
     merged = {

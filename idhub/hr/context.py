@@ -1,4 +1,4 @@
-"""What every HR write carries: the transaction, who acts, why, and the audit log to record it in."""
+"""What every HR write carries: the transaction, who acts, why, and the audit log."""
 
 from __future__ import annotations
 

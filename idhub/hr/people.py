@@ -48,7 +48,9 @@ def _check_unique(session: Session, data: dict[str, Any], except_id: uuid.UUID |
 
 
 def _full_name(data: dict[str, Any]) -> str:
-    return " ".join(p for p in (data["family_name"], data.get("middle_name"), data["given_name"]) if p)
+    return " ".join(
+        p for p in (data["family_name"], data.get("middle_name"), data["given_name"]) if p
+    )
 
 
 def create_person(ctx: HrContext, data: dict[str, Any]) -> Person:

@@ -58,7 +58,8 @@ def _check_dates(values: dict[str, Any]) -> None:
     start, end = values.get("valid_from"), values.get("valid_to")
     if start and end and end < start:
         raise Invalid(
-            "valid_to is before valid_from.", details={"valid_to": ["Must not be before valid_from."]}
+            "valid_to is before valid_from.",
+            details={"valid_to": ["Must not be before valid_from."]},
         )
 
 

@@ -1,4 +1,4 @@
-"""Declarative base, naming convention (stable constraint names for Alembic) and shared column types."""
+"""Declarative base, constraint naming convention (for Alembic) and shared column types."""
 
 from __future__ import annotations
 

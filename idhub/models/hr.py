@@ -35,7 +35,7 @@ def _enum(cls: type[enum.Enum], name: str) -> Enum:
     )
 
 
-class UnitType(str, enum.Enum):
+class UnitType(enum.StrEnum):
     PROVINCE_COMMITTEE = "province_committee"  # UBND tỉnh / thành phố
     PROVINCE_COUNCIL = "province_council"  # HĐND tỉnh
     DEPARTMENT = "department"  # sở, ban, ngành
@@ -46,26 +46,26 @@ class UnitType(str, enum.Enum):
     OTHER = "other"
 
 
-class UnitStatus(str, enum.Enum):
+class UnitStatus(enum.StrEnum):
     ACTIVE = "active"
     MERGED = "merged"
     SPLIT = "split"
     DISSOLVED = "dissolved"
 
 
-class LineageKind(str, enum.Enum):
+class LineageKind(enum.StrEnum):
     MERGED_INTO = "merged_into"
     SPLIT_INTO = "split_into"
     SUCCEEDED_BY = "succeeded_by"  # dissolved, people went to this unit
 
 
-class PersonStatus(str, enum.Enum):
+class PersonStatus(enum.StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
     LEFT = "left"
 
 
-class AssignmentKind(str, enum.Enum):
+class AssignmentKind(enum.StrEnum):
     PRIMARY = "primary"
     CONCURRENT = "concurrent"  # kiêm nhiệm
 
@@ -142,9 +142,7 @@ class Person(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
-    __table_args__ = (
-        CheckConstraint("length(national_id) = 12", name="national_id_length"),
-    )
+    __table_args__ = (CheckConstraint("length(national_id) = 12", name="national_id_length"),)
 
     @property
     def full_name(self) -> str:

@@ -31,9 +31,7 @@ class OAuthToken(Base):
     __tablename__ = "oauth_token"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    client_id: Mapped[str] = mapped_column(
-        ForeignKey("oauth_client.client_id"), index=True
-    )
+    client_id: Mapped[str] = mapped_column(ForeignKey("oauth_client.client_id"), index=True)
     access_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     token_type: Mapped[str] = mapped_column(String(32), default="Bearer")
     scope: Mapped[str] = mapped_column(Text, default="")

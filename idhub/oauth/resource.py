@@ -74,4 +74,3 @@ require_oauth.register_token_validator(HashedBearerTokenValidator(realm="idhub")
 def current_client_id() -> str | None:
     token = current_token._get_current_object() if current_token else None
     return token.client_id if token is not None else None
-
