@@ -150,6 +150,10 @@ class Operation:
       add_member, remove_member: `group` = the group's name; the target is the member;
       disable, enable, delete, remove_container: no payload.
     `reason` is a short human text for previews and the audit trail.
+    `current` is the object's name (DN) at the moment the operation runs, so the
+    connector needs no search: the name as read, or the new name once a move or rename
+    earlier in the same plan has run (and for add_member after a create); None for
+    create and ensure_container.
     """
 
     kind: OpKind
@@ -158,6 +162,7 @@ class Operation:
     attributes: Attributes = field(default_factory=dict)
     group: str | None = None
     reason: str = ""
+    current: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "attributes", freeze_attributes(self.attributes))

@@ -1,9 +1,12 @@
-"""LDAP connector (python-ldap): reads and, later, writes accounts under one base DN.
+"""LDAP connector (python-ldap): reads and writes accounts, org-unit containers and
+group memberships under one base DN.
 
 One persistent connection, opened on first use and reopened once when the server
 dropped it (slapd restarts, idle timeouts). Every value put into a filter goes through
-ldap.filter.escape_filter_chars; every python-ldap exception leaves this module as a
-connectors.base error. Messages never contain the bind password.
+ldap.filter.escape_filter_chars; DNs come from the planner already escaped and are
+only ever parsed here with ldap.dn (never built by string surgery on values). Every
+python-ldap exception leaves this module as a connectors.base error. Messages never
+contain the bind password.
 
 Error mapping (see `_map_error`):
   server down / timeout / busy              → TargetUnavailable (retry later)
@@ -11,22 +14,33 @@ Error mapping (see `_map_error`):
                                               jobs wait for an admin to fix the settings)
   entry exists / non-leaf / duplicate key   → Conflict
   schema and syntax violations              → InvalidData
+
+What `apply` expects of the directory (config/ldap/slapd.conf.tmpl sets it up):
+  * the memberof overlay, so person entries carry memberOf (read_many, scan);
+  * `memberof-refint TRUE` plus the refint overlay on `member`, so a move or rename
+    keeps group membership pointing at the new DN;
+  * refint_nothing = `LdapConfig.placeholder`, the DN a groupOfNames holds when it has
+    no real member (the connector puts it in and takes it out itself as well).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+import unicodedata
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import ldap
 import ldap.dn
 import ldap.filter
 import ldap.ldapobject
 from ldap.controls import SimplePagedResultsControl
+from ldap.controls.libldap import AssertionControl
 
 from connectors.base import (
     Account,
@@ -39,14 +53,32 @@ from connectors.base import (
     InvalidData,
     KeyKind,
     Operation,
+    OpKind,
     Result,
     TargetMisconfigured,
     TargetUnavailable,
 )
 
+__all__ = [
+    "DuplicateKeys",
+    "LdapConfig",
+    "LdapConnector",
+    "normalize_dn",
+]
+
 T = TypeVar("T")
 
 PAGE_SIZE = 500
+READ_CHUNK = 200
+"""Keys per search in read_many: one OR filter of this many terms (well under the
+default size limit of 500 entries for non-root binds)."""
+
+ADD_WINDOW = 16
+"""Asynchronous adds kept in flight for a run of creates (1 = synchronous)."""
+
+MEMBER_CHUNK = 1000
+"""Member values per group modify (a modify of n values is one request of ~60n bytes;
+slapd refuses requests over 4 MiB by default)."""
 
 # How each kind of key is found: (structural/auxiliary class, key attribute).
 _KEY_LOOKUP: dict[KeyKind, tuple[str, str]] = {
@@ -56,7 +88,8 @@ _KEY_LOOKUP: dict[KeyKind, tuple[str, str]] = {
 }
 
 # Never copied into an Account: hashes have no business in plans, previews or logs.
-_SECRET_ATTRIBUTES = frozenset({"userpassword"})
+# memberOf is not an attribute the hub writes: it is returned as Account.groups.
+_HIDDEN_ATTRIBUTES = frozenset({"userpassword", "memberof"})
 
 _UNAVAILABLE: tuple[type[ldap.LDAPError], ...] = (
     ldap.SERVER_DOWN,
@@ -66,6 +99,14 @@ _UNAVAILABLE: tuple[type[ldap.LDAPError], ...] = (
     ldap.UNAVAILABLE,
     ldap.TIMELIMIT_EXCEEDED,
     ldap.ADMINLIMIT_EXCEEDED,
+)
+# The server (not one operation) is gone or refuses work: apply() stops the batch.
+_BATCH_FATAL: tuple[type[ldap.LDAPError], ...] = (
+    ldap.SERVER_DOWN,
+    ldap.TIMEOUT,
+    ldap.CONNECT_ERROR,
+    ldap.BUSY,
+    ldap.UNAVAILABLE,
 )
 _MISCONFIGURED: tuple[type[ldap.LDAPError], ...] = (
     ldap.INVALID_CREDENTIALS,
@@ -78,6 +119,7 @@ _CONFLICT: tuple[type[ldap.LDAPError], ...] = (
     ldap.ALREADY_EXISTS,
     ldap.NOT_ALLOWED_ON_NONLEAF,
     ldap.TYPE_OR_VALUE_EXISTS,
+    ldap.ASSERTION_FAILED,
 )
 _INVALID: tuple[type[ldap.LDAPError], ...] = (
     ldap.INVALID_SYNTAX,
@@ -94,18 +136,49 @@ _INVALID: tuple[type[ldap.LDAPError], ...] = (
     ldap.FILTER_ERROR,
     ldap.DECODING_ERROR,
     ldap.ENCODING_ERROR,
+    ldap.INAPPROPRIATE_MATCHING,
+    ldap.UNAVAILABLE_CRITICAL_EXTENSION,
 )
 
 
 @dataclass(frozen=True)
 class LdapConfig:
-    """Where the directory is and how the hub binds to it."""
+    """Where the directory is and how the hub binds to it.
+
+    `placeholder_dn` is the member an otherwise empty groupOfNames holds (groupOfNames
+    MUST have a member); it must equal the server's `refint_nothing`. Empty means
+    `cn=nobody,<base_dn>`, what the project's slapd.conf template sets.
+    """
 
     url: str
     base_dn: str
     bind_dn: str
     password: str = field(repr=False)
     timeout_s: float = 3.0
+    placeholder_dn: str = ""
+
+    @property
+    def placeholder(self) -> str:
+        return self.placeholder_dn or f"cn=nobody,{self.base_dn}"
+
+
+class DuplicateKeys(Conflict):
+    """Several entries claim one correlation key (read_many).
+
+    `accounts` holds what was read for every other key, so a caller converging a batch
+    can go on with those and report only the duplicated ones; `duplicates` maps each
+    such key to the DNs that claim it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        accounts: dict[AccountKey, Account],
+        duplicates: dict[AccountKey, list[str]],
+    ) -> None:
+        super().__init__(message)
+        self.accounts = accounts
+        self.duplicates = duplicates
 
 
 def _describe(exc: ldap.LDAPError) -> str:
@@ -134,23 +207,98 @@ def _map_error(exc: ldap.LDAPError, what: str) -> ConnectorError:
     return ConnectorError(message)
 
 
-def _norm_dn(dn: str) -> str:
-    """Comparable form of a DN: canonical escaping, lower case (our naming attributes —
-    dc, ou, cn, uid — all match case-insensitively)."""
+# ---------------------------------------------------------------------- DNs
+
+
+def _fold(value: str) -> str:
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", value).casefold())
+
+
+@functools.lru_cache(maxsize=8192)  # group DNs recur in every member's memberOf
+def normalize_dn(dn: str) -> str:
+    """The form in which this connector compares DNs and reports them (Account.groups,
+    containers(), managed_groups()).
+
+    Parsed with python-ldap (so `\\2C` and `\\,`, hex-escaped UTF-8 and the letters
+    themselves are all one thing), attribute types and values case-folded (the naming
+    attributes the hub uses — dc, ou, cn, uid — all match case-insensitively), values
+    NFC, the AVAs of a multi-valued RDN sorted, and re-joined in python-ldap's escaping.
+    The same result as provisioning.dn.normalize_dn (this layer may not import it).
+    For comparing only: never write it to the directory. ValueError for a malformed DN.
+    """
     try:
-        return str(ldap.dn.dn2str(ldap.dn.str2dn(dn))).lower()
+        parsed = ldap.dn.str2dn(dn)
     except ldap.DECODING_ERROR:
-        return dn.lower()
+        raise ValueError(f"not a valid DN: {dn!r}") from None
+    folded = [
+        sorted((attr.casefold(), _fold(value or ""), 1) for attr, value, _flags in one_rdn)
+        for one_rdn in parsed
+    ]
+    return str(ldap.dn.dn2str(folded))
+
+
+def _split(dn: str) -> tuple[str, str]:
+    """(first RDN, parent DN), both re-escaped by python-ldap; ValueError if malformed."""
+    try:
+        parsed = ldap.dn.str2dn(dn)
+    except ldap.DECODING_ERROR:
+        raise ValueError(f"not a valid DN: {dn!r}") from None
+    if not parsed:
+        raise ValueError("the empty DN has no RDN")
+    return str(ldap.dn.dn2str(parsed[:1])), str(ldap.dn.dn2str(parsed[1:]))
+
+
+_DnKey = tuple[tuple[tuple[str, str], ...], ...]
+
+
+def _dn_key(dn: str) -> _DnKey:
+    """normalize_dn's equivalence without re-escaping (cheaper, for the hot paths):
+    RDNs of sorted (type, value) pairs, case-folded and NFC. ValueError if malformed."""
+    try:
+        parsed = ldap.dn.str2dn(dn)
+    except ldap.DECODING_ERROR:
+        raise ValueError(f"not a valid DN: {dn!r}") from None
+    return tuple(
+        tuple(sorted((attr.casefold(), _fold(value or "")) for attr, value, _ in one_rdn))
+        for one_rdn in parsed
+    )
+
+
+def _same_dn(a: str, b: str) -> bool:
+    try:
+        return _dn_key(a) == _dn_key(b)
+    except ValueError:
+        return False
+
+
+def _text(what: str | Callable[[], str]) -> str:
+    return what if isinstance(what, str) else what()
+
+
+def _encode(attributes: Iterable[tuple[str, Sequence[str]]]) -> list[tuple[str, list[bytes]]]:
+    return [(name, [v.encode("utf-8") for v in values]) for name, values in attributes if values]
+
+
+# ---------------------------------------------------------------------- connector
+
+Conn: TypeAlias = ldap.ldapobject.LDAPObject
+Entry: TypeAlias = dict[str, list[bytes]]
+_Decoded: TypeAlias = dict[str, tuple[str, tuple[str, ...]]]  # folded name → (name, values)
+_What: TypeAlias = str | Callable[[], str]  # a description, built only if needed
+_Action: TypeAlias = Callable[[Conn, str, list[AssertionControl]], None]  # on (conn, DN)
 
 
 class LdapConnector:
     """The LDAP target. Thread-safe: one lock serialises use of the connection."""
 
-    def __init__(self, config: LdapConfig, *, name: str = "ldap") -> None:
+    def __init__(
+        self, config: LdapConfig, *, name: str = "ldap", add_window: int = ADD_WINDOW
+    ) -> None:
         self.config = config
         self._name = name
-        self._conn: ldap.ldapobject.LDAPObject | None = None
+        self._conn: Conn | None = None
         self._lock = threading.RLock()
+        self.add_window = max(1, add_window)
 
     def __repr__(self) -> str:
         return f"LdapConnector({self._name!r}, url={self.config.url!r})"
@@ -160,11 +308,24 @@ class LdapConnector:
         return self._name
 
     def capabilities(self) -> frozenset[str]:
-        return frozenset({Capability.READ, Capability.SCAN})
+        return frozenset(
+            {
+                Capability.READ,
+                Capability.SCAN,
+                Capability.CREATE,
+                Capability.MODIFY,
+                Capability.MOVE,
+                Capability.RENAME,
+                Capability.DISABLE,
+                Capability.DELETE,
+                Capability.GROUPS,
+                Capability.CONTAINERS,
+            }
+        )
 
     # ------------------------------------------------------------------ connection
 
-    def _open(self) -> ldap.ldapobject.LDAPObject:
+    def _open(self) -> Conn:
         cfg = self.config
         try:
             conn = ldap.initialize(cfg.url)
@@ -190,32 +351,45 @@ class LdapConnector:
                 with contextlib.suppress(ldap.LDAPError):
                     conn.unbind_s()
 
-    def _call(
-        self, what: str, fn: Callable[[ldap.ldapobject.LDAPObject], T], *, reconnect: bool = True
-    ) -> T:
+    def _connection(self) -> Conn:
+        if self._conn is None:
+            self._conn = self._open()
+        return self._conn
+
+    def _call(self, what: _What, fn: Callable[[Conn], T], *, reconnect: bool = True) -> T:
+        """Run fn on the connection; reopen once if the server had dropped it. Every
+        python-ldap error comes out mapped."""
+        try:
+            return self._raw(what, fn, reconnect=reconnect)
+        except ldap.LDAPError as exc:
+            raise _map_error(exc, f"{self._name}: {_text(what)}") from exc
+
+    def _raw(self, what: _What, fn: Callable[[Conn], T], *, reconnect: bool = True) -> T:
         """Run fn on the connection; reopen once if the server had dropped it.
 
-        Only for operations that are safe to send twice: reads, and (later) writes whose
-        replay the planner tolerates because it recomputes from the target's state.
+        Only for operations that are safe to send twice: reads, and writes that are
+        idempotent here (see apply). Connection-level failures (server down, timeout,
+        busy) come out as TargetUnavailable; any other python-ldap error is re-raised
+        as it is, for the caller to judge.
         """
         with self._lock:
             for attempt in (1, 2):
-                if self._conn is None:
-                    self._conn = self._open()
+                conn = self._connection()
                 try:
-                    return fn(self._conn)
+                    return fn(conn)
                 except ldap.SERVER_DOWN as exc:
                     self.close()
                     if attempt == 2 or not reconnect:
-                        raise _map_error(exc, f"{self._name}: {what}") from exc
+                        raise _map_error(exc, f"{self._name}: {_text(what)}") from exc
                 except ldap.TIMEOUT as exc:
                     self.close()  # a late answer must not be read as the next one's
-                    raise _map_error(exc, f"{self._name}: {what}") from exc
-                except ldap.LDAPError as exc:
-                    raise _map_error(exc, f"{self._name}: {what}") from exc
+                    raise _map_error(exc, f"{self._name}: {_text(what)}") from exc
+                except _BATCH_FATAL as exc:
+                    self.close()
+                    raise _map_error(exc, f"{self._name}: {_text(what)}") from exc
         raise AssertionError("unreachable")
 
-    # ------------------------------------------------------------------ contract
+    # ------------------------------------------------------------------ contract: reads
 
     def check(self) -> Health:
         """Bind (reusing the open connection) and read the base entry."""
@@ -232,49 +406,96 @@ class LdapConnector:
 
     def read(self, key: AccountKey) -> Account | None:
         """Find the object with this correlation key; Conflict if two entries claim it."""
-        object_class, attribute = _KEY_LOOKUP[key.kind]
-        flt = (
-            f"(&(objectClass={object_class})"
-            f"({attribute}={ldap.filter.escape_filter_chars(key.id)}))"
-        )
-        found = self._call(f"search {key}", lambda c: self._search(c, flt, ["*"]))
-        if not found:
-            return None
-        if len(found) > 1:
-            names = "; ".join(dn for dn, _ in found)
-            raise Conflict(f"{self._name}: {len(found)} entries claim {key}: {names}")
-        dn, entry = found[0]
-        groups: frozenset[str] | None = None
-        if key.kind is KeyKind.PERSON:
-            member = ldap.filter.escape_filter_chars(dn)
-            group_flt = f"(&(objectClass=groupOfNames)(member={member}))"
-            rows = self._call(f"groups of {key}", lambda c: self._search(c, group_flt, ["1.1"]))
-            groups = frozenset(group_dn for group_dn, _ in rows)
-        return self._account(dn, entry, key.kind, groups, key=key)
+        return self.read_many([key]).get(key)
+
+    def read_many(self, keys: Sequence[AccountKey]) -> dict[AccountKey, Account]:
+        """The objects for many keys, one search per READ_CHUNK keys of a kind (an OR
+        filter of escaped values). Keys with no entry are absent from the result; a
+        person's `groups` come from memberOf (normalised DNs), other kinds get None.
+
+        Raises DuplicateKeys (a Conflict) if entries claim a key twice; it carries the
+        accounts read for all other keys.
+        """
+        found: dict[AccountKey, list[Account]] = {}
+        by_kind: dict[KeyKind, list[AccountKey]] = {}
+        for key in dict.fromkeys(keys):
+            by_kind.setdefault(key.kind, []).append(key)
+        for kind, kind_keys in by_kind.items():
+            object_class, attribute = _KEY_LOOKUP[kind]
+            attrs = ["*", "memberOf"] if kind is KeyKind.PERSON else ["*"]
+            for start in range(0, len(kind_keys), READ_CHUNK):
+                chunk = kind_keys[start : start + READ_CHUNK]
+                wanted = {_fold(k.id): k for k in chunk}
+                terms = "".join(
+                    f"({attribute}={ldap.filter.escape_filter_chars(k.id)})" for k in chunk
+                )
+                flt = f"(&(objectClass={object_class})(|{terms}))"
+                rows = self._call(f"search {len(chunk)} {kind} keys", self._searcher(flt, attrs))
+                for dn, entry in rows:
+                    decoded = self._decode(entry)
+                    _, values = decoded.get(attribute.casefold(), ("", ()))
+                    for value in values:
+                        match = wanted.get(_fold(value))
+                        if match is not None:
+                            account = self._account(dn, decoded, kind, match)
+                            found.setdefault(match, []).append(account)
+                            break
+        accounts = {key: hits[0] for key, hits in found.items() if len(hits) == 1}
+        duplicates = {
+            key: [a.name for a in hits] for key, hits in found.items() if len(hits) > 1
+        }
+        if duplicates:
+            message = "; ".join(
+                f"{self._name}: {len(dns)} entries claim {key}: {'; '.join(dns)}"
+                for key, dns in duplicates.items()
+            )
+            raise DuplicateKeys(message, accounts, duplicates)
+        return accounts
 
     def scan(self) -> Generator[Account, None, None]:
-        """Every idhubPerson entry under the base, page by page (500 per page)."""
-        memberships: dict[str, set[str]] = {}
-        for group_dn, entry in self._paged("(objectClass=groupOfNames)", ["member"]):
-            for member in entry.get("member", ()):
-                memberships.setdefault(_norm_dn(member.decode()), set()).add(group_dn)
-        for dn, entry in self._paged("(objectClass=idhubPerson)", ["*"]):
-            groups = frozenset(memberships.get(_norm_dn(dn), ()))
-            yield self._account(dn, entry, KeyKind.PERSON, groups)
+        """Every idhubPerson entry under the base, page by page (PAGE_SIZE per page),
+        with its groups from memberOf."""
+        for dn, entry in self._paged("(objectClass=idhubPerson)", ["*", "memberOf"]):
+            yield self._account(dn, self._decode(entry), KeyKind.PERSON)
+
+    def containers(self) -> set[str]:
+        """Normalised DNs of every organizationalUnit under the base (the base too, if
+        it is one)."""
+        return {
+            normalize_dn(dn) for dn, _ in self._paged("(objectClass=organizationalUnit)", ["1.1"])
+        }
+
+    def managed_groups(self) -> set[str]:
+        """Normalised DNs of the groups whose membership the hub manages
+        (groupOfNames with idhubManaged=TRUE)."""
+        flt = "(&(objectClass=groupOfNames)(idhubManaged=TRUE))"
+        return {normalize_dn(dn) for dn, _ in self._paged(flt, ["1.1"])}
+
+    # ------------------------------------------------------------------ contract: writes
 
     def apply(self, ops: Sequence[Operation]) -> list[Result]:
-        """Writes come with the provisioning issue; until then every operation is
-        refused as unsupported (the planner only emits what capabilities() lists)."""
-        return [
-            Result(op, InvalidData(f"{self._name}: {op.kind} is not supported yet")) for op in ops
-        ]
+        """Apply a batch; one Result per operation, in the same order.
+
+        Entry operations (create, modify, move, …) run in order; runs of consecutive
+        creates are pipelined (`add_window` adds in flight). Member changes of the whole
+        batch are merged per group and sent after the entry operations, one modify per
+        group, falling back to one value at a time if that modify fails.
+
+        Every operation is idempotent (a create finding its own entry, a delete finding
+        nothing, a member already there … are successes), so a batch may be applied
+        again after a failure. A per-operation failure is the Result's `error`; when the
+        server itself goes away (down, timed out, busy) this raises TargetUnavailable and
+        the caller retries the whole batch.
+        """
+        with self._lock:
+            return _Batch(self, ops).run()
 
     # ------------------------------------------------------------------ helpers
 
     def _no_base(self) -> TargetMisconfigured:
         return TargetMisconfigured(f"{self._name}: base DN {self.config.base_dn} does not exist")
 
-    def _read_base(self, conn: ldap.ldapobject.LDAPObject) -> None:
+    def _read_base(self, conn: Conn) -> None:
         try:
             conn.search_ext_s(
                 self.config.base_dn,
@@ -286,9 +507,12 @@ class LdapConnector:
         except ldap.NO_SUCH_OBJECT as exc:
             raise self._no_base() from exc
 
-    def _search(
-        self, conn: ldap.ldapobject.LDAPObject, flt: str, attrs: list[str]
-    ) -> list[tuple[str, dict[str, list[bytes]]]]:
+    def _searcher(
+        self, flt: str, attrs: list[str]
+    ) -> Callable[[Conn], list[tuple[str, Entry]]]:
+        return lambda conn: self._search(conn, flt, attrs)
+
+    def _search(self, conn: Conn, flt: str, attrs: list[str]) -> list[tuple[str, Entry]]:
         try:
             rows = conn.search_ext_s(
                 self.config.base_dn,
@@ -301,13 +525,13 @@ class LdapConnector:
             raise self._no_base() from exc
         return [(dn, entry) for dn, entry in rows if dn is not None]  # drop referrals
 
-    def _paged(self, flt: str, attrs: list[str]) -> Iterator[tuple[str, dict[str, list[bytes]]]]:
+    def _paged(self, flt: str, attrs: list[str]) -> Iterator[tuple[str, Entry]]:
         """Simple paged results (RFC 2696). The lock is held per page, not across
         yields, so a consumer may call read() while scanning. A cookie belongs to one
         connection, so a dropped connection mid-scan is TargetUnavailable, not a retry."""
         control = SimplePagedResultsControl(True, size=PAGE_SIZE, cookie=b"")
 
-        def page(conn: ldap.ldapobject.LDAPObject) -> tuple[list[Any], bytes]:
+        def page(conn: Conn) -> tuple[list[Any], bytes]:
             try:
                 msgid = conn.search_ext(
                     self.config.base_dn,
@@ -351,33 +575,522 @@ class LdapConnector:
                 )
                 self._conn.result3(msgid, timeout=self.config.timeout_s)
 
-    def _account(
-        self,
-        dn: str,
-        entry: dict[str, list[bytes]],
-        kind: KeyKind,
-        groups: frozenset[str] | None,
-        *,
-        key: AccountKey | None = None,
-    ) -> Account:
-        """Decode an entry (its key from the key attribute unless given). Values that are
-        not UTF-8 (photos, certificates) are left out: the hub manages text only."""
-        attributes: dict[str, tuple[str, ...]] = {}
+    @staticmethod
+    def _decode(entry: Entry) -> _Decoded:
+        """casefolded name → (name as returned, UTF-8 values); undecodable values
+        (photos, certificates) are left out: the hub manages text only."""
+        decoded: _Decoded = {}
         for name, raw_values in entry.items():
-            if name.lower() in _SECRET_ATTRIBUTES:
-                continue
             try:
-                attributes[name] = tuple(value.decode("utf-8") for value in raw_values)
+                values = tuple(value.decode("utf-8") for value in raw_values)
             except UnicodeDecodeError:
                 continue
-        account = Account(key or AccountKey("?", kind), dn, attributes, groups)
+            decoded[name.casefold()] = (name, values)
+        return decoded
+
+    def _account(
+        self, dn: str, decoded: _Decoded, kind: KeyKind, key: AccountKey | None = None
+    ) -> Account:
+        """An Account from a decoded entry (its key from the key attribute unless
+        given); a person's groups from memberOf, normalised."""
+        attributes = {
+            name: values for folded, (name, values) in decoded.items()
+            if folded not in _HIDDEN_ATTRIBUTES
+        }
+        groups: frozenset[str] | None = None
+        if kind is KeyKind.PERSON:
+            member_of = decoded.get("memberof", ("memberOf", ()))[1]
+            groups = frozenset(normalize_dn(group) for group in member_of)
         if key is None:
             _, key_attribute = _KEY_LOOKUP[kind]
-            values = account.get(key_attribute)
+            values = decoded.get(key_attribute.casefold(), (key_attribute, ()))[1]
             if not values:
                 raise InvalidData(f"{self._name}: {dn} has no {key_attribute}")
-            account = Account(AccountKey(values[0], kind), dn, account.attributes, groups)
-        return account
+            key = AccountKey(values[0], kind)
+        return Account(key, dn, attributes, groups)
+
+
+# ---------------------------------------------------------------------- apply
+
+
+class _Vanished(Exception):
+    """The entry is neither where the plan says nor anywhere else (by its key)."""
+
+
+class _Broken(Exception):
+    """The connection the pipelined adds were sent on is gone."""
+
+
+@dataclass
+class _Membership:
+    """The last word of the batch on one (group, member) pair, and the operations
+    that said something about it (they share the outcome)."""
+
+    add: bool
+    member_dn: str
+    ops: list[int]
+
+
+_Add = tuple[int, str, list[tuple[str, list[bytes]]], _DnKey]  # op index, DN, entry, key
+
+
+class _Batch:
+    """One apply() call, and what lives as long as it: where entries are now."""
+
+    def __init__(self, connector: LdapConnector, ops: Sequence[Operation]) -> None:
+        self.c = connector
+        self.ops = list(ops)
+        self.results: list[Result | None] = [None] * len(self.ops)
+        # Where this batch put each key (create, move, rename); None after a delete.
+        self.located: dict[AccountKey, str | None] = {}
+        self.placeholder = connector.config.placeholder
+
+    # --------------------------------------------------------------- driver
+
+    def run(self) -> list[Result]:
+        groups: dict[str, tuple[str, list[int]]] = {}  # normalised DN → (DN, op indexes)
+        creates: list[int] = []
+        for index, op in enumerate(self.ops):
+            if op.kind in (OpKind.CREATE, OpKind.ENSURE_CONTAINER):
+                creates.append(index)
+            elif op.kind in (OpKind.ADD_MEMBER, OpKind.REMOVE_MEMBER):
+                # Deferred, so they do not cut a run of creates (one person's plan is
+                # create + add_member…, a batch is many plans back to back).
+                assert op.group is not None
+                try:
+                    groups.setdefault(normalize_dn(op.group), (op.group, []))[1].append(index)
+                except ValueError as exc:
+                    self.results[index] = Result(op, InvalidData(f"{self._what(op)}: {exc}"))
+            else:
+                if creates:
+                    self._creates(creates)
+                    creates = []
+                self._guard(index, self._entry_op)
+        if creates:
+            self._creates(creates)
+        for group, indexes in groups.values():  # after every entry operation
+            self._members(group, indexes)
+        return [
+            result or Result(op, ConnectorError(f"{self._what(op)}: not applied"))
+            for op, result in zip(self.ops, self.results, strict=True)
+        ]
+
+    def _what(self, op: Operation, dn: str | None = None) -> str:
+        return f"{self.c.name}: {op.kind} {op.target} ({dn or op.name or op.current or '?'})"
+
+    def _guard(self, index: int, handler: Callable[[Operation], Result]) -> None:
+        """Run one operation's handler; its failures become its Result, except the
+        server going away (TargetUnavailable), which ends the batch."""
+        op = self.ops[index]
+        try:
+            self.results[index] = handler(op)
+        except TargetUnavailable:
+            raise
+        except ConnectorError as exc:
+            self.results[index] = Result(op, exc)
+        except _Vanished:
+            self.results[index] = Result(op, Conflict(f"{self._what(op)}: entry vanished"))
+        except ValueError as exc:  # a malformed DN in the operation
+            self.results[index] = Result(op, InvalidData(f"{self._what(op)}: {exc}"))
+        except ldap.LDAPError as exc:
+            self.results[index] = Result(op, _map_error(exc, self._what(op)))
+
+    def _raw(self, what: _What, fn: Callable[[Conn], T]) -> T:
+        return self.c._raw(what, fn)
+
+    # --------------------------------------------------------------- lookups
+
+    def _find(self, key: AccountKey) -> str | None:
+        """The DN holding `key` now, by a search; Conflict if several do."""
+        object_class, attribute = _KEY_LOOKUP[key.kind]
+        flt = (
+            f"(&(objectClass={object_class})"
+            f"({attribute}={ldap.filter.escape_filter_chars(key.id)}))"
+        )
+        rows = self._raw(f"search {key}", lambda c: self.c._search(c, flt, ["1.1"]))
+        if len(rows) > 1:
+            names = "; ".join(dn for dn, _ in rows)
+            raise Conflict(f"{self.c.name}: {len(rows)} entries claim {key}: {names}")
+        return rows[0][0] if rows else None
+
+    def _holds_key(self, dn: str, key: AccountKey) -> bool | None:
+        """Does the entry at `dn` carry `key`? None if there is no entry there."""
+        _, attribute = _KEY_LOOKUP[key.kind]
+        timeout = self.c.config.timeout_s
+
+        def read(conn: Conn) -> list[tuple[str, Entry]]:
+            try:
+                rows = conn.search_ext_s(
+                    dn, ldap.SCOPE_BASE, "(objectClass=*)", [attribute], timeout=timeout
+                )
+            except ldap.NO_SUCH_OBJECT:
+                return []
+            return [(found, entry) for found, entry in rows if found is not None]
+
+        rows = self._raw(f"read {dn}", read)
+        if not rows:
+            return None
+        _, values = LdapConnector._decode(rows[0][1]).get(attribute.casefold(), ("", ()))
+        return _fold(key.id) in {_fold(v) for v in values}
+
+    def _current(self, op: Operation) -> str | None:
+        """Where the operation's entry is: where this batch put it, else where the
+        planner read it."""
+        if op.target in self.located:
+            return self.located[op.target]
+        return op.current
+
+    def _at_entry(self, op: Operation, action: _Action, *, assertion: bool = False) -> str:
+        """Run `action` on the operation's entry: where the batch or the planner says it
+        is, else (gone from there) wherever its key is now. Returns the DN used; raises
+        _Vanished if the key is nowhere.
+
+        A DN that now names someone else's entry (a stale read; a uid given out again)
+        is never acted on, but treated like a DN with no entry. With `assertion` the
+        operation itself carries an LDAP assertion of the key (no extra round trip).
+        Not for modrdn and delete: slapd's memberof overlay copies the assertion into
+        the group updates it makes (memberof-refint), which then fail; those operations
+        check the key with a read first.
+        """
+        _, attribute = _KEY_LOOKUP[op.target.kind]
+        flt = f"({attribute}={ldap.filter.escape_filter_chars(op.target.id)})"
+        controls = [AssertionControl(True, flt)] if assertion else []
+        dn = self._current(op)
+        found: str | None
+        if dn is not None and (assertion or self._holds_key(dn, op.target)):
+            try:
+                self._raw(lambda: self._what(op, dn), lambda c: action(c, dn, controls))
+                return dn
+            except (ldap.NO_SUCH_OBJECT, ldap.ASSERTION_FAILED) as exc:
+                found = self._find(op.target)
+                if found is not None and _same_dn(found, dn):
+                    if isinstance(exc, ldap.ASSERTION_FAILED):  # it changed in between
+                        raise Conflict(f"{self._what(op, dn)}: the key check failed") from exc
+                    raise  # the entry is there: something else is missing (a new parent)
+        else:
+            found = self._find(op.target)
+        if found is None:
+            raise _Vanished
+        where = found
+        self._raw(lambda: self._what(op, where), lambda c: action(c, where, controls))
+        return where
+
+    # --------------------------------------------------------------- entry operations
+
+    def _entry_op(self, op: Operation) -> Result:
+        kind = op.kind
+        # An assertion on a group's modify would reach memberof's member updates too.
+        safe = {"assertion": op.target.kind is not KeyKind.GROUP}
+        if kind is OpKind.MODIFY:
+            # Replace with no values removes an attribute, and is no error if it is absent.
+            mods = [
+                (ldap.MOD_REPLACE, name, [v.encode("utf-8") for v in values] or None)
+                for name, values in op.attributes.items()
+            ]
+            dn = self._at_entry(op, lambda c, d, ctrls: c.modify_ext_s(d, mods, ctrls), **safe)
+            return Result(op, name=dn)
+        if kind in (OpKind.DISABLE, OpKind.ENABLE):
+            status = b"disabled" if kind is OpKind.DISABLE else b"active"
+            status_mods = [(ldap.MOD_REPLACE, "idhubAccountStatus", [status])]
+            dn = self._at_entry(
+                op, lambda c, d, ctrls: c.modify_ext_s(d, status_mods, ctrls), **safe
+            )
+            return Result(op, name=dn)
+        if kind in (OpKind.MOVE, OpKind.RENAME):
+            return self._move(op)
+        if kind in (OpKind.DELETE, OpKind.REMOVE_CONTAINER):
+            return self._delete(op)
+        raise InvalidData(f"{self._what(op)}: not an entry operation")
+
+    def _move(self, op: Operation) -> Result:
+        assert op.name is not None
+        target = op.name
+        new_rdn, new_parent = _split(target)
+
+        def modrdn(conn: Conn, dn: str, ctrls: list[AssertionControl]) -> None:
+            if _same_dn(dn, target):
+                return  # already there (a retried batch)
+            _, old_parent = _split(dn)
+            superior = None if _same_dn(old_parent, new_parent) else new_parent
+            conn.rename_s(dn, new_rdn, superior, delold=1, serverctrls=ctrls)
+
+        try:
+            self._at_entry(op, modrdn)
+        except ldap.ALREADY_EXISTS as exc:
+            if not self._holds_key(target, op.target):
+                raise Conflict(f"{self._what(op)}: {target} is taken by another entry") from exc
+        except ldap.NO_SUCH_OBJECT as exc:
+            raise Conflict(f"{self._what(op)}: the new parent {new_parent} does not exist") from exc
+        self.located[op.target] = target
+        return Result(op, name=target)
+
+    def _delete(self, op: Operation) -> Result:
+        try:
+            dn: str | None = self._at_entry(op, lambda c, d, ctrls: c.delete_ext_s(d, ctrls))
+        except _Vanished:
+            dn = None  # nothing to delete: done
+        except ldap.NOT_ALLOWED_ON_NONLEAF as exc:
+            raise Conflict(f"{self._what(op)}: there are still entries below it") from exc
+        self.located[op.target] = None
+        return Result(op, name=dn)
+
+    # --------------------------------------------------------------- creates
+
+    def _creates(self, indexes: list[int]) -> None:
+        """A run of creates (and ensure_container), pipelined: up to add_window adds in
+        flight on the one connection. An add whose parent is still in flight waits for
+        it first (slapd may run the operations of one connection in parallel)."""
+        prepared: list[_Add] = []
+        for index in indexes:
+            op = self.ops[index]
+            assert op.name is not None
+            try:
+                key = _dn_key(op.name)
+            except ValueError as exc:
+                self.results[index] = Result(op, InvalidData(f"{self._what(op)}: {exc}"))
+                continue
+            prepared.append((index, op.name, _encode(op.attributes.items()), key))
+        if self.c.add_window > 1 and len(prepared) > 1:
+            prepared = self._pipelined(prepared)  # what is left: none, or after a break
+        for index, dn, entry, _key in prepared:
+            self._guard(index, self._adder(dn, entry))
+
+    def _pipelined(self, prepared: list[_Add]) -> list[_Add]:
+        """Send the adds asynchronously; returns those whose outcome is unknown because
+        the connection broke (to be redone synchronously: an add that did land is found
+        again by its key)."""
+        window = self.c.add_window
+        pending = deque(prepared)
+        in_flight: deque[tuple[_Add, int]] = deque()
+        in_flight_dns: set[_DnKey] = set()
+        conn = self.c._connection()
+        try:
+            while pending or in_flight:
+                if not self._on(conn):  # a follow-up search had to reconnect
+                    raise _Broken
+                if pending and len(in_flight) < window:
+                    add = pending[0]
+                    _index, dn, entry, key = add
+                    if key[1:] in in_flight_dns:
+                        self._finish(conn, in_flight, in_flight_dns)  # its parent first
+                        continue
+                    pending.popleft()
+                    in_flight.append((add, conn.add_ext(dn, entry)))
+                    in_flight_dns.add(key)
+                else:
+                    self._finish(conn, in_flight, in_flight_dns)
+        except (_Broken, ldap.LDAPError) as exc:
+            if not isinstance(exc, (_Broken, *_BATCH_FATAL)):
+                raise
+            if self._on(conn):
+                self.c.close()
+            return [add for add, _msgid in in_flight] + list(pending)
+        return []
+
+    def _on(self, conn: Conn) -> bool:
+        """Is `conn` still the connector's connection?"""
+        return self.c._conn is conn
+
+    def _finish(
+        self, conn: Conn, in_flight: deque[tuple[_Add, int]], in_flight_dns: set[_DnKey]
+    ) -> None:
+        """Take the oldest answer in flight."""
+        (index, dn, _entry, key), msgid = in_flight[0]
+        error: ldap.LDAPError | None = None
+        try:
+            conn.result3(msgid, timeout=self.c.config.timeout_s)
+        except _BATCH_FATAL:
+            raise
+        except ldap.LDAPError as exc:
+            error = exc
+        in_flight.popleft()
+        in_flight_dns.discard(key)
+        op = self.ops[index]
+        if error is None:
+            self.located[op.target] = dn
+            self.results[index] = Result(op, name=dn)
+        else:
+            failed = error
+            self._guard(index, lambda o: self._add_failed(o, dn, failed))
+
+    def _adder(
+        self, dn: str, entry: list[tuple[str, list[bytes]]]
+    ) -> Callable[[Operation], Result]:
+        return lambda op: self._add_sync(op, dn, entry)
+
+    def _add_sync(self, op: Operation, dn: str, entry: list[tuple[str, list[bytes]]]) -> Result:
+        try:
+            self._raw(lambda: self._what(op, dn), lambda c: c.add_s(dn, entry))
+        except ldap.LDAPError as exc:
+            return self._add_failed(op, dn, exc)
+        self.located[op.target] = dn
+        return Result(op, name=dn)
+
+    def _add_failed(self, op: Operation, dn: str, exc: ldap.LDAPError) -> Result:
+        if isinstance(exc, ldap.ALREADY_EXISTS):
+            # A container that exists is what ensure_container wants; an entry that
+            # carries this very key is a create already done (a retried batch).
+            if op.kind is OpKind.ENSURE_CONTAINER or self._holds_key(dn, op.target):
+                self.located[op.target] = dn
+                return Result(op, name=dn)
+            return Result(op, Conflict(f"{self._what(op, dn)}: the name is taken by another entry"))
+        if isinstance(exc, ldap.NO_SUCH_OBJECT):
+            _, parent = _split(dn)
+            return Result(op, Conflict(f"{self._what(op, dn)}: the parent {parent} does not exist"))
+        return Result(op, _map_error(exc, self._what(op, dn)))
+
+    # --------------------------------------------------------------- group membership
+
+    def _members(self, group: str, indexes: list[int]) -> None:
+        """All of the batch's member changes of one group: in one modify if possible,
+        else one member at a time (so one bad value does not fail the others)."""
+        changes: dict[str, _Membership] = {}  # by normalised member DN
+        for index in indexes:
+            op = self.ops[index]
+            add = op.kind is OpKind.ADD_MEMBER
+            try:
+                member = self._member_dn(op)
+                if member is None:  # no such entry (any more)
+                    if add:
+                        raise Conflict(f"{self._what(op)}: the member does not exist")
+                    self.results[index] = Result(op, name=group)
+                    continue
+                key = normalize_dn(member)
+            except TargetUnavailable:
+                raise
+            except ConnectorError as exc:
+                self.results[index] = Result(op, exc)
+                continue
+            except ValueError as exc:
+                self.results[index] = Result(op, InvalidData(f"{self._what(op)}: {exc}"))
+                continue
+            previous = changes.get(key)
+            if previous is None:
+                changes[key] = _Membership(add, member, [index])
+            else:  # the last word counts
+                previous.add = add
+                previous.ops.append(index)
+        pending = list(changes.values())
+        for start in range(0, len(pending), MEMBER_CHUNK):
+            self._member_chunk(group, pending[start : start + MEMBER_CHUNK])
+
+    def _member_chunk(self, group: str, changes: list[_Membership]) -> None:
+        """One modify for these changes; if it fails, one modify per change, so that
+        one bad value does not fail the others."""
+        try:
+            self._change_members(
+                group,
+                [m.member_dn for m in changes if m.add],
+                [m.member_dn for m in changes if not m.add],
+            )
+        except (ldap.LDAPError, ConnectorError, ValueError) as exc:
+            if isinstance(exc, TargetUnavailable):
+                raise
+            if len(changes) == 1:
+                self._member_results(changes[0], group, exc)
+                return
+            for change in changes:
+                one = [change.member_dn]
+                try:
+                    self._change_members(group, *((one, []) if change.add else ([], one)))
+                except (ldap.LDAPError, ConnectorError, ValueError) as single:
+                    if isinstance(single, TargetUnavailable):
+                        raise
+                    self._member_results(change, group, single)
+                else:
+                    self._member_results(change, group, None)
+            return
+        for change in changes:
+            self._member_results(change, group, None)
+
+    def _member_dn(self, op: Operation) -> str | None:
+        """The member's DN once the batch's entry operations have run: where the batch
+        put it, else where the planner read it, else where its key is now."""
+        if op.target in self.located:
+            return self.located[op.target]  # None: deleted by this batch
+        if op.current is not None:
+            return op.current
+        return self._find(op.target)
+
+    def _member_results(self, change: _Membership, group: str, exc: Exception | None) -> None:
+        error: ConnectorError | None
+        what = f"{self.c.name}: members of {group} ({change.member_dn})"
+        if exc is None:
+            error = None
+        elif change.add and isinstance(exc, ldap.TYPE_OR_VALUE_EXISTS):
+            error = None  # a member already
+        elif not change.add and isinstance(exc, ldap.NO_SUCH_ATTRIBUTE):
+            error = None  # not a member already
+        elif isinstance(exc, ConnectorError):
+            error = exc
+        elif isinstance(exc, ldap.LDAPError):
+            error = _map_error(exc, what)
+        else:
+            error = InvalidData(f"{what}: {exc}")
+        for index in change.ops:
+            self.results[index] = Result(self.ops[index], error, name=group)
+
+    def _change_members(self, group: str, adds: list[str], removes: list[str]) -> None:
+        """Add and remove members of one group in one modify (two when the placeholder
+        must come out, or go in). Raises python-ldap's error for the caller to judge."""
+        placeholder = [self.placeholder.encode("utf-8")]
+        mods: list[tuple[int, str, list[bytes]]] = []
+        if adds:
+            mods.append((ldap.MOD_ADD, "member", [dn.encode("utf-8") for dn in adds]))
+        if removes:
+            mods.append((ldap.MOD_DELETE, "member", [dn.encode("utf-8") for dn in removes]))
+        what = f"{self.c.name}: members of {group}"
+
+        if not adds:
+            try:
+                self._raw(what, lambda c: c.modify_s(group, mods))
+            except ldap.NO_SUCH_OBJECT:
+                return  # no group, so nobody to remove
+            except ldap.OBJECT_CLASS_VIOLATION:
+                # The last real member goes: the placeholder keeps the group valid.
+                with_placeholder = [(ldap.MOD_ADD, "member", placeholder), *mods]
+                self._raw(what, lambda c: c.modify_s(group, with_placeholder))
+            return
+
+        # Adding: the placeholder goes out in the same modify if it is there; the
+        # assertion makes the usual case (no placeholder) a single round trip.
+        no_placeholder = AssertionControl(
+            True, f"(!(member={ldap.filter.escape_filter_chars(self.placeholder)}))"
+        )
+        try:
+            self._raw(what, lambda c: c.modify_ext_s(group, mods, serverctrls=[no_placeholder]))
+        except ldap.ASSERTION_FAILED:
+            without = [*mods, (ldap.MOD_DELETE, "member", placeholder)]
+            try:
+                self._raw(what, lambda c: c.modify_s(group, without))
+            except ldap.TYPE_OR_VALUE_EXISTS:
+                # Some are members already (the caller retries them one by one): the
+                # placeholder goes out on its own.
+                only = [(ldap.MOD_DELETE, "member", placeholder)]
+                with contextlib.suppress(ldap.NO_SUCH_ATTRIBUTE, ldap.OBJECT_CLASS_VIOLATION):
+                    self._raw(what, lambda c: c.modify_s(group, only))
+                raise
+        except ldap.NO_SUCH_OBJECT:
+            self._create_group(group, [dn.encode("utf-8") for dn in adds])
+
+    def _create_group(self, group: str, members: list[bytes]) -> None:
+        """A missing group is created, hub-managed, with its first members."""
+        rdn, parent = _split(group)
+        entry: dict[str, list[bytes]] = {
+            "objectClass": [b"top", b"groupOfNames", b"idhubGroup"],
+            "idhubManaged": [b"TRUE"],
+        }
+        for attr, value, _flags in ldap.dn.str2dn(rdn)[0]:
+            entry.setdefault(attr, []).append((value or "").encode("utf-8"))
+        entry["member"] = members
+        what = f"{self.c.name}: create group {group}"
+        try:
+            self._raw(what, lambda c: c.add_s(group, list(entry.items())))
+        except ldap.ALREADY_EXISTS:  # created meanwhile: add to it
+            mods = [(ldap.MOD_ADD, "member", members)]
+            self._raw(what, lambda c: c.modify_s(group, mods))
+        except ldap.NO_SUCH_OBJECT as exc:
+            raise Conflict(f"{what}: the parent {parent} does not exist") from exc
 
 
 if TYPE_CHECKING:

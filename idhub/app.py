@@ -11,12 +11,11 @@ from typing import Any
 from flask import Flask, g, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from connectors.ldap import LdapConfig
-
 from .api import init_api
 from .audit import AuditLog
 from .config import load_settings
 from .db import Database, close_request_session
+from .engine import runtime
 from .health import bp as health_bp
 from .keyring import Keyring
 from .logs import configure_logging
@@ -37,17 +36,6 @@ SECURITY_HEADERS = {
 }
 
 
-def ldap_config(settings: dict[str, Any], keyring: Keyring) -> LdapConfig:
-    ldap = settings["ldap"]
-    return LdapConfig(
-        url=ldap["url"],
-        base_dn=ldap["base_dn"],
-        bind_dn=ldap["bind_dn"],
-        password=ldap["password"] or keyring.get("ldap_admin_password"),
-        timeout_s=float(ldap["timeout_s"]),
-    )
-
-
 def create_app(
     settings: dict[str, Any] | None = None, *, overrides: dict[str, Any] | None = None
 ) -> Flask:
@@ -66,7 +54,8 @@ def create_app(
     app.extensions["idhub.keyring"] = keyring
     app.extensions["idhub.db"] = Database(settings["database"]["url"])
     app.extensions["idhub.audit"] = AuditLog(keyring.get("audit_chain_key"))
-    app.extensions["idhub.ldap_config"] = ldap_config(settings, keyring)
+    app.extensions["idhub.ldap_config"] = runtime.ldap_config(settings, keyring)
+    app.extensions["idhub.rules"] = runtime.rules(settings)
     hops = int(settings["server"].get("proxy_hops", 0))
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]

@@ -40,6 +40,27 @@ class Runtime:
     def actor(self) -> Actor:
         return Actor(type="cli", id=getpass.getuser())
 
+    @cached_property
+    def rules(self):  # type: ignore[no-untyped-def]
+        from .engine import runtime
+
+        return runtime.rules(self.settings)
+
+    def connector(self):  # type: ignore[no-untyped-def]
+        from .engine import runtime
+
+        return runtime.ldap_connector(self.settings, self.keyring)
+
+    @property
+    def base_dn(self) -> str:
+        return self.settings["ldap"]["base_dn"]
+
+    @cached_property
+    def guard(self):  # type: ignore[no-untyped-def]
+        from .engine.guard import Guard
+
+        return Guard.from_settings(self.settings["provisioning"])
+
 
 pass_runtime = click.make_pass_decorator(Runtime)
 
@@ -241,6 +262,135 @@ def demo_load(rt: Runtime, province: int | None, staff: int | None, seed: int | 
     click.echo(f"loaded {summary}")
 
 
+# -- provisioning ----------------------------------------------------------------------------
+@main.command("worker")
+@click.option("--once", is_flag=True, help="Work until the queue is empty, then exit.")
+@pass_runtime
+def worker(rt: Runtime, once: bool) -> None:
+    """Run a provisioning worker: converge queued people on the directory.
+
+    Stops cleanly on SIGTERM / Ctrl-C (the round in progress is finished and recorded).
+    Several workers may run at once on PostgreSQL.
+
+    \b
+    Example:
+      idhub worker
+    """
+    import signal
+    import threading
+
+    from .engine.worker import Worker, WorkerSettings
+
+    w = Worker(
+        rt.db,
+        rt.audit,
+        rt.connector(),
+        rt.rules,
+        base_dn=rt.base_dn,
+        settings=WorkerSettings.from_settings(rt.settings["provisioning"]),
+        guard=rt.guard,
+    )
+    if once:
+        total = 0
+        while done := w.run_once():
+            total += done
+        click.echo(f"processed {total} jobs")
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    w.run(stop)
+
+
+@main.command("plan")
+@click.argument("person")
+@pass_runtime
+def plan_command(rt: Runtime, person: str) -> None:
+    """Show what converging PERSON (id or username) would change, without changing it.
+
+    \b
+    Example:
+      idhub plan annv
+    """
+    from .engine.preview import preview_person
+
+    with rt.db.transaction() as session:
+        try:
+            result = preview_person(session, rt.connector(), rt.rules, person, base_dn=rt.base_dn)
+        except DomainError as exc:
+            fail(exc)
+    click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+@main.command("reconcile")
+@click.option("--repair", is_flag=True, help="Queue converge jobs for every drifted person.")
+@click.option("--confirm", is_flag=True, help="Proceed even past the mass-change guard.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+@pass_runtime
+def reconcile_command(rt: Runtime, repair: bool, confirm: bool, as_json: bool) -> None:
+    """Compare the directory with HR and report drift; --repair converges it.
+
+    Exits 1 when drift remains unrepaired (handy for monitoring), 2 when the mass-change
+    guard stopped the repair.
+
+    \b
+    Example:
+      idhub reconcile --repair
+    """
+    from .engine.guard import release
+    from .engine.reconcile import reconcile
+
+    report = reconcile(
+        rt.db,
+        rt.connector(),
+        rt.rules,
+        base_dn=rt.base_dn,
+        repair=repair,
+        confirm=confirm,
+        guard=rt.guard,
+    )
+    if repair and confirm and report.repaired:
+        release(rt.db, rt.audit, rt.actor, rt.guard, "reconcile --repair --confirm")
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(
+            f"{report.people} people, {report.scanned_accounts} accounts scanned, "
+            f"{report.in_sync} in sync, {len(report.drifted)} drifted {dict(report.drift)}, "
+            f"{len(report.orphans)} orphans"
+        )
+        for orphan in report.orphans[:20]:
+            click.echo(f"  orphan: {orphan}")
+    if report.guard_tripped:
+        click.echo("mass-change guard: repair not queued; rerun with --confirm", err=True)
+        sys.exit(2)
+    if report.drifted and not repair:
+        sys.exit(1)
+    if repair:
+        click.echo(f"queued {report.repaired} converge jobs")
+
+
+@main.group()
+def guard() -> None:
+    """The mass-change guard (stops mass disables until confirmed)."""
+
+
+@guard.command("release")
+@click.option("--reason", required=True, help="Why the mass change is intended.")
+@pass_runtime
+def guard_release(rt: Runtime, reason: str) -> None:
+    """Confirm held mass changes: they run now; the guard stays open for one window.
+
+    \b
+    Example:
+      idhub guard release --reason "QĐ 123/QĐ-UBND: commune X dissolved"
+    """
+    from .engine.guard import release
+
+    count = release(rt.db, rt.audit, rt.actor, rt.guard, reason)
+    click.echo(f"released {count} held jobs")
+
+
 # -- development stack -----------------------------------------------------------------------
 @main.command("run")
 @click.option("--no-demo", is_flag=True, help="Do not load the demo data on first start.")
@@ -276,3 +426,7 @@ def serve(rt: Runtime, bind: str | None, workers: int | None) -> None:
 
     argv = gunicorn_argv(rt.settings, bind, workers)
     os.execv(argv[0], argv)  # noqa: S606 - replace this process with gunicorn
+
+
+if __name__ == "__main__":
+    main()

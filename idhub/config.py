@@ -67,7 +67,7 @@ def _resolve_paths(settings: dict[str, Any]) -> None:
         if isinstance(section, dict):
             for key, value in section.items():
                 section[key] = expand(value)
-    for section, key in (("secrets", "dir"), ("dev_slapd", "dir")):
+    for section, key in (("secrets", "dir"), ("dev_slapd", "dir"), ("provisioning", "rules_file")):
         path = Path(settings[section][key])
         if not path.is_absolute():
             settings[section][key] = str(PROJECT_DIR / path)

@@ -83,18 +83,33 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, slapd_server) -> dict[str, Any]:  # noqa: F811
+def ldap_base(slapd_server) -> str:  # noqa: F811
+    """A fresh subtree of the session slapd for one test: the hub's base DN in that test."""
+    base = f"ou=t{uuid.uuid4().hex[:12]},{slapd_server.base_dn}"
+    conn = slapd_server.connect()
+    conn.add_s(base, [("objectClass", [b"organizationalUnit"]), ("ou", [base[3:16].encode()])])
+    conn.unbind_s()
+    return base
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, slapd_server, ldap_base) -> dict[str, Any]:  # noqa: F811
     return load_settings(
         overrides={
             "var_dir": str(tmp_path / "var"),
             "database": {"url": database_url},
             "ldap": {
                 "url": slapd_server.url,
-                "base_dn": slapd_server.base_dn,
+                "base_dn": ldap_base,
                 "bind_dn": slapd_server.admin_dn,
                 "password": ADMIN_PASSWORD,
             },
             "logging": {"format": "json", "level": "INFO"},
+            "provisioning": {
+                "guard_min_accounts": 10,
+                "backoff_base_s": 0.05,
+                "backoff_max_s": 0.5,
+            },
         },
         environ={},
     )
@@ -183,4 +198,10 @@ def api(app, client) -> Api:
 @pytest.fixture
 def reader(app, client) -> Api:
     registered = register_client(app, ["hr:read"], name="HR reader")
+    return Api(client, token_for(client, registered))
+
+
+@pytest.fixture
+def admin(app, client) -> Api:
+    registered = register_client(app, ["admin"], name="IT admin")
     return Api(client, token_for(client, registered))

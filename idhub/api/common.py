@@ -60,6 +60,7 @@ def hr_context(reason: str | None = None) -> HrContext:
         audit=current_app.extensions["idhub.audit"],
         actor=actor(),
         reason=reason or request.headers.get("X-Change-Reason") or None,
+        naming_pattern=current_app.extensions["idhub.rules"].naming.pattern,
     )
 
 

@@ -109,6 +109,9 @@ class PersonSchema(Schema):
     middle_name = Text(max_length=100, allow_blank=True, load_default="")
     given_name = Text(required=True, max_length=100)
     full_name = fields.String(dump_only=True)
+    username = fields.String(
+        dump_only=True, metadata={"description": "Issued once by the hub; never reused."}
+    )
     date_of_birth = fields.Date(allow_none=True, validate=_past_date)
     personal_email = fields.Email(allow_none=True, validate=validate.Length(max=254))
     personal_phone = fields.String(allow_none=True, validate=PHONE)

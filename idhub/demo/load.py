@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idhub.audit import Actor, AuditLog
+from idhub.engine.outbox import enqueue
 from idhub.hr.context import snapshot
 from idhub.models import (
     Assignment,
@@ -27,10 +28,11 @@ from idhub.models import (
     Person,
     PersonStatus,
     Position,
+    ReservedIdentifier,
     UnitStatus,
     UnitType,
 )
-from provisioning.naming import nfc, search_key
+from provisioning.naming import allocate_identifier, identifier_base, nfc, search_key
 
 from . import names as nm
 from .province import (
@@ -189,7 +191,13 @@ def load_demo(
 
     # -- people -------------------------------------------------------------------------
     people = _make_people(rng_people, rng_ids, province, roles)
+    taken: set[str] = set()
+    for person in people:  # the same convention and collision numbering as any joiner
+        base = identifier_base(person.family_name, person.middle_name, person.given_name)
+        person.username = allocate_identifier(base, taken.__contains__)
+        taken.add(person.username)
     persist("person", people)
+    session.add_all(ReservedIdentifier(identifier=p.username, person_id=p.id) for p in people)
 
     # -- assignments --------------------------------------------------------------------
     last_day = today - dt.timedelta(days=1)
@@ -225,6 +233,7 @@ def load_demo(
         )
         concurrent += 1
     persist("assignment", assignments)
+    enqueue(session, [p.id for p in people], reason)
 
     return DemoSummary(
         province_code=province.code,

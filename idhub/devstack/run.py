@@ -167,6 +167,7 @@ def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
 
     slapd: Slapd | None = None
     gunicorn: subprocess.Popen | None = None
+    worker: subprocess.Popen | None = None
     try:
         if settings["dev_slapd"]["enabled"]:
             url = urlsplit(ldap_settings["url"])
@@ -194,6 +195,7 @@ def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
         env = dict(os.environ)
         env.setdefault("IDHUB_VAR_DIR", str(var_dir))
         gunicorn = subprocess.Popen(gunicorn_argv(settings), env=env)  # noqa: S603
+        worker = subprocess.Popen([sys.executable, "-m", "idhub.cli", "worker"], env=env)  # noqa: S603
         _wait_ready(hub_url, gunicorn)
 
         _write_private(
@@ -212,9 +214,10 @@ def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
         )
         _banner(hub_url, env_path, admin_client, demo_user)
         while not stopping:
-            if gunicorn.poll() is not None:
-                _say(f"gunicorn exited with status {gunicorn.returncode}; stopping")
-                return 1
+            for name, proc in (("gunicorn", gunicorn), ("worker", worker)):
+                if proc.poll() is not None:
+                    _say(f"{name} exited with status {proc.returncode}; stopping")
+                    return 1
             time.sleep(0.5)
         _say("stopping …")
         return 0
@@ -223,12 +226,15 @@ def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
         return 1
     finally:
         env_path.unlink(missing_ok=True)
-        if gunicorn is not None and gunicorn.poll() is None:
-            gunicorn.terminate()
-            try:
-                gunicorn.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                gunicorn.kill()
+        for proc in (worker, gunicorn):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+        for proc in (worker, gunicorn):
+            if proc is not None:
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
         if slapd is not None:
             slapd.stop()
         _say("stopped")

@@ -6,6 +6,7 @@ The instance lives in one folder:
     <directory>/data/        the back-mdb database; kept between runs
     <directory>/slapd.log    slapd's stderr (appended)
     <directory>/slapd.pid    written by slapd, removed on a clean stop
+    <directory>/indexes.txt  the `index` lines the data was last indexed with
 
 We run slapd in the foreground under subprocess.Popen, so the process is ours to stop
 and a crash shows up as an exit code, not as a silent daemon. `-d none` logs start-up
@@ -41,6 +42,7 @@ IDHUB_SCHEMA = CONFIG_DIR / "idhub.schema"
 SYSTEM_SCHEMA_DIR = Path("/etc/ldap/schema")
 SLAPD = "/usr/sbin/slapd"
 SLAPTEST = "/usr/sbin/slaptest"
+SLAPINDEX = "/usr/sbin/slapindex"
 
 # OWASP's minimum argon2id parameters: a real hash, yet an admin bind costs ~50 ms,
 # not the ~180 ms of argon2-cffi's defaults (tests bind often).
@@ -124,6 +126,10 @@ class Slapd:
         return self.directory / "slapd.pid"
 
     @property
+    def index_stamp_path(self) -> Path:
+        return self.directory / "indexes.txt"
+
+    @property
     def port(self) -> int:
         """The TCP port; picked on first access when none was given."""
         if self._port is None:
@@ -156,6 +162,7 @@ class Slapd:
         self._check_port_free()
         self._write_config()
         self._slaptest()
+        self._reindex_if_needed()
 
         with self.log_path.open("ab") as log:
             log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting on {self.url}\n".encode())
@@ -257,6 +264,40 @@ class Slapd:
         if done.returncode != 0:
             output = (done.stdout + done.stderr).strip()
             raise SlapdError(f"slaptest rejected {self.conf_path}:\n{output}")
+
+    def _reindex_if_needed(self) -> None:
+        """Rebuild the indexes of existing data when the config's `index` lines changed.
+
+        slapd.conf is rendered afresh on every start, but back-mdb trusts it: an index
+        added since the data was written holds none of the existing entries, so a search
+        on that attribute silently misses them. slapindex (slapd is not running: start()
+        has checked the pidfile) rebuilds them; a new, empty data folder needs nothing.
+        """
+        wanted = "\n".join(
+            sorted(
+                " ".join(line.split())
+                for line in self.conf_path.read_text().splitlines()
+                if line.split()[:1] == ["index"]
+            )
+        )
+        try:
+            recorded: str | None = self.index_stamp_path.read_text()
+        except FileNotFoundError:
+            recorded = None  # a data folder from before this file existed, or a new one
+        if recorded == wanted:
+            return
+        if (self.data_dir / "data.mdb").exists():
+            done = subprocess.run(
+                [SLAPINDEX, "-f", str(self.conf_path), "-q"],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            if done.returncode != 0:
+                output = (done.stdout + done.stderr).strip()
+                raise SlapdError(f"slapindex failed on {self.data_dir}:\n{output}")
+        self.index_stamp_path.write_text(wanted)
 
     def _clear_stale_pidfile(self) -> None:
         """Remove a pidfile left by a killed run; refuse if that slapd is still alive.

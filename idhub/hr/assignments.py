@@ -84,6 +84,7 @@ def create_assignment(ctx: HrContext, data: dict[str, Any]) -> Assignment:
     assignment = Assignment(**data)
     ctx.session.add(assignment)
     ctx.record_create(assignment, "assignment.create")
+    ctx.converge([assignment.person_id], f"{assignment.kind.value} assignment added")
     return assignment
 
 
@@ -103,7 +104,8 @@ def update_assignment(
     }
     _validate(ctx.session, merged, assignment.id)
     apply_changes(assignment, changes)
-    ctx.record_change(assignment, before, "assignment.update")
+    if ctx.record_change(assignment, before, "assignment.update"):
+        ctx.converge([assignment.person_id], "assignment changed")
     return assignment
 
 
@@ -130,4 +132,18 @@ def end_assignment(
     assignment.end_decision_ref = decision_ref
     assignment.end_reason = reason
     ctx.record_change(assignment, before, "assignment.end")
+    ctx.converge([assignment.person_id], f"assignment ends on {end_date.isoformat()}")
     return assignment
+
+
+def people_holding(session: Session, *, unit_ids=None, position_id=None) -> set[uuid.UUID]:  # type: ignore[no-untyped-def]
+    """People whose current or future posts are in these units or of this position."""
+    yesterday = dt.date.today() - dt.timedelta(days=1)
+    query = select(Assignment.person_id).where(
+        or_(Assignment.end_date.is_(None), Assignment.end_date >= yesterday)
+    )
+    if unit_ids is not None:
+        query = query.where(Assignment.unit_id.in_(list(unit_ids)))
+    if position_id is not None:
+        query = query.where(Assignment.position_id == position_id)
+    return set(session.scalars(query.distinct()))

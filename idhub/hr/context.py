@@ -5,15 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from provisioning.naming import nfc
+from provisioning.naming import DEFAULT_PATTERN, nfc
 
 from ..audit import Actor, AuditLog, diff
+from ..engine.outbox import converge_later
 
 # Bookkeeping columns that say nothing about the HR fact itself.
 _NOT_AUDITED = {"created_at", "updated_at", "version", "search_name"}
@@ -25,6 +27,12 @@ class HrContext:
     audit: AuditLog
     actor: Actor
     reason: str | None = None
+    naming_pattern: str = DEFAULT_PATTERN
+
+    def converge(self, person_ids: Iterable[uuid.UUID], why: str) -> None:
+        """Queue converge jobs for these people in this same transaction (the outbox)."""
+        reason = f"{why} ({self.reason})" if self.reason else why
+        converge_later(self.session, person_ids, reason, self.actor.request_id)
 
     def record_create(self, obj: Any, action: str) -> None:
         self.session.flush()

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from provisioning.naming import search_key
 
+from ..engine.identifiers import issue_username
 from ..errors import Conflict, NotFound
 from ..models import Person
 from .context import HrContext, apply_changes, nfc_fields, snapshot
@@ -58,8 +59,10 @@ def create_person(ctx: HrContext, data: dict[str, Any]) -> Person:
     data.setdefault("middle_name", "")
     _check_unique(ctx.session, data, None)
     person = Person(**data, search_name=search_key(_full_name(data)))
+    issue_username(ctx.session, person, ctx.naming_pattern)  # before add: one INSERT, no UPDATE
     ctx.session.add(person)
     ctx.record_create(person, "person.create")
+    ctx.converge([person.id], "person created")
     return person
 
 
@@ -69,5 +72,6 @@ def update_person(ctx: HrContext, person: Person, changes: dict[str, Any]) -> Pe
     _check_unique(ctx.session, changes, person.id)
     apply_changes(person, changes)
     person.search_name = search_key(person.full_name)
-    ctx.record_change(person, before, "person.update")
+    if ctx.record_change(person, before, "person.update"):
+        ctx.converge([person.id], "person changed")
     return person

@@ -47,5 +47,9 @@ def update_position(ctx: HrContext, position: Position, changes: dict[str, Any])
     if "code" in changes:
         _check_code_free(ctx.session, changes["code"], position.id)
     apply_changes(position, changes)
-    ctx.record_change(position, before, "position.update")
+    if ctx.record_change(position, before, "position.update"):
+        from .assignments import people_holding
+
+        holders = people_holding(ctx.session, position_id=position.id)
+        ctx.converge(holders, f"position {position.code} changed")
     return position

@@ -86,7 +86,11 @@ def update_unit(ctx: HrContext, unit: OrgUnit, changes: dict[str, Any]) -> OrgUn
         _check_parent(ctx.session, changes["parent_id"], unit.id)
     apply_changes(unit, changes)
     unit.search_name = _search_name(unit)
-    ctx.record_change(unit, before, "org_unit.update")
+    if ctx.record_change(unit, before, "org_unit.update"):
+        from .assignments import people_holding
+
+        subtree = [unit.id, *subtree_ids(ctx.session, unit.id)]
+        ctx.converge(people_holding(ctx.session, unit_ids=subtree), f"unit {unit.code} changed")
     return unit
 
 
@@ -115,6 +119,10 @@ def subtree_query(root_id: uuid.UUID) -> Select[tuple[OrgUnit]]:
         .join(tree, OrgUnit.id == tree.c.id)
         .order_by(tree.c.depth, OrgUnit.code, OrgUnit.id)
     )
+
+
+def subtree_ids(session: Session, root_id: uuid.UUID) -> list[uuid.UUID]:
+    return list(session.scalars(select(_subtree_cte(root_id).c.id)))
 
 
 def ancestors(session: Session, unit_id: uuid.UUID) -> list[OrgUnit]:

@@ -16,8 +16,22 @@ from .hr import (
 )
 from .idempotency import IdempotencyRecord
 from .oauth import OAuthClient, OAuthToken
+from .provisioning import (
+    AccountLink,
+    HubState,
+    JobState,
+    LinkState,
+    ProvisioningJob,
+    ReservedIdentifier,
+)
 
 __all__ = [
+    "AccountLink",
+    "HubState",
+    "JobState",
+    "LinkState",
+    "ProvisioningJob",
+    "ReservedIdentifier",
     "Assignment",
     "AssignmentKind",
     "AuditEvent",

@@ -129,6 +129,8 @@ class Person(Base):
     family_name: Mapped[str] = mapped_column(String(100))
     middle_name: Mapped[str] = mapped_column(String(100), default="")
     given_name: Mapped[str] = mapped_column(String(100))
+    # The hub-issued identifier (uid, mail local part): allocated once, never reused.
+    username: Mapped[str | None] = mapped_column(String(64), unique=True)
     # Lower-case, diacritics folded (đ → d): "nguyen van an". Kept for search.
     search_name: Mapped[str] = mapped_column(String(320), index=True)
     date_of_birth: Mapped[dt.date | None] = mapped_column(Date)

@@ -9,7 +9,7 @@ from flask import current_app, g, jsonify
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from ..db import db_session
+from ..db import get_db
 from ..models import OAuthToken, utcnow
 
 _MESSAGES = {
@@ -44,7 +44,9 @@ class Token(TokenMixin):
 class HashedBearerTokenValidator(BearerTokenValidator):
     def authenticate_token(self, token_string: str) -> Token | None:
         digest = current_app.extensions["idhub.keyring"].token_hash(token_string)
-        row = db_session().scalar(select(OAuthToken).where(OAuthToken.access_token_hash == digest))
+        # Its own short read: the request's (write) transaction starts only if the view needs it.
+        with get_db().session(write=False) as session:
+            row = session.scalar(select(OAuthToken).where(OAuthToken.access_token_hash == digest))
         return Token(row) if row else None
 
 

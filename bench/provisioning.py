@@ -1,0 +1,312 @@
+"""Provisioning throughput and latency, against one throwaway slapd, in one run.
+
+Baseline: raw python-ldap adds per second on the same slapd (synchronous add_s, the
+directory's own limit on this machine). Then the whole hub: HR joiners entered through the
+batch API (in-process Flask client) → outbox jobs → worker → LDAP. Reported:
+
+* converge_joiners_per_s: joiners / (first batch submitted → last account converged);
+* converge_ratio: that rate / the raw add rate (target ≥ 0.5);
+* commit_to_ldap_p50_s / p95_s: from an HR commit to the account written in LDAP, for
+  single joiners entered one by one at a steady pace on an otherwise idle hub (target
+  p95 < 1 s). The write time is the converge audit event, recorded right after the
+  directory answered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+
+from idhub import create_app
+from idhub.audit import Actor
+from idhub.config import load_settings
+from idhub.devstack.slapd import Slapd
+from idhub.engine import runtime
+from idhub.engine.guard import Guard
+from idhub.engine.worker import Worker, WorkerSettings
+from idhub.migrate import upgrade
+from idhub.models import AuditEvent, ProvisioningJob
+from idhub.oauth.clients import create_client
+
+RESULTS = Path(__file__).resolve().parent / "results" / "provisioning.json"
+BASE = "dc=bench,dc=gov,dc=vn"
+
+
+def raw_adds_per_s(server: Slapd, count: int) -> float:
+    conn = server.connect()
+    conn.add_s(f"ou=raw,{BASE}", [("objectClass", [b"organizationalUnit"]), ("ou", [b"raw"])])
+    started = time.perf_counter()
+    for n in range(count):
+        conn.add_s(
+            f"uid=raw{n},ou=raw,{BASE}",
+            [
+                ("objectClass", [b"inetOrgPerson"]),
+                ("uid", [f"raw{n}".encode()]),
+                ("cn", [f"Nguyễn Văn Raw {n}".encode()]),
+                ("sn", [b"Nguyen"]),
+                ("mail", [f"raw{n}@bench.gov.vn".encode()]),
+            ],
+        )
+    elapsed = time.perf_counter() - started
+    conn.unbind_s()
+    return count / elapsed
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+class Hub:
+    def __init__(self, workdir: Path, server: Slapd, database_url: str | None) -> None:
+        settings = load_settings(
+            overrides={
+                "var_dir": str(workdir / "var"),
+                "database": {"url": database_url or f"sqlite:///{workdir}/bench.db"},
+                "ldap": {
+                    "url": server.url,
+                    "base_dn": f"ou=hub,{BASE}",
+                    "bind_dn": server.admin_dn,
+                    "password": "bench-admin-password",
+                },
+                "logging": {"format": "text", "level": "WARNING"},
+            },
+            environ={},
+        )
+        conn = server.connect()
+        conn.add_s(f"ou=hub,{BASE}", [("objectClass", [b"organizationalUnit"]), ("ou", [b"hub"])])
+        conn.unbind_s()
+        self.settings = settings
+        self.app = create_app(settings)
+        self.db = self.app.extensions["idhub.db"]
+        upgrade(self.db.engine)
+        with self.db.transaction() as session:
+            new = create_client(
+                session,
+                self.app.extensions["idhub.keyring"],
+                self.app.extensions["idhub.audit"],
+                Actor("cli", "bench"),
+                name="bench",
+                scopes=["admin"],
+                allowed_scopes=["admin"],
+            )
+        self.client = self.app.test_client()
+        token = self.client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(new.client_id, new.client_secret),
+        ).json["access_token"]
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.unit = self.post(
+            "/api/v1/org-units",
+            {
+                "code": "12",
+                "name": "Ủy ban nhân dân tỉnh Lai Châu",
+                "type": "province_committee",
+                "valid_from": "2025-07-01",
+                "mail_domain": "laichau.gov.vn",
+            },
+        )
+        self.units = [
+            self.post(
+                "/api/v1/org-units",
+                {
+                    "code": f"C{n:03d}",
+                    "name": f"Ủy ban nhân dân xã Số {n}",
+                    "type": "commune_committee",
+                    "valid_from": "2025-07-01",
+                    "parent_id": self.unit["id"],
+                },
+            )
+            for n in range(20)
+        ]
+        self.position = self.post(
+            "/api/v1/positions", {"code": "CHUYEN_VIEN", "name": "Chuyên viên"}
+        )
+        self.serial = 0
+
+    def post(self, url: str, body: dict) -> dict:
+        response = self.client.post(url, json=body, headers=self.headers)
+        assert response.status_code in (200, 201), response.json
+        return response.json
+
+    def joiners(self, count: int) -> float:
+        """Submit `count` joiners in one batch; returns the commit time (epoch seconds)."""
+        items = []
+        for _ in range(count):
+            n = self.serial
+            self.serial += 1
+            items.append(
+                {
+                    "op": "create_person",
+                    "ref": f"p{n}",
+                    "data": {
+                        "national_id": f"{n:012d}",
+                        "family_name": "Nguyễn",
+                        "middle_name": "Văn",
+                        "given_name": "An",
+                    },
+                }
+            )
+            items.append(
+                {
+                    "op": "create_assignment",
+                    "data": {
+                        "person_id": f"ref:p{n}",
+                        "unit_id": self.units[n % len(self.units)]["id"],
+                        "position_id": self.position["id"],
+                        "kind": "primary",
+                        "start_date": "2025-07-01",
+                    },
+                }
+            )
+        self.post("/api/v1/batches", {"items": items})
+        return time.time()
+
+    def worker(self) -> Worker:
+        section = self.settings["provisioning"]
+        return Worker(
+            self.db,
+            self.app.extensions["idhub.audit"],
+            runtime.ldap_connector(self.settings, self.app.extensions["idhub.keyring"]),
+            self.app.extensions["idhub.rules"],
+            base_dn=self.settings["ldap"]["base_dn"],
+            settings=WorkerSettings.from_settings(section),
+            guard=Guard.from_settings(section),
+        )
+
+    def queue_empty(self) -> bool:
+        with self.db.transaction() as session:
+            return session.scalar(select(ProvisioningJob.id).limit(1)) is None
+
+    def create_times(self) -> dict[str, float]:
+        with self.db.transaction() as session:
+            rows = session.execute(
+                select(AuditEvent.object_id, AuditEvent.at).where(
+                    AuditEvent.action == "account.create"
+                )
+            )
+            return {object_id: at.timestamp() for object_id, at in rows}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("suite", nargs="?", default="provisioning", choices=["provisioning"])
+    parser.add_argument("--people", type=int, default=3000, help="bulk joiners (default 3000)")
+    parser.add_argument("--batch", type=int, default=500, help="joiners per API batch")
+    parser.add_argument("--latency-samples", type=int, default=100)
+    parser.add_argument("--database", help="database URL (default: SQLite in a temp folder)")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="idhub-bench-") as tmp:
+        workdir = Path(tmp)
+        server = Slapd(
+            workdir / "slapd",
+            base_dn=BASE,
+            admin_dn=f"cn=admin,{BASE}",
+            admin_password="bench-admin-password",
+        ).start()
+        try:
+            raw = raw_adds_per_s(server, args.people)
+            print(f"raw python-ldap adds:      {raw:8.0f} /s  ({args.people} entries)")
+            hub = Hub(workdir, server, args.database)
+
+            # Throughput: everything submitted, one worker converging as it arrives.
+            worker = hub.worker()
+            stop = threading.Event()
+            thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+            thread.start()
+            started = time.time()
+            for offset in range(0, args.people, args.batch):
+                hub.joiners(min(args.batch, args.people - offset))
+            submitted = time.time()
+            while not hub.queue_empty():
+                time.sleep(0.05)
+            converged = time.time()
+            rate = args.people / (converged - started)
+            print(
+                f"HR API batches committed:  {args.people / (submitted - started):8.0f} joiners/s"
+            )
+            print(f"converged through the hub: {rate:8.0f} joiners/s  (ratio {rate / raw:.2f})")
+
+            # The worker alone: a backlog of joiners already committed, then one worker drains it.
+            stop.set()
+            thread.join()
+            backlog_started = time.time()
+            for offset in range(0, args.people, args.batch):
+                hub.joiners(min(args.batch, args.people - offset))
+            ingest_rate = args.people / (time.time() - backlog_started)
+            worker = hub.worker()
+            drain_started = time.time()
+            while worker.run_once():
+                pass
+            worker_rate = args.people / (time.time() - drain_started)
+            worker.connector.close()
+            print(f"HR batch API alone:        {ingest_rate:8.0f} joiners/s committed")
+            print(
+                f"worker alone (backlog):    {worker_rate:8.0f} joiners/s  "
+                f"(ratio {worker_rate / raw:.2f})"
+            )
+            worker = hub.worker()
+            stop = threading.Event()
+            thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+            thread.start()
+
+            # Latency: single joiners at a steady pace on an idle hub.
+            first = hub.serial
+            commits: dict[int, float] = {}
+            for _ in range(args.latency_samples):
+                serial = hub.serial
+                commits[serial] = hub.joiners(1)
+                time.sleep(0.1)
+            while not hub.queue_empty():
+                time.sleep(0.05)
+            stop.set()
+            thread.join()
+            created = hub.create_times()
+            from idhub.models import Person
+
+            with hub.db.transaction() as session:
+                ids = {
+                    int(nid): str(pid)
+                    for pid, nid in session.execute(
+                        select(Person.id, Person.national_id).where(
+                            Person.national_id >= f"{first:012d}"
+                        )
+                    )
+                }
+            latencies = [created[ids[s]] - commits[s] for s in commits if ids.get(s) in created]
+            p50, p95 = percentile(latencies, 0.50), percentile(latencies, 0.95)
+            print(
+                f"commit → LDAP latency:     p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms "
+                f"({len(latencies)} joiners, mean {statistics.mean(latencies) * 1000:.0f} ms)"
+            )
+        finally:
+            server.stop()
+
+    result = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "people": args.people,
+        "database": "postgresql" if args.database and "postgresql" in args.database else "sqlite",
+        "ldap_raw_add_per_s": round(raw, 1),
+        "converge_joiners_per_s": round(rate, 1),
+        "converge_ratio": round(rate / raw, 3),
+        "hr_batch_api_joiners_per_s": round(ingest_rate, 1),
+        "worker_converge_per_s": round(worker_rate, 1),
+        "worker_ratio": round(worker_rate / raw, 3),
+        "commit_to_ldap_p50_s": round(p50, 4),
+        "commit_to_ldap_p95_s": round(p95, 4),
+        "latency_samples": len(latencies),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+    return 0

@@ -1,0 +1,213 @@
+"""/api/v1/batches: many HR changes in one request, validated as a whole, applied all or nothing.
+
+Each item is still one audited HR change with its own converge job; items refer to people
+created earlier in the same batch by `ref` (e.g. "person_id": "ref:new1").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields, validate
+from sqlalchemy import func, or_, select
+
+from ..db import db_session
+from ..engine.guard import Guard
+from ..errors import Conflict, DomainError, Invalid
+from ..hr import assignments, people
+from ..models import Assignment
+from .common import IDEMPOTENCY_DOC, WRITE_SCOPES, hr_context, scoped, writes
+from .schemas import (
+    AssignmentEndSchema,
+    AssignmentPatchSchema,
+    AssignmentSchema,
+    ErrorSchema,
+    PersonPatchSchema,
+    PersonSchema,
+    Text,
+)
+
+blp = Blueprint("batches", __name__, url_prefix="/api/v1/batches", description="Bulk HR changes.")
+
+MAX_ITEMS = 5000
+_REF = "ref:"
+OPERATIONS: dict[str, tuple[type[Schema], bool]] = {
+    # op → (schema of `data`, needs `id`)
+    "create_person": (PersonSchema, False),
+    "update_person": (PersonPatchSchema, True),
+    "create_assignment": (AssignmentSchema, False),
+    "update_assignment": (AssignmentPatchSchema, True),
+    "end_assignment": (AssignmentEndSchema, True),
+}
+
+
+class BatchItemSchema(Schema):
+    op = fields.String(required=True, validate=validate.OneOf(sorted(OPERATIONS)))
+    id = fields.UUID(metadata={"description": "The object changed (update / end)."})
+    ref = fields.String(
+        validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$"),
+        metadata={"description": "A name later items use as `ref:<name>` for this new person."},
+    )
+    data = fields.Dict(required=True)
+
+
+class BatchSchema(Schema):
+    items = fields.List(
+        fields.Nested(BatchItemSchema), required=True, validate=validate.Length(1, MAX_ITEMS)
+    )
+    reason = Text(max_length=500, metadata={"description": "Why (e.g. the decision number)."})
+    confirm = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Proceed although the batch trips the mass-change guard."},
+    )
+
+
+class BatchResultSchema(Schema):
+    items = fields.List(fields.Dict())
+    jobs = fields.Integer(metadata={"description": "People queued for converge."})
+
+
+def _resolve_refs(data: dict[str, Any], refs: dict[str, uuid.UUID], index: int) -> dict[str, Any]:
+    value = data.get("person_id")
+    if isinstance(value, str) and value.startswith(_REF):
+        name = value[len(_REF) :]
+        if name not in refs:
+            raise ValidationError({str(index): {"data": {"person_id": [f"Unknown ref {name!r}."]}}})
+        return {**data, "person_id": str(refs[name])}
+    return data
+
+
+def _validate(items: list[dict]) -> list[dict]:
+    """Every item against its own schema; all errors reported by position."""
+    errors: dict[str, Any] = {}
+    refs_seen: set[str] = set()
+    parsed = []
+    for index, item in enumerate(items):
+        schema_cls, needs_id = OPERATIONS[item["op"]]
+        problems: dict[str, Any] = {}
+        if needs_id and "id" not in item:
+            problems["id"] = ["Required for this operation."]
+        if "ref" in item:
+            if item["op"] != "create_person":
+                problems["ref"] = ["Only create_person items take a ref."]
+            elif item["ref"] in refs_seen:
+                problems["ref"] = ["Used twice in this batch."]
+            refs_seen.add(item["ref"])
+        data = dict(item["data"])
+        person_ref = data.get("person_id")
+        if isinstance(person_ref, str) and person_ref.startswith(_REF):
+            if person_ref[len(_REF) :] not in refs_seen:
+                problems.setdefault("data", {})["person_id"] = ["Refers to no earlier item."]
+            data["person_id"] = str(uuid.UUID(int=0))  # placeholder for the schema check
+        try:
+            loaded = schema_cls().load(data)
+            if data.get("person_id") != person_ref:  # put the reference back
+                loaded["person_id"] = person_ref
+        except ValidationError as exc:
+            problems.setdefault("data", {}).update(exc.messages_dict)
+            loaded = None
+        if problems:
+            errors[str(index)] = problems
+        parsed.append({**item, "loaded": loaded})
+    if errors:
+        raise Invalid("Some items are invalid; nothing was applied.", details={"items": errors})
+    return parsed
+
+
+def _people_left_without_post(session, ends: list[tuple[uuid.UUID, dt.date]]) -> int:  # type: ignore[no-untyped-def]
+    """How many people this batch's ends would leave with no current or future post."""
+    ended_ids = {aid for aid, _ in ends}
+    if not ended_ids:
+        return 0
+    owners = dict(
+        session.execute(
+            select(Assignment.id, Assignment.person_id).where(Assignment.id.in_(ended_ids))
+        )
+        .tuples()
+        .all()
+    )
+    count = 0
+    for person_id in set(owners.values()):
+        remaining = session.scalar(
+            select(func.count()).where(
+                Assignment.person_id == person_id,
+                Assignment.id.not_in(ended_ids),
+                or_(Assignment.end_date.is_(None), Assignment.end_date >= dt.date.today()),
+            )
+        )
+        count += remaining == 0
+    return count
+
+
+@blp.route("")
+class Batches(MethodView):
+    @scoped(blp, WRITE_SCOPES)
+    @writes
+    @blp.doc(**IDEMPOTENCY_DOC)
+    @blp.arguments(BatchSchema)
+    @blp.response(200, BatchResultSchema)
+    @blp.alt_response(409, schema=ErrorSchema, description="An item breaks an HR rule, or guard.")
+    def post(self, batch):
+        """Apply a list of person / assignment changes atomically (all or nothing)."""
+        items = _validate(batch["items"])
+        session = db_session()
+        ends = [
+            (item["id"], item["loaded"]["end_date"])
+            for item in items
+            if item["op"] == "end_assignment"
+        ]
+        guard = Guard.from_settings(current_app.extensions["idhub.settings"]["provisioning"])
+        if not batch["confirm"] and guard.would_trip(
+            session, _people_left_without_post(session, ends)
+        ):
+            raise Conflict(
+                "This batch would disable more accounts than the mass-change guard allows; "
+                "send it again with confirm=true if that is intended.",
+                code="mass_change_guard",
+            )
+        ctx = hr_context(reason=batch.get("reason"))
+        refs: dict[str, uuid.UUID] = {}
+        results = []
+        touched: set[uuid.UUID] = set()
+        for index, item in enumerate(items):
+            data = _resolve_refs(item["loaded"], refs, index)
+            try:
+                obj = _apply(ctx, item["op"], item.get("id"), data)
+            except DomainError as exc:
+                exc.details = {"index": index, "op": item["op"], "error": exc.details}
+                exc.message = f"Item {index} ({item['op']}): {exc.message} Nothing was applied."
+                raise
+            if item.get("ref"):
+                refs[item["ref"]] = obj.id
+            touched.add(getattr(obj, "person_id", obj.id))
+            results.append({"index": index, "op": item["op"], "id": str(obj.id)})
+        return {"items": results, "jobs": len(touched)}
+
+
+def _apply(ctx, op: str, object_id: uuid.UUID | None, data: dict[str, Any]):  # type: ignore[no-untyped-def]
+    session = ctx.session
+    if op == "create_person":
+        return people.create_person(ctx, data)
+    if op == "update_person":
+        return people.update_person(
+            ctx, people.get_person(session, object_id, for_update=True), data
+        )
+    if op == "create_assignment":
+        data = {**data, "person_id": uuid.UUID(str(data["person_id"]))}
+        return assignments.create_assignment(ctx, data)
+    if op == "update_assignment":
+        return assignments.update_assignment(
+            ctx, assignments.get_assignment(session, object_id), data
+        )
+    return assignments.end_assignment(
+        ctx,
+        assignments.get_assignment(session, object_id),
+        end_date=data["end_date"],
+        decision_ref=data.get("decision_ref"),
+        reason=data.get("reason"),
+    )

@@ -1,0 +1,335 @@
+"""`idhub worker`: claims converge jobs with a lease, converges them in bulk, records why.
+
+* Claims: `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL, so several workers on several
+  machines share the queue; SQLite serialises writers, one worker is enough there. A job
+  whose lease ran out (its worker died) is claimed again; a subject already running
+  elsewhere is skipped, so no person is converged by two workers at once.
+* The directory is read and written with no database transaction open.
+* Failures: the directory being away → the job waits (exponential backoff with jitter)
+  and is retried, harmlessly, because converge recomputes from the truth; data the
+  directory refuses → parked as failed, visible in the API; after max_attempts → failed.
+* SIGTERM/SIGINT: the round in progress finishes and is recorded, then the worker exits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from connectors.base import ConnectorError, TargetUnavailable
+from connectors.ldap import LdapConnector
+from provisioning.model import AccountState
+from provisioning.rules import Rules
+
+from ..audit import Actor, AuditLog
+from ..db import Database
+from ..models import (
+    AccountLink,
+    JobState,
+    LinkState,
+    ProvisioningJob,
+    utcnow,
+)
+from .converge import TARGET, PersonPlan, apply_plans, audit_action, compute_plans, summary
+from .guard import Guard
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    batch_size: int = 200
+    poll_interval_s: float = 0.1
+    lease_s: float = 30.0
+    max_attempts: int = 8
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 300.0
+
+    @classmethod
+    def from_settings(cls, section: dict[str, Any]) -> WorkerSettings:
+        return cls(
+            batch_size=int(section["batch_size"]),
+            poll_interval_s=float(section["poll_interval_s"]),
+            lease_s=float(section["lease_s"]),
+            max_attempts=int(section["max_attempts"]),
+            backoff_base_s=float(section["backoff_base_s"]),
+            backoff_max_s=float(section["backoff_max_s"]),
+        )
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditLog,
+        connector: LdapConnector,
+        rules: Rules,
+        *,
+        base_dn: str,
+        settings: WorkerSettings,
+        guard: Guard | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.db = db
+        self.audit = audit
+        self.connector = connector
+        self.rules = rules
+        self.base_dn = base_dn
+        self.settings = settings
+        self.guard = guard
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.actor = Actor("system", f"worker {self.worker_id}")
+
+    # -- claiming ---------------------------------------------------------------------
+    def claim(self) -> list[ProvisioningJob]:
+        now = utcnow()
+        job = ProvisioningJob
+        busy_elsewhere = select(job.subject_id).where(
+            job.state == JobState.RUNNING, job.lease_expires_at > now
+        )
+        query = (
+            select(job)
+            .where(
+                or_(
+                    and_(job.state == JobState.PENDING, job.next_try_at <= now),
+                    and_(job.state == JobState.RUNNING, job.lease_expires_at <= now),
+                ),
+                job.subject_id.not_in(busy_elsewhere),
+            )
+            .order_by(job.next_try_at, job.id)
+            .limit(self.settings.batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        with self.db.transaction() as session:
+            jobs = []
+            for claimed in session.scalars(query):
+                abandoned = claimed.state == JobState.RUNNING  # its lease ran out
+                if abandoned and claimed.attempts >= self.settings.max_attempts:
+                    # Claimed and abandoned again and again: its worker keeps dying on it.
+                    claimed.state = JobState.FAILED
+                    claimed.last_error = f"abandoned by its worker {claimed.attempts} times; parked"
+                    claimed.lease_owner = claimed.lease_expires_at = None
+                    continue
+                jobs.append(claimed)
+            for claimed in jobs:
+                claimed.state = JobState.RUNNING
+                claimed.lease_owner = self.worker_id
+                claimed.lease_expires_at = now + dt.timedelta(seconds=self.settings.lease_s)
+                claimed.attempts += 1
+        return jobs
+
+    def _renew(self, job_ids: list[int]) -> None:
+        with self.db.transaction() as session:
+            session.execute(
+                update(ProvisioningJob)
+                .where(
+                    ProvisioningJob.id.in_(job_ids), ProvisioningJob.lease_owner == self.worker_id
+                )
+                .values(lease_expires_at=utcnow() + dt.timedelta(seconds=self.settings.lease_s))
+            )
+
+    # -- one round --------------------------------------------------------------------
+    def run_once(self) -> int:
+        """Claim a batch, converge it, record the outcome; returns the number of jobs."""
+        jobs = self.claim()
+        if not jobs:
+            return 0
+        started = time.monotonic()
+        by_subject: dict[uuid.UUID, list[ProvisioningJob]] = defaultdict(list)
+        for job in jobs:
+            by_subject[job.subject_id].append(job)
+        subjects = list(by_subject)
+        try:
+            with self.db.transaction() as session:  # may issue usernames for old rows
+                plans = compute_plans(
+                    session, self.connector, self.rules, subjects, base_dn=self.base_dn
+                )
+            held = self.guard.hold(self.db, plans) if self.guard else set()
+            to_apply = [p for p in plans if p.person_id not in held]
+            if time.monotonic() - started > self.settings.lease_s / 3:
+                self._renew([j.id for j in jobs])
+            apply_plans(self.connector, to_apply)
+        except TargetUnavailable as exc:
+            self.connector.close()
+            log.warning("directory unavailable; %d jobs will be retried: %s", len(jobs), exc)
+            self._record_batch_failure(jobs, exc)
+            return len(jobs)
+        planned = {p.person_id for p in plans}
+        self._record(by_subject, plans, held, missing=set(subjects) - planned)
+        log.info(
+            "converged %d people in %.0f ms",
+            len(plans),
+            (time.monotonic() - started) * 1000,
+            extra={"jobs": len(jobs), "held": len(held), "worker": self.worker_id},
+        )
+        return len(jobs)
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until `stop` is set; the round in progress always finishes first."""
+        log.info("worker %s started", self.worker_id)
+        idle = self.settings.poll_interval_s
+        while not stop.is_set():
+            try:
+                done = self.run_once()
+            except Exception:  # noqa: BLE001 - a worker must survive a bad round
+                log.exception("worker round failed")
+                done = 0
+                stop.wait(1.0)
+            if done == 0:
+                stop.wait(idle)
+        self.connector.close()
+        log.info("worker %s stopped", self.worker_id)
+
+    # -- recording ----------------------------------------------------------------------
+    def _backoff(self, attempts: int) -> dt.timedelta:
+        delay = min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2 ** (attempts - 1))
+        return dt.timedelta(seconds=delay * random.uniform(0.5, 1.5))
+
+    def _requeue(self, session: Session, job: ProvisioningJob, error: str, park: bool) -> None:
+        """Back to the queue with a backoff, or parked as failed when retrying cannot help.
+
+        A directory that is away never parks a job: it converges when the directory is back.
+        """
+        if park:
+            job.state = JobState.FAILED
+        else:
+            newer = session.scalar(
+                select(func.count()).where(
+                    ProvisioningJob.subject_id == job.subject_id,
+                    ProvisioningJob.target == job.target,
+                    ProvisioningJob.state == JobState.PENDING,
+                    ProvisioningJob.id != job.id,
+                )
+            )
+            if newer:  # a later change already queued the subject again
+                session.delete(job)
+                return
+            job.state = JobState.PENDING
+            job.next_try_at = utcnow() + self._backoff(job.attempts)
+        job.last_error = error[:2000]
+        job.lease_owner = None
+        job.lease_expires_at = None
+
+    def _owned(self, session: Session, jobs: list[ProvisioningJob]) -> list[ProvisioningJob]:
+        """Our jobs as they are now; a job whose lease we lost belongs to someone else."""
+        rows = session.scalars(
+            select(ProvisioningJob).where(
+                ProvisioningJob.id.in_([j.id for j in jobs]),
+                ProvisioningJob.lease_owner == self.worker_id,
+            )
+        )
+        return list(rows)
+
+    def _links(self, session: Session, person_ids: list[uuid.UUID]) -> dict[uuid.UUID, AccountLink]:
+        rows = session.scalars(
+            select(AccountLink).where(
+                AccountLink.person_id.in_(person_ids), AccountLink.target == TARGET
+            )
+        )
+        links = {link.person_id: link for link in rows}
+        for person_id in person_ids:
+            if person_id not in links:
+                links[person_id] = AccountLink(
+                    person_id=person_id, target=TARGET, state=LinkState.PENDING
+                )
+                session.add(links[person_id])
+        return links
+
+    def _record_batch_failure(self, jobs: list[ProvisioningJob], exc: ConnectorError) -> None:
+        with self.db.transaction() as session:
+            owned = self._owned(session, jobs)
+            links = self._links(session, sorted({j.subject_id for j in owned}))
+            for job in owned:
+                self._requeue(session, job, str(exc), park=False)
+                link = links[job.subject_id]
+                link.state = LinkState.FAILED if job.state == JobState.FAILED else LinkState.PENDING
+                link.last_error = str(exc)[:2000]
+
+    def _record(
+        self,
+        by_subject: dict[uuid.UUID, list[ProvisioningJob]],
+        plans: list[PersonPlan],
+        held: set[uuid.UUID],
+        missing: set[uuid.UUID],
+    ) -> None:
+        now = utcnow()
+        with self.db.transaction() as session:
+            owned = {
+                j.id: j for j in self._owned(session, [j for js in by_subject.values() for j in js])
+            }
+            links = self._links(session, [p.person_id for p in plans])
+            for subject in missing:  # the person no longer exists: nothing to converge
+                for job in by_subject[subject]:
+                    if job.id in owned:
+                        session.delete(owned[job.id])
+            for p in plans:
+                jobs = [owned[j.id] for j in by_subject[p.person_id] if j.id in owned]
+                link = links[p.person_id]
+                reason = "; ".join(sorted({j.reason for j in jobs})) or None
+                request_id = next((j.request_id for j in jobs if j.request_id), None)
+                if p.person_id in held:
+                    for job in jobs:
+                        job.state = JobState.HELD
+                        job.last_error = "held by the mass-change guard: confirm to proceed"
+                        job.lease_owner = job.lease_expires_at = None
+                    link.state = LinkState.PENDING
+                    link.last_error = "held by the mass-change guard"
+                    continue
+                error = p.error
+                if error is None:
+                    for job in jobs:
+                        session.delete(job)
+                    absent = p.desired.state is AccountState.ABSENT
+                    link.state = LinkState.ABSENT if absent else LinkState.IN_SYNC
+                    link.name = None if absent else p.desired.name
+                    link.enabled = p.desired.state is AccountState.ENABLED
+                    link.last_error = None
+                    link.last_converged_at = now
+                    if p.operations:
+                        self.audit.record(
+                            session,
+                            actor=Actor("system", self.actor.id, request_id=request_id),
+                            action=audit_action(p),
+                            object_type="account",
+                            object_id=p.person_id,
+                            after=summary(p),
+                            reason=reason,
+                        )
+                    continue
+                for job in jobs:
+                    self._requeue(
+                        session, job, f"{type(error).__name__}: {error}", park=not error.retry
+                    )
+                parked = any(j.state == JobState.FAILED for j in jobs)
+                link.state = LinkState.FAILED if parked else LinkState.PENDING
+                link.last_error = f"{type(error).__name__}: {error}"[:2000]
+                if parked:
+                    self.audit.record(
+                        session,
+                        actor=Actor("system", self.actor.id, request_id=request_id),
+                        action="account.failed",
+                        object_type="account",
+                        object_id=p.person_id,
+                        after={**summary(p), "error": link.last_error},
+                        reason=reason,
+                    )
+
+
+def job_counts(session: Session) -> dict[str, int]:
+    """Jobs by state (for the API and the benchmark)."""
+    rows = session.execute(
+        select(ProvisioningJob.state, func.count()).group_by(ProvisioningJob.state)
+    )
+    return {state.value: count for state, count in rows}

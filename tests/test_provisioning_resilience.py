@@ -1,0 +1,144 @@
+"""Nothing is lost: slapd stopped mid-batch, a worker killed with SIGKILL mid-batch."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import ldap
+import pytest
+from sqlalchemy import func, select
+
+from idhub import create_app
+from idhub.models import AccountLink, LinkState, ProvisioningJob
+from tests.conftest import Api, register_client, token_for
+from tests.factories import make_position, make_unit
+from tests.ldap_fixtures import ADMIN_PASSWORD, make_slapd
+from tests.provisioning_helpers import BackgroundWorker, wait_for
+
+
+@pytest.fixture
+def own_slapd(tmp_path):
+    server = make_slapd(tmp_path / "slapd").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_app(settings, own_slapd):
+    settings["ldap"]["url"] = own_slapd.url
+    settings["ldap"]["base_dn"] = own_slapd.base_dn
+    settings["ldap"]["timeout_s"] = 2.0
+    application = create_app(settings)
+    yield application
+    application.extensions["idhub.db"].dispose()
+
+
+def joiners_batch(api, count: int) -> None:
+    unit = make_unit(api, code="12", type="province_committee", mail_domain="laichau.gov.vn")
+    position = make_position(api, code="CHUYEN_VIEN", name="Chuyên viên")
+    items = []
+    for n in range(count):
+        items.append(
+            {
+                "op": "create_person",
+                "ref": f"p{n}",
+                "data": {
+                    "national_id": f"0120{n:08d}",
+                    "family_name": "Nguyễn",
+                    "middle_name": "Văn",
+                    "given_name": "An",
+                },
+            }
+        )
+        items.append(
+            {
+                "op": "create_assignment",
+                "data": {
+                    "person_id": f"ref:p{n}",
+                    "unit_id": unit["id"],
+                    "position_id": position["id"],
+                    "kind": "primary",
+                    "start_date": "2025-07-01",
+                },
+            }
+        )
+    response = api.post("/api/v1/batches", {"items": items, "reason": "QĐ 1/QĐ-UBND"})
+    assert response.status_code == 200, response.json
+    assert response.json["jobs"] == count
+
+
+def people_in_directory(server) -> list[str]:
+    conn = server.connect()
+    try:
+        found = conn.search_s(
+            server.base_dn, ldap.SCOPE_SUBTREE, "(objectClass=idhubPerson)", ["idhubPersonId"]
+        )
+    finally:
+        conn.unbind_s()
+    return [attrs["idhubPersonId"][0].decode() for _, attrs in found]
+
+
+def queue_empty(app) -> bool:
+    with app.extensions["idhub.db"].transaction() as session:
+        return session.scalar(select(func.count()).select_from(ProvisioningJob)) == 0
+
+
+def all_in_sync(app, count: int) -> None:
+    with app.extensions["idhub.db"].transaction() as session:
+        states = dict(
+            session.execute(select(AccountLink.state, func.count()).group_by(AccountLink.state))
+            .tuples()
+            .all()
+        )
+    assert states == {LinkState.IN_SYNC: count}, states
+
+
+def test_slapd_stopped_during_a_batch_of_1000_joiners(own_app, own_slapd):
+    client = own_app.test_client()
+    api = Api(client, token_for(client, register_client(own_app, ["hr:write"])))
+    joiners_batch(api, 1000)
+    with BackgroundWorker(own_app, batch_size=100):
+        wait_for(lambda: len(people_in_directory(own_slapd)) >= 100, timeout=60)
+        own_slapd.stop()
+        time.sleep(1.5)  # the worker keeps trying and backs off meanwhile
+        own_slapd.start()
+        wait_for(lambda: queue_empty(own_app), timeout=180, interval=0.2)
+    ids = people_in_directory(own_slapd)
+    assert len(ids) == 1000 and len(set(ids)) == 1000  # none lost, none duplicated
+    all_in_sync(own_app, 1000)
+
+
+def test_worker_killed_mid_batch_is_taken_over_after_its_lease(own_app, own_slapd, settings):
+    client = own_app.test_client()
+    api = Api(client, token_for(client, register_client(own_app, ["hr:write"])))
+    joiners_batch(api, 600)
+    env = {
+        **os.environ,
+        "IDHUB_VAR_DIR": settings["var_dir"],
+        "IDHUB_DATABASE_URL": settings["database"]["url"],
+        "IDHUB_LDAP_URL": own_slapd.url,
+        "IDHUB_LDAP_BASE_DN": own_slapd.base_dn,
+        "IDHUB_LDAP_BIND_DN": own_slapd.admin_dn,
+        "IDHUB_LDAP_PASSWORD": ADMIN_PASSWORD,
+        "IDHUB_PROVISIONING_LEASE_S": "2",
+        "IDHUB_PROVISIONING_BATCH_SIZE": "50",
+        "IDHUB_LOGGING_LEVEL": "WARNING",
+    }
+    victim = subprocess.Popen([sys.executable, "-m", "idhub.cli", "worker"], env=env)
+    try:
+        wait_for(lambda: len(people_in_directory(own_slapd)) >= 50, timeout=60)
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+    with own_app.extensions["idhub.db"].transaction() as session:
+        left = session.scalar(select(func.count()).select_from(ProvisioningJob))
+    assert left > 0, "the worker finished before it was killed; nothing was tested"
+    with BackgroundWorker(own_app, lease_s=2):
+        wait_for(lambda: queue_empty(own_app), timeout=180, interval=0.2)
+    ids = people_in_directory(own_slapd)
+    assert len(ids) == 600 and len(set(ids)) == 600
+    all_in_sync(own_app, 600)
