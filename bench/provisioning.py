@@ -36,6 +36,31 @@ from idhub.migrate import upgrade
 from idhub.models import AuditEvent, ProvisioningJob
 from idhub.oauth.clients import create_client
 
+# Names rotate so collisions happen at realistic rates (the "Nguyễn Văn An" case too).
+FAMILY = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Lò", "Vàng", "Giàng")
+MIDDLE = ("Văn", "Thị", "Minh", "Ngọc", "Quang", "Thu")
+GIVEN = (
+    "An",
+    "Bình",
+    "Cường",
+    "Dũng",
+    "Đức",
+    "Hải",
+    "Hùng",
+    "Huy",
+    "Lan",
+    "Linh",
+    "Mai",
+    "Nga",
+    "Phương",
+    "Quân",
+    "Sơn",
+    "Thảo",
+    "Trang",
+    "Tuấn",
+    "Vân",
+    "Yến",
+)
 RESULTS = Path(__file__).resolve().parent / "results" / "provisioning.json"
 BASE = "dc=bench,dc=gov,dc=vn"
 
@@ -150,9 +175,9 @@ class Hub:
                     "ref": f"p{n}",
                     "data": {
                         "national_id": f"{n:012d}",
-                        "family_name": "Nguyễn",
-                        "middle_name": "Văn",
-                        "given_name": "An",
+                        "family_name": FAMILY[n % len(FAMILY)],
+                        "middle_name": MIDDLE[n // len(FAMILY) % len(MIDDLE)],
+                        "given_name": GIVEN[n // (len(FAMILY) * len(MIDDLE)) % len(GIVEN)],
                     },
                 }
             )
@@ -197,12 +222,19 @@ class Hub:
             return {object_id: at.timestamp() for object_id, at in rows}
 
 
+def _drain(worker: Worker) -> None:
+    while worker.run_once():
+        pass
+    worker.connector.close()
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("suite", nargs="?", default="provisioning", choices=["provisioning"])
     parser.add_argument("--people", type=int, default=3000, help="bulk joiners (default 3000)")
     parser.add_argument("--batch", type=int, default=500, help="joiners per API batch")
     parser.add_argument("--latency-samples", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=1, help="workers draining the backlog")
     parser.add_argument("--database", help="database URL (default: SQLite in a temp folder)")
     args = parser.parse_args(argv)
 
@@ -244,12 +276,14 @@ def main(argv: list[str]) -> int:
             for offset in range(0, args.people, args.batch):
                 hub.joiners(min(args.batch, args.people - offset))
             ingest_rate = args.people / (time.time() - backlog_started)
-            worker = hub.worker()
             drain_started = time.time()
-            while worker.run_once():
-                pass
+            drainers = [hub.worker() for _ in range(args.workers)]
+            threads = [threading.Thread(target=_drain, args=(w,)) for w in drainers]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
             worker_rate = args.people / (time.time() - drain_started)
-            worker.connector.close()
             print(f"HR batch API alone:        {ingest_rate:8.0f} joiners/s committed")
             print(
                 f"worker alone (backlog):    {worker_rate:8.0f} joiners/s  "
@@ -302,6 +336,7 @@ def main(argv: list[str]) -> int:
         "hr_batch_api_joiners_per_s": round(ingest_rate, 1),
         "worker_converge_per_s": round(worker_rate, 1),
         "worker_ratio": round(worker_rate / raw, 3),
+        "workers": args.workers,
         "commit_to_ldap_p50_s": round(p50, 4),
         "commit_to_ldap_p95_s": round(p95, 4),
         "latency_samples": len(latencies),

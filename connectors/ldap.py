@@ -441,9 +441,7 @@ class LdapConnector:
                             found.setdefault(match, []).append(account)
                             break
         accounts = {key: hits[0] for key, hits in found.items() if len(hits) == 1}
-        duplicates = {
-            key: [a.name for a in hits] for key, hits in found.items() if len(hits) > 1
-        }
+        duplicates = {key: [a.name for a in hits] for key, hits in found.items() if len(hits) > 1}
         if duplicates:
             message = "; ".join(
                 f"{self._name}: {len(dns)} entries claim {key}: {'; '.join(dns)}"
@@ -507,9 +505,7 @@ class LdapConnector:
         except ldap.NO_SUCH_OBJECT as exc:
             raise self._no_base() from exc
 
-    def _searcher(
-        self, flt: str, attrs: list[str]
-    ) -> Callable[[Conn], list[tuple[str, Entry]]]:
+    def _searcher(self, flt: str, attrs: list[str]) -> Callable[[Conn], list[tuple[str, Entry]]]:
         return lambda conn: self._search(conn, flt, attrs)
 
     def _search(self, conn: Conn, flt: str, attrs: list[str]) -> list[tuple[str, Entry]]:
@@ -594,7 +590,8 @@ class LdapConnector:
         """An Account from a decoded entry (its key from the key attribute unless
         given); a person's groups from memberOf, normalised."""
         attributes = {
-            name: values for folded, (name, values) in decoded.items()
+            name: values
+            for folded, (name, values) in decoded.items()
             if folded not in _HIDDEN_ATTRIBUTES
         }
         groups: frozenset[str] | None = None

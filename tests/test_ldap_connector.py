@@ -558,7 +558,8 @@ def test_disabled_account_cannot_bind(connector: LdapConnector, server: Slapd, u
     assert entry["userPassword"][0].startswith(b"{ARGON2}")  # … and the hash is kept
     admin.unbind_s()
 
-    ok(connector.apply([op(OpKind.ENABLE, create.target.id, dn)]))
+    enable = op(OpKind.ENABLE, create.target.id, dn)
+    ok(connector.apply([enable, enable]))
     bind()  # the same password works again
     account = connector.read(create.target)
     assert account is not None and account.get("idhubAccountStatus") == ("active",)

@@ -90,9 +90,9 @@ def queue_empty(app) -> bool:
 def all_in_sync(app, count: int) -> None:
     with app.extensions["idhub.db"].transaction() as session:
         states = dict(
-            session.execute(select(AccountLink.state, func.count()).group_by(AccountLink.state))
-            .tuples()
-            .all()
+            session.execute(
+                select(AccountLink.state, func.count()).group_by(AccountLink.state)
+            ).all()
         )
     assert states == {LinkState.IN_SYNC: count}, states
 

@@ -18,8 +18,6 @@ from connectors.base import (
     AccountKey,
     Conflict,
     KeyKind,
-    Operation,
-    OpKind,
     TargetMisconfigured,
     TargetUnavailable,
 )
@@ -462,14 +460,3 @@ def test_scan_pages_through_everything(tmp_path: Path) -> None:
         assert connector.read(first.key) == first
         scan.close()
         assert connector.check().ok
-
-
-def test_apply_refuses_until_writes_exist(slapd_server: Slapd) -> None:
-    connector = connector_for(slapd_server)
-    op = Operation(
-        OpKind.CREATE, AccountKey("x"), name=f"uid=x,{BASE_DN}", attributes={"uid": ("x",)}
-    )
-    [result] = connector.apply([op])
-    assert not result.ok and result.operation is op
-    assert "not supported" in str(result.error)
-    assert "create" not in connector.capabilities()

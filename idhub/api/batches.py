@@ -127,9 +127,7 @@ def _people_left_without_post(session, ends: list[tuple[uuid.UUID, dt.date]]) ->
     owners = dict(
         session.execute(
             select(Assignment.id, Assignment.person_id).where(Assignment.id.in_(ended_ids))
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     count = 0
     for person_id in set(owners.values()):

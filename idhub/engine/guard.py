@@ -92,7 +92,7 @@ def release(db: Database, audit: AuditLog, actor: Actor, guard: Guard, reason: s
                 select(ProvisioningJob.subject_id, ProvisioningJob.target).where(
                     ProvisioningJob.state == JobState.PENDING
                 )
-            ).tuples()
+            )
         )
         for job in held:
             if (job.subject_id, job.target) in pending:

@@ -25,7 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from connectors.base import ConnectorError, TargetUnavailable
@@ -270,10 +270,9 @@ class Worker:
                 j.id: j for j in self._owned(session, [j for js in by_subject.values() for j in js])
             }
             links = self._links(session, [p.person_id for p in plans])
+            done: list[int] = []
             for subject in missing:  # the person no longer exists: nothing to converge
-                for job in by_subject[subject]:
-                    if job.id in owned:
-                        session.delete(owned[job.id])
+                done.extend(job.id for job in by_subject[subject] if job.id in owned)
             for p in plans:
                 jobs = [owned[j.id] for j in by_subject[p.person_id] if j.id in owned]
                 link = links[p.person_id]
@@ -289,8 +288,7 @@ class Worker:
                     continue
                 error = p.error
                 if error is None:
-                    for job in jobs:
-                        session.delete(job)
+                    done.extend(job.id for job in jobs)
                     absent = p.desired.state is AccountState.ABSENT
                     link.state = LinkState.ABSENT if absent else LinkState.IN_SYNC
                     link.name = None if absent else p.desired.name
@@ -325,6 +323,12 @@ class Worker:
                         after={**summary(p), "error": link.last_error},
                         reason=reason,
                     )
+            if done:  # one statement, not one DELETE per job
+                session.execute(
+                    delete(ProvisioningJob)
+                    .where(ProvisioningJob.id.in_(done))
+                    .execution_options(synchronize_session=False)
+                )
 
 
 def job_counts(session: Session) -> dict[str, int]:
