@@ -83,8 +83,6 @@ def _demo_user(db: Database, settings: dict) -> dict | None:
     """One demo person (the most senior) and a password kept for the SSO and directory."""
     import secrets
 
-    from provisioning.naming import identifier_base
-
     path = Path(settings["secrets"]["dir"]) / DEMO_USER_FILE
     saved = _read_json(path)
     if saved:
@@ -96,11 +94,45 @@ def _demo_user(db: Database, settings: dict) -> dict | None:
         saved = {
             "person_id": str(person.id),
             "name": person.full_name,
-            "username": identifier_base(person.family_name, person.middle_name, person.given_name),
+            "username": person.username,
             "password": secrets.token_urlsafe(12),
         }
     _write_private(path, saved)
     return saved
+
+
+def _demo_password_in_directory(settings: dict, keyring: Keyring, user: dict) -> str | None:
+    """Give the demo person's directory entry the demo password, once the worker made it.
+
+    Until the sign-on issue makes IDHub the place where people set passwords, this is how
+    the demo user gets one that LDAP-bound services (and later IMAP) accept.
+    """
+    import ldap
+    import ldap.filter
+    from argon2 import PasswordHasher
+
+    from ..engine.runtime import ldap_config
+
+    conf = ldap_config(settings, keyring)
+    conn = ldap.initialize(conf.url)
+    conn.set_option(ldap.OPT_NETWORK_TIMEOUT, conf.timeout_s)
+    try:
+        conn.simple_bind_s(conf.bind_dn, conf.password)
+        flt = ldap.filter.filter_format("(idhubPersonId=%s)", [user["person_id"]])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            found = conn.search_s(conf.base_dn, ldap.SCOPE_SUBTREE, flt, ["1.1"])
+            if found:
+                dn = found[0][0]
+                hashed = "{ARGON2}" + PasswordHasher().hash(user["password"])
+                conn.modify_s(dn, [(ldap.MOD_REPLACE, "userPassword", [hashed.encode()])])
+                return dn
+            time.sleep(0.5)
+    except ldap.LDAPError as exc:
+        _say(f"demo password not set in the directory: {exc}")
+    finally:
+        conn.unbind_s()
+    return None
 
 
 def _load_demo_if_empty(db: Database, audit: AuditLog, settings: dict) -> None:
@@ -198,6 +230,8 @@ def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
         worker = subprocess.Popen([sys.executable, "-m", "idhub.cli", "worker"], env=env)  # noqa: S603
         _wait_ready(hub_url, gunicorn)
 
+        if demo_user and settings["dev_slapd"]["enabled"]:
+            demo_user["dn"] = _demo_password_in_directory(settings, keyring, demo_user)
         _write_private(
             env_path,
             {

@@ -44,8 +44,10 @@ from ..models import (
 )
 from .converge import TARGET, PersonPlan, apply_plans, audit_action, compute_plans, summary
 from .guard import Guard
+from .sweep import sweep
 
 log = logging.getLogger(__name__)
+SWEEP_EVERY_S = 60.0  # how often a worker checks whether the date changed
 
 
 @dataclass(frozen=True)
@@ -176,12 +178,24 @@ class Worker:
         )
         return len(jobs)
 
+    def sweep(self) -> int:
+        """Queue the people whose dates (start, end, retention) were reached since last time."""
+        with self.db.transaction() as session:
+            count = sweep(session, self.rules)
+        if count:
+            log.info("daily sweep queued %d people", count)
+        return count
+
     def run(self, stop: threading.Event) -> None:
         """Loop until `stop` is set; the round in progress always finishes first."""
         log.info("worker %s started", self.worker_id)
         idle = self.settings.poll_interval_s
+        next_sweep = 0.0
         while not stop.is_set():
             try:
+                if time.monotonic() >= next_sweep:
+                    self.sweep()
+                    next_sweep = time.monotonic() + SWEEP_EVERY_S
                 done = self.run_once()
             except Exception:  # noqa: BLE001 - a worker must survive a bad round
                 log.exception("worker round failed")

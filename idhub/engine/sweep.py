@@ -1,0 +1,61 @@
+"""The daily sweep: dates that pass change accounts too, with no HR write to announce them.
+
+A post that starts today (or within the pre-hire window), a post that ended yesterday,
+a retention period that ran out today: each of these people gets a converge job. The
+sweep covers every day since the last one, so a hub that was down over a weekend
+catches up; running it twice on a day is harmless (jobs coalesce).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from provisioning.rules import Rules
+
+from ..models import Assignment, HubState
+from .outbox import enqueue
+
+LAST_SWEEP = "last_sweep_date"
+
+
+def people_with_boundaries(
+    session: Session, rules: Rules, after: dt.date, through: dt.date
+) -> set[uuid.UUID]:
+    """People whose account may change on a day in (after, through]."""
+    prehire = dt.timedelta(days=rules.joiner.prehire_days)
+    retention = dt.timedelta(days=rules.leaver.retention_days)
+    one = dt.timedelta(days=1)
+
+    def between(column, shift: dt.timedelta):  # type: ignore[no-untyped-def]
+        # column + shift in (after, through]  ⇔  column in (after - shift, through - shift]
+        return (column > after - shift) & (column <= through - shift)
+
+    query = select(Assignment.person_id).where(
+        or_(
+            between(Assignment.start_date, -prehire),  # becomes pre-provisioned
+            between(Assignment.start_date, dt.timedelta(0)),  # starts
+            between(Assignment.end_date, one),  # ended the day before
+            between(Assignment.end_date, one + retention),  # retention is over
+        )
+    )
+    return set(session.scalars(query.distinct()))
+
+
+def sweep(session: Session, rules: Rules, today: dt.date | None = None) -> int:
+    """Queue converges for the days since the last sweep; returns how many people."""
+    today = today or dt.date.today()
+    state = session.get(HubState, LAST_SWEEP, with_for_update=True)
+    last = dt.date.fromisoformat(state.value) if state else today - dt.timedelta(days=1)
+    if last >= today:
+        return 0
+    people = people_with_boundaries(session, rules, last, today)
+    enqueue(session, people, f"daily sweep {today.isoformat()}: a date in HR was reached")
+    if state is None:
+        session.add(HubState(key=LAST_SWEEP, value=today.isoformat()))
+    else:
+        state.value = today.isoformat()
+    return len(people)
