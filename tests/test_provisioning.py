@@ -257,3 +257,30 @@ def test_failed_job_is_parked_with_its_error_and_can_be_retried(app, api, org):
     failed = api.get("/api/v1/jobs?state=failed").json
     assert len(failed) == 1 and failed[0]["subject_id"] == person["id"]
     assert api.post(f"/api/v1/jobs/{failed[0]['id']}/retry").status_code == 403  # admin only
+
+
+def test_two_entries_claiming_one_person_are_reported_not_guessed(app, api, org):
+    person, other = make_person(api), make_person(api, given_name="Bình")
+    for p in (person, other):
+        make_assignment(api, p, org["dept"], org["specialist"])
+    drain(app)
+    dn, _ = entry(app, person["id"])
+    base = app.extensions["idhub.settings"]["ldap"]["base_dn"]
+    conn = directory(app)
+    conn.add_s(
+        f"uid=copy,{base}",
+        [
+            ("objectClass", [b"inetOrgPerson", b"idhubPerson"]),
+            ("uid", [b"copy"]),
+            ("cn", [b"Copy"]),
+            ("sn", [b"Copy"]),
+            ("idhubPersonId", [person["id"].encode()]),
+        ],
+    )
+    conn.unbind_s()
+    api.patch_fresh(f"/api/v1/people/{person['id']}", {"personal_phone": "0912345678"})
+    api.patch_fresh(f"/api/v1/people/{other['id']}", {"given_name": "Bính"})
+    drain(app)
+    state = api.get(f"/api/v1/people/{person['id']}/accounts").json[0]
+    assert state["state"] == "failed" and "several directory entries" in state["last_error"]
+    assert api.get(f"/api/v1/people/{other['id']}/accounts").json[0]["state"] == "in_sync"

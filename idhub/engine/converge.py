@@ -18,13 +18,14 @@ from sqlalchemy.orm import Session
 from connectors.base import (
     Account,
     AccountKey,
+    Conflict,
     ConnectorError,
     KeyKind,
     Operation,
     OpKind,
     Result,
 )
-from connectors.ldap import LdapConnector, normalize_dn
+from connectors.ldap import DuplicateKeys, LdapConnector, normalize_dn
 from provisioning.model import AccountState, DesiredAccount
 from provisioning.planner import plan
 from provisioning.policy import desired_account, groups_container_dn
@@ -53,9 +54,12 @@ class PersonPlan:
     actual: Account | None
     operations: list[Operation]
     results: list[Result] = field(default_factory=list)
+    failure: ConnectorError | None = None  # found while planning (e.g. a duplicated key)
 
     @property
     def error(self) -> ConnectorError | None:
+        if self.failure is not None:
+            return self.failure
         return next((r.error for r in self.results if r.error is not None), None)
 
     @property
@@ -85,9 +89,14 @@ def compute_plans(
         if not person.username:  # rows from before usernames were issued at creation
             issue_username(session, person, rules.naming.pattern)
     snapshots = person_snapshots(session, people, UnitDirectory.load(session), today)
+    duplicated: dict[AccountKey, list[str]] = {}
     if scanned is None:
+        try:
+            accounts = connector.read_many([AccountKey(str(p.id)) for p in people])
+        except DuplicateKeys as exc:  # plan the others; report these to the admin
+            accounts, duplicated = exc.accounts, exc.duplicates
         scanned = DirectoryView(
-            accounts=connector.read_many([AccountKey(str(p.id)) for p in people]),
+            accounts=accounts,
             containers=set(connector.containers()),
             managed_groups=set(connector.managed_groups()),
         )
@@ -98,7 +107,13 @@ def compute_plans(
     plans: list[PersonPlan] = []
     for person in people:
         desired = desired_account(snapshots[person.id], rules, base_dn=base_dn)
-        current = actual.get(AccountKey(str(person.id)))
+        key = AccountKey(str(person.id))
+        if key in duplicated:
+            names = ", ".join(duplicated[key])
+            failure = Conflict(f"several directory entries carry this person's key: {names}")
+            plans.append(PersonPlan(person.id, desired, None, [], failure=failure))
+            continue
+        current = actual.get(key)
         operations = plan(
             desired, current, existing_containers=containers, managed_groups=managed_groups
         )

@@ -22,18 +22,22 @@ def issue_username(session: Session, person: Person, pattern: str) -> str:
     if person.username:
         return person.username
     base = identifier_base(person.family_name, person.middle_name, person.given_name, pattern)
-    # Every issued name starting with the base, in one query (the session autoflushes the
-    # names reserved earlier in this transaction), instead of one query per candidate.
-    like = base.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    # The first candidates (annv, annv2, … annv64) in one query by primary key: a LIKE
+    # 'annv%' would scan the table on SQLite, whose LIKE is case-insensitive.
+    first = [base, *(f"{base}{n}" for n in range(2, 65))]
     taken = set(
         session.scalars(
-            select(ReservedIdentifier.identifier).where(
-                ReservedIdentifier.identifier.like(like, escape="\\")
-            )
+            select(ReservedIdentifier.identifier).where(ReservedIdentifier.identifier.in_(first))
         )
     )
+    checked = set(first)
 
-    username = allocate_identifier(base, taken.__contains__)
+    def is_taken(candidate: str) -> bool:
+        if candidate in checked:
+            return candidate in taken
+        return session.get(ReservedIdentifier, candidate) is not None
+
+    username = allocate_identifier(base, is_taken)
     person.username = username
     if person.id is None:
         person.id = uuid.uuid4()
