@@ -13,11 +13,13 @@ from ..hr import assignments
 from ..models import Assignment
 from .common import (
     IDEMPOTENCY_DOC,
-    IF_MATCH_DOC,
     READ_SCOPES,
     WRITE_SCOPES,
+    create_one,
     hr_context,
     paginate,
+    patch_one,
+    read_one,
     require_if_match,
     scoped,
     with_etag,
@@ -59,12 +61,7 @@ class Assignments(MethodView):
             )
         return paginate(query, pagination_parameters)
 
-    @scoped(blp, WRITE_SCOPES)
-    @writes
-    @blp.doc(**IDEMPOTENCY_DOC)
-    @blp.arguments(AssignmentSchema)
-    @blp.response(201, AssignmentSchema)
-    @blp.alt_response(409, schema=ErrorSchema, description="Overlaps a primary or the same post.")
+    @create_one(blp, AssignmentSchema, AssignmentSchema, "Overlaps a primary or the same post.")
     def post(self, data):
         """Assign a person to a position in a unit (primary or concurrent)."""
         assignment = assignments.create_assignment(hr_context(), data)
@@ -73,22 +70,12 @@ class Assignments(MethodView):
 
 @blp.route("/<uuid:assignment_id>")
 class AssignmentById(MethodView):
-    @scoped(blp, READ_SCOPES)
-    @blp.response(200, AssignmentSchema)
-    @blp.alt_response(404, schema=ErrorSchema, description="No such assignment.")
+    @read_one(blp, AssignmentSchema, "assignment")
     def get(self, assignment_id: uuid.UUID):
         """Get one assignment."""
         return with_etag(assignments.get_assignment(db_session(), assignment_id))
 
-    @scoped(blp, WRITE_SCOPES)
-    @writes
-    @blp.doc(**IF_MATCH_DOC)
-    @blp.arguments(AssignmentPatchSchema)
-    @blp.response(200, AssignmentSchema)
-    @blp.alt_response(404, schema=ErrorSchema, description="No such assignment.")
-    @blp.alt_response(409, schema=ErrorSchema, description="Would overlap another assignment.")
-    @blp.alt_response(412, schema=ErrorSchema, description="ETag does not match.")
-    @blp.alt_response(428, schema=ErrorSchema, description="If-Match missing.")
+    @patch_one(blp, AssignmentPatchSchema, AssignmentSchema, "assignment")
     def patch(self, changes, assignment_id: uuid.UUID):
         """Correct an assignment (position, kind, start date, decision; send If-Match)."""
         assignment = assignments.get_assignment(db_session(), assignment_id)

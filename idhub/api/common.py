@@ -224,3 +224,49 @@ def contains(column, text: str):  # type: ignore[no-untyped-def]
     """Accent- and case-insensitive "contains" on a folded search column."""
     needle = search_key(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return column.like(f"%{needle}%", escape="\\")
+
+
+# -- The usual endpoint shapes, so each resource module states only what differs --------
+def _stack(*decorators: Callable) -> Callable:
+    def apply(view: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            view = decorator(view)
+        return view
+
+    return apply
+
+
+def read_one(blp: Blueprint, response: Any, what: str) -> Callable:
+    """GET of one resource: a token with a read scope; 404 when it does not exist."""
+    return _stack(
+        scoped(blp, READ_SCOPES),
+        blp.response(200, response),
+        blp.alt_response(404, schema=ErrorSchema, description=f"No such {what}."),
+    )
+
+
+def create_one(blp: Blueprint, body: Any, response: Any, conflict: str) -> Callable:
+    """POST to a collection: one audited transaction, Idempotency-Key honoured."""
+    return _stack(
+        scoped(blp, WRITE_SCOPES),
+        writes,
+        blp.doc(**IDEMPOTENCY_DOC),
+        blp.arguments(body),
+        blp.response(201, response),
+        blp.alt_response(409, schema=ErrorSchema, description=conflict),
+    )
+
+
+def patch_one(blp: Blueprint, body: Any, response: Any, what: str) -> Callable:
+    """PATCH of one resource: If-Match required (428 without it, 412 when stale)."""
+    return _stack(
+        scoped(blp, WRITE_SCOPES),
+        writes,
+        blp.doc(**IF_MATCH_DOC),
+        blp.arguments(body),
+        blp.response(200, response),
+        blp.alt_response(404, schema=ErrorSchema, description=f"No such {what}."),
+        blp.alt_response(409, schema=ErrorSchema, description="Breaks an HR rule."),
+        blp.alt_response(412, schema=ErrorSchema, description="ETag does not match."),
+        blp.alt_response(428, schema=ErrorSchema, description="If-Match missing."),
+    )

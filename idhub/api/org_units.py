@@ -12,17 +12,16 @@ from ..db import db_session
 from ..hr import units
 from ..models import OrgUnit
 from .common import (
-    IDEMPOTENCY_DOC,
-    IF_MATCH_DOC,
     READ_SCOPES,
-    WRITE_SCOPES,
     contains,
+    create_one,
     hr_context,
     paginate,
+    patch_one,
+    read_one,
     require_if_match,
     scoped,
     with_etag,
-    writes,
 )
 from .schemas import ErrorSchema, OrgUnitPatchSchema, OrgUnitQuerySchema, OrgUnitSchema
 
@@ -48,12 +47,7 @@ class OrgUnits(MethodView):
             query = query.where(contains(OrgUnit.search_name, filters["q"]))
         return paginate(query, pagination_parameters)
 
-    @scoped(blp, WRITE_SCOPES)
-    @writes
-    @blp.doc(**IDEMPOTENCY_DOC)
-    @blp.arguments(OrgUnitSchema)
-    @blp.response(201, OrgUnitSchema)
-    @blp.alt_response(409, schema=ErrorSchema, description="Code already used by an active unit.")
+    @create_one(blp, OrgUnitSchema, OrgUnitSchema, "Code already used by an active unit.")
     def post(self, data):
         """Create an org unit."""
         unit = units.create_unit(hr_context(), data)
@@ -62,21 +56,12 @@ class OrgUnits(MethodView):
 
 @blp.route("/<uuid:unit_id>")
 class OrgUnitById(MethodView):
-    @scoped(blp, READ_SCOPES)
-    @blp.response(200, OrgUnitSchema)
-    @blp.alt_response(404, schema=ErrorSchema, description="No such unit.")
+    @read_one(blp, OrgUnitSchema, "unit")
     def get(self, unit_id: uuid.UUID):
         """Get one org unit."""
         return with_etag(units.get_unit(db_session(), unit_id))
 
-    @scoped(blp, WRITE_SCOPES)
-    @writes
-    @blp.doc(**IF_MATCH_DOC)
-    @blp.arguments(OrgUnitPatchSchema)
-    @blp.response(200, OrgUnitSchema)
-    @blp.alt_response(404, schema=ErrorSchema, description="No such unit.")
-    @blp.alt_response(412, schema=ErrorSchema, description="ETag does not match.")
-    @blp.alt_response(428, schema=ErrorSchema, description="If-Match missing.")
+    @patch_one(blp, OrgUnitPatchSchema, OrgUnitSchema, "unit")
     def patch(self, changes, unit_id: uuid.UUID):
         """Change fields of an org unit (send If-Match)."""
         unit = units.get_unit(db_session(), unit_id)

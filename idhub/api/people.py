@@ -13,17 +13,16 @@ from ..db import db_session
 from ..hr import people
 from ..models import Assignment, Person
 from .common import (
-    IDEMPOTENCY_DOC,
-    IF_MATCH_DOC,
     READ_SCOPES,
-    WRITE_SCOPES,
     contains,
+    create_one,
     hr_context,
     paginate,
+    patch_one,
+    read_one,
     require_if_match,
     scoped,
     with_etag,
-    writes,
 )
 from .schemas import (
     AssignmentSchema,
@@ -63,12 +62,7 @@ class People(MethodView):
             query = query.where(Person.id.in_(current_in_unit(filters["unit_id"], dt.date.today())))
         return paginate(query, pagination_parameters)
 
-    @scoped(blp, WRITE_SCOPES)
-    @writes
-    @blp.doc(**IDEMPOTENCY_DOC)
-    @blp.arguments(PersonSchema)
-    @blp.response(201, PersonSchema)
-    @blp.alt_response(409, schema=ErrorSchema, description="National ID or code already used.")
+    @create_one(blp, PersonSchema, PersonSchema, "National ID or code already used.")
     def post(self, data):
         """Record a new person (a joiner; assignments are added separately)."""
         person = people.create_person(hr_context(), data)
@@ -77,22 +71,12 @@ class People(MethodView):
 
 @blp.route("/<uuid:person_id>")
 class PersonById(MethodView):
-    @scoped(blp, READ_SCOPES)
-    @blp.response(200, PersonSchema)
-    @blp.alt_response(404, schema=ErrorSchema, description="No such person.")
+    @read_one(blp, PersonSchema, "person")
     def get(self, person_id: uuid.UUID):
         """Get one person."""
         return with_etag(people.get_person(db_session(), person_id))
 
-    @scoped(blp, WRITE_SCOPES)
-    @writes
-    @blp.doc(**IF_MATCH_DOC)
-    @blp.arguments(PersonPatchSchema)
-    @blp.response(200, PersonSchema)
-    @blp.alt_response(404, schema=ErrorSchema, description="No such person.")
-    @blp.alt_response(409, schema=ErrorSchema, description="National ID or code already used.")
-    @blp.alt_response(412, schema=ErrorSchema, description="ETag does not match.")
-    @blp.alt_response(428, schema=ErrorSchema, description="If-Match missing.")
+    @patch_one(blp, PersonPatchSchema, PersonSchema, "person")
     def patch(self, changes, person_id: uuid.UUID):
         """Change fields of a person (send If-Match)."""
         person = people.get_person(db_session(), person_id, for_update=True)

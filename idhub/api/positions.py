@@ -12,18 +12,17 @@ from ..db import db_session
 from ..hr import positions
 from ..models import Position
 from .common import (
-    IDEMPOTENCY_DOC,
-    IF_MATCH_DOC,
     READ_SCOPES,
-    WRITE_SCOPES,
+    create_one,
     hr_context,
     paginate,
+    patch_one,
+    read_one,
     require_if_match,
     scoped,
     with_etag,
-    writes,
 )
-from .schemas import ErrorSchema, PositionPatchSchema, PositionQuerySchema, PositionSchema
+from .schemas import PositionPatchSchema, PositionQuerySchema, PositionSchema
 
 blp = Blueprint(
     "positions", __name__, url_prefix="/api/v1/positions", description="Positions (chức vụ)."
@@ -43,12 +42,7 @@ class Positions(MethodView):
             query = query.where(Position.code == filters["code"])
         return paginate(query, pagination_parameters)
 
-    @scoped(blp, WRITE_SCOPES)
-    @writes
-    @blp.doc(**IDEMPOTENCY_DOC)
-    @blp.arguments(PositionSchema)
-    @blp.response(201, PositionSchema)
-    @blp.alt_response(409, schema=ErrorSchema, description="Code already used.")
+    @create_one(blp, PositionSchema, PositionSchema, "Code already used.")
     def post(self, data):
         """Add a position to the catalogue."""
         position = positions.create_position(hr_context(), data)
@@ -57,22 +51,12 @@ class Positions(MethodView):
 
 @blp.route("/<uuid:position_id>")
 class PositionById(MethodView):
-    @scoped(blp, READ_SCOPES)
-    @blp.response(200, PositionSchema)
-    @blp.alt_response(404, schema=ErrorSchema, description="No such position.")
+    @read_one(blp, PositionSchema, "position")
     def get(self, position_id: uuid.UUID):
         """Get one position."""
         return with_etag(positions.get_position(db_session(), position_id))
 
-    @scoped(blp, WRITE_SCOPES)
-    @writes
-    @blp.doc(**IF_MATCH_DOC)
-    @blp.arguments(PositionPatchSchema)
-    @blp.response(200, PositionSchema)
-    @blp.alt_response(404, schema=ErrorSchema, description="No such position.")
-    @blp.alt_response(409, schema=ErrorSchema, description="Code already used.")
-    @blp.alt_response(412, schema=ErrorSchema, description="ETag does not match.")
-    @blp.alt_response(428, schema=ErrorSchema, description="If-Match missing.")
+    @patch_one(blp, PositionPatchSchema, PositionSchema, "position")
     def patch(self, changes, position_id: uuid.UUID):
         """Change a position (send If-Match)."""
         position = positions.get_position(db_session(), position_id)
