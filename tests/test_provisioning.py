@@ -61,7 +61,10 @@ def test_joiner_appears_in_the_right_place_within_a_bounded_wait(app, api, org):
             headers={"X-Request-Id": "hr-joiner-000001"},
         )
         assert response.status_code == 201
-        dn, attrs = wait_for(lambda: entry(app, person["id"]), timeout=10)
+        accounts = f"/api/v1/people/{person['id']}/accounts"
+        # In sync: the entry and all its memberships are written (groups come last).
+        wait_for(lambda: api.get(accounts).json[0]["state"] == "in_sync", timeout=10)
+        dn, attrs = entry(app, person["id"])
     base = app.extensions["idhub.settings"]["ldap"]["base_dn"]
     assert dn == f"uid=annv,ou=SNV,ou=12,{base}"
     assert attrs["uid"] == ["annv"]

@@ -81,7 +81,7 @@ def _validate(session: Session, values: dict[str, Any], except_id: uuid.UUID | N
 def create_assignment(ctx: HrContext, data: dict[str, Any]) -> Assignment:
     get_person(ctx.session, data["person_id"], for_update=True)
     _validate(ctx.session, data, None)
-    assignment = Assignment(**data)
+    assignment = Assignment(id=uuid.uuid4(), **data)
     ctx.session.add(assignment)
     ctx.record_create(assignment, "assignment.create")
     ctx.converge([assignment.person_id], f"{assignment.kind.value} assignment added")

@@ -35,7 +35,7 @@ class HrContext:
         converge_later(self.session, person_ids, reason, self.actor.request_id)
 
     def record_create(self, obj: Any, action: str) -> None:
-        self.session.flush()
+        """Audit a new row; its id and defaults are set by the caller, so no flush is needed."""
         self.audit.record(
             self.session,
             actor=self.actor,
@@ -51,7 +51,6 @@ class HrContext:
         old, new = diff(before, snapshot(obj))
         if not new:
             return False
-        self.session.flush()
         self.audit.record(
             self.session,
             actor=self.actor,

@@ -58,7 +58,7 @@ def create_person(ctx: HrContext, data: dict[str, Any]) -> Person:
     data = nfc_fields(data, _NAME_FIELDS)
     data.setdefault("middle_name", "")
     _check_unique(ctx.session, data, None)
-    person = Person(**data, search_name=search_key(_full_name(data)))
+    person = Person(id=uuid.uuid4(), **data, search_name=search_key(_full_name(data)))
     issue_username(ctx.session, person, ctx.naming_pattern)  # before add: one INSERT, no UPDATE
     ctx.session.add(person)
     ctx.record_create(person, "person.create")

@@ -35,7 +35,7 @@ def _check_code_free(session: Session, code: str, except_id: uuid.UUID | None) -
 def create_position(ctx: HrContext, data: dict[str, Any]) -> Position:
     data = nfc_fields(data, ("name",))
     _check_code_free(ctx.session, data["code"], None)
-    position = Position(**data)
+    position = Position(id=uuid.uuid4(), **{"leadership_level": 0, **data})
     ctx.session.add(position)
     ctx.record_create(position, "position.create")
     return position

@@ -69,7 +69,7 @@ def create_unit(ctx: HrContext, data: dict[str, Any]) -> OrgUnit:
     _check_code_free(ctx.session, data["code"])
     if data.get("parent_id"):
         _check_parent(ctx.session, data["parent_id"], None)
-    unit = OrgUnit(**data)
+    unit = OrgUnit(id=uuid.uuid4(), status=UnitStatus.ACTIVE, **data)
     unit.search_name = _search_name(unit)
     ctx.session.add(unit)
     ctx.record_create(unit, "org_unit.create")
