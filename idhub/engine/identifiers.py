@@ -11,6 +11,8 @@ from provisioning.naming import allocate_identifier, identifier_base
 
 from ..models import Person, ReservedIdentifier
 
+_WINDOW = 64
+
 
 def issue_username(session: Session, person: Person, pattern: str) -> str:
     """Allocate and reserve the person's identifier in the caller's transaction.
@@ -22,20 +24,25 @@ def issue_username(session: Session, person: Person, pattern: str) -> str:
     if person.username:
         return person.username
     base = identifier_base(person.family_name, person.middle_name, person.given_name, pattern)
-    # The first candidates (annv, annv2, … annv64) in one query by primary key: a LIKE
-    # 'annv%' would scan the table on SQLite, whose LIKE is case-insensitive.
-    first = [base, *(f"{base}{n}" for n in range(2, 65))]
-    taken = set(
-        session.scalars(
-            select(ReservedIdentifier.identifier).where(ReservedIdentifier.identifier.in_(first))
-        )
-    )
-    checked = set(first)
+    # Candidates (annv, annv2, annv3, …) are looked up 64 at a time by primary key: one
+    # query even for the 60th "Nguyễn Văn An", and no LIKE (a table scan on SQLite).
+    taken: set[str] = set()
+    checked: set[str] = set()
 
     def is_taken(candidate: str) -> bool:
-        if candidate in checked:
-            return candidate in taken
-        return session.get(ReservedIdentifier, candidate) is not None
+        if candidate not in checked:
+            suffix = candidate[len(base) :] if candidate.startswith(base) else ""
+            start = int(suffix) if suffix.isdigit() else 1
+            window = [candidate, *(f"{base}{n}" for n in range(max(start, 2), start + _WINDOW))]
+            checked.update(window)
+            taken.update(
+                session.scalars(
+                    select(ReservedIdentifier.identifier).where(
+                        ReservedIdentifier.identifier.in_(window)
+                    )
+                )
+            )
+        return candidate in taken
 
     username = allocate_identifier(base, is_taken)
     person.username = username
