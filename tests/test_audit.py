@@ -163,3 +163,14 @@ def test_filters_and_bad_filters(api):
     )
     assert api.get("/api/v1/audit?since=yesterday").status_code == 422
     assert len(events(api, since="2020-01-01T00:00:00Z")) >= 1
+
+
+def test_change_reason_header_is_cleaned_and_bounded(api):
+    response = api.post(
+        "/api/v1/positions",
+        {"code": "KE_TOAN", "name": "Kế toán"},
+        headers={"X-Change-Reason": "Quye\u0302\u0301t \x07định " + "x" * 900},
+    )
+    assert response.status_code == 201
+    reason = events(api, object_id=response.json["id"])[0]["reason"]
+    assert reason.startswith("Quyết định ") and "\x07" not in reason and len(reason) == 500

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from provisioning.naming import search_key
+from provisioning.naming import nfc, search_key
 
 from ..audit import Actor
 from ..db import db_session
@@ -22,7 +22,7 @@ from ..errors import Conflict, Invalid, PreconditionFailed, PreconditionRequired
 from ..hr.context import HrContext
 from ..models import IdempotencyRecord
 from ..oauth.resource import current_client_id, require_oauth
-from .schemas import ErrorSchema
+from .schemas import CONTROL_CHARS, ErrorSchema
 
 READ_SCOPES = ["hr:read", "hr:write", "admin"]
 WRITE_SCOPES = ["hr:write", "admin"]
@@ -54,12 +54,23 @@ def actor() -> Actor:
     )
 
 
+def _header_reason() -> str | None:
+    """X-Change-Reason, NFC, without control characters, at most 500 characters."""
+    raw = request.headers.get("X-Change-Reason", "")
+    try:  # WSGI hands headers over as latin-1; clients send Vietnamese as UTF-8 bytes
+        raw = raw.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        pass
+    text = CONTROL_CHARS.sub("", nfc(raw))[:500].strip()
+    return text or None
+
+
 def hr_context(reason: str | None = None) -> HrContext:
     return HrContext(
         session=db_session(),
         audit=current_app.extensions["idhub.audit"],
         actor=actor(),
-        reason=reason or request.headers.get("X-Change-Reason") or None,
+        reason=reason or _header_reason(),
         naming_pattern=current_app.extensions["idhub.rules"].naming.pattern,
     )
 

@@ -15,7 +15,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from ..models import AssignmentKind, PersonStatus, UnitStatus, UnitType
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class Text(fields.String):
@@ -29,7 +29,7 @@ class Text(fields.String):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
         text = unicodedata.normalize("NFC", text).strip()
-        if _CONTROL.search(text):
+        if CONTROL_CHARS.search(text):
             raise ValidationError("Control characters are not allowed.")
         if not text and not self.allow_blank:
             raise ValidationError("Must not be blank.")
