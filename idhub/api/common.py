@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import re
@@ -57,10 +58,9 @@ def actor() -> Actor:
 def _header_reason() -> str | None:
     """X-Change-Reason, NFC, without control characters, at most 500 characters."""
     raw = request.headers.get("X-Change-Reason", "")
-    try:  # WSGI hands headers over as latin-1; clients send Vietnamese as UTF-8 bytes
+    # WSGI hands headers over as latin-1; clients send Vietnamese as UTF-8 bytes.
+    with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
         raw = raw.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        pass
     text = CONTROL_CHARS.sub("", nfc(raw))[:500].strip()
     return text or None
 
