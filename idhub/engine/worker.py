@@ -343,11 +343,3 @@ class Worker:
                     .where(ProvisioningJob.id.in_(done))
                     .execution_options(synchronize_session=False)
                 )
-
-
-def job_counts(session: Session) -> dict[str, int]:
-    """Jobs by state (for the API and the benchmark)."""
-    rows = session.execute(
-        select(ProvisioningJob.state, func.count()).group_by(ProvisioningJob.state)
-    )
-    return {state.value: count for state, count in rows}
