@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 from sqlalchemy import delete, select
 
@@ -76,4 +75,3 @@ def test_a_leaver_is_disabled_the_day_after_the_end_date_without_any_hr_write(ap
     assert run_sweep(app, TODAY) == 1
     drain(app)
     assert entry(app, person["id"])[1]["idhubAccountStatus"] == ["disabled"]
-    assert uuid.UUID(person["id"])
