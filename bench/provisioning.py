@@ -2,7 +2,8 @@
 
 Baseline: raw python-ldap adds per second on the same slapd (synchronous add_s, the
 directory's own limit on this machine). Then the whole hub: HR joiners entered through the
-batch API (in-process Flask client) → outbox jobs → worker → LDAP. Reported:
+batch API (in-process Flask client) → outbox jobs → `idhub worker` processes (separate
+processes, as deployed) → LDAP. Reported:
 
 * converge_joiners_per_s: joiners / (first batch submitted → last account converged);
 * converge_ratio: that rate / the raw add rate (target ≥ 0.5);
@@ -17,9 +18,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -29,11 +33,8 @@ from idhub import create_app
 from idhub.audit import Actor
 from idhub.config import load_settings
 from idhub.devstack.slapd import Slapd
-from idhub.engine import runtime
-from idhub.engine.guard import Guard
-from idhub.engine.worker import Worker, WorkerSettings
 from idhub.migrate import upgrade
-from idhub.models import AuditEvent, ProvisioningJob
+from idhub.models import AuditEvent, JobState, ProvisioningJob
 from idhub.oauth.clients import create_client
 
 # Names rotate so collisions happen at realistic rates (the "Nguyễn Văn An" case too).
@@ -61,7 +62,8 @@ GIVEN = (
     "Vân",
     "Yến",
 )
-RESULTS = Path(__file__).resolve().parent / "results" / "provisioning.json"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "provisioning.json"
 BASE = "dc=bench,dc=gov,dc=vn"
 
 
@@ -196,17 +198,27 @@ class Hub:
         self.post("/api/v1/batches", {"items": items})
         return time.time()
 
-    def worker(self) -> Worker:
-        section = self.settings["provisioning"]
-        return Worker(
-            self.db,
-            self.app.extensions["idhub.audit"],
-            runtime.ldap_connector(self.settings, self.app.extensions["idhub.keyring"]),
-            self.app.extensions["idhub.rules"],
-            base_dn=self.settings["ldap"]["base_dn"],
-            settings=WorkerSettings.from_settings(section),
-            guard=Guard.from_settings(section),
-        )
+    def worker_environment(self) -> dict[str, str]:
+        """What an `idhub worker` process needs to share this hub's database and directory."""
+        ldap = self.settings["ldap"]
+        return {
+            **os.environ,
+            "IDHUB_VAR_DIR": self.settings["var_dir"],
+            "IDHUB_DATABASE_URL": self.settings["database"]["url"],
+            "IDHUB_LDAP_URL": ldap["url"],
+            "IDHUB_LDAP_BASE_DN": ldap["base_dn"],
+            "IDHUB_LDAP_BIND_DN": ldap["bind_dn"],
+            "IDHUB_LDAP_PASSWORD": ldap["password"],
+            "IDHUB_DEV_SLAPD_ENABLED": "false",
+            "IDHUB_LOGGING_LEVEL": "WARNING",
+        }
+
+    def start_workers(self, count: int) -> list[subprocess.Popen]:
+        idhub = Path(sys.executable).with_name("idhub")
+        return [
+            subprocess.Popen([str(idhub), "worker"], env=self.worker_environment(), cwd=ROOT)
+            for _ in range(count)
+        ]
 
     def queue_empty(self) -> bool:
         with self.db.transaction() as session:
@@ -222,10 +234,30 @@ class Hub:
             return {object_id: at.timestamp() for object_id, at in rows}
 
 
-def _drain(worker: Worker) -> None:
-    while worker.run_once():
-        pass
-    worker.connector.close()
+def stop_workers(workers: list[subprocess.Popen]) -> None:
+    for process in workers:
+        process.send_signal(signal.SIGTERM)
+    for process in workers:
+        process.wait(timeout=60)
+
+
+def wait_for_empty_queue(hub: Hub, workers: list[subprocess.Popen]) -> float:
+    while not hub.queue_empty():
+        if any(process.poll() is not None for process in workers):
+            raise RuntimeError("a worker process exited; see its output above")
+        time.sleep(0.02)
+    return time.time()
+
+
+def wait_for_first_claim(hub: Hub) -> float:
+    """When a worker took its first job (so start-up time is not counted)."""
+    while True:
+        with hub.db.transaction() as session:
+            if session.scalar(
+                select(ProvisioningJob.id).where(ProvisioningJob.state == JobState.RUNNING)
+            ):
+                return time.time()
+        time.sleep(0.005)
 
 
 def main(argv: list[str]) -> int:
@@ -234,7 +266,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--people", type=int, default=3000, help="bulk joiners (default 3000)")
     parser.add_argument("--batch", type=int, default=500, help="joiners per API batch")
     parser.add_argument("--latency-samples", type=int, default=100)
-    parser.add_argument("--workers", type=int, default=1, help="workers draining the backlog")
+    parser.add_argument("--workers", type=int, default=1, help="`idhub worker` processes")
     parser.add_argument("--database", help="database URL (default: SQLite in a temp folder)")
     args = parser.parse_args(argv)
 
@@ -251,48 +283,34 @@ def main(argv: list[str]) -> int:
             print(f"raw python-ldap adds:      {raw:8.0f} /s  ({args.people} entries)")
             hub = Hub(workdir, server, args.database)
 
-            # Throughput: everything submitted, one worker converging as it arrives.
-            worker = hub.worker()
-            stop = threading.Event()
-            thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
-            thread.start()
+            # Throughput: everything submitted while the workers converge it as it arrives.
+            workers = hub.start_workers(args.workers)
+            time.sleep(2.0)  # the processes are up and polling
             started = time.time()
             for offset in range(0, args.people, args.batch):
                 hub.joiners(min(args.batch, args.people - offset))
             submitted = time.time()
-            while not hub.queue_empty():
-                time.sleep(0.05)
-            converged = time.time()
+            converged = wait_for_empty_queue(hub, workers)
             rate = args.people / (converged - started)
             print(
                 f"HR API batches committed:  {args.people / (submitted - started):8.0f} joiners/s"
             )
             print(f"converged through the hub: {rate:8.0f} joiners/s  (ratio {rate / raw:.2f})")
+            stop_workers(workers)
 
-            # The worker alone: a backlog of joiners already committed, then one worker drains it.
-            stop.set()
-            thread.join()
+            # The workers alone: a backlog of joiners already committed, then drained.
             backlog_started = time.time()
             for offset in range(0, args.people, args.batch):
                 hub.joiners(min(args.batch, args.people - offset))
             ingest_rate = args.people / (time.time() - backlog_started)
-            drain_started = time.time()
-            drainers = [hub.worker() for _ in range(args.workers)]
-            threads = [threading.Thread(target=_drain, args=(w,)) for w in drainers]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            worker_rate = args.people / (time.time() - drain_started)
+            workers = hub.start_workers(args.workers)
+            drain_started = wait_for_first_claim(hub)
+            worker_rate = args.people / (wait_for_empty_queue(hub, workers) - drain_started)
             print(f"HR batch API alone:        {ingest_rate:8.0f} joiners/s committed")
             print(
-                f"worker alone (backlog):    {worker_rate:8.0f} joiners/s  "
+                f"workers alone (backlog):   {worker_rate:8.0f} joiners/s  "
                 f"(ratio {worker_rate / raw:.2f})"
             )
-            worker = hub.worker()
-            stop = threading.Event()
-            thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
-            thread.start()
 
             # Latency: single joiners at a steady pace on an idle hub.
             first = hub.serial
@@ -301,10 +319,8 @@ def main(argv: list[str]) -> int:
                 serial = hub.serial
                 commits[serial] = hub.joiners(1)
                 time.sleep(0.1)
-            while not hub.queue_empty():
-                time.sleep(0.05)
-            stop.set()
-            thread.join()
+            wait_for_empty_queue(hub, workers)
+            stop_workers(workers)
             created = hub.create_times()
             from idhub.models import Person
 

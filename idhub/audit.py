@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from .models import AuditEvent, utcnow
@@ -49,23 +49,43 @@ def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[dict, dic
     return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
 
 
-def _canonical(event: AuditEvent) -> bytes:
-    fields = {
-        "id": event.id,
-        "at": event.at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
-        "actor_type": event.actor_type,
-        "actor_id": event.actor_id,
-        "action": event.action,
-        "object_type": event.object_type,
-        "object_id": event.object_id,
-        "before": event.before,
-        "after": event.after,
-        "reason": event.reason,
-        "request_id": event.request_id,
-        "source_ip": event.source_ip,
-        "prev_hash": event.prev_hash,
-    }
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+_SEALED = (
+    "id",
+    "at",
+    "actor_type",
+    "actor_id",
+    "action",
+    "object_type",
+    "object_id",
+    "before",
+    "after",
+    "reason",
+    "request_id",
+    "source_ip",
+    "prev_hash",
+)
+
+
+def _canonical(fields: Mapping[str, Any]) -> bytes:
+    sealed = {name: fields[name] for name in _SEALED}
+    sealed["at"] = fields["at"].astimezone(dt.UTC).isoformat(timespec="microseconds")
+    return json.dumps(sealed, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class Change:
+    """One event of a batch appended by `AuditLog.record_many`.
+
+    `actor` and `reason` default to the batch's own when not given.
+    """
+
+    action: str
+    object_type: str
+    object_id: Any = None
+    before: Mapping[str, Any] | None = None
+    after: Mapping[str, Any] | None = None
+    reason: str | None = None
+    actor: Actor | None = None
 
 
 @dataclass(frozen=True)
@@ -80,8 +100,11 @@ class AuditLog:
     def __init__(self, chain_key: str) -> None:
         self._key = chain_key.encode()
 
-    def _seal(self, event: AuditEvent) -> str:
-        return hmac.new(self._key, _canonical(event), hashlib.sha256).hexdigest()
+    def _seal(self, fields: Mapping[str, Any]) -> str:
+        return hmac.new(self._key, _canonical(fields), hashlib.sha256).hexdigest()
+
+    def _seal_event(self, event: AuditEvent) -> str:
+        return self._seal({name: getattr(event, name) for name in _SEALED})
 
     def _head(self, session: Session) -> tuple[int, str]:
         """The last link, read once per transaction under the chain lock."""
@@ -125,10 +148,45 @@ class AuditLog:
             source_ip=actor.source_ip,
             prev_hash=last_hash,
         )
-        event.hash = self._seal(event)
+        event.hash = self._seal_event(event)
         session.add(event)
         session.info[_HEAD_KEY] = (session.get_transaction(), event.id, event.hash)
         return event
+
+    def record_many(
+        self, session: Session, *, actor: Actor, changes: Iterable[Change], reason: str | None
+    ) -> int:
+        """Append many events with one multi-row INSERT (a batch of HR changes).
+
+        The same chain and seals as `record`, one after the other in the given order.
+        """
+        last_id, last_hash = self._head(session)
+        now = utcnow()
+        rows = []
+        for change in changes:
+            who = change.actor or actor
+            row = {
+                "id": last_id + 1,
+                "at": now,
+                "actor_type": who.type,
+                "actor_id": who.id,
+                "action": change.action,
+                "object_type": change.object_type,
+                "object_id": None if change.object_id is None else str(change.object_id),
+                "before": jsonable(dict(change.before)) if change.before is not None else None,
+                "after": jsonable(dict(change.after)) if change.after is not None else None,
+                "reason": change.reason if change.reason is not None else reason,
+                "request_id": who.request_id,
+                "source_ip": who.source_ip,
+                "prev_hash": last_hash,
+            }
+            row["hash"] = last_hash = self._seal(row)
+            last_id = row["id"]
+            rows.append(row)
+        if rows:
+            session.execute(insert(AuditEvent), rows)
+            session.info[_HEAD_KEY] = (session.get_transaction(), last_id, last_hash)
+        return len(rows)
 
     def verify(self, events: Iterable[AuditEvent]) -> VerifyResult:
         """Walk the chain in order; report the first event whose seal or link is wrong."""
@@ -138,7 +196,7 @@ class AuditLog:
                 return VerifyResult(False, checked, event.id, f"event {expected_id} is missing")
             if event.prev_hash != expected_prev:
                 return VerifyResult(False, checked, event.id, "link to the previous event broken")
-            if not hmac.compare_digest(self._seal(event), event.hash):
+            if not hmac.compare_digest(self._seal_event(event), event.hash):
                 return VerifyResult(
                     False, checked, event.id, "event content does not match its hash"
                 )

@@ -174,3 +174,174 @@ def test_guard_stops_a_mass_disable_until_confirmed(app, api, admin):
     assert release.status_code == 200 and release.json["released_jobs"] == 12
     drain(app)
     assert all(entry(app, pid)[1]["idhubAccountStatus"] == ["disabled"] for pid in person_ids)
+
+
+# -- The set-based path for runs of creates: the same rules and records as one at a time --
+
+
+def _person_item(national_id, given="An", ref=None, **extra):
+    item = {
+        "op": "create_person",
+        "data": {
+            "national_id": national_id,
+            "family_name": "Nguyễn",
+            "middle_name": "Văn",
+            "given_name": given,
+            **extra,
+        },
+    }
+    if ref:
+        item["ref"] = ref
+    return item
+
+
+def _assignment_item(person_id, unit, position, kind="primary", **extra):
+    return {
+        "op": "create_assignment",
+        "data": {
+            "person_id": person_id,
+            "unit_id": unit["id"],
+            "position_id": position["id"],
+            "kind": kind,
+            "start_date": "2025-07-01",
+            **extra,
+        },
+    }
+
+
+def test_batch_namesakes_get_numbered_usernames_after_existing_ones(app, api):
+    unit, position = make_unit(api), make_position(api)
+    first = make_person(api)  # "Nguyễn Văn An" → annv
+    items = [_person_item(f"0020{n:08d}", ref=f"a{n}") for n in range(3)]
+    items += [_assignment_item(f"ref:a{n}", unit, position) for n in range(3)]
+    response = api.post("/api/v1/batches", {"items": items})
+    assert response.status_code == 200, response.json
+    ids = [i["id"] for i in response.json["items"][:3]]
+    names = [api.get(f"/api/v1/people/{pid}").json["username"] for pid in ids]
+    assert first["username"] == "annv" and names == ["annv2", "annv3", "annv4"]
+    drain(app)
+    assert [entry(app, pid)[1]["uid"] for pid in ids] == [[n] for n in names]
+
+
+def test_batch_duplicates_within_the_batch_and_against_the_database(app, api):
+    existing = make_person(api, civil_servant_code="CB-0001")
+    same_in_batch = [_person_item("003000000001"), _person_item("003000000001")]
+    response = api.post("/api/v1/batches", {"items": same_in_batch})
+    assert response.status_code == 409
+    assert response.json["code"] == "duplicate_national_id"
+    assert response.json["details"]["index"] == 1
+    taken_code = [
+        _person_item("003000000002"),
+        _person_item("003000000003", civil_servant_code="CB-0001"),
+    ]
+    response = api.post("/api/v1/batches", {"items": taken_code})
+    assert response.status_code == 409
+    assert response.json["code"] == "duplicate_civil_servant_code"
+    assert response.json["details"]["index"] == 1
+    assert people_count(app) == 1 and existing["id"]
+
+
+def test_batch_assignment_rules_see_earlier_items_and_existing_posts(app, api):
+    unit, other_unit, position = make_unit(api), make_unit(api), make_position(api)
+    person = make_person(api)
+    make_assignment(api, person, unit, position)
+    # A second primary post for an existing person, in a run of creates: refused.
+    response = api.post(
+        "/api/v1/batches",
+        {
+            "items": [
+                _person_item("004000000001", ref="n"),
+                _assignment_item("ref:n", unit, position),
+                _assignment_item(person["id"], other_unit, position),
+            ]
+        },
+    )
+    assert response.status_code == 409 and response.json["code"] == "primary_overlap"
+    assert response.json["details"]["index"] == 2
+    # Two primary posts for one new person within the batch: the second is refused.
+    response = api.post(
+        "/api/v1/batches",
+        {
+            "items": [
+                _person_item("004000000002", ref="m"),
+                _assignment_item("ref:m", unit, position),
+                _assignment_item("ref:m", other_unit, position),
+            ]
+        },
+    )
+    assert response.status_code == 409 and response.json["details"]["index"] == 2
+    # Unknown person, inactive or unknown unit: the same errors as one at a time.
+    response = api.post(
+        "/api/v1/batches",
+        {"items": [_assignment_item("00000000-0000-4000-8000-000000000001", unit, position)]},
+    )
+    assert response.status_code == 404 and response.json["code"] == "person_not_found"
+    response = api.post(
+        "/api/v1/batches",
+        {
+            "items": [
+                _assignment_item(
+                    person["id"],
+                    {"id": "00000000-0000-4000-8000-000000000002"},
+                    position,
+                    kind="concurrent",
+                )
+            ]
+        },
+    )
+    assert response.status_code == 422 and response.json["details"]["index"] == 0
+    assert people_count(app) == 1
+
+
+def test_batch_mixing_ends_and_creates_applies_them_in_order(app, api):
+    unit, new_unit, position = make_unit(api), make_unit(api), make_position(api)
+    person = make_person(api)
+    old = make_assignment(api, person, unit, position)
+    # The end comes first, so the new primary post no longer overlaps.
+    response = api.post(
+        "/api/v1/batches",
+        {
+            "items": [
+                {"op": "end_assignment", "id": old["id"], "data": {"end_date": "2025-12-31"}},
+                _assignment_item(person["id"], new_unit, position, start_date="2026-01-01"),
+                _person_item("005000000001", given="Bình", ref="b"),
+                _assignment_item("ref:b", new_unit, position),
+            ]
+        },
+    )
+    assert response.status_code == 200, response.json
+    assert response.json["jobs"] == 2
+    posts = api.get(f"/api/v1/assignments?person_id={person['id']}").json
+    assert sorted((p["unit_id"], p["end_date"]) for p in posts) == sorted(
+        [(unit["id"], "2025-12-31"), (new_unit["id"], None)]
+    )
+
+
+def test_batch_records_what_one_at_a_time_records(app, api):
+    unit, position = make_unit(api), make_position(api)
+    single = make_person(api, given_name="Chi", date_of_birth="1990-02-03")
+    make_assignment(api, single, unit, position)
+    response = api.post(
+        "/api/v1/batches",
+        {
+            "reason": "QĐ 7/QĐ-UBND",
+            "items": [
+                _person_item("006000000001", given="Dũng", ref="d", date_of_birth="1991-04-05"),
+                _assignment_item("ref:d", unit, position),
+            ],
+        },
+    )
+    assert response.status_code == 200, response.json
+    events = {e["object_id"]: e for e in api.get("/api/v1/audit?page_size=100").json}
+    bulk_person = events[response.json["items"][0]["id"]]
+    one_person = events[single["id"]]
+    assert set(bulk_person["after"]) == set(one_person["after"])
+    assert bulk_person["after"]["given_name"] == "Dũng"
+    assert bulk_person["after"]["date_of_birth"] == "1991-04-05"
+    assert bulk_person["reason"] == "QĐ 7/QĐ-UBND"
+    bulk_post = events[response.json["items"][1]["id"]]
+    assert bulk_post["action"] == "assignment.create" and bulk_post["after"]["kind"] == "primary"
+    assert api.get("/api/v1/audit/verify").json["ok"] is True
+    with app.extensions["idhub.db"].transaction() as session:
+        jobs = session.scalars(select(ProvisioningJob.reason)).all()
+    assert "primary assignment added (QĐ 7/QĐ-UBND)" in jobs

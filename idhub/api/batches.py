@@ -19,7 +19,7 @@ from sqlalchemy import func, or_, select
 from ..db import db_session
 from ..engine.guard import Guard
 from ..errors import Conflict, DomainError, Invalid
-from ..hr import assignments, people
+from ..hr import assignments, bulk, people
 from ..models import Assignment
 from .common import IDEMPOTENCY_DOC, WRITE_SCOPES, hr_context, scoped, writes
 from .schemas import (
@@ -84,11 +84,12 @@ def _resolve_refs(data: dict[str, Any], refs: dict[str, uuid.UUID], index: int) 
 
 def _validate(items: list[dict]) -> list[dict]:
     """Every item against its own schema; all errors reported by position."""
+    schemas = {op: schema_cls() for op, (schema_cls, _) in OPERATIONS.items()}
     errors: dict[str, Any] = {}
     refs_seen: set[str] = set()
     parsed = []
     for index, item in enumerate(items):
-        schema_cls, needs_id = OPERATIONS[item["op"]]
+        needs_id = OPERATIONS[item["op"]][1]
         problems: dict[str, Any] = {}
         if needs_id and "id" not in item:
             problems["id"] = ["Required for this operation."]
@@ -105,7 +106,7 @@ def _validate(items: list[dict]) -> list[dict]:
                 problems.setdefault("data", {})["person_id"] = ["Refers to no earlier item."]
             data["person_id"] = str(uuid.UUID(int=0))  # placeholder for the schema check
         try:
-            loaded = schema_cls().load(data)
+            loaded = schemas[item["op"]].load(data)
             if data.get("person_id") != person_ref:  # put the reference back
                 loaded["person_id"] = person_ref
         except ValidationError as exc:
@@ -172,19 +173,70 @@ class Batches(MethodView):
         refs: dict[str, uuid.UUID] = {}
         results = []
         touched: set[uuid.UUID] = set()
-        for index, item in enumerate(items):
-            data = _resolve_refs(item["loaded"], refs, index)
-            try:
-                obj = _apply(ctx, item["op"], item.get("id"), data)
-            except DomainError as exc:
-                exc.details = {"index": index, "op": item["op"], "error": exc.details}
-                exc.message = f"Item {index} ({item['op']}): {exc.message} Nothing was applied."
-                raise
-            if item.get("ref"):
-                refs[item["ref"]] = obj.id
-            touched.add(getattr(obj, "person_id", obj.id))
-            results.append({"index": index, "op": item["op"], "id": str(obj.id)})
+        for run in _runs(items):
+            if run[0][1]["op"] in bulk.CREATES:
+                ids = _create_run(ctx, run, refs)
+                touched.update(_people_of(run, ids, refs))
+            else:
+                ids = [_apply_one(ctx, index, item, refs, touched) for index, item in run]
+            results.extend(
+                {"index": index, "op": item["op"], "id": str(object_id)}
+                for (index, item), object_id in zip(run, ids, strict=True)
+            )
         return {"items": results, "jobs": len(touched)}
+
+
+def _runs(items: list[dict]) -> list[list[tuple[int, dict]]]:
+    """Consecutive items grouped: runs of creates (written set-based) and the others."""
+    runs: list[list[tuple[int, dict]]] = []
+    for index, item in enumerate(items):
+        creates = item["op"] in bulk.CREATES
+        if runs and (runs[-1][0][1]["op"] in bulk.CREATES) == creates:
+            runs[-1].append((index, item))
+        else:
+            runs.append([(index, item)])
+    return runs
+
+
+def _failed(exc: DomainError, index: int, op: str) -> DomainError:
+    exc.details = {"index": index, "op": op, "error": exc.details}
+    exc.message = f"Item {index} ({op}): {exc.message} Nothing was applied."
+    return exc
+
+
+def _create_run(ctx, run: list[tuple[int, dict]], refs: dict[str, uuid.UUID]) -> list[uuid.UUID]:  # type: ignore[no-untyped-def]
+    creates = [
+        bulk.Create(index, item["op"], item["loaded"], item.get("ref")) for index, item in run
+    ]
+    try:
+        return bulk.create_many(ctx, creates, refs)
+    except bulk.ItemFailed as failed:
+        op = next(item["op"] for index, item in run if index == failed.index)
+        raise _failed(failed.error, failed.index, op) from failed
+
+
+def _people_of(
+    run: list[tuple[int, dict]], ids: list[uuid.UUID], refs: dict[str, uuid.UUID]
+) -> set[uuid.UUID]:
+    people = set()
+    for (_, item), object_id in zip(run, ids, strict=True):
+        if item["op"] == "create_person":
+            people.add(object_id)
+        else:
+            people.add(bulk.resolve_person(item["loaded"]["person_id"], refs))
+    return people
+
+
+def _apply_one(
+    ctx, index: int, item: dict, refs: dict[str, uuid.UUID], touched: set[uuid.UUID]
+) -> uuid.UUID:  # type: ignore[no-untyped-def]
+    data = _resolve_refs(item["loaded"], refs, index)
+    try:
+        obj = _apply(ctx, item["op"], item.get("id"), data)
+    except DomainError as exc:
+        raise _failed(exc, index, item["op"]) from exc
+    touched.add(getattr(obj, "person_id", obj.id))
+    return obj.id
 
 
 def _apply(ctx, op: str, object_id: uuid.UUID | None, data: dict[str, Any]):  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,39 +13,82 @@ from provisioning.naming import allocate_identifier, identifier_base
 from ..models import Person, ReservedIdentifier
 
 _WINDOW = 64
+_PREFETCH_WINDOW = 8  # most names have few namesakes; allocate() looks further when needed
+_CHUNK = 900  # bound parameters per IN (), below every SQLite build's limit
 
 
-def issue_username(session: Session, person: Person, pattern: str) -> str:
-    """Allocate and reserve the person's identifier in the caller's transaction.
+class UsernameAllocator:
+    """Allocates identifiers in one transaction, looking reserved names up in bulk.
 
-    Two transactions racing for the same name collide on the reserved table's primary key;
-    the loser's transaction fails and is retried by its caller, so a name is never issued
-    twice.
+    Candidates (annv, annv2, annv3, …) are looked up 64 at a time by primary key: one query
+    even for the 60th "Nguyễn Văn An", and no LIKE (a table scan on SQLite). A batch
+    prefetches the windows of all its bases at once. Two transactions racing for one name
+    collide on the reserved table's primary key; the loser's transaction fails and is
+    retried by its caller, so a name is never issued twice.
     """
-    if person.username:
-        return person.username
-    base = identifier_base(person.family_name, person.middle_name, person.given_name, pattern)
-    # Candidates (annv, annv2, annv3, …) are looked up 64 at a time by primary key: one
-    # query even for the 60th "Nguyễn Văn An", and no LIKE (a table scan on SQLite).
-    taken: set[str] = set()
-    checked: set[str] = set()
 
-    def is_taken(candidate: str) -> bool:
-        if candidate not in checked:
-            suffix = candidate[len(base) :] if candidate.startswith(base) else ""
-            start = int(suffix) if suffix.isdigit() else 1
-            window = [candidate, *(f"{base}{n}" for n in range(max(start, 2), start + _WINDOW))]
-            checked.update(window)
-            taken.update(
-                session.scalars(
+    def __init__(self, session: Session, pattern: str) -> None:
+        self.session = session
+        self.pattern = pattern
+        self._taken: set[str] = set()
+        self._checked: set[str] = set()
+
+    def base(self, family_name: str, middle_name: str, given_name: str) -> str:
+        return identifier_base(family_name, middle_name, given_name, self.pattern)
+
+    def _window(self, candidate: str, base: str, size: int = _WINDOW) -> list[str]:
+        suffix = candidate[len(base) :] if candidate.startswith(base) else ""
+        start = int(suffix) if suffix.isdigit() else 1
+        return [candidate, *(f"{base}{n}" for n in range(max(start, 2), start + size))]
+
+    def prefetch(self, bases: Iterable[str]) -> None:
+        """Look up the first few candidates of every base in a few queries."""
+        wanted = [
+            c
+            for b in sorted(set(bases))
+            for c in self._window(b, b, _PREFETCH_WINDOW)
+            if c not in self._checked
+        ]
+        self._checked.update(wanted)
+        for offset in range(0, len(wanted), _CHUNK):
+            chunk = wanted[offset : offset + _CHUNK]
+            self._taken.update(
+                self.session.scalars(
                     select(ReservedIdentifier.identifier).where(
-                        ReservedIdentifier.identifier.in_(window)
+                        ReservedIdentifier.identifier.in_(chunk)
                     )
                 )
             )
-        return candidate in taken
 
-    username = allocate_identifier(base, is_taken)
+    def allocate(self, base: str) -> str:
+        """The first free name for `base`, marked taken for the rest of this transaction."""
+
+        def is_taken(candidate: str) -> bool:
+            if candidate not in self._checked:
+                window = [c for c in self._window(candidate, base) if c not in self._checked]
+                self._checked.update(window)
+                self._taken.update(
+                    self.session.scalars(
+                        select(ReservedIdentifier.identifier).where(
+                            ReservedIdentifier.identifier.in_(window)
+                        )
+                    )
+                )
+            return candidate in self._taken
+
+        username = allocate_identifier(base, is_taken)
+        self._taken.add(username)
+        return username
+
+
+def issue_username(session: Session, person: Person, pattern: str) -> str:
+    """Allocate and reserve the person's identifier in the caller's transaction."""
+    if person.username:
+        return person.username
+    allocator = UsernameAllocator(session, pattern)
+    username = allocator.allocate(
+        allocator.base(person.family_name, person.middle_name, person.given_name)
+    )
     person.username = username
     if person.id is None:
         person.id = uuid.uuid4()

@@ -12,9 +12,9 @@ import uuid
 from collections.abc import Iterable
 
 from sqlalchemy import event, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ..db import upsert
 from ..models import ProvisioningJob, utcnow
 
 TARGETS = ("ldap",)
@@ -58,11 +58,9 @@ def enqueue(
     ids = sorted(set(person_ids))
     if not ids:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     now = utcnow()
     table = ProvisioningJob.__table__
-    statement = insert(table)
+    statement = upsert(session, table)
     statement = statement.on_conflict_do_update(
         index_elements=["subject_id", "target"],
         index_where=text("state = 'pending'"),

@@ -33,8 +33,8 @@ from connectors.ldap import LdapConnector
 from provisioning.model import AccountState
 from provisioning.rules import Rules
 
-from ..audit import Actor, AuditLog
-from ..db import Database
+from ..audit import Actor, AuditLog, Change
+from ..db import Database, upsert
 from ..models import (
     AccountLink,
     JobState,
@@ -278,68 +278,128 @@ class Worker:
         held: set[uuid.UUID],
         missing: set[uuid.UUID],
     ) -> None:
+        """One transaction for the round: links, audit events and finished jobs, set-based.
+
+        The common case (converged) is written with a few multi-row statements; plans that
+        failed or were held go through the per-job path, which requeues or parks them.
+        """
         now = utcnow()
+        claimed = [j.id for jobs in by_subject.values() for j in jobs]
         with self.db.transaction() as session:
-            owned = {
-                j.id: j for j in self._owned(session, [j for js in by_subject.values() for j in js])
-            }
-            links = self._links(session, [p.person_id for p in plans])
-            done: list[int] = []
-            for subject in missing:  # the person no longer exists: nothing to converge
-                done.extend(job.id for job in by_subject[subject] if job.id in owned)
+            owned = set(
+                session.scalars(
+                    select(ProvisioningJob.id).where(
+                        ProvisioningJob.id.in_(claimed),
+                        ProvisioningJob.lease_owner == self.worker_id,
+                    )
+                )
+            )
+            # The person no longer exists: nothing to converge.
+            done = [j.id for s in missing for j in by_subject[s] if j.id in owned]
+            links: list[dict[str, Any]] = []
+            changes: list[Change] = []
+            troubled: list[PersonPlan] = []
             for p in plans:
-                jobs = [owned[j.id] for j in by_subject[p.person_id] if j.id in owned]
-                link = links[p.person_id]
-                reason = "; ".join(sorted({j.reason for j in jobs})) or None
-                request_id = next((j.request_id for j in jobs if j.request_id), None)
-                if p.person_id in held:
-                    for job in jobs:
-                        job.state = JobState.HELD
-                        job.last_error = "held by the mass-change guard: confirm to proceed"
-                        job.lease_owner = job.lease_expires_at = None
-                    link.state = LinkState.PENDING
-                    link.last_error = "held by the mass-change guard"
+                if p.person_id in held or p.error is not None:
+                    troubled.append(p)
                     continue
-                error = p.error
-                if error is None:
-                    done.extend(job.id for job in jobs)
-                    absent = p.desired.state is AccountState.ABSENT
-                    link.state = LinkState.ABSENT if absent else LinkState.IN_SYNC
-                    link.name = None if absent else p.desired.name
-                    link.enabled = p.desired.state is AccountState.ENABLED
-                    link.last_error = None
-                    link.last_converged_at = now
-                    if p.operations:
-                        self.audit.record(
-                            session,
-                            actor=Actor("system", self.actor.id, request_id=request_id),
-                            action=audit_action(p),
-                            object_type="account",
-                            object_id=p.person_id,
+                jobs = [j for j in by_subject[p.person_id] if j.id in owned]
+                done.extend(j.id for j in jobs)
+                absent = p.desired.state is AccountState.ABSENT
+                links.append(
+                    {
+                        "person_id": p.person_id,
+                        "target": TARGET,
+                        "state": LinkState.ABSENT if absent else LinkState.IN_SYNC,
+                        "name": None if absent else p.desired.name,
+                        "enabled": p.desired.state is AccountState.ENABLED,
+                        "last_error": None,
+                        "last_converged_at": now,
+                        "updated_at": now,
+                    }
+                )
+                if p.operations:
+                    changes.append(
+                        Change(
+                            audit_action(p),
+                            "account",
+                            p.person_id,
                             after=summary(p),
-                            reason=reason,
+                            reason="; ".join(sorted({j.reason for j in jobs})) or None,
+                            actor=self._actor_for(jobs),
                         )
-                    continue
-                for job in jobs:
-                    self._requeue(
-                        session, job, f"{type(error).__name__}: {error}", park=not error.retry
                     )
-                parked = any(j.state == JobState.FAILED for j in jobs)
-                link.state = LinkState.FAILED if parked else LinkState.PENDING
-                link.last_error = f"{type(error).__name__}: {error}"[:2000]
-                if parked:
-                    self.audit.record(
-                        session,
-                        actor=Actor("system", self.actor.id, request_id=request_id),
-                        action="account.failed",
-                        object_type="account",
-                        object_id=p.person_id,
-                        after={**summary(p), "error": link.last_error},
-                        reason=reason,
-                    )
+            upsert_links(session, links)
+            self.audit.record_many(session, actor=self.actor, changes=changes, reason=None)
+            if troubled:
+                self._record_troubled(session, by_subject, troubled, held, owned)
             if done:  # one statement, not one DELETE per job
                 session.execute(
                     delete(ProvisioningJob)
                     .where(ProvisioningJob.id.in_(done))
                     .execution_options(synchronize_session=False)
                 )
+
+    def _actor_for(self, jobs: list[ProvisioningJob]) -> Actor:
+        """The worker, carrying the HR request that caused the converge (if any)."""
+        request_id = next((j.request_id for j in jobs if j.request_id), None)
+        return Actor("system", self.actor.id, request_id=request_id)
+
+    def _record_troubled(
+        self,
+        session: Session,
+        by_subject: dict[uuid.UUID, list[ProvisioningJob]],
+        plans: list[PersonPlan],
+        held: set[uuid.UUID],
+        owned_ids: set[int],
+    ) -> None:
+        """Held or failed plans: their jobs wait, are retried with a backoff, or are parked."""
+        wanted = [j.id for p in plans for j in by_subject[p.person_id] if j.id in owned_ids]
+        owned = {
+            j.id: j
+            for j in session.scalars(select(ProvisioningJob).where(ProvisioningJob.id.in_(wanted)))
+        }
+        links = self._links(session, [p.person_id for p in plans])
+        for p in plans:
+            jobs = [owned[j.id] for j in by_subject[p.person_id] if j.id in owned]
+            link = links[p.person_id]
+            if p.person_id in held:
+                for job in jobs:
+                    job.state = JobState.HELD
+                    job.last_error = "held by the mass-change guard: confirm to proceed"
+                    job.lease_owner = job.lease_expires_at = None
+                link.state = LinkState.PENDING
+                link.last_error = "held by the mass-change guard"
+                continue
+            error = p.error
+            assert error is not None
+            for job in jobs:
+                self._requeue(
+                    session, job, f"{type(error).__name__}: {error}", park=not error.retry
+                )
+            parked = any(j.state == JobState.FAILED for j in jobs)
+            link.state = LinkState.FAILED if parked else LinkState.PENDING
+            link.last_error = f"{type(error).__name__}: {error}"[:2000]
+            if parked:
+                self.audit.record(
+                    session,
+                    actor=self._actor_for(jobs),
+                    action="account.failed",
+                    object_type="account",
+                    object_id=p.person_id,
+                    after={**summary(p), "error": link.last_error},
+                    reason="; ".join(sorted({j.reason for j in jobs})) or None,
+                )
+
+
+def upsert_links(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert or update account links by (person, target) in one statement."""
+    if not rows:
+        return
+    statement = upsert(session, AccountLink.__table__)
+    columns = ("state", "name", "enabled", "last_error", "last_converged_at", "updated_at")
+    statement = statement.on_conflict_do_update(
+        index_elements=["person_id", "target"],
+        set_={column: statement.excluded[column] for column in columns},
+    )
+    session.execute(statement, rows)

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..errors import Conflict, Invalid, NotFound
-from ..models import Assignment, AssignmentKind, OrgUnit, UnitStatus
+from ..models import Assignment, AssignmentKind, OrgUnit, Position, UnitStatus
 from .context import HrContext, apply_changes, snapshot
 from .people import get_person
-from .positions import get_position
 
 
 def get_assignment(session: Session, assignment_id: uuid.UUID) -> Assignment:
@@ -28,42 +28,37 @@ def get_assignment(session: Session, assignment_id: uuid.UUID) -> Assignment:
     return assignment
 
 
-def _overlapping(
-    session: Session,
-    person_id: uuid.UUID,
-    start: dt.date,
-    end: dt.date | None,
-    except_id: uuid.UUID | None,
-) -> list[Assignment]:
-    query = select(Assignment).where(
-        Assignment.person_id == person_id,
-        or_(Assignment.end_date.is_(None), Assignment.end_date >= start),
+def _overlaps(other: Any, start: dt.date, end: dt.date | None) -> bool:
+    return (other.end_date is None or other.end_date >= start) and (
+        end is None or other.start_date <= end
     )
-    if end is not None:
-        query = query.where(Assignment.start_date <= end)
-    if except_id is not None:
-        query = query.where(Assignment.id != except_id)
-    return list(session.scalars(query))
 
 
-def _validate(session: Session, values: dict[str, Any], except_id: uuid.UUID | None) -> None:
+def check_assignment(
+    values: dict[str, Any],
+    unit: OrgUnit | None,
+    position_known: bool,
+    others: Iterable[Any],
+) -> None:
+    """The assignment rules over plain data: `others` are the person's other assignments.
+
+    One-at-a-time writes and set-based batches (hr/bulk.py) both call this, so the rules
+    live in one place; only how the data is fetched differs.
+    """
     start, end = values["start_date"], values.get("end_date")
     if end is not None and end < start:
         raise Invalid(
             "end_date is before start_date.", details={"end_date": ["Before start_date."]}
         )
-    unit = session.get(OrgUnit, values["unit_id"])
     if unit is None:
         raise Invalid("The unit does not exist.", details={"unit_id": ["Unknown unit."]})
     if unit.status != UnitStatus.ACTIVE:
         raise Invalid("The unit is no longer active.", details={"unit_id": ["Unit is not active."]})
-    try:
-        get_position(session, values["position_id"])
-    except NotFound as exc:
-        raise Invalid(
-            "The position does not exist.", details={"position_id": ["Unknown."]}
-        ) from exc
-    for other in _overlapping(session, values["person_id"], start, end, except_id):
+    if not position_known:
+        raise Invalid("The position does not exist.", details={"position_id": ["Unknown."]})
+    for other in others:
+        if not _overlaps(other, start, end):
+            continue
         if values["kind"] == AssignmentKind.PRIMARY and other.kind == AssignmentKind.PRIMARY:
             raise Conflict(
                 "The person already has a primary assignment in this period; end it first.",
@@ -76,6 +71,16 @@ def _validate(session: Session, values: dict[str, Any], except_id: uuid.UUID | N
                 code="duplicate_assignment",
                 details={"conflicting_assignment_id": str(other.id)},
             )
+
+
+def _validate(session: Session, values: dict[str, Any], except_id: uuid.UUID | None) -> None:
+    others = session.scalars(select(Assignment).where(Assignment.person_id == values["person_id"]))
+    check_assignment(
+        values,
+        session.get(OrgUnit, values["unit_id"]),
+        session.get(Position, values["position_id"]) is not None,
+        [other for other in others if other.id != except_id],
+    )
 
 
 def create_assignment(ctx: HrContext, data: dict[str, Any]) -> Assignment:

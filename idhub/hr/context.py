@@ -82,6 +82,15 @@ def snapshot(obj: Any) -> dict[str, Any]:
     }
 
 
+def snapshot_values(model: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """`snapshot` for a row written from a dict (set-based writes) rather than an object."""
+    return {
+        attr.key: _plain(values.get(attr.key))
+        for attr in inspect(model).column_attrs
+        if attr.key not in _NOT_AUDITED
+    }
+
+
 def apply_changes(obj: Any, changes: dict[str, Any]) -> None:
     for key, value in changes.items():
         setattr(obj, key, value)

@@ -15,7 +15,7 @@ from ..errors import Conflict, NotFound
 from ..models import Person
 from .context import HrContext, apply_changes, nfc_fields, snapshot
 
-_NAME_FIELDS = ("family_name", "middle_name", "given_name")
+NAME_FIELDS = ("family_name", "middle_name", "given_name")
 
 
 def get_person(session: Session, person_id: uuid.UUID, *, for_update: bool = False) -> Person:
@@ -29,11 +29,22 @@ def get_person(session: Session, person_id: uuid.UUID, *, for_update: bool = Fal
     return person
 
 
+UNIQUE_FIELDS = {
+    "national_id": "duplicate_national_id",
+    "civil_servant_code": "duplicate_civil_servant_code",
+}
+
+
+def duplicate(field: str) -> Conflict:
+    return Conflict(
+        f"Another person already has this {field.replace('_', ' ')}.",
+        code=UNIQUE_FIELDS[field],
+        details={field: ["Already used by another person."]},
+    )
+
+
 def _check_unique(session: Session, data: dict[str, Any], except_id: uuid.UUID | None) -> None:
-    for field, code in (
-        ("national_id", "duplicate_national_id"),
-        ("civil_servant_code", "duplicate_civil_servant_code"),
-    ):
+    for field in UNIQUE_FIELDS:
         value = data.get(field)
         if not value:
             continue
@@ -41,24 +52,20 @@ def _check_unique(session: Session, data: dict[str, Any], except_id: uuid.UUID |
         if except_id is not None:
             query = query.where(Person.id != except_id)
         if session.scalar(query) is not None:
-            raise Conflict(
-                f"Another person already has this {field.replace('_', ' ')}.",
-                code=code,
-                details={field: ["Already used by another person."]},
-            )
+            raise duplicate(field)
 
 
-def _full_name(data: dict[str, Any]) -> str:
+def full_name(data: dict[str, Any]) -> str:
     return " ".join(
         p for p in (data["family_name"], data.get("middle_name"), data["given_name"]) if p
     )
 
 
 def create_person(ctx: HrContext, data: dict[str, Any]) -> Person:
-    data = nfc_fields(data, _NAME_FIELDS)
+    data = nfc_fields(data, NAME_FIELDS)
     data.setdefault("middle_name", "")
     _check_unique(ctx.session, data, None)
-    person = Person(id=uuid.uuid4(), **data, search_name=search_key(_full_name(data)))
+    person = Person(id=uuid.uuid4(), **data, search_name=search_key(full_name(data)))
     issue_username(ctx.session, person, ctx.naming_pattern)  # before add: one INSERT, no UPDATE
     ctx.session.add(person)
     ctx.record_create(person, "person.create")
@@ -67,7 +74,7 @@ def create_person(ctx: HrContext, data: dict[str, Any]) -> Person:
 
 
 def update_person(ctx: HrContext, person: Person, changes: dict[str, Any]) -> Person:
-    changes = nfc_fields(changes, _NAME_FIELDS)
+    changes = nfc_fields(changes, NAME_FIELDS)
     before = snapshot(person)
     _check_unique(ctx.session, changes, person.id)
     apply_changes(person, changes)
