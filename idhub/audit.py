@@ -38,8 +38,15 @@ class Actor:
     source_ip: str | None = None
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def jsonable(value: Any) -> Any:
     """The JSON form that is stored and hashed (dates as ISO strings, UUIDs as text)."""
+    if isinstance(value, dict) and all(
+        type(k) is str and type(v) in _PLAIN for k, v in value.items()
+    ):  # already its JSON form (most snapshots): no round trip
+        return dict(value)
     return json.loads(json.dumps(value, default=str, ensure_ascii=False))
 
 

@@ -41,6 +41,7 @@ unit holding an active post. The quota class is the largest one among the roles.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import unicodedata
 from collections.abc import Iterable
 
@@ -90,6 +91,7 @@ def _values(*values: str | None) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- DNs
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and a batch places hundreds of people per unit
 def unit_containers(unit: UnitSnapshot, base_dn: str) -> tuple[Container, ...]:
     """One container per unit on the unit's path, root first."""
     if not unit.path or not len(unit.path) == len(unit.path_ids) == len(unit.path_names):

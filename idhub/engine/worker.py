@@ -125,10 +125,25 @@ class Worker:
                     claimed.lease_owner = claimed.lease_expires_at = None
                     continue
                 jobs.append(claimed)
-            for claimed in jobs:
+            expires = now + dt.timedelta(seconds=self.settings.lease_s)
+            if jobs:  # one UPDATE for the round, not one per job
+                session.execute(
+                    update(ProvisioningJob)
+                    .where(ProvisioningJob.id.in_([j.id for j in jobs]))
+                    .values(
+                        state=JobState.RUNNING,
+                        lease_owner=self.worker_id,
+                        lease_expires_at=expires,
+                        attempts=ProvisioningJob.attempts + 1,
+                        updated_at=now,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            for claimed in jobs:  # what the row now says, without reading it again
+                session.expunge(claimed)
                 claimed.state = JobState.RUNNING
                 claimed.lease_owner = self.worker_id
-                claimed.lease_expires_at = now + dt.timedelta(seconds=self.settings.lease_s)
+                claimed.lease_expires_at = expires
                 claimed.attempts += 1
         return jobs
 
