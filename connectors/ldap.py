@@ -251,6 +251,10 @@ def _split(dn: str) -> tuple[str, str]:
 _DnKey = tuple[tuple[tuple[str, str], ...], ...]
 
 
+def _deleter(dn: str) -> Callable[[Conn], None]:
+    return lambda conn: conn.delete_s(dn)
+
+
 def _dn_key(dn: str) -> _DnKey:
     """normalize_dn's equivalence without re-escaping (cheaper, for the hot paths):
     RDNs of sorted (type, value) pairs, case-folded and NFC. ValueError if malformed."""
@@ -462,6 +466,33 @@ class LdapConnector:
         return {
             normalize_dn(dn) for dn, _ in self._paged("(objectClass=organizationalUnit)", ["1.1"])
         }
+
+    def unit_containers(self) -> dict[str, str]:
+        """Every OU that mirrors an org unit: DN → the unit's id (idhubUnitId)."""
+        found: dict[str, str] = {}
+        for dn, entry in self._paged("(objectClass=idhubOrgUnit)", ["idhubUnitId"]):
+            _, values = self._decode(entry).get("idhubunitid", ("", ()))
+            if values:
+                found[dn] = values[0]
+        return found
+
+    def remove_empty_containers(self, dns: Sequence[str]) -> list[str]:
+        """Delete these OUs, deepest first, each only if nothing is left below it.
+
+        An OU that still holds entries, or is already gone, is skipped: removal is
+        level-triggered, so it happens on a later call once its people have moved.
+        Returns the DNs removed.
+        """
+        removed: list[str] = []
+        for dn in sorted(dns, key=lambda d: len(_dn_key(d)), reverse=True):
+            try:
+                self._raw(f"delete {dn}", _deleter(dn))
+            except (ldap.NOT_ALLOWED_ON_NONLEAF, ldap.NO_SUCH_OBJECT):
+                continue
+            except ldap.LDAPError as exc:
+                raise _map_error(exc, f"{self._name}: delete {dn}") from exc
+            removed.append(dn)
+        return removed
 
     def managed_groups(self) -> set[str]:
         """Normalised DNs of the groups whose membership the hub manages

@@ -28,13 +28,14 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from connectors.base import ConnectorError, TargetUnavailable
+from connectors.base import ConnectorError, OpKind, TargetUnavailable
 from connectors.ldap import LdapConnector
 from provisioning.model import AccountState
 from provisioning.rules import Rules
 
 from ..audit import Actor, AuditLog, Change
 from ..db import Database, upsert
+from ..hr.context import HrContext
 from ..models import (
     AccountLink,
     JobState,
@@ -42,12 +43,15 @@ from ..models import (
     ProvisioningJob,
     utcnow,
 )
+from ..reorg import changesets
+from .containers import prune_containers
 from .converge import TARGET, PersonPlan, apply_plans, audit_action, compute_plans, summary
 from .guard import Guard
 from .sweep import sweep
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 60.0  # how often a worker checks whether the date changed
+_LEAVES_OUS = (OpKind.MOVE, OpKind.RENAME, OpKind.DELETE)  # may leave an OU empty
 
 
 @dataclass(frozen=True)
@@ -185,6 +189,8 @@ class Worker:
             return len(jobs)
         planned = {p.person_id for p in plans}
         self._record(by_subject, plans, held, missing=set(subjects) - planned)
+        if any(op.kind in _LEAVES_OUS for p in to_apply for op in p.operations):
+            self.prune()
         log.info(
             "converged %d people in %.0f ms",
             len(plans),
@@ -194,12 +200,40 @@ class Worker:
         return len(jobs)
 
     def sweep(self) -> int:
-        """Queue the people whose dates (start, end, retention) were reached since last time."""
+        """Queue the people whose dates (start, end, retention) were reached since last
+        time, apply the change sets whose effective date came, remove emptied OUs."""
         with self.db.transaction() as session:
             count = sweep(session, self.rules)
+            ctx = HrContext(
+                session, self.audit, self.actor, naming_pattern=self.rules.naming.pattern
+            )
+            applied = changesets.apply_due(ctx, dt.date.today())
         if count:
             log.info("daily sweep queued %d people", count)
+        if applied:
+            log.info("applied %d scheduled change sets", len(applied))
+        self.prune()
         return count
+
+    def prune(self) -> list[str]:
+        """Remove the OUs that reorganisations and moves left empty (audited)."""
+        try:
+            removed = prune_containers(self.db, self.connector, self.base_dn)
+        except TargetUnavailable:
+            return []
+        if removed:
+            with self.db.transaction() as session:
+                self.audit.record_many(
+                    session,
+                    actor=self.actor,
+                    changes=[
+                        Change("directory.remove_container", "container", None, before={"dn": dn})
+                        for dn in removed
+                    ],
+                    reason="its unit is retired or placed elsewhere, and it is empty",
+                )
+            log.info("removed %d emptied OUs", len(removed))
+        return removed
 
     def run(self, stop: threading.Event) -> None:
         """Loop until `stop` is set; the round in progress always finishes first."""

@@ -24,6 +24,7 @@ from .provisioning import (
     ProvisioningJob,
     ReservedIdentifier,
 )
+from .reorg import ChangeSet, ChangeSetPerson, ChangeSetState, UnitDomainAlias
 
 __all__ = [
     "AccountLink",
@@ -34,6 +35,10 @@ __all__ = [
     "ReservedIdentifier",
     "Assignment",
     "AssignmentKind",
+    "ChangeSet",
+    "ChangeSetPerson",
+    "ChangeSetState",
+    "UnitDomainAlias",
     "AuditEvent",
     "Base",
     "IdempotencyRecord",

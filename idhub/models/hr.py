@@ -118,6 +118,7 @@ class OrgUnitLineage(Base):
     kind: Mapped[LineageKind] = mapped_column(_enum(LineageKind, "lineage_kind"))
     effective_date: Mapped[dt.date] = mapped_column(Date)
     decision_ref: Mapped[str | None] = mapped_column(String(255))
+    change_set_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("change_set.id"), index=True)
 
 
 class Person(Base):

@@ -1,0 +1,1 @@
+"""Reorganisations: change sets of unit operations, checked, previewed, applied, traced."""

@@ -1,0 +1,131 @@
+"""Where did unit X go, where did it come from; what a person went through."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..hr.people import get_person
+from ..models import (
+    Assignment,
+    ChangeSet,
+    ChangeSetPerson,
+    OrgUnit,
+    OrgUnitLineage,
+    Position,
+    UnitStatus,
+)
+
+
+def _unit_json(unit: OrgUnit) -> dict[str, Any]:
+    return {
+        "unit_id": str(unit.id),
+        "code": unit.code,
+        "name": unit.name,
+        "status": unit.status.value,
+    }
+
+
+def _walk(session: Session, start: uuid.UUID, on: dt.date, forward: bool) -> list[dict[str, Any]]:
+    """Lineage steps reachable from `start` (successors, or predecessors), nearest first."""
+    here, there = (
+        (OrgUnitLineage.unit_id, OrgUnitLineage.successor_id)
+        if forward
+        else (OrgUnitLineage.successor_id, OrgUnitLineage.unit_id)
+    )
+    steps: list[dict[str, Any]] = []
+    seen, frontier = {start}, [start]
+    while frontier:
+        rows = session.execute(
+            select(OrgUnitLineage, OrgUnit)
+            .join(OrgUnit, OrgUnit.id == there)
+            .where(here.in_(frontier), OrgUnitLineage.effective_date <= on)
+            .order_by(OrgUnitLineage.effective_date, OrgUnit.code)
+        ).all()
+        frontier = []
+        for link, unit in rows:
+            steps.append(
+                {
+                    **_unit_json(unit),
+                    "from_unit_id": str(link.successor_id if not forward else link.unit_id),
+                    "kind": link.kind.value,
+                    "effective_date": link.effective_date.isoformat(),
+                    "decision_ref": link.decision_ref,
+                    "change_set_id": str(link.change_set_id) if link.change_set_id else None,
+                }
+            )
+            if unit.id not in seen:
+                seen.add(unit.id)
+                frontier.append(unit.id)
+    return steps
+
+
+def of_unit(session: Session, unit: OrgUnit, on: dt.date) -> dict[str, Any]:
+    went_to = _walk(session, unit.id, on, forward=True)
+    came_from = _walk(session, unit.id, on, forward=False)
+    ended = {step["from_unit_id"] for step in went_to}
+    current = [
+        {k: step[k] for k in ("unit_id", "code", "name", "status")}
+        for step in went_to
+        if step["status"] == UnitStatus.ACTIVE.value and step["unit_id"] not in ended
+    ]
+    if not went_to and unit.status == UnitStatus.ACTIVE:
+        current = [_unit_json(unit)]
+    return {
+        **_unit_json(unit),
+        "went_to": went_to,
+        "came_from": came_from,
+        "current": list({c["unit_id"]: c for c in current}.values()),
+    }
+
+
+def of_person(session: Session, person_id: uuid.UUID) -> dict[str, Any]:
+    get_person(session, person_id)
+    posts = session.execute(
+        select(Assignment, OrgUnit.code, OrgUnit.name, Position.code, Position.name)
+        .join(OrgUnit, OrgUnit.id == Assignment.unit_id)
+        .join(Position, Position.id == Assignment.position_id)
+        .where(Assignment.person_id == person_id)
+        .order_by(Assignment.start_date, Assignment.id)
+    ).all()
+    changes = session.scalars(
+        select(ChangeSet)
+        .join(ChangeSetPerson, ChangeSetPerson.change_set_id == ChangeSet.id)
+        .where(ChangeSetPerson.person_id == person_id)
+        .order_by(ChangeSet.effective_date)
+    )
+    return {
+        "person_id": str(person_id),
+        "posts": [
+            {
+                "assignment_id": str(a.id),
+                "unit_id": str(a.unit_id),
+                "unit_code": unit_code,
+                "unit_name": unit_name,
+                "position_code": position_code,
+                "position_name": position_name,
+                "kind": a.kind.value,
+                "start_date": a.start_date.isoformat(),
+                "end_date": a.end_date.isoformat() if a.end_date else None,
+                "decision_ref": a.decision_ref,
+                "end_decision_ref": a.end_decision_ref,
+            }
+            for a, unit_code, unit_name, position_code, position_name in posts
+        ],
+        "reorganisations": [
+            {
+                "change_set_id": str(c.id),
+                "title": c.title,
+                "decision_number": c.decision_number,
+                "decision_date": c.decision_date.isoformat(),
+                "decision_issuer": c.decision_issuer,
+                "effective_date": c.effective_date.isoformat(),
+                "state": c.state.value,
+            }
+            for c in changes
+        ],
+    }

@@ -1,0 +1,154 @@
+"""Preview a change set: apply it in a transaction that is rolled back, converge on paper.
+
+The preview is the real computation, not an estimate: the effect is written exactly as an
+apply writes it, then the converge planner reads the directory and works out every
+person's new DN, addresses and groups; then everything is undone. What the preview shows
+is therefore what applying, then converging, will do (unless HR or the directory change
+in between; the apply checks again).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import uuid
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import select
+
+from connectors.ldap import LdapConnector, normalize_dn
+from provisioning.rules import Rules
+
+from ..audit import Actor, AuditLog
+from ..db import Database
+from ..engine.converge import PersonPlan, compute_plans
+from ..hr.context import HrContext
+from ..models import Person
+from .changesets import check, get_change_set, problem_json, write_effect
+
+CSV_COLUMNS = (
+    "person_id",
+    "username",
+    "full_name",
+    "state",
+    "old_dn",
+    "new_dn",
+    "old_mail",
+    "new_mail",
+    "aliases",
+    "groups_gained",
+    "groups_lost",
+    "operations",
+)
+
+
+def preview(
+    db: Database,
+    audit: AuditLog,
+    connector: LdapConnector,
+    rules: Rules,
+    change_set_id: uuid.UUID,
+    *,
+    base_dn: str,
+) -> dict[str, Any]:
+    session = db.session(write=True)
+    try:
+        change_set = get_change_set(session, change_set_id)
+        effect = check(session, change_set)
+        result: dict[str, Any] = {
+            "change_set_id": str(change_set.id),
+            "decision_number": change_set.decision_number,
+            "effective_date": change_set.effective_date.isoformat(),
+            "ok": effect.ok,
+            "problems": [problem_json(p) for p in effect.problems],
+        }
+        if not effect.ok:
+            return result
+        ctx = HrContext(session, audit, Actor("system", "preview"), reason=change_set.reason)
+        people = write_effect(ctx, change_set, effect)
+        session.flush()
+        on = max(dt.date.today(), change_set.effective_date)
+        plans = compute_plans(session, connector, rules, sorted(people), base_dn=base_dn, today=on)
+        names = dict(
+            session.execute(
+                select(Person.id, Person.username).where(Person.id.in_(list(people)))
+            ).all()
+        )
+        rows = [_row(p, names.get(p.person_id)) for p in plans]
+        result["units"] = {
+            "created": len(effect.new_units),
+            "retired": len(effect.retired),
+            "moved": len(effect.parents),
+            "renamed": len(effect.renames),
+        }
+        result["people"] = {
+            "affected": len(rows),
+            "moved": sum(1 for r in rows if r["old_dn"] and r["old_dn"] != r["new_dn"]),
+            "address_changes": sum(1 for r in rows if r["old_mail"] != r["new_mail"]),
+            "group_changes": sum(1 for r in rows if r["groups_gained"] or r["groups_lost"]),
+        }
+        result["collisions"] = _collisions(rows)
+        result["rows"] = rows
+        return result
+    finally:
+        session.rollback()
+        session.close()
+
+
+def _values(account: Any, attribute: str) -> list[str]:
+    return list(account.get(attribute)) if account is not None else []
+
+
+def _row(p: PersonPlan, username: str | None) -> dict[str, Any]:
+    desired, actual = p.desired, p.actual
+    wanted = {normalize_dn(g) for g in desired.groups}
+    had = {normalize_dn(g) for g in (actual.groups or ())} if actual is not None else set()
+    return {
+        "person_id": str(p.person_id),
+        "username": username,
+        "full_name": (desired.attributes.get("cn") or ("",))[0],
+        "state": desired.state.value,
+        "old_dn": actual.name if actual is not None else None,
+        "new_dn": desired.name,
+        "old_mail": (_values(actual, "mail") or [None])[0],
+        "new_mail": (desired.attributes.get("mail") or (None,))[0],
+        "aliases": sorted(desired.attributes.get("idhubMailAlias", ())),
+        "groups_gained": sorted(wanted - had),
+        "groups_lost": sorted(had - wanted),
+        "operations": [op.kind.value for op in p.operations],
+    }
+
+
+def _collisions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Two people given one DN or one address. Identifiers are unique across the hub, so a
+    merge cannot create a second `annv`; this check proves it for the change set."""
+    found = []
+    for key in ("new_dn", "new_mail"):
+        counts = Counter(r[key].casefold() for r in rows if r[key])
+        for value, count in counts.items():
+            if count > 1:
+                found.append({"field": key, "value": value, "people": count})
+    return found
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list):
+        return "; ".join(value)
+    return "" if value is None else value
+
+
+def to_csv(result: dict[str, Any]) -> str:
+    """The per-person rows for sign-off (lists joined with "; ")."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for row in result.get("rows", ()):
+        writer.writerow(
+            {
+                k: "; ".join(v) if isinstance(v, list) else ("" if v is None else v)
+                for k, v in row.items()
+            }
+        )
+    return out.getvalue()
