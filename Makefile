@@ -29,10 +29,11 @@ system-deps:
 postgres:
 	@bash scripts/ensure-postgres.sh
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-demo.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e .
+	$(BIN)/python -m pip install --quiet --no-deps --ignore-requires-python -r requirements-demo.txt
 	touch $(STAMP)
 
 # Removes the development data (database, slapd data, generated secrets) under var/.

@@ -262,6 +262,73 @@ def demo_load(rt: Runtime, province: int | None, staff: int | None, seed: int | 
     click.echo(f"loaded {summary}")
 
 
+@demo.command("reform")
+@click.option(
+    "--province",
+    type=int,
+    default=12,
+    show_default=True,
+    help="Pre-2025 province code (vietnam-provinces legacy data).",
+)
+@click.option(
+    "--staff",
+    type=click.IntRange(1, 200_000),
+    default=2000,
+    show_default=True,
+    help="Synthetic people in the pre-2025 units.",
+)
+@click.option("--seed", type=int, default=2025, show_default=True, help="Random seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON.")
+@pass_runtime
+def demo_reform(rt: Runtime, province: int, staff: int, seed: int, as_json: bool) -> None:
+    """The 2025 reform of one real province, end to end, into an empty database.
+
+    Loads the pre-2025 tree (province, districts, communes) and staff, converges the
+    directory, builds the reform's change set from the official conversion table,
+    previews and applies it, converges again and checks every account. Exits 1 if any
+    check fails.
+
+    \b
+    Example:
+      idhub demo reform --province 48 --staff 2000
+    """
+    from .demo.province import ProvinceDataMissing
+    from .demo.reform import run_reform
+    from .engine.worker import Worker, WorkerSettings
+
+    def worker() -> Worker:
+        return Worker(
+            rt.db,
+            rt.audit,
+            rt.connector(),
+            rt.rules,
+            base_dn=rt.base_dn,
+            settings=WorkerSettings.from_settings(rt.settings["provisioning"]),
+            guard=rt.guard,
+        )
+
+    try:
+        report = run_reform(
+            rt.db,
+            rt.audit,
+            rt.rules,
+            rt.connector,
+            worker,
+            base_dn=rt.base_dn,
+            province=province,
+            staff=staff,
+            seed=seed,
+            actor=rt.actor,
+            say=(lambda _m: None) if as_json else click.echo,
+        )
+    except (ProvinceDataMissing, LookupError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    if not report["ok"]:
+        raise SystemExit(1)
+
+
 # -- provisioning ----------------------------------------------------------------------------
 @main.command("worker")
 @click.option("--once", is_flag=True, help="Work until the queue is empty, then exit.")
@@ -427,6 +494,11 @@ def serve(rt: Runtime, bind: str | None, workers: int | None) -> None:
     argv = gunicorn_argv(rt.settings, bind, workers)
     os.execv(argv[0], argv)  # noqa: S606 - replace this process with gunicorn
 
+
+# Feature areas own their commands (registered last: they use the Runtime above).
+from .reorg.commands import changeset  # noqa: E402
+
+main.add_command(changeset)
 
 if __name__ == "__main__":
     main()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import ldap
 
@@ -100,6 +101,10 @@ def test_a_reform_is_checked_previewed_applied_and_converged(app, api):
     assert rows[people[2]["id"]]["new_dn"].endswith("ou=3462,ou=12," + _base(app))
     assert rows[head["id"]]["new_dn"].endswith("ou=12," + _base(app))
     assert preview.json["collisions"] == []
+    first = rows[people[0]["id"]]
+    assert [g.split(",")[0] for g in first["groups_gained"]] == ["cn=unit-3470"]
+    assert [g.split(",")[0] for g in first["groups_lost"]] == ["cn=unit-3460"]
+    assert preview.json["people"]["moved"] == 4
     # The preview changed nothing: same tree, same posts, same directory.
     assert api.get(f"/api/v1/org-units/{district['id']}").json["status"] == "active"
     assert entry(app, people[0]["id"])[0] == before[people[0]["id"]]
@@ -127,6 +132,8 @@ def test_a_reform_is_checked_previewed_applied_and_converged(app, api):
         dn, attrs = entry(app, person["id"])
         assert dn == rows[person["id"]]["new_dn"]
         assert attrs["idhubAccountStatus"] == ["active"]
+    merged = groups_of(entry(app, people[1]["id"])[1])
+    assert "unit-3470" in merged and not merged & {"unit-3460", "unit-3461", "unit-105"}
     # No OU of an abolished unit is left; the moved commune's old OU is gone too.
     conn = directory(app)
     ous = {
@@ -255,3 +262,98 @@ def test_a_future_change_set_is_scheduled_not_applied(app, api):
     cancelled = api.post(f"/api/v1/changesets/{cs['id']}/cancel")
     assert cancelled.json["state"] == "cancelled"
     assert api.post(f"/api/v1/changesets/{cs['id']}/apply").status_code == 409
+
+
+def test_the_cli_takes_a_csv_file_previews_applies_and_follows(
+    app, api, settings, monkeypatch, tmp_path
+):
+    from click.testing import CliRunner
+
+    from idhub.cli import main
+    from tests.provisioning_helpers import BackgroundWorker
+
+    ldap_settings = settings["ldap"]
+    for key, value in {
+        "IDHUB_DATABASE_URL": settings["database"]["url"],
+        "IDHUB_VAR_DIR": settings["var_dir"],
+        "IDHUB_LDAP_URL": ldap_settings["url"],
+        "IDHUB_LDAP_BASE_DN": ldap_settings["base_dn"],
+        "IDHUB_LDAP_BIND_DN": ldap_settings["bind_dn"],
+        "IDHUB_LDAP_PASSWORD": ldap_settings["password"],
+    }.items():
+        monkeypatch.setenv(key, value)
+    province, district, communes, people, head = _tree(api)
+    drain(app)
+    sheet = tmp_path / "reform.csv"
+    sheet.write_text(
+        "op,units,into,parent,successor,name,type\n"
+        "merge,3460;3461,3470,12,,Ủy ban nhân dân xã Bình Lư,commune_committee\n"
+        "move,3462,,12,,,\n"
+        "dissolve,105,,,12,,\n",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    decision = [
+        "--title",
+        DECISION["title"],
+        "--decision-number",
+        DECISION["decision_number"],
+        "--decision-date",
+        DECISION["decision_date"],
+        "--issuer",
+        DECISION["decision_issuer"],
+        "--effective-date",
+        DECISION["effective_date"],
+    ]
+    created = runner.invoke(main, ["changeset", "create", str(sheet), *decision])
+    assert created.exit_code == 0, created.output
+    cs_id = created.output.strip()
+    checked = runner.invoke(main, ["changeset", "check", cs_id])
+    assert checked.exit_code == 0 and "3 people's posts move" in checked.output, checked.output
+    out_csv = tmp_path / "preview.csv"
+    previewed = runner.invoke(main, ["changeset", "preview", cs_id, "--csv", str(out_csv)])
+    assert previewed.exit_code == 0, previewed.output
+    assert "people: 4 affected, 4 move in the directory" in previewed.output
+    assert len(out_csv.read_text(encoding="utf-8").splitlines()) == 5
+    with BackgroundWorker(app):
+        applied = runner.invoke(main, ["changeset", "apply", cs_id, "--timeout", "60"])
+    assert applied.exit_code == 0, applied.output
+    assert '"done": 4' in applied.output and '"pending": 0' in applied.output
+    assert ",ou=3470,ou=12," in entry(app, people[0]["id"])[0]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("op,units\nexplode,3460\n", encoding="utf-8")
+    refused = runner.invoke(main, ["changeset", "create", str(bad), *decision])
+    assert refused.exit_code != 0 and "line 2" in refused.output
+
+
+def test_the_real_2025_reform_of_a_province_converges_without_losing_anyone(settings, monkeypatch):
+    """Đà Nẵng before 1 July 2025: 8 districts, 47 wards and communes → 15, one split."""
+    from click.testing import CliRunner
+
+    from idhub.cli import main
+    from idhub.db import Database
+    from idhub.migrate import upgrade
+
+    ldap_settings = settings["ldap"]
+    for key, value in {
+        "IDHUB_DATABASE_URL": settings["database"]["url"],
+        "IDHUB_VAR_DIR": settings["var_dir"],
+        "IDHUB_LDAP_URL": ldap_settings["url"],
+        "IDHUB_LDAP_BASE_DN": ldap_settings["base_dn"],
+        "IDHUB_LDAP_BIND_DN": ldap_settings["bind_dn"],
+        "IDHUB_LDAP_PASSWORD": ldap_settings["password"],
+    }.items():
+        monkeypatch.setenv(key, value)
+    database = Database(settings["database"]["url"])
+    upgrade(database.engine)
+    database.dispose()
+    out = CliRunner().invoke(
+        main, ["demo", "reform", "--province", "48", "--staff", "300", "--json"]
+    )
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.output)
+    assert report["ok"] is True
+    assert report["people"] == report["accounts"] == 300
+    assert report["not_where_the_preview_said"] == 0
+    assert report["ous_of_retired_units_left"] == 0
+    assert report["drift"] == {} and report["in_sync"] == 300

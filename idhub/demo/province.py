@@ -62,7 +62,8 @@ def read_province(code: int) -> ProvinceInfo:
             f"unknown province code {code}; the post-2025 provinces have the codes {known}"
         ) from e
     is_city = province.division_type == VietNamDivisionType.THANH_PHO_TRUNG_UONG
-    name = nfc(province.name)
+    # Newer package versions say "Tỉnh Lai Châu"; older ones "Lai Châu".
+    name = nfc(province.name).removeprefix("Tỉnh ")
     bare = name.removeprefix("Thành phố ") if is_city else name
     wards = tuple(
         sorted(
