@@ -92,7 +92,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-class Hub:
+class HubProcesses:
+    """The hub's database and settings on one throwaway slapd, and `idhub worker` processes
+    that share them (separate processes, as deployed)."""
+
     def __init__(self, workdir: Path, server: Slapd, database_url: str | None) -> None:
         settings = load_settings(
             overrides={
@@ -115,6 +118,39 @@ class Hub:
         self.app = create_app(settings)
         self.db = self.app.extensions["idhub.db"]
         upgrade(self.db.engine)
+
+    def worker_environment(self) -> dict[str, str]:
+        """What an `idhub worker` process needs to share this hub's database and directory."""
+        ldap = self.settings["ldap"]
+        return {
+            **os.environ,
+            "IDHUB_VAR_DIR": self.settings["var_dir"],
+            "IDHUB_DATABASE_URL": self.settings["database"]["url"],
+            "IDHUB_LDAP_URL": ldap["url"],
+            "IDHUB_LDAP_BASE_DN": ldap["base_dn"],
+            "IDHUB_LDAP_BIND_DN": ldap["bind_dn"],
+            "IDHUB_LDAP_PASSWORD": ldap["password"],
+            "IDHUB_DEV_SLAPD_ENABLED": "false",
+            "IDHUB_LOGGING_LEVEL": "WARNING",
+        }
+
+    def start_workers(self, count: int) -> list[subprocess.Popen]:
+        idhub = Path(sys.executable).with_name("idhub")
+        return [
+            subprocess.Popen([str(idhub), "worker"], env=self.worker_environment(), cwd=ROOT)
+            for _ in range(count)
+        ]
+
+    def queue_empty(self) -> bool:
+        with self.db.transaction() as session:
+            return session.scalar(select(ProvisioningJob.id).limit(1)) is None
+
+
+class Hub(HubProcesses):
+    """The provisioning benchmark's hub: an org tree made through the API."""
+
+    def __init__(self, workdir: Path, server: Slapd, database_url: str | None) -> None:
+        super().__init__(workdir, server, database_url)
         with self.db.transaction() as session:
             new = create_client(
                 session,
@@ -198,32 +234,6 @@ class Hub:
         self.post("/api/v1/batches", {"items": items})
         return time.time()
 
-    def worker_environment(self) -> dict[str, str]:
-        """What an `idhub worker` process needs to share this hub's database and directory."""
-        ldap = self.settings["ldap"]
-        return {
-            **os.environ,
-            "IDHUB_VAR_DIR": self.settings["var_dir"],
-            "IDHUB_DATABASE_URL": self.settings["database"]["url"],
-            "IDHUB_LDAP_URL": ldap["url"],
-            "IDHUB_LDAP_BASE_DN": ldap["base_dn"],
-            "IDHUB_LDAP_BIND_DN": ldap["bind_dn"],
-            "IDHUB_LDAP_PASSWORD": ldap["password"],
-            "IDHUB_DEV_SLAPD_ENABLED": "false",
-            "IDHUB_LOGGING_LEVEL": "WARNING",
-        }
-
-    def start_workers(self, count: int) -> list[subprocess.Popen]:
-        idhub = Path(sys.executable).with_name("idhub")
-        return [
-            subprocess.Popen([str(idhub), "worker"], env=self.worker_environment(), cwd=ROOT)
-            for _ in range(count)
-        ]
-
-    def queue_empty(self) -> bool:
-        with self.db.transaction() as session:
-            return session.scalar(select(ProvisioningJob.id).limit(1)) is None
-
     def create_times(self) -> dict[str, float]:
         with self.db.transaction() as session:
             rows = session.execute(
@@ -262,7 +272,6 @@ def wait_for_first_claim(hub: Hub) -> float:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("suite", nargs="?", default="provisioning", choices=["provisioning"])
     parser.add_argument("--people", type=int, default=3000, help="bulk joiners (default 3000)")
     parser.add_argument("--batch", type=int, default=500, help="joiners per API batch")
     parser.add_argument("--latency-samples", type=int, default=100)

@@ -1,0 +1,152 @@
+"""Restructure throughput: the 2025 reform of a real province, against one slapd, one run.
+
+Baseline: raw python-ldap modrdn moves per second on the same slapd (synchronous
+rename_s of plain entries from one OU to another, the directory's own limit). Then the
+hub: the pre-2025 tree of a real province with N staff (converged first), the reform's
+change set (districts abolished, communes merged and split) applied in one transaction,
+and `idhub worker` processes converging everyone. Reported:
+
+* restructure_moves_per_s: people moved / (apply committed → last person converged);
+* restructure_ratio: that rate / the raw modrdn rate (target ≥ 0.5);
+* apply_to_converged_s, and the apply and preview times themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from idhub.audit import Actor
+from idhub.demo.reform import holders_by_commune, load_pre_reform, read_legacy, reform_change_set
+from idhub.devstack.slapd import Slapd
+from idhub.engine import runtime
+from idhub.hr.context import HrContext
+from idhub.models import ChangeSet
+from idhub.reorg import changesets
+from idhub.reorg.preview import preview
+from idhub.reorg.schemas import ChangeSetSchema
+
+from .provisioning import BASE, ROOT, HubProcesses, stop_workers, wait_for_empty_queue
+
+RESULTS = ROOT / "bench" / "results" / "restructure.json"
+ACTOR = Actor("cli", "bench")
+
+
+def raw_modrdn_per_s(server: Slapd, count: int) -> float:
+    conn = server.connect()
+    for ou in ("from", "to"):
+        conn.add_s(
+            f"ou={ou},{BASE}", [("objectClass", [b"organizationalUnit"]), ("ou", [ou.encode()])]
+        )
+    for n in range(count):
+        conn.add_s(
+            f"uid=m{n},ou=from,{BASE}",
+            [
+                ("objectClass", [b"inetOrgPerson"]),
+                ("uid", [f"m{n}".encode()]),
+                ("cn", [f"Lò Văn Mười {n}".encode()]),
+                ("sn", [b"Lo"]),
+            ],
+        )
+    started = time.perf_counter()
+    for n in range(count):
+        conn.rename_s(f"uid=m{n},ou=from,{BASE}", f"uid=m{n}", f"ou=to,{BASE}")
+    elapsed = time.perf_counter() - started
+    conn.unbind_s()
+    return count / elapsed
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench restructure", description=__doc__)
+    parser.add_argument("--people", type=int, default=10_000)
+    parser.add_argument("--province", type=int, default=12, help="pre-2025 province code")
+    parser.add_argument("--workers", type=int, default=2, help="`idhub worker` processes")
+    parser.add_argument("--database", help="database URL (default: SQLite in a temp folder)")
+    args = parser.parse_args(argv)
+
+    legacy = read_legacy(args.province)
+    with tempfile.TemporaryDirectory(prefix="idhub-bench-") as tmp:
+        workdir = Path(tmp)
+        server = Slapd(
+            workdir / "slapd",
+            base_dn=BASE,
+            admin_dn=f"cn=admin,{BASE}",
+            admin_password="bench-admin-password",
+        ).start()
+        try:
+            raw = raw_modrdn_per_s(server, args.people)
+            print(f"raw python-ldap modrdn:    {raw:8.0f} /s  ({args.people} entries)")
+            hub = HubProcesses(workdir, server, args.database)
+            audit = hub.app.extensions["idhub.audit"]
+            rules = hub.app.extensions["idhub.rules"]
+            base_dn = hub.settings["ldap"]["base_dn"]
+            with hub.db.transaction() as session:
+                ctx = HrContext(session, audit, ACTOR, naming_pattern=rules.naming.pattern)
+                load_pre_reform(ctx, legacy, staff=args.people, seed=2025)
+            workers = hub.start_workers(args.workers)
+            started = time.time()
+            wait_for_empty_queue(hub, workers)
+            print(
+                f"pre-2025 {legacy.name}: {args.people} people converged in "
+                f"{time.time() - started:.1f} s"
+            )
+
+            with hub.db.transaction() as session:
+                plan = reform_change_set(legacy, holders_by_commune(session))
+                ctx = HrContext(session, audit, ACTOR, naming_pattern=rules.naming.pattern)
+                change_set_id = changesets.create_change_set(
+                    ctx, ChangeSetSchema().load(plan.body)
+                ).id
+            connector = runtime.ldap_connector(hub.settings, hub.app.extensions["idhub.keyring"])
+            started = time.time()
+            shown = preview(hub.db, audit, connector, rules, change_set_id, base_dn=base_dn)
+            preview_s = time.time() - started
+            connector.close()
+            assert shown["ok"], shown["problems"][:5]
+            moved = shown["people"]["moved"]
+            print(f"preview:                   {preview_s:8.1f} s  ({moved} people move)")
+
+            started = time.time()
+            with hub.db.transaction() as session:
+                change_set = session.get(ChangeSet, change_set_id)
+                ctx = HrContext(
+                    session,
+                    audit,
+                    ACTOR,
+                    reason=change_set.reason,
+                    naming_pattern=rules.naming.pattern,
+                )
+                summary = changesets.apply(ctx, change_set)
+            applied = time.time()
+            converged = wait_for_empty_queue(hub, workers)
+            stop_workers(workers)
+            rate = moved / (converged - applied)
+            print(f"apply (one transaction):   {applied - started:8.1f} s  {summary}")
+            print(f"apply → converged:         {converged - applied:8.1f} s")
+            print(f"people moved through hub:  {rate:8.0f} /s  (ratio {rate / raw:.2f})")
+        finally:
+            server.stop()
+
+    result = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "people": args.people,
+        "province": legacy.name,
+        "database": "postgresql" if args.database and "postgresql" in args.database else "sqlite",
+        "workers": args.workers,
+        "raw_modrdn_per_s": round(raw, 1),
+        "restructure_moves_per_s": round(rate, 1),
+        "restructure_ratio": round(rate / raw, 3),
+        "apply_to_converged_s": round(converged - applied, 2),
+        "apply_s": round(applied - started, 2),
+        "preview_s": round(preview_s, 2),
+        "people_moved": moved,
+        "summary": summary,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    print(f"wrote {RESULTS}")
+    return 0
