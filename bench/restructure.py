@@ -103,7 +103,7 @@ def main(argv: list[str]) -> int:
                 ).id
             connector = runtime.ldap_connector(hub.settings, hub.app.extensions["idhub.keyring"])
             started = time.time()
-            shown = preview(hub.db, audit, connector, rules, change_set_id, base_dn=base_dn)
+            shown = preview(hub.db, connector, rules, change_set_id, base_dn=base_dn)
             preview_s = time.time() - started
             connector.close()
             assert shown["ok"], shown["problems"][:5]

@@ -2,67 +2,15 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
-from dataclasses import dataclass
-from functools import cached_property
-from typing import Any
 
 import click
 
-from .audit import Actor, AuditLog
+from .cli_runtime import Runtime, fail, pass_runtime
 from .config import ConfigError, load_settings
-from .db import Database
 from .errors import DomainError
-from .keyring import Keyring
-
-
-@dataclass
-class Runtime:
-    """What commands share, built lazily so `--help` needs no database or secrets."""
-
-    settings: dict[str, Any]
-
-    @cached_property
-    def keyring(self) -> Keyring:
-        return Keyring(self.settings["secrets"]["dir"])
-
-    @cached_property
-    def db(self) -> Database:
-        return Database(self.settings["database"]["url"])
-
-    @cached_property
-    def audit(self) -> AuditLog:
-        return AuditLog(self.keyring.get("audit_chain_key"))
-
-    @property
-    def actor(self) -> Actor:
-        return Actor(type="cli", id=getpass.getuser())
-
-    @cached_property
-    def rules(self):  # type: ignore[no-untyped-def]
-        from .engine import runtime
-
-        return runtime.rules(self.settings)
-
-    def connector(self):  # type: ignore[no-untyped-def]
-        from .engine import runtime
-
-        return runtime.ldap_connector(self.settings, self.keyring)
-
-    @property
-    def base_dn(self) -> str:
-        return self.settings["ldap"]["base_dn"]
-
-    @cached_property
-    def guard(self):  # type: ignore[no-untyped-def]
-        from .engine.guard import Guard
-
-        return Guard.from_settings(self.settings["provisioning"])
-
-
-pass_runtime = click.make_pass_decorator(Runtime)
+from .reorg.commands import changeset
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -76,10 +24,6 @@ def main(ctx: click.Context) -> None:
         ctx.obj = Runtime(load_settings())
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-
-
-def fail(exc: DomainError) -> None:
-    raise click.ClickException(f"{exc.message} [{exc.code}]")
 
 
 # -- db --------------------------------------------------------------------------------------
@@ -495,9 +439,7 @@ def serve(rt: Runtime, bind: str | None, workers: int | None) -> None:
     os.execv(argv[0], argv)  # noqa: S606 - replace this process with gunicorn
 
 
-# Feature areas own their commands (registered last: they use the Runtime above).
-from .reorg.commands import changeset  # noqa: E402
-
+# Feature areas own their commands.
 main.add_command(changeset)
 
 if __name__ == "__main__":

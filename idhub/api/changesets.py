@@ -171,7 +171,6 @@ class ChangeSetPreview(MethodView):
         try:
             result = preview(
                 current_app.extensions["idhub.db"],
-                current_app.extensions["idhub.audit"],
                 connector,
                 current_app.extensions["idhub.rules"],
                 change_set_id,

@@ -391,7 +391,7 @@ def run_reform(
     )
     connector = connector_factory()
     try:
-        shown = preview(db, audit, connector, rules, change_set_id, base_dn=base_dn)
+        shown = preview(db, connector, rules, change_set_id, base_dn=base_dn)
     finally:
         connector.close()
     if not shown["ok"]:

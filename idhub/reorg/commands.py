@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from marshmallow import ValidationError
 
-from ..cli import Runtime, fail, pass_runtime
+from ..cli_runtime import Runtime, fail, pass_runtime
 from ..errors import DomainError
 from ..hr.context import HrContext
 from . import changesets
@@ -130,7 +130,7 @@ def preview_command(
     """
     connector = rt.connector()
     try:
-        result = preview(rt.db, rt.audit, connector, rt.rules, change_set_id, base_dn=rt.base_dn)
+        result = preview(rt.db, connector, rt.rules, change_set_id, base_dn=rt.base_dn)
     except DomainError as exc:
         fail(exc)
     finally:

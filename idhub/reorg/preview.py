@@ -21,7 +21,7 @@ from sqlalchemy import select
 from connectors.ldap import LdapConnector, normalize_dn
 from provisioning.rules import Rules
 
-from ..audit import Actor, AuditLog
+from ..audit import Actor
 from ..db import Database
 from ..engine.converge import PersonPlan, compute_plans
 from ..hr.context import HrContext
@@ -46,7 +46,6 @@ CSV_COLUMNS = (
 
 def preview(
     db: Database,
-    audit: AuditLog,
     connector: LdapConnector,
     rules: Rules,
     change_set_id: uuid.UUID,
@@ -66,7 +65,9 @@ def preview(
         }
         if not effect.ok:
             return result
-        ctx = HrContext(session, audit, Actor("system", "preview"), reason=change_set.reason)
+        ctx = HrContext(
+            session, _Unrecorded(), Actor("system", "preview"), reason=change_set.reason
+        )
         people = write_effect(ctx, change_set, effect)
         session.flush()
         on = max(dt.date.today(), change_set.effective_date)
@@ -95,6 +96,17 @@ def preview(
     finally:
         session.rollback()
         session.close()
+
+
+class _Unrecorded:
+    """The audit log for a preview: nothing to record (all is rolled back), and no reason
+    to hold the chain lock while the directory is read."""
+
+    def record(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def record_many(self, *args: Any, **kwargs: Any) -> int:
+        return 0
 
 
 def _values(account: Any, attribute: str) -> list[str]:
