@@ -43,6 +43,7 @@ from ..models import (
     utcnow,
 )
 from .converge import TARGET, PersonPlan, apply_plans, audit_action, compute_plans, summary
+from .followup import after_directory_converge
 from .guard import Guard
 from .sweep import sweep
 
@@ -72,6 +73,8 @@ class WorkerSettings:
 
 
 class Worker:
+    target = TARGET  # the jobs this worker claims ("converge subject S on target T")
+
     def __init__(
         self,
         db: Database,
@@ -83,6 +86,7 @@ class Worker:
         settings: WorkerSettings,
         guard: Guard | None = None,
         worker_id: str | None = None,
+        then: tuple[str, ...] = (),
     ) -> None:
         self.db = db
         self.audit = audit
@@ -93,13 +97,17 @@ class Worker:
         self.guard = guard
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.actor = Actor("system", f"worker {self.worker_id}")
+        # Targets converged after the directory, from it (e.g. "mail": Dovecot reads LDAP).
+        self.then = then
 
     # -- claiming ---------------------------------------------------------------------
     def claim(self) -> list[ProvisioningJob]:
         now = utcnow()
         job = ProvisioningJob
         busy_elsewhere = select(job.subject_id).where(
-            job.state == JobState.RUNNING, job.lease_expires_at > now
+            job.state == JobState.RUNNING,
+            job.lease_expires_at > now,
+            job.target == self.target,
         )
         query = (
             select(job)
@@ -109,6 +117,7 @@ class Worker:
                     and_(job.state == JobState.RUNNING, job.lease_expires_at <= now),
                 ),
                 job.subject_id.not_in(busy_elsewhere),
+                job.target == self.target,
             )
             .order_by(job.next_try_at, job.id)
             .limit(self.settings.batch_size)
@@ -285,6 +294,7 @@ class Worker:
             }
             links = self._links(session, [p.person_id for p in plans])
             done: list[int] = []
+            converged: list[PersonPlan] = []
             for subject in missing:  # the person no longer exists: nothing to converge
                 done.extend(job.id for job in by_subject[subject] if job.id in owned)
             for p in plans:
@@ -302,6 +312,7 @@ class Worker:
                     continue
                 error = p.error
                 if error is None:
+                    converged.append(p)
                     done.extend(job.id for job in jobs)
                     absent = p.desired.state is AccountState.ABSENT
                     link.state = LinkState.ABSENT if absent else LinkState.IN_SYNC
@@ -337,6 +348,7 @@ class Worker:
                         after={**summary(p), "error": link.last_error},
                         reason=reason,
                     )
+            after_directory_converge(session, converged, self.then)
             if done:  # one statement, not one DELETE per job
                 session.execute(
                     delete(ProvisioningJob)
