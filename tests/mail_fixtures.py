@@ -133,3 +133,74 @@ def wait_for_subject(
     raise AssertionError(
         f"{subject!r} not in {user}'s INBOX within {timeout} s (saw {seen});\n{stack.log_tail()}"
     )
+
+
+# --------------------------------------------------------------------------- hub + mail
+
+
+def enable_mail(settings: dict, stack: MailStack, archive_dir: Path) -> dict:
+    """Settings whose [mail] target is `stack` (for the `settings` fixture of a module)."""
+    settings["mail"].update(
+        enabled=True,
+        doveadm_config=str(stack.dovecot_conf),
+        mail_root=str(stack.mail_root),
+        archive_dir=str(archive_dir),
+    )
+    return settings
+
+
+def make_workers(app):
+    """The directory worker (queueing mail jobs after it) and the mail worker."""
+    from idhub.engine import runtime
+    from idhub.engine.mailtarget import MailWorker
+    from idhub.engine.worker import WorkerSettings
+    from tests.provisioning_helpers import make_worker
+
+    settings = app.extensions["idhub.settings"]
+    directory_worker = make_worker(app)
+    directory_worker.then = runtime.then_targets(settings)
+    connector = runtime.mail_connector(settings)
+    assert connector is not None, "[mail] is not enabled in these settings"
+    mail_worker = MailWorker(
+        app.extensions["idhub.db"],
+        app.extensions["idhub.audit"],
+        connector,
+        app.extensions["idhub.rules"],
+        base_dn=settings["ldap"]["base_dn"],
+        settings=WorkerSettings.from_settings(settings["provisioning"]),
+    )
+    return directory_worker, mail_worker
+
+
+def drain_all(app, rounds: int = 100, *, mail: bool = True) -> int:
+    """Worker rounds on both targets (`mail=False`: the directory's only, which still
+    queues mail jobs) until none has a job due; the jobs processed."""
+    directory_worker, mail_worker = make_workers(app)
+    total = 0
+    try:
+        for _ in range(rounds):
+            done = directory_worker.run_once() + (mail_worker.run_once() if mail else 0)
+            if not done:
+                return total
+            total += done
+    finally:
+        directory_worker.connector.close()
+    raise AssertionError("the queues did not drain")
+
+
+def set_password(app, person_id: str, password: str) -> str:
+    """Give the person's entry an {ARGON2} password through the LDAP connector; the DN."""
+    from argon2 import PasswordHasher
+
+    from connectors.base import AccountKey
+    from idhub.engine import runtime
+
+    connector = runtime.ldap_connector(
+        app.extensions["idhub.settings"], app.extensions["idhub.keyring"]
+    )
+    try:
+        return connector.set_password_hash(
+            AccountKey(person_id), "{ARGON2}" + PasswordHasher().hash(password)
+        )
+    finally:
+        connector.close()

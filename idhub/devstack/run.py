@@ -229,6 +229,8 @@ def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
         hub_url = f"http://{settings['server']['host']}:{settings['server']['port']}"
         env = dict(os.environ)
         env.setdefault("IDHUB_VAR_DIR", str(var_dir))
+        if mail is not None:  # the worker converges the dev stack's mailboxes too
+            env.setdefault("IDHUB_MAIL_ENABLED", "true")
         gunicorn = subprocess.Popen(gunicorn_argv(settings), env=env)  # noqa: S603
         worker = subprocess.Popen([sys.executable, "-m", "idhub.cli", "worker"], env=env)  # noqa: S603
         _wait_ready(hub_url, gunicorn)
