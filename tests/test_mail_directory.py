@@ -83,3 +83,33 @@ def test_a_leaver_is_forwarded_to_the_successor_or_the_unit_mailbox(app, api, or
     assert any(
         "forwarded to the successor cuongld@laichau.gov.vn" in r for r in plan["desired"]["reasons"]
     )
+
+
+def test_the_old_address_goes_when_its_period_ends_and_the_sweep_finds_it(app, api, org):
+    from idhub.engine.outbox import enqueue
+    from idhub.engine.sweep import sweep
+    from idhub.models import ProvisioningJob
+
+    person = make_person(api)
+    make_assignment(api, person, org["dept"], org["specialist"])
+    drain(app)
+    api.patch_fresh(f"/api/v1/org-units/{org['root']['id']}", {"mail_domain": "lc.gov.vn"})
+    drain(app)
+    db = app.extensions["idhub.db"]
+    rules = app.extensions["idhub.rules"]
+    end = TODAY + dt.timedelta(days=rules.mail.old_address_days)
+    with db.transaction() as session:  # the sweep of the day after the alias period
+        from idhub.models import HubState
+
+        session.merge(HubState(key="last_sweep_date", value=end.isoformat()))
+    with db.transaction() as session:
+        assert sweep(session, rules, end + dt.timedelta(days=1)) == 1
+        queued = {str(j.subject_id) for j in session.scalars(select(ProvisioningJob))}
+    assert queued == {person["id"]}
+    with db.transaction() as session:  # as if that day had come
+        row = session.get(MailAddress, "annv@laichau.gov.vn")
+        row.superseded_on = TODAY - dt.timedelta(days=rules.mail.old_address_days + 1)
+        enqueue(session, [row.person_id], "test: alias period over")
+    drain(app)
+    _, attrs = entry(app, person["id"])
+    assert attrs["mail"] == ["annv@lc.gov.vn"] and "idhubMailAlias" not in attrs
