@@ -519,6 +519,23 @@ class LdapConnector:
         with self._lock:
             return _Batch(self, ops).run()
 
+    def set_password_hash(self, key: AccountKey, password_hash: str) -> str:
+        """Replace the userPassword of the entry with this key by a hash made elsewhere
+        (``{ARGON2}$argon2id$…`` from argon2-cffi: slapd verifies it, so Dovecot's
+        auth_bind accepts it). The connector never sees a password. Returns the DN;
+        InvalidData when no entry has the key or the value is not a scheme-tagged hash."""
+        if not password_hash.startswith("{") or "}" not in password_hash[:16]:
+            raise InvalidData(f"{self._name}: a password hash must start with {{SCHEME}}")
+        account = self.read(key)
+        if account is None:
+            raise InvalidData(f"{self._name}: no entry carries {key}")
+        mods = [(ldap.MOD_REPLACE, "userPassword", [password_hash.encode("utf-8")])]
+        self._call(
+            f"set the password of {account.name}",
+            lambda conn: conn.modify_s(account.name, mods),
+        )
+        return account.name
+
     # ------------------------------------------------------------------ helpers
 
     def _no_base(self) -> TargetMisconfigured:

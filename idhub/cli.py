@@ -290,6 +290,7 @@ def worker(rt: Runtime, once: bool) -> None:
     import signal
     import threading
 
+    from .engine import runtime
     from .engine.worker import Worker, WorkerSettings
 
     w = Worker(
@@ -300,17 +301,43 @@ def worker(rt: Runtime, once: bool) -> None:
         base_dn=rt.base_dn,
         settings=WorkerSettings.from_settings(rt.settings["provisioning"]),
         guard=rt.guard,
+        then=runtime.then_targets(rt.settings),
     )
+    mail = _mail_worker(rt)
     if once:
         total = 0
-        while done := w.run_once():
+        while done := w.run_once() + (mail.run_once() if mail else 0):
             total += done
         click.echo(f"processed {total} jobs")
         return
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    mail_thread = threading.Thread(target=mail.run, args=(stop,), daemon=True) if mail else None
+    if mail_thread:
+        mail_thread.start()
     w.run(stop)
+    if mail_thread:
+        mail_thread.join(timeout=60)
+
+
+def _mail_worker(rt: Runtime):  # type: ignore[no-untyped-def]
+    """The mail target's worker when [mail] is enabled (it runs beside the directory's)."""
+    from .engine import runtime
+    from .engine.mailtarget import MailWorker
+    from .engine.worker import WorkerSettings
+
+    connector = runtime.mail_connector(rt.settings)
+    if connector is None:
+        return None
+    return MailWorker(
+        rt.db,
+        rt.audit,
+        connector,
+        rt.rules,
+        base_dn=rt.base_dn,
+        settings=WorkerSettings.from_settings(rt.settings["provisioning"]),
+    )
 
 
 @main.command("plan")

@@ -52,6 +52,15 @@ class PostSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class PastAddress:
+    """A mail address the hub gave a person. `superseded_on` is the day it stopped being
+    the primary address (None: it still is, as far as the hub recorded)."""
+
+    address: str
+    superseded_on: dt.date | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PersonSnapshot:
     """Everything HR knows about one person that provisioning may use.
 
@@ -69,6 +78,11 @@ class PersonSnapshot:
     civil_servant_code: str | None
     posts: tuple[PostSnapshot, ...]
     today: dt.date
+    # Mail: the addresses the hub gave this person before (old addresses stay aliases
+    # for a while), and the address of whoever holds the person's last post now (a
+    # leaver's mail may be forwarded there). Filled in by the shell.
+    addresses: tuple[PastAddress, ...] = ()
+    successor_address: str | None = None
 
     @property
     def full_name(self) -> str:

@@ -36,12 +36,27 @@ default_roles + for every active post (primary and concurrent alike): the roles 
 position code, of every leadership threshold its level reaches, and of its unit's
 type. Groups are the roles' groups plus, with ``unit_groups``, ``unit-<code>`` for every
 unit holding an active post. The quota class is the largest one among the roles.
+
+Mail (every account with an address, i.e. whose unit or a parent has a mail domain)
+-----------------------------------------------------------------------------------
+* ``mail`` = <uid>@<domain of the placement unit> (a leaver: of the last post's unit);
+* ``idhubMailbox`` = :func:`mailbox_location` of the immutable person key, never of a
+  name or address, so a reused address never shows a previous owner's mail;
+* ``idhubMailQuota`` = the bytes of the quota class (enabled accounts only);
+* ``idhubMailAlias`` = earlier addresses of the person (``person.addresses``), for
+  ``[mail] old_address_days`` after they were superseded (at least until
+  ``old_addresses_until``); an address superseded by this very converge counts from today;
+* a leaver within retention: ``idhubMailForward`` = the successor's or the unit mailbox
+  for ``leaver_forward_days`` (``leaver_action = "forward"``), otherwise
+  ``idhubMailBounce`` = the rules' message, folded to ASCII (SMTP replies are ASCII).
+  Postfix forwards or refuses; login stops with the account status at once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import unicodedata
 from collections.abc import Iterable
 
@@ -50,11 +65,13 @@ from provisioning.model import (
     AccountState,
     Container,
     DesiredAccount,
+    PastAddress,
     PersonSnapshot,
     PostKind,
     PostSnapshot,
     UnitSnapshot,
 )
+from provisioning.naming import fold
 from provisioning.rules import Rules
 
 __all__ = [
@@ -64,6 +81,7 @@ __all__ = [
     "desired_account",
     "group_dn",
     "groups_container_dn",
+    "mailbox_location",
     "unit_container_dn",
     "unit_containers",
     "unit_group_name",
@@ -213,6 +231,74 @@ def _mail(username: str, unit: UnitSnapshot | None) -> tuple[str, ...]:
     return _values(f"{username}@{unit.mail_domain.strip().lower()}")
 
 
+_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
+
+
+def mailbox_location(person_id: str) -> str:
+    """Where a person's mailbox lives below the mail root: ``<2 chars>/<person key>``
+    (lower case), from the immutable key only. ValueError for a key that is not a safe
+    path component (the hub's keys are UUIDs)."""
+    if not _KEY.fullmatch(person_id):
+        raise ValueError(f"person key {person_id!r} cannot name a mailbox")
+    key = person_id.lower()
+    return f"{key[:2]}/{key}"
+
+
+def _aliases(
+    addresses: Iterable[PastAddress], primary: str | None, rules: Rules, today: dt.date
+) -> tuple[tuple[str, ...], list[str]]:
+    """Earlier addresses that still deliver, and why."""
+    keep_days = dt.timedelta(days=rules.mail.old_address_days)
+    floor = rules.mail.old_addresses_until
+    kept: dict[str, str] = {}
+    for past in addresses:
+        address = _nfc(past.address).lower()
+        if not address or address == primary:
+            continue
+        superseded = past.superseded_on or today
+        until = superseded + keep_days
+        if floor is not None and floor > until:
+            until = floor
+        if today <= until:
+            kept[address] = f"old address {address} kept as an alias until {until.isoformat()}"
+    return tuple(sorted(kept)), [kept[a] for a in sorted(kept)]
+
+
+def _leaver_mail(
+    person: PersonSnapshot,
+    rules: Rules,
+    primary: str,
+    unit: UnitSnapshot | None,
+    left: dt.date,
+) -> tuple[dict[str, tuple[str, ...]], str]:
+    """idhubMailForward or idhubMailBounce for a leaver within retention, and why."""
+    mail = rules.mail
+    until = left + dt.timedelta(days=min(mail.leaver_forward_days, rules.leaver.retention_days))
+    if mail.leaver_action == "forward" and person.today <= until:
+        for target in mail.leaver_forward_to:
+            address: str | None = None
+            if target == "successor" and person.successor_address:
+                address = person.successor_address.strip().lower()
+            elif target == "unit" and mail.unit_mailbox and unit and unit.mail_domain:
+                address = f"{mail.unit_mailbox}@{unit.mail_domain.strip().lower()}"
+            if address and address != primary:
+                return (
+                    {"idhubMailForward": (address,), "idhubMailBounce": ()},
+                    f"mail forwarded to the {target} {address} until {until.isoformat()}",
+                )
+    message = mail.leaver_bounce_message.format(
+        name=_nfc(person.full_name) or person.username, address=primary
+    )
+    ascii_message = fold(message).encode("ascii", "replace").decode().replace("?", " ")
+    why = (
+        f"mail refused with the leaver message (forwarding ended on {until.isoformat()})"
+        if mail.leaver_action == "forward" and person.today > until
+        else "mail refused with the leaver message"
+        + (" (no successor or unit mailbox)" if mail.leaver_action == "forward" else "")
+    )
+    return {"idhubMailForward": (), "idhubMailBounce": (" ".join(ascii_message.split()),)}, why
+
+
 # --------------------------------------------------------------------------- policy
 
 
@@ -231,6 +317,7 @@ def desired_account(person: PersonSnapshot, rules: Rules, *, base_dn: str) -> De
     reasons: list[str] = []
     placement: PostSnapshot | None = None  # post whose unit holds the account
     mail_unit: UnitSnapshot | None = None
+    left_on: dt.date | None = None  # a leaver: the day the last post ended
     state: AccountState
 
     if active:
@@ -282,6 +369,8 @@ def desired_account(person: PersonSnapshot, rules: Rules, *, base_dn: str) -> De
                 )
             if state is AccountState.DISABLED:
                 reasons.append(f"placed in ou={rules.directory.former_ou}: no current post")
+                if today <= until:
+                    left_on = left
         else:
             state = AccountState.ABSENT
             if future:
@@ -345,6 +434,22 @@ def desired_account(person: PersonSnapshot, rules: Rules, *, base_dn: str) -> De
             reasons.append(f"quota {quota} (largest class of the roles; from {', '.join(givers)})")
     else:
         reasons.append("no roles and no groups: the account is not enabled")
+
+    primary = attributes["mail"][0] if attributes["mail"] else None
+    attributes["idhubMailbox"] = (mailbox_location(person.id),) if primary else ()
+    if state is AccountState.ENABLED:  # a disabled account keeps its quota (no churn)
+        attributes["idhubMailQuota"] = (
+            (str(rules.quota_bytes(quota)),) if primary and quota is not None else ()
+        )
+    aliases, alias_reasons = _aliases(person.addresses, primary, rules, today)
+    attributes["idhubMailAlias"] = aliases if primary else ()
+    reasons.extend(alias_reasons if primary else [])
+    attributes["idhubMailForward"] = ()
+    attributes["idhubMailBounce"] = ()
+    if primary and left_on is not None:
+        leaver_mail, why = _leaver_mail(person, rules, primary, mail_unit, left_on)
+        attributes.update(leaver_mail)
+        reasons.append(why)
 
     return DesiredAccount(
         person_id=person.id,

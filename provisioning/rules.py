@@ -23,7 +23,9 @@ What the rules say (see the comments in config/rules.toml for the operator's vie
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import string
 import tomllib
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -39,6 +41,7 @@ __all__ = [
     "JoinerRules",
     "LeadershipRule",
     "LeaverRules",
+    "MailRules",
     "NamingRules",
     "QuotaClass",
     "Role",
@@ -126,6 +129,38 @@ class JoinerRules:
     prehire_days: int = 0
 
 
+LEAVER_MAIL_ACTIONS = ("forward", "bounce")
+FORWARD_TARGETS = ("successor", "unit")
+DEFAULT_BOUNCE = "{name} <{address}> no longer works here; this mail was not delivered."
+BOUNCE_FIELDS = ("name", "address")
+LOCAL_PART = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+MAX_BOUNCE_LENGTH = 400
+
+
+@dataclass(frozen=True, slots=True)
+class MailRules:
+    """[mail]: old addresses kept as aliases, and what happens to a leaver's mail.
+
+    * an address that stops being a person's primary one (rename of a mail domain, move
+      to a unit of another domain) keeps delivering for `old_address_days` after the
+      change, and at least until `old_addresses_until` when that date is set;
+    * a leaver's mail (within retention, for at most `leaver_forward_days` after the
+      last post ended) is forwarded to the first of `leaver_forward_to` that exists —
+      "successor" (whoever holds the leaver's last post now), "unit" (the address
+      `unit_mailbox`@<domain of that post's unit>) — with `leaver_action = "forward"`;
+      otherwise, or afterwards, it is refused with `leaver_bounce_message` ({name} and
+      {address} filled in; folded to ASCII, as SMTP replies are).
+    """
+
+    old_address_days: int = 365
+    old_addresses_until: dt.date | None = None
+    leaver_action: str = "forward"
+    leaver_forward_to: tuple[str, ...] = FORWARD_TARGETS
+    leaver_forward_days: int = 90
+    unit_mailbox: str = ""
+    leaver_bounce_message: str = DEFAULT_BOUNCE
+
+
 def _empty() -> Mapping[str, Any]:
     return MappingProxyType({})
 
@@ -140,6 +175,7 @@ class Rules:
     directory: DirectoryRules = field(default_factory=DirectoryRules)
     leaver: LeaverRules = field(default_factory=LeaverRules)
     joiner: JoinerRules = field(default_factory=JoinerRules)
+    mail: MailRules = field(default_factory=MailRules)
     quotas: Mapping[str, QuotaClass] = field(default_factory=_empty)  # smallest first
     roles: Mapping[str, Role] = field(default_factory=_empty)
     default_roles: tuple[str, ...] = ()
@@ -324,9 +360,88 @@ def _container_name(check: _Checker, loc: str, value: str | None) -> None:
 
 
 _TOP_KEYS = (
-    "default_roles", "unit_groups", "naming", "directory", "leaver", "joiner", "quotas",
-    "roles", "positions", "leadership", "unit_types",
+    "default_roles", "unit_groups", "naming", "directory", "leaver", "joiner", "mail",
+    "quotas", "roles", "positions", "leadership", "unit_types",
 )  # fmt: skip
+_MAIL_KEYS = (
+    "old_address_days", "old_addresses_until", "leaver_action", "leaver_forward_to",
+    "leaver_forward_days", "unit_mailbox", "leaver_bounce_message",
+)  # fmt: skip
+
+
+def _mail_rules(check: _Checker, top: Mapping[str, Any]) -> MailRules:
+    """The optional [mail] table (defaults: MailRules())."""
+    table = check.table(top.get("mail"), "mail", required=False)
+    check.keys(table, "mail", _MAIL_KEYS)
+    d = MailRules()
+    old_days = check.integer(table, "old_address_days", "mail", default=d.old_address_days)
+    until: dt.date | None = None
+    if "old_addresses_until" in table:
+        raw = table["old_addresses_until"]
+        if isinstance(raw, dt.date) and not isinstance(raw, dt.datetime):
+            until = raw
+        elif isinstance(raw, str):
+            try:
+                until = dt.date.fromisoformat(raw)
+            except ValueError:
+                check.error("mail.old_addresses_until", f"not a date (YYYY-MM-DD): {raw!r}")
+        else:
+            check.error("mail.old_addresses_until", f"must be a date, not {_kind(raw)}")
+    action = check.string(table, "leaver_action", "mail", default=d.leaver_action)
+    if action not in LEAVER_MAIL_ACTIONS:
+        check.error(
+            "mail.leaver_action",
+            f"unknown action {action!r} (known: {', '.join(LEAVER_MAIL_ACTIONS)})",
+        )
+    if "leaver_forward_to" in table:
+        forward_to = []
+        for loc, target in check.strings(table, "leaver_forward_to", "mail"):
+            if target not in FORWARD_TARGETS:
+                check.error(loc, f"unknown target {target!r} (known: {', '.join(FORWARD_TARGETS)})")
+            else:
+                forward_to.append(target)
+        forward = tuple(forward_to)
+    else:
+        forward = d.leaver_forward_to
+    forward_days = check.integer(
+        table, "leaver_forward_days", "mail", default=d.leaver_forward_days
+    )
+    unit_mailbox = check.string(table, "unit_mailbox", "mail", default="") or ""
+    if unit_mailbox and not LOCAL_PART.fullmatch(unit_mailbox):
+        check.error(
+            "mail.unit_mailbox",
+            f"must be the local part of an address ({LOCAL_PART.pattern}), got {unit_mailbox!r}",
+        )
+    if "unit" in forward and not unit_mailbox and "leaver_forward_to" in table:
+        check.error("mail.leaver_forward_to", '"unit" needs mail.unit_mailbox')
+    message = check.string(
+        table, "leaver_bounce_message", "mail", default=d.leaver_bounce_message
+    ) or d.leaver_bounce_message
+    _bounce_message(check, message)
+    return MailRules(
+        old_address_days=old_days if old_days is not None else d.old_address_days,
+        old_addresses_until=until,
+        leaver_action=action if action in LEAVER_MAIL_ACTIONS else d.leaver_action,
+        leaver_forward_to=forward,
+        leaver_forward_days=forward_days if forward_days is not None else d.leaver_forward_days,
+        unit_mailbox=unit_mailbox,
+        leaver_bounce_message=message,
+    )
+
+
+def _bounce_message(check: _Checker, message: str) -> None:
+    loc = "mail.leaver_bounce_message"
+    if len(message) > MAX_BOUNCE_LENGTH or any(ord(c) < 32 or ord(c) == 127 for c in message):
+        check.error(loc, f"must be one line of at most {MAX_BOUNCE_LENGTH} characters")
+        return
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(message) if name is not None}
+    except ValueError as exc:
+        check.error(loc, f"invalid template: {exc}")
+        return
+    unknown = sorted(fields - set(BOUNCE_FIELDS))
+    if unknown:
+        check.error(loc, f"unknown field(s) {unknown} (known: {', '.join(BOUNCE_FIELDS)})")
 
 
 def parse_rules(mapping: Mapping[str, Any], *, source: str | None = None) -> Rules:
@@ -465,6 +580,7 @@ def parse_rules(mapping: Mapping[str, Any], *, source: str | None = None) -> Rul
         unit_types[type_name] = check.role_refs(table, "roles", loc, roles)
 
     unit_groups = check.boolean(top, "unit_groups", "", default=False)
+    mail = _mail_rules(check, top)
 
     if check.problems:
         raise RulesError(check.problems, source)
@@ -476,6 +592,7 @@ def parse_rules(mapping: Mapping[str, Any], *, source: str | None = None) -> Rul
         directory=DirectoryRules(groups_ou, former_ou),
         leaver=LeaverRules(retention_days, delete_after),
         joiner=JoinerRules(prehire_days),
+        mail=mail,
         quotas=MappingProxyType(quotas),
         roles=MappingProxyType(roles),
         default_roles=default_roles,

@@ -27,6 +27,7 @@ from idhub.migrate import upgrade
 from idhub.models import Base
 from idhub.oauth.clients import create_client
 from tests.ldap_fixtures import ADMIN_PASSWORD, slapd_server  # noqa: F401
+from tests.mail_fixtures import mail_server, mail_stack, mail_tmp  # noqa: F401
 
 PG_ADMIN_URL = os.environ.get(
     "IDHUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

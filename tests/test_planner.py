@@ -332,8 +332,12 @@ def test_position_change_modifies_only_title_and_adds_group() -> None:
     head = desired(person(post(TCCB, "TRUONG_PHONG")))
     ops = run(head, account_from(STAFF), managed=STAFF.groups | head.groups)
     assert kinds(ops) == [OpKind.MODIFY, OpKind.ADD_MEMBER]
-    assert dict(ops[0].attributes) == {"title": ("Trưởng phòng",)}
-    assert ops[0].reason == "title changed"
+    # a manager gets the larger mailbox quota class too
+    assert dict(ops[0].attributes) == {
+        "title": ("Trưởng phòng",),
+        "idhubMailQuota": ("10737418240",),
+    }
+    assert ops[0].reason == "title changed; idhubMailQuota changed"
     assert ops[0].current == STAFF.name
     assert ops[1].group == group("managers")
 
@@ -369,7 +373,9 @@ def test_suspension_disables_first_and_leaves_managed_groups() -> None:
 
 def test_reinstatement_enables_last() -> None:
     suspended = desired(person(post(TCCB), status="suspended"))
-    ops = run(STAFF, account_from(suspended), managed=STAFF.groups)
+    # (a suspended account keeps the quota it had: this one was written without)
+    actual = account_from(suspended, idhubMailQuota=STAFF.attributes["idhubMailQuota"])
+    ops = run(STAFF, actual, managed=STAFF.groups)
     assert kinds(ops) == [OpKind.ADD_MEMBER] * len(STAFF.groups) + [OpKind.ENABLE]
     assert ops[-1].current == STAFF.name
 
@@ -423,7 +429,12 @@ def test_leaver_plan_in_order() -> None:
         + [OpKind.ENSURE_CONTAINER, OpKind.MOVE, OpKind.MODIFY]
     )
     assert ops[-2].reason == "unit changed: SNV.TCCB → former"
-    assert dict(ops[-1].attributes) == {"title": (), "departmentNumber": (), "ou": ()}
+    assert dict(ops[-1].attributes) == {
+        "title": (),
+        "departmentNumber": (),
+        "ou": (),
+        "idhubMailForward": ("vanthu@snv.laichau.gov.vn",),  # no successor: the unit mailbox
+    }
     assert ops[-1].current == leaver.name
 
 

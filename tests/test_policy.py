@@ -38,7 +38,8 @@ GROUPS = f"ou=groups,{BASE}"
 HUB_ATTRIBUTES = {
     "objectClass", "uid", "cn", "sn", "givenName", "displayName", "mail", "title",
     "departmentNumber", "ou", "employeeNumber", "idhubPersonId", "idhubAccountStatus",
-    "idhubManaged",
+    "idhubManaged", "idhubMailbox", "idhubMailQuota", "idhubMailAlias", "idhubMailForward",
+    "idhubMailBounce",
 }  # fmt: skip
 
 POSITIONS: dict[str, tuple[str, int]] = {
@@ -211,6 +212,11 @@ def test_joiner_gets_enabled_account_in_unit_ou() -> None:
         "idhubPersonId": ("6f1c2d3e-0000-4000-8000-000000000001",),
         "idhubAccountStatus": ("active",),
         "idhubManaged": ("TRUE",),
+        "idhubMailbox": ("6f/6f1c2d3e-0000-4000-8000-000000000001",),
+        "idhubMailQuota": ("2147483648",),
+        "idhubMailAlias": (),
+        "idhubMailForward": (),
+        "idhubMailBounce": (),
     }
     assert d.roles == ("department-staff", "staff")
     assert d.groups == {group("all-staff"), group("department-staff"), group("unit-snv.tccb")}
@@ -345,7 +351,7 @@ def test_leaver_within_retention_is_disabled_in_former_without_groups() -> None:
     assert d.attributes["mail"] == ("annv@snv.laichau.gov.vn",)  # kept for forwarding
     assert d.attributes["cn"] == ("Nguyễn Văn An",)
     assert d.reasons[0] == "disabled: left on 2026-03-31; retention until 2026-06-29"
-    assert set(d.attributes) == HUB_ATTRIBUTES
+    assert set(d.attributes) == HUB_ATTRIBUTES - {"idhubMailQuota"}  # kept as it was
 
 
 def test_retention_boundary_then_absent() -> None:
@@ -557,7 +563,8 @@ def test_policy_invariants(p: PersonSnapshot, rules: Rules, order: object) -> No
     if d.state is AccountState.ABSENT:
         assert d.attributes == {} and d.containers == ()
         return
-    assert set(d.attributes) == HUB_ATTRIBUTES
+    # a disabled account keeps whatever quota it had (the hub does not own it then)
+    assert set(d.attributes) == HUB_ATTRIBUTES - (set() if enabled else {"idhubMailQuota"})
     for values in d.attributes.values():
         assert all(v and unicodedata.is_normalized("NFC", v) for v in values)
     assert d.attributes["idhubAccountStatus"] == (("active",) if enabled else ("disabled",))

@@ -27,6 +27,7 @@ from ..keyring import Keyring
 from ..migrate import upgrade
 from ..models import OAuthClient, OrgUnit, Person
 from ..server import gunicorn_argv
+from .mail import LdapSource, MailStack
 from .slapd import Slapd
 
 DEMO_CLIENT_FILE = "demo_admin_client.json"
@@ -198,6 +199,7 @@ def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
     signal.signal(signal.SIGTERM, _stop)
 
     slapd: Slapd | None = None
+    mail: MailStack | None = None
     gunicorn: subprocess.Popen | None = None
     worker: subprocess.Popen | None = None
     try:
@@ -213,6 +215,7 @@ def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
             )
             slapd.start()
             _say(f"slapd answering on {slapd.url} (data in {slapd.directory})")
+        mail = _start_mail(settings, ldap_password)
 
         db = Database(settings["database"]["url"])
         upgrade(db.engine)
@@ -226,6 +229,8 @@ def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
         hub_url = f"http://{settings['server']['host']}:{settings['server']['port']}"
         env = dict(os.environ)
         env.setdefault("IDHUB_VAR_DIR", str(var_dir))
+        if mail is not None:  # the worker converges the dev stack's mailboxes too
+            env.setdefault("IDHUB_MAIL_ENABLED", "true")
         gunicorn = subprocess.Popen(gunicorn_argv(settings), env=env)  # noqa: S603
         worker = subprocess.Popen([sys.executable, "-m", "idhub.cli", "worker"], env=env)  # noqa: S603
         _wait_ready(hub_url, gunicorn)
@@ -242,6 +247,7 @@ def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
                     "bind_dn": ldap_settings["bind_dn"],
                     "password": ldap_password,
                 },
+                **_mail_env(mail),
                 "admin_client": admin_client,
                 "demo_user": demo_user,
             },
@@ -269,9 +275,48 @@ def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
                     proc.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+        if mail is not None:
+            mail.stop()
         if slapd is not None:
             slapd.stop()
         _say("stopped")
+
+
+def _start_mail(settings: dict[str, Any], ldap_password: str) -> MailStack | None:
+    """The throwaway Postfix + Dovecot reading the directory, when [dev_mail] enables it."""
+    conf = settings["dev_mail"]
+    if not conf["enabled"]:
+        return None
+    ldap_settings = settings["ldap"]
+    mail = MailStack(
+        conf["dir"],
+        LdapSource(
+            ldap_settings["url"],
+            ldap_settings["base_dn"],
+            ldap_settings["bind_dn"],
+            ldap_password,
+        ),
+        hostname=conf["hostname"],
+        smtp_port=int(conf["smtp_port"]),
+        imap_port=int(conf["imap_port"]),
+        lmtp_port=int(conf["lmtp_port"]),
+    )
+    started = time.monotonic()
+    mail.start()
+    _say(
+        f"mail answering in {time.monotonic() - started:.1f} s: SMTP 127.0.0.1:{mail.smtp_port}, "
+        f"IMAP 127.0.0.1:{mail.imap_port} (mail in {mail.mail_root})"
+    )
+    return mail
+
+
+def _mail_env(mail: MailStack | None) -> dict[str, Any]:
+    if mail is None:
+        return {}
+    return {
+        "smtp": {"host": mail.host, "port": mail.smtp_port},
+        "imap": {"host": mail.host, "port": mail.imap_port},
+    }
 
 
 def _banner(hub_url: str, env_path: Path, client: dict, user: dict | None) -> None:

@@ -33,6 +33,7 @@ from provisioning.rules import Rules
 
 from ..models import Person
 from .identifiers import issue_username
+from .mailfacts import with_mail_facts
 from .snapshots import UnitDirectory, person_snapshots
 
 TARGET = "ldap"
@@ -89,6 +90,7 @@ def compute_plans(
         if not person.username:  # rows from before usernames were issued at creation
             issue_username(session, person, rules.naming.pattern)
     snapshots = person_snapshots(session, people, UnitDirectory.load(session), today)
+    snapshots = with_mail_facts(session, snapshots, today)  # address history, successors
     duplicated: dict[AccountKey, list[str]] = {}
     if scanned is None:
         try:

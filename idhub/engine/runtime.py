@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from connectors.ldap import LdapConfig, LdapConnector
+from connectors.mail import MailConfig, MailConnector
 from provisioning.rules import Rules, load_rules
 
 from ..keyring import Keyring
@@ -27,3 +29,25 @@ def ldap_connector(settings: dict[str, Any], keyring: Keyring) -> LdapConnector:
 
 def rules(settings: dict[str, Any]) -> Rules:
     return load_rules(settings["provisioning"]["rules_file"])
+
+
+def mail_connector(settings: dict[str, Any]) -> MailConnector | None:
+    """The mail target's connector when [mail] is enabled (paths default to the dev stack)."""
+    mail = settings["mail"]
+    if not mail["enabled"]:
+        return None
+    dev = Path(settings["dev_mail"]["dir"])
+    return MailConnector(
+        MailConfig(
+            doveadm_config=mail["doveadm_config"] or str(dev / "dovecot" / "dovecot.conf"),
+            mail_root=mail["mail_root"] or str(dev / "mail"),
+            archive_dir=mail["archive_dir"],
+            doveadm=mail["doveadm"],
+            timeout_s=float(mail["timeout_s"]),
+        )
+    )
+
+
+def then_targets(settings: dict[str, Any]) -> tuple[str, ...]:
+    """Targets converged after the directory (their jobs are queued by its worker)."""
+    return ("mail",) if settings["mail"]["enabled"] else ()

@@ -1,7 +1,8 @@
 """The daily sweep: dates that pass change accounts too, with no HR write to announce them.
 
 A post that starts today (or within the pre-hire window), a post that ended yesterday,
-a retention period that ran out today: each of these people gets a converge job. The
+a retention period that ran out today, an old mail address whose alias period ended:
+each of these people gets a converge job. The
 sweep covers every day since the last one, so a hub that was down over a weekend
 catches up; running it twice on a day is harmless (jobs coalesce).
 """
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from provisioning.rules import Rules
 
-from ..models import Assignment, HubState
+from ..models import Assignment, HubState, MailAddress
 from .outbox import enqueue
 
 LAST_SWEEP = "last_sweep_date"
@@ -42,7 +43,22 @@ def people_with_boundaries(
             between(Assignment.end_date, one + retention),  # retention is over
         )
     )
-    return set(session.scalars(query.distinct()))
+    people = set(session.scalars(query.distinct()))
+    return people | _old_addresses_ending(session, rules, after, through)
+
+
+def _old_addresses_ending(
+    session: Session, rules: Rules, after: dt.date, through: dt.date
+) -> set[uuid.UUID]:
+    """People with an old mail address whose alias goes on a day in (after, through]
+    (the day after its period: an alias is kept through superseded_on + days)."""
+    keep = dt.timedelta(days=rules.mail.old_address_days + 1)
+    column = MailAddress.superseded_on
+    ending = (column > after - keep) & (column <= through - keep)
+    floor = rules.mail.old_addresses_until
+    if floor is not None and after < floor + dt.timedelta(days=1) <= through:
+        ending = ending | column.is_not(None)  # the fixed date passed: every old address
+    return set(session.scalars(select(MailAddress.person_id).where(ending).distinct()))
 
 
 def sweep(session: Session, rules: Rules, today: dt.date | None = None) -> int:

@@ -46,6 +46,7 @@ from ..models import (
 from ..reorg import changesets
 from .containers import prune_containers
 from .converge import TARGET, PersonPlan, apply_plans, audit_action, compute_plans, summary
+from .followup import after_directory_converge
 from .guard import Guard
 from .sweep import sweep
 
@@ -76,6 +77,8 @@ class WorkerSettings:
 
 
 class Worker:
+    target = TARGET  # the jobs this worker claims ("converge subject S on target T")
+
     def __init__(
         self,
         db: Database,
@@ -87,6 +90,7 @@ class Worker:
         settings: WorkerSettings,
         guard: Guard | None = None,
         worker_id: str | None = None,
+        then: tuple[str, ...] = (),
     ) -> None:
         self.db = db
         self.audit = audit
@@ -97,13 +101,17 @@ class Worker:
         self.guard = guard
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.actor = Actor("system", f"worker {self.worker_id}")
+        # Targets converged after the directory, from it (e.g. "mail": Dovecot reads LDAP).
+        self.then = then
 
     # -- claiming ---------------------------------------------------------------------
     def claim(self) -> list[ProvisioningJob]:
         now = utcnow()
         job = ProvisioningJob
         busy_elsewhere = select(job.subject_id).where(
-            job.state == JobState.RUNNING, job.lease_expires_at > now
+            job.state == JobState.RUNNING,
+            job.lease_expires_at > now,
+            job.target == self.target,
         )
         query = (
             select(job)
@@ -113,6 +121,7 @@ class Worker:
                     and_(job.state == JobState.RUNNING, job.lease_expires_at <= now),
                 ),
                 job.subject_id.not_in(busy_elsewhere),
+                job.target == self.target,
             )
             .order_by(job.next_try_at, job.id)
             .limit(self.settings.batch_size)
@@ -348,10 +357,12 @@ class Worker:
             links: list[dict[str, Any]] = []
             changes: list[Change] = []
             troubled: list[PersonPlan] = []
+            converged: list[PersonPlan] = []
             for p in plans:
                 if p.person_id in held or p.error is not None:
                     troubled.append(p)
                     continue
+                converged.append(p)
                 jobs = [j for j in by_subject[p.person_id] if j.id in owned]
                 done.extend(j.id for j in jobs)
                 absent = p.desired.state is AccountState.ABSENT
@@ -382,6 +393,7 @@ class Worker:
             self.audit.record_many(session, actor=self.actor, changes=changes, reason=None)
             if troubled:
                 self._record_troubled(session, by_subject, troubled, held, owned)
+            after_directory_converge(session, converged, self.then)
             if done:  # one statement, not one DELETE per job
                 session.execute(
                     delete(ProvisioningJob)

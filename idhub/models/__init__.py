@@ -15,6 +15,7 @@ from .hr import (
     UnitType,
 )
 from .idempotency import IdempotencyRecord
+from .mail import MailAddress
 from .oauth import OAuthClient, OAuthToken
 from .provisioning import (
     AccountLink,
@@ -31,6 +32,7 @@ __all__ = [
     "HubState",
     "JobState",
     "LinkState",
+    "MailAddress",
     "ProvisioningJob",
     "ReservedIdentifier",
     "Assignment",

@@ -1,7 +1,7 @@
 """Reorganisations: change sets, the people they moved, unit domain aliases
 
-Revision ID: 0005
-Revises: 0002
+Revision ID: 0005_reorg
+Revises: 0004_mail
 Create Date: 2026-12-02 00:45:42.812876
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | None = "0002"
+revision: str = "0005_reorg"
+down_revision: str | None = "0004_mail"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,33 @@
+"""What follows a successful directory converge, in the same transaction as its record.
+
+* the primary mail addresses written are recorded (old ones become aliases for a while:
+  see mailfacts);
+* targets that read the directory (the mail server: Postfix and Dovecot look accounts
+  up in LDAP) get a "converge subject S on target T" job for every person whose entry
+  changed, so they converge from the directory's new state, never ahead of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from .converge import PersonPlan
+from .mailfacts import record_addresses
+from .outbox import enqueue
+
+
+def after_directory_converge(
+    session: Session,
+    converged: Sequence[PersonPlan],
+    then: Sequence[str],
+    today: dt.date | None = None,
+) -> None:
+    if not converged:
+        return
+    record_addresses(session, converged, today or dt.date.today())
+    changed = [p.person_id for p in converged if p.operations]
+    if then and changed:
+        enqueue(session, changed, "the directory entry changed", targets=then)

@@ -1,0 +1,282 @@
+"""The mail target: "converge person P on the mail server", after the directory.
+
+Postfix and Dovecot read accounts from the directory, so the directory converge does
+most of the work (address, aliases, mailbox location, quota, status, forward or bounce).
+Every person whose entry changed gets a job on target "mail" in the same transaction
+that records the directory converge (engine/followup.py); this worker claims those jobs
+(the same outbox, leases and backoff as the directory worker), recomputes the desired
+account from HR with the same pure policy, reads the mailbox (a directory test on the
+mail root), plans with provisioning.mailbox and applies with connectors.mail.
+
+Dovecot away → the job waits with backoff and is retried, never parked; the
+directory worker is not held up. Reading nothing from the directory here is on
+purpose: HR is the truth, and the mailbox location is derived from the person's key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from connectors.base import (
+    Account,
+    AccountKey,
+    ConnectorError,
+    Operation,
+    OpKind,
+    Result,
+    TargetUnavailable,
+)
+from connectors.mail import MailConnector
+from provisioning.mailbox import plan_mailbox
+from provisioning.model import AccountState, DesiredAccount
+from provisioning.policy import desired_account, mailbox_location
+from provisioning.rules import Rules
+
+from ..audit import Actor, AuditLog
+from ..db import Database
+from ..models import AccountLink, JobState, LinkState, Person, ProvisioningJob, utcnow
+from .mailfacts import with_mail_facts
+from .snapshots import UnitDirectory, person_snapshots
+from .worker import Worker, WorkerSettings
+
+log = logging.getLogger(__name__)
+MAIL_TARGET = "mail"
+
+_AUDIT_ACTIONS = (
+    (OpKind.DELETE, "mailbox.archive"),
+    (OpKind.CREATE, "mailbox.create"),
+    (OpKind.DISABLE, "mailbox.disable"),
+    (OpKind.ENABLE, "mailbox.enable"),
+)
+
+
+@dataclass
+class MailPlan:
+    person_id: uuid.UUID
+    desired: DesiredAccount
+    actual: Account | None
+    operations: list[Operation]
+    results: list[Result] = field(default_factory=list)
+
+    @property
+    def error(self) -> ConnectorError | None:
+        return next((r.error for r in self.results if r.error is not None), None)
+
+    @property
+    def archive(self) -> str | None:
+        return next(
+            (r.name for r in self.results if r.operation.kind is OpKind.DELETE and r.name), None
+        )
+
+
+def compute_mail_plans(
+    session: Session,
+    connector: MailConnector,
+    rules: Rules,
+    person_ids: list[uuid.UUID],
+    *,
+    base_dn: str,
+    today: dt.date | None = None,
+) -> list[MailPlan]:
+    """Desired account from HR (the same policy as the directory), the mailbox as it is,
+    and the operations between (see provisioning.mailbox)."""
+    today = today or dt.date.today()
+    people = list(session.scalars(select(Person).where(Person.id.in_(person_ids))))
+    people = [p for p in people if p.username]  # the directory worker issues usernames
+    snapshots = person_snapshots(session, people, UnitDirectory.load(session), today)
+    snapshots = with_mail_facts(session, snapshots, today)
+    links = {
+        link.person_id: link
+        for link in session.scalars(
+            select(AccountLink).where(
+                AccountLink.person_id.in_([p.id for p in people]),
+                AccountLink.target == MAIL_TARGET,
+            )
+        )
+    }
+    plans = []
+    for person in people:
+        desired = desired_account(snapshots[person.id], rules, base_dn=base_dn)
+        key = AccountKey(str(person.id))
+        location = desired.attributes.get("idhubMailbox") or (mailbox_location(str(person.id)),)
+        actual = connector.read_location(key, location[0])
+        link = links.get(person.id)
+        operations = plan_mailbox(desired, actual, was_enabled=link.enabled if link else None)
+        plans.append(MailPlan(person.id, desired, actual, operations))
+    return plans
+
+
+class MailWorker(Worker):
+    """Claims target "mail" jobs; everything else (leases, backoff, stop) as Worker."""
+
+    target = MAIL_TARGET
+
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditLog,
+        connector: MailConnector,
+        rules: Rules,
+        *,
+        base_dn: str,
+        settings: WorkerSettings,
+        worker_id: str | None = None,
+    ) -> None:
+        super().__init__(
+            db,
+            audit,
+            connector,  # type: ignore[arg-type]  # only close() is used by Worker.run
+            rules,
+            base_dn=base_dn,
+            settings=settings,
+            worker_id=worker_id,
+        )
+        if worker_id is None:
+            self.worker_id = f"mail:{self.worker_id}"
+            self.actor = Actor("system", f"worker {self.worker_id}")
+        self.mail = connector
+
+    def sweep(self) -> int:
+        """Dates are swept by the directory worker; its converges queue mail jobs."""
+        return 0
+
+    def run_once(self) -> int:
+        jobs = self.claim()
+        if not jobs:
+            return 0
+        started = time.monotonic()
+        by_subject: dict[uuid.UUID, list[ProvisioningJob]] = defaultdict(list)
+        for job in jobs:
+            by_subject[job.subject_id].append(job)
+        with self.db.transaction() as session:
+            plans = compute_mail_plans(
+                session, self.mail, self.rules, list(by_subject), base_dn=self.base_dn
+            )
+        try:
+            for p in plans:
+                if p.operations:
+                    p.results = self.mail.apply(p.operations)
+        except TargetUnavailable as exc:
+            log.warning("mail server unavailable; %d jobs will be retried: %s", len(jobs), exc)
+            self._record_batch_failure(jobs, exc)
+            return len(jobs)
+        self._record_mail(by_subject, plans)
+        log.info(
+            "converged %d mailboxes in %.0f ms",
+            len(plans),
+            (time.monotonic() - started) * 1000,
+            extra={"jobs": len(jobs), "worker": self.worker_id},
+        )
+        return len(jobs)
+
+    def _links(self, session: Session, person_ids: list[uuid.UUID]) -> dict[uuid.UUID, AccountLink]:
+        rows = session.scalars(
+            select(AccountLink).where(
+                AccountLink.person_id.in_(person_ids), AccountLink.target == MAIL_TARGET
+            )
+        )
+        links = {link.person_id: link for link in rows}
+        for person_id in person_ids:
+            if person_id not in links:
+                links[person_id] = AccountLink(
+                    person_id=person_id, target=MAIL_TARGET, state=LinkState.PENDING
+                )
+                session.add(links[person_id])
+        return links
+
+    def _record_mail(
+        self, by_subject: dict[uuid.UUID, list[ProvisioningJob]], plans: list[MailPlan]
+    ) -> None:
+        now = utcnow()
+        with self.db.transaction() as session:
+            owned = {
+                j.id: j for j in self._owned(session, [j for js in by_subject.values() for j in js])
+            }
+            planned = {p.person_id for p in plans}
+            done = [
+                j.id
+                for subject, js in by_subject.items()
+                if subject not in planned
+                for j in js
+                if j.id in owned
+            ]
+            links = self._links(session, [p.person_id for p in plans])
+            for p in plans:
+                jobs = [owned[j.id] for j in by_subject[p.person_id] if j.id in owned]
+                link = links[p.person_id]
+                reason = "; ".join(sorted({j.reason for j in jobs})) or None
+                error = p.error
+                actor = Actor("system", self.actor.id, request_id=None)
+                if error is None:
+                    done.extend(job.id for job in jobs)
+                    absent = p.desired.state is AccountState.ABSENT
+                    has_box = p.actual is not None or any(
+                        op.kind is OpKind.CREATE for op in p.operations
+                    )
+                    link.state = LinkState.ABSENT if absent or not has_box else LinkState.IN_SYNC
+                    link.name = (
+                        p.archive
+                        if absent
+                        else (p.actual.name if p.actual else _created(p) or link.name)
+                    )
+                    link.enabled = p.desired.state is AccountState.ENABLED
+                    link.last_error = None
+                    link.last_converged_at = now
+                    if p.operations:
+                        self.audit.record(
+                            session,
+                            actor=actor,
+                            action=_audit_action(p),
+                            object_type="mailbox",
+                            object_id=p.person_id,
+                            after=_summary(p),
+                            reason=reason,
+                        )
+                    continue
+                message = f"{type(error).__name__}: {error}"
+                for job in jobs:
+                    self._requeue(session, job, message, park=not error.retry)
+                parked = any(j.state == JobState.FAILED for j in jobs)
+                link.state = LinkState.FAILED if parked else LinkState.PENDING
+                link.last_error = message[:2000]
+                if parked:
+                    self.audit.record(
+                        session,
+                        actor=actor,
+                        action="mailbox.failed",
+                        object_type="mailbox",
+                        object_id=p.person_id,
+                        after={**_summary(p), "error": link.last_error},
+                        reason=reason,
+                    )
+            if done:
+                session.execute(
+                    delete(ProvisioningJob)
+                    .where(ProvisioningJob.id.in_(done))
+                    .execution_options(synchronize_session=False)
+                )
+
+
+def _created(p: MailPlan) -> str | None:
+    return next((op.name for op in p.operations if op.kind is OpKind.CREATE), None)
+
+
+def _audit_action(p: MailPlan) -> str:
+    kinds = {op.kind for op in p.operations}
+    return next((action for kind, action in _AUDIT_ACTIONS if kind in kinds), "mailbox.update")
+
+
+def _summary(p: MailPlan) -> dict:
+    return {
+        "state": p.desired.state.value,
+        "operations": [op.kind.value for op in p.operations],
+        **({"archive": p.archive} if p.archive else {}),
+    }

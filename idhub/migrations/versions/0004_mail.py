@@ -1,0 +1,37 @@
+"""Mail: the addresses the hub gave each person (old ones stay aliases for a while).
+
+Revision ID: 0004_mail
+Revises: 0002
+Create Date: 2026-12-02 00:45:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0004_mail"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "mail_address",
+        sa.Column("address", sa.String(length=320), nullable=False),
+        sa.Column("person_id", sa.Uuid(), nullable=False),
+        sa.Column("first_used_on", sa.Date(), nullable=False),
+        sa.Column("superseded_on", sa.Date(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["person.id"], name=op.f("fk_mail_address_person_id_person")
+        ),
+        sa.PrimaryKeyConstraint("address", name=op.f("pk_mail_address")),
+    )
+    op.create_index(op.f("ix_mail_address_person_id"), "mail_address", ["person_id"], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index(op.f("ix_mail_address_person_id"), table_name="mail_address")
+    op.drop_table("mail_address")

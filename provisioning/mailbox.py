@@ -1,0 +1,78 @@
+"""The mail target's plan: what Dovecot must do for one person (a pure function).
+
+The directory already holds everything Postfix and Dovecot read (address, aliases,
+mailbox location, quota, status, forward or bounce: see policy). The mail target only
+does what a directory write cannot:
+
+* enabled account with a mailbox location and no mailbox yet → CREATE (INBOX, with the
+  quota checked); it already exists → nothing, or ENABLE when it was last left disabled
+  (a cached refusal is flushed);
+* disabled account, not yet shut out on the mail server → DISABLE (auth cache flushed,
+  sessions kicked: login fails at once, not when the cache expires);
+* absent account (retention over) with a mailbox → DELETE (exported to an archive
+  first, then removed);
+* an account that lost its address (no mail domain any more) keeps its mailbox: mail is
+  never deleted before retention says so.
+
+`was_enabled` is what the hub recorded the last time this target converged (None:
+never): Dovecot's cache state cannot be read back, so the record stands in for it.
+"""
+
+from __future__ import annotations
+
+from connectors.base import Account, AccountKey, Operation, OpKind
+from provisioning.dn import rdn_value
+from provisioning.model import AccountState, DesiredAccount
+
+__all__ = ["plan_mailbox"]
+
+
+def plan_mailbox(
+    desired: DesiredAccount, actual: Account | None, *, was_enabled: bool | None
+) -> list[Operation]:
+    key = AccountKey(desired.person_id)
+    user = desired.attributes.get("uid", ()) or ((rdn_value(desired.name) or ""),)
+    who = {"user": user}
+    headline = desired.reasons[0] if desired.reasons else str(desired.state)
+    if desired.state is AccountState.ABSENT:
+        if actual is None:
+            return []
+        return [
+            Operation(
+                OpKind.DELETE,
+                key,
+                name=actual.name,
+                current=actual.name,
+                attributes=who,
+                reason=f"mailbox archived and deleted ({headline})",
+            )
+        ]
+    location = desired.attributes.get("idhubMailbox", ())
+    ops: list[Operation] = []
+    if desired.state is AccountState.ENABLED:
+        if location and actual is None:
+            quota = desired.attributes.get("idhubMailQuota", ())
+            ops.append(
+                Operation(
+                    OpKind.CREATE,
+                    key,
+                    name=location[0],
+                    attributes={**who, **({"quota": quota} if quota else {})},
+                    reason=f"new mailbox ({headline})",
+                )
+            )
+        elif actual is not None and was_enabled is False:
+            ops.append(
+                Operation(OpKind.ENABLE, key, current=actual.name, attributes=who, reason=headline)
+            )
+    elif was_enabled is not False:  # disabled here, not yet shut out there
+        ops.append(
+            Operation(
+                OpKind.DISABLE,
+                key,
+                current=actual.name if actual else None,
+                attributes=who,
+                reason=f"sign-in stops at once: auth cache flushed, sessions ended ({headline})",
+            )
+        )
+    return ops
