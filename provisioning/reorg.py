@@ -48,6 +48,7 @@ class Unit:
     parent_id: str | None
     active: bool = True
     mail_domain: str | None = None
+    valid_from: dt.date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,14 +108,14 @@ class Dissolve:
 
 @dataclass(frozen=True, slots=True)
 class Rename:
-    """New name / code / mail domain; the old domain stays an alias until `alias_until`."""
+    """New name / code / mail domain. People's old addresses stay aliases for the period
+    the rules give ([mail] old_address_days): the mail policy keeps every superseded one."""
 
     unit: str
     name: str | None = None
     code: str | None = None
     short_name: str | None = None
     mail_domain: str | None = None
-    alias_until: dt.date | None = None
 
 
 Operation = Merge | Split | Move | Dissolve | Rename
@@ -304,6 +305,14 @@ class _Working:
         self.placed_by[unit_id] = index
 
     def retire(self, unit_id: str, status: str, index: int) -> None:
+        since = self.units[unit_id].valid_from
+        if since is not None and since >= self.effect.effective:
+            self.problem(
+                index,
+                "unit_not_yet_valid",
+                f"{self.label(unit_id)} exists only from {since.isoformat()}; it cannot end "
+                f"before the effective date {self.effect.effective.isoformat()}.",
+            )
         self.effect.retired[unit_id] = status
         self.retired_by[unit_id] = index
 

@@ -414,9 +414,10 @@ def _mail_rules(check: _Checker, top: Mapping[str, Any]) -> MailRules:
         )
     if "unit" in forward and not unit_mailbox and "leaver_forward_to" in table:
         check.error("mail.leaver_forward_to", '"unit" needs mail.unit_mailbox')
-    message = check.string(
-        table, "leaver_bounce_message", "mail", default=d.leaver_bounce_message
-    ) or d.leaver_bounce_message
+    message = (
+        check.string(table, "leaver_bounce_message", "mail", default=d.leaver_bounce_message)
+        or d.leaver_bounce_message
+    )
     _bounce_message(check, message)
     return MailRules(
         old_address_days=old_days if old_days is not None else d.old_address_days,

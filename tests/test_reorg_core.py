@@ -32,6 +32,7 @@ UNITS = [
     Unit("c", "3462", "Ủy ban nhân dân xã Bản Bo", "commune_committee", "d2"),
     Unit("a1", "3460.VP", "Văn phòng HĐND-UBND xã Bình Lư", "other", "a"),
     Unit("old", "999", "Đơn vị đã giải thể", "other", "p", active=False),
+    Unit("fresh", "777", "Đơn vị mới thành lập", "other", "p", valid_from=E),
 ]
 
 
@@ -128,6 +129,7 @@ def test_move_dissolve_and_rename():
         ([Rename("a", code="3461")], ["duplicate_unit_code"]),
         ([Split("a", ("b",), default="b")], ["invalid_operation"]),
         ([], ["empty"]),
+        ([Dissolve("fresh", "12")], ["unit_not_yet_valid"]),  # it starts on the effective date
     ],
 )
 def test_problems_are_found_and_named(ops, expected):

@@ -25,7 +25,7 @@ from .provisioning import (
     ProvisioningJob,
     ReservedIdentifier,
 )
-from .reorg import ChangeSet, ChangeSetPerson, ChangeSetState, UnitDomainAlias
+from .reorg import ChangeSet, ChangeSetPerson, ChangeSetState
 
 __all__ = [
     "AccountLink",
@@ -40,7 +40,6 @@ __all__ = [
     "ChangeSet",
     "ChangeSetPerson",
     "ChangeSetState",
-    "UnitDomainAlias",
     "AuditEvent",
     "Base",
     "IdempotencyRecord",

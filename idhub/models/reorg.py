@@ -71,15 +71,3 @@ class ChangeSetPerson(Base):
     person_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("person.id"), primary_key=True, index=True
     )
-
-
-class UnitDomainAlias(Base):
-    """A unit's former mail domain, still delivering until `valid_until` (inclusive)."""
-
-    __tablename__ = "unit_domain_alias"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("org_unit.id"), index=True)
-    domain: Mapped[str] = mapped_column(String(253))
-    valid_until: Mapped[dt.date | None] = mapped_column(Date)
-    change_set_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("change_set.id"))

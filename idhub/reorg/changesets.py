@@ -38,7 +38,6 @@ from ..models import (
     OrgUnitLineage,
     Person,
     ProvisioningJob,
-    UnitDomainAlias,
     UnitStatus,
     UnitType,
     utcnow,
@@ -121,6 +120,7 @@ def _tree(session: Session) -> list[reorg.Unit]:
             OrgUnit.parent_id,
             OrgUnit.status,
             OrgUnit.mail_domain,
+            OrgUnit.valid_from,
         )
     )
     return [
@@ -132,8 +132,9 @@ def _tree(session: Session) -> list[reorg.Unit]:
             str(parent) if parent else None,
             active=status == UnitStatus.ACTIVE,
             mail_domain=domain,
+            valid_from=since,
         )
-        for uid, code, name, kind, parent, status, domain in rows
+        for uid, code, name, kind, parent, status, domain, since in rows
     ]
 
 
@@ -293,19 +294,6 @@ def write_effect(ctx: HrContext, change_set: ChangeSet, effect: reorg.Effect) ->
     for unit_id, rename in effect.renames.items():
         unit = units[uuid.UUID(unit_id)]
         before = snapshot(unit)
-        if (
-            rename.mail_domain is not None
-            and unit.mail_domain
-            and (rename.mail_domain != unit.mail_domain)
-        ):
-            session.add(
-                UnitDomainAlias(
-                    unit_id=unit.id,
-                    domain=unit.mail_domain,
-                    valid_until=rename.alias_until,
-                    change_set_id=change_set.id,
-                )
-            )
         for field in ("name", "code", "short_name", "mail_domain"):
             value = getattr(rename, field)
             if value is not None:

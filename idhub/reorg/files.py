@@ -9,7 +9,7 @@ given separately (options of `idhub changeset create`). Columns (empty cells are
               is taken from `into`, with `type`, `parent`, `mail_domain`)
     parent    move: the new parent; merge into a new unit: its parent
     successor dissolve: where its people go
-    name, code, short_name, type, mail_domain, alias_until   rename / the new unit
+    name, code, short_name, type, mail_domain   rename / the new unit
 
 Splits name people and parts individually: write them in JSON.
 """
@@ -33,7 +33,6 @@ COLUMNS = (
     "short_name",
     "type",
     "mail_domain",
-    "alias_until",
 )
 
 
@@ -86,7 +85,7 @@ def operations_from_csv(text: str, where: str = "CSV") -> list[dict[str, Any]]:
             fields = {
                 "move": ("parent",),
                 "dissolve": ("successor",),
-                "rename": ("name", "code", "short_name", "mail_domain", "alias_until"),
+                "rename": ("name", "code", "short_name", "mail_domain"),
             }[op]
             entry.update({k: cells[k] for k in fields if cells.get(k)})
             operations.append(entry)

@@ -48,7 +48,7 @@ _FIELDS_OF = {
     "split": {"source", "into", "people", "units", "default"},
     "move": {"unit", "parent"},
     "dissolve": {"unit", "successor"},
-    "rename": {"unit", "name", "code", "short_name", "mail_domain", "alias_until"},
+    "rename": {"unit", "name", "code", "short_name", "mail_domain"},
 }
 _REQUIRED = {
     "merge": {"sources", "into"},
@@ -74,7 +74,6 @@ class OperationSchema(Schema):
     code = fields.String(validate=CODE)
     short_name = Text(max_length=100)
     mail_domain = fields.String(validate=DOMAIN)
-    alias_until = fields.Date()
 
     @validates_schema
     def _shape(self, data: dict[str, Any], **_: Any) -> None:
@@ -195,7 +194,6 @@ def core_operations(
                     code=op.get("code"),
                     short_name=op.get("short_name"),
                     mail_domain=op.get("mail_domain"),
-                    alias_until=op.get("alias_until"),
                 )
             )
     return result

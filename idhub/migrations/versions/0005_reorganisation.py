@@ -1,4 +1,4 @@
-"""Reorganisations: change sets, the people they moved, unit domain aliases
+"""Reorganisations: change sets, the people they moved, lineage by change set
 
 Revision ID: 0005_reorg
 Revises: 0004_mail
@@ -68,26 +68,6 @@ def upgrade() -> None:
             batch_op.f("ix_change_set_person_person_id"), ["person_id"], unique=False
         )
 
-    op.create_table(
-        "unit_domain_alias",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("unit_id", sa.Uuid(), nullable=False),
-        sa.Column("domain", sa.String(length=253), nullable=False),
-        sa.Column("valid_until", sa.Date(), nullable=True),
-        sa.Column("change_set_id", sa.Uuid(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["change_set_id"],
-            ["change_set.id"],
-            name=op.f("fk_unit_domain_alias_change_set_id_change_set"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["unit_id"], ["org_unit.id"], name=op.f("fk_unit_domain_alias_unit_id_org_unit")
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_unit_domain_alias")),
-    )
-    with op.batch_alter_table("unit_domain_alias", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_unit_domain_alias_unit_id"), ["unit_id"], unique=False)
-
     with op.batch_alter_table("org_unit_lineage", schema=None) as batch_op:
         batch_op.add_column(sa.Column("change_set_id", sa.Uuid(), nullable=True))
         batch_op.create_index(
@@ -112,10 +92,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_org_unit_lineage_change_set_id"))
         batch_op.drop_column("change_set_id")
 
-    with op.batch_alter_table("unit_domain_alias", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_unit_domain_alias_unit_id"))
-
-    op.drop_table("unit_domain_alias")
     with op.batch_alter_table("change_set_person", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_change_set_person_person_id"))
 
