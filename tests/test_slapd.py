@@ -300,6 +300,22 @@ def test_check_reports_wrong_credentials(slapd_server: Slapd) -> None:
     assert caught.value.retry  # a settings fault: jobs wait, they don't fail for good
 
 
+def _wait_stopped(pid: int, timeout: float = 5.0) -> None:
+    """Until the kernel reports every thread of `pid` stopped (SIGSTOP is not instant)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = []
+        for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+            try:
+                states.append(stat.read_text().rsplit(")", 1)[1].split()[0])
+            except (OSError, IndexError):
+                continue
+        if states and all(state in ("T", "t") for state in states):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"slapd {pid} did not stop")
+
+
 def test_check_times_out_on_a_hung_server(tmp_path: Path) -> None:
     with make_slapd(tmp_path) as server:
         connector = connector_for(server, timeout_s=1.0)
@@ -307,6 +323,7 @@ def test_check_times_out_on_a_hung_server(tmp_path: Path) -> None:
         assert server.pid is not None
         os.kill(server.pid, signal.SIGSTOP)
         try:
+            _wait_stopped(server.pid)  # every thread, or one may still answer
             started = time.monotonic()
             health = connector.check()  # the search times out
             assert not health.ok and "Timed out" in health.detail, health.detail
