@@ -238,18 +238,6 @@ def demo_reform(rt: Runtime, province: int, staff: int, seed: int, as_json: bool
     """
     from .demo.province import ProvinceDataMissing
     from .demo.reform import run_reform
-    from .engine.worker import Worker, WorkerSettings
-
-    def worker() -> Worker:
-        return Worker(
-            rt.db,
-            rt.audit,
-            rt.connector(),
-            rt.rules,
-            base_dn=rt.base_dn,
-            settings=WorkerSettings.from_settings(rt.settings["provisioning"]),
-            guard=rt.guard,
-        )
 
     try:
         report = run_reform(
@@ -257,7 +245,7 @@ def demo_reform(rt: Runtime, province: int, staff: int, seed: int, as_json: bool
             rt.audit,
             rt.rules,
             rt.connector,
-            worker,
+            lambda: [w for w in (_directory_worker(rt), _mail_worker(rt)) if w is not None],
             base_dn=rt.base_dn,
             province=province,
             staff=staff,
@@ -290,19 +278,7 @@ def worker(rt: Runtime, once: bool) -> None:
     import signal
     import threading
 
-    from .engine import runtime
-    from .engine.worker import Worker, WorkerSettings
-
-    w = Worker(
-        rt.db,
-        rt.audit,
-        rt.connector(),
-        rt.rules,
-        base_dn=rt.base_dn,
-        settings=WorkerSettings.from_settings(rt.settings["provisioning"]),
-        guard=rt.guard,
-        then=runtime.then_targets(rt.settings),
-    )
+    w = _directory_worker(rt)
     mail = _mail_worker(rt)
     if once:
         total = 0
@@ -319,6 +295,23 @@ def worker(rt: Runtime, once: bool) -> None:
     w.run(stop)
     if mail_thread:
         mail_thread.join(timeout=60)
+
+
+def _directory_worker(rt: Runtime):  # type: ignore[no-untyped-def]
+    """The directory's worker; it queues the jobs of the targets that follow it."""
+    from .engine import runtime
+    from .engine.worker import Worker, WorkerSettings
+
+    return Worker(
+        rt.db,
+        rt.audit,
+        rt.connector(),
+        rt.rules,
+        base_dn=rt.base_dn,
+        settings=WorkerSettings.from_settings(rt.settings["provisioning"]),
+        guard=rt.guard,
+        then=runtime.then_targets(rt.settings),
+    )
 
 
 def _mail_worker(rt: Runtime):  # type: ignore[no-untyped-def]

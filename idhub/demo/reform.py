@@ -342,7 +342,7 @@ def run_reform(
     audit: Any,
     rules: Any,
     connector_factory: Any,
-    worker_factory: Any,
+    workers_factory: Any,
     *,
     base_dn: str,
     province: int,
@@ -353,7 +353,8 @@ def run_reform(
 ) -> dict[str, Any]:
     """Load, converge, build the reform, preview, apply, converge, verify; the report.
 
-    `worker_factory()` gives a provisioning worker (run here until the queue is empty).
+    `workers_factory()` gives the provisioning workers, the directory's first (they run
+    here until no job is due).
     """
     from ..engine.reconcile import reconcile
     from ..models import ChangeSet, Person
@@ -375,7 +376,7 @@ def run_reform(
             naming_pattern=rules.naming.pattern,
         )
         loaded = load_pre_reform(ctx, legacy, staff=staff, seed=seed)
-    converge_all(worker_factory)
+    converge_all(workers_factory)
     say(f"loaded and converged {loaded['people']} people in {loaded['units']} units")
 
     with db.transaction() as session:
@@ -410,7 +411,7 @@ def run_reform(
         )
         summary = changesets.apply(ctx, change_set)
     say(f"applied: {summary}")
-    converge_all(worker_factory, prune=True)
+    converge_all(workers_factory, prune=True)
 
     connector = connector_factory()
     try:
@@ -459,14 +460,17 @@ def run_reform(
     return report
 
 
-def converge_all(worker_factory: Any, *, prune: bool = False) -> int:
-    worker = worker_factory()
+def converge_all(workers_factory: Any, *, prune: bool = False) -> int:
+    """Run the workers (directory first, then the targets that follow it) until none has
+    a job due; then, with `prune`, remove the OUs the moves emptied."""
+    workers = workers_factory()
     total = 0
     try:
-        while done := worker.run_once():
+        while done := sum(w.run_once() for w in workers):
             total += done
         if prune:
-            worker.prune()
+            workers[0].prune()
     finally:
-        worker.connector.close()
+        for w in workers:
+            w.connector.close()
     return total
