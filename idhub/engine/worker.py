@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +84,7 @@ class Worker:
         settings: WorkerSettings,
         guard: Guard | None = None,
         worker_id: str | None = None,
+        on_disabled: Callable[[list[uuid.UUID], Actor], object] | None = None,
     ) -> None:
         self.db = db
         self.audit = audit
@@ -93,6 +95,8 @@ class Worker:
         self.guard = guard
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.actor = Actor("system", f"worker {self.worker_id}")
+        # Sign-on: ends the sessions and tokens of people converged to disabled.
+        self.on_disabled = on_disabled
 
     # -- claiming ---------------------------------------------------------------------
     def claim(self) -> list[ProvisioningJob]:
@@ -343,3 +347,20 @@ class Worker:
                     .where(ProvisioningJob.id.in_(done))
                     .execution_options(synchronize_session=False)
                 )
+        if self.on_disabled is not None:
+            self._end_access_of_disabled(plans, held)
+
+    def _end_access_of_disabled(self, plans: list[PersonPlan], held: set[uuid.UUID]) -> None:
+        disabled = [
+            p.person_id
+            for p in plans
+            if p.error is None
+            and p.person_id not in held
+            and p.desired.state is not AccountState.ENABLED
+        ]
+        if not disabled or self.on_disabled is None:
+            return
+        try:
+            self.on_disabled(disabled, self.actor)
+        except Exception:  # noqa: BLE001 - the converge is recorded; sign-on retries next time
+            log.exception("ending sign-on access of %d disabled people failed", len(disabled))

@@ -24,8 +24,26 @@ from .provisioning import (
     ProvisioningJob,
     ReservedIdentifier,
 )
+from .sso import (
+    ActionToken,
+    AuthorizationCode,
+    Consent,
+    LoginThrottle,
+    PersonCredential,
+    RecoveryCode,
+    SigningKey,
+    SsoSession,
+)
 
 __all__ = [
+    "ActionToken",
+    "AuthorizationCode",
+    "Consent",
+    "LoginThrottle",
+    "PersonCredential",
+    "RecoveryCode",
+    "SigningKey",
+    "SsoSession",
     "AccountLink",
     "HubState",
     "JobState",
