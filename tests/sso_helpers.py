@@ -11,6 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pyotp
 import requests
+from authlib.common.security import generate_token
+from authlib.integrations.requests_client import OAuth2Session
+from joserfc.jwk import KeySet
 from werkzeug.serving import make_server
 
 from idhub.audit import Actor
@@ -177,3 +180,37 @@ def sign_in(
 
 def query_of(location: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+SCOPE = "openid profile email org roles offline_access"
+
+
+def jwks_of(hub: str) -> KeySet:
+    return KeySet.import_key_set(requests.get(hub + "/oauth/jwks").json())
+
+
+def authorize(hub, browser, rp: OAuth2Session, *, verifier: str | None, **params):  # type: ignore[no-untyped-def]
+    extra = {"code_verifier": verifier} if verifier else {}
+    uri, state = rp.create_authorization_url(hub + "/oauth/authorize", **extra, **params)
+    response = browser.get(uri, allow_redirects=False)
+    return response, state
+
+
+def code_flow(hub, browser, registered, *, nonce: str = "nonce-1", scope: str = SCOPE):  # type: ignore[no-untyped-def]
+    rp = OAuth2Session(
+        registered.client_id,
+        registered.client_secret or None,
+        scope=scope,
+        redirect_uri=REDIRECT,
+        code_challenge_method="S256",
+        token_endpoint_auth_method="client_secret_basic" if registered.client_secret else "none",
+    )
+    verifier = generate_token(48)
+    response, state = authorize(hub, browser, rp, verifier=verifier, nonce=nonce)
+    assert response.status_code == 302, response.text
+    location = response.headers["Location"]
+    assert location.startswith(REDIRECT) and query_of(location)["state"] == state
+    token = rp.fetch_token(
+        hub + "/oauth/token", authorization_response=location, code_verifier=verifier
+    )
+    return rp, token, location

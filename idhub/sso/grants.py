@@ -102,7 +102,9 @@ class PersonToken(Token):
             person = session.get(Person, self.row.person_id)
         finally:
             session.close()
-        return SignedIn(person, None) if person_can_sign_in(person) else None
+        if person is None or not person_can_sign_in(person):
+            return None
+        return SignedIn(person, None)
 
     def get_client(self):  # type: ignore[no-untyped-def]
         from ..oauth.server import query_client

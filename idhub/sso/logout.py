@@ -104,7 +104,7 @@ def end_access(
                 )
                 .distinct()
             )
-            ended.notices = [(c, uri, p, s) for c, uri, p, s in rows if uri]
+            ended.notices = [(c, uri, p, s) for c, uri, p, s in rows if uri and s]
         token_filter = (
             OAuthToken.person_id.in_(people)
             if revoke_all_tokens and session_id is None
@@ -211,7 +211,7 @@ def decode_logout_token(token: str, jwks: dict) -> dict:
     """For tests and the example app: verify a logout token against a JWKS."""
     from joserfc.jwk import KeySet
 
-    return jwt.decode(token, KeySet.import_key_set(jwks)).claims
+    return jwt.decode(token, KeySet.import_key_set(jwks)).claims  # type: ignore[arg-type]
 
 
 __all__ = ["Ended", "LeaverHook", "LogoutSettings", "end_access", "decode_logout_token"]

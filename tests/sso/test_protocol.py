@@ -12,97 +12,24 @@ from authlib.common.security import generate_token
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
-from joserfc.jwk import KeySet
 from sqlalchemy import func, select, update
 
 from idhub.audit import Actor
 from idhub.models import AuditEvent, AuthorizationCode, OAuthToken, PersonCredential, SigningKey
 from idhub.sso import keys
 from tests.sso_helpers import (
-    FAST_SSO,
     PASSWORD,
     REDIRECT,
-    LiveServer,
     action_link,
     activate,
+    authorize,
+    code_flow,
     hr_person,
+    jwks_of,
     query_of,
     register_app,
     sign_in,
 )
-
-SCOPE = "openid profile email org roles offline_access"
-
-
-@pytest.fixture
-def live():
-    server = LiveServer()
-    yield server
-    if server.app is not None:
-        server.stop()
-
-
-@pytest.fixture
-def settings(settings, live):
-    settings["sso"].update(FAST_SSO, issuer=live.url)
-    return settings
-
-
-@pytest.fixture
-def hub(app, live) -> str:
-    live.start(app)
-    return live.url
-
-
-@pytest.fixture
-def person(api, app, hub) -> dict:
-    """An active person with a password and TOTP, via the activation page."""
-    found = hr_person(api, family_name="Đặng", middle_name="Thị", given_name="Ánh")
-    secret, codes, response = activate(hub, action_link(app, found["id"]))
-    assert response.status_code == 200, response.text
-    assert len(codes) == 10
-    found["secret"], found["recovery_codes"] = secret, codes
-    return found
-
-
-@pytest.fixture
-def browser(hub, person) -> requests.Session:
-    session = requests.Session()
-    response = sign_in(hub, person["username"], PASSWORD, person["secret"], browser=session)
-    assert response.status_code == 303, response.text
-    return session
-
-
-def jwks_of(hub: str) -> KeySet:
-    return KeySet.import_key_set(requests.get(hub + "/oauth/jwks").json())
-
-
-def authorize(hub, browser, rp: OAuth2Session, *, verifier: str | None, **params):  # type: ignore[no-untyped-def]
-    extra = {"code_verifier": verifier} if verifier else {}
-    uri, state = rp.create_authorization_url(hub + "/oauth/authorize", **extra, **params)
-    response = browser.get(uri, allow_redirects=False)
-    return response, state
-
-
-def code_flow(hub, browser, registered, *, nonce: str = "nonce-1", scope: str = SCOPE):  # type: ignore[no-untyped-def]
-    rp = OAuth2Session(
-        registered.client_id,
-        registered.client_secret or None,
-        scope=scope,
-        redirect_uri=REDIRECT,
-        code_challenge_method="S256",
-        token_endpoint_auth_method="client_secret_basic" if registered.client_secret else "none",
-    )
-    verifier = generate_token(48)
-    response, state = authorize(hub, browser, rp, verifier=verifier, nonce=nonce)
-    assert response.status_code == 302, response.text
-    location = response.headers["Location"]
-    assert location.startswith(REDIRECT) and query_of(location)["state"] == state
-    token = rp.fetch_token(
-        hub + "/oauth/token", authorization_response=location, code_verifier=verifier
-    )
-    return rp, token, location
-
 
 # ------------------------------------------------------------------ discovery and keys
 
