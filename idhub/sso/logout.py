@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from joserfc import jwt
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from ..audit import Actor, AuditLog
 from ..db import Database
@@ -110,25 +110,38 @@ def end_access(
             if revoke_all_tokens and session_id is None
             else OAuthToken.session_id.in_(ended.sessions or [uuid.UUID(int=0)])
         )
-        result = session.execute(
-            update(OAuthToken)
-            .where(token_filter, OAuthToken.revoked_at.is_(None))
-            .values(revoked_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        ended.tokens_revoked = int(result.rowcount or 0)  # type: ignore[attr-defined]
-        by_person: dict[uuid.UUID, int] = {}
+        live_tokens = [OAuthToken.revoked_at.is_(None), token_filter]
+        tokens_of: dict[uuid.UUID, int] = {}
+        for pid, count in session.execute(
+            select(OAuthToken.person_id, func.count())
+            .where(*live_tokens)
+            .group_by(OAuthToken.person_id)
+        ):
+            tokens_of[pid] = count
+        if tokens_of:
+            session.execute(
+                update(OAuthToken)
+                .where(*live_tokens)
+                .values(revoked_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        ended.tokens_revoked = sum(tokens_of.values())
+        sessions_of: dict[uuid.UUID, int] = {}
         for _, pid in live:
-            by_person[pid] = by_person.get(pid, 0) + 1
+            sessions_of[pid] = sessions_of.get(pid, 0) + 1
         for pid in people:
-            if by_person.get(pid) or ended.tokens_revoked:
+            if sessions_of.get(pid) or tokens_of.get(pid):
                 audit.record(
                     session,
                     actor=actor,
                     action="sso.sessions.end",
                     object_type="person",
                     object_id=pid,
-                    after={"sessions": by_person.get(pid, 0), "reason": reason},
+                    after={
+                        "sessions": sessions_of.get(pid, 0),
+                        "tokens_revoked": tokens_of.get(pid, 0),
+                        "reason": reason,
+                    },
                 )
     if ended.notices:
         send_backchannel(db, audit, keyring, conf, ended)
