@@ -12,7 +12,7 @@ import secrets
 import time
 import uuid
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from authlib.oauth2 import OAuth2Error
 from flask import (
@@ -114,6 +114,45 @@ def _page(template: str, status: int = 200, **context: Any) -> Response:
     return response
 
 
+def _origin(uri: str) -> str | None:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def _allow_form_redirect(response: Response, target: str | None) -> Response:
+    """Browsers apply CSP form-action to the redirects after a form is sent: let this
+    page's form end at `target`'s origin (a URI already checked against a registration)."""
+    from ..app import SECURITY_HEADERS
+
+    origin = _origin(target) if target else None
+    csp = SECURITY_HEADERS["Content-Security-Policy"]
+    if origin:
+        csp = csp.replace("form-action 'self'", f"form-action 'self' {origin}")
+    response.headers["Content-Security-Policy"] = csp
+    return response
+
+
+def _redirect_target_of(next_url: str) -> str | None:
+    """The registered redirect URI an /oauth/authorize `next` URL will end at, if any."""
+    parts = urlsplit(next_url)
+    if parts.path != "/oauth/authorize":
+        return None
+    query = parse_qs(parts.query)
+    client_id = (query.get("client_id") or [None])[0]
+    wanted = (query.get("redirect_uri") or [None])[0]
+    session = get_db().session(write=False)
+    try:
+        row = session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
+    finally:
+        session.close()
+    if row is None:
+        return None
+    uris = row.redirect_uris or []
+    if wanted is None:
+        return uris[0] if len(uris) == 1 else None
+    return wanted if wanted in uris else None
+
+
 def _error_page(message_key: str, status: int = 400) -> Response:
     return _page("sso_message.html", status, title=t("title.error"), message=t(message_key))
 
@@ -203,11 +242,16 @@ def _pending() -> uuid.UUID | None:
         return None
 
 
+def _pending_target() -> str | None:
+    pending = flow.get("pending") or {}
+    return _redirect_target_of(_safe_next(pending.get("next")))
+
+
 @bp.get("/sso/login/code")
 def code_form():  # type: ignore[no-untyped-def]
     if _pending() is None:
         return redirect("/sso/login", 303)
-    return _page("sso_code.html", title=t("title.totp"))
+    return _allow_form_redirect(_page("sso_code.html", title=t("title.totp")), _pending_target())
 
 
 @bp.post("/sso/login/code")
@@ -262,7 +306,8 @@ def code_submit():  # type: ignore[no-untyped-def]
             )
             failed = False
     if failed:
-        return _page("sso_code.html", 401, title=t("title.totp"), error=t("error.code_failed"))
+        page = _page("sso_code.html", 401, title=t("title.totp"), error=t("error.code_failed"))
+        return _allow_form_redirect(page, _pending_target())
     next_url = _safe_next(flow.pop("pending", {}).get("next"))
     response = redirect(next_url, 303)
     set_cookie(
@@ -304,13 +349,14 @@ def authorize():  # type: ignore[no-untyped-def]
     scope = grant.request.scope or ""
     if not client_row.first_party and not _consented(user.person.id, client_row.client_id, scope):
         if request.method == "GET":
-            return _page(
+            page = _page(
                 "sso_consent.html",
                 title=t("title.consent"),
                 app=client_row.name,
                 scopes=scope.split(),
                 action=request.full_path,
             )
+            return _allow_form_redirect(page, getattr(grant, "redirect_uri", None))
         if not _check_csrf():
             return _error_page("error.csrf")
         if request.form.get("decision") != "allow":
@@ -537,7 +583,8 @@ def rp_logout():  # type: ignore[no-untyped-def]
         )
     user = _signed_in()
     if request.method == "GET" and user is not None:
-        return _page("sso_logout.html", title=t("title.logout"), params=dict(params))
+        page = _page("sso_logout.html", title=t("title.logout"), params=dict(params))
+        return _allow_form_redirect(page, redirect_to)
     if request.method == "POST" and not _check_csrf():
         return _error_page("error.csrf")
     if user is not None and user.session is not None:

@@ -3,33 +3,9 @@ one sign-in serves several apps; signing out of one reaches the others by back-c
 
 from __future__ import annotations
 
-import pytest
 import requests
 
-from examples.rp_app import create_rp
-from tests.sso_helpers import PASSWORD, LiveServer, form_fields, query_of, register_app, sign_in
-
-APPS = ("Văn bản", "Họp trực tuyến", "Nhân sự")
-
-
-@pytest.fixture
-def apps(app, hub):
-    servers = []
-    for name in APPS:
-        server = LiveServer()
-        registered = register_app(
-            app,
-            name=name,
-            redirect_uris=[server.url + "/callback"],
-            post_logout_redirect_uris=[server.url + "/"],
-            backchannel_logout_uri=server.url + "/backchannel",
-            scopes=["openid", "profile", "email", "org", "roles"],
-        )
-        rp = create_rp(name, server.url, hub, registered.client_id, registered.client_secret)
-        servers.append(server.start(rp))
-    yield [s.url for s in servers]
-    for server in servers:
-        server.stop()
+from tests.sso_helpers import PASSWORD, form_fields, query_of, sign_in
 
 
 def test_single_sign_on_across_apps_and_single_logout(hub, apps, person):

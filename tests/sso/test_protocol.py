@@ -324,6 +324,10 @@ def test_consent_for_a_third_party_app(app, hub, browser):
     )
     response, _ = authorize(hub, browser, rp, verifier=generate_token(48))
     assert response.status_code == 200 and "Ứng dụng đối tác" in response.text
+    # The form may end at the app's registered redirect URI, and nowhere else.
+    assert response.headers["Content-Security-Policy"].endswith(
+        "form-action 'self' http://127.0.0.1:9"
+    )
     from tests.sso_helpers import form_fields
 
     action = response.url.replace(hub, "")
