@@ -89,12 +89,12 @@ def main(argv: list[str]) -> int:
         admin = _client(app, name="bench admin", scopes=["admin"])
         auth = (admin.client_id, admin.client_secret)
         token = web.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=auth)
-        headers = {"Authorization": f"Bearer {token.json['access_token']}"}
+        headers = {"Authorization": f"Bearer {(token.json or {})['access_token']}"}
 
         def post(url: str, body: dict) -> dict:
             response = web.post(url, json=body, headers=headers)
-            assert response.status_code == 201, response.json
-            return response.json
+            assert response.status_code == 201 and response.json is not None, response.json
+            return dict(response.json)
 
         unit = post(
             "/api/v1/org-units",
@@ -155,7 +155,9 @@ def main(argv: list[str]) -> int:
         browser = app.test_client()
 
         def csrf(path: str) -> str:
-            return re.search(r'name="csrf_token" value="([^"]+)"', browser.get(path).text).group(1)
+            found = re.search(r'name="csrf_token" value="([^"]+)"', browser.get(path).text)
+            assert found is not None
+            return found.group(1)
 
         def password_login() -> None:
             response = browser.post(
@@ -213,7 +215,7 @@ def main(argv: list[str]) -> int:
                 },
                 auth=(app2.client_id, app2.client_secret),
             )
-            assert tokens.status_code == 200 and tokens.json["id_token"], tokens.json
+            assert tokens.status_code == 200 and (tokens.json or {}).get("id_token"), tokens.json
 
         results["sso_second_app_per_s_per_core"] = rate(second_app, args.seconds)
         ph = hasher(settings["sso"])

@@ -265,6 +265,22 @@ def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None
     raise RuntimeError(f"the hub did not become ready in {timeout:.0f} s: {last}")
 
 
+def _wait_answering(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """An example app is up once its home page answers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the example app at {url} exited with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the example app at {url} did not answer in {timeout:.0f} s")
+
+
 def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
     var_dir = Path(settings["var_dir"])
     run_dir = var_dir / "run"
@@ -333,6 +349,8 @@ def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
                 subprocess.Popen([sys.executable, str(EXAMPLE_APP)], env=rp_env)  # noqa: S603
             )
 
+        for demo_app, proc in zip(demo_apps, apps_running, strict=True):
+            _wait_answering(demo_app["url"], proc)
         if demo_user and settings["dev_slapd"]["enabled"]:
             demo_user["dn"] = _demo_password_in_directory(settings, keyring, demo_user)
         _write_private(
@@ -368,15 +386,16 @@ def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
         return 1
     finally:
         env_path.unlink(missing_ok=True)
-        for proc in (*apps_running, worker, gunicorn):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-        for proc in (*apps_running, worker, gunicorn):
-            if proc is not None:
+        started: list[subprocess.Popen | None] = [*apps_running, worker, gunicorn]
+        for child in started:
+            if child is not None and child.poll() is None:
+                child.terminate()
+        for child in started:
+            if child is not None:
                 try:
-                    proc.wait(timeout=15)
+                    child.wait(timeout=15)
                 except subprocess.TimeoutExpired:
-                    proc.kill()
+                    child.kill()
         if slapd is not None:
             slapd.stop()
         _say("stopped")

@@ -117,7 +117,8 @@ def end_access(
             .where(*live_tokens)
             .group_by(OAuthToken.person_id)
         ):
-            tokens_of[pid] = count
+            if pid is not None:
+                tokens_of[pid] = count
         if tokens_of:
             session.execute(
                 update(OAuthToken)

@@ -138,8 +138,8 @@ def _redirect_target_of(next_url: str) -> str | None:
     if parts.path != "/oauth/authorize":
         return None
     query = parse_qs(parts.query)
-    client_id = (query.get("client_id") or [None])[0]
-    wanted = (query.get("redirect_uri") or [None])[0]
+    client_id = next(iter(query.get("client_id", [])), None)
+    wanted = next(iter(query.get("redirect_uri", [])), None)
     session = get_db().session(write=False)
     try:
         row = session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
@@ -328,6 +328,16 @@ def _consented(person_id: uuid.UUID, client_id: str, scope: str) -> bool:
         session.close()
 
 
+def _must_sign_in_again(grant: Any, user: SignedIn) -> bool:
+    """prompt=login (OIDC Core 3.1.2.1), or a sign-in older than max_age."""
+    if getattr(grant, "prompt", None) == "login":
+        return True
+    max_age = request.values.get("max_age", "")
+    if max_age.isdigit() and user.session is not None:
+        return (utcnow() - user.session.auth_time).total_seconds() > int(max_age)
+    return False
+
+
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
 def authorize():  # type: ignore[no-untyped-def]
     server = _ext("idhub.oauth_server")
@@ -343,8 +353,11 @@ def authorize():  # type: ignore[no-untyped-def]
             title=t("title.error"),
             message=f"{t('error.request')} ({error.error}: {error.description or ''})",
         )
-    if user is None:
-        return redirect("/sso/login?" + urlencode({"next": request.full_path}), 303)
+    if user is None or _must_sign_in_again(grant, user):
+        # prompt=login is dropped from the way back, so the fresh sign-in satisfies it.
+        query = [(k, v) for k, v in request.args.items(multi=True) if k != "prompt"]
+        back = request.path + "?" + urlencode(query)
+        return redirect("/sso/login?" + urlencode({"next": back}), 303)
     client_row: OAuthClient = grant.client.row
     scope = grant.request.scope or ""
     if not client_row.first_party and not _consented(user.person.id, client_row.client_id, scope):

@@ -129,6 +129,9 @@ def init_sso(app: Flask, settings: dict[str, Any]) -> None:
         return server.create_endpoint_response("revocation")
 
     app.register_blueprint(bp)
+    from .i18n import init_i18n
     from .pages import bp as pages_bp
+
+    init_i18n(app)
 
     app.register_blueprint(pages_bp)

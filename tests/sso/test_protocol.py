@@ -313,6 +313,31 @@ def test_not_signed_in_goes_to_the_login_page_and_back(app, hub, person):
     assert back.status_code == 302 and query_of(back.headers["Location"])["state"] == state
 
 
+def test_prompt_and_max_age(app, hub, browser, person):
+    registered = register_app(app)
+    base = {
+        "response_type": "code",
+        "client_id": registered.client_id,
+        "redirect_uri": REDIRECT,
+        "scope": "openid",
+        "state": "s",
+    }
+    silent = requests.get(
+        hub + "/oauth/authorize", params={**base, "prompt": "none"}, allow_redirects=False
+    )
+    assert query_of(silent.headers["Location"])["error"] == "login_required"
+    for extra in ({"prompt": "login"}, {"max_age": "0"}):
+        again = browser.get(
+            hub + "/oauth/authorize", params={**base, **extra}, allow_redirects=False
+        )
+        assert again.status_code == 303 and "/sso/login?next=" in again.headers["Location"]
+        assert "prompt" not in query_of(again.headers["Location"])["next"]
+    fresh = browser.get(
+        hub + "/oauth/authorize", params={**base, "max_age": "3600"}, allow_redirects=False
+    )
+    assert fresh.status_code == 302 and "code" in query_of(fresh.headers["Location"])
+
+
 def test_consent_for_a_third_party_app(app, hub, browser):
     registered = register_app(app, first_party=False, name="Ứng dụng đối tác")
     rp = OAuth2Session(
@@ -447,6 +472,10 @@ def test_login_by_mail_address_and_english(app, hub, person):
     english = requests.get(hub + "/sso/login?lang=en")
     assert "Sign in" in english.text and 'lang="en"' in english.text
     assert "Đăng nhập" not in english.text.split("<nav")[0]
+    remembered = requests.get(hub + "/sso/login", cookies=english.cookies)
+    assert 'lang="en"' in remembered.text  # the choice is kept in a cookie
+    by_header = requests.get(hub + "/sso/login", headers={"Accept-Language": "en-GB,en;q=0.8"})
+    assert "Sign in" in by_header.text
 
 
 def test_wrong_and_replayed_totp(app, hub, person):
