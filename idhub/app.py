@@ -20,6 +20,7 @@ from .health import bp as health_bp
 from .keyring import Keyring
 from .logs import configure_logging
 from .oauth.server import init_oauth
+from .sso import init_sso
 
 access_log = logging.getLogger("idhub.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
@@ -63,6 +64,7 @@ def create_app(
     _install_request_hooks(app)
     app.teardown_appcontext(close_request_session)
     init_oauth(app, settings)
+    init_sso(app, settings)
     init_api(app, settings)
     app.register_blueprint(health_bp)
 
@@ -73,6 +75,7 @@ def create_app(
             api_docs="/api/v1/docs",
             openapi="/api/v1/openapi.json",
             token_endpoint="/oauth/token",
+            openid_configuration="/.well-known/openid-configuration",
             health="/healthz",
             ready="/readyz",
         )

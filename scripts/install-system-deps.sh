@@ -7,6 +7,7 @@ PACKAGES=(
     postfix postfix-ldap dovecot-imapd dovecot-lmtpd dovecot-ldap  # throwaway mail stack
     python3-venv python3-dev gcc                          # the virtualenv; python-ldap compiles
     jq                                                    # README examples read var/run/env.json
+    chromium                                              # headless browser test of the sign-in pages
 )
 
 SUDO=()

@@ -239,3 +239,13 @@ class AuditVerifySchema(Schema):
     checked = fields.Integer()
     broken_at = fields.Integer(allow_none=True)
     problem = fields.String(allow_none=True)
+
+
+class ActionLinkRequestSchema(Schema):
+    purpose = fields.String(load_default="activate", validate=validate.OneOf(["activate", "reset"]))
+
+
+class ActionLinkSchema(Schema):
+    url = fields.String(metadata={"description": "One-time link; give it to the person only."})
+    purpose = fields.String()
+    expires_at = fields.DateTime()

@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +33,10 @@ from .slapd import Slapd
 
 DEMO_CLIENT_FILE = "demo_admin_client.json"
 DEMO_USER_FILE = "demo_user.json"
+DEMO_APPS_FILE = "demo_apps.json"
+# The example apps (examples/rp_app.py), on the ports after the hub's.
+DEMO_APPS = ("Văn bản", "Họp trực tuyến", "Nhân sự")
+EXAMPLE_APP = Path(__file__).resolve().parents[2] / "examples" / "rp_app.py"
 ACTOR = Actor("system", "devstack")
 
 
@@ -100,6 +105,87 @@ def _demo_user(db: Database, settings: dict) -> dict | None:
         }
     _write_private(path, saved)
     return saved
+
+
+def _demo_sign_on(
+    db: Database, keyring: Keyring, audit: AuditLog, settings: dict, user: dict
+) -> dict:
+    """Give the demo person hub credentials: the demo password and a TOTP secret (kept)."""
+    import pyotp
+
+    from ..errors import Invalid
+    from ..sso.credentials import set_credentials
+
+    if user.get("totp_secret"):
+        return user
+    secret = pyotp.random_base32()
+    with db.transaction() as session:
+        person = session.get(Person, uuid.UUID(user["person_id"]))
+        if person is None:
+            return user
+        for _ in range(5):  # a random password could contain the person's name: draw again
+            try:
+                set_credentials(
+                    session,
+                    keyring,
+                    audit,
+                    settings["sso"],
+                    ACTOR,
+                    person,
+                    password=user["password"],
+                    totp_secret=secret,
+                    # The previous step's code, so the code shown now works for the first sign-in.
+                    totp_code=pyotp.TOTP(secret).at(time.time() - 30),
+                )
+                break
+            except Invalid:
+                import secrets as _secrets
+
+                user["password"] = _secrets.token_urlsafe(12)
+    user["totp_secret"] = secret
+    _write_private(Path(settings["secrets"]["dir"]) / DEMO_USER_FILE, user)
+    return user
+
+
+def _demo_apps(db: Database, keyring: Keyring, audit: AuditLog, settings: dict) -> list[dict]:
+    """The three example apps, registered once (first-party, with logout URIs)."""
+    from ..oauth.clients import create_client
+
+    path = Path(settings["secrets"]["dir"]) / DEMO_APPS_FILE
+    saved = (_read_json(path) or {}).get("apps") or []
+    host, port = settings["server"]["host"], int(settings["server"]["port"])
+    with db.transaction() as session:
+        known = set(session.scalars(select(OAuthClient.client_id)))
+        if saved and all(a["client_id"] in known for a in saved):
+            return saved
+        apps = []
+        scopes = ["openid", "profile", "email", "org", "roles"]
+        for n, name in enumerate(DEMO_APPS, start=1):
+            url = f"http://{host}:{port + n}"
+            new = create_client(
+                session,
+                keyring,
+                audit,
+                ACTOR,
+                name=name,
+                scopes=scopes,
+                allowed_scopes=scopes,
+                grant_types=["authorization_code", "refresh_token"],
+                redirect_uris=[url + "/callback"],
+                post_logout_redirect_uris=[url + "/"],
+                backchannel_logout_uri=url + "/backchannel",
+                first_party=True,
+            )
+            apps.append(
+                {
+                    "name": name,
+                    "url": url,
+                    "client_id": new.client_id,
+                    "client_secret": new.client_secret,
+                }
+            )
+    _write_private(path, {"apps": apps})
+    return apps
 
 
 def _demo_password_in_directory(settings: dict, keyring: Keyring, user: dict) -> str | None:
@@ -180,6 +266,22 @@ def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None
     raise RuntimeError(f"the hub did not become ready in {timeout:.0f} s: {last}")
 
 
+def _wait_answering(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """An example app is up once its home page answers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the example app at {url} exited with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the example app at {url} did not answer in {timeout:.0f} s")
+
+
 def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
     var_dir = Path(settings["var_dir"])
     run_dir = var_dir / "run"
@@ -202,6 +304,7 @@ def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
     mail: MailStack | None = None
     gunicorn: subprocess.Popen | None = None
     worker: subprocess.Popen | None = None
+    apps_running: list[subprocess.Popen] = []
     try:
         if settings["dev_slapd"]["enabled"]:
             url = urlsplit(ldap_settings["url"])
@@ -224,6 +327,9 @@ def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
             _load_demo_if_empty(db, audit, settings)
         admin_client = _demo_client(db, keyring, audit, settings)
         demo_user = _demo_user(db, settings)
+        if demo_user:
+            demo_user = _demo_sign_on(db, keyring, audit, settings, demo_user)
+        demo_apps = _demo_apps(db, keyring, audit, settings)
         db.dispose()
 
         hub_url = f"http://{settings['server']['host']}:{settings['server']['port']}"
@@ -234,13 +340,33 @@ def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
         gunicorn = subprocess.Popen(gunicorn_argv(settings), env=env)  # noqa: S603
         worker = subprocess.Popen([sys.executable, "-m", "idhub.cli", "worker"], env=env)  # noqa: S603
         _wait_ready(hub_url, gunicorn)
+        issuer = (settings["sso"]["issuer"] or settings["server"]["public_url"]).rstrip("/")
+        for demo_app in demo_apps:
+            rp_env = {
+                **env,
+                "RP_NAME": demo_app["name"],
+                "RP_URL": demo_app["url"],
+                "RP_ISSUER": issuer,
+                "RP_CLIENT_ID": demo_app["client_id"],
+                "RP_CLIENT_SECRET": demo_app["client_secret"],
+            }
+            apps_running.append(
+                subprocess.Popen([sys.executable, str(EXAMPLE_APP)], env=rp_env)  # noqa: S603
+            )
 
+        for demo_app, proc in zip(demo_apps, apps_running, strict=True):
+            _wait_answering(demo_app["url"], proc)
         if demo_user and settings["dev_slapd"]["enabled"]:
             demo_user["dn"] = _demo_password_in_directory(settings, keyring, demo_user)
         _write_private(
             env_path,
             {
                 "hub_url": hub_url,
+                "issuer": issuer,
+                "apps": [
+                    {"name": a["name"], "url": a["url"], "client_id": a["client_id"]}
+                    for a in demo_apps
+                ],
                 "ldap": {
                     "url": ldap_settings["url"],
                     "base_dn": ldap_settings["base_dn"],
@@ -252,7 +378,7 @@ def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
                 "demo_user": demo_user,
             },
         )
-        _banner(hub_url, env_path, admin_client, demo_user)
+        _banner(hub_url, env_path, admin_client, demo_user, demo_apps)
         while not stopping:
             for name, proc in (("gunicorn", gunicorn), ("worker", worker)):
                 if proc.poll() is not None:
@@ -266,15 +392,16 @@ def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
         return 1
     finally:
         env_path.unlink(missing_ok=True)
-        for proc in (worker, gunicorn):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-        for proc in (worker, gunicorn):
-            if proc is not None:
+        started: list[subprocess.Popen | None] = [*apps_running, worker, gunicorn]
+        for child in started:
+            if child is not None and child.poll() is None:
+                child.terminate()
+        for child in started:
+            if child is not None:
                 try:
-                    proc.wait(timeout=15)
+                    child.wait(timeout=15)
                 except subprocess.TimeoutExpired:
-                    proc.kill()
+                    child.kill()
         if mail is not None:
             mail.stop()
         if slapd is not None:
@@ -319,7 +446,9 @@ def _mail_env(mail: MailStack | None) -> dict[str, Any]:
     }
 
 
-def _banner(hub_url: str, env_path: Path, client: dict, user: dict | None) -> None:
+def _banner(
+    hub_url: str, env_path: Path, client: dict, user: dict | None, apps: list[dict]
+) -> None:
     lines = [
         "",
         f"  IDHub is running at {hub_url}",
@@ -336,7 +465,14 @@ def _banner(hub_url: str, env_path: Path, client: dict, user: dict | None) -> No
         f"{hub_url}/oauth/token",
     ]
     if user:
-        lines += ["", f"  Demo person: {user['name']} (username {user['username']})"]
+        lines += [
+            "",
+            f"  Demo person: {user['name']} (username {user['username']}; password "
+            "and TOTP secret in env.json demo_user)",
+        ]
+    if apps:
+        lines += ["", "  Example apps (single sign-on at the hub):"]
+        lines += [f"    {a['name']:16s} {a['url']}" for a in apps]
     lines += ["", "  Ctrl-C stops everything.", ""]
     print("\n".join(lines), flush=True)
     sys.stdout.flush()

@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,6 +92,7 @@ class Worker:
         guard: Guard | None = None,
         worker_id: str | None = None,
         then: tuple[str, ...] = (),
+        on_disabled: Callable[[list[uuid.UUID], Actor], object] | None = None,
     ) -> None:
         self.db = db
         self.audit = audit
@@ -103,6 +105,8 @@ class Worker:
         self.actor = Actor("system", f"worker {self.worker_id}")
         # Targets converged after the directory, from it (e.g. "mail": Dovecot reads LDAP).
         self.then = then
+        # Sign-on: ends the sessions and tokens of people converged to disabled.
+        self.on_disabled = on_disabled
 
     # -- claiming ---------------------------------------------------------------------
     def claim(self) -> list[ProvisioningJob]:
@@ -400,11 +404,28 @@ class Worker:
                     .where(ProvisioningJob.id.in_(done))
                     .execution_options(synchronize_session=False)
                 )
+        if self.on_disabled is not None:  # after the record is committed
+            self._end_access_of_disabled(plans, held)
 
     def _actor_for(self, jobs: list[ProvisioningJob]) -> Actor:
         """The worker, carrying the HR request that caused the converge (if any)."""
         request_id = next((j.request_id for j in jobs if j.request_id), None)
         return Actor("system", self.actor.id, request_id=request_id)
+
+    def _end_access_of_disabled(self, plans: list[PersonPlan], held: set[uuid.UUID]) -> None:
+        disabled = [
+            p.person_id
+            for p in plans
+            if p.error is None
+            and p.person_id not in held
+            and p.desired.state is not AccountState.ENABLED
+        ]
+        if not disabled or self.on_disabled is None:
+            return
+        try:
+            self.on_disabled(disabled, self.actor)
+        except Exception:  # noqa: BLE001 - the converge is recorded; sign-on retries next time
+            log.exception("ending sign-on access of %d disabled people failed", len(disabled))
 
     def _record_troubled(
         self,

@@ -26,8 +26,26 @@ from .provisioning import (
     ReservedIdentifier,
 )
 from .reorg import ChangeSet, ChangeSetPerson, ChangeSetState
+from .sso import (
+    ActionToken,
+    AuthorizationCode,
+    Consent,
+    LoginThrottle,
+    PersonCredential,
+    RecoveryCode,
+    SigningKey,
+    SsoSession,
+)
 
 __all__ = [
+    "ActionToken",
+    "AuthorizationCode",
+    "Consent",
+    "LoginThrottle",
+    "PersonCredential",
+    "RecoveryCode",
+    "SigningKey",
+    "SsoSession",
     "AccountLink",
     "HubState",
     "JobState",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, Uuid
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, UTCDateTime, utcnow
@@ -23,6 +23,13 @@ class OAuthClient(Base):
     token_endpoint_auth_method: Mapped[str] = mapped_column(
         String(32), default="client_secret_basic"
     )
+    # Sign-on (OIDC) clients: "confidential" (has a secret) or "public" (PKCE, no secret).
+    client_type: Mapped[str] = mapped_column(String(16), default="confidential")
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(Text)
+    # First-party apps of the province skip the consent screen.
+    first_party: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
@@ -38,3 +45,12 @@ class OAuthToken(Base):
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Tokens issued to a person (authorization code / refresh grants); NULL for API clients.
+    person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("person.id"), index=True)
+    session_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sso_session.id"), index=True)
+    refresh_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    refresh_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Set when the refresh token was exchanged for a new one; using it again is theft.
+    refresh_rotated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Every token descending from one authorization code shares the code's id.
+    family_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)

@@ -1,4 +1,8 @@
-"""Authlib's AuthorizationServer wired to our tables: /oauth/token (client credentials for now)."""
+"""Authlib's AuthorizationServer wired to our tables: /oauth/token for every grant.
+
+Client credentials live here; the sign-on grants (authorization code, refresh) and the
+OIDC endpoints are registered by `idhub.sso` on the same server.
+"""
 
 from __future__ import annotations
 
@@ -23,21 +27,28 @@ _AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 
 
 class Client(ClientMixin):
-    """Authlib's view of a registered client."""
+    """Authlib's view of a registered client (API clients and sign-on apps alike)."""
 
     def __init__(self, row: OAuthClient, keyring: Keyring) -> None:
         self.row = row
         self._keyring = keyring
+        self.client_metadata: dict = {}  # read by Authlib's userinfo endpoint
 
     @property
     def client_id(self) -> str:
         return self.row.client_id
 
+    @property
+    def is_public(self) -> bool:
+        return self.row.client_type == "public"
+
     def get_client_id(self) -> str:
         return self.row.client_id
 
     def get_default_redirect_uri(self) -> str | None:
-        return None
+        # Only an unambiguous registration may be used without naming it.
+        uris = self.row.redirect_uris or []
+        return uris[0] if len(uris) == 1 else None
 
     def get_allowed_scope(self, scope: str | None) -> str:
         allowed = set(self.row.scope.split())
@@ -46,17 +57,20 @@ class Client(ClientMixin):
         return " ".join(s for s in scope.split() if s in allowed)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return False
+        # Exact string match (RFC 9700 2.1): no prefixes, no wildcards, no normalisation.
+        return redirect_uri in (self.row.redirect_uris or [])
 
     def check_client_secret(self, client_secret: str) -> bool:
         stored = self.row.client_secret_hash
         return bool(stored) and self._keyring.token_matches(client_secret, stored)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if self.is_public:
+            return method == "none"
         return method in _AUTH_METHODS
 
     def check_response_type(self, response_type: str) -> bool:
-        return False
+        return response_type == "code" and "authorization_code" in (self.row.grant_types or [])
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in (self.row.grant_types or [])
@@ -88,6 +102,11 @@ def query_client(client_id: str) -> Client | None:
 
 
 def save_token(token: dict, request) -> None:  # type: ignore[no-untyped-def]
+    if getattr(request, "user", None) is not None:  # a person's token: the sign-on grants
+        from ..sso.grants import save_person_token
+
+        save_person_token(token, request)
+        return
     session = db_session()
     now = utcnow()
     session.add(
@@ -109,9 +128,15 @@ def save_token(token: dict, request) -> None:  # type: ignore[no-untyped-def]
 
 def init_oauth(app: Flask, settings: dict) -> AuthorizationServer:
     app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {
-        "client_credentials": int(settings["oauth"]["access_token_ttl_s"])
+        "client_credentials": int(settings["oauth"]["access_token_ttl_s"]),
+        "authorization_code": int(settings["sso"]["access_token_ttl_s"]),
+        "refresh_token": int(settings["sso"]["access_token_ttl_s"]),
     }
-    app.config["OAUTH2_SCOPES_SUPPORTED"] = list(settings["oauth"]["scopes"])
+    app.config["OAUTH2_SCOPES_SUPPORTED"] = list(settings["oauth"]["scopes"]) + [
+        s for s in settings["sso"]["scopes"] if s not in settings["oauth"]["scopes"]
+    ]
+    # Refresh tokens only where a grant asks for them (the sign-on grants, never client creds).
+    app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = True
     server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
     server.register_grant(ClientCredentialsGrant)
     app.extensions["idhub.oauth_server"] = server

@@ -1,7 +1,7 @@
 """Mail: the addresses the hub gave each person (old ones stay aliases for a while).
 
 Revision ID: 0004_mail
-Revises: 0002
+Revises: 0003_sso
 Create Date: 2026-12-02 00:45:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_mail"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003_sso"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

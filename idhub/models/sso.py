@@ -1,0 +1,146 @@
+"""Single sign-on state: signing keys, codes, browser sessions, credentials, one-time links.
+
+Every secret that arrives from outside (codes, session cookies, recovery codes, activation
+links) is stored as a keyed SHA-256; private keys and TOTP secrets are encrypted with the
+keyring's Fernet key; passwords are argon2id PHC strings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, UTCDateTime, utcnow
+
+
+class SigningKey(Base):
+    """A JWS signing key: `active` signs; `retired` still verifies (in JWKS) until expires_at."""
+
+    __tablename__ = "sso_signing_key"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(16))
+    private_key_encrypted: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Dropped from JWKS after this moment (retired_at + overlap).
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class SsoSession(Base):
+    """A browser's sign-in at the hub (server side; the cookie carries only a random secret)."""
+
+    __tablename__ = "sso_session"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("person.id"), index=True)
+    auth_time: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    amr: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(64))
+    source_ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+
+
+class AuthorizationCode(Base):
+    """An authorization code (RFC 6749 4.1): single use, short-lived, bound to its request."""
+
+    __tablename__ = "oauth_authorization_code"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("oauth_client.client_id"), index=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("person.id"), index=True)
+    session_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sso_session.id"), index=True)
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(Text, default="")
+    nonce: Mapped[str | None] = mapped_column(String(255))
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    code_challenge_method: Mapped[str | None] = mapped_column(String(16))
+    auth_time: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    amr: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Consent(Base):
+    """A person's consent to a (non-first-party) client for a set of scopes."""
+
+    __tablename__ = "sso_consent"
+
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("oauth_client.client_id"), primary_key=True)
+    scope: Mapped[str] = mapped_column(Text, default="")
+    granted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PersonCredential(Base):
+    """How a person signs in: argon2id password, TOTP (encrypted), failure counter, lockout."""
+
+    __tablename__ = "person_credential"
+
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    password_set_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    totp_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    totp_enrolled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The last TOTP time step accepted: a code is never accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class RecoveryCode(Base):
+    __tablename__ = "person_recovery_code"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("person.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ActionToken(Base):
+    """A one-time link: activate an account or reset a password (set password + TOTP)."""
+
+    __tablename__ = "person_action_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("person.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # "activate" | "reset"
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins per source address in the current window (shared by every web node)."""
+
+    __tablename__ = "sso_login_throttle"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+__all__ = [
+    "ActionToken",
+    "AuthorizationCode",
+    "Consent",
+    "LoginThrottle",
+    "PersonCredential",
+    "RecoveryCode",
+    "SigningKey",
+    "SsoSession",
+]

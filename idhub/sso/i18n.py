@@ -1,0 +1,51 @@
+"""The sign-in pages' messages, with Flask-Babel: Vietnamese by default, English available.
+
+Messages are named by keys ("error.login_failed"); their texts live in gettext catalogues,
+`idhub/translations/<vi|en>/LC_MESSAGES/messages.po`, compiled to `messages.mo` next to
+them (`pybabel compile -d idhub/translations`; a test checks the .mo files are current).
+`?lang=en|vi` sets a cookie; otherwise Accept-Language picks; otherwise the configured
+default (`sso.default_locale`). Every text is NFC.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+
+from flask import Flask, current_app, has_request_context, request
+from flask_babel import Babel, get_locale, gettext
+
+LANGS = ("vi", "en")
+LANG_COOKIE = "idhub_lang"
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+
+
+def select_locale() -> str:
+    default = current_app.extensions["idhub.settings"]["sso"]["default_locale"]
+    if not has_request_context():
+        return default
+    chosen = request.args.get("lang") or request.cookies.get(LANG_COOKIE)
+    if chosen in LANGS:
+        return chosen
+    if request.headers.get("Accept-Language"):
+        best = request.accept_languages.best_match(LANGS)
+        if best:
+            return best
+    return default
+
+
+def init_i18n(app: Flask) -> None:
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
+    app.config["BABEL_DEFAULT_LOCALE"] = app.extensions["idhub.settings"]["sso"]["default_locale"]
+    Babel(app, locale_selector=select_locale)
+
+
+def locale() -> str:
+    return str(get_locale() or "vi")
+
+
+def t(key: str, **values: object) -> str:
+    text = gettext(key)
+    if values:
+        text = text.format(**values)
+    return unicodedata.normalize("NFC", text)
