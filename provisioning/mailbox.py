@@ -24,7 +24,7 @@ from connectors.base import Account, AccountKey, Operation, OpKind
 from provisioning.dn import rdn_value
 from provisioning.model import AccountState, DesiredAccount
 
-__all__ = ["plan_mailbox"]
+__all__ = ["plan_delegations", "plan_mailbox"]
 
 
 def plan_mailbox(
@@ -76,3 +76,37 @@ def plan_mailbox(
             )
         )
     return ops
+
+
+def plan_delegations(
+    desired: DesiredAccount,
+    actual: Account | None,
+    *,
+    deputies: frozenset[str],
+    managed: frozenset[str],
+    current: frozenset[str],
+) -> list[Operation]:
+    """ACL changes on the owner's mailbox for the delegations (ủy quyền) running today.
+
+    `deputies`: uids that may read the mailbox today; `managed`: every uid the hub ever
+    delegated this mailbox to (its range: access someone granted by hand is left
+    alone); `current`: the uids the mailbox's ACL names now. Nothing for an account that
+    is to be deleted or has no mailbox.
+    """
+    if desired.state is AccountState.ABSENT or actual is None:
+        return []
+    grant = sorted(deputies - current)
+    revoke = sorted((current & managed) - deputies)
+    if not grant and not revoke:
+        return []
+    user = desired.attributes.get("uid", ()) or ((rdn_value(desired.name) or ""),)
+    notes = [f"delegated to {d}" for d in grant] + [f"delegation to {d} ended" for d in revoke]
+    return [
+        Operation(
+            OpKind.MODIFY,
+            AccountKey(desired.person_id),
+            current=actual.name,
+            attributes={"user": user, "acl_grant": tuple(grant), "acl_revoke": tuple(revoke)},
+            reason="; ".join(notes),
+        )
+    ]

@@ -9,7 +9,7 @@ from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
 from ..errors import DomainError
-from . import assignments, audit, batches, org_units, people, positions, provisioning
+from . import assignments, audit, batches, delegations, org_units, people, positions, provisioning
 from .schemas import ErrorSchema
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,8 @@ def init_api(app: Flask, settings: dict) -> Api:
             "flows": {"clientCredentials": {"tokenUrl": "/oauth/token", "scopes": scopes}},
         },
     )
-    for module in (org_units, people, positions, assignments, batches, audit, provisioning):
+    for module in (org_units, people, positions, assignments, batches, audit, provisioning,
+                   delegations):  # fmt: skip
         api.register_blueprint(module.blp)
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(Exception, handle_unexpected)

@@ -94,12 +94,14 @@ POSTFIX_TABLES: tuple[tuple[str, str, str, str], ...] = (
 
 # Dovecot: the passdb lets only active accounts in (slapd checks the password and
 # refuses disabled ones too); the userdb finds any account of ours, so LMTP and doveadm
-# (export, kick) work for it, and maps the mailbox and quota.
+# (export, kick) work for it, and maps the mailbox and quota. It names the mail uid
+# too: an IMAP process (running as that uid) may then look up another user's home,
+# which the shared namespace needs for a delegated mailbox.
 DOVECOT_PASSDB = f"""pass_filter = (&{_PERSON}{_ACTIVE}(uid=%u))
 pass_attrs = uid=user"""
 DOVECOT_USERDB = f"""user_filter = (&{_PERSON}(idhubMailbox=*)(|(uid=%u)(mail=%u)))
 user_attrs = =user=%{{ldap:uid}}, =home={{mail_root}}/%{{ldap:idhubMailbox}}, \\
-  idhubMailQuota=quota_rule=*:bytes=%$
+  =uid={{mail_uid}}, =gid={{mail_gid}}, idhubMailQuota=quota_rule=*:bytes=%$
 iterate_filter = (&{_PERSON}(idhubMailbox=*))
 iterate_attrs = uid=user"""
 
@@ -380,7 +382,9 @@ class MailStack:
                     "bind_dn": self.ldap.bind_dn,
                     "bind_pw": self.ldap.password,
                     "base_dn": self.ldap.base_dn,
-                    "body": body.replace("{mail_root}", str(self.mail_root)),
+                    "body": body.replace("{mail_root}", str(self.mail_root))
+                    .replace("{mail_uid}", str(uid))
+                    .replace("{mail_gid}", str(gid)),
                 },
             )
             _write(self.dovecot_dir / f"dovecot-ldap-{role}.conf.ext", text, 0o600)
