@@ -11,6 +11,9 @@ does what a directory write cannot:
   sessions kicked: login fails at once, not when the cache expires);
 * absent account (retention over) with a mailbox → DELETE (exported to an archive
   first, then removed);
+* an enabled account whose directory entry changed (`entry_changed`) → MODIFY: Dovecot's
+  cached lookup of the user is flushed, so a new quota applies at once, not after
+  auth_cache_ttl;
 * an account that lost its address (no mail domain any more) keeps its mailbox: mail is
   never deleted before retention says so.
 
@@ -28,7 +31,11 @@ __all__ = ["plan_delegations", "plan_mailbox"]
 
 
 def plan_mailbox(
-    desired: DesiredAccount, actual: Account | None, *, was_enabled: bool | None
+    desired: DesiredAccount,
+    actual: Account | None,
+    *,
+    was_enabled: bool | None,
+    entry_changed: bool = False,
 ) -> list[Operation]:
     key = AccountKey(desired.person_id)
     user = desired.attributes.get("uid", ()) or ((rdn_value(desired.name) or ""),)
@@ -64,6 +71,17 @@ def plan_mailbox(
         elif actual is not None and was_enabled is False:
             ops.append(
                 Operation(OpKind.ENABLE, key, current=actual.name, attributes=who, reason=headline)
+            )
+        elif actual is not None and entry_changed:
+            ops.append(
+                Operation(
+                    OpKind.MODIFY,
+                    key,
+                    current=actual.name,
+                    attributes=who,
+                    reason="directory entry changed: Dovecot's cached lookup is refreshed "
+                    "(quota, aliases apply now)",
+                )
             )
     elif was_enabled is not False:  # disabled here, not yet shut out there
         ops.append(

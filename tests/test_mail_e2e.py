@@ -214,3 +214,23 @@ def test_mail_server_down_during_a_batch_converges_once_back(app, api, org, mail
         set_password(app, person["id"], PASSWORD)
         send_mail(mail_server, f"{username}@laichau.gov.vn", f"Thư số {n}")
         wait_for_subject(mail_server, username, PASSWORD, f"Thư số {n}")
+
+
+def test_a_new_quota_applies_at_once_despite_dovecots_cache(app, api, org, mail_server):
+    person = make_person(api)
+    post = make_assignment(api, person, org["dept"], org["specialist"])
+    drain_all(app)
+    set_password(app, person["id"], PASSWORD)
+    rules = app.extensions["idhub.rules"]
+
+    def limit_kib() -> str:  # doveadm's lookup goes through the auth cache too
+        table = mail_server.doveadm("-f", "tab", "quota", "get", "-u", "annv").stdout
+        return next(line.split("\t")[3] for line in table.splitlines() if "\tSTORAGE\t" in line)
+
+    assert can_login(mail_server, "annv", PASSWORD)  # the lookup is cached now
+    assert limit_kib() == str(rules.quota_bytes("standard") // 1024)
+    head = make_position(api, code="TRUONG_PHONG", name="Trưởng phòng", leadership_level=2)
+    api.patch(f"/api/v1/assignments/{post['id']}", {"position_id": head["id"]}, etag='"1"')
+    drain_all(app)
+    assert entry(app, person["id"])[1]["idhubMailQuota"] == [str(rules.quota_bytes("large"))]
+    assert limit_kib() == str(rules.quota_bytes("large") // 1024)

@@ -51,6 +51,7 @@ from ..models import (
     ProvisioningJob,
     utcnow,
 )
+from .followup import ENTRY_CHANGED
 from .mailfacts import with_mail_facts
 from .snapshots import UnitDirectory, person_snapshots
 from .worker import Worker, WorkerSettings
@@ -96,6 +97,7 @@ def compute_mail_plans(
     *,
     base_dn: str,
     today: dt.date | None = None,
+    entry_changed: frozenset[uuid.UUID] = frozenset(),
 ) -> list[MailPlan]:
     """Desired account from HR (the same policy as the directory), the mailbox as it is,
     and the operations between (see provisioning.mailbox)."""
@@ -121,7 +123,12 @@ def compute_mail_plans(
         location = desired.attributes.get("idhubMailbox") or (mailbox_location(str(person.id)),)
         actual = connector.read_location(key, location[0])
         link = links.get(person.id)
-        operations = plan_mailbox(desired, actual, was_enabled=link.enabled if link else None)
+        operations = plan_mailbox(
+            desired,
+            actual,
+            was_enabled=link.enabled if link else None,
+            entry_changed=person.id in entry_changed,
+        )
         plans.append(
             MailPlan(
                 person.id,
@@ -224,7 +231,16 @@ class MailWorker(Worker):
             by_subject[job.subject_id].append(job)
         with self.db.transaction() as session:
             plans = compute_mail_plans(
-                session, self.mail, self.rules, list(by_subject), base_dn=self.base_dn
+                session,
+                self.mail,
+                self.rules,
+                list(by_subject),
+                base_dn=self.base_dn,
+                entry_changed=frozenset(
+                    subject
+                    for subject, js in by_subject.items()
+                    if any(j.reason == ENTRY_CHANGED for j in js)
+                ),
             )
         try:
             for p in plans:
@@ -297,7 +313,7 @@ class MailWorker(Worker):
                     link.enabled = p.desired.state is AccountState.ENABLED
                     link.last_error = None
                     link.last_converged_at = now
-                    if p.operations:
+                    if _worth_auditing(p):
                         self.audit.record(
                             session,
                             actor=actor,
@@ -330,6 +346,11 @@ class MailWorker(Worker):
                     .where(ProvisioningJob.id.in_(done))
                     .execution_options(synchronize_session=False)
                 )
+
+
+def _worth_auditing(p: MailPlan) -> bool:
+    """A plan that only refreshed Dovecot's cache changes nothing worth an audit event."""
+    return any(op.kind is not OpKind.MODIFY or "acl_grant" in op.attributes for op in p.operations)
 
 
 def _created(p: MailPlan) -> str | None:
