@@ -25,6 +25,7 @@ The lookups are documented for a province's own servers in docs/mail.md.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import grp
 import os
 import pwd
@@ -35,6 +36,7 @@ import string
 import subprocess
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -277,7 +279,7 @@ class MailStack:
         pid = self._postfix_master_pid()
         if pid is not None:  # did not stop in time
             self._postfix("abort")
-            with _suppress_lookup():
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
     def _postfix(self, command: str) -> subprocess.CompletedProcess[str]:
@@ -431,9 +433,8 @@ class MailStack:
     # ------------------------------------------------------------------ helpers
 
     def _wait_greeting(
-        self, port: int, greeting: bytes, deadline: float, what: str, alive: object
+        self, port: int, greeting: bytes, deadline: float, what: str, alive: Callable[[], bool]
     ) -> None:
-        assert callable(alive)
         last = "no answer"
         while True:
             try:
@@ -466,14 +467,6 @@ class MailStack:
         """Stop and delete the whole folder (mail included)."""
         self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
-
-
-class _suppress_lookup:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return exc[0] is not None and issubclass(exc[0], ProcessLookupError)  # type: ignore[arg-type]
 
 
 def _children(pid: int, names: tuple[str, ...]) -> set[int]:
