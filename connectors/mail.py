@@ -8,7 +8,8 @@ what is left for a connector is what the directory cannot do:
   disable  flush Dovecot's auth cache for the user and kick open sessions, so a
            disabled account stops working at once, not when the cache expires;
   enable   flush the auth cache (a cached refusal must not outlive the enable);
-  modify   quota changed: flush the auth cache (the next session reads the new limit);
+  modify   flush the auth cache; with acl_grant / acl_revoke: a deputy's access to the
+           owner's INBOX (ủy quyền, Dovecot ACL, seen as shared/<owner>/INBOX);
   delete   kick, export the mailbox to an archive file, then delete it.
 
 A mailbox lives at `<mail_root>/<location>/Maildir`; `location` (the directory's
@@ -17,7 +18,8 @@ without asking the directory, and archiving works after the entry has gone.
 
 Operations (connectors.base.Operation, target = the person key):
   CREATE   name = location, attributes {"user": (uid,), "quota": (bytes,)} (quota optional)
-  DISABLE, ENABLE, MODIFY   attributes {"user": (uid,)}
+  DISABLE, ENABLE, MODIFY   attributes {"user": (uid,)}; MODIFY may add
+           "acl_grant" / "acl_revoke": deputies' uids
   DELETE   name = location, attributes {"user": (uid,)}; Result.name = the archive file
 
 Errors: Dovecot not running or not answering (doveadm exit 75, refused sockets, a
@@ -61,6 +63,8 @@ EX_DATAERR = 65  # e.g. "Mailbox already exists"
 EX_NOUSER = 67
 EX_NOHOST = 68  # kick: "no users kicked"
 EX_TEMPFAIL = 75
+DELEGATED_RIGHTS = ("lookup", "read", "write-seen")
+"""What a deputy may do in the owner's INBOX: see it, read, mark as read."""
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,254}")
 _LOCATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*(/[A-Za-z0-9][A-Za-z0-9-]*)*")
 
@@ -211,6 +215,10 @@ class MailConnector:
             self._doveadm(f"disable {user}: flush auth cache", "auth", "cache", "flush", user)
             self._doveadm(f"disable {user}: kick", "kick", user, ok=(0, EX_NOHOST))
             return Result(op, name=op.current)
+        if op.kind is OpKind.MODIFY and (
+            "acl_grant" in op.attributes or "acl_revoke" in op.attributes
+        ):
+            return self._delegate(op)
         if op.kind in (OpKind.ENABLE, OpKind.MODIFY):
             user = self._user(op)
             self._doveadm(f"{op.kind} {user}: flush auth cache", "auth", "cache", "flush", user)
@@ -218,6 +226,40 @@ class MailConnector:
         if op.kind is OpKind.DELETE:
             return self._delete(op)
         raise InvalidData(f"mail: {op.kind} is not supported")
+
+    def read_acl(self, user: str) -> frozenset[str]:
+        """The users the ACL of `user`'s INBOX names (delegations: who else may read it)."""
+        if not _SAFE.fullmatch(user):
+            raise InvalidData(f"mail: {user!r} is not a valid user")
+        table = self._doveadm(f"ACL of {user}", "-f", "tab", "acl", "get", "-u", user, "INBOX")
+        names = set()
+        for line in table.splitlines()[1:]:
+            ident = line.split("\t", 1)[0]
+            if ident.startswith("user="):
+                names.add(ident[len("user=") :])
+        return frozenset(names)
+
+    def _delegate(self, op: Operation) -> Result:
+        """Grant or revoke a deputy's access to the owner's INBOX (Dovecot ACL; the
+        deputy sees it as shared/<owner>/INBOX)."""
+        owner = self._user(op)
+        for deputy in op.attributes.get("acl_grant", ()):
+            if not _SAFE.fullmatch(deputy):
+                raise InvalidData(f"mail: {deputy!r} is not a valid user")
+            self._doveadm(
+                f"delegate {owner} to {deputy}",
+                "acl", "set", "-u", owner, "INBOX", f"user={deputy}", *DELEGATED_RIGHTS,
+            )  # fmt: skip
+        for deputy in op.attributes.get("acl_revoke", ()):
+            if not _SAFE.fullmatch(deputy):
+                raise InvalidData(f"mail: {deputy!r} is not a valid user")
+            self._doveadm(
+                f"end delegation of {owner} to {deputy}",
+                "acl", "delete", "-u", owner, "INBOX", f"user={deputy}",
+            )  # fmt: skip
+        # the shared-mailbox list the deputies' LIST reads
+        self._doveadm(f"delegations of {owner}: recalc", "acl", "recalc", "-u", owner)
+        return Result(op, name=op.current)
 
     def _create(self, op: Operation) -> Result:
         assert op.name is not None

@@ -11,6 +11,9 @@ does what a directory write cannot:
   sessions kicked: login fails at once, not when the cache expires);
 * absent account (retention over) with a mailbox → DELETE (exported to an archive
   first, then removed);
+* an enabled account whose directory entry changed (`entry_changed`) → MODIFY: Dovecot's
+  cached lookup of the user is flushed, so a new quota applies at once, not after
+  auth_cache_ttl;
 * an account that lost its address (no mail domain any more) keeps its mailbox: mail is
   never deleted before retention says so.
 
@@ -24,11 +27,15 @@ from connectors.base import Account, AccountKey, Operation, OpKind
 from provisioning.dn import rdn_value
 from provisioning.model import AccountState, DesiredAccount
 
-__all__ = ["plan_mailbox"]
+__all__ = ["plan_delegations", "plan_mailbox"]
 
 
 def plan_mailbox(
-    desired: DesiredAccount, actual: Account | None, *, was_enabled: bool | None
+    desired: DesiredAccount,
+    actual: Account | None,
+    *,
+    was_enabled: bool | None,
+    entry_changed: bool = False,
 ) -> list[Operation]:
     key = AccountKey(desired.person_id)
     user = desired.attributes.get("uid", ()) or ((rdn_value(desired.name) or ""),)
@@ -65,6 +72,17 @@ def plan_mailbox(
             ops.append(
                 Operation(OpKind.ENABLE, key, current=actual.name, attributes=who, reason=headline)
             )
+        elif actual is not None and entry_changed:
+            ops.append(
+                Operation(
+                    OpKind.MODIFY,
+                    key,
+                    current=actual.name,
+                    attributes=who,
+                    reason="directory entry changed: Dovecot's cached lookup is refreshed "
+                    "(quota, aliases apply now)",
+                )
+            )
     elif was_enabled is not False:  # disabled here, not yet shut out there
         ops.append(
             Operation(
@@ -76,3 +94,37 @@ def plan_mailbox(
             )
         )
     return ops
+
+
+def plan_delegations(
+    desired: DesiredAccount,
+    actual: Account | None,
+    *,
+    deputies: frozenset[str],
+    managed: frozenset[str],
+    current: frozenset[str],
+) -> list[Operation]:
+    """ACL changes on the owner's mailbox for the delegations (ủy quyền) running today.
+
+    `deputies`: uids that may read the mailbox today; `managed`: every uid the hub ever
+    delegated this mailbox to (its range: access someone granted by hand is left
+    alone); `current`: the uids the mailbox's ACL names now. Nothing for an account that
+    is to be deleted or has no mailbox.
+    """
+    if desired.state is AccountState.ABSENT or actual is None:
+        return []
+    grant = sorted(deputies - current)
+    revoke = sorted((current & managed) - deputies)
+    if not grant and not revoke:
+        return []
+    user = desired.attributes.get("uid", ()) or ((rdn_value(desired.name) or ""),)
+    notes = [f"delegated to {d}" for d in grant] + [f"delegation to {d} ended" for d in revoke]
+    return [
+        Operation(
+            OpKind.MODIFY,
+            AccountKey(desired.person_id),
+            current=actual.name,
+            attributes={"user": user, "acl_grant": tuple(grant), "acl_revoke": tuple(revoke)},
+            reason="; ".join(notes),
+        )
+    ]

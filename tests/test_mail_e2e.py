@@ -214,3 +214,45 @@ def test_mail_server_down_during_a_batch_converges_once_back(app, api, org, mail
         set_password(app, person["id"], PASSWORD)
         send_mail(mail_server, f"{username}@laichau.gov.vn", f"Thư số {n}")
         wait_for_subject(mail_server, username, PASSWORD, f"Thư số {n}")
+
+
+def test_a_new_quota_applies_at_once_despite_dovecots_cache(app, api, org, mail_server):
+    person = make_person(api)
+    post = make_assignment(api, person, org["dept"], org["specialist"])
+    drain_all(app)
+    set_password(app, person["id"], PASSWORD)
+    rules = app.extensions["idhub.rules"]
+
+    def limit_kib() -> str:  # doveadm's lookup goes through the auth cache too
+        table = mail_server.doveadm("-f", "tab", "quota", "get", "-u", "annv").stdout
+        return next(line.split("\t")[3] for line in table.splitlines() if "\tSTORAGE\t" in line)
+
+    assert can_login(mail_server, "annv", PASSWORD)  # the lookup is cached now
+    assert limit_kib() == str(rules.quota_bytes("standard") // 1024)
+    head = make_position(api, code="TRUONG_PHONG", name="Trưởng phòng", leadership_level=2)
+    api.patch(f"/api/v1/assignments/{post['id']}", {"position_id": head["id"]}, etag='"1"')
+    drain_all(app)
+    assert entry(app, person["id"])[1]["idhubMailQuota"] == [str(rules.quota_bytes("large"))]
+    assert limit_kib() == str(rules.quota_bytes("large") // 1024)
+
+
+def test_a_leaver_bounced_by_the_rules_gets_the_message_at_rcpt(app, api, org, mail_server):
+    import dataclasses
+    import smtplib
+
+    rules = app.extensions["idhub.rules"]
+    app.extensions["idhub.rules"] = dataclasses.replace(
+        rules,
+        mail=dataclasses.replace(
+            rules.mail, leaver_action="bounce", leaver_bounce_message="{name} đã nghỉ hưu."
+        ),
+    )
+    person = make_person(api, family_name="Đỗ", middle_name="Thị", given_name="Lan")
+    post = make_assignment(api, person, org["dept"], org["specialist"])
+    drain_all(app)
+    api.post(f"/api/v1/assignments/{post['id']}/end", {"end_date": YESTERDAY})
+    drain_all(app)
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        send_mail(mail_server, "landt@laichau.gov.vn", "Gửi người đã nghỉ hưu")
+    code, text = refused.value.recipients["landt@laichau.gov.vn"]
+    assert code == 554 and text.decode().endswith("Do Thi Lan da nghi huu.")

@@ -151,3 +151,28 @@ def test_mail_rules_are_validated_with_every_problem_at_once():
     ok = _rules_with({"old_addresses_until": dt.date(2026, 12, 31), "leaver_forward_to": []})
     assert ok.mail.old_addresses_until == dt.date(2026, 12, 31)
     assert ok.mail.leaver_forward_to == ()
+
+
+def test_delegation_plan_grants_and_revokes_only_what_the_hub_owns():
+    from connectors.base import Account, AccountKey, OpKind
+    from provisioning.mailbox import plan_delegations
+
+    d = desired(person(post(TCCB)))
+    box = Account(AccountKey(ID), f"6f/{ID}")
+    (op,) = plan_delegations(
+        d,
+        box,
+        deputies=frozenset({"hadt"}),
+        managed=frozenset({"hadt", "binhtt"}),
+        current=frozenset({"binhtt", "someone"}),
+    )
+    assert op.kind is OpKind.MODIFY
+    assert dict(op.attributes) == {
+        "user": ("annv",),
+        "acl_grant": ("hadt",),
+        "acl_revoke": ("binhtt",),  # "someone" was let in by hand: left alone
+    }
+    assert op.reason == "delegated to hadt; delegation to binhtt ended"
+    same = dict(deputies=frozenset({"hadt"}), managed=frozenset({"hadt"}))
+    assert plan_delegations(d, box, current=frozenset({"hadt"}), **same) == []
+    assert plan_delegations(d, None, current=frozenset(), **same) == []  # no mailbox yet

@@ -14,6 +14,7 @@ from . import (
     audit,
     batches,
     changesets,
+    delegations,
     org_units,
     people,
     positions,
@@ -122,6 +123,7 @@ def init_api(app: Flask, settings: dict) -> Api:
         audit,
         provisioning,
         changesets,
+        delegations,
     ):
         api.register_blueprint(module.blp)
     app.register_error_handler(DomainError, handle_domain_error)

@@ -25,6 +25,7 @@ The lookups are documented for a province's own servers in docs/mail.md.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import grp
 import os
 import pwd
@@ -35,6 +36,7 @@ import string
 import subprocess
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -94,12 +96,14 @@ POSTFIX_TABLES: tuple[tuple[str, str, str, str], ...] = (
 
 # Dovecot: the passdb lets only active accounts in (slapd checks the password and
 # refuses disabled ones too); the userdb finds any account of ours, so LMTP and doveadm
-# (export, kick) work for it, and maps the mailbox and quota.
+# (export, kick) work for it, and maps the mailbox and quota. It names the mail uid
+# too: an IMAP process (running as that uid) may then look up another user's home,
+# which the shared namespace needs for a delegated mailbox.
 DOVECOT_PASSDB = f"""pass_filter = (&{_PERSON}{_ACTIVE}(uid=%u))
 pass_attrs = uid=user"""
 DOVECOT_USERDB = f"""user_filter = (&{_PERSON}(idhubMailbox=*)(|(uid=%u)(mail=%u)))
 user_attrs = =user=%{{ldap:uid}}, =home={{mail_root}}/%{{ldap:idhubMailbox}}, \\
-  idhubMailQuota=quota_rule=*:bytes=%$
+  =uid={{mail_uid}}, =gid={{mail_gid}}, idhubMailQuota=quota_rule=*:bytes=%$
 iterate_filter = (&{_PERSON}(idhubMailbox=*))
 iterate_attrs = uid=user"""
 
@@ -275,7 +279,7 @@ class MailStack:
         pid = self._postfix_master_pid()
         if pid is not None:  # did not stop in time
             self._postfix("abort")
-            with _suppress_lookup():
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
     def _postfix(self, command: str) -> subprocess.CompletedProcess[str]:
@@ -380,7 +384,9 @@ class MailStack:
                     "bind_dn": self.ldap.bind_dn,
                     "bind_pw": self.ldap.password,
                     "base_dn": self.ldap.base_dn,
-                    "body": body.replace("{mail_root}", str(self.mail_root)),
+                    "body": body.replace("{mail_root}", str(self.mail_root))
+                    .replace("{mail_uid}", str(uid))
+                    .replace("{mail_gid}", str(gid)),
                 },
             )
             _write(self.dovecot_dir / f"dovecot-ldap-{role}.conf.ext", text, 0o600)
@@ -427,9 +433,8 @@ class MailStack:
     # ------------------------------------------------------------------ helpers
 
     def _wait_greeting(
-        self, port: int, greeting: bytes, deadline: float, what: str, alive: object
+        self, port: int, greeting: bytes, deadline: float, what: str, alive: Callable[[], bool]
     ) -> None:
-        assert callable(alive)
         last = "no answer"
         while True:
             try:
@@ -462,14 +467,6 @@ class MailStack:
         """Stop and delete the whole folder (mail included)."""
         self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
-
-
-class _suppress_lookup:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return exc[0] is not None and issubclass(exc[0], ProcessLookupError)  # type: ignore[arg-type]
 
 
 def _children(pid: int, names: tuple[str, ...]) -> set[int]:

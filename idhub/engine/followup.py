@@ -18,6 +18,9 @@ from .converge import PersonPlan
 from .mailfacts import record_addresses
 from .outbox import enqueue
 
+ENTRY_CHANGED = "the directory entry changed"
+"""The reason of a chained job (the mail worker then refreshes Dovecot's cached lookup)."""
+
 
 def after_directory_converge(
     session: Session,
@@ -30,4 +33,4 @@ def after_directory_converge(
     record_addresses(session, converged, today or dt.date.today())
     changed = [p.person_id for p in converged if p.operations]
     if then and changed:
-        enqueue(session, changed, "the directory entry changed", targets=then)
+        enqueue(session, changed, ENTRY_CHANGED, targets=then)

@@ -35,14 +35,23 @@ from connectors.base import (
     TargetUnavailable,
 )
 from connectors.mail import MailConnector
-from provisioning.mailbox import plan_mailbox
+from provisioning.mailbox import plan_delegations, plan_mailbox
 from provisioning.model import AccountState, DesiredAccount
 from provisioning.policy import desired_account, mailbox_location
 from provisioning.rules import Rules
 
 from ..audit import Actor, AuditLog
 from ..db import Database
-from ..models import AccountLink, JobState, LinkState, Person, ProvisioningJob, utcnow
+from ..models import (
+    AccountLink,
+    JobState,
+    LinkState,
+    MailDelegation,
+    Person,
+    ProvisioningJob,
+    utcnow,
+)
+from .followup import ENTRY_CHANGED
 from .mailfacts import with_mail_facts
 from .snapshots import UnitDirectory, person_snapshots
 from .worker import Worker, WorkerSettings
@@ -55,6 +64,7 @@ _AUDIT_ACTIONS = (
     (OpKind.CREATE, "mailbox.create"),
     (OpKind.DISABLE, "mailbox.disable"),
     (OpKind.ENABLE, "mailbox.enable"),
+    (OpKind.MODIFY, "mailbox.delegation"),
 )
 
 
@@ -65,6 +75,8 @@ class MailPlan:
     actual: Account | None
     operations: list[Operation]
     results: list[Result] = field(default_factory=list)
+    deputies: frozenset[str] = frozenset()  # uids delegated to today
+    managed_deputies: frozenset[str] = frozenset()  # every uid ever delegated to
 
     @property
     def error(self) -> ConnectorError | None:
@@ -85,6 +97,7 @@ def compute_mail_plans(
     *,
     base_dn: str,
     today: dt.date | None = None,
+    entry_changed: frozenset[uuid.UUID] = frozenset(),
 ) -> list[MailPlan]:
     """Desired account from HR (the same policy as the directory), the mailbox as it is,
     and the operations between (see provisioning.mailbox)."""
@@ -102,6 +115,7 @@ def compute_mail_plans(
             )
         )
     }
+    deputies, managed = _delegations(session, [p.id for p in people], today)
     plans = []
     for person in people:
         desired = desired_account(snapshots[person.id], rules, base_dn=base_dn)
@@ -109,9 +123,68 @@ def compute_mail_plans(
         location = desired.attributes.get("idhubMailbox") or (mailbox_location(str(person.id)),)
         actual = connector.read_location(key, location[0])
         link = links.get(person.id)
-        operations = plan_mailbox(desired, actual, was_enabled=link.enabled if link else None)
-        plans.append(MailPlan(person.id, desired, actual, operations))
+        operations = plan_mailbox(
+            desired,
+            actual,
+            was_enabled=link.enabled if link else None,
+            entry_changed=person.id in entry_changed,
+        )
+        plans.append(
+            MailPlan(
+                person.id,
+                desired,
+                actual,
+                operations,
+                deputies=deputies.get(person.id, frozenset()),
+                managed_deputies=managed.get(person.id, frozenset()),
+            )
+        )
     return plans
+
+
+def _delegations(
+    session: Session, owner_ids: list[uuid.UUID], today: dt.date
+) -> tuple[dict[uuid.UUID, frozenset[str]], dict[uuid.UUID, frozenset[str]]]:
+    """Per owner: deputies' uids delegated to today, and every uid ever delegated to."""
+    rows = session.execute(
+        select(MailDelegation, Person.username)
+        .join(Person, Person.id == MailDelegation.deputy_id)
+        .where(MailDelegation.owner_id.in_(owner_ids))
+    )
+    today_: dict[uuid.UUID, set[str]] = defaultdict(set)
+    ever: dict[uuid.UUID, set[str]] = defaultdict(set)
+    for delegation, username in rows:
+        if not username:
+            continue
+        ever[delegation.owner_id].add(username)
+        if delegation.active_on(today):
+            today_[delegation.owner_id].add(username)
+    return (
+        {k: frozenset(v) for k, v in today_.items()},
+        {k: frozenset(v) for k, v in ever.items()},
+    )
+
+
+def _with_delegations(connector: MailConnector, p: MailPlan) -> None:
+    """Add the ACL changes for the owner's delegations (reads the ACL: a doveadm call,
+    only for owners the hub ever delegated)."""
+    if not p.managed_deputies:
+        return
+    has_box = p.actual is not None or any(op.kind is OpKind.CREATE for op in p.operations)
+    if not has_box or p.desired.state is AccountState.ABSENT:
+        return
+    uid = p.desired.attributes.get("uid", ("",))[0]
+    current = connector.read_acl(uid) if p.actual is not None else frozenset()
+    mailbox = p.actual or Account(AccountKey(str(p.person_id)), _created(p) or "")
+    p.operations.extend(
+        plan_delegations(
+            p.desired,
+            mailbox,
+            deputies=p.deputies,
+            managed=p.managed_deputies,
+            current=current,
+        )
+    )
 
 
 class MailWorker(Worker):
@@ -158,10 +231,20 @@ class MailWorker(Worker):
             by_subject[job.subject_id].append(job)
         with self.db.transaction() as session:
             plans = compute_mail_plans(
-                session, self.mail, self.rules, list(by_subject), base_dn=self.base_dn
+                session,
+                self.mail,
+                self.rules,
+                list(by_subject),
+                base_dn=self.base_dn,
+                entry_changed=frozenset(
+                    subject
+                    for subject, js in by_subject.items()
+                    if any(j.reason == ENTRY_CHANGED for j in js)
+                ),
             )
         try:
             for p in plans:
+                _with_delegations(self.mail, p)
                 if p.operations:
                     p.results = self.mail.apply(p.operations)
         except TargetUnavailable as exc:
@@ -230,7 +313,7 @@ class MailWorker(Worker):
                     link.enabled = p.desired.state is AccountState.ENABLED
                     link.last_error = None
                     link.last_converged_at = now
-                    if p.operations:
+                    if _worth_auditing(p):
                         self.audit.record(
                             session,
                             actor=actor,
@@ -265,6 +348,11 @@ class MailWorker(Worker):
                 )
 
 
+def _worth_auditing(p: MailPlan) -> bool:
+    """A plan that only refreshed Dovecot's cache changes nothing worth an audit event."""
+    return any(op.kind is not OpKind.MODIFY or "acl_grant" in op.attributes for op in p.operations)
+
+
 def _created(p: MailPlan) -> str | None:
     return next((op.name for op in p.operations if op.kind is OpKind.CREATE), None)
 
@@ -275,8 +363,13 @@ def _audit_action(p: MailPlan) -> str:
 
 
 def _summary(p: MailPlan) -> dict:
+    acl = {
+        key: sorted({d for op in p.operations for d in op.attributes.get(key, ())})
+        for key in ("acl_grant", "acl_revoke")
+    }
     return {
         "state": p.desired.state.value,
         "operations": [op.kind.value for op in p.operations],
+        **{key: value for key, value in acl.items() if value},
         **({"archive": p.archive} if p.archive else {}),
     }

@@ -2,7 +2,8 @@
 
 A post that starts today (or within the pre-hire window), a post that ended yesterday,
 a retention period that ran out today, an old mail address whose alias period ended:
-each of these people gets a converge job. The
+each of these people gets a converge job. A mailbox delegation that starts today or
+ended yesterday queues its owner on the mail target. The
 sweep covers every day since the last one, so a hub that was down over a weekend
 catches up; running it twice on a day is harmless (jobs coalesce).
 """
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from provisioning.rules import Rules
 
-from ..models import Assignment, HubState, MailAddress
+from ..models import Assignment, HubState, MailAddress, MailDelegation
 from .outbox import enqueue
 
 LAST_SWEEP = "last_sweep_date"
@@ -61,6 +62,16 @@ def _old_addresses_ending(
     return set(session.scalars(select(MailAddress.person_id).where(ending).distinct()))
 
 
+def delegation_boundaries(session: Session, after: dt.date, through: dt.date) -> set[uuid.UUID]:
+    """Owners whose mailbox delegation starts, or ended the day before, in (after, through]."""
+    one = dt.timedelta(days=1)
+    start, end = MailDelegation.start_date, MailDelegation.end_date
+    query = select(MailDelegation.owner_id).where(
+        ((start > after) & (start <= through)) | ((end > after - one) & (end <= through - one))
+    )
+    return set(session.scalars(query.distinct()))
+
+
 def sweep(session: Session, rules: Rules, today: dt.date | None = None) -> int:
     """Queue converges for the days since the last sweep; returns how many people."""
     today = today or dt.date.today()
@@ -70,8 +81,13 @@ def sweep(session: Session, rules: Rules, today: dt.date | None = None) -> int:
         return 0
     people = people_with_boundaries(session, rules, last, today)
     enqueue(session, people, f"daily sweep {today.isoformat()}: a date in HR was reached")
+    owners = delegation_boundaries(session, last, today)
+    enqueue(
+        session, owners, f"daily sweep {today.isoformat()}: a mail delegation starts or ended",
+        targets=("mail",),
+    )  # fmt: skip
     if state is None:
         session.add(HubState(key=LAST_SWEEP, value=today.isoformat()))
     else:
         state.value = today.isoformat()
-    return len(people)
+    return len(people | owners)

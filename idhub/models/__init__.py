@@ -15,7 +15,7 @@ from .hr import (
     UnitType,
 )
 from .idempotency import IdempotencyRecord
-from .mail import MailAddress
+from .mail import MailAddress, MailDelegation
 from .oauth import OAuthClient, OAuthToken
 from .provisioning import (
     AccountLink,
@@ -51,6 +51,7 @@ __all__ = [
     "JobState",
     "LinkState",
     "MailAddress",
+    "MailDelegation",
     "ProvisioningJob",
     "ReservedIdentifier",
     "Assignment",

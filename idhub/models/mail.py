@@ -1,11 +1,12 @@
-"""Mail state the hub owns: the addresses it gave each person, old ones included."""
+"""Mail state the hub owns: the addresses it gave each person (old ones included) and
+mailbox delegations."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 
-from sqlalchemy import Date, ForeignKey, String
+from sqlalchemy import Date, ForeignKey, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, UTCDateTime, utcnow
@@ -26,3 +27,24 @@ class MailAddress(Base):
     first_used_on: Mapped[dt.date] = mapped_column(Date)
     superseded_on: Mapped[dt.date | None] = mapped_column(Date)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class MailDelegation(Base):
+    """Ủy quyền: the owner lets the deputy into the owner's mailbox from start to end
+    (inclusive). The mail target turns the delegations running today into Dovecot ACLs
+    on the owner's mailbox, and removes them when they end, by itself (daily sweep)."""
+
+    __tablename__ = "mail_delegation"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("person.id"), index=True)
+    deputy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("person.id"), index=True)
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    def active_on(self, day: dt.date) -> bool:
+        return self.start_date <= day <= self.end_date
