@@ -7,6 +7,7 @@ import io
 import json
 
 import ldap
+import pytest
 
 from tests.factories import make_assignment, make_person, make_position, make_unit
 from tests.provisioning_helpers import directory, drain, entry, groups_of, make_worker
@@ -264,14 +265,9 @@ def test_a_future_change_set_is_scheduled_not_applied(app, api):
     assert api.post(f"/api/v1/changesets/{cs['id']}/apply").status_code == 409
 
 
-def test_the_cli_takes_a_csv_file_previews_applies_and_follows(
-    app, api, settings, monkeypatch, tmp_path
-):
-    from click.testing import CliRunner
-
-    from idhub.cli import main
-    from tests.provisioning_helpers import BackgroundWorker
-
+@pytest.fixture
+def cli_env(settings, monkeypatch):
+    """The `idhub` command pointed at this test's database and directory subtree."""
     ldap_settings = settings["ldap"]
     for key, value in {
         "IDHUB_DATABASE_URL": settings["database"]["url"],
@@ -282,6 +278,15 @@ def test_the_cli_takes_a_csv_file_previews_applies_and_follows(
         "IDHUB_LDAP_PASSWORD": ldap_settings["password"],
     }.items():
         monkeypatch.setenv(key, value)
+    return settings
+
+
+def test_the_cli_takes_a_csv_file_previews_applies_and_follows(app, api, cli_env, tmp_path):
+    from click.testing import CliRunner
+
+    from idhub.cli import main
+    from tests.provisioning_helpers import BackgroundWorker
+
     province, district, communes, people, head = _tree(api)
     drain(app)
     sheet = tmp_path / "reform.csv"
@@ -326,7 +331,7 @@ def test_the_cli_takes_a_csv_file_previews_applies_and_follows(
     assert refused.exit_code != 0 and "line 2" in refused.output
 
 
-def test_the_real_2025_reform_of_a_province_converges_without_losing_anyone(settings, monkeypatch):
+def test_the_real_2025_reform_of_a_province_converges_without_losing_anyone(cli_env):
     """Đà Nẵng before 1 July 2025: 8 districts, 47 wards and communes → 15, one split."""
     from click.testing import CliRunner
 
@@ -334,17 +339,7 @@ def test_the_real_2025_reform_of_a_province_converges_without_losing_anyone(sett
     from idhub.db import Database
     from idhub.migrate import upgrade
 
-    ldap_settings = settings["ldap"]
-    for key, value in {
-        "IDHUB_DATABASE_URL": settings["database"]["url"],
-        "IDHUB_VAR_DIR": settings["var_dir"],
-        "IDHUB_LDAP_URL": ldap_settings["url"],
-        "IDHUB_LDAP_BASE_DN": ldap_settings["base_dn"],
-        "IDHUB_LDAP_BIND_DN": ldap_settings["bind_dn"],
-        "IDHUB_LDAP_PASSWORD": ldap_settings["password"],
-    }.items():
-        monkeypatch.setenv(key, value)
-    database = Database(settings["database"]["url"])
+    database = Database(cli_env["database"]["url"])
     upgrade(database.engine)
     database.dispose()
     out = CliRunner().invoke(
