@@ -352,3 +352,14 @@ def test_the_real_2025_reform_of_a_province_converges_without_losing_anyone(cli_
     assert report["not_where_the_preview_said"] == 0
     assert report["ous_of_retired_units_left"] == 0
     assert report["drift"] == {} and report["in_sync"] == 300
+
+
+def test_reading_clients_may_check_but_not_preview_or_apply(api, reader):
+    cs = api.post(
+        "/api/v1/changesets",
+        {**DECISION, "operations": [{"op": "move", "unit": "nowhere", "parent": "12"}]},
+    ).json
+    assert reader.get(f"/api/v1/changesets/{cs['id']}").status_code == 200
+    assert reader.get(f"/api/v1/changesets/{cs['id']}/check").status_code == 200
+    assert reader.get(f"/api/v1/changesets/{cs['id']}/preview").status_code == 403
+    assert reader.post(f"/api/v1/changesets/{cs['id']}/apply").status_code == 403

@@ -161,7 +161,9 @@ class ChangeSetCheck(MethodView):
 
 @blp.route("/changesets/<uuid:change_set_id>/preview")
 class ChangeSetPreview(MethodView):
-    @scoped(blp, READ_SCOPES)
+    # A write scope: the preview writes the change set in a transaction it rolls back
+    # (holding the write lock on SQLite while it reads the directory).
+    @scoped(blp, WRITE_SCOPES)
     @blp.arguments(PreviewQuerySchema, location="query")
     @blp.response(200, PreviewSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such change set.")
