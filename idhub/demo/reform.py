@@ -23,7 +23,7 @@ from connectors.base import AccountKey
 
 from ..hr import bulk
 from ..hr.context import HrContext
-from ..models import Assignment, OrgUnit, Position, UnitStatus, UnitType
+from ..models import Assignment, AssignmentKind, OrgUnit, Position, UnitStatus, UnitType
 from . import names as nm
 from .province import ProvinceDataMissing
 
@@ -201,7 +201,7 @@ def load_pre_reform(ctx: HrContext, legacy: LegacyProvince, *, staff: int, seed:
                     "person_id": f"ref:{ref}",
                     "unit_id": unit.id,
                     "position_id": positions[position].id,
-                    "kind": _kind("primary"),
+                    "kind": AssignmentKind.PRIMARY,
                     "start_date": BEFORE,
                     "decision_ref": f"{rng.randint(1, 2400)}/QĐ-UBND",
                 },
@@ -210,12 +210,6 @@ def load_pre_reform(ctx: HrContext, legacy: LegacyProvince, *, staff: int, seed:
     refs: dict[str, uuid.UUID] = {}
     bulk.create_many(ctx, items, refs)
     return {"units": len(units), "communes": len(communes), "people": staff}
-
-
-def _kind(value: str):  # type: ignore[no-untyped-def]
-    from ..models import AssignmentKind
-
-    return AssignmentKind(value)
 
 
 # -- the change set of the reform -----------------------------------------------------------

@@ -260,21 +260,6 @@ class MailWorker(Worker):
         )
         return len(jobs)
 
-    def _links(self, session: Session, person_ids: list[uuid.UUID]) -> dict[uuid.UUID, AccountLink]:
-        rows = session.scalars(
-            select(AccountLink).where(
-                AccountLink.person_id.in_(person_ids), AccountLink.target == MAIL_TARGET
-            )
-        )
-        links = {link.person_id: link for link in rows}
-        for person_id in person_ids:
-            if person_id not in links:
-                links[person_id] = AccountLink(
-                    person_id=person_id, target=MAIL_TARGET, state=LinkState.PENDING
-                )
-                session.add(links[person_id])
-        return links
-
     def _record_mail(
         self, by_subject: dict[uuid.UUID, list[ProvisioningJob]], plans: list[MailPlan]
     ) -> None:

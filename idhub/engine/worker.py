@@ -311,14 +311,14 @@ class Worker:
     def _links(self, session: Session, person_ids: list[uuid.UUID]) -> dict[uuid.UUID, AccountLink]:
         rows = session.scalars(
             select(AccountLink).where(
-                AccountLink.person_id.in_(person_ids), AccountLink.target == TARGET
+                AccountLink.person_id.in_(person_ids), AccountLink.target == self.target
             )
         )
         links = {link.person_id: link for link in rows}
         for person_id in person_ids:
             if person_id not in links:
                 links[person_id] = AccountLink(
-                    person_id=person_id, target=TARGET, state=LinkState.PENDING
+                    person_id=person_id, target=self.target, state=LinkState.PENDING
                 )
                 session.add(links[person_id])
         return links
@@ -373,7 +373,7 @@ class Worker:
                 links.append(
                     {
                         "person_id": p.person_id,
-                        "target": TARGET,
+                        "target": self.target,
                         "state": LinkState.ABSENT if absent else LinkState.IN_SYNC,
                         "name": None if absent else p.desired.name,
                         "enabled": p.desired.state is AccountState.ENABLED,

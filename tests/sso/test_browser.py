@@ -4,7 +4,6 @@ script under the strict CSP, and the QR code renders."""
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import pytest
@@ -17,10 +16,8 @@ try:
 except ImportError:  # pragma: no cover - dev dependency
     sync_playwright = None  # type: ignore[assignment]
 
-# scripts/install-system-deps.sh installs chromium and requirements-dev.txt Playwright; in
-# CI a missing browser fails these tests instead of skipping them.
-MISSING = (sync_playwright is None or not os.path.exists(CHROMIUM)) and not os.environ.get("CI")
-pytestmark = pytest.mark.skipif(MISSING, reason="chromium or playwright not installed")
+# scripts/install-system-deps.sh installs chromium and requirements-dev.txt Playwright
+# (`make test` does both): a missing browser fails these tests, it does not skip them.
 
 
 @pytest.fixture
