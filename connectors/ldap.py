@@ -15,12 +15,16 @@ Error mapping (see `_map_error`):
   entry exists / non-leaf / duplicate key   → Conflict
   schema and syntax violations              → InvalidData
 
-What `apply` expects of the directory (config/ldap/slapd.conf.tmpl sets it up):
-  * the memberof overlay, so person entries carry memberOf (read_many, scan);
-  * `memberof-refint TRUE` plus the refint overlay on `member`, so a move or rename
-    keeps group membership pointing at the new DN;
-  * refint_nothing = `LdapConfig.placeholder`, the DN a groupOfNames holds when it has
-    no real member (the connector puts it in and takes it out itself as well).
+Group membership is kept on the member (config/ldap/slapd.conf.tmpl explains why):
+  * a person's groups are the group DNs in its `idhubMemberOf` (read as
+    Account.groups, normalised); add_member / remove_member change that attribute,
+    folded into the person's create or modify of the same batch when there is one;
+  * a hub group is a groupOfURLs + idhubGroup whose memberURL selects the entries
+    naming it; slapd's dynlist overlay expands it into `member` (and `memberOf` on the
+    members) for other clients. The connector creates it on first use.
+So a move, rename or delete of a person never writes to a group, and no overlay
+rewrites anything behind the connector's back: every operation may carry an LDAP
+assertion of the entry's key instead of a read before it.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import ldap
 import ldap.dn
 import ldap.filter
 import ldap.ldapobject
+import ldapurl
 from ldap.controls import SimplePagedResultsControl
 from ldap.controls.libldap import AssertionControl
 
@@ -76,20 +81,19 @@ default size limit of 500 entries for non-root binds)."""
 ADD_WINDOW = 16
 """Asynchronous adds kept in flight for a run of creates (1 = synchronous)."""
 
-MEMBER_CHUNK = 1000
-"""Member values per group modify (a modify of n values is one request of ~60n bytes;
-slapd refuses requests over 4 MiB by default)."""
+MEMBER_ATTRIBUTE = "idhubMemberOf"
+"""On a member entry: the DNs of the hub groups it belongs to."""
 
 # How each kind of key is found: (structural/auxiliary class, key attribute).
 _KEY_LOOKUP: dict[KeyKind, tuple[str, str]] = {
     KeyKind.PERSON: ("idhubPerson", "idhubPersonId"),
     KeyKind.UNIT: ("idhubOrgUnit", "idhubUnitId"),
-    KeyKind.GROUP: ("groupOfNames", "cn"),
+    KeyKind.GROUP: ("idhubGroup", "cn"),
 }
 
 # Never copied into an Account: hashes have no business in plans, previews or logs.
-# memberOf is not an attribute the hub writes: it is returned as Account.groups.
-_HIDDEN_ATTRIBUTES = frozenset({"userpassword", "memberof"})
+# Memberships are returned as Account.groups; memberOf (dynlist's view) is never read.
+_HIDDEN_ATTRIBUTES = frozenset({"userpassword", "memberof", MEMBER_ATTRIBUTE.casefold()})
 
 _UNAVAILABLE: tuple[type[ldap.LDAPError], ...] = (
     ldap.SERVER_DOWN,
@@ -143,23 +147,13 @@ _INVALID: tuple[type[ldap.LDAPError], ...] = (
 
 @dataclass(frozen=True)
 class LdapConfig:
-    """Where the directory is and how the hub binds to it.
-
-    `placeholder_dn` is the member an otherwise empty groupOfNames holds (groupOfNames
-    MUST have a member); it must equal the server's `refint_nothing`. Empty means
-    `cn=nobody,<base_dn>`, what the project's slapd.conf template sets.
-    """
+    """Where the directory is and how the hub binds to it."""
 
     url: str
     base_dn: str
     bind_dn: str
     password: str = field(repr=False)
     timeout_s: float = 3.0
-    placeholder_dn: str = ""
-
-    @property
-    def placeholder(self) -> str:
-        return self.placeholder_dn or f"cn=nobody,{self.base_dn}"
 
 
 class DuplicateKeys(Conflict):
@@ -303,6 +297,9 @@ class LdapConnector:
         self._conn: Conn | None = None
         self._lock = threading.RLock()
         self.add_window = max(1, add_window)
+        # Normalised DNs of hub groups known to exist as groupOfURLs (made or checked
+        # by this connector), so a batch ensures only groups it has not seen.
+        self._groups: set[str] = set()
 
     def __repr__(self) -> str:
         return f"LdapConnector({self._name!r}, url={self.config.url!r})"
@@ -415,7 +412,7 @@ class LdapConnector:
     def read_many(self, keys: Sequence[AccountKey]) -> dict[AccountKey, Account]:
         """The objects for many keys, one search per READ_CHUNK keys of a kind (an OR
         filter of escaped values). Keys with no entry are absent from the result; a
-        person's `groups` come from memberOf (normalised DNs), other kinds get None.
+        person's `groups` come from idhubMemberOf (normalised DNs), other kinds get None.
 
         Raises DuplicateKeys (a Conflict) if entries claim a key twice; it carries the
         accounts read for all other keys.
@@ -426,7 +423,7 @@ class LdapConnector:
             by_kind.setdefault(key.kind, []).append(key)
         for kind, kind_keys in by_kind.items():
             object_class, attribute = _KEY_LOOKUP[kind]
-            attrs = ["*", "memberOf"] if kind is KeyKind.PERSON else ["*"]
+            attrs = ["*"]
             for start in range(0, len(kind_keys), READ_CHUNK):
                 chunk = kind_keys[start : start + READ_CHUNK]
                 wanted = {_fold(k.id): k for k in chunk}
@@ -456,8 +453,8 @@ class LdapConnector:
 
     def scan(self) -> Generator[Account, None, None]:
         """Every idhubPerson entry under the base, page by page (PAGE_SIZE per page),
-        with its groups from memberOf."""
-        for dn, entry in self._paged("(objectClass=idhubPerson)", ["*", "memberOf"]):
+        with its groups from idhubMemberOf."""
+        for dn, entry in self._paged("(objectClass=idhubPerson)", ["*"]):
             yield self._account(dn, self._decode(entry), KeyKind.PERSON)
 
     def containers(self) -> set[str]:
@@ -496,9 +493,18 @@ class LdapConnector:
 
     def managed_groups(self) -> set[str]:
         """Normalised DNs of the groups whose membership the hub manages
-        (groupOfNames with idhubManaged=TRUE)."""
-        flt = "(&(objectClass=groupOfNames)(idhubManaged=TRUE))"
-        return {normalize_dn(dn) for dn, _ in self._paged(flt, ["1.1"])}
+        (idhubGroup with idhubManaged=TRUE)."""
+        flt = "(&(objectClass=idhubGroup)(idhubManaged=TRUE))"
+        found: set[str] = set()
+        dynamic: set[str] = set()
+        for dn, entry in self._paged(flt, ["objectClass"]):
+            found.add(normalize_dn(dn))
+            classes = entry.get("objectClass", [])
+            if any(v.lower() == b"groupofurls" for v in classes):
+                dynamic.add(normalize_dn(dn))
+        with self._lock:
+            self._groups = dynamic  # what is really there now
+        return found
 
     # ------------------------------------------------------------------ contract: writes
 
@@ -506,9 +512,10 @@ class LdapConnector:
         """Apply a batch; one Result per operation, in the same order.
 
         Entry operations (create, modify, move, …) run in order; runs of consecutive
-        creates are pipelined (`add_window` adds in flight). Member changes of the whole
-        batch are merged per group and sent after the entry operations, one modify per
-        group, falling back to one value at a time if that modify fails.
+        creates are pipelined (`add_window` adds in flight). The member changes of one
+        person (the last word per group counts) are written with its create or modify
+        in this batch, else in one modify of its own after the entry operations; the
+        groups they add to are made (groupOfURLs) at the end if they are new.
 
         Every operation is idempotent (a create finding its own entry, a delete finding
         nothing, a member already there … are successes), so a batch may be applied
@@ -644,7 +651,7 @@ class LdapConnector:
         }
         groups: frozenset[str] | None = None
         if kind is KeyKind.PERSON:
-            member_of = decoded.get("memberof", ("memberOf", ()))[1]
+            member_of = decoded.get(MEMBER_ATTRIBUTE.casefold(), (MEMBER_ATTRIBUTE, ()))[1]
             groups = frozenset(normalize_dn(group) for group in member_of)
         if key is None:
             _, key_attribute = _KEY_LOOKUP[kind]
@@ -668,15 +675,28 @@ class _Broken(Exception):
 
 @dataclass
 class _Membership:
-    """The last word of the batch on one (group, member) pair, and the operations
+    """The last word of the batch on one (member, group) pair, and the operations
     that said something about it (they share the outcome)."""
 
     add: bool
-    member_dn: str
+    group_dn: str
     ops: list[int]
 
 
+_Memberships = dict[str, _Membership]  # by normalised group DN, for one member
 _Add = tuple[int, str, list[tuple[str, list[bytes]]], _DnKey]  # op index, DN, entry, key
+_Mods = list[tuple[int, str, list[bytes] | None]]
+
+
+def _member_mods(changes: Iterable[_Membership]) -> _Mods:
+    adds = [m.group_dn.encode("utf-8") for m in changes if m.add]
+    removes = [m.group_dn.encode("utf-8") for m in changes if not m.add]
+    mods: _Mods = []
+    if adds:
+        mods.append((ldap.MOD_ADD, MEMBER_ATTRIBUTE, adds))
+    if removes:
+        mods.append((ldap.MOD_DELETE, MEMBER_ATTRIBUTE, removes))
+    return mods
 
 
 class _Batch:
@@ -688,24 +708,28 @@ class _Batch:
         self.results: list[Result | None] = [None] * len(self.ops)
         # Where this batch put each key (create, move, rename); None after a delete.
         self.located: dict[AccountKey, str | None] = {}
-        self.placeholder = connector.config.placeholder
+        # Member changes not written yet, by member; those folded into a create wait
+        # in `folded` for its outcome (by the create's op index).
+        self.memberships: dict[AccountKey, _Memberships] = {}
+        self.folded: dict[int, _Memberships] = {}
+        self.existed: set[int] = set()  # creates that found their own entry there
 
     # --------------------------------------------------------------- driver
 
     def run(self) -> list[Result]:
-        groups: dict[str, tuple[str, list[int]]] = {}  # normalised DN → (DN, op indexes)
+        self._collect_memberships()
+        added_to = {
+            norm: m.group_dn
+            for changes in self.memberships.values()
+            for norm, m in changes.items()
+            if m.add
+        }
         creates: list[int] = []
         for index, op in enumerate(self.ops):
             if op.kind in (OpKind.CREATE, OpKind.ENSURE_CONTAINER):
                 creates.append(index)
             elif op.kind in (OpKind.ADD_MEMBER, OpKind.REMOVE_MEMBER):
-                # Deferred, so they do not cut a run of creates (one person's plan is
-                # create + add_member…, a batch is many plans back to back).
-                assert op.group is not None
-                try:
-                    groups.setdefault(normalize_dn(op.group), (op.group, []))[1].append(index)
-                except ValueError as exc:
-                    self.results[index] = Result(op, InvalidData(f"{self._what(op)}: {exc}"))
+                continue  # collected above
             else:
                 if creates:
                     self._creates(creates)
@@ -713,12 +737,32 @@ class _Batch:
                 self._guard(index, self._entry_op)
         if creates:
             self._creates(creates)
-        for group, indexes in groups.values():  # after every entry operation
-            self._members(group, indexes)
+        for target in list(self.memberships):  # members whose entry had no create/modify
+            self._write_memberships(target, self.memberships.pop(target))
+        self._ensure_groups(added_to)
         return [
             result or Result(op, ConnectorError(f"{self._what(op)}: not applied"))
             for op, result in zip(self.ops, self.results, strict=True)
         ]
+
+    def _collect_memberships(self) -> None:
+        for index, op in enumerate(self.ops):
+            if op.kind not in (OpKind.ADD_MEMBER, OpKind.REMOVE_MEMBER):
+                continue
+            assert op.group is not None
+            try:
+                norm = normalize_dn(op.group)
+            except ValueError as exc:
+                self.results[index] = Result(op, InvalidData(f"{self._what(op)}: {exc}"))
+                continue
+            add = op.kind is OpKind.ADD_MEMBER
+            changes = self.memberships.setdefault(op.target, {})
+            previous = changes.get(norm)
+            if previous is None:
+                changes[norm] = _Membership(add, op.group, [index])
+            else:  # the last word counts
+                previous.add = add
+                previous.ops.append(index)
 
     def _what(self, op: Operation, dn: str | None = None) -> str:
         return f"{self.c.name}: {op.kind} {op.target} ({dn or op.name or op.current or '?'})"
@@ -758,24 +802,29 @@ class _Batch:
             raise Conflict(f"{self.c.name}: {len(rows)} entries claim {key}: {names}")
         return rows[0][0] if rows else None
 
-    def _holds_key(self, dn: str, key: AccountKey) -> bool | None:
-        """Does the entry at `dn` carry `key`? None if there is no entry there."""
-        _, attribute = _KEY_LOOKUP[key.kind]
+    def _read_entry(self, dn: str, attrs: list[str]) -> _Decoded | None:
+        """The entry at `dn` (these attributes), None if there is none."""
         timeout = self.c.config.timeout_s
 
         def read(conn: Conn) -> list[tuple[str, Entry]]:
             try:
                 rows = conn.search_ext_s(
-                    dn, ldap.SCOPE_BASE, "(objectClass=*)", [attribute], timeout=timeout
+                    dn, ldap.SCOPE_BASE, "(objectClass=*)", attrs, timeout=timeout
                 )
             except ldap.NO_SUCH_OBJECT:
                 return []
             return [(found, entry) for found, entry in rows if found is not None]
 
         rows = self._raw(f"read {dn}", read)
-        if not rows:
+        return LdapConnector._decode(rows[0][1]) if rows else None
+
+    def _holds_key(self, dn: str, key: AccountKey) -> bool | None:
+        """Does the entry at `dn` carry `key`? None if there is no entry there."""
+        _, attribute = _KEY_LOOKUP[key.kind]
+        entry = self._read_entry(dn, [attribute])
+        if entry is None:
             return None
-        _, values = LdapConnector._decode(rows[0][1]).get(attribute.casefold(), ("", ()))
+        _, values = entry.get(attribute.casefold(), ("", ()))
         return _fold(key.id) in {_fold(v) for v in values}
 
     def _current(self, op: Operation) -> str | None:
@@ -785,24 +834,21 @@ class _Batch:
             return self.located[op.target]
         return op.current
 
-    def _at_entry(self, op: Operation, action: _Action, *, assertion: bool = False) -> str:
+    def _at_entry(self, op: Operation, action: _Action) -> str:
         """Run `action` on the operation's entry: where the batch or the planner says it
         is, else (gone from there) wherever its key is now. Returns the DN used; raises
         _Vanished if the key is nowhere.
 
-        A DN that now names someone else's entry (a stale read; a uid given out again)
-        is never acted on, but treated like a DN with no entry. With `assertion` the
-        operation itself carries an LDAP assertion of the key (no extra round trip).
-        Not for modrdn and delete: slapd's memberof overlay copies the assertion into
-        the group updates it makes (memberof-refint), which then fail; those operations
-        check the key with a read first.
+        The operation carries an LDAP assertion of the key (no extra round trip), so a
+        DN that now names someone else's entry (a stale read; a uid given out again) is
+        never acted on, but treated like a DN with no entry.
         """
         _, attribute = _KEY_LOOKUP[op.target.kind]
         flt = f"({attribute}={ldap.filter.escape_filter_chars(op.target.id)})"
-        controls = [AssertionControl(True, flt)] if assertion else []
+        controls = [AssertionControl(True, flt)]
         dn = self._current(op)
         found: str | None
-        if dn is not None and (assertion or self._holds_key(dn, op.target)):
+        if dn is not None:
             try:
                 self._raw(lambda: self._what(op, dn), lambda c: action(c, dn, controls))
                 return dn
@@ -824,28 +870,50 @@ class _Batch:
 
     def _entry_op(self, op: Operation) -> Result:
         kind = op.kind
-        # An assertion on a group's modify would reach memberof's member updates too.
-        safe = {"assertion": op.target.kind is not KeyKind.GROUP}
         if kind is OpKind.MODIFY:
-            # Replace with no values removes an attribute, and is no error if it is absent.
-            mods = [
-                (ldap.MOD_REPLACE, name, [v.encode("utf-8") for v in values] or None)
-                for name, values in op.attributes.items()
-            ]
-            dn = self._at_entry(op, lambda c, d, ctrls: c.modify_ext_s(d, mods, ctrls), **safe)
+            changes = self.memberships.pop(op.target, None)
+            if changes:
+                return self._modify_with_members(op, changes)
+            dn = self._at_entry(op, self._modifier(self._attribute_mods(op)))
             return Result(op, name=dn)
         if kind in (OpKind.DISABLE, OpKind.ENABLE):
             status = b"disabled" if kind is OpKind.DISABLE else b"active"
-            status_mods = [(ldap.MOD_REPLACE, "idhubAccountStatus", [status])]
-            dn = self._at_entry(
-                op, lambda c, d, ctrls: c.modify_ext_s(d, status_mods, ctrls), **safe
-            )
+            status_mods: _Mods = [(ldap.MOD_REPLACE, "idhubAccountStatus", [status])]
+            dn = self._at_entry(op, self._modifier(status_mods))
             return Result(op, name=dn)
         if kind in (OpKind.MOVE, OpKind.RENAME):
             return self._move(op)
         if kind in (OpKind.DELETE, OpKind.REMOVE_CONTAINER):
             return self._delete(op)
         raise InvalidData(f"{self._what(op)}: not an entry operation")
+
+    @staticmethod
+    def _attribute_mods(op: Operation) -> _Mods:
+        # Replace with no values removes an attribute, and is no error if it is absent.
+        return [
+            (ldap.MOD_REPLACE, name, [v.encode("utf-8") for v in values] or None)
+            for name, values in op.attributes.items()
+        ]
+
+    @staticmethod
+    def _modifier(mods: _Mods) -> _Action:
+        return lambda conn, dn, ctrls: conn.modify_ext_s(dn, mods, ctrls)
+
+    def _modify_with_members(self, op: Operation, changes: _Memberships) -> Result:
+        """The person's attribute changes and member changes in one modify; apart if
+        that fails (a member already there, a bad attribute value), so each operation
+        gets its own outcome."""
+        mods = self._attribute_mods(op) + _member_mods(changes.values())
+        try:
+            dn = self._at_entry(op, self._modifier(mods))
+        except (ldap.LDAPError, ConnectorError, _Vanished) as exc:
+            if isinstance(exc, TargetUnavailable | _BATCH_FATAL):
+                raise
+            self._write_memberships(op.target, changes)
+            dn = self._at_entry(op, self._modifier(self._attribute_mods(op)))
+            return Result(op, name=dn)
+        self._member_results(changes.values(), None)
+        return Result(op, name=dn)
 
     def _move(self, op: Operation) -> Result:
         assert op.name is not None
@@ -884,7 +952,8 @@ class _Batch:
     def _creates(self, indexes: list[int]) -> None:
         """A run of creates (and ensure_container), pipelined: up to add_window adds in
         flight on the one connection. An add whose parent is still in flight waits for
-        it first (slapd may run the operations of one connection in parallel)."""
+        it first (slapd may run the operations of one connection in parallel). A new
+        entry carries its memberships from the start (no modify after the add)."""
         prepared: list[_Add] = []
         for index in indexes:
             op = self.ops[index]
@@ -894,11 +963,36 @@ class _Batch:
             except ValueError as exc:
                 self.results[index] = Result(op, InvalidData(f"{self._what(op)}: {exc}"))
                 continue
-            prepared.append((index, op.name, _encode(op.attributes.items()), key))
+            entry = _encode(op.attributes.items())
+            changes = self.memberships.pop(op.target, None) if op.kind is OpKind.CREATE else None
+            if changes:
+                self.folded[index] = changes
+                adds = [m.group_dn.encode("utf-8") for m in changes.values() if m.add]
+                if adds:
+                    entry.append((MEMBER_ATTRIBUTE, adds))
+            prepared.append((index, op.name, entry, key))
         if self.c.add_window > 1 and len(prepared) > 1:
             prepared = self._pipelined(prepared)  # what is left: none, or after a break
         for index, dn, entry, _key in prepared:
-            self._guard(index, self._adder(dn, entry))
+            self._guard(index, self._adder(index, dn, entry))
+        for index in indexes:
+            self._settle_folded(index)
+
+    def _settle_folded(self, index: int) -> None:
+        """The member changes that rode on create `index` share its outcome; if the
+        create found its entry already there (a retried batch), they are written to it."""
+        changes = self.folded.pop(index, None)
+        if changes is None:
+            return
+        op = self.ops[index]
+        result = self.results[index]
+        if index in self.existed:
+            self._write_memberships(op.target, changes)
+            return
+        error = None if result is None else result.error
+        if result is None or error is not None:
+            error = Conflict(f"{self._what(op)}: not applied, the entry was not created")
+        self._member_results(changes.values(), None if result and result.ok else error)
 
     def _pipelined(self, prepared: list[_Add]) -> list[_Add]:
         """Send the adds asynchronously; returns those whose outcome is unknown because
@@ -956,27 +1050,30 @@ class _Batch:
             self.results[index] = Result(op, name=dn)
         else:
             failed = error
-            self._guard(index, lambda o: self._add_failed(o, dn, failed))
+            self._guard(index, lambda o: self._add_failed(index, o, dn, failed))
 
     def _adder(
-        self, dn: str, entry: list[tuple[str, list[bytes]]]
+        self, index: int, dn: str, entry: list[tuple[str, list[bytes]]]
     ) -> Callable[[Operation], Result]:
-        return lambda op: self._add_sync(op, dn, entry)
+        return lambda op: self._add_sync(index, op, dn, entry)
 
-    def _add_sync(self, op: Operation, dn: str, entry: list[tuple[str, list[bytes]]]) -> Result:
+    def _add_sync(
+        self, index: int, op: Operation, dn: str, entry: list[tuple[str, list[bytes]]]
+    ) -> Result:
         try:
             self._raw(lambda: self._what(op, dn), lambda c: c.add_s(dn, entry))
         except ldap.LDAPError as exc:
-            return self._add_failed(op, dn, exc)
+            return self._add_failed(index, op, dn, exc)
         self.located[op.target] = dn
         return Result(op, name=dn)
 
-    def _add_failed(self, op: Operation, dn: str, exc: ldap.LDAPError) -> Result:
+    def _add_failed(self, index: int, op: Operation, dn: str, exc: ldap.LDAPError) -> Result:
         if isinstance(exc, ldap.ALREADY_EXISTS):
             # A container that exists is what ensure_container wants; an entry that
             # carries this very key is a create already done (a retried batch).
             if op.kind is OpKind.ENSURE_CONTAINER or self._holds_key(dn, op.target):
                 self.located[op.target] = dn
+                self.existed.add(index)
                 return Result(op, name=dn)
             return Result(op, Conflict(f"{self._what(op, dn)}: the name is taken by another entry"))
         if isinstance(exc, ldap.NO_SUCH_OBJECT):
@@ -986,156 +1083,137 @@ class _Batch:
 
     # --------------------------------------------------------------- group membership
 
-    def _members(self, group: str, indexes: list[int]) -> None:
-        """All of the batch's member changes of one group: in one modify if possible,
-        else one member at a time (so one bad value does not fail the others)."""
-        changes: dict[str, _Membership] = {}  # by normalised member DN
-        for index in indexes:
-            op = self.ops[index]
-            add = op.kind is OpKind.ADD_MEMBER
+    def _write_memberships(self, target: AccountKey, changes: _Memberships) -> None:
+        """One member's changes in one modify of its own entry. A retried batch may find
+        some already done: then the attribute is replaced by the result, worked out
+        from what the entry holds now."""
+        indexes = [i for m in changes.values() for i in m.ops]
+        op = self.ops[max(indexes)]  # the last word's operation: the DN after the plan
+        if target in self.located and self.located[target] is None:
+            self._member_results(changes.values(), None)  # deleted in this batch: done
+            return
+        dn: str | None = None
+        try:
             try:
-                member = self._member_dn(op)
-                if member is None:  # no such entry (any more)
-                    if add:
-                        raise Conflict(f"{self._what(op)}: the member does not exist")
-                    self.results[index] = Result(op, name=group)
-                    continue
-                key = normalize_dn(member)
+                dn = self._at_entry(op, self._modifier(_member_mods(changes.values())))
+            except (ldap.TYPE_OR_VALUE_EXISTS, ldap.NO_SUCH_ATTRIBUTE):
+                dn = self._replace_memberships(op, changes)
+        except _Vanished:
+            if all(not m.add for m in changes.values()):
+                self._member_results(changes.values(), None)  # no entry, no membership
+            else:
+                error = Conflict(f"{self._what(op)}: the member does not exist")
+                self._member_results(changes.values(), error)
+            return
+        except TargetUnavailable:
+            raise
+        except ConnectorError as exc:
+            self._member_results(changes.values(), exc)
+            return
+        except ValueError as exc:
+            self._member_results(changes.values(), InvalidData(f"{self._what(op)}: {exc}"))
+            return
+        except ldap.LDAPError as exc:
+            self._member_results(changes.values(), _map_error(exc, self._what(op, dn)))
+            return
+        self._member_results(changes.values(), None)
+
+    def _replace_memberships(self, op: Operation, changes: _Memberships) -> str:
+        dn = self._current(op) or self._find(op.target)
+        if dn is None:
+            raise _Vanished
+        entry = self._read_entry(dn, [MEMBER_ATTRIBUTE])  # the key is asserted below
+        if entry is None:
+            raise _Vanished
+        held = {normalize_dn(v): v for v in entry.get(MEMBER_ATTRIBUTE.casefold(), ("", ()))[1]}
+        for norm, change in changes.items():
+            if change.add:
+                held.setdefault(norm, change.group_dn)
+            else:
+                held.pop(norm, None)
+        values = [v.encode("utf-8") for v in held.values()] or None
+        mods: _Mods = [(ldap.MOD_REPLACE, MEMBER_ATTRIBUTE, values)]
+        return self._at_entry(op, self._modifier(mods))
+
+    def _member_results(self, changes: Iterable[_Membership], error: ConnectorError | None) -> None:
+        for change in changes:
+            for index in change.ops:
+                self.results[index] = Result(self.ops[index], error, name=change.group_dn)
+
+    def _ensure_groups(self, groups: dict[str, str]) -> None:
+        """Every group this batch added someone to exists as a hub groupOfURLs; the
+        additions to a group that cannot be made fail with its reason."""
+        for norm, group in groups.items():
+            if norm in self.c._groups:
+                continue
+            try:
+                self._ensure_group(group)
             except TargetUnavailable:
                 raise
             except ConnectorError as exc:
-                self.results[index] = Result(op, exc)
+                self._fail_additions(norm, exc)
                 continue
-            except ValueError as exc:
-                self.results[index] = Result(op, InvalidData(f"{self._what(op)}: {exc}"))
+            except (ldap.LDAPError, ValueError) as exc:
+                what = f"{self.c.name}: create group {group}"
+                error = (
+                    _map_error(exc, what)
+                    if isinstance(exc, ldap.LDAPError)
+                    else (InvalidData(f"{what}: {exc}"))
+                )
+                self._fail_additions(norm, error)
                 continue
-            previous = changes.get(key)
-            if previous is None:
-                changes[key] = _Membership(add, member, [index])
-            else:  # the last word counts
-                previous.add = add
-                previous.ops.append(index)
-        pending = list(changes.values())
-        for start in range(0, len(pending), MEMBER_CHUNK):
-            self._member_chunk(group, pending[start : start + MEMBER_CHUNK])
+            self.c._groups.add(norm)
 
-    def _member_chunk(self, group: str, changes: list[_Membership]) -> None:
-        """One modify for these changes; if it fails, one modify per change, so that
-        one bad value does not fail the others."""
-        try:
-            self._change_members(
-                group,
-                [m.member_dn for m in changes if m.add],
-                [m.member_dn for m in changes if not m.add],
-            )
-        except (ldap.LDAPError, ConnectorError, ValueError) as exc:
-            if isinstance(exc, TargetUnavailable):
-                raise
-            if len(changes) == 1:
-                self._member_results(changes[0], group, exc)
-                return
-            for change in changes:
-                one = [change.member_dn]
-                try:
-                    self._change_members(group, *((one, []) if change.add else ([], one)))
-                except (ldap.LDAPError, ConnectorError, ValueError) as single:
-                    if isinstance(single, TargetUnavailable):
-                        raise
-                    self._member_results(change, group, single)
-                else:
-                    self._member_results(change, group, None)
-            return
-        for change in changes:
-            self._member_results(change, group, None)
+    def _fail_additions(self, norm: str, error: ConnectorError) -> None:
+        for index, op in enumerate(self.ops):
+            if op.kind is not OpKind.ADD_MEMBER or op.group is None:
+                continue
+            with contextlib.suppress(ValueError):
+                if normalize_dn(op.group) == norm:
+                    self.results[index] = Result(op, error, name=op.group)
 
-    def _member_dn(self, op: Operation) -> str | None:
-        """The member's DN once the batch's entry operations have run: where the batch
-        put it, else where the planner read it, else where its key is now."""
-        if op.target in self.located:
-            return self.located[op.target]  # None: deleted by this batch
-        if op.current is not None:
-            return op.current
-        return self._find(op.target)
-
-    def _member_results(self, change: _Membership, group: str, exc: Exception | None) -> None:
-        error: ConnectorError | None
-        what = f"{self.c.name}: members of {group} ({change.member_dn})"
-        if exc is None:
-            error = None
-        elif change.add and isinstance(exc, ldap.TYPE_OR_VALUE_EXISTS):
-            error = None  # a member already
-        elif not change.add and isinstance(exc, ldap.NO_SUCH_ATTRIBUTE):
-            error = None  # not a member already
-        elif isinstance(exc, ConnectorError):
-            error = exc
-        elif isinstance(exc, ldap.LDAPError):
-            error = _map_error(exc, what)
-        else:
-            error = InvalidData(f"{what}: {exc}")
-        for index in change.ops:
-            self.results[index] = Result(self.ops[index], error, name=group)
-
-    def _change_members(self, group: str, adds: list[str], removes: list[str]) -> None:
-        """Add and remove members of one group in one modify (two when the placeholder
-        must come out, or go in). Raises python-ldap's error for the caller to judge."""
-        placeholder = [self.placeholder.encode("utf-8")]
-        mods: list[tuple[int, str, list[bytes]]] = []
-        if adds:
-            mods.append((ldap.MOD_ADD, "member", [dn.encode("utf-8") for dn in adds]))
-        if removes:
-            mods.append((ldap.MOD_DELETE, "member", [dn.encode("utf-8") for dn in removes]))
-        what = f"{self.c.name}: members of {group}"
-
-        if not adds:
-            try:
-                self._raw(what, lambda c: c.modify_s(group, mods))
-            except ldap.NO_SUCH_OBJECT:
-                return  # no group, so nobody to remove
-            except ldap.OBJECT_CLASS_VIOLATION:
-                # The last real member goes: the placeholder keeps the group valid.
-                with_placeholder = [(ldap.MOD_ADD, "member", placeholder), *mods]
-                self._raw(what, lambda c: c.modify_s(group, with_placeholder))
-            return
-
-        # Adding: the placeholder goes out in the same modify if it is there; the
-        # assertion makes the usual case (no placeholder) a single round trip.
-        no_placeholder = AssertionControl(
-            True, f"(!(member={ldap.filter.escape_filter_chars(self.placeholder)}))"
-        )
-        try:
-            self._raw(what, lambda c: c.modify_ext_s(group, mods, serverctrls=[no_placeholder]))
-        except ldap.ASSERTION_FAILED:
-            without = [*mods, (ldap.MOD_DELETE, "member", placeholder)]
-            try:
-                self._raw(what, lambda c: c.modify_s(group, without))
-            except ldap.TYPE_OR_VALUE_EXISTS:
-                # Some are members already (the caller retries them one by one): the
-                # placeholder goes out on its own.
-                only = [(ldap.MOD_DELETE, "member", placeholder)]
-                with contextlib.suppress(ldap.NO_SUCH_ATTRIBUTE, ldap.OBJECT_CLASS_VIOLATION):
-                    self._raw(what, lambda c: c.modify_s(group, only))
-                raise
-        except ldap.NO_SUCH_OBJECT:
-            self._create_group(group, [dn.encode("utf-8") for dn in adds])
-
-    def _create_group(self, group: str, members: list[bytes]) -> None:
-        """A missing group is created, hub-managed, with its first members."""
-        rdn, parent = _split(group)
-        entry: dict[str, list[bytes]] = {
-            "objectClass": [b"top", b"groupOfNames", b"idhubGroup"],
-            "idhubManaged": [b"TRUE"],
-        }
-        for attr, value, _flags in ldap.dn.str2dn(rdn)[0]:
-            entry.setdefault(attr, []).append((value or "").encode("utf-8"))
-        entry["member"] = members
+    def _ensure_group(self, group: str) -> None:
+        """Create the hub group (groupOfURLs over idhubMemberOf) unless it is there. A
+        hub group of the earlier static kind (groupOfNames) is replaced: its members
+        are named by their own entries now."""
         what = f"{self.c.name}: create group {group}"
+        entry = _group_entry(group, self.c.config.base_dn)
         try:
-            self._raw(what, lambda c: c.add_s(group, list(entry.items())))
-        except ldap.ALREADY_EXISTS:  # created meanwhile: add to it
-            mods = [(ldap.MOD_ADD, "member", members)]
-            self._raw(what, lambda c: c.modify_s(group, mods))
+            self._raw(what, lambda c: c.add_s(group, entry))
+            return
+        except ldap.ALREADY_EXISTS:
+            pass
         except ldap.NO_SUCH_OBJECT as exc:
+            _, parent = _split(group)
             raise Conflict(f"{what}: the parent {parent} does not exist") from exc
+        found = self._read_entry(group, ["objectClass", "idhubManaged"])
+        if found is None:  # deleted meanwhile
+            self._raw(what, lambda c: c.add_s(group, entry))
+            return
+        classes = {v.casefold() for v in found.get("objectclass", ("", ()))[1]}
+        managed = {v.casefold() for v in found.get("idhubmanaged", ("", ()))[1]} == {"true"}
+        if "groupofurls" in classes and "idhubgroup" in classes:
+            return
+        if not (managed and "idhubgroup" in classes):
+            raise Conflict(f"{what}: the name is taken by an entry the hub does not manage")
+        self._raw(what, _deleter(group))  # an earlier static hub group
+        self._raw(what, lambda c: c.add_s(group, entry))
+
+
+def _group_entry(group: str, base_dn: str) -> list[tuple[str, list[bytes]]]:
+    """A hub group: its members are the entries under the base naming it in
+    idhubMemberOf (slapd's dynlist lists them as `member`)."""
+    rdn, _parent = _split(group)
+    entry: dict[str, list[bytes]] = {
+        "objectClass": [b"top", b"groupOfURLs", b"idhubGroup"],
+        "idhubManaged": [b"TRUE"],
+    }
+    for attr, value, _flags in ldap.dn.str2dn(rdn)[0]:
+        entry.setdefault(attr, []).append((value or "").encode("utf-8"))
+    flt = f"({MEMBER_ATTRIBUTE}={ldap.filter.escape_filter_chars(group)})"
+    url = ldapurl.LDAPUrl(dn=base_dn, scope=ldap.SCOPE_SUBTREE, filterstr=flt)
+    entry["memberURL"] = [url.unparse().encode("utf-8")]
+    return list(entry.items())
 
 
 if TYPE_CHECKING:

@@ -26,12 +26,12 @@ written on create only. MOVE and RENAME are modrdn with deleteoldrdn: the planne
 accounts for the new RDN value they write into ``uid``.
 
 Groups: only memberships in ``managed_groups`` are ever removed (groups the hub does
-not manage are left alone, midPoint's "range"). A group member is a DN. The hub's slapd
-(config/ldap/slapd.conf.tmpl: memberof-refint and refint) rewrites member values when
-an entry is moved or renamed, so by default only the real difference is planned. For a
-directory without referential integrity, ``members_follow_moves=False`` makes a move or
-rename also take the old DN out of every hub-managed group it is in and put the new
-DN back in.
+not manage are left alone, midPoint's "range"). The hub's LDAP connector keeps a
+membership on the member entry itself (connectors/ldap.py), so it follows moves and
+renames and by default only the real difference is planned. For a target whose groups
+list members by DN without referential integrity, ``members_follow_moves=False`` makes
+a move or rename also take the old DN out of every hub-managed group it is in and put
+the new DN back in.
 """
 
 from __future__ import annotations

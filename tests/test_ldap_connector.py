@@ -1,5 +1,5 @@
 """The LDAP connector's writes (apply), batch reads and DN handling, against a real slapd
-configured from config/ldap/slapd.conf.tmpl (memberof + refint overlays, the
+configured from config/ldap/slapd.conf.tmpl (dynlist overlay for the hub's groups, the
 disabled-account ACL)."""
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from idhub.devstack.slapd import Slapd
 from tests.ldap_fixtures import ADMIN_DN, ADMIN_PASSWORD, BASE_DN, connector_for, make_slapd
 
 GROUPS = f"ou=groups,{BASE_DN}"
-PLACEHOLDER = f"cn=nobody,{BASE_DN}"
 _serial = itertools.count()
 
 # Values that need DN escaping (RFC 4514: , + " \ < > ; leading space or #, trailing
@@ -471,7 +470,7 @@ def test_membership_follows_move_and_rename(connector: LdapConnector, admin, uni
     move = op(OpKind.MOVE, key, create.name, name=moved)
     [result] = ok(connector.apply([move]))
     assert result.name == moved
-    # Synchronously (memberof-refint): right after the answer, both sides agree.
+    # Membership is on the entry: it moved with it, no group was written.
     assert members_of(admin, g1) == {n(moved)} and members_of(admin, g2) == {n(moved)}
     assert member_of(admin, moved) == {n(g1), n(g2)}
     account = connector.read(AccountKey(key))
@@ -512,7 +511,7 @@ def test_move_failures(connector: LdapConnector, unit: str) -> None:
 
 
 def test_members_below_a_moved_ou_follow(connector: LdapConnector, admin, unit: str) -> None:
-    """A unit renamed or moved (subtree modrdn): refint rewrites the members below it."""
+    """A unit renamed or moved (subtree modrdn): the members below it stay members."""
     old = ensure_unit(uniq("u"), uniq("old"), unit)
     assert old.name is not None
     people = [create_person(uniq("p"), uniq("staff"), old.name) for _ in range(3)]
@@ -526,7 +525,7 @@ def test_members_below_a_moved_ou_follow(connector: LdapConnector, admin, unit: 
     rename = Operation(OpKind.RENAME, old.target, name=new_parent, current=old.name)
     ok(connector.apply([rename]))
     wanted = {n(person_dn(p.attributes["uid"][0], new_parent)) for p in people}
-    assert eventually(lambda: members_of(admin, group) == wanted), members_of(admin, group)
+    assert members_of(admin, group) == wanted
     accounts = connector.read_many([p.target for p in people])
     assert {n(a.name) for a in accounts.values()} == wanted
     assert all(a.groups == frozenset({n(group)}) for a in accounts.values())
@@ -585,7 +584,7 @@ def test_delete_and_its_retry(connector: LdapConnector, admin, unit: str) -> Non
     delete = op(OpKind.DELETE, create.target.id, create.name)
     [deleted] = ok(connector.apply([delete]))
     assert deleted.name == create.name and not exists(admin, str(create.name))
-    assert members_of(admin, group) == {n(str(keep.name))}  # refint / memberof
+    assert members_of(admin, group) == {n(str(keep.name))}  # no dangling member
     [again] = ok(connector.apply([delete]))
     assert again.name is None  # nothing was there any more
 
@@ -593,7 +592,7 @@ def test_delete_and_its_retry(connector: LdapConnector, admin, unit: str) -> Non
 # ---------------------------------------------------------------------- groups
 
 
-def test_group_membership_and_the_placeholder(connector: LdapConnector, admin, unit: str) -> None:
+def test_group_membership(connector: LdapConnector, admin, unit: str) -> None:
     a, b, c = (create_person(uniq("p"), uniq(x), unit) for x in "abc")
     ok(connector.apply([a, b, c]))
     group = group_dn(NASTY_GROUP + uniq(""))
@@ -601,33 +600,107 @@ def test_group_membership_and_the_placeholder(connector: LdapConnector, admin, u
     def change(kind: OpKind, person: Operation) -> Operation:
         return member(kind, person.target.id, group, person.name)
 
-    # The first add creates the group: hub-managed, named by its RDN.
+    # The first add creates the group: hub-managed, dynamic, named by its RDN.
     ok(connector.apply([change(OpKind.ADD_MEMBER, a), change(OpKind.ADD_MEMBER, b)]))
     [(_dn, entry)] = admin.search_s(group, ldap.SCOPE_BASE, "(objectClass=*)", ["*"])
-    assert {v.lower() for v in entry["objectClass"]} >= {b"groupofnames", b"idhubgroup"}
+    assert {v.lower() for v in entry["objectClass"]} >= {b"groupofurls", b"idhubgroup"}
     assert entry["idhubManaged"] == [b"TRUE"]
     assert entry["cn"][0].decode() == ldap.dn.str2dn(group)[0][0][1]
     assert members_of(admin, group) == {n(str(a.name)), n(str(b.name))}
+    # (memberOf on a member, as slapo-memberof would show it: see the move test; slapd
+    # writes this group's DN there without its escaped leading space.)
+    # Filters and compares on member work as on a static group.
+    flt = f"(member={ldap.filter.escape_filter_chars(str(a.name))})"
+    found = admin.search_s(GROUPS, ldap.SCOPE_SUBTREE, flt, ["1.1"])
+    assert [n(dn) for dn, _ in found] == [n(group)]
+    assert admin.compare_s(group, "member", str(b.name).encode())
+    assert not admin.compare_s(group, "member", str(c.name).encode())
     assert n(group) in connector.managed_groups()
 
     ok(connector.apply([change(OpKind.ADD_MEMBER, a)]))  # a member already: fine
     ok(connector.apply([change(OpKind.REMOVE_MEMBER, b), change(OpKind.REMOVE_MEMBER, b)]))
     ok(connector.apply([change(OpKind.REMOVE_MEMBER, b)]))  # not a member: fine
-    ok(connector.apply([change(OpKind.REMOVE_MEMBER, a)]))  # the last real member
-    assert members_of(admin, group) == {n(PLACEHOLDER)}  # the group is still valid
+    ok(connector.apply([change(OpKind.REMOVE_MEMBER, a)]))  # the last member
+    assert members_of(admin, group) == set()  # an empty group is still a group
     assert member_of(admin, str(a.name)) == set()
     ok(connector.apply([change(OpKind.REMOVE_MEMBER, a)]))  # and again
 
-    ok(connector.apply([change(OpKind.ADD_MEMBER, c)]))  # the placeholder makes way
+    ok(connector.apply([change(OpKind.ADD_MEMBER, c)]))
     assert members_of(admin, group) == {n(str(c.name))}
     account = connector.read(c.target)
     assert account is not None and account.groups == frozenset({n(group)})
 
-    # Deleting the last member: refint puts the placeholder in (in the background).
+    # A deleted member names no group: nothing to clean up in the group.
     ok(connector.apply([op(OpKind.DELETE, c.target.id, c.name)]))
-    assert eventually(lambda: members_of(admin, group) == {n(PLACEHOLDER)})
+    assert members_of(admin, group) == set()
     ok(connector.apply([change(OpKind.ADD_MEMBER, a), change(OpKind.ADD_MEMBER, b)]))
     assert members_of(admin, group) == {n(str(a.name)), n(str(b.name))}
+
+
+def test_memberships_ride_on_the_create_and_survive_its_retry(
+    connector: LdapConnector, admin, unit: str
+) -> None:
+    create = create_person(uniq("p"), uniq("new"), unit)
+    g1, g2 = group_dn(uniq("g")), group_dn(uniq("g"))
+    batch = [
+        create,
+        member(OpKind.ADD_MEMBER, create.target.id, g1, create.name),
+        member(OpKind.ADD_MEMBER, create.target.id, g2, create.name),
+    ]
+    ok(connector.apply(batch))
+    [(_dn, entry)] = admin.search_s(str(create.name), ldap.SCOPE_BASE, "(objectClass=*)")
+    assert {n(v.decode()) for v in entry["idhubMemberOf"]} == {n(g1), n(g2)}
+    assert members_of(admin, g1) == {n(str(create.name))}
+
+    # The batch again, after a membership was taken away by hand: the create finds its
+    # own entry, and the memberships are written to it.
+    admin.modify_s(str(create.name), [(ldap.MOD_DELETE, "idhubMemberOf", [g2.encode()])])
+    ok(connector.apply(batch))
+    account = connector.read(create.target)
+    assert account is not None and account.groups == frozenset({n(g1), n(g2)})
+
+    # A create that fails takes its memberships with it.
+    clash = create_person(uniq("p"), str(create.attributes["uid"][0]), unit)
+    results = connector.apply([clash, member(OpKind.ADD_MEMBER, clash.target.id, g1, clash.name)])
+    assert [type(r.error) for r in results] == [Conflict, Conflict]
+
+
+def test_an_earlier_static_hub_group_becomes_dynamic(
+    connector: LdapConnector, admin, unit: str
+) -> None:
+    """Data from before memberships moved onto the members: the hub's groupOfNames is
+    replaced on first use; an entry the hub does not manage is never touched."""
+    person = create_person(uniq("p"), uniq("p"), unit)
+    ok(connector.apply([person]))
+    old = group_dn(uniq("legacy"))
+    admin.add_s(
+        old,
+        [
+            ("objectClass", [b"groupOfNames", b"idhubGroup"]),
+            ("cn", [ldap.dn.str2dn(old)[0][0][1].encode()]),
+            ("member", [str(person.name).encode()]),
+            ("idhubManaged", [b"TRUE"]),
+        ],
+    )
+    foreign = group_dn(uniq("theirs"))
+    admin.add_s(
+        foreign,
+        [
+            ("objectClass", [b"groupOfNames"]),
+            ("cn", [ldap.dn.str2dn(foreign)[0][0][1].encode()]),
+            ("member", [str(person.name).encode()]),
+        ],
+    )
+    ok(connector.apply([member(OpKind.ADD_MEMBER, person.target.id, old, person.name)]))
+    [(_dn, entry)] = admin.search_s(old, ldap.SCOPE_BASE, "(objectClass=*)", ["objectClass"])
+    assert b"groupOfURLs" in entry["objectClass"]
+    assert members_of(admin, old) == {n(str(person.name))}
+
+    [result] = connector.apply(
+        [member(OpKind.ADD_MEMBER, person.target.id, foreign, person.name)]
+    )
+    assert isinstance(result.error, Conflict) and "does not manage" in str(result.error)
+    assert members_of(admin, foreign) == {n(str(person.name))}  # as it was
 
 
 def test_member_changes_merge_per_group_and_isolate_bad_values(
@@ -962,12 +1035,10 @@ def test_an_existing_data_folder_starts_with_the_new_config(tmp_path: Path) -> N
         def _render_config(self) -> str:
             skip = (
                 "overlay",
-                "memberof-",
-                "refint_",
-                "index   memberOf",
+                "dynlist-",
+                "index   idhubMemberOf",
                 "index   idhubAccountStatus",
-                "moduleload      memberof",
-                "moduleload      refint",
+                "moduleload      dynlist",
             )
             return "\n".join(
                 line for line in super()._render_config().splitlines() if not line.startswith(skip)

@@ -158,14 +158,19 @@ def test_our_schema_is_loaded(server: Slapd) -> None:
         idhubUnitId="unit-1",
         idhubManaged="TRUE",
     )
+    group = f"cn=ke-toan,{BASE_DN}"
     add(
         conn,
-        f"cn=ke-toan,{BASE_DN}",
-        objectClass=["groupOfNames", "idhubGroup"],
+        group,
+        objectClass=["groupOfURLs", "idhubGroup"],
         cn="ke-toan",
-        member=dn,
+        memberURL=f"ldap:///{BASE_DN}??sub?(idhubMemberOf={group})",
         idhubManaged="TRUE",
     )
+    # Membership is on the member; dynlist shows it as the group's member.
+    conn.modify_s(dn, [(ldap.MOD_ADD, "idhubMemberOf", [group.encode()])])
+    [(_dn, entry)] = conn.search_s(group, ldap.SCOPE_BASE, "(objectClass=*)", ["member"])
+    assert entry["member"] == [dn.encode()]
     conn.unbind_s()
 
 
@@ -402,7 +407,16 @@ def test_read_units_groups_and_duplicates(server: Slapd) -> None:
     assert ldap.dn.str2dn(member.lower()) == ldap.dn.str2dn(person_dn.lower())
     person = connector.read(AccountKey("member-1"))
     assert person is not None
-    assert person.groups == frozenset({group_dn})
+    # Account.groups are the hub's memberships, kept on the member (idhubMemberOf);
+    # a static group made by hand is not one of them (slapd still shows it in memberOf).
+    assert person.groups == frozenset()
+    [(_dn, seen)] = conn.search_s(person_dn, ldap.SCOPE_BASE, "(objectClass=*)", ["memberOf"])
+    assert [v.decode().lower() for v in seen["memberOf"]] == [group_dn.lower()]
+    hub_group = f"cn=ke-toan,{BASE_DN}"
+    conn.modify_s(person_dn, [(ldap.MOD_ADD, "idhubMemberOf", [hub_group.upper().encode()])])
+    person = connector.read(AccountKey("member-1"))
+    assert person is not None and person.groups == frozenset({hub_group})
+    assert person.get("idhubMemberOf") == ()  # in .groups, normalised
     assert person.get("userPassword") == ()  # hashes never leave the connector
 
     add_person(conn, "member.clone", "member-1")
@@ -454,13 +468,9 @@ def test_scan_pages_through_everything(tmp_path: Path) -> None:
             cn="x",
             sn="x",
         )
-        add(
-            conn,
-            f"cn=all-staff,{BASE_DN}",
-            objectClass=["groupOfNames"],
-            cn="all-staff",
-            member=dns[:700],
-        )
+        staff = f"cn=all-staff,{BASE_DN}".encode()
+        for dn in dns[:700]:
+            conn.modify_s(dn, [(ldap.MOD_ADD, "idhubMemberOf", [staff])])
         conn.unbind_s()
 
         connector = connector_for(server)
