@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,25 +15,37 @@ from provisioning.model import PersonSnapshot, PostKind, PostSnapshot, UnitSnaps
 
 from ..models import Assignment, OrgUnit, Person, Position, UnitStatus
 
+_UNIT_COLUMNS = (
+    OrgUnit.id,
+    OrgUnit.parent_id,
+    OrgUnit.code,
+    OrgUnit.name,
+    OrgUnit.type,
+    OrgUnit.mail_domain,
+    OrgUnit.status,
+)
+
 
 class UnitDirectory:
     """Every org unit with its path from the root and its inherited mail domain."""
 
-    def __init__(self, units: Iterable[OrgUnit]) -> None:
+    def __init__(self, units: Iterable[Any]) -> None:
         self._rows = {u.id: u for u in units}
         self._cache: dict[uuid.UUID, UnitSnapshot] = {}
 
     @classmethod
     def load(cls, session: Session) -> UnitDirectory:
-        return cls(session.scalars(select(OrgUnit)))
+        # Plain rows, not ORM objects: every converge round loads every unit, and
+        # building thousands of tracked instances cost more than the planning.
+        return cls(session.execute(select(*_UNIT_COLUMNS)))
 
     def get(self, unit_id: uuid.UUID) -> UnitSnapshot:
         cached = self._cache.get(unit_id)
         if cached is not None:
             return cached
-        chain: list[OrgUnit] = []
+        chain: list[Any] = []
         seen: set[uuid.UUID] = set()
-        current: OrgUnit | None = self._rows[unit_id]
+        current: Any = self._rows[unit_id]
         while current is not None and current.id not in seen:
             seen.add(current.id)
             chain.append(current)
@@ -64,20 +77,29 @@ def person_snapshots(
     people = list(people)
     posts: dict[uuid.UUID, list[PostSnapshot]] = defaultdict(list)
     rows = session.execute(
-        select(Assignment, Position.code, Position.name, Position.leadership_level)
+        select(
+            Assignment.person_id,
+            Assignment.unit_id,
+            Assignment.kind,
+            Assignment.start_date,
+            Assignment.end_date,
+            Position.code,
+            Position.name,
+            Position.leadership_level,
+        )
         .join(Position, Position.id == Assignment.position_id)
         .where(Assignment.person_id.in_([p.id for p in people]))
     )
-    for assignment, code, name, level in rows:
-        posts[assignment.person_id].append(
+    for person_id, unit_id, kind, start, end, code, name, level in rows:
+        posts[person_id].append(
             PostSnapshot(
-                unit=units.get(assignment.unit_id),
+                unit=units.get(unit_id),
                 position_code=code,
                 position_name=name,
                 leadership_level=level,
-                kind=PostKind(assignment.kind.value),
-                start=assignment.start_date,
-                end=assignment.end_date,
+                kind=PostKind(kind.value),
+                start=start,
+                end=end,
             )
         )
     return {

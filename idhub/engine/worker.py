@@ -53,6 +53,9 @@ from .sweep import sweep
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 60.0  # how often a worker checks whether the date changed
+# While a reorganisation streams through, emptied OUs are looked for at most this often
+# (each look scans the OUs), and once more when the queue runs dry.
+PRUNE_EVERY_S = 2.0
 _LEAVES_OUS = (OpKind.MOVE, OpKind.RENAME, OpKind.DELETE)  # may leave an OU empty
 
 
@@ -107,6 +110,8 @@ class Worker:
         self.then = then
         # Sign-on: ends the sessions and tokens of people converged to disabled.
         self.on_disabled = on_disabled
+        self._prune_due = False  # a round moved people out of OUs since the last prune
+        self._next_prune = 0.0
 
     # -- claiming ---------------------------------------------------------------------
     def claim(self) -> list[ProvisioningJob]:
@@ -179,6 +184,8 @@ class Worker:
         """Claim a batch, converge it, record the outcome; returns the number of jobs."""
         jobs = self.claim()
         if not jobs:
+            if self._prune_due:  # the queue ran dry: the OUs the last rounds emptied
+                self.prune()
             return 0
         started = time.monotonic()
         by_subject: dict[uuid.UUID, list[ProvisioningJob]] = defaultdict(list)
@@ -203,7 +210,9 @@ class Worker:
         planned = {p.person_id for p in plans}
         self._record(by_subject, plans, held, missing=set(subjects) - planned)
         if any(op.kind in _LEAVES_OUS for p in to_apply for op in p.operations):
-            self.prune()
+            self._prune_due = True
+            if time.monotonic() >= self._next_prune:
+                self.prune()
         log.info(
             "converged %d people in %.0f ms",
             len(plans),
@@ -230,6 +239,8 @@ class Worker:
 
     def prune(self) -> list[str]:
         """Remove the OUs that reorganisations and moves left empty (audited)."""
+        self._prune_due = False
+        self._next_prune = time.monotonic() + PRUNE_EVERY_S
         try:
             removed = prune_containers(self.db, self.connector, self.base_dn)
         except TargetUnavailable:
