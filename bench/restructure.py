@@ -8,6 +8,10 @@ and `idhub worker` processes converging everyone. Reported:
 
 * restructure_moves_per_s: people moved / (apply committed → last person converged);
 * restructure_ratio: that rate / the raw modrdn rate (target ≥ 0.5);
+* raw_move_and_modify_per_s: a second baseline, the least LDAP work one mover needs —
+  modrdn, then one modify of the unit attributes and one group membership (what the
+  hub sends per mover) — and restructure_ratio_vs_move_and_modify against it, i.e.
+  how close the hub comes to the directory's own limit for this job;
 * apply_to_converged_s, and the apply and preview times themselves.
 """
 
@@ -19,6 +23,8 @@ import json
 import tempfile
 import time
 from pathlib import Path
+
+import ldap
 
 from idhub.audit import Actor
 from idhub.demo.reform import holders_by_commune, load_pre_reform, read_legacy, reform_change_set
@@ -60,6 +66,45 @@ def raw_modrdn_per_s(server: Slapd, count: int) -> float:
     return count / elapsed
 
 
+def raw_move_and_modify_per_s(server: Slapd, count: int) -> float:
+    """modrdn + one modify per entry, synchronous: the LDAP work of one mover."""
+    conn = server.connect()
+    for ou in ("mfrom", "mto"):
+        conn.add_s(
+            f"ou={ou},{BASE}", [("objectClass", [b"organizationalUnit"]), ("ou", [ou.encode()])]
+        )
+    old_group, new_group = (f"cn=unit-{g},ou=groups,{BASE}".encode() for g in ("a", "b"))
+    for n in range(count):
+        conn.add_s(
+            f"uid=mm{n},ou=mfrom,{BASE}",
+            [
+                ("objectClass", [b"inetOrgPerson", b"idhubPerson"]),
+                ("uid", [f"mm{n}".encode()]),
+                ("cn", [f"Lò Văn Mười {n}".encode()]),
+                ("sn", [b"Lo"]),
+                ("idhubPersonId", [f"mm-{n}".encode()]),
+                ("departmentNumber", [b"A"]),
+                ("ou", ["Xã Cũ".encode()]),
+                ("idhubMemberOf", [old_group]),
+            ],
+        )
+    started = time.perf_counter()
+    for n in range(count):
+        conn.rename_s(f"uid=mm{n},ou=mfrom,{BASE}", f"uid=mm{n}", f"ou=mto,{BASE}")
+        conn.modify_s(
+            f"uid=mm{n},ou=mto,{BASE}",
+            [
+                (ldap.MOD_REPLACE, "departmentNumber", [b"B"]),
+                (ldap.MOD_REPLACE, "ou", ["Xã Mới".encode()]),
+                (ldap.MOD_ADD, "idhubMemberOf", [new_group]),
+                (ldap.MOD_DELETE, "idhubMemberOf", [old_group]),
+            ],
+        )
+    elapsed = time.perf_counter() - started
+    conn.unbind_s()
+    return count / elapsed
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench restructure", description=__doc__)
     parser.add_argument("--people", type=int, default=10_000)
@@ -80,6 +125,8 @@ def main(argv: list[str]) -> int:
         try:
             raw = raw_modrdn_per_s(server, args.people)
             print(f"raw python-ldap modrdn:    {raw:8.0f} /s  ({args.people} entries)")
+            raw_mover = raw_move_and_modify_per_s(server, args.people)
+            print(f"raw modrdn + modify:       {raw_mover:8.0f} /s  (one mover's LDAP work)")
             hub = HubProcesses(workdir, server, args.database)
             audit = hub.app.extensions["idhub.audit"]
             rules = hub.app.extensions["idhub.rules"]
@@ -127,7 +174,10 @@ def main(argv: list[str]) -> int:
             rate = moved / (converged - applied)
             print(f"apply (one transaction):   {applied - started:8.1f} s  {summary}")
             print(f"apply → converged:         {converged - applied:8.1f} s")
-            print(f"people moved through hub:  {rate:8.0f} /s  (ratio {rate / raw:.2f})")
+            print(
+                f"people moved through hub:  {rate:8.0f} /s  (ratio {rate / raw:.2f}; "
+                f"{rate / raw_mover:.2f} of modrdn + modify)"
+            )
         finally:
             server.stop()
 
@@ -140,6 +190,8 @@ def main(argv: list[str]) -> int:
         "raw_modrdn_per_s": round(raw, 1),
         "restructure_moves_per_s": round(rate, 1),
         "restructure_ratio": round(rate / raw, 3),
+        "raw_move_and_modify_per_s": round(raw_mover, 1),
+        "restructure_ratio_vs_move_and_modify": round(rate / raw_mover, 3),
         "apply_to_converged_s": round(converged - applied, 2),
         "apply_s": round(applied - started, 2),
         "preview_s": round(preview_s, 2),
