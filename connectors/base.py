@@ -76,6 +76,7 @@ class KeyKind(StrEnum):
     PERSON = "person"  # an account, by the hub's immutable person UUID
     UNIT = "unit"  # a container mirroring an org unit, by the unit UUID
     GROUP = "group"  # a group, by its name in the target
+    SEAT = "seat"  # a seat mailbox's entry (a post, not a person), by the seat UUID
 
 
 @dataclass(frozen=True, slots=True)

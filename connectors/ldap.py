@@ -89,6 +89,7 @@ _KEY_LOOKUP: dict[KeyKind, tuple[str, str]] = {
     KeyKind.PERSON: ("idhubPerson", "idhubPersonId"),
     KeyKind.UNIT: ("idhubOrgUnit", "idhubUnitId"),
     KeyKind.GROUP: ("idhubGroup", "cn"),
+    KeyKind.SEAT: ("idhubSeat", "idhubSeatId"),
 }
 
 # Never copied into an Account: hashes have no business in plans, previews or logs.
@@ -208,7 +209,7 @@ def _fold(value: str) -> str:
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", value).casefold())
 
 
-@functools.lru_cache(maxsize=8192)  # group DNs recur in every member's memberOf
+@functools.lru_cache(maxsize=65536)  # group and unit DNs recur in every batch
 def normalize_dn(dn: str) -> str:
     """The form in which this connector compares DNs and reports them (Account.groups,
     containers(), managed_groups()).
@@ -249,6 +250,7 @@ def _deleter(dn: str) -> Callable[[Conn], None]:
     return lambda conn: conn.delete_s(dn)
 
 
+@functools.lru_cache(maxsize=65536)  # each DN of a batch is compared several times
 def _dn_key(dn: str) -> _DnKey:
     """normalize_dn's equivalence without re-escaping (cheaper, for the hot paths):
     RDNs of sorted (type, value) pairs, case-folded and NFC. ValueError if malformed."""
@@ -650,7 +652,7 @@ class LdapConnector:
             if folded not in _HIDDEN_ATTRIBUTES
         }
         groups: frozenset[str] | None = None
-        if kind is KeyKind.PERSON:
+        if kind in (KeyKind.PERSON, KeyKind.SEAT):
             member_of = decoded.get(MEMBER_ATTRIBUTE.casefold(), (MEMBER_ATTRIBUTE, ()))[1]
             groups = frozenset(normalize_dn(group) for group in member_of)
         if key is None:

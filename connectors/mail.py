@@ -19,7 +19,8 @@ without asking the directory, and archiving works after the entry has gone.
 Operations (connectors.base.Operation, target = the person key):
   CREATE   name = location, attributes {"user": (uid,), "quota": (bytes,)} (quota optional)
   DISABLE, ENABLE, MODIFY   attributes {"user": (uid,)}; MODIFY may add
-           "acl_grant" / "acl_revoke": deputies' uids
+           "acl_grant" / "acl_revoke": deputies' uids, and "acl_rights" (Dovecot's
+           right names; default lookup, read, write-seen)
   DELETE   name = location, attributes {"user": (uid,)}; Result.name = the archive file
 
 Errors: Dovecot not running or not answering (doveadm exit 75, refused sockets, a
@@ -64,6 +65,10 @@ EX_NOUSER = 67
 EX_NOHOST = 68  # kick: "no users kicked"
 EX_TEMPFAIL = 75
 DELEGATED_RIGHTS = ("lookup", "read", "write-seen")
+_ACL_RIGHTS = frozenset(
+    {"lookup", "read", "write", "write-seen", "write-deleted", "insert", "post", "expunge",
+     "create", "delete"}
+)  # fmt: skip  # Dovecot's names; "admin" is never handed out
 """What a deputy may do in the owner's INBOX: see it, read, mark as read."""
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,254}")
 _LOCATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*(/[A-Za-z0-9][A-Za-z0-9-]*)*")
@@ -243,12 +248,15 @@ class MailConnector:
         """Grant or revoke a deputy's access to the owner's INBOX (Dovecot ACL; the
         deputy sees it as shared/<owner>/INBOX)."""
         owner = self._user(op)
+        rights = op.attributes.get("acl_rights", ()) or DELEGATED_RIGHTS
+        if not set(rights) <= _ACL_RIGHTS:
+            raise InvalidData(f"mail: unknown ACL rights {sorted(set(rights) - _ACL_RIGHTS)}")
         for deputy in op.attributes.get("acl_grant", ()):
             if not _SAFE.fullmatch(deputy):
                 raise InvalidData(f"mail: {deputy!r} is not a valid user")
             self._doveadm(
                 f"delegate {owner} to {deputy}",
-                "acl", "set", "-u", owner, "INBOX", f"user={deputy}", *DELEGATED_RIGHTS,
+                "acl", "set", "-u", owner, "INBOX", f"user={deputy}", *rights,
             )  # fmt: skip
         for deputy in op.attributes.get("acl_revoke", ()):
             if not _SAFE.fullmatch(deputy):

@@ -459,6 +459,7 @@ def _mail_worker(rt: Runtime):  # type: ignore[no-untyped-def]
         rt.rules,
         base_dn=rt.base_dn,
         settings=WorkerSettings.from_settings(rt.settings["provisioning"]),
+        directory=rt.connector(),  # seat mailboxes have a directory entry of their own
     )
 
 

@@ -103,13 +103,15 @@ def plan_delegations(
     deputies: frozenset[str],
     managed: frozenset[str],
     current: frozenset[str],
+    rights: tuple[str, ...] = (),
 ) -> list[Operation]:
     """ACL changes on the owner's mailbox for the delegations (ủy quyền) running today.
 
     `deputies`: uids that may read the mailbox today; `managed`: every uid the hub ever
     delegated this mailbox to (its range: access someone granted by hand is left
     alone); `current`: the uids the mailbox's ACL names now. Nothing for an account that
-    is to be deleted or has no mailbox.
+    is to be deleted or has no mailbox. `rights` (Dovecot ACL rights) replaces the
+    connector's read-only default, e.g. for the holders of a seat mailbox.
     """
     if desired.state is AccountState.ABSENT or actual is None:
         return []
@@ -124,7 +126,12 @@ def plan_delegations(
             OpKind.MODIFY,
             AccountKey(desired.person_id),
             current=actual.name,
-            attributes={"user": user, "acl_grant": tuple(grant), "acl_revoke": tuple(revoke)},
+            attributes={
+                "user": user,
+                "acl_grant": tuple(grant),
+                "acl_revoke": tuple(revoke),
+                **({"acl_rights": rights} if rights else {}),
+            },
             reason="; ".join(notes),
         )
     ]

@@ -61,20 +61,22 @@ def plan(
     existing_containers: AbstractSet[str],
     managed_groups: AbstractSet[str],
     members_follow_moves: bool = True,
+    kind: KeyKind = KeyKind.PERSON,
 ) -> list[Operation]:
     """Operations that turn `actual` into `desired` (see the module docstring).
 
     `existing_containers` and `managed_groups` hold normalised DNs
     (:func:`provisioning.dn.normalize_dn`). `actual.groups` must have been read:
     ValueError when it is None (removals cannot be planned from "not read"), or when
-    `actual` belongs to another person.
+    `actual` belongs to another person. `kind` is what the desired account's key names
+    (a person, or a seat: see provisioning.seats).
     """
-    key = AccountKey(desired.person_id, KeyKind.PERSON)
+    key = AccountKey(desired.person_id, kind)
     if actual is not None:
-        if actual.key.kind is not KeyKind.PERSON or (
+        if actual.key.kind is not kind or (
             actual.key.id.casefold() != desired.person_id.casefold()
         ):
-            raise ValueError(f"actual account {actual.key} is not person:{desired.person_id}")
+            raise ValueError(f"actual account {actual.key} is not {key}")
         if actual.groups is None:
             raise ValueError(
                 f"groups of {actual.name} were not read: memberships cannot be planned"

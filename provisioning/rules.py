@@ -47,6 +47,7 @@ __all__ = [
     "Role",
     "Rules",
     "RulesError",
+    "SeatRules",
     "load_rules",
     "parse_rules",
 ]
@@ -165,6 +166,24 @@ def _empty() -> Mapping[str, Any]:
     return MappingProxyType({})
 
 
+SEAT_PREFIX = re.compile(r"[a-z0-9]{1,24}")
+
+
+@dataclass(frozen=True)
+class SeatRules:
+    """[seats]: mailboxes that belong to a post (a position in a unit), not to a person.
+
+    `positions` maps a position code to the local-part prefix of its seats ("CT_UBND_XA"
+    → "chutich": chutich.<unit>@<domain of the unit>); whoever holds the post today,
+    primary or concurrent, reads the seat's mailbox. Seat entries live in
+    ou=<ou>,<base>; `quota` is the class of their mailboxes (None: no quota).
+    """
+
+    positions: Mapping[str, str] = field(default_factory=_empty)
+    ou: str = "seats"
+    quota: str | None = None
+
+
 @dataclass(frozen=True)
 class Rules:
     """Validated rules, one attribute per section of the file (``rules.naming.pattern``,
@@ -176,6 +195,7 @@ class Rules:
     leaver: LeaverRules = field(default_factory=LeaverRules)
     joiner: JoinerRules = field(default_factory=JoinerRules)
     mail: MailRules = field(default_factory=MailRules)
+    seats: SeatRules = field(default_factory=SeatRules)
     quotas: Mapping[str, QuotaClass] = field(default_factory=_empty)  # smallest first
     roles: Mapping[str, Role] = field(default_factory=_empty)
     default_roles: tuple[str, ...] = ()
@@ -361,7 +381,7 @@ def _container_name(check: _Checker, loc: str, value: str | None) -> None:
 
 _TOP_KEYS = (
     "default_roles", "unit_groups", "naming", "directory", "leaver", "joiner", "mail",
-    "quotas", "roles", "positions", "leadership", "unit_types",
+    "seats", "quotas", "roles", "positions", "leadership", "unit_types",
 )  # fmt: skip
 _MAIL_KEYS = (
     "old_address_days", "old_addresses_until", "leaver_action", "leaver_forward_to",
@@ -428,6 +448,36 @@ def _mail_rules(check: _Checker, top: Mapping[str, Any]) -> MailRules:
         unit_mailbox=unit_mailbox,
         leaver_bounce_message=message,
     )
+
+
+def _seat_rules(
+    check: _Checker,
+    top: Mapping[str, Any],
+    quotas: Mapping[str, QuotaClass],
+    others: Collection[str],
+) -> SeatRules:
+    """The optional [seats] table (defaults: SeatRules(), no seats)."""
+    table = check.table(top.get("seats"), "seats", required=False)
+    check.keys(table, "seats", ("ou", "quota", "positions"))
+    ou = check.string(table, "ou", "seats", default=SeatRules.ou) or SeatRules.ou
+    _container_name(check, "seats.ou", ou)
+    if ou.casefold() in {o.casefold() for o in others}:
+        check.error("seats.ou", f"must differ from directory.groups_ou and former_ou, got {ou!r}")
+    quota = check.string(table, "quota", "seats", default="") or None
+    if quota is not None and quota not in quotas:
+        check.error(
+            "seats.quota", f"unknown quota class {quota!r} (known: {_list(quotas) or 'none'})"
+        )
+        quota = None
+    positions_in = check.table(table.get("positions"), "seats.positions", required=False)
+    positions: dict[str, str] = {}
+    for code, prefix in positions_in.items():
+        loc = _join("seats.positions", code)
+        if not isinstance(prefix, str) or not SEAT_PREFIX.fullmatch(prefix):
+            check.error(loc, f"must be a local-part prefix ({SEAT_PREFIX.pattern}), got {prefix!r}")
+            continue
+        positions[code] = prefix
+    return SeatRules(MappingProxyType(positions), ou, quota)
 
 
 def _bounce_message(check: _Checker, message: str) -> None:
@@ -582,6 +632,7 @@ def parse_rules(mapping: Mapping[str, Any], *, source: str | None = None) -> Rul
 
     unit_groups = check.boolean(top, "unit_groups", "", default=False)
     mail = _mail_rules(check, top)
+    seats = _seat_rules(check, top, quotas, [o for o in (groups_ou, former_ou) if o])
 
     if check.problems:
         raise RulesError(check.problems, source)
@@ -594,6 +645,7 @@ def parse_rules(mapping: Mapping[str, Any], *, source: str | None = None) -> Rul
         leaver=LeaverRules(retention_days, delete_after),
         joiner=JoinerRules(prehire_days),
         mail=mail,
+        seats=seats,
         quotas=MappingProxyType(quotas),
         roles=MappingProxyType(roles),
         default_roles=default_roles,

@@ -168,6 +168,7 @@ def make_workers(app):
         app.extensions["idhub.rules"],
         base_dn=settings["ldap"]["base_dn"],
         settings=WorkerSettings.from_settings(settings["provisioning"]),
+        directory=runtime.ldap_connector(settings, app.extensions["idhub.keyring"]),
     )
     return directory_worker, mail_worker
 
@@ -185,6 +186,7 @@ def drain_all(app, rounds: int = 100, *, mail: bool = True) -> int:
             total += done
     finally:
         directory_worker.connector.close()
+        mail_worker.close()
     raise AssertionError("the queues did not drain")
 
 

@@ -19,6 +19,7 @@ from . import (
     people,
     positions,
     provisioning,
+    seats,
 )
 from .schemas import ErrorSchema
 
@@ -124,6 +125,7 @@ def init_api(app: Flask, settings: dict) -> Api:
         provisioning,
         changesets,
         delegations,
+        seats,
     ):
         api.register_blueprint(module.blp)
     app.register_error_handler(DomainError, handle_domain_error)

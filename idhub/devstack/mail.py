@@ -81,16 +81,18 @@ class LdapSource:
 # escaped lookup key. Only active accounts receive; a disabled account's addresses are
 # forwarded (idhubMailForward) or refused with its message (idhubMailBounce).
 _PERSON = "(objectClass=idhubPerson)"
+# Mail goes to people and to seat mailboxes alike; only people sign in (passdb).
+_BOX = "(|(objectClass=idhubPerson)(objectClass=idhubSeat))"
 _ACTIVE = "(idhubAccountStatus=active)"
 _DISABLED = "(idhubAccountStatus=disabled)"
 _ANY_ADDRESS = "(|(mail=%s)(idhubMailAlias=%s))"
 POSTFIX_TABLES: tuple[tuple[str, str, str, str], ...] = (
-    ("domains", f"(&{_PERSON}(|(mail=*@%s)(idhubMailAlias=*@%s)))", "mail",
+    ("domains", f"(&{_BOX}(|(mail=*@%s)(idhubMailAlias=*@%s)))", "mail",
      "result_format = %d\nsize_limit = 0"),
-    ("mailboxes", f"(&{_PERSON}{_ACTIVE}(mail=%s)(idhubMailbox=*))", "idhubMailbox", ""),
-    ("aliases", f"(&{_PERSON}{_ACTIVE}(idhubMailAlias=%s))", "mail", ""),
-    ("forwards", f"(&{_PERSON}{_DISABLED}{_ANY_ADDRESS})", "idhubMailForward", ""),
-    ("bounce", f"(&{_PERSON}{_DISABLED}{_ANY_ADDRESS})", "idhubMailBounce",
+    ("mailboxes", f"(&{_BOX}{_ACTIVE}(mail=%s)(idhubMailbox=*))", "idhubMailbox", ""),
+    ("aliases", f"(&{_BOX}{_ACTIVE}(idhubMailAlias=%s))", "mail", ""),
+    ("forwards", f"(&{_BOX}{_DISABLED}{_ANY_ADDRESS})", "idhubMailForward", ""),
+    ("bounce", f"(&{_BOX}{_DISABLED}{_ANY_ADDRESS})", "idhubMailBounce",
      "result_format = REJECT %s"),
 )  # fmt: skip
 
@@ -101,10 +103,10 @@ POSTFIX_TABLES: tuple[tuple[str, str, str, str], ...] = (
 # which the shared namespace needs for a delegated mailbox.
 DOVECOT_PASSDB = f"""pass_filter = (&{_PERSON}{_ACTIVE}(uid=%u))
 pass_attrs = uid=user"""
-DOVECOT_USERDB = f"""user_filter = (&{_PERSON}(idhubMailbox=*)(|(uid=%u)(mail=%u)))
+DOVECOT_USERDB = f"""user_filter = (&{_BOX}(idhubMailbox=*)(|(uid=%u)(mail=%u)))
 user_attrs = =user=%{{ldap:uid}}, =home={{mail_root}}/%{{ldap:idhubMailbox}}, \\
   =uid={{mail_uid}}, =gid={{mail_gid}}, idhubMailQuota=quota_rule=*:bytes=%$
-iterate_filter = (&{_PERSON}(idhubMailbox=*))
+iterate_filter = (&{_BOX}(idhubMailbox=*))
 iterate_attrs = uid=user"""
 
 

@@ -4,7 +4,9 @@
   see mailfacts);
 * targets that read the directory (the mail server: Postfix and Dovecot look accounts
   up in LDAP) get a "converge subject S on target T" job for every person whose entry
-  changed, so they converge from the directory's new state, never ahead of it.
+  changed, so they converge from the directory's new state, never ahead of it;
+* the seat mailboxes (engine/seats.py) of the posts those people hold or held get a
+  job on the mail target, so a handover moves the seat's readers with it.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
+from provisioning.rules import Rules
+
 from .converge import PersonPlan
 from .mailfacts import record_addresses
 from .outbox import enqueue
+from .seats import SEAT_TARGET, queue_seats
 
 ENTRY_CHANGED = "the directory entry changed"
 """The reason of a chained job (the mail worker then refreshes Dovecot's cached lookup)."""
@@ -27,6 +32,8 @@ def after_directory_converge(
     converged: Sequence[PersonPlan],
     then: Sequence[str],
     today: dt.date | None = None,
+    *,
+    rules: Rules | None = None,
 ) -> None:
     if not converged:
         return
@@ -34,3 +41,6 @@ def after_directory_converge(
     changed = [p.person_id for p in converged if p.operations]
     if then and changed:
         enqueue(session, changed, ENTRY_CHANGED, targets=then)
+    if rules is not None and SEAT_TARGET in then:
+        # every converge, not only changed entries: a handover may change no entry
+        queue_seats(session, rules, [p.person_id for p in converged])

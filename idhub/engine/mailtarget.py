@@ -34,6 +34,7 @@ from connectors.base import (
     Result,
     TargetUnavailable,
 )
+from connectors.ldap import LdapConnector
 from connectors.mail import MailConnector
 from provisioning.mailbox import plan_delegations, plan_mailbox
 from provisioning.model import AccountState, DesiredAccount
@@ -49,10 +50,13 @@ from ..models import (
     MailDelegation,
     Person,
     ProvisioningJob,
+    Seat,
     utcnow,
 )
 from .followup import ENTRY_CHANGED
 from .mailfacts import with_mail_facts
+from .seats import seat_facts
+from .seattarget import SeatPlan, apply_seat_plans, plan_seats, seat_audit_action
 from .snapshots import UnitDirectory, person_snapshots
 from .worker import Worker, WorkerSettings
 
@@ -202,6 +206,7 @@ class MailWorker(Worker):
         base_dn: str,
         settings: WorkerSettings,
         worker_id: str | None = None,
+        directory: LdapConnector | None = None,
     ) -> None:
         super().__init__(
             db,
@@ -216,6 +221,14 @@ class MailWorker(Worker):
             self.worker_id = f"mail:{self.worker_id}"
             self.actor = Actor("system", f"worker {self.worker_id}")
         self.mail = connector
+        # Seat mailboxes (engine/seattarget.py) need their own directory entry first.
+        self.directory = directory
+        self._seats_ou_exists = False
+
+    def close(self) -> None:
+        self.mail.close()
+        if self.directory is not None:
+            self.directory.close()
 
     def sweep(self) -> int:
         """Dates are swept by the directory worker; its converges queue mail jobs."""
@@ -229,29 +242,48 @@ class MailWorker(Worker):
         by_subject: dict[uuid.UUID, list[ProvisioningJob]] = defaultdict(list)
         for job in jobs:
             by_subject[job.subject_id].append(job)
-        with self.db.transaction() as session:
-            plans = compute_mail_plans(
-                session,
-                self.mail,
-                self.rules,
-                list(by_subject),
-                base_dn=self.base_dn,
-                entry_changed=frozenset(
-                    subject
-                    for subject, js in by_subject.items()
-                    if any(j.reason == ENTRY_CHANGED for j in js)
-                ),
-            )
+        seat_plans: list[SeatPlan] = []
         try:
+            with self.db.transaction() as session:
+                plans = compute_mail_plans(
+                    session,
+                    self.mail,
+                    self.rules,
+                    list(by_subject),
+                    base_dn=self.base_dn,
+                    entry_changed=frozenset(
+                        subject
+                        for subject, js in by_subject.items()
+                        if any(j.reason == ENTRY_CHANGED for j in js)
+                    ),
+                )
+                people = {p.person_id for p in plans}
+                others = [s for s in by_subject if s not in people]
+                if others and self.directory is not None:
+                    facts = seat_facts(session, others, dt.date.today())
+                    if facts:
+                        seat_plans = plan_seats(
+                            self.directory,
+                            self.rules,
+                            facts,
+                            base_dn=self.base_dn,
+                            seats_ou_exists=self._seats_ou_exists,
+                        )
             for p in plans:
                 _with_delegations(self.mail, p)
                 if p.operations:
                     p.results = self.mail.apply(p.operations)
+            if seat_plans:
+                assert self.directory is not None
+                apply_seat_plans(self.directory, self.mail, seat_plans)
+                self._seats_ou_exists = self._seats_ou_exists or any(
+                    p.error is None for p in seat_plans
+                )
         except TargetUnavailable as exc:
             log.warning("mail server unavailable; %d jobs will be retried: %s", len(jobs), exc)
-            self._record_batch_failure(jobs, exc)
+            self._record_round_failure(jobs, exc)
             return len(jobs)
-        self._record_mail(by_subject, plans)
+        self._record_mail(by_subject, plans, seat_plans)
         log.info(
             "converged %d mailboxes in %.0f ms",
             len(plans),
@@ -260,15 +292,93 @@ class MailWorker(Worker):
         )
         return len(jobs)
 
+    def _record_round_failure(self, jobs: list[ProvisioningJob], exc: ConnectorError) -> None:
+        """Every job back with a backoff; links for people, the seat rows for seats."""
+        with self.db.transaction() as session:
+            owned = self._owned(session, jobs)
+            subjects = sorted({j.subject_id for j in owned})
+            seats = {s.id: s for s in session.scalars(select(Seat).where(Seat.id.in_(subjects)))}
+            people = set(session.scalars(select(Person.id).where(Person.id.in_(subjects))))
+            links = self._links(session, sorted(people))
+            for job in owned:
+                self._requeue(session, job, str(exc), park=False)
+                holder = links.get(job.subject_id) or seats.get(job.subject_id)
+                if holder is not None:
+                    holder.state = (
+                        LinkState.FAILED if job.state == JobState.FAILED else LinkState.PENDING
+                    )
+                    holder.last_error = str(exc)[:2000]
+
+    def _record_seats(
+        self,
+        session: Session,
+        by_subject: dict[uuid.UUID, list[ProvisioningJob]],
+        owned: dict[int, ProvisioningJob],
+        plans: list[SeatPlan],
+        now: dt.datetime,
+    ) -> list[int]:
+        """Seat rows and audit events for the seats converged; the ids of jobs done."""
+        done: list[int] = []
+        for p in plans:
+            jobs = [owned[j.id] for j in by_subject[p.seat_id] if j.id in owned]
+            row = session.get(Seat, p.seat_id)
+            if row is None:
+                continue
+            reason = "; ".join(sorted({j.reason for j in jobs})) or None
+            error = p.error
+            if error is None:
+                done.extend(j.id for j in jobs)
+                before = list(row.holders or [])
+                action = seat_audit_action(p, before)
+                row.state = LinkState.IN_SYNC.value
+                row.dn = p.dn
+                row.enabled = p.desired.state is AccountState.ENABLED
+                row.holders = p.granted
+                row.last_error = None
+                row.last_converged_at = now
+                if action is not None:
+                    self.audit.record(
+                        session,
+                        actor=self.actor,
+                        action=action,
+                        object_type="seat",
+                        object_id=p.seat_id,
+                        before={"holders": before},
+                        after=p.summary(),
+                        reason=reason,
+                    )
+                continue
+            message = f"{type(error).__name__}: {error}"
+            for job in jobs:
+                self._requeue(session, job, message, park=not error.retry)
+            parked = any(j.state == JobState.FAILED for j in jobs)
+            row.state = (LinkState.FAILED if parked else LinkState.PENDING).value
+            row.last_error = message[:2000]
+            if parked:
+                self.audit.record(
+                    session,
+                    actor=self.actor,
+                    action="seat.failed",
+                    object_type="seat",
+                    object_id=p.seat_id,
+                    after={**p.summary(), "error": row.last_error},
+                    reason=reason,
+                )
+        return done
+
     def _record_mail(
-        self, by_subject: dict[uuid.UUID, list[ProvisioningJob]], plans: list[MailPlan]
+        self,
+        by_subject: dict[uuid.UUID, list[ProvisioningJob]],
+        plans: list[MailPlan],
+        seat_plans: list[SeatPlan] = (),  # type: ignore[assignment]
     ) -> None:
         now = utcnow()
         with self.db.transaction() as session:
             owned = {
                 j.id: j for j in self._owned(session, [j for js in by_subject.values() for j in js])
             }
-            planned = {p.person_id for p in plans}
+            done_seats = self._record_seats(session, by_subject, owned, list(seat_plans), now)
+            planned = {p.person_id for p in plans} | {p.seat_id for p in seat_plans}
             done = [
                 j.id
                 for subject, js in by_subject.items()
@@ -276,6 +386,7 @@ class MailWorker(Worker):
                 for j in js
                 if j.id in owned
             ]
+            done.extend(done_seats)
             links = self._links(session, [p.person_id for p in plans])
             for p in plans:
                 jobs = [owned[j.id] for j in by_subject[p.person_id] if j.id in owned]

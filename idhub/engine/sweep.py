@@ -3,7 +3,8 @@
 A post that starts today (or within the pre-hire window), a post that ended yesterday,
 a retention period that ran out today, an old mail address whose alias period ended:
 each of these people gets a converge job. A mailbox delegation that starts today or
-ended yesterday queues its owner on the mail target. The
+ended yesterday queues its owner on the mail target, and every seat mailbox is queued
+there too (its unit may have been renamed or closed while it was vacant). The
 sweep covers every day since the last one, so a hub that was down over a weekend
 catches up; running it twice on a day is harmless (jobs coalesce).
 """
@@ -20,6 +21,7 @@ from provisioning.rules import Rules
 
 from ..models import Assignment, HubState, MailAddress, MailDelegation
 from .outbox import enqueue
+from .seats import SEAT_TARGET, all_seat_ids
 
 LAST_SWEEP = "last_sweep_date"
 
@@ -85,6 +87,11 @@ def sweep(session: Session, rules: Rules, today: dt.date | None = None) -> int:
     enqueue(
         session, owners, f"daily sweep {today.isoformat()}: a mail delegation starts or ended",
         targets=("mail",),
+    )  # fmt: skip
+    seats = all_seat_ids(session)
+    enqueue(
+        session, seats, f"daily sweep {today.isoformat()}: seat mailboxes follow their units",
+        targets=(SEAT_TARGET,),
     )  # fmt: skip
     if state is None:
         session.add(HubState(key=LAST_SWEEP, value=today.isoformat()))

@@ -408,7 +408,7 @@ class Worker:
             self.audit.record_many(session, actor=self.actor, changes=changes, reason=None)
             if troubled:
                 self._record_troubled(session, by_subject, troubled, held, owned)
-            after_directory_converge(session, converged, self.then)
+            after_directory_converge(session, converged, self.then, rules=self.rules)
             if done:  # one statement, not one DELETE per job
                 session.execute(
                     delete(ProvisioningJob)

@@ -15,7 +15,7 @@ from .hr import (
     UnitType,
 )
 from .idempotency import IdempotencyRecord
-from .mail import MailAddress, MailDelegation
+from .mail import MailAddress, MailDelegation, Seat
 from .oauth import OAuthClient, OAuthToken
 from .provisioning import (
     AccountLink,
@@ -54,6 +54,7 @@ __all__ = [
     "MailDelegation",
     "ProvisioningJob",
     "ReservedIdentifier",
+    "Seat",
     "Assignment",
     "AssignmentKind",
     "ChangeSet",

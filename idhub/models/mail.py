@@ -1,12 +1,12 @@
-"""Mail state the hub owns: the addresses it gave each person (old ones included) and
-mailbox delegations."""
+"""Mail state the hub owns: the addresses it gave each person (old ones included),
+mailbox delegations and seat mailboxes."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 
-from sqlalchemy import Date, ForeignKey, Integer, String, Text, Uuid
+from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, UTCDateTime, utcnow
@@ -48,3 +48,29 @@ class MailDelegation(Base):
 
     def active_on(self, day: dt.date) -> bool:
         return self.start_date <= day <= self.end_date
+
+
+class Seat(Base):
+    """A seat mailbox (hộp thư theo chức danh): the mailbox of a post — a position in a
+    unit — read by whoever holds the post today. Its id is
+    provisioning.seats.seat_key(unit, code); `uid` (the address's local part and the
+    directory entry's uid) is chosen once and never given to anything else. The rest
+    is how its last converge on the mail target went, as an account link says for a
+    person."""
+
+    __tablename__ = "seat"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("org_unit.id"), index=True)
+    position_code: Mapped[str] = mapped_column(String(64))
+    uid: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # LinkState values
+    dn: Mapped[str | None] = mapped_column(String(1024))
+    enabled: Mapped[bool | None] = mapped_column()
+    holders: Mapped[list[str]] = mapped_column(JSON, default=list)  # granted at the last converge
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_converged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("unit_id", "position_code", name="uq_seat_unit_position"),)
