@@ -696,9 +696,7 @@ def test_an_earlier_static_hub_group_becomes_dynamic(
     assert b"groupOfURLs" in entry["objectClass"]
     assert members_of(admin, old) == {n(str(person.name))}
 
-    [result] = connector.apply(
-        [member(OpKind.ADD_MEMBER, person.target.id, foreign, person.name)]
-    )
+    [result] = connector.apply([member(OpKind.ADD_MEMBER, person.target.id, foreign, person.name)])
     assert isinstance(result.error, Conflict) and "does not manage" in str(result.error)
     assert members_of(admin, foreign) == {n(str(person.name))}  # as it was
 

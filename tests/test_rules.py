@@ -247,7 +247,7 @@ def test_every_problem_is_reported_at_once() -> None:
 
 def test_load_rules_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "rules.toml"
-    text = RULES_FILE.read_text(encoding="utf-8").replace('quota = "leader"', 'quota = "huge"', 1)
+    text = RULES_FILE.read_text(encoding="utf-8").replace('quota = "leader"', 'quota = "huge"')
     path.write_text(text, encoding="utf-8")
     with pytest.raises(RulesError) as caught:
         load_rules(path)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from provisioning.naming import allocate_identifier, identifier_base
 
-from ..models import Person, ReservedIdentifier
+from ..models import Person, ReservedIdentifier, Seat
 
 _WINDOW = 64
 _PREFETCH_WINDOW = 8  # most names have few namesakes; allocate() looks further when needed
@@ -50,15 +50,18 @@ class UsernameAllocator:
             if c not in self._checked
         ]
         self._checked.update(wanted)
-        for offset in range(0, len(wanted), _CHUNK):
-            chunk = wanted[offset : offset + _CHUNK]
-            self._taken.update(
-                self.session.scalars(
-                    select(ReservedIdentifier.identifier).where(
-                        ReservedIdentifier.identifier.in_(chunk)
-                    )
-                )
+        for offset in range(0, len(wanted), _CHUNK // 2):
+            self._taken.update(self._issued(wanted[offset : offset + _CHUNK // 2]))
+
+    def _issued(self, candidates: list[str]) -> list[str]:
+        """Those of the candidates a person or a seat mailbox (its uid) already has."""
+        return list(
+            self.session.scalars(
+                select(ReservedIdentifier.identifier)
+                .where(ReservedIdentifier.identifier.in_(candidates))
+                .union_all(select(Seat.uid).where(Seat.uid.in_(candidates)))
             )
+        )
 
     def allocate(self, base: str) -> str:
         """The first free name for `base`, marked taken for the rest of this transaction."""
@@ -67,13 +70,7 @@ class UsernameAllocator:
             if candidate not in self._checked:
                 window = [c for c in self._window(candidate, base) if c not in self._checked]
                 self._checked.update(window)
-                self._taken.update(
-                    self.session.scalars(
-                        select(ReservedIdentifier.identifier).where(
-                            ReservedIdentifier.identifier.in_(window)
-                        )
-                    )
-                )
+                self._taken.update(self._issued(window))
             return candidate in self._taken
 
         username = allocate_identifier(base, is_taken)
