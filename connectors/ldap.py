@@ -243,6 +243,20 @@ def _split(dn: str) -> tuple[str, str]:
     return str(ldap.dn.dn2str(parsed[:1])), str(ldap.dn.dn2str(parsed[1:]))
 
 
+def _fast_split(dn: str) -> tuple[str, str]:
+    """(first RDN, parent DN) as written, cut at the first comma that is not escaped; no
+    re-escaping, so the server sees exactly the DN's own spelling."""
+    escaped = False
+    for i, ch in enumerate(dn):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == ",":
+            return dn[:i], dn[i + 1 :]
+    raise ValueError(f"{dn!r} has no parent")
+
+
 _DnKey = tuple[tuple[tuple[str, str], ...], ...]
 
 
@@ -701,6 +715,9 @@ def _member_mods(changes: Iterable[_Membership]) -> _Mods:
     return mods
 
 
+_PIPELINED = frozenset({OpKind.MOVE, OpKind.RENAME, OpKind.MODIFY, OpKind.DISABLE, OpKind.ENABLE})
+
+
 class _Batch:
     """One apply() call, and what lives as long as it: where entries are now."""
 
@@ -727,8 +744,12 @@ class _Batch:
             if m.add
         }
         creates: list[int] = []
+        entries: list[int] = []  # a run of entry operations that may be pipelined
         for index, op in enumerate(self.ops):
             if op.kind in (OpKind.CREATE, OpKind.ENSURE_CONTAINER):
+                if entries:
+                    self._entries(entries)
+                    entries = []
                 creates.append(index)
             elif op.kind in (OpKind.ADD_MEMBER, OpKind.REMOVE_MEMBER):
                 continue  # collected above
@@ -736,9 +757,17 @@ class _Batch:
                 if creates:
                     self._creates(creates)
                     creates = []
+                if op.kind in _PIPELINED:
+                    entries.append(index)
+                    continue
+                if entries:  # a delete waits for every move out from under it
+                    self._entries(entries)
+                    entries = []
                 self._guard(index, self._entry_op)
         if creates:
             self._creates(creates)
+        if entries:
+            self._entries(entries)
         for target in list(self.memberships):  # members whose entry had no create/modify
             self._write_memberships(target, self.memberships.pop(target))
         self._ensure_groups(added_to)
@@ -909,7 +938,7 @@ class _Batch:
         try:
             dn = self._at_entry(op, self._modifier(mods))
         except (ldap.LDAPError, ConnectorError, _Vanished) as exc:
-            if isinstance(exc, TargetUnavailable | _BATCH_FATAL):
+            if isinstance(exc, (TargetUnavailable, *_BATCH_FATAL)):
                 raise
             self._write_memberships(op.target, changes)
             dn = self._at_entry(op, self._modifier(self._attribute_mods(op)))
@@ -948,6 +977,127 @@ class _Batch:
             raise Conflict(f"{self._what(op)}: there are still entries below it") from exc
         self.located[op.target] = None
         return Result(op, name=dn)
+
+    # --------------------------------------------------------------- pipelined entry ops
+
+    def _entries(self, indexes: list[int]) -> None:
+        """A run of moves, renames, modifies, disables and enables, pipelined across
+        entries: up to add_window operations in flight, one at a time per entry (its
+        modify must see its new DN). Each is sent where the batch or the planner says
+        the entry is, with the key asserted; one that fails for any reason but the
+        server going away is redone synchronously with the full fallbacks (find by key,
+        memberships apart), and so is the rest of that entry's chain."""
+        if self.c.add_window <= 1 or len(indexes) < 2:
+            for index in indexes:
+                self._guard(index, self._entry_op)
+            return
+        chains: dict[AccountKey, deque[int]] = {}
+        for index in indexes:
+            chains.setdefault(self.ops[index].target, deque()).append(index)
+        ready: deque[AccountKey] = deque(chains)
+        in_flight: deque[tuple[int, int, str, _Memberships | None]] = deque()
+        conn = self.c._connection()
+        try:
+            while ready or in_flight:
+                if not self._on(conn):  # a synchronous redo had to reconnect
+                    raise _Broken
+                if ready and len(in_flight) < self.c.add_window:
+                    target = ready.popleft()
+                    index = chains[target].popleft()
+                    try:
+                        sent = self._send(conn, index)
+                    except _BATCH_FATAL:
+                        chains[target].appendleft(index)
+                        ready.appendleft(target)
+                        raise
+                    except ldap.LDAPError:
+                        sent = None
+                    if sent is None:  # needs a search, or could not be sent
+                        self._redo(index, chains[target])
+                    else:
+                        in_flight.append((index, *sent))
+                    continue
+                index, msgid, dn, changes = in_flight.popleft()
+                op = self.ops[index]
+                try:
+                    conn.result3(msgid, timeout=self.c.config.timeout_s)
+                except _BATCH_FATAL:
+                    in_flight.appendleft((index, msgid, dn, changes))
+                    raise
+                except ldap.LDAPError:
+                    if changes:
+                        self.memberships[op.target] = changes  # written apart by the redo
+                    self._redo(index, chains[op.target])
+                    continue
+                self._sent_ok(index, dn, changes)
+                if chains[op.target]:
+                    ready.append(op.target)
+        except (_Broken, ldap.LDAPError) as exc:
+            if not isinstance(exc, (_Broken, *_BATCH_FATAL)):
+                raise
+            if self._on(conn):
+                self.c.close()
+            # Outcomes unknown: redo synchronously (a move that landed is found by key).
+            for index, _msgid, _dn, changes in in_flight:
+                if changes:
+                    self.memberships[self.ops[index].target] = changes
+                self._redo(index, chains[self.ops[index].target])
+            for target in ready:
+                while chains[target]:
+                    self._guard(chains[target].popleft(), self._entry_op)
+
+    def _redo(self, index: int, rest: deque[int]) -> None:
+        self._guard(index, self._entry_op)
+        while rest:
+            self._guard(rest.popleft(), self._entry_op)
+
+    def _send(self, conn: Conn, index: int) -> tuple[int, str, _Memberships | None] | None:
+        """Send one entry operation asynchronously: (msgid, DN used, memberships folded
+        into it), or None when it must go the synchronous way."""
+        op = self.ops[index]
+        dn = self._current(op)
+        if dn is None:
+            return None
+        _, attribute = _KEY_LOOKUP[op.target.kind]
+        flt = f"({attribute}={ldap.filter.escape_filter_chars(op.target.id)})"
+        controls = [AssertionControl(True, flt)]
+        try:
+            if op.kind in (OpKind.MOVE, OpKind.RENAME):
+                assert op.name is not None
+                if dn == op.name:
+                    return None  # already there: the synchronous path says so
+                # The planner chose: MOVE names a new parent, RENAME keeps it. Naming the
+                # parent the entry already has is harmless, so no DN needs comparing here.
+                new_rdn, new_parent = _fast_split(op.name)
+                superior = new_parent if op.kind is OpKind.MOVE else None
+                return conn.rename(dn, new_rdn, superior, 1, controls), dn, None
+            if op.kind is OpKind.MODIFY:
+                changes = self.memberships.pop(op.target, None)
+                mods = self._attribute_mods(op)
+                if changes:
+                    mods += _member_mods(changes.values())
+                try:
+                    return conn.modify_ext(dn, mods, controls), dn, changes
+                except ldap.LDAPError:
+                    if changes:  # not sent: the redo writes them
+                        self.memberships[op.target] = changes
+                    raise
+            status = b"disabled" if op.kind is OpKind.DISABLE else b"active"
+            mods = [(ldap.MOD_REPLACE, "idhubAccountStatus", [status])]
+            return conn.modify_ext(dn, mods, controls), dn, None
+        except ValueError:  # a malformed DN: the synchronous path reports it
+            return None
+
+    def _sent_ok(self, index: int, dn: str, changes: _Memberships | None) -> None:
+        op = self.ops[index]
+        if op.kind in (OpKind.MOVE, OpKind.RENAME):
+            assert op.name is not None
+            self.located[op.target] = op.name
+            self.results[index] = Result(op, name=op.name)
+            return
+        self.results[index] = Result(op, name=dn)
+        if changes:
+            self._member_results(changes.values(), None)
 
     # --------------------------------------------------------------- creates
 

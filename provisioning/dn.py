@@ -126,11 +126,13 @@ def same_dn(a: str, b: str) -> bool:
     return normalize_dn(a) == normalize_dn(b)
 
 
+@functools.lru_cache(maxsize=65536)  # a plan asks this of the same DNs often
 def parent_dn(dn: str) -> str:
     """The DN without its first RDN ("" for a DN of one RDN)."""
     return _join(split_dn(dn)[1:])
 
 
+@functools.lru_cache(maxsize=65536)  # a plan asks this of the same DNs often
 def rdn_of(dn: str) -> str:
     """The first RDN of a DN, re-escaped: ``rdn_of("uid=a\\2Cb,ou=x")`` → ``"uid=a\\,b"``."""
     parsed = split_dn(dn)
@@ -139,6 +141,7 @@ def rdn_of(dn: str) -> str:
     return _join(parsed[:1])
 
 
+@functools.lru_cache(maxsize=65536)  # a plan asks this of the same DNs often
 def rdn_value(dn: str) -> str:
     """The (unescaped) value of the first RDN's first attribute: "ou=A\\,B,dc=x" → "A,B";
     "" for the empty DN."""

@@ -492,6 +492,45 @@ def test_membership_follows_move_and_rename(connector: LdapConnector, admin, uni
     assert count(admin, f"(idhubPersonId={key})") == 1
 
 
+def test_moves_and_modifies_of_many_entries_are_pipelined_and_stale_ones_redone(
+    connector: LdapConnector, admin, unit: str
+) -> None:
+    """A restructure's batch: every entry moves, then gets new attributes and a group.
+    Sent pipelined at the DNs the planner read; an entry moved by hand meanwhile, or one
+    already in the group, fails its fast attempt and is redone the careful way."""
+    old = ensure_unit(uniq("u"), uniq("old"), unit)
+    new = ensure_unit(uniq("u"), uniq("new"), unit)
+    aside = ensure_unit(uniq("u"), uniq("aside"), unit)
+    ok(connector.apply([old, new, aside]))
+    group = group_dn(uniq("commune"))
+    people = [create_person(uniq("p"), uniq("mv"), str(old.name)) for _ in range(40)]
+    ok(connector.apply(people + [member(OpKind.ADD_MEMBER, people[5].target.id, group, None)]))
+    for moved in (people[3], people[17]):  # by hand, behind the planner's back
+        admin.rename_s(str(moved.name), rdn("uid", moved.attributes["uid"][0]), str(aside.name))
+
+    batch = []
+    for p in people:
+        target = person_dn(p.attributes["uid"][0], str(new.name))
+        batch += [
+            Operation(OpKind.MOVE, p.target, name=target, current=p.name),
+            Operation(
+                OpKind.MODIFY, p.target, attributes={"title": ("Công chức",)}, current=target
+            ),
+            member(OpKind.ADD_MEMBER, p.target.id, group, target),
+        ]
+    results = ok(connector.apply(batch))
+    assert len(results) == len(batch)
+    for p in people:
+        account = connector.read(p.target)
+        assert account is not None
+        assert n(account.name) == n(person_dn(p.attributes["uid"][0], str(new.name)))
+        assert account.get("title") == ("Công chức",)
+        assert account.groups == {n(group)}
+    assert count(admin, "(objectClass=idhubPerson)", str(old.name)) == 0
+    assert count(admin, "(objectClass=idhubPerson)", str(aside.name)) == 0
+    assert ok(connector.apply(batch))  # again: already true, still no error
+
+
 def test_move_failures(connector: LdapConnector, unit: str) -> None:
     first = create_person(uniq("p"), uniq("first"), unit)
     second = create_person(uniq("p"), uniq("second"), unit)
@@ -1007,6 +1046,54 @@ def test_server_stopped_mid_batch_then_the_batch_again(tmp_path: Path) -> None:
         ]
         assert len(set(ids)) == 3000  # no duplicates
         assert members_of(check, group) == {n(str(p.name)) for p in people}
+        check.unbind_s()
+        connector.close()
+
+
+def test_server_stopped_mid_moves_then_the_moves_again(tmp_path: Path) -> None:
+    with make_slapd(tmp_path) as server:
+        connector = connector_for(server, timeout_s=2.0)
+        old = ensure_unit("u-old", "old", BASE_DN)
+        new = ensure_unit("u-new", "new", BASE_DN)
+        people = [create_person(f"k-{i}", f"user{i:05d}", str(old.name)) for i in range(3000)]
+        ok(connector.apply([old, new, *people]))
+        batch = []
+        for p in people:
+            target = person_dn(p.attributes["uid"][0], str(new.name))
+            batch += [
+                Operation(OpKind.MOVE, p.target, name=target, current=p.name),
+                Operation(OpKind.MODIFY, p.target, attributes={"ou": ("Mới",)}, current=target),
+            ]
+        outcome: list[object] = []
+
+        def run() -> None:
+            try:
+                outcome.append(connector.apply(batch))
+            except Exception as exc:  # noqa: BLE001 - handed to the test thread
+                outcome.append(exc)
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        watcher = server.connect()
+        assert eventually(
+            lambda: count(watcher, "(objectClass=idhubPerson)", str(new.name)) >= 300, timeout=10
+        )
+        watcher.unbind_s()
+        server.stop()
+        worker.join(30)
+        assert not worker.is_alive()
+        [result] = outcome
+        if isinstance(result, list):
+            assert any(isinstance(r.error, TargetUnavailable) for r in result)
+        else:
+            assert isinstance(result, TargetUnavailable), result
+
+        server.start()  # the same batch again, with the DNs the planner read before
+        ok(connector.apply(batch))
+        check = server.connect()
+        assert count(check, "(objectClass=idhubPerson)", str(new.name)) == 3000
+        assert count(check, "(objectClass=idhubPerson)", str(old.name)) == 0
+        assert count(check, "(ou=Mới)", str(new.name)) == 3000
         check.unbind_s()
         connector.close()
 

@@ -50,13 +50,13 @@ def with_mail_facts(
 
 def _addresses(session: Session, person_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple]:
     found: dict[uuid.UUID, list[PastAddress]] = defaultdict(list)
-    rows = session.scalars(
-        select(MailAddress)
+    rows = session.execute(  # plain rows: a batch reads one or more per person
+        select(MailAddress.person_id, MailAddress.address, MailAddress.superseded_on)
         .where(MailAddress.person_id.in_(person_ids))
         .order_by(MailAddress.first_used_on, MailAddress.address)
     )
-    for row in rows:
-        found[row.person_id].append(PastAddress(row.address, row.superseded_on))
+    for person_id, address, superseded_on in rows:
+        found[person_id].append(PastAddress(address, superseded_on))
     return {pid: tuple(addrs) for pid, addrs in found.items()}
 
 
