@@ -11,6 +11,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -69,6 +70,18 @@ class PersonPlan:
         return any(op.kind in (OpKind.DISABLE, OpKind.DELETE) for op in self.operations)
 
 
+# Plain rows, not ORM objects: a round plans hundreds of people (what snapshots read).
+_PERSON_COLUMNS = (
+    Person.id,
+    Person.username,
+    Person.family_name,
+    Person.middle_name,
+    Person.given_name,
+    Person.status,
+    Person.civil_servant_code,
+)
+
+
 def compute_plans(
     session: Session,
     connector: LdapConnector,
@@ -85,10 +98,14 @@ def compute_plans(
     each batch.
     """
     today = today or dt.date.today()
-    people = list(session.scalars(select(Person).where(Person.id.in_(list(person_ids)))))
-    for person in people:
-        if not person.username:  # rows from before usernames were issued at creation
-            issue_username(session, person, rules.naming.pattern)
+    people: list[Any] = list(
+        session.execute(select(*_PERSON_COLUMNS).where(Person.id.in_(list(person_ids))))
+    )
+    if any(not row.username for row in people):  # rows from before usernames were issued
+        people = list(session.scalars(select(Person).where(Person.id.in_(list(person_ids)))))
+        for person in people:
+            if not person.username:
+                issue_username(session, person, rules.naming.pattern)
     snapshots = person_snapshots(session, people, UnitDirectory.load(session), today)
     snapshots = with_mail_facts(session, snapshots, today)  # address history, successors
     duplicated: dict[AccountKey, list[str]] = {}

@@ -19,12 +19,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from provisioning.model import AccountState, PastAddress, PersonSnapshot, PostKind
 
-from ..models import Assignment, AssignmentKind, MailAddress, Person, Position
+from ..models import Assignment, AssignmentKind, MailAddress, Person, Position, utcnow
 
 if TYPE_CHECKING:
     from .converge import PersonPlan
@@ -113,25 +113,52 @@ def record_addresses(session: Session, plans: Iterable[PersonPlan], today: dt.da
         wanted[p.person_id] = mail[0].lower() if mail else None
     if not wanted:
         return
-    rows = list(session.scalars(select(MailAddress).where(MailAddress.person_id.in_(wanted))))
-    by_person: dict[uuid.UUID, dict[str, MailAddress]] = defaultdict(dict)
-    for row in rows:
-        by_person[row.person_id][row.address] = row
-    new = {a for a in wanted.values() if a} - {r.address for r in rows}
-    taken = {
-        row.address: row.person_id
-        for row in session.scalars(select(MailAddress).where(MailAddress.address.in_(new)))
-    }
+    # Plain rows and statements, not ORM objects: a batch of joiners adds hundreds.
+    by_person: dict[uuid.UUID, dict[str, dt.date | None]] = defaultdict(dict)
+    for person_id, address, superseded_on in session.execute(
+        select(MailAddress.person_id, MailAddress.address, MailAddress.superseded_on).where(
+            MailAddress.person_id.in_(wanted)
+        )
+    ):
+        by_person[person_id][address] = superseded_on
+    known = {a for mine in by_person.values() for a in mine}
+    new = {a for a in wanted.values() if a} - known
+    taken = dict(
+        session.execute(
+            select(MailAddress.address, MailAddress.person_id).where(MailAddress.address.in_(new))
+        ).all()
+    )
+    superseded: list[str] = []
+    revived: list[str] = []
+    added: list[dict] = []
     for person_id, primary in wanted.items():
         mine = by_person[person_id]
-        for address, row in mine.items():
-            if address != primary and row.superseded_on is None:
-                row.superseded_on = today
-            elif address == primary and row.superseded_on is not None:
-                row.superseded_on = None  # primary again (moved back)
+        for address, superseded_on in mine.items():
+            if address != primary and superseded_on is None:
+                superseded.append(address)
+            elif address == primary and superseded_on is not None:
+                revived.append(address)  # primary again (moved back)
         if primary and primary not in mine:
             if primary in taken:  # cannot happen with never-reused uids; never steal it
                 log.warning("mail address %s already belongs to person %s", primary, taken[primary])
                 continue
-            session.add(MailAddress(address=primary, person_id=person_id, first_used_on=today))
+            added.append(
+                {
+                    "address": primary,
+                    "person_id": person_id,
+                    "first_used_on": today,
+                    "superseded_on": None,
+                    "updated_at": utcnow(),
+                }
+            )
             taken[primary] = person_id
+    for addresses, value in ((superseded, today), (revived, None)):
+        if addresses:
+            session.execute(
+                update(MailAddress)
+                .where(MailAddress.address.in_(addresses))
+                .values(superseded_on=value, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+    if added:
+        session.execute(insert(MailAddress), added)

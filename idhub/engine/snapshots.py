@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from provisioning.model import PersonSnapshot, PostKind, PostSnapshot, UnitSnapshot
 
-from ..models import Assignment, OrgUnit, Person, Position, UnitStatus
+from ..models import Assignment, OrgUnit, Position, UnitStatus
 
 _UNIT_COLUMNS = (
     OrgUnit.id,
@@ -70,7 +70,7 @@ class UnitDirectory:
 
 def person_snapshots(
     session: Session,
-    people: Iterable[Person],
+    people: Iterable[Any],  # Person objects, or rows with the same columns
     units: UnitDirectory,
     today: dt.date,
 ) -> dict[uuid.UUID, PersonSnapshot]:
