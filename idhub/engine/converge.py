@@ -70,6 +70,10 @@ class PersonPlan:
         return any(op.kind in (OpKind.DISABLE, OpKind.DELETE) for op in self.operations)
 
 
+class UsernamesNeeded(Exception):
+    """compute_plans was asked not to write, and someone has no username yet."""
+
+
 # Plain rows, not ORM objects: a round plans hundreds of people (what snapshots read).
 _PERSON_COLUMNS = (
     Person.id,
@@ -91,6 +95,7 @@ def compute_plans(
     base_dn: str,
     today: dt.date | None = None,
     scanned: DirectoryView | None = None,
+    issue_usernames: bool = True,
 ) -> list[PersonPlan]:
     """Desired state from HR, actual state from the directory, and the operations between.
 
@@ -102,6 +107,8 @@ def compute_plans(
         session.execute(select(*_PERSON_COLUMNS).where(Person.id.in_(list(person_ids))))
     )
     if any(not row.username for row in people):  # rows from before usernames were issued
+        if not issue_usernames:
+            raise UsernamesNeeded
         people = list(session.scalars(select(Person).where(Person.id.in_(list(person_ids)))))
         for person in people:
             if not person.username:

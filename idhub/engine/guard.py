@@ -73,7 +73,7 @@ class Guard:
         taking = [p.person_id for p in plans if p.disables]
         if not taking:
             return set()
-        with db.transaction() as session:
+        with db.reading() as session:
             return set(taking) if self.would_trip(session, len(taking)) else set()
 
 

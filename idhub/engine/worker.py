@@ -46,7 +46,15 @@ from ..models import (
 )
 from ..reorg import changesets
 from .containers import prune_containers
-from .converge import TARGET, PersonPlan, apply_plans, audit_action, compute_plans, summary
+from .converge import (
+    TARGET,
+    PersonPlan,
+    UsernamesNeeded,
+    apply_plans,
+    audit_action,
+    compute_plans,
+    summary,
+)
 from .followup import after_directory_converge
 from .guard import Guard
 from .sweep import sweep
@@ -193,10 +201,21 @@ class Worker:
             by_subject[job.subject_id].append(job)
         subjects = list(by_subject)
         try:
-            with self.db.transaction() as session:  # may issue usernames for old rows
-                plans = compute_plans(
-                    session, self.connector, self.rules, subjects, base_dn=self.base_dn
-                )
+            try:  # a read transaction: other workers plan meanwhile
+                with self.db.reading() as session:
+                    plans = compute_plans(
+                        session,
+                        self.connector,
+                        self.rules,
+                        subjects,
+                        base_dn=self.base_dn,
+                        issue_usernames=False,
+                    )
+            except UsernamesNeeded:  # rows from before usernames were issued at creation
+                with self.db.transaction() as session:
+                    plans = compute_plans(
+                        session, self.connector, self.rules, subjects, base_dn=self.base_dn
+                    )
             held = self.guard.hold(self.db, plans) if self.guard else set()
             to_apply = [p for p in plans if p.person_id not in held]
             if time.monotonic() - started > self.settings.lease_s / 3:
