@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
+from idhub.models import Seat
 from tests.factories import make_assignment, make_person, make_position, make_unit
 from tests.mail_fixtures import (
     drain_all,
@@ -100,3 +102,74 @@ def test_a_merged_province_keeps_old_addresses_delivering(app, api, mail_server)
         "Gửi địa chỉ cũ",
         "Gửi địa chỉ mới",
     ]
+
+
+def test_the_preview_lists_the_seat_mailboxes_a_merge_closes_and_opens(app, api, mail_server):
+    """The chairman of a commune that merges: the preview says the old commune's seat
+    mailbox closes and the merged commune's opens with the same holder, and so it goes."""
+    province = make_unit(
+        api,
+        code="12",
+        name="Ủy ban nhân dân tỉnh Lai Châu",
+        type="province_committee",
+        mail_domain="laichau.gov.vn",
+        valid_from="2020-01-01",
+    )
+    communes = [
+        make_unit(
+            api,
+            code=code,
+            name=f"Ủy ban nhân dân xã {name}",
+            parent_id=province["id"],
+            valid_from="2020-01-01",
+        )
+        for code, name in (("03001", "Bản Lang"), ("03002", "Nậm Xe"))
+    ]
+    chairman = make_position(api, code="CT_UBND_XA", name="Chủ tịch UBND xã", leadership_level=4)
+    person = make_person(api, family_name="Lò", middle_name="Văn", given_name="Đức")
+    make_assignment(api, person, communes[1], chairman)
+    drain_all(app)
+    with app.extensions["idhub.db"].transaction() as session:
+        (old_seat,) = session.scalars(select(Seat)).all()
+        assert (old_seat.uid, old_seat.holders) == ("chutich.namxe", [person["username"]])
+
+    cs = api.post(
+        "/api/v1/changesets",
+        {
+            "title": "Sắp xếp đơn vị hành chính cấp xã",
+            "decision_number": "1670/NQ-UBTVQH15",
+            "decision_date": "2025-06-16",
+            "decision_issuer": "Ủy ban Thường vụ Quốc hội",
+            "effective_date": "2025-07-01",
+            "operations": [
+                {
+                    "op": "merge",
+                    "sources": ["03001", "03002"],
+                    "into": {
+                        "code": "03010",
+                        "name": "Ủy ban nhân dân xã Phong Thổ",
+                        "type": "commune_committee",
+                    },
+                }
+            ],
+        },
+    ).json
+    preview = api.get(f"/api/v1/changesets/{cs['id']}/preview").json
+    seats = {s["uid"]: s for s in preview["seats"]}
+    assert set(seats) == {"chutich.namxe", "chutich.phongtho"}
+    closed, opened = seats["chutich.namxe"], seats["chutich.phongtho"]
+    assert (closed["change"], closed["state"], closed["holders"]) == ("closed", "disabled", [])
+    assert closed["old_holders"] == [person["username"]]
+    assert (opened["change"], opened["state"]) == ("opened", "enabled")
+    assert opened["holders"] == [person["username"]]
+    assert opened["mail"] == "chutich.phongtho@laichau.gov.vn"
+    with app.extensions["idhub.db"].transaction() as session:  # the preview wrote nothing
+        assert [s.uid for s in session.scalars(select(Seat))] == ["chutich.namxe"]
+
+    assert api.post(f"/api/v1/changesets/{cs['id']}/apply").status_code == 200
+    drain_all(app)
+    with app.extensions["idhub.db"].transaction() as session:
+        after = {s.uid: s for s in session.scalars(select(Seat))}
+    assert after["chutich.phongtho"].holders == [person["username"]]
+    assert after["chutich.phongtho"].enabled is True
+    assert (after["chutich.namxe"].enabled, after["chutich.namxe"].holders) == (False, [])

@@ -73,6 +73,13 @@ class PreviewSchema(Schema):
     people = fields.Dict()
     collisions = fields.List(fields.Dict())
     rows = fields.List(fields.Dict(), metadata={"description": "One row per person affected."})
+    seats = fields.List(
+        fields.Dict(),
+        metadata={
+            "description": "Seat mailboxes the change set opens, closes, hands over or "
+            "readdresses: uid, unit, position, state, mail, holders, old_mail, old_holders."
+        },
+    )
 
 
 class ProgressSchema(Schema):

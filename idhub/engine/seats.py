@@ -47,10 +47,46 @@ _CHUNK = 900
 def queue_seats(session: Session, rules: Rules, person_ids: Sequence[uuid.UUID]) -> int:
     """Queue a mail-target job for every seat these people hold or held (a new seat is
     recorded, with its uid, first). Returns how many seats were queued."""
-    codes = list(rules.seats.positions)
-    if not codes or not person_ids:
+    posts = seat_posts(session, rules, person_ids)
+    seat_ids = set(ensure_seats(session, rules, posts)) if posts else set()
+    seat_ids |= seats_granted_to(session, person_ids)
+    if not seat_ids:
         return 0
+    enqueue(session, sorted(seat_ids), HOLDERS_CHANGED, targets=(SEAT_TARGET,))
+    return len(seat_ids)
+
+
+def seats_granted_to(session: Session, person_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Seats whose last converge let one of these people in: a post moved to another
+    unit in place (a merge does that) leaves no assignment in the old seat's unit, yet
+    the old seat must take its reader away."""
+    ids = list(person_ids)
+    names: set[str] = set()
+    for start in range(0, len(ids), _CHUNK):
+        names.update(
+            n
+            for n in session.scalars(
+                select(Person.username).where(Person.id.in_(ids[start : start + _CHUNK]))
+            )
+            if n
+        )
+    if not names:
+        return set()
+    return {
+        seat_id
+        for seat_id, holders in session.execute(select(Seat.id, Seat.holders))
+        if holders and names.intersection(holders)
+    }
+
+
+def seat_posts(
+    session: Session, rules: Rules, person_ids: Sequence[uuid.UUID]
+) -> set[tuple[uuid.UUID, str]]:
+    """The (unit, position code) seat posts these people hold or held."""
+    codes = list(rules.seats.positions)
     posts: set[tuple[uuid.UUID, str]] = set()
+    if not codes or not person_ids:
+        return posts
     ids = list(person_ids)
     for start in range(0, len(ids), _CHUNK):
         posts.update(
@@ -63,11 +99,7 @@ def queue_seats(session: Session, rules: Rules, person_ids: Sequence[uuid.UUID])
                 .distinct()
             )
         )
-    if not posts:
-        return 0
-    seat_ids = ensure_seats(session, rules, posts)
-    enqueue(session, seat_ids, HOLDERS_CHANGED, targets=(SEAT_TARGET,))
-    return len(seat_ids)
+    return posts
 
 
 def ensure_seats(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -156,6 +157,12 @@ def preview_command(
         f"{people['address_changes']} change address, {people['group_changes']} change groups"
     )
     click.echo(f"collisions: {len(result['collisions'])}")
+    changes = Counter(seat["change"] for seat in result.get("seats", ()))
+    if changes:
+        click.echo(
+            f"seat mailboxes: {changes['opened']} opened, {changes['closed']} closed, "
+            f"{changes['changed']} handed over or readdressed"
+        )
 
 
 @changeset.command("apply")

@@ -20,10 +20,12 @@ from sqlalchemy import select
 
 from connectors.ldap import LdapConnector, normalize_dn
 from provisioning.rules import Rules
+from provisioning.seats import desired_seat
 
 from ..audit import Actor
 from ..db import Database
 from ..engine.converge import PersonPlan, compute_plans
+from ..engine.seats import all_seat_ids, ensure_seats, seat_facts, seat_posts
 from ..hr.context import HrContext
 from ..models import Person
 from .changesets import check, get_change_set, problem_json, write_effect
@@ -65,12 +67,13 @@ def preview(
         }
         if not effect.ok:
             return result
+        on = max(dt.date.today(), change_set.effective_date)
+        seats_before = _seat_states(session, rules, all_seat_ids(session), on, base_dn)
         ctx = HrContext(
             session, _Unrecorded(), Actor("system", "preview"), reason=change_set.reason
         )
         people = write_effect(ctx, change_set, effect)
         session.flush()
-        on = max(dt.date.today(), change_set.effective_date)
         plans = compute_plans(session, connector, rules, sorted(people), base_dn=base_dn, today=on)
         names = dict(
             session.execute(
@@ -92,6 +95,7 @@ def preview(
         }
         result["collisions"] = _collisions(rows)
         result["rows"] = rows
+        result["seats"] = _seat_rows(session, rules, people, seats_before, on, base_dn)
         return result
     finally:
         session.rollback()
@@ -107,6 +111,65 @@ class _Unrecorded:
 
     def record_many(self, *args: Any, **kwargs: Any) -> int:
         return 0
+
+
+def _seat_states(
+    session: Any, rules: Rules, seat_ids: list[uuid.UUID], on: dt.date, base_dn: str
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """What each seat mailbox is, by HR, on the preview's date: state, address, holders."""
+    states = {}
+    for fact in seat_facts(session, seat_ids, on):
+        desired = desired_seat(fact.snapshot, rules, base_dn=base_dn)
+        states[fact.row.id] = {
+            "seat_id": str(fact.row.id),
+            "uid": fact.row.uid,
+            "unit": fact.snapshot.unit.code,
+            "position": fact.row.position_code,
+            "state": desired.state.value,
+            "mail": (desired.attributes.get("mail") or (None,))[0],
+            "holders": list(fact.snapshot.holders),
+        }
+    return states
+
+
+def _seat_rows(
+    session: Any,
+    rules: Rules,
+    people: set[uuid.UUID],
+    before: dict[uuid.UUID, dict[str, Any]],
+    on: dt.date,
+    base_dn: str,
+) -> list[dict[str, Any]]:
+    """The seat mailboxes the change set touches: opened (a new unit's post), closed (a
+    retired unit's, vacant ones too), handed over, or given a new address; every known
+    seat is compared (a province has hundreds), the unchanged are left out."""
+    posts = seat_posts(session, rules, sorted(people))
+    seat_ids = set(before) | set(ensure_seats(session, rules, posts) if posts else ())
+    after = _seat_states(session, rules, sorted(seat_ids), on, base_dn)
+    rows = []
+    for seat_id, now in sorted(after.items(), key=lambda item: item[1]["uid"]):
+        was = before.get(seat_id)
+        if was is None:
+            change = "opened"
+        elif was["state"] == "enabled" and now["state"] != "enabled":
+            change = "closed"
+        elif (was["state"], was["mail"], was["holders"]) != (
+            now["state"],
+            now["mail"],
+            now["holders"],
+        ):
+            change = "changed"
+        else:
+            continue
+        rows.append(
+            {
+                **now,
+                "change": change,
+                "old_mail": was["mail"] if was else None,
+                "old_holders": was["holders"] if was else [],
+            }
+        )
+    return rows
 
 
 def _values(account: Any, attribute: str) -> list[str]:
