@@ -990,6 +990,34 @@ def test_batch_of_500_creates_with_groups(
 # ---------------------------------------------------------------------- failures
 
 
+def apply_in_background(
+    connector: LdapConnector, batch: list[Operation]
+) -> tuple[threading.Thread, list[object]]:
+    """connector.apply(batch) in a thread; its Results or its exception land in the list."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(connector.apply(batch))
+        except Exception as exc:  # noqa: BLE001 - handed to the test thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    return worker, outcome
+
+
+def assert_cut_off(worker: threading.Thread, outcome: list[object]) -> None:
+    """The batch ended because the server went away: raised, or said so in its Results."""
+    worker.join(30)
+    assert not worker.is_alive()
+    [result] = outcome
+    if isinstance(result, list):
+        assert any(isinstance(r.error, TargetUnavailable) for r in result)
+    else:
+        assert isinstance(result, TargetUnavailable), result
+
+
 def test_server_stopped_mid_batch_then_the_batch_again(tmp_path: Path) -> None:
     with make_slapd(tmp_path) as server:
         admin = server.connect()
@@ -1005,16 +1033,7 @@ def test_server_stopped_mid_batch_then_the_batch_again(tmp_path: Path) -> None:
             *(member(OpKind.ADD_MEMBER, p.target.id, group, p.name) for p in people),
         ]
 
-        outcome: list[object] = []
-
-        def run() -> None:
-            try:
-                outcome.append(connector.apply(batch))
-            except Exception as exc:  # noqa: BLE001 - handed to the test thread
-                outcome.append(exc)
-
-        worker = threading.Thread(target=run)
-        worker.start()
+        worker, outcome = apply_in_background(connector, batch)
         watcher = server.connect()
         assert eventually(
             lambda: (
@@ -1025,13 +1044,7 @@ def test_server_stopped_mid_batch_then_the_batch_again(tmp_path: Path) -> None:
         )
         watcher.unbind_s()
         server.stop()
-        worker.join(30)
-        assert not worker.is_alive()
-        [result] = outcome
-        if isinstance(result, list):  # or the Results say so
-            assert any(isinstance(r.error, TargetUnavailable) for r in result)
-        else:
-            assert isinstance(result, TargetUnavailable), result
+        assert_cut_off(worker, outcome)
 
         server.start()  # same port, same data: the same batch again
         results = connector.apply(batch)
@@ -1064,29 +1077,14 @@ def test_server_stopped_mid_moves_then_the_moves_again(tmp_path: Path) -> None:
                 Operation(OpKind.MOVE, p.target, name=target, current=p.name),
                 Operation(OpKind.MODIFY, p.target, attributes={"ou": ("Mới",)}, current=target),
             ]
-        outcome: list[object] = []
-
-        def run() -> None:
-            try:
-                outcome.append(connector.apply(batch))
-            except Exception as exc:  # noqa: BLE001 - handed to the test thread
-                outcome.append(exc)
-
-        worker = threading.Thread(target=run)
-        worker.start()
+        worker, outcome = apply_in_background(connector, batch)
         watcher = server.connect()
         assert eventually(
             lambda: count(watcher, "(objectClass=idhubPerson)", str(new.name)) >= 300, timeout=10
         )
         watcher.unbind_s()
         server.stop()
-        worker.join(30)
-        assert not worker.is_alive()
-        [result] = outcome
-        if isinstance(result, list):
-            assert any(isinstance(r.error, TargetUnavailable) for r in result)
-        else:
-            assert isinstance(result, TargetUnavailable), result
+        assert_cut_off(worker, outcome)
 
         server.start()  # the same batch again, with the DNs the planner read before
         ok(connector.apply(batch))

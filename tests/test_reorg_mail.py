@@ -25,27 +25,37 @@ def settings(settings, mail_server, tmp_path):
     return enable_mail(settings, mail_server, tmp_path / "archive")
 
 
+def province_with_communes(
+    api, province: tuple[str, str, str], communes: tuple[tuple[str, str], ...]
+) -> list[dict]:
+    """A province committee (code, name, mail domain) and its communes (code, name)."""
+    code, name, domain = province
+    parent = make_unit(
+        api,
+        code=code,
+        name=f"Ủy ban nhân dân tỉnh {name}",
+        type="province_committee",
+        mail_domain=domain,
+        valid_from="2020-01-01",
+    )
+    return [
+        make_unit(
+            api,
+            code=commune_code,
+            name=f"Ủy ban nhân dân xã {commune_name}",
+            parent_id=parent["id"],
+            valid_from="2020-01-01",
+        )
+        for commune_code, commune_name in communes
+    ]
+
+
 def test_a_merged_province_keeps_old_addresses_delivering(app, api, mail_server):
     """Hà Nam's committee becomes Ninh Bình's (new code, name and domain); two of its
     communes merge. Mail to the old address arrives, and so does mail to the new one."""
-    province = make_unit(
-        api,
-        code="35",
-        name="Ủy ban nhân dân tỉnh Hà Nam",
-        type="province_committee",
-        mail_domain="hanam.gov.vn",
-        valid_from="2020-01-01",
+    communes = province_with_communes(
+        api, ("35", "Hà Nam", "hanam.gov.vn"), (("13000", "Kim Bảng"), ("13001", "Thanh Sơn"))
     )
-    communes = [
-        make_unit(
-            api,
-            code=code,
-            name=f"Ủy ban nhân dân xã {name}",
-            parent_id=province["id"],
-            valid_from="2020-01-01",
-        )
-        for code, name in (("13000", "Kim Bảng"), ("13001", "Thanh Sơn"))
-    ]
     position = make_position(api, code="CHUYEN_VIEN", name="Chuyên viên")
     person = make_person(api, family_name="Trần", middle_name="Thị", given_name="Hà")
     make_assignment(api, person, communes[1], position)
@@ -107,24 +117,9 @@ def test_a_merged_province_keeps_old_addresses_delivering(app, api, mail_server)
 def test_the_preview_lists_the_seat_mailboxes_a_merge_closes_and_opens(app, api, mail_server):
     """The chairman of a commune that merges: the preview says the old commune's seat
     mailbox closes and the merged commune's opens with the same holder, and so it goes."""
-    province = make_unit(
-        api,
-        code="12",
-        name="Ủy ban nhân dân tỉnh Lai Châu",
-        type="province_committee",
-        mail_domain="laichau.gov.vn",
-        valid_from="2020-01-01",
+    communes = province_with_communes(
+        api, ("12", "Lai Châu", "laichau.gov.vn"), (("03001", "Bản Lang"), ("03002", "Nậm Xe"))
     )
-    communes = [
-        make_unit(
-            api,
-            code=code,
-            name=f"Ủy ban nhân dân xã {name}",
-            parent_id=province["id"],
-            valid_from="2020-01-01",
-        )
-        for code, name in (("03001", "Bản Lang"), ("03002", "Nậm Xe"))
-    ]
     chairman = make_position(api, code="CT_UBND_XA", name="Chủ tịch UBND xã", leadership_level=4)
     person = make_person(api, family_name="Lò", middle_name="Văn", given_name="Đức")
     make_assignment(api, person, communes[1], chairman)

@@ -49,20 +49,28 @@ class DirectoryView:
     managed_groups: set[str]
 
 
-@dataclass
-class PersonPlan:
-    person_id: uuid.UUID
-    desired: DesiredAccount
-    actual: Account | None
-    operations: list[Operation]
-    results: list[Result] = field(default_factory=list)
-    failure: ConnectorError | None = None  # found while planning (e.g. a duplicated key)
+class Outcome:
+    """What a plan's run came to: the failure found while planning, else the first error
+    the connector answered (None: converged)."""
+
+    failure: ConnectorError | None
+    results: list[Result]
 
     @property
     def error(self) -> ConnectorError | None:
         if self.failure is not None:
             return self.failure
         return next((r.error for r in self.results if r.error is not None), None)
+
+
+@dataclass
+class PersonPlan(Outcome):
+    person_id: uuid.UUID
+    desired: DesiredAccount
+    actual: Account | None
+    operations: list[Operation]
+    results: list[Result] = field(default_factory=list)
+    failure: ConnectorError | None = None  # found while planning (e.g. a duplicated key)
 
     @property
     def disables(self) -> bool:

@@ -348,10 +348,7 @@ class MailWorker(Worker):
                         reason=reason,
                     )
                 continue
-            message = f"{type(error).__name__}: {error}"
-            for job in jobs:
-                self._requeue(session, job, message, park=not error.retry)
-            parked = any(j.state == JobState.FAILED for j in jobs)
+            message, parked = self._requeue_failed(session, jobs, error)
             row.state = (LinkState.FAILED if parked else LinkState.PENDING).value
             row.last_error = message[:2000]
             if parked:
@@ -420,10 +417,7 @@ class MailWorker(Worker):
                             reason=reason,
                         )
                     continue
-                message = f"{type(error).__name__}: {error}"
-                for job in jobs:
-                    self._requeue(session, job, message, park=not error.retry)
-                parked = any(j.state == JobState.FAILED for j in jobs)
+                message, parked = self._requeue_failed(session, jobs, error)
                 link.state = LinkState.FAILED if parked else LinkState.PENDING
                 link.last_error = message[:2000]
                 if parked:

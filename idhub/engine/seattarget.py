@@ -36,13 +36,14 @@ from provisioning.planner import plan
 from provisioning.rules import Rules
 from provisioning.seats import SEAT_RIGHTS, desired_seat, seat_container
 
+from .converge import Outcome
 from .seats import SeatFacts
 
 __all__ = ["SeatPlan", "apply_seat_plans", "plan_seats"]
 
 
 @dataclass
-class SeatPlan:
+class SeatPlan(Outcome):
     facts: SeatFacts
     desired: DesiredAccount
     entry_ops: list[Operation]
@@ -54,12 +55,6 @@ class SeatPlan:
     @property
     def seat_id(self) -> uuid.UUID:
         return self.facts.row.id
-
-    @property
-    def error(self) -> ConnectorError | None:
-        if self.failure is not None:
-            return self.failure
-        return next((r.error for r in self.results if r.error is not None), None)
 
     @property
     def granted(self) -> list[str]:

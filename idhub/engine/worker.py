@@ -303,6 +303,16 @@ class Worker:
         delay = min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2 ** (attempts - 1))
         return dt.timedelta(seconds=delay * random.uniform(0.5, 1.5))
 
+    def _requeue_failed(
+        self, session: Session, jobs: list[ProvisioningJob], error: ConnectorError
+    ) -> tuple[str, bool]:
+        """Jobs whose subject failed: retried later, or parked when retrying cannot help.
+        Returns the message recorded and whether they were parked."""
+        message = f"{type(error).__name__}: {error}"
+        for job in jobs:
+            self._requeue(session, job, message, park=not error.retry)
+        return message, any(j.state == JobState.FAILED for j in jobs)
+
     def _requeue(self, session: Session, job: ProvisioningJob, error: str, park: bool) -> None:
         """Back to the queue with a backoff, or parked as failed when retrying cannot help.
 
