@@ -43,4 +43,9 @@ def after_directory_converge(
         enqueue(session, changed, ENTRY_CHANGED, targets=then)
     if rules is not None and SEAT_TARGET in then:
         # every converge, not only changed entries: a handover may change no entry
-        queue_seats(session, rules, [p.person_id for p in converged])
+        queue_seats(
+            session,
+            rules,
+            [p.person_id for p in converged],
+            usernames=(v for p in converged for v in p.desired.attributes.get("uid", ())),
+        )

@@ -44,32 +44,30 @@ HOLDERS_CHANGED = "a seat post was taken up or left"
 _CHUNK = 900
 
 
-def queue_seats(session: Session, rules: Rules, person_ids: Sequence[uuid.UUID]) -> int:
+def queue_seats(
+    session: Session,
+    rules: Rules,
+    person_ids: Sequence[uuid.UUID],
+    usernames: Iterable[str] = (),
+) -> int:
     """Queue a mail-target job for every seat these people hold or held (a new seat is
-    recorded, with its uid, first). Returns how many seats were queued."""
+    recorded, with its uid, first), and for every seat whose last converge let one of
+    them in (`usernames`: theirs). Returns how many seats were queued."""
     posts = seat_posts(session, rules, person_ids)
     seat_ids = set(ensure_seats(session, rules, posts)) if posts else set()
-    seat_ids |= seats_granted_to(session, person_ids)
+    seat_ids |= seats_granted_to(session, usernames)
     if not seat_ids:
         return 0
     enqueue(session, sorted(seat_ids), HOLDERS_CHANGED, targets=(SEAT_TARGET,))
     return len(seat_ids)
 
 
-def seats_granted_to(session: Session, person_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+def seats_granted_to(session: Session, usernames: Iterable[str]) -> set[uuid.UUID]:
     """Seats whose last converge let one of these people in: a post moved to another
     unit in place (a merge does that) leaves no assignment in the old seat's unit, yet
-    the old seat must take its reader away."""
-    ids = list(person_ids)
-    names: set[str] = set()
-    for start in range(0, len(ids), _CHUNK):
-        names.update(
-            n
-            for n in session.scalars(
-                select(Person.username).where(Person.id.in_(ids[start : start + _CHUNK]))
-            )
-            if n
-        )
+    the old seat must take its reader away. Seats are few (hundreds per province): their
+    holders are compared here rather than through each database's JSON operators."""
+    names = {n for n in usernames if n}
     if not names:
         return set()
     return {
