@@ -87,6 +87,30 @@ def raw_adds_per_s(server: Slapd, count: int) -> float:
     return count / elapsed
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU used by slapd, the worker processes and this process (the HR API) over a phase:
+    where the two cores went, in ms per joiner."""
+
+    def __init__(self, slapd_pid: int, workers: list[subprocess.Popen]) -> None:
+        self.pids = {"slapd": [slapd_pid], "workers": [w.pid for w in workers]}
+        self.start = self._read()
+
+    def _read(self) -> dict[str, float]:
+        used = {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in self.pids.items()}
+        used["api"] = time.process_time()
+        return used
+
+    def per_item_ms(self, count: int) -> dict[str, float]:
+        end = self._read()
+        return {name: round((end[name] - self.start[name]) * 1000 / count, 3) for name in end}
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -295,16 +319,22 @@ def main(argv: list[str]) -> int:
             # Throughput: everything submitted while the workers converge it as it arrives.
             workers = hub.start_workers(args.workers)
             time.sleep(2.0)  # the processes are up and polling
+            meter = CpuMeter(server.pid, workers)
             started = time.time()
             for offset in range(0, args.people, args.batch):
                 hub.joiners(min(args.batch, args.people - offset))
             submitted = time.time()
             converged = wait_for_empty_queue(hub, workers)
+            cpu = meter.per_item_ms(args.people)
             rate = args.people / (converged - started)
             print(
                 f"HR API batches committed:  {args.people / (submitted - started):8.0f} joiners/s"
             )
             print(f"converged through the hub: {rate:8.0f} joiners/s  (ratio {rate / raw:.2f})")
+            print(
+                "CPU per joiner:            "
+                + ", ".join(f"{name} {ms:.2f} ms" for name, ms in cpu.items())
+            )
             stop_workers(workers)
 
             # The workers alone: a backlog of joiners already committed, then drained.
@@ -362,6 +392,7 @@ def main(argv: list[str]) -> int:
         "worker_converge_per_s": round(worker_rate, 1),
         "worker_ratio": round(worker_rate / raw, 3),
         "workers": args.workers,
+        "cpu_ms_per_joiner": cpu,
         "commit_to_ldap_p50_s": round(p50, 4),
         "commit_to_ldap_p95_s": round(p95, 4),
         "latency_samples": len(latencies),

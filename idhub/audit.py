@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
+from .db import EncodedJSON
 from .models import AuditEvent, utcnow
 
 GENESIS_HASH = "0" * 64
@@ -73,10 +74,43 @@ _SEALED = (
 )
 
 
+_SEALED_ORDER = sorted(_SEALED)
+
+
+# Built once: json.dumps with options builds a new encoder on every call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_SNAPSHOT = json.JSONEncoder(
+    default=str, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+)
+_quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
+
+
+def encode(value: Mapping[str, Any]) -> EncodedJSON:
+    """`value` in the canonical JSON form (dates as ISO strings, UUIDs as text)."""
+    try:
+        return EncodedJSON(_SNAPSHOT.encode(value))
+    except TypeError:  # keys of mixed types cannot be sorted before they are text
+        return EncodedJSON(_CANONICAL.encode(jsonable(value)))
+
+
 def _canonical(fields: Mapping[str, Any]) -> bytes:
-    sealed = {name: fields[name] for name in _SEALED}
-    sealed["at"] = fields["at"].astimezone(dt.UTC).isoformat(timespec="microseconds")
-    return json.dumps(sealed, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The sorted, compact JSON of the sealed fields: json.dumps(…, sort_keys=True) of
+    them, put together from parts so an `EncodedJSON` snapshot is not encoded again."""
+    parts = []
+    for name in _SEALED_ORDER:
+        value = fields[name]
+        if name == "at":
+            text = '"' + value.astimezone(dt.UTC).isoformat(timespec="microseconds") + '"'
+        elif value is None:
+            text = "null"
+        elif isinstance(value, EncodedJSON):
+            text = value
+        elif type(value) is str:
+            text = _quote(value)
+        else:
+            text = _CANONICAL.encode(value)
+        parts.append(f'"{name}":{text}')
+    return ("{" + ",".join(parts) + "}").encode()
 
 
 @dataclass(frozen=True)
@@ -180,8 +214,8 @@ class AuditLog:
                 "action": change.action,
                 "object_type": change.object_type,
                 "object_id": None if change.object_id is None else str(change.object_id),
-                "before": jsonable(dict(change.before)) if change.before is not None else None,
-                "after": jsonable(dict(change.after)) if change.after is not None else None,
+                "before": encode(change.before) if change.before is not None else None,
+                "after": encode(change.after) if change.after is not None else None,
                 "reason": change.reason if change.reason is not None else reason,
                 "request_id": who.request_id,
                 "source_ip": who.source_ip,
@@ -191,7 +225,7 @@ class AuditLog:
             last_id = row["id"]
             rows.append(row)
         if rows:
-            session.execute(insert(AuditEvent), rows)
+            session.execute(insert(AuditEvent.__table__), rows)
             session.info[_HEAD_KEY] = (session.get_transaction(), last_id, last_hash)
         return len(rows)
 

@@ -8,8 +8,10 @@ writers queue on the lock instead of failing when one upgrades a read to a write
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from flask import current_app, g, has_request_context, request
 from sqlalchemy import Engine, Table, create_engine, event, text
@@ -19,17 +21,31 @@ from sqlalchemy.orm import Session, sessionmaker
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+class EncodedJSON(str):
+    """A JSON column's value already encoded (the audit log encodes a snapshot once, for
+    its seal and its column); the engine's serializer passes it through."""
+
+
+def json_serializer(value: Any) -> str:
+    return value if isinstance(value, EncodedJSON) else json.dumps(value)
+
+
 class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             self.engine = create_engine(
-                url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
+                url,
+                echo=echo,
+                connect_args={"check_same_thread": False, "timeout": 30},
+                json_serializer=json_serializer,
             )
             _configure_sqlite(self.engine)
         else:
-            self.engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10)
+            self.engine = create_engine(
+                url, echo=echo, pool_pre_ping=True, pool_size=10, json_serializer=json_serializer
+            )
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(
             self.engine.execution_options(sqlite_begin="BEGIN IMMEDIATE"), expire_on_commit=False

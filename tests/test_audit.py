@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import threading
+import uuid
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import text
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from idhub.audit import Actor, AuditLog
+from idhub.audit import Actor, AuditLog, Change, _canonical, encode
+from idhub.db import json_serializer
+from idhub.models import AuditEvent
 from idhub.cli import main
 from tests.factories import make_person, make_unit
 
@@ -174,3 +181,78 @@ def test_change_reason_header_is_cleaned_and_bounded(api):
     assert response.status_code == 201
     reason = events(api, object_id=response.json["id"])[0]["reason"]
     assert reason.startswith("Quyết định ") and "\x07" not in reason and len(reason) == 500
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    before=st.none() | st.dictionaries(st.text(), _json_values, max_size=4),
+    after=st.none() | st.dictionaries(st.text(), _json_values, max_size=4),
+    reason=st.none() | st.text(),
+    object_id=st.none() | st.uuids().map(str),
+)
+def test_the_seal_is_the_sorted_json_of_the_event_however_it_is_put_together(
+    before, after, reason, object_id
+):
+    """The seal is put together from parts (a snapshot encoded once for seal and column);
+    it must be byte for byte json.dumps(sort_keys=True) of the fields, as verify recomputes
+    it from the stored row."""
+    fields = {
+        "id": 7,
+        "at": dt.datetime(2026, 12, 3, 9, 30, tzinfo=dt.UTC),
+        "actor_type": "system",
+        "actor_id": "worker Đà Lạt",
+        "action": "account.create",
+        "object_type": "account",
+        "object_id": object_id,
+        "before": before,
+        "after": after,
+        "reason": reason,
+        "request_id": None,
+        "source_ip": "127.0.0.1",
+        "prev_hash": "0" * 64,
+    }
+    reference = json.dumps(
+        {**fields, "at": "2026-12-03T09:30:00.000000+00:00"},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
+    assert _canonical(fields) == reference
+    encoded = {
+        **fields,
+        "before": None if before is None else encode(before),
+        "after": None if after is None else encode(after),
+    }
+    assert _canonical(encoded) == reference
+    if after is not None:  # the column gets the very text that was sealed
+        assert json_serializer(encoded["after"]) is encoded["after"]
+
+
+def test_a_snapshot_with_dates_and_ids_is_stored_as_the_text_it_was_sealed_with(app):
+    db, log = app.extensions["idhub.db"], app.extensions["idhub.audit"]
+    person_id = uuid.uuid4()
+    with db.transaction() as session:
+        log.record_many(
+            session,
+            actor=Actor("cli", "test"),
+            changes=[
+                Change(
+                    "person.create",
+                    "person",
+                    person_id,
+                    after={"id": person_id, "born": dt.date(1990, 2, 1), "name": "Đặng Thị Ánh"},
+                )
+            ],
+            reason=None,
+        )
+    with db.transaction() as session:
+        event = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
+        assert event.after == {"id": str(person_id), "born": "1990-02-01", "name": "Đặng Thị Ánh"}
+        assert log.verify_session(session).ok

@@ -161,4 +161,4 @@ def record_addresses(session: Session, plans: Iterable[PersonPlan], today: dt.da
                 .execution_options(synchronize_session=False)
             )
     if added:
-        session.execute(insert(MailAddress), added)
+        session.execute(insert(MailAddress.__table__), added)

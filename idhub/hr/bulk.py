@@ -102,16 +102,16 @@ def create_many(
     rows_by_index = {item.index: row for item, row in (*people_rows, *assignment_rows)}
 
     if people_rows:
-        session.execute(insert(Person), [row for _, row in people_rows])
+        session.execute(insert(Person.__table__), [row for _, row in people_rows])
         session.execute(
-            insert(ReservedIdentifier),
+            insert(ReservedIdentifier.__table__),
             [
                 {"identifier": row["username"], "person_id": row["id"], "issued_at": now}
                 for _, row in people_rows
             ],
         )
     if assignment_rows:
-        session.execute(insert(Assignment), [row for _, row in assignment_rows])
+        session.execute(insert(Assignment.__table__), [row for _, row in assignment_rows])
 
     changes = []
     for item in items:
