@@ -33,6 +33,7 @@ from idhub import create_app
 from idhub.audit import Actor
 from idhub.config import load_settings
 from idhub.devstack.slapd import Slapd
+from idhub.gc_tuning import settle_after_startup
 from idhub.migrate import upgrade
 from idhub.models import AuditEvent, JobState, ProvisioningJob
 from idhub.oauth.clients import create_client
@@ -142,6 +143,7 @@ class HubProcesses:
         self.app = create_app(settings)
         self.db = self.app.extensions["idhub.db"]
         upgrade(self.db.engine)
+        settle_after_startup()  # this process serves the API, tuned as a gunicorn worker is
 
     def worker_environment(self) -> dict[str, str]:
         """What an `idhub worker` process needs to share this hub's database and directory."""

@@ -405,8 +405,11 @@ def worker(rt: Runtime, once: bool) -> None:
     import signal
     import threading
 
+    from .gc_tuning import settle_after_startup
+
     w = _directory_worker(rt)
     mail = _mail_worker(rt)
+    settle_after_startup()
     if once:
         total = 0
         while done := w.run_once() + (mail.run_once() if mail else 0):

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from idhub import create_app
-from idhub.models import AccountLink, LinkState, ProvisioningJob
+from idhub.models import AccountLink, JobState, LinkState, ProvisioningJob
 from tests.conftest import Api, register_client, token_for
 from tests.factories import make_position, make_unit
 from tests.ldap_fixtures import ADMIN_PASSWORD, make_slapd
@@ -112,22 +112,26 @@ def test_slapd_stopped_during_a_batch_of_1000_joiners(own_app, own_slapd):
     all_in_sync(own_app, 1000)
 
 
-def test_worker_killed_mid_batch_is_taken_over_after_its_lease(own_app, own_slapd, settings):
-    client = own_app.test_client()
-    api = Api(client, token_for(client, register_client(own_app, ["hr:write"])))
-    joiners_batch(api, 600)
-    env = {
+def worker_environment(settings, server) -> dict[str, str]:
+    return {
         **os.environ,
         "IDHUB_VAR_DIR": settings["var_dir"],
         "IDHUB_DATABASE_URL": settings["database"]["url"],
-        "IDHUB_LDAP_URL": own_slapd.url,
-        "IDHUB_LDAP_BASE_DN": own_slapd.base_dn,
-        "IDHUB_LDAP_BIND_DN": own_slapd.admin_dn,
+        "IDHUB_LDAP_URL": server.url,
+        "IDHUB_LDAP_BASE_DN": server.base_dn,
+        "IDHUB_LDAP_BIND_DN": server.admin_dn,
         "IDHUB_LDAP_PASSWORD": ADMIN_PASSWORD,
         "IDHUB_PROVISIONING_LEASE_S": "2",
         "IDHUB_PROVISIONING_BATCH_SIZE": "50",
         "IDHUB_LOGGING_LEVEL": "WARNING",
     }
+
+
+def test_worker_killed_mid_batch_is_taken_over_after_its_lease(own_app, own_slapd, settings):
+    client = own_app.test_client()
+    api = Api(client, token_for(client, register_client(own_app, ["hr:write"])))
+    joiners_batch(api, 600)
+    env = worker_environment(settings, own_slapd)
     victim = subprocess.Popen([sys.executable, "-m", "idhub.cli", "worker"], env=env)
     try:
         wait_for(lambda: len(people_in_directory(own_slapd)) >= 50, timeout=60)
@@ -141,4 +145,37 @@ def test_worker_killed_mid_batch_is_taken_over_after_its_lease(own_app, own_slap
         wait_for(lambda: queue_empty(own_app), timeout=180, interval=0.2)
     ids = people_in_directory(own_slapd)
     assert len(ids) == 600 and len(set(ids)) == 600
+    all_in_sync(own_app, 600)
+
+
+def test_sigterm_mid_batch_records_every_round_it_applied(own_app, own_slapd, settings):
+    """The worker records one round while it applies the next: on SIGTERM it converges
+    the round it already claimed, records both, and leaves no job leased behind."""
+    client = own_app.test_client()
+    api = Api(client, token_for(client, register_client(own_app, ["hr:write"])))
+    joiners_batch(api, 600)
+    env = {**worker_environment(settings, own_slapd), "IDHUB_PROVISIONING_LEASE_S": "600"}
+    worker = subprocess.Popen([sys.executable, "-m", "idhub.cli", "worker"], env=env)
+    try:
+        wait_for(lambda: len(people_in_directory(own_slapd)) >= 100, timeout=60)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+    in_directory = set(people_in_directory(own_slapd))
+    with own_app.extensions["idhub.db"].transaction() as session:
+        states = dict(
+            session.execute(
+                select(ProvisioningJob.state, func.count()).group_by(ProvisioningJob.state)
+            ).all()
+        )
+        recorded = set(
+            session.scalars(
+                select(AccountLink.person_id).where(AccountLink.state == LinkState.IN_SYNC)
+            )
+        )
+    assert 0 < sum(states.values()), "the worker finished before it was stopped"
+    assert set(states) == {JobState.PENDING}, states  # none left leased (lease is 10 min)
+    assert {str(p) for p in recorded} == in_directory  # every entry written was recorded
+    with BackgroundWorker(own_app):
+        wait_for(lambda: queue_empty(own_app), timeout=180, interval=0.2)
     all_in_sync(own_app, 600)

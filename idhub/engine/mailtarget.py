@@ -195,6 +195,7 @@ class MailWorker(Worker):
     """Claims target "mail" jobs; everything else (leases, backoff, stop) as Worker."""
 
     target = MAIL_TARGET
+    pipelined = False  # `run` calls its own run_once
 
     def __init__(
         self,

@@ -23,6 +23,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,8 +89,22 @@ class WorkerSettings:
         )
 
 
+@dataclass
+class _Round:
+    """One claimed batch, planned and applied, waiting to be recorded."""
+
+    jobs: list[ProvisioningJob]
+    by_subject: dict[uuid.UUID, list[ProvisioningJob]]
+    plans: list[PersonPlan]
+    held: set[uuid.UUID]
+    to_apply: list[PersonPlan]
+    started: float
+
+
 class Worker:
     target = TARGET  # the jobs this worker claims ("converge subject S on target T")
+    # `run` records a round in a thread while the next one is planned and applied.
+    pipelined = True
 
     def __init__(
         self,
@@ -120,6 +135,8 @@ class Worker:
         self.on_disabled = on_disabled
         self._prune_due = False  # a round moved people out of OUs since the last prune
         self._next_prune = 0.0
+        self._recorder_pool: ThreadPoolExecutor | None = None
+        self._recording: Future[None] | None = None
 
     # -- claiming ---------------------------------------------------------------------
     def claim(self) -> list[ProvisioningJob]:
@@ -195,6 +212,31 @@ class Worker:
             if self._prune_due:  # the queue ran dry: the OUs the last rounds emptied
                 self.prune()
             return 0
+        round_ = self._converge(jobs)
+        if round_ is not None:
+            self._record_round(round_)
+            self._prune_if_due(round_)
+        return len(jobs)
+
+    def _pipelined_round(
+        self, jobs: list[ProvisioningJob], stopping: bool
+    ) -> list[ProvisioningJob]:
+        """`run`'s round: converge `jobs`, claim the next round's, and record this one in
+        the recorder thread while the next is planned and applied (the directory's answers
+        and the database's writes overlap instead of taking turns). Returns the next jobs."""
+        round_ = self._converge(jobs)
+        # Claimed before this round is recorded: its subjects are still leased, so the next
+        # round cannot take them; a later change to one of them waits for the round after.
+        upcoming = [] if stopping else self.claim()
+        self._await_recorder()
+        if round_ is not None:
+            self._prune_if_due(round_)
+            self._recording = self._recorder().submit(self._record_round, round_)
+        return upcoming
+
+    def _converge(self, jobs: list[ProvisioningJob]) -> _Round | None:
+        """Plan and apply one claimed batch; None when the directory was away (the jobs
+        were put back with a backoff)."""
         started = time.monotonic()
         by_subject: dict[uuid.UUID, list[ProvisioningJob]] = defaultdict(list)
         for job in jobs:
@@ -225,20 +267,35 @@ class Worker:
             self.connector.close()
             log.warning("directory unavailable; %d jobs will be retried: %s", len(jobs), exc)
             self._record_batch_failure(jobs, exc)
-            return len(jobs)
-        planned = {p.person_id for p in plans}
-        self._record(by_subject, plans, held, missing=set(subjects) - planned)
-        if any(op.kind in _LEAVES_OUS for p in to_apply for op in p.operations):
+            return None
+        return _Round(jobs, by_subject, plans, held, to_apply, started)
+
+    def _record_round(self, r: _Round) -> None:
+        planned = {p.person_id for p in r.plans}
+        self._record(r.by_subject, r.plans, r.held, missing=set(r.by_subject) - planned)
+        log.info(
+            "converged %d people in %.0f ms",
+            len(r.plans),
+            (time.monotonic() - r.started) * 1000,
+            extra={"jobs": len(r.jobs), "held": len(r.held), "worker": self.worker_id},
+        )
+
+    def _prune_if_due(self, r: _Round) -> None:
+        if any(op.kind in _LEAVES_OUS for p in r.to_apply for op in p.operations):
             self._prune_due = True
             if time.monotonic() >= self._next_prune:
                 self.prune()
-        log.info(
-            "converged %d people in %.0f ms",
-            len(plans),
-            (time.monotonic() - started) * 1000,
-            extra={"jobs": len(jobs), "held": len(held), "worker": self.worker_id},
-        )
-        return len(jobs)
+
+    def _recorder(self) -> ThreadPoolExecutor:
+        if self._recorder_pool is None:
+            self._recorder_pool = ThreadPoolExecutor(1, thread_name_prefix="idhub-recorder")
+        return self._recorder_pool
+
+    def _await_recorder(self) -> None:
+        """The previous round's record committed (its error, if any, raised here)."""
+        recording, self._recording = self._recording, None
+        if recording is not None:
+            recording.result()
 
     def sweep(self) -> int:
         """Queue the people whose dates (start, end, retention) were reached since last
@@ -279,22 +336,40 @@ class Worker:
         return removed
 
     def run(self, stop: threading.Event) -> None:
-        """Loop until `stop` is set; the round in progress always finishes first."""
+        """Loop until `stop` is set; the round in progress always finishes first and is
+        recorded, and jobs already claimed for the next round are converged too."""
         log.info("worker %s started", self.worker_id)
         idle = self.settings.poll_interval_s
         next_sweep = 0.0
-        while not stop.is_set():
+        upcoming: list[ProvisioningJob] = []
+        while not stop.is_set() or upcoming:
             try:
-                if time.monotonic() >= next_sweep:
+                if time.monotonic() >= next_sweep and not upcoming:
                     self.sweep()
                     next_sweep = time.monotonic() + SWEEP_EVERY_S
-                done = self.run_once()
+                if not self.pipelined:
+                    done = self.run_once()
+                else:
+                    jobs = upcoming or self.claim()
+                    done = len(jobs)
+                    if jobs:
+                        upcoming = self._pipelined_round(jobs, stopping=stop.is_set())
+                    else:
+                        self._await_recorder()
+                        if self._prune_due:  # the queue ran dry
+                            self.prune()
             except Exception:  # noqa: BLE001 - a worker must survive a bad round
                 log.exception("worker round failed")
-                done = 0
+                done, upcoming = 0, []  # claimed jobs are taken again when their lease ends
                 stop.wait(1.0)
             if done == 0:
                 stop.wait(idle)
+        try:
+            self._await_recorder()
+        except Exception:  # noqa: BLE001 - its jobs are taken again when their lease ends
+            log.exception("recording the last round failed")
+        if self._recorder_pool is not None:
+            self._recorder_pool.shutdown()
         self.connector.close()
         log.info("worker %s stopped", self.worker_id)
 
