@@ -61,6 +61,7 @@ someone whose base is ``admin`` gets ``admin2``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -149,6 +150,11 @@ class IdentifierExhaustedError(RuntimeError):
 
 def _words(part: str) -> list[str]:
     """The ASCII words of one name part: "Đặng-Trần  O'Brien" → ["dang", "tran", "obrien"]."""
+    return list(_folded_words(part))  # a new list: callers may take words from it
+
+
+@functools.lru_cache(maxsize=8192)  # name parts repeat a lot: Nguyễn, Văn, Thị, An…
+def _folded_words(part: str) -> tuple[str, ...]:
     # After NFKC, which turns e.g. U+FF07 into ' (and ´ into space + accent, a separator).
     text = unicodedata.normalize("NFKC", part).translate(_APOSTROPHES).translate(_TRANSLIT)
     words: list[str] = []
@@ -163,7 +169,7 @@ def _words(part: str) -> list[str]:
             current = []
     if current:
         words.append("".join(current))
-    return words
+    return tuple(words)
 
 
 def _fit(pieces: list[str], sep: str, limit: int) -> str:

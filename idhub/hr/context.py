@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from ..audit import Actor, AuditLog, diff
 from ..engine.outbox import converge_later
 
 # Bookkeeping columns that say nothing about the HR fact itself.
+_AS_IS = frozenset({str, int, bool, type(None)})
 _NOT_AUDITED = {"created_at", "updated_at", "version", "search_name"}
 
 
@@ -65,6 +67,8 @@ class HrContext:
 
 
 def _plain(value: Any) -> Any:
+    if type(value) in _AS_IS:
+        return value
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, uuid.UUID | dt.date):
@@ -84,11 +88,12 @@ def snapshot(obj: Any) -> dict[str, Any]:
 
 def snapshot_values(model: Any, values: dict[str, Any]) -> dict[str, Any]:
     """`snapshot` for a row written from a dict (set-based writes) rather than an object."""
-    return {
-        attr.key: _plain(values.get(attr.key))
-        for attr in inspect(model).column_attrs
-        if attr.key not in _NOT_AUDITED
-    }
+    return {key: _plain(values.get(key)) for key in _audited_keys(model)}
+
+
+@functools.cache
+def _audited_keys(model: Any) -> tuple[str, ...]:
+    return tuple(a.key for a in inspect(model).column_attrs if a.key not in _NOT_AUDITED)
 
 
 def apply_changes(obj: Any, changes: dict[str, Any]) -> None:
