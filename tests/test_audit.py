@@ -15,9 +15,9 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from idhub.audit import Actor, AuditLog, Change, _canonical, encode
+from idhub.cli import main
 from idhub.db import json_serializer
 from idhub.models import AuditEvent
-from idhub.cli import main
 from tests.factories import make_person, make_unit
 
 

@@ -173,7 +173,7 @@ def test_sigterm_mid_batch_records_every_round_it_applied(own_app, own_slapd, se
                 select(AccountLink.person_id).where(AccountLink.state == LinkState.IN_SYNC)
             )
         )
-    assert 0 < sum(states.values()), "the worker finished before it was stopped"
+    assert sum(states.values()) > 0, "the worker finished before it was stopped"
     assert set(states) == {JobState.PENDING}, states  # none left leased (lease is 10 min)
     assert {str(p) for p in recorded} == in_directory  # every entry written was recorded
     with BackgroundWorker(own_app):
