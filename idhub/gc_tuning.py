@@ -3,10 +3,11 @@
 A worker round or an HR batch allocates hundreds of thousands of short-lived objects (rows,
 plans, operations). With CPython's default thresholds the collector then runs thousands of
 times per batch, and each full collection walks every long-lived object of the imported
-libraries (SQLAlchemy, Flask, python-ldap…) again. Measured on a 4,000-joiner converge,
-the collector took about 14 % of the worker's CPU. Freezing what start-up built (it lives
-until exit anyway) and a larger young generation bring that to about 3 %; reference
-counting still frees almost everything at once, the collector only finds cycles.
+libraries (SQLAlchemy, Flask, python-ldap…) again. Measured in one process that entered
+12,000 joiners through the batch API and converged them: 3.5 s in the collector with the
+defaults, 0.8 s with what is set here (start-up heap frozen, since it lives until exit
+anyway, and a larger young generation). Reference counting still frees almost everything
+at once; the collector only finds cycles.
 """
 
 from __future__ import annotations

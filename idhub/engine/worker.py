@@ -135,7 +135,8 @@ class Worker:
         self.on_disabled = on_disabled
         self._prune_due = False  # a round moved people out of OUs since the last prune
         self._next_prune = 0.0
-        self._recorder_pool: ThreadPoolExecutor | None = None
+        # Starts its thread on the first submit: workers that never `run` start none.
+        self._recorder = ThreadPoolExecutor(1, thread_name_prefix="idhub-recorder")
         self._recording: Future[None] | None = None
 
     # -- claiming ---------------------------------------------------------------------
@@ -231,7 +232,7 @@ class Worker:
         self._await_recorder()
         if round_ is not None:
             self._prune_if_due(round_)
-            self._recording = self._recorder().submit(self._record_round, round_)
+            self._recording = self._recorder.submit(self._record_round, round_)
         return upcoming
 
     def _converge(self, jobs: list[ProvisioningJob]) -> _Round | None:
@@ -286,16 +287,17 @@ class Worker:
             if time.monotonic() >= self._next_prune:
                 self.prune()
 
-    def _recorder(self) -> ThreadPoolExecutor:
-        if self._recorder_pool is None:
-            self._recorder_pool = ThreadPoolExecutor(1, thread_name_prefix="idhub-recorder")
-        return self._recorder_pool
-
     def _await_recorder(self) -> None:
-        """The previous round's record committed (its error, if any, raised here)."""
+        """Wait until the previous round's record is committed or has failed. A failed
+        record is logged, not raised: its jobs stay leased and are converged again when
+        the lease ends, and the rounds after it go on."""
         recording, self._recording = self._recording, None
-        if recording is not None:
+        if recording is None:
+            return
+        try:
             recording.result()
+        except Exception:  # noqa: BLE001 - see above
+            log.exception("recording a round failed; its jobs are retried after their lease")
 
     def sweep(self) -> int:
         """Queue the people whose dates (start, end, retention) were reached since last
@@ -344,7 +346,7 @@ class Worker:
         upcoming: list[ProvisioningJob] = []
         while not stop.is_set() or upcoming:
             try:
-                if time.monotonic() >= next_sweep and not upcoming:
+                if time.monotonic() >= next_sweep:
                     self.sweep()
                     next_sweep = time.monotonic() + SWEEP_EVERY_S
                 if not self.pipelined:
@@ -364,12 +366,8 @@ class Worker:
                 stop.wait(1.0)
             if done == 0:
                 stop.wait(idle)
-        try:
-            self._await_recorder()
-        except Exception:  # noqa: BLE001 - its jobs are taken again when their lease ends
-            log.exception("recording the last round failed")
-        if self._recorder_pool is not None:
-            self._recorder_pool.shutdown()
+        self._await_recorder()
+        self._recorder.shutdown()
         self.connector.close()
         log.info("worker %s stopped", self.worker_id)
 

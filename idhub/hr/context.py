@@ -18,8 +18,8 @@ from provisioning.naming import DEFAULT_PATTERN, nfc
 from ..audit import Actor, AuditLog, diff
 from ..engine.outbox import converge_later
 
+_AS_IS = frozenset({str, int, bool, type(None)})  # already plain JSON values
 # Bookkeeping columns that say nothing about the HR fact itself.
-_AS_IS = frozenset({str, int, bool, type(None)})
 _NOT_AUDITED = {"created_at", "updated_at", "version", "search_name"}
 
 
