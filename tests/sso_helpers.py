@@ -128,6 +128,11 @@ def form_fields(page: str) -> dict[str, str]:
 
 
 def code_at(secret: str, offset_steps: int = 0) -> str:
+    """The code `offset_steps` 30-second steps from now. The hub accepts one step of
+    drift, so a past step's code taken just before a boundary would be two steps old by
+    the time the form reaches the server: wait for the boundary to pass first."""
+    if offset_steps < 0 and 30 - time.time() % 30 < 3:
+        time.sleep(30 - time.time() % 30 + 0.05)
     return pyotp.TOTP(secret).at(time.time() + 30 * offset_steps)
 
 
