@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import ldap
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from idhub.models import JobState, Person, ProvisioningJob
 from tests.factories import make_assignment, make_person, make_position, make_unit
@@ -221,6 +221,31 @@ def test_batch_namesakes_get_numbered_usernames_after_existing_ones(app, api):
     assert first["username"] == "annv" and names == ["annv2", "annv3", "annv4"]
     drain(app)
     assert [entry(app, pid)[1]["uid"] for pid in ids] == [[n] for n in names]
+
+
+def test_a_batch_of_many_namesakes_looks_reserved_names_up_in_a_few_queries(app, api):
+    def batch(start: int, count: int) -> list[str]:
+        items = [_person_item(f"0021{n:08d}") for n in range(start, start + count)]
+        response = api.post("/api/v1/batches", {"items": items})
+        assert response.status_code == 200, response.json
+        return [api.get(f"/api/v1/people/{i['id']}").json["username"] for i in response.json["items"]]
+
+    assert batch(0, 70) == ["annv"] + [f"annv{n}" for n in range(2, 71)]
+    lookups = []
+    engine = app.extensions["idhub.db"].engine
+
+    def count(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        if "reserved_identifier" in statement:
+            lookups.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        names = batch(70, 90)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert names == [f"annv{n}" for n in range(71, 161)]
+    # 70 taken + 90 wanted: windows of 8, 32 and 128 candidates, then the INSERT
+    assert len(lookups) == 4, lookups
 
 
 def test_batch_duplicates_within_the_batch_and_against_the_database(app, api):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 
 from sqlalchemy import select
@@ -42,16 +43,34 @@ class UsernameAllocator:
         return [candidate, *(f"{base}{n}" for n in range(max(start, 2), start + size))]
 
     def prefetch(self, bases: Iterable[str]) -> None:
-        """Look up the first few candidates of every base in a few queries."""
-        wanted = [
-            c
-            for b in sorted(set(bases))
-            for c in self._window(b, b, _PREFETCH_WINDOW)
-            if c not in self._checked
-        ]
-        self._checked.update(wanted)
-        for offset in range(0, len(wanted), _CHUNK // 2):
-            self._taken.update(self._issued(wanted[offset : offset + _CHUNK // 2]))
+        """Look up enough candidates of every base for the batch, in a few queries.
+
+        A base wanted k times needs k free names. The first window is small (most names
+        have few namesakes); bases whose checked candidates are not yet free enough for
+        their demand get a window four times larger in the next query, together, so a
+        province full of "Nguyễn Văn An"s costs a few queries, not one per person.
+        """
+        demand = Counter(bases)
+        start, size = 1, _PREFETCH_WINDOW
+        pending = sorted(demand)
+        while pending:
+            windows = {base: self._numbered(base, start, size) for base in pending}
+            wanted = [c for window in windows.values() for c in window if c not in self._checked]
+            self._checked.update(wanted)
+            for offset in range(0, len(wanted), _CHUNK // 2):
+                self._taken.update(self._issued(wanted[offset : offset + _CHUNK // 2]))
+            pending = [
+                base
+                for base in pending
+                if sum(c not in self._taken for c in self._numbered(base, 1, start + size - 1))
+                < demand[base]
+            ]
+            start, size = start + size, size * 4
+
+    @staticmethod
+    def _numbered(base: str, start: int, size: int) -> list[str]:
+        """Candidates start … start+size-1 of `base` (1 is the base itself)."""
+        return [base if n == 1 else f"{base}{n}" for n in range(start, start + size)]
 
     def _issued(self, candidates: list[str]) -> list[str]:
         """Those of the candidates a person or a seat mailbox (its uid) already has."""
