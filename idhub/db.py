@@ -18,6 +18,8 @@ from sqlalchemy import Engine, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from .sqlite_gate import WriteGate, sqlite_file
+
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -108,9 +110,24 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout = 30000")
         cursor.close()
 
+    path = sqlite_file(engine)
+    gate = WriteGate(path + "-writers", timeout_s=30) if path else None
+    if gate:
+        gate.install(engine)
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
+        begin = conn.get_execution_options().get("sqlite_begin", "BEGIN")
+        if gate is None or begin == "BEGIN":
+            conn.exec_driver_sql(begin)
+            return
+        dbapi_connection = conn.connection.dbapi_connection
+        gate.acquire(dbapi_connection)
+        try:
+            conn.exec_driver_sql(begin)
+        except BaseException:
+            gate.release(dbapi_connection)
+            raise
 
 
 def get_db() -> Database:

@@ -228,7 +228,9 @@ def test_a_batch_of_many_namesakes_looks_reserved_names_up_in_a_few_queries(app,
         items = [_person_item(f"0021{n:08d}") for n in range(start, start + count)]
         response = api.post("/api/v1/batches", {"items": items})
         assert response.status_code == 200, response.json
-        return [api.get(f"/api/v1/people/{i['id']}").json["username"] for i in response.json["items"]]
+        return [
+            api.get(f"/api/v1/people/{i['id']}").json["username"] for i in response.json["items"]
+        ]
 
     assert batch(0, 70) == ["annv"] + [f"annv{n}" for n in range(2, 71)]
     lookups = []
