@@ -36,7 +36,14 @@ from idhub.reorg import changesets
 from idhub.reorg.preview import preview
 from idhub.reorg.schemas import ChangeSetSchema
 
-from .provisioning import BASE, ROOT, HubProcesses, stop_workers, wait_for_empty_queue
+from .provisioning import (
+    BASE,
+    ROOT,
+    CpuMeter,
+    HubProcesses,
+    stop_workers,
+    wait_for_empty_queue,
+)
 
 RESULTS = ROOT / "bench" / "results" / "restructure.json"
 ACTOR = Actor("cli", "bench")
@@ -169,7 +176,9 @@ def main(argv: list[str]) -> int:
                 )
                 summary = changesets.apply(ctx, change_set)
             applied = time.time()
+            meter = CpuMeter(server.pid, workers)
             converged = wait_for_empty_queue(hub, workers)
+            cpu = {k: v for k, v in meter.per_item_ms(moved).items() if k != "api"}
             stop_workers(workers)
             rate = moved / (converged - applied)
             print(f"apply (one transaction):   {applied - started:8.1f} s  {summary}")
@@ -177,6 +186,10 @@ def main(argv: list[str]) -> int:
             print(
                 f"people moved through hub:  {rate:8.0f} /s  (ratio {rate / raw:.2f}; "
                 f"{rate / raw_mover:.2f} of modrdn + modify)"
+            )
+            print(
+                "CPU per mover:             "
+                + ", ".join(f"{name} {ms:.2f} ms" for name, ms in cpu.items())
             )
         finally:
             server.stop()
@@ -196,6 +209,7 @@ def main(argv: list[str]) -> int:
         "apply_s": round(applied - started, 2),
         "preview_s": round(preview_s, 2),
         "people_moved": moved,
+        "cpu_ms_per_mover": cpu,
         "summary": summary,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -104,6 +104,29 @@ def _fold(value: str) -> str:
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", value).casefold())
 
 
+def _first_and_rest(dn: str) -> tuple[list[list[_AVA]], str] | None:
+    """The first RDN (parsed) and the rest, when the first comma surely ends the first
+    RDN (no escape or quote before it): then the first RDN is parsed alone and the rest,
+    which the people of one unit share, comes from a cache."""
+    head, comma, rest = dn.partition(",")
+    if not comma or not rest.strip() or any(c in head for c in '\\";'):
+        return None
+    try:
+        first = split_dn(head)
+    except ValueError:
+        return None  # the whole DN is parsed, and refused, the usual way
+    return (first, rest) if len(first) == 1 else None
+
+
+def _folded(rdns: list[list[_AVA]]) -> str:
+    return _join(
+        [
+            sorted((attr.casefold(), _fold(value or ""), 1) for attr, value, _flags in one_rdn)
+            for one_rdn in rdns
+        ]
+    )
+
+
 @functools.lru_cache(maxsize=65536)
 def normalize_dn(dn: str) -> str:
     """The canonical form used to compare DNs: case-folded types and values, NFC,
@@ -113,12 +136,10 @@ def normalize_dn(dn: str) -> str:
     Only for comparing and as a set/dict key: never write the result to the
     directory (it has lost the case the entry should show).
     """
-    parsed = split_dn(dn)
-    folded = [
-        sorted((attr.casefold(), _fold(value or ""), 1) for attr, value, _flags in one_rdn)
-        for one_rdn in parsed
-    ]
-    return _join(folded)
+    split = _first_and_rest(dn)
+    if split is not None:
+        return f"{_folded(split[0])},{normalize_dn(split[1])}"
+    return _folded(split_dn(dn))
 
 
 def same_dn(a: str, b: str) -> bool:
@@ -129,7 +150,15 @@ def same_dn(a: str, b: str) -> bool:
 @functools.lru_cache(maxsize=65536)  # a plan asks this of the same DNs often
 def parent_dn(dn: str) -> str:
     """The DN without its first RDN ("" for a DN of one RDN)."""
+    split = _first_and_rest(dn)
+    if split is not None:
+        return _reescaped(split[1])
     return _join(split_dn(dn)[1:])
+
+
+@functools.lru_cache(maxsize=65536)
+def _reescaped(dn: str) -> str:
+    return _join(split_dn(dn))
 
 
 @functools.lru_cache(maxsize=65536)  # a plan asks this of the same DNs often

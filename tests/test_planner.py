@@ -77,6 +77,40 @@ def test_any_value_round_trips_and_normalizes_idempotently(a: str, b: str) -> No
     assert normalize_dn(parent_dn(dn)) == normalize_dn(child_dn("ou", b, BASE))
 
 
+def _reference_normalize(dn: str) -> str:
+    """normalize_dn without the shortcut: the whole DN parsed at once."""
+    from provisioning.dn import _folded
+
+    return _folded(split_dn(dn))
+
+
+def _reference_parent(dn: str) -> str:
+    from provisioning.dn import _join
+
+    return _join(split_dn(dn)[1:])
+
+
+_DN_PARTS = st.sampled_from(
+    ["uid", "UID", "ou", "cn", "dc", "=", ",", ", ", "+", "\\", "\\,", "\\2C", '"', ";", " ",
+     "a", "Sở", "Nội vụ", "#04", "x=y", "Đ", "\u0301"]
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(_DN_PARTS, min_size=1, max_size=12).map("".join))
+def test_normalize_and_parent_agree_with_parsing_the_whole_dn(dn: str) -> None:
+    """The shortcut (first RDN parsed alone, the rest cached) changes nothing: the same
+    result, or the same refusal, as parsing the whole DN."""
+    for fast, slow in ((normalize_dn, _reference_normalize), (parent_dn, _reference_parent)):
+        try:
+            expected = slow(dn)
+        except ValueError:
+            with pytest.raises(ValueError):
+                fast(dn)
+        else:
+            assert fast(dn) == expected, dn
+
+
 def test_escaping_examples() -> None:
     assert escape_rdn_value("A,B+C") == "A\\,B\\+C"
     assert escape_rdn_value(' a"b ') == '\\ a\\"b\\ '
