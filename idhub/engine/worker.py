@@ -27,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from connectors.base import ConnectorError, OpKind, TargetUnavailable
@@ -71,7 +71,7 @@ _LEAVES_OUS = (OpKind.MOVE, OpKind.RENAME, OpKind.DELETE)  # may leave an OU emp
 @dataclass(frozen=True)
 class WorkerSettings:
     batch_size: int = 200
-    poll_interval_s: float = 0.1
+    poll_interval_s: float = 0.05
     lease_s: float = 30.0
     max_attempts: int = 8
     backoff_base_s: float = 1.0
@@ -162,6 +162,8 @@ class Worker:
             .limit(self.settings.batch_size)
             .with_for_update(skip_locked=True)
         )
+        if self.db.is_sqlite and not self._anything_to_claim(query):
+            return []  # an idle poll takes no write lock from the HR API
         with self.db.transaction() as session:
             jobs = []
             for claimed in session.scalars(query):
@@ -194,6 +196,10 @@ class Worker:
                 claimed.lease_expires_at = expires
                 claimed.attempts += 1
         return jobs
+
+    def _anything_to_claim(self, claim: Select[Any]) -> bool:
+        with self.db.reading() as session:
+            return session.scalar(claim.with_only_columns(ProvisioningJob.id).limit(1)) is not None
 
     def _renew(self, job_ids: list[int]) -> None:
         with self.db.transaction() as session:
