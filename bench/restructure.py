@@ -1,7 +1,8 @@
 """Restructure throughput: the 2025 reform of a real province, against one slapd, one run.
 
 Baseline: raw python-ldap modrdn moves per second on the same slapd (synchronous
-rename_s of plain entries from one OU to another, the directory's own limit). Then the
+rename_s of plain entries from one OU to another, the directory's own limit), measured
+before and after the hub's phases; the ratios use the mean of the two. Then the
 hub: the pre-2025 tree of a real province with N staff (converged first), the reform's
 change set (districts abolished, communes merged and split) applied in one transaction,
 and `idhub worker` processes converging everyone. Reported:
@@ -49,15 +50,15 @@ RESULTS = ROOT / "bench" / "results" / "restructure.json"
 ACTOR = Actor("cli", "bench")
 
 
-def raw_modrdn_per_s(server: Slapd, count: int) -> float:
+def raw_modrdn_per_s(server: Slapd, count: int, tag: str = "") -> float:
     conn = server.connect()
-    for ou in ("from", "to"):
+    for ou in (f"from{tag}", f"to{tag}"):
         conn.add_s(
             f"ou={ou},{BASE}", [("objectClass", [b"organizationalUnit"]), ("ou", [ou.encode()])]
         )
     for n in range(count):
         conn.add_s(
-            f"uid=m{n},ou=from,{BASE}",
+            f"uid=m{n},ou=from{tag},{BASE}",
             [
                 ("objectClass", [b"inetOrgPerson"]),
                 ("uid", [f"m{n}".encode()]),
@@ -67,23 +68,23 @@ def raw_modrdn_per_s(server: Slapd, count: int) -> float:
         )
     started = time.perf_counter()
     for n in range(count):
-        conn.rename_s(f"uid=m{n},ou=from,{BASE}", f"uid=m{n}", f"ou=to,{BASE}")
+        conn.rename_s(f"uid=m{n},ou=from{tag},{BASE}", f"uid=m{n}", f"ou=to{tag},{BASE}")
     elapsed = time.perf_counter() - started
     conn.unbind_s()
     return count / elapsed
 
 
-def raw_move_and_modify_per_s(server: Slapd, count: int) -> float:
+def raw_move_and_modify_per_s(server: Slapd, count: int, tag: str = "") -> float:
     """modrdn + one modify per entry, synchronous: the LDAP work of one mover."""
     conn = server.connect()
-    for ou in ("mfrom", "mto"):
+    for ou in (f"mfrom{tag}", f"mto{tag}"):
         conn.add_s(
             f"ou={ou},{BASE}", [("objectClass", [b"organizationalUnit"]), ("ou", [ou.encode()])]
         )
     old_group, new_group = (f"cn=unit-{g},ou=groups,{BASE}".encode() for g in ("a", "b"))
     for n in range(count):
         conn.add_s(
-            f"uid=mm{n},ou=mfrom,{BASE}",
+            f"uid=mm{n},ou=mfrom{tag},{BASE}",
             [
                 ("objectClass", [b"inetOrgPerson", b"idhubPerson"]),
                 ("uid", [f"mm{n}".encode()]),
@@ -97,9 +98,9 @@ def raw_move_and_modify_per_s(server: Slapd, count: int) -> float:
         )
     started = time.perf_counter()
     for n in range(count):
-        conn.rename_s(f"uid=mm{n},ou=mfrom,{BASE}", f"uid=mm{n}", f"ou=mto,{BASE}")
+        conn.rename_s(f"uid=mm{n},ou=mfrom{tag},{BASE}", f"uid=mm{n}", f"ou=mto{tag},{BASE}")
         conn.modify_s(
-            f"uid=mm{n},ou=mto,{BASE}",
+            f"uid=mm{n},ou=mto{tag},{BASE}",
             [
                 (ldap.MOD_REPLACE, "departmentNumber", [b"B"]),
                 (ldap.MOD_REPLACE, "ou", ["Xã Mới".encode()]),
@@ -130,10 +131,14 @@ def main(argv: list[str]) -> int:
             admin_password="bench-admin-password",
         ).start()
         try:
-            raw = raw_modrdn_per_s(server, args.people)
-            print(f"raw python-ldap modrdn:    {raw:8.0f} /s  ({args.people} entries)")
-            raw_mover = raw_move_and_modify_per_s(server, args.people)
-            print(f"raw modrdn + modify:       {raw_mover:8.0f} /s  (one mover's LDAP work)")
+            raw_before = raw_modrdn_per_s(server, args.people)
+            print(
+                f"raw python-ldap modrdn:    {raw_before:8.0f} /s  ({args.people} entries, before)"
+            )
+            mover_before = raw_move_and_modify_per_s(server, args.people)
+            print(
+                f"raw modrdn + modify:       {mover_before:8.0f} /s  (a mover's LDAP work, before)"
+            )
             hub = HubProcesses(workdir, server, args.database)
             audit = hub.app.extensions["idhub.audit"]
             rules = hub.app.extensions["idhub.rules"]
@@ -181,6 +186,14 @@ def main(argv: list[str]) -> int:
             cpu = {k: v for k, v in meter.per_item_ms(moved).items() if k != "api"}
             stop_workers(workers)
             rate = moved / (converged - applied)
+            # The baselines again: the machine's speed drifts, the ratios use the means.
+            raw_after = raw_modrdn_per_s(server, args.people, tag="-after")
+            mover_after = raw_move_and_modify_per_s(server, args.people, tag="-after")
+            raw, raw_mover = (raw_before + raw_after) / 2, (mover_before + mover_after) / 2
+            print(f"raw python-ldap modrdn:    {raw_after:8.0f} /s  (after; mean {raw:.0f})")
+            print(
+                f"raw modrdn + modify:       {mover_after:8.0f} /s  (after; mean {raw_mover:.0f})"
+            )
             print(f"apply (one transaction):   {applied - started:8.1f} s  {summary}")
             print(f"apply → converged:         {converged - applied:8.1f} s")
             print(
@@ -201,9 +214,11 @@ def main(argv: list[str]) -> int:
         "database": "postgresql" if args.database and "postgresql" in args.database else "sqlite",
         "workers": args.workers,
         "raw_modrdn_per_s": round(raw, 1),
+        "raw_modrdn_before_after_per_s": [round(raw_before, 1), round(raw_after, 1)],
         "restructure_moves_per_s": round(rate, 1),
         "restructure_ratio": round(rate / raw, 3),
         "raw_move_and_modify_per_s": round(raw_mover, 1),
+        "raw_move_and_modify_before_after_per_s": [round(mover_before, 1), round(mover_after, 1)],
         "restructure_ratio_vs_move_and_modify": round(rate / raw_mover, 3),
         "apply_to_converged_s": round(converged - applied, 2),
         "apply_s": round(applied - started, 2),
