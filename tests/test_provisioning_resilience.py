@@ -37,11 +37,14 @@ def own_app(settings, own_slapd):
     application.extensions["idhub.db"].dispose()
 
 
-def joiners_batch(api, count: int) -> None:
-    unit = make_unit(api, code="12", type="province_committee", mail_domain="laichau.gov.vn")
-    position = make_position(api, code="CHUYEN_VIEN", name="Chuyên viên")
+def joiners_batch(api, count: int, *, start: int = 0, org=None):  # type: ignore[no-untyped-def]
+    """`count` joiners in one batch; returns the (unit, position) they joined, for more."""
+    unit, position = org or (
+        make_unit(api, code="12", type="province_committee", mail_domain="laichau.gov.vn"),
+        make_position(api, code="CHUYEN_VIEN", name="Chuyên viên"),
+    )
     items = []
-    for n in range(count):
+    for n in range(start, start + count):
         items.append(
             {
                 "op": "create_person",
@@ -69,6 +72,7 @@ def joiners_batch(api, count: int) -> None:
     response = api.post("/api/v1/batches", {"items": items, "reason": "QĐ 1/QĐ-UBND"})
     assert response.status_code == 200, response.json
     assert response.json["jobs"] == count
+    return unit, position
 
 
 def people_in_directory(server) -> list[str]:
@@ -179,3 +183,25 @@ def test_sigterm_mid_batch_records_every_round_it_applied(own_app, own_slapd, se
     with BackgroundWorker(own_app):
         wait_for(lambda: queue_empty(own_app), timeout=180, interval=0.2)
     all_in_sync(own_app, 600)
+
+
+def test_an_idle_worker_on_postgresql_wakes_when_jobs_are_queued(
+    own_app, own_slapd, settings, database_url
+):
+    """LISTEN/NOTIFY: with a 60 s poll, only the wake-up can bring a joiner to LDAP soon."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has no NOTIFY: its workers poll")
+    client = own_app.test_client()
+    api = Api(client, token_for(client, register_client(own_app, ["hr:write"])))
+    env = {**worker_environment(settings, own_slapd), "IDHUB_PROVISIONING_POLL_INTERVAL_S": "60"}
+    worker = subprocess.Popen([sys.executable, "-m", "idhub.cli", "worker"], env=env)
+    try:
+        org = joiners_batch(api, 1)
+        wait_for(lambda: len(people_in_directory(own_slapd)) == 1, timeout=60)
+        wait_for(lambda: queue_empty(own_app), timeout=60)
+        time.sleep(1.0)  # the worker has found the queue empty and waits on its poll
+        joiners_batch(api, 1, start=1, org=org)
+        wait_for(lambda: len(people_in_directory(own_slapd)) == 2, timeout=15)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ..db import upsert
 from ..models import ProvisioningJob, utcnow
+from .wakeup import notify_queued
 
 TARGETS = ("ldap",)
 _PENDING = "idhub.pending_jobs"
@@ -90,4 +91,5 @@ def enqueue(
         for target in targets
     ]
     session.execute(statement, rows)
+    notify_queued(session)
     return len(rows)

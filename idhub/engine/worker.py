@@ -59,6 +59,7 @@ from .converge import (
 from .followup import after_directory_converge
 from .guard import Guard
 from .sweep import sweep
+from .wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 60.0  # how often a worker checks whether the date changed
@@ -138,6 +139,7 @@ class Worker:
         # Starts its thread on the first submit: workers that never `run` start none.
         self._recorder = ThreadPoolExecutor(1, thread_name_prefix="idhub-recorder")
         self._recording: Future[None] | None = None
+        self._wakeup = Wakeup(db.engine)  # an idle worker wakes when jobs are queued
 
     # -- claiming ---------------------------------------------------------------------
     def claim(self) -> list[ProvisioningJob]:
@@ -371,9 +373,10 @@ class Worker:
                 done, upcoming = 0, []  # claimed jobs are taken again when their lease ends
                 stop.wait(1.0)
             if done == 0:
-                stop.wait(idle)
+                self._wakeup.wait(idle, stop)
         self._await_recorder()
         self._recorder.shutdown()
+        self._wakeup.close()
         self.connector.close()
         log.info("worker %s stopped", self.worker_id)
 
