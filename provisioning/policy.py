@@ -142,12 +142,17 @@ def unit_container_dn(unit: UnitSnapshot, base_dn: str) -> str:
 
 
 def _former_container(rules: Rules, base_dn: str) -> Container:
+    return _former(rules.directory.former_ou, base_dn)
+
+
+@functools.lru_cache(maxsize=64)  # asked for every person planned; read only
+def _former(former_ou: str, base_dn: str) -> Container:
     return Container(
-        name=child_dn("ou", rules.directory.former_ou, base_dn),
+        name=child_dn("ou", former_ou, base_dn),
         unit_id="",
         attributes={
             "objectClass": FORMER_OBJECT_CLASSES,
-            "ou": _values(rules.directory.former_ou),
+            "ou": _values(former_ou),
             "description": (FORMER_DESCRIPTION,),
         },
     )
@@ -159,7 +164,12 @@ def groups_container_dn(rules: Rules, base_dn: str) -> str:
 
 def group_dn(name: str, rules: Rules, base_dn: str) -> str:
     """``cn=<name>,ou=<groups_ou>,<base_dn>``."""
-    return child_dn("cn", name, groups_container_dn(rules, base_dn))
+    return _group_dn(name, rules.directory.groups_ou, base_dn)
+
+
+@functools.lru_cache(maxsize=4096)  # a few dozen groups, asked for by every person
+def _group_dn(name: str, groups_ou: str, base_dn: str) -> str:
+    return child_dn("cn", name, child_dn("ou", groups_ou, base_dn))
 
 
 def unit_group_name(unit: UnitSnapshot) -> str:
