@@ -83,8 +83,11 @@ _SNAPSHOT = json.JSONEncoder(default=str, sort_keys=True, separators=(",", ":"),
 _quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
 
-def encode(value: Mapping[str, Any]) -> EncodedJSON:
-    """`value` in the canonical JSON form (dates as ISO strings, UUIDs as text)."""
+def encode(value: Mapping[str, Any] | EncodedJSON) -> EncodedJSON:
+    """`value` in the canonical JSON form (dates as ISO strings, UUIDs as text); one
+    already encoded is passed through."""
+    if isinstance(value, EncodedJSON):
+        return value
     try:
         return EncodedJSON(_SNAPSHOT.encode(value))
     except TypeError:  # keys of mixed types cannot be sorted before they are text
@@ -121,8 +124,8 @@ class Change:
     action: str
     object_type: str
     object_id: Any = None
-    before: Mapping[str, Any] | None = None
-    after: Mapping[str, Any] | None = None
+    before: Mapping[str, Any] | EncodedJSON | None = None
+    after: Mapping[str, Any] | EncodedJSON | None = None
     reason: str | None = None
     actor: Actor | None = None
 

@@ -202,6 +202,7 @@ def test_an_idle_worker_on_postgresql_wakes_when_jobs_are_queued(
         time.sleep(1.0)  # the worker has found the queue empty and waits on its poll
         joiners_batch(api, 1, start=1, org=org)
         wait_for(lambda: len(people_in_directory(own_slapd)) == 2, timeout=15)
+        time.sleep(1.0)  # idle again, in the middle of its 60 s wait
     finally:
         worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=60) == 0
+        assert worker.wait(timeout=10) == 0  # a stop does not wait for the poll either

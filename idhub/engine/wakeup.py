@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 log = logging.getLogger(__name__)
 
 CHANNEL = "idhub_jobs"
+_SLICE_S = 0.25
 
 
 def notify_queued(session: Session) -> None:
@@ -55,12 +57,18 @@ class Wakeup:
             return
         try:
             conn = self._listener()
+            deadline = time.monotonic() + timeout_s
             woken = False
-            for _ in conn.notifies(timeout=timeout_s, stop_after=1):
-                woken = True
-            if woken:  # several commits may have announced work: one claim covers them
-                for _ in conn.notifies(timeout=0):
-                    pass
+            # In slices, so that a stop (SIGTERM) is seen within a quarter of a second.
+            while not woken and not stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                for _ in conn.notifies(timeout=min(left, _SLICE_S), stop_after=1):
+                    woken = True
+            # several commits may have announced work: one claim covers them all
+            for _ in conn.notifies(timeout=0):
+                pass
         except Exception as exc:  # noqa: BLE001 - the poll still finds the work
             log.warning("job wake-ups lost (%s); polling until the next wait", exc)
             self.close()

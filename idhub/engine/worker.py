@@ -24,7 +24,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, or_, select, update
@@ -35,7 +35,7 @@ from connectors.ldap import LdapConnector
 from provisioning.model import AccountState
 from provisioning.rules import Rules
 
-from ..audit import Actor, AuditLog, Change
+from ..audit import Actor, AuditLog, Change, encode
 from ..db import Database, upsert
 from ..hr.context import HrContext
 from ..models import (
@@ -88,6 +88,15 @@ class WorkerSettings:
             backoff_base_s=float(section["backoff_base_s"]),
             backoff_max_s=float(section["backoff_max_s"]),
         )
+
+
+@dataclass
+class _RecordRows:
+    done: list[int]
+    links: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    troubled: list[PersonPlan] = field(default_factory=list)
+    converged: list[PersonPlan] = field(default_factory=list)
 
 
 @dataclass
@@ -468,7 +477,10 @@ class Worker:
         failed or were held go through the per-job path, which requeues or parks them.
         """
         now = utcnow()
-        claimed = [j.id for jobs in by_subject.values() for j in jobs]
+        claimed = {j.id for jobs in by_subject.values() for j in jobs}
+        # Built before the write transaction (other writers wait while it is open), on the
+        # assumption that this worker still owns every job it claimed; rebuilt if not.
+        rows = self._record_rows(by_subject, plans, held, missing, claimed, now)
         with self.db.transaction() as session:
             owned = set(
                 session.scalars(
@@ -478,56 +490,66 @@ class Worker:
                     )
                 )
             )
-            # The person no longer exists: nothing to converge.
-            done = [j.id for s in missing for j in by_subject[s] if j.id in owned]
-            links: list[dict[str, Any]] = []
-            changes: list[Change] = []
-            troubled: list[PersonPlan] = []
-            converged: list[PersonPlan] = []
-            for p in plans:
-                if p.person_id in held or p.error is not None:
-                    troubled.append(p)
-                    continue
-                converged.append(p)
-                jobs = [j for j in by_subject[p.person_id] if j.id in owned]
-                done.extend(j.id for j in jobs)
-                absent = p.desired.state is AccountState.ABSENT
-                links.append(
-                    {
-                        "person_id": p.person_id,
-                        "target": self.target,
-                        "state": LinkState.ABSENT if absent else LinkState.IN_SYNC,
-                        "name": None if absent else p.desired.name,
-                        "enabled": p.desired.state is AccountState.ENABLED,
-                        "last_error": None,
-                        "last_converged_at": now,
-                        "updated_at": now,
-                    }
-                )
-                if p.operations:
-                    changes.append(
-                        Change(
-                            audit_action(p),
-                            "account",
-                            p.person_id,
-                            after=summary(p),
-                            reason="; ".join(sorted({j.reason for j in jobs})) or None,
-                            actor=self._actor_for(jobs),
-                        )
-                    )
-            upsert_links(session, links)
-            self.audit.record_many(session, actor=self.actor, changes=changes, reason=None)
-            if troubled:
-                self._record_troubled(session, by_subject, troubled, held, owned)
-            after_directory_converge(session, converged, self.then, rules=self.rules)
-            if done:  # one statement, not one DELETE per job
+            if owned != claimed:  # a lease ran out meanwhile: only what is still ours
+                rows = self._record_rows(by_subject, plans, held, missing, owned, now)
+            upsert_links(session, rows.links)
+            self.audit.record_many(session, actor=self.actor, changes=rows.changes, reason=None)
+            if rows.troubled:
+                self._record_troubled(session, by_subject, rows.troubled, held, owned)
+            after_directory_converge(session, rows.converged, self.then, rules=self.rules)
+            if rows.done:  # one statement, not one DELETE per job
                 session.execute(
                     delete(ProvisioningJob)
-                    .where(ProvisioningJob.id.in_(done))
+                    .where(ProvisioningJob.id.in_(rows.done))
                     .execution_options(synchronize_session=False)
                 )
         if self.on_disabled is not None:  # after the record is committed
             self._end_access_of_disabled(plans, held)
+
+    def _record_rows(
+        self,
+        by_subject: dict[uuid.UUID, list[ProvisioningJob]],
+        plans: list[PersonPlan],
+        held: set[uuid.UUID],
+        missing: set[uuid.UUID],
+        owned: set[int],
+        now: dt.datetime,
+    ) -> _RecordRows:
+        """What a round's record writes for the jobs in `owned`: finished jobs, links,
+        audit events (their snapshots encoded here), and the plans that need more."""
+        rows = _RecordRows(done=[j.id for s in missing for j in by_subject[s] if j.id in owned])
+        for p in plans:
+            if p.person_id in held or p.error is not None:
+                rows.troubled.append(p)
+                continue
+            rows.converged.append(p)
+            jobs = [j for j in by_subject[p.person_id] if j.id in owned]
+            rows.done.extend(j.id for j in jobs)
+            absent = p.desired.state is AccountState.ABSENT
+            rows.links.append(
+                {
+                    "person_id": p.person_id,
+                    "target": self.target,
+                    "state": LinkState.ABSENT if absent else LinkState.IN_SYNC,
+                    "name": None if absent else p.desired.name,
+                    "enabled": p.desired.state is AccountState.ENABLED,
+                    "last_error": None,
+                    "last_converged_at": now,
+                    "updated_at": now,
+                }
+            )
+            if p.operations:
+                rows.changes.append(
+                    Change(
+                        audit_action(p),
+                        "account",
+                        p.person_id,
+                        after=encode(summary(p)),
+                        reason="; ".join(sorted({j.reason for j in jobs})) or None,
+                        actor=self._actor_for(jobs),
+                    )
+                )
+        return rows
 
     def _actor_for(self, jobs: list[ProvisioningJob]) -> Actor:
         """The worker, carrying the HR request that caused the converge (if any)."""
