@@ -402,10 +402,10 @@ def worker(rt: Runtime, once: bool) -> None:
     Example:
       idhub worker
     """
-    import signal
     import threading
 
     from .gc_tuning import settle_after_startup
+    from .stop_signals import stop_on_signals
 
     w = _directory_worker(rt)
     mail = _mail_worker(rt)
@@ -417,8 +417,7 @@ def worker(rt: Runtime, once: bool) -> None:
         click.echo(f"processed {total} jobs")
         return
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop_on_signals(stop)
     mail_thread = threading.Thread(target=mail.run, args=(stop,), daemon=True) if mail else None
     if mail_thread:
         mail_thread.start()
