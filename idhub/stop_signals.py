@@ -23,13 +23,14 @@ def stop_on_signals(stop: threading.Event) -> None:
     signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
     for sig in STOP_SIGNALS:
         signal.signal(sig, lambda *_: None)
+    # The thread holds both sockets for the life of the process (the wakeup fd is `writer`).
+    threading.Thread(
+        target=_watch, args=(reader, writer, stop), name="idhub-signals", daemon=True
+    ).start()
+
+
+def _watch(reader: socket.socket, _writer: socket.socket, stop: threading.Event) -> None:
     wanted = {int(sig) for sig in STOP_SIGNALS}
-
-    def watch() -> None:
-        while data := reader.recv(64):
-            if wanted & set(data):
-                stop.set()
-
-    # the sockets live as long as the process: the thread keeps `reader`, the wakeup fd `writer`
-    watch.writer = writer  # type: ignore[attr-defined]
-    threading.Thread(target=watch, name="idhub-signals", daemon=True).start()
+    while data := reader.recv(64):
+        if wanted & set(data):
+            stop.set()

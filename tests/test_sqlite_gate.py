@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import threading
-import time
 
 import pytest
 from sqlalchemy import text
@@ -55,25 +53,3 @@ def test_held_while_writing_and_released_by_commit_rollback_and_a_dead_connectio
         session.execute(text("SELECT x FROM t"))
         assert gate_is_free(gate)
         assert session.execute(text("SELECT count(*) FROM t")).scalar() == 1
-
-
-def test_a_queued_writer_goes_on_as_soon_as_the_first_commits(db):
-    database, _gate = db
-    order = []
-    holding = threading.Event()
-
-    def first() -> None:
-        with database.transaction() as session:
-            session.execute(text("INSERT INTO t VALUES (1)"))
-            holding.set()
-            time.sleep(0.3)
-            order.append("first")
-
-    thread = threading.Thread(target=first)
-    thread.start()
-    holding.wait()
-    with database.transaction() as session:
-        session.execute(text("INSERT INTO t VALUES (2)"))
-        order.append("second")
-    thread.join()
-    assert order == ["first", "second"]

@@ -40,7 +40,8 @@ class UsernameAllocator:
     def _window(self, candidate: str, base: str, size: int = _WINDOW) -> list[str]:
         suffix = candidate[len(base) :] if candidate.startswith(base) else ""
         start = int(suffix) if suffix.isdigit() else 1
-        return [candidate, *(f"{base}{n}" for n in range(max(start, 2), start + size))]
+        first = max(start, 2)
+        return [candidate, *self._numbered(base, first, start + size - first)]
 
     def prefetch(self, bases: Iterable[str]) -> None:
         """Look up enough candidates of every base for the batch, in a few queries.

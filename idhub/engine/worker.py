@@ -289,8 +289,7 @@ class Worker:
         return _Round(jobs, by_subject, plans, held, to_apply, started)
 
     def _record_round(self, r: _Round) -> None:
-        planned = {p.person_id for p in r.plans}
-        self._record(r.by_subject, r.plans, r.held, missing=set(r.by_subject) - planned)
+        self._record(r)
         log.info(
             "converged %d people in %.0f ms",
             len(r.plans),
@@ -464,23 +463,17 @@ class Worker:
                 link.state = LinkState.FAILED if job.state == JobState.FAILED else LinkState.PENDING
                 link.last_error = str(exc)[:2000]
 
-    def _record(
-        self,
-        by_subject: dict[uuid.UUID, list[ProvisioningJob]],
-        plans: list[PersonPlan],
-        held: set[uuid.UUID],
-        missing: set[uuid.UUID],
-    ) -> None:
+    def _record(self, r: _Round) -> None:
         """One transaction for the round: links, audit events and finished jobs, set-based.
 
         The common case (converged) is written with a few multi-row statements; plans that
         failed or were held go through the per-job path, which requeues or parks them.
         """
         now = utcnow()
-        claimed = {j.id for jobs in by_subject.values() for j in jobs}
+        claimed = {j.id for j in r.jobs}
         # Built before the write transaction (other writers wait while it is open), on the
         # assumption that this worker still owns every job it claimed; rebuilt if not.
-        rows = self._record_rows(by_subject, plans, held, missing, claimed, now)
+        rows = self._record_rows(r, claimed, now)
         with self.db.transaction() as session:
             owned = set(
                 session.scalars(
@@ -491,11 +484,11 @@ class Worker:
                 )
             )
             if owned != claimed:  # a lease ran out meanwhile: only what is still ours
-                rows = self._record_rows(by_subject, plans, held, missing, owned, now)
+                rows = self._record_rows(r, owned, now)
             upsert_links(session, rows.links)
             self.audit.record_many(session, actor=self.actor, changes=rows.changes, reason=None)
             if rows.troubled:
-                self._record_troubled(session, by_subject, rows.troubled, held, owned)
+                self._record_troubled(session, r.by_subject, rows.troubled, r.held, owned)
             after_directory_converge(session, rows.converged, self.then, rules=self.rules)
             if rows.done:  # one statement, not one DELETE per job
                 session.execute(
@@ -504,26 +497,20 @@ class Worker:
                     .execution_options(synchronize_session=False)
                 )
         if self.on_disabled is not None:  # after the record is committed
-            self._end_access_of_disabled(plans, held)
+            self._end_access_of_disabled(r.plans, r.held)
 
-    def _record_rows(
-        self,
-        by_subject: dict[uuid.UUID, list[ProvisioningJob]],
-        plans: list[PersonPlan],
-        held: set[uuid.UUID],
-        missing: set[uuid.UUID],
-        owned: set[int],
-        now: dt.datetime,
-    ) -> _RecordRows:
+    def _record_rows(self, r: _Round, owned: set[int], now: dt.datetime) -> _RecordRows:
         """What a round's record writes for the jobs in `owned`: finished jobs, links,
         audit events (their snapshots encoded here), and the plans that need more."""
-        rows = _RecordRows(done=[j.id for s in missing for j in by_subject[s] if j.id in owned])
-        for p in plans:
-            if p.person_id in held or p.error is not None:
+        # People with no plan no longer exist: their jobs are done, nothing to converge.
+        missing = set(r.by_subject) - {p.person_id for p in r.plans}
+        rows = _RecordRows(done=[j.id for s in missing for j in r.by_subject[s] if j.id in owned])
+        for p in r.plans:
+            if p.person_id in r.held or p.error is not None:
                 rows.troubled.append(p)
                 continue
             rows.converged.append(p)
-            jobs = [j for j in by_subject[p.person_id] if j.id in owned]
+            jobs = [j for j in r.by_subject[p.person_id] if j.id in owned]
             rows.done.extend(j.id for j in jobs)
             absent = p.desired.state is AccountState.ABSENT
             rows.links.append(
