@@ -9,12 +9,12 @@ writers queue on the lock instead of failing when one upgrades a read to a write
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from flask import current_app, g, has_request_context, request
-from sqlalchemy import Engine, Table, create_engine, event, text
+from sqlalchemy import ColumnElement, Engine, Table, any_, bindparam, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -90,6 +90,17 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def among(session: Session, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """`column IN values`, as `column = ANY(:array)` on PostgreSQL: one parameter, so the
+    statement's text is the same for any number of values and the server plans it once
+    (a 450-value IN list is planned afresh each time: ~3× slower here). SQLite has no
+    arrays; its callers keep lists below its bound-parameter limit."""
+    values = list(values)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
 
 
 def upsert(session: Session, table: Table):  # type: ignore[no-untyped-def]

@@ -32,6 +32,7 @@ from provisioning.planner import plan
 from provisioning.policy import desired_account, groups_container_dn
 from provisioning.rules import Rules
 
+from ..db import among
 from ..models import Person
 from .identifiers import issue_username
 from .mailfacts import with_mail_facts
@@ -112,7 +113,7 @@ def compute_plans(
     """
     today = today or dt.date.today()
     people: list[Any] = list(
-        session.execute(select(*_PERSON_COLUMNS).where(Person.id.in_(list(person_ids))))
+        session.execute(select(*_PERSON_COLUMNS).where(among(session, Person.id, person_ids)))
     )
     if any(not row.username for row in people):  # rows from before usernames were issued
         if not issue_usernames:

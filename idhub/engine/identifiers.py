@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from provisioning.naming import allocate_identifier, identifier_base
 
+from ..db import among
 from ..models import Person, ReservedIdentifier, Seat
 
 _WINDOW = 64
@@ -78,8 +79,8 @@ class UsernameAllocator:
         return list(
             self.session.scalars(
                 select(ReservedIdentifier.identifier)
-                .where(ReservedIdentifier.identifier.in_(candidates))
-                .union_all(select(Seat.uid).where(Seat.uid.in_(candidates)))
+                .where(among(self.session, ReservedIdentifier.identifier, candidates))
+                .union_all(select(Seat.uid).where(among(self.session, Seat.uid, candidates)))
             )
         )
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from provisioning.model import PersonSnapshot, PostKind, PostSnapshot, UnitSnapshot
 
+from ..db import among
 from ..models import Assignment, OrgUnit, Position, UnitStatus
 
 _UNIT_COLUMNS = (
@@ -88,7 +89,7 @@ def person_snapshots(
             Position.leadership_level,
         )
         .join(Position, Position.id == Assignment.position_id)
-        .where(Assignment.person_id.in_([p.id for p in people]))
+        .where(among(session, Assignment.person_id, [p.id for p in people]))
     )
     for person_id, unit_id, kind, start, end, code, name, level in rows:
         posts[person_id].append(

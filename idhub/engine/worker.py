@@ -36,7 +36,7 @@ from provisioning.model import AccountState
 from provisioning.rules import Rules
 
 from ..audit import Actor, AuditLog, Change, encode
-from ..db import Database, upsert
+from ..db import Database, among, upsert
 from ..hr.context import HrContext
 from ..models import (
     AccountLink,
@@ -190,7 +190,7 @@ class Worker:
             if jobs:  # one UPDATE for the round, not one per job
                 session.execute(
                     update(ProvisioningJob)
-                    .where(ProvisioningJob.id.in_([j.id for j in jobs]))
+                    .where(among(session, ProvisioningJob.id, [j.id for j in jobs]))
                     .values(
                         state=JobState.RUNNING,
                         lease_owner=self.worker_id,
@@ -217,7 +217,8 @@ class Worker:
             session.execute(
                 update(ProvisioningJob)
                 .where(
-                    ProvisioningJob.id.in_(job_ids), ProvisioningJob.lease_owner == self.worker_id
+                    among(session, ProvisioningJob.id, job_ids),
+                    ProvisioningJob.lease_owner == self.worker_id,
                 )
                 .values(lease_expires_at=utcnow() + dt.timedelta(seconds=self.settings.lease_s))
             )
@@ -432,7 +433,7 @@ class Worker:
         """Our jobs as they are now; a job whose lease we lost belongs to someone else."""
         rows = session.scalars(
             select(ProvisioningJob).where(
-                ProvisioningJob.id.in_([j.id for j in jobs]),
+                among(session, ProvisioningJob.id, [j.id for j in jobs]),
                 ProvisioningJob.lease_owner == self.worker_id,
             )
         )
@@ -441,7 +442,8 @@ class Worker:
     def _links(self, session: Session, person_ids: list[uuid.UUID]) -> dict[uuid.UUID, AccountLink]:
         rows = session.scalars(
             select(AccountLink).where(
-                AccountLink.person_id.in_(person_ids), AccountLink.target == self.target
+                among(session, AccountLink.person_id, person_ids),
+                AccountLink.target == self.target,
             )
         )
         links = {link.person_id: link for link in rows}
@@ -478,7 +480,7 @@ class Worker:
             owned = set(
                 session.scalars(
                     select(ProvisioningJob.id).where(
-                        ProvisioningJob.id.in_(claimed),
+                        among(session, ProvisioningJob.id, claimed),
                         ProvisioningJob.lease_owner == self.worker_id,
                     )
                 )
@@ -493,7 +495,7 @@ class Worker:
             if rows.done:  # one statement, not one DELETE per job
                 session.execute(
                     delete(ProvisioningJob)
-                    .where(ProvisioningJob.id.in_(rows.done))
+                    .where(among(session, ProvisioningJob.id, rows.done))
                     .execution_options(synchronize_session=False)
                 )
         if self.on_disabled is not None:  # after the record is committed
@@ -570,7 +572,9 @@ class Worker:
         wanted = [j.id for p in plans for j in by_subject[p.person_id] if j.id in owned_ids]
         owned = {
             j.id: j
-            for j in session.scalars(select(ProvisioningJob).where(ProvisioningJob.id.in_(wanted)))
+            for j in session.scalars(
+                select(ProvisioningJob).where(among(session, ProvisioningJob.id, wanted))
+            )
         }
         links = self._links(session, [p.person_id for p in plans])
         for p in plans:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from provisioning.naming import search_key
 
 from ..audit import Change
+from ..db import among
 from ..engine.identifiers import UsernameAllocator
 from ..errors import DomainError, NotFound
 from ..models import (
@@ -78,7 +79,8 @@ def _in_chunks(session: Session, column: Any, values: Iterable[Any], *extra: Any
     values = list(values)
     rows: list[Any] = []
     for offset in range(0, len(values), _CHUNK):
-        query = select(*extra or (column,)).where(column.in_(values[offset : offset + _CHUNK]))
+        chunk = values[offset : offset + _CHUNK]
+        query = select(*extra or (column,)).where(among(session, column, chunk))
         rows.extend(session.execute(query).all())
     return rows
 
@@ -194,7 +196,9 @@ def _assignment_rows(
     for offset in range(0, len(existing), _CHUNK):
         chunk = list(existing)[offset : offset + _CHUNK]
         found.update(
-            session.scalars(select(Person.id).where(Person.id.in_(chunk)).with_for_update())
+            session.scalars(
+                select(Person.id).where(among(session, Person.id, chunk)).with_for_update()
+            )
         )
     others: dict[uuid.UUID, list[Any]] = defaultdict(list)
     for (assignment,) in _in_chunks(session, Assignment.person_id, found, Assignment):
