@@ -12,12 +12,13 @@ import ldap
 import pytest
 from sqlalchemy import func, select
 
+from connectors.base import TargetUnavailable
 from idhub import create_app
 from idhub.models import AccountLink, JobState, LinkState, ProvisioningJob
 from tests.conftest import Api, register_client, token_for
 from tests.factories import make_position, make_unit
 from tests.ldap_fixtures import ADMIN_PASSWORD, make_slapd
-from tests.provisioning_helpers import BackgroundWorker, wait_for
+from tests.provisioning_helpers import BackgroundWorker, make_worker, wait_for
 
 
 @pytest.fixture
@@ -206,3 +207,37 @@ def test_an_idle_worker_on_postgresql_wakes_when_jobs_are_queued(
     finally:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=10) == 0  # a stop does not wait for the poll either
+
+
+def test_a_round_lost_to_an_outage_backs_off_and_keeps_a_later_change(own_app, own_slapd):
+    """The directory fails mid-round while HR changes one of the people: that person's
+    newer job stays as queued (due now), the others go back with a backoff; none lost."""
+    client = own_app.test_client()
+    api = Api(client, token_for(client, register_client(own_app, ["hr:write"])))
+    joiners_batch(api, 3)
+    with own_app.extensions["idhub.db"].transaction() as session:
+        subjects = sorted(session.scalars(select(ProvisioningJob.subject_id)))
+    worker = make_worker(own_app, batch_size=10)
+
+    def directory_goes_away(keys):  # type: ignore[no-untyped-def]
+        api.patch_fresh(f"/api/v1/people/{subjects[0]}", {"given_name": "Ân"})
+        raise TargetUnavailable("slapd went away")
+
+    worker.connector.read_many = directory_goes_away
+    try:
+        assert worker.run_once() == 3  # claimed, then handed back
+    finally:
+        worker.connector.close()
+    with own_app.extensions["idhub.db"].transaction() as session:
+        queued = list(session.scalars(select(ProvisioningJob)))
+        links = {link.person_id: link for link in session.scalars(select(AccountLink))}
+    assert sorted(j.subject_id for j in queued) == subjects  # none lost, none doubled
+    jobs = {j.subject_id: j for j in queued}
+    newer = jobs[subjects[0]]
+    assert newer.state == JobState.PENDING and newer.attempts == 0 and newer.last_error is None
+    for subject in subjects[1:]:
+        job = jobs[subject]
+        assert job.state == JobState.PENDING and job.attempts == 1
+        assert "slapd went away" in job.last_error
+        assert job.next_try_at > newer.next_try_at  # backed off
+        assert links[subject].state == LinkState.PENDING

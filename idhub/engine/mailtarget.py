@@ -301,8 +301,8 @@ class MailWorker(Worker):
             seats = {s.id: s for s in session.scalars(select(Seat).where(Seat.id.in_(subjects)))}
             people = set(session.scalars(select(Person.id).where(Person.id.in_(subjects))))
             links = self._links(session, sorted(people))
+            self._requeue(session, owned, str(exc), park=False)
             for job in owned:
-                self._requeue(session, job, str(exc), park=False)
                 holder = links.get(job.subject_id) or seats.get(job.subject_id)
                 if holder is not None:
                     holder.state = (

@@ -22,12 +22,12 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy import Select, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from connectors.base import ConnectorError, OpKind, TargetUnavailable
@@ -400,34 +400,41 @@ class Worker:
         """Jobs whose subject failed: retried later, or parked when retrying cannot help.
         Returns the message recorded and whether they were parked."""
         message = f"{type(error).__name__}: {error}"
-        for job in jobs:
-            self._requeue(session, job, message, park=not error.retry)
+        self._requeue(session, jobs, message, park=not error.retry)
         return message, any(j.state == JobState.FAILED for j in jobs)
 
-    def _requeue(self, session: Session, job: ProvisioningJob, error: str, park: bool) -> None:
+    def _requeue(
+        self, session: Session, jobs: Sequence[ProvisioningJob], error: str, park: bool
+    ) -> None:
         """Back to the queue with a backoff, or parked as failed when retrying cannot help.
 
         A directory that is away never parks a job: it converges when the directory is back.
+        One query finds the subjects a later change queued again (their job is dropped),
+        however many jobs a failed round hands back.
         """
-        if park:
-            job.state = JobState.FAILED
-        else:
-            newer = session.scalar(
-                select(func.count()).where(
-                    ProvisioningJob.subject_id == job.subject_id,
-                    ProvisioningJob.target == job.target,
-                    ProvisioningJob.state == JobState.PENDING,
-                    ProvisioningJob.id != job.id,
+        requeued: set[uuid.UUID] = set()
+        if not park and jobs:
+            requeued = set(
+                session.scalars(
+                    select(ProvisioningJob.subject_id).where(
+                        among(session, ProvisioningJob.subject_id, {j.subject_id for j in jobs}),
+                        ProvisioningJob.target == self.target,
+                        ProvisioningJob.state == JobState.PENDING,
+                    )
                 )
             )
-            if newer:  # a later change already queued the subject again
+        for job in jobs:
+            if job.subject_id in requeued:  # a later change already queued the subject again
                 session.delete(job)
-                return
-            job.state = JobState.PENDING
-            job.next_try_at = utcnow() + self._backoff(job.attempts)
-        job.last_error = error[:2000]
-        job.lease_owner = None
-        job.lease_expires_at = None
+                continue
+            if park:
+                job.state = JobState.FAILED
+            else:
+                job.state = JobState.PENDING
+                job.next_try_at = utcnow() + self._backoff(job.attempts)
+            job.last_error = error[:2000]
+            job.lease_owner = None
+            job.lease_expires_at = None
 
     def _owned(self, session: Session, jobs: list[ProvisioningJob]) -> list[ProvisioningJob]:
         """Our jobs as they are now; a job whose lease we lost belongs to someone else."""
@@ -459,8 +466,8 @@ class Worker:
         with self.db.transaction() as session:
             owned = self._owned(session, jobs)
             links = self._links(session, sorted({j.subject_id for j in owned}))
+            self._requeue(session, owned, str(exc), park=False)
             for job in owned:
-                self._requeue(session, job, str(exc), park=False)
                 link = links[job.subject_id]
                 link.state = LinkState.FAILED if job.state == JobState.FAILED else LinkState.PENDING
                 link.last_error = str(exc)[:2000]
@@ -590,10 +597,7 @@ class Worker:
                 continue
             error = p.error
             assert error is not None
-            for job in jobs:
-                self._requeue(
-                    session, job, f"{type(error).__name__}: {error}", park=not error.retry
-                )
+            self._requeue(session, jobs, f"{type(error).__name__}: {error}", park=not error.retry)
             parked = any(j.state == JobState.FAILED for j in jobs)
             link.state = LinkState.FAILED if parked else LinkState.PENDING
             link.last_error = f"{type(error).__name__}: {error}"[:2000]
