@@ -12,6 +12,8 @@ jobs → `idhub worker` processes (separate processes, as deployed) → LDAP. Re
   single joiners entered one by one at a steady pace on an otherwise idle hub (target
   p95 < 1 s). The write time is the converge audit event, recorded right after the
   directory answered.
+* cpu_ms_per_joiner: the CPU slapd, the workers, the API and (when it runs on this
+  machine) the PostgreSQL server spent per joiner while it converged: where the cores went.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from idhub import create_app
 from idhub.audit import Actor
@@ -95,17 +97,53 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-class CpuMeter:
-    """CPU used by slapd, the worker processes and this process (the HR API) over a phase:
-    where the two cores went, in ms per joiner."""
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
-    def __init__(self, slapd_pid: int, workers: list[subprocess.Popen]) -> None:
+
+def database_server_cpu_seconds(postmaster: int) -> float:
+    """CPU a local PostgreSQL server has used: the postmaster, its live children, and the
+    children it has reaped (added to its cutime / cstime)."""
+    ticks = sum(int(v) for v in _stat(postmaster)[11:15])
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = _stat(int(entry.name))
+            except OSError:  # gone meanwhile
+                continue
+            if fields[1] == str(postmaster):
+                ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def local_postmaster(db) -> int | None:  # type: ignore[no-untyped-def]
+    """The pid of the PostgreSQL server behind `db` when it runs on this machine."""
+    if db.dialect != "postgresql":
+        return None
+    with db.engine.connect() as conn:
+        backend = conn.scalar(text("SELECT pg_backend_pid()"))
+    try:
+        return int(_stat(backend)[1])
+    except OSError:  # another machine's
+        return None
+
+
+class CpuMeter:
+    """CPU used by slapd, the worker processes, this process (the HR API) and a local
+    PostgreSQL server over a phase: where the two cores went, in ms per item."""
+
+    def __init__(
+        self, slapd_pid: int, workers: list[subprocess.Popen], postmaster: int | None = None
+    ) -> None:
         self.pids = {"slapd": [slapd_pid], "workers": [w.pid for w in workers]}
+        self.postmaster = postmaster
         self.start = self._read()
 
     def _read(self) -> dict[str, float]:
         used = {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in self.pids.items()}
         used["api"] = time.process_time()
+        if self.postmaster is not None:
+            used["postgresql"] = database_server_cpu_seconds(self.postmaster)
         return used
 
     def per_item_ms(self, count: int) -> dict[str, float]:
@@ -324,7 +362,7 @@ def main(argv: list[str]) -> int:
             # Throughput: everything submitted while the workers converge it as it arrives.
             workers = hub.start_workers(args.workers)
             time.sleep(2.0)  # the processes are up and polling
-            meter = CpuMeter(server.pid, workers)
+            meter = CpuMeter(server.pid, workers, local_postmaster(hub.db))
             started = time.time()
             for offset in range(0, args.people, args.batch):
                 hub.joiners(min(args.batch, args.people - offset))

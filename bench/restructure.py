@@ -42,6 +42,7 @@ from .provisioning import (
     ROOT,
     CpuMeter,
     HubProcesses,
+    local_postmaster,
     stop_workers,
     wait_for_empty_queue,
 )
@@ -181,7 +182,7 @@ def main(argv: list[str]) -> int:
                 )
                 summary = changesets.apply(ctx, change_set)
             applied = time.time()
-            meter = CpuMeter(server.pid, workers)
+            meter = CpuMeter(server.pid, workers, local_postmaster(hub.db))
             converged = wait_for_empty_queue(hub, workers)
             cpu = {k: v for k, v in meter.per_item_ms(moved).items() if k != "api"}
             stop_workers(workers)
