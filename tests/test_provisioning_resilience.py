@@ -9,6 +9,7 @@ import sys
 import time
 
 import ldap
+import psycopg
 import pytest
 from sqlalchemy import func, select
 
@@ -241,3 +242,40 @@ def test_a_round_lost_to_an_outage_backs_off_and_keeps_a_later_change(own_app, o
         assert "slapd went away" in job.last_error
         assert job.next_try_at > newer.next_try_at  # backed off
         assert links[subject].state == LinkState.PENDING
+
+
+def test_the_database_dropping_every_connection_mid_batch_loses_nothing(
+    own_app, own_slapd, settings, database_url
+):
+    """PostgreSQL cuts every connection of the hub (a restart, a failover) again and again
+    while a worker converges 1,000 joiners: the worker lives on, and all converge once."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("an embedded SQLite database cannot drop its connections")
+    client = own_app.test_client()
+    api = Api(client, token_for(client, register_client(own_app, ["hr:write"])))
+    joiners_batch(api, 1000)
+    env = {**worker_environment(settings, own_slapd), "IDHUB_PROVISIONING_BATCH_SIZE": "50"}
+    worker = subprocess.Popen([sys.executable, "-m", "idhub.cli", "worker"], env=env)
+    killer = psycopg.connect(database_url.replace("postgresql+psycopg", "postgresql", 1))
+    killer.autocommit = True
+    try:
+        wait_for(lambda: len(people_in_directory(own_slapd)) >= 50, timeout=60)
+        cut, deadline = 0, time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            cut += len(
+                killer.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).fetchall()
+            )
+            time.sleep(0.02)
+        assert cut > 0
+        assert worker.poll() is None  # still running
+        wait_for(lambda: queue_empty(own_app), timeout=180, interval=0.2)
+    finally:
+        killer.close()
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    ids = people_in_directory(own_slapd)
+    assert len(ids) == 1000 and len(set(ids)) == 1000  # none lost, none duplicated
+    all_in_sync(own_app, 1000)
