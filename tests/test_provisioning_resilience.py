@@ -12,9 +12,11 @@ import ldap
 import psycopg
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from connectors.base import TargetUnavailable
 from idhub import create_app
+from idhub.engine import worker as worker_module
 from idhub.models import AccountLink, JobState, LinkState, ProvisioningJob
 from tests.conftest import Api, register_client, token_for
 from tests.factories import make_position, make_unit
@@ -279,3 +281,30 @@ def test_the_database_dropping_every_connection_mid_batch_loses_nothing(
     ids = people_in_directory(own_slapd)
     assert len(ids) == 1000 and len(set(ids)) == 1000  # none lost, none duplicated
     all_in_sync(own_app, 1000)
+
+
+def test_a_round_is_recorded_once_the_database_is_back(own_app, own_slapd, monkeypatch):
+    """The database goes away after the directory took a round's writes: the worker
+    records the round when it is back, instead of leaving its jobs leased for a lease."""
+    monkeypatch.setattr(worker_module, "RECORD_RETRY_DELAYS_S", (0.01, 0.01))
+    client = own_app.test_client()
+    api = Api(client, token_for(client, register_client(own_app, ["hr:write"])))
+    joiners_batch(api, 5)
+    worker = make_worker(own_app, batch_size=10)
+    record, failures = worker._record, []
+
+    def database_away_twice(r):  # type: ignore[no-untyped-def]
+        if len(failures) < 2:
+            failures.append(r)
+            raise OperationalError("COMMIT", {}, ConnectionError("server closed the connection"))
+        record(r)
+
+    worker._record = database_away_twice
+    try:
+        assert worker.run_once() == 5
+    finally:
+        worker.connector.close()
+    assert len(failures) == 2
+    assert queue_empty(own_app)  # recorded at the third try, not left to the lease
+    all_in_sync(own_app, 5)
+    assert len(people_in_directory(own_slapd)) == 5

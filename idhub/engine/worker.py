@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Select, and_, delete, or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from connectors.base import ConnectorError, OpKind, TargetUnavailable
@@ -67,6 +68,9 @@ SWEEP_EVERY_S = 60.0  # how often a worker checks whether the date changed
 # (each look scans the OUs), and once more when the queue runs dry.
 PRUNE_EVERY_S = 2.0
 _LEAVES_OUS = (OpKind.MOVE, OpKind.RENAME, OpKind.DELETE)  # may leave an OU empty
+# Pauses before recording a round again when the database went away (a restart or a
+# failover takes seconds); together well inside a lease, so the jobs are still ours.
+RECORD_RETRY_DELAYS_S = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 @dataclass(frozen=True)
@@ -290,7 +294,19 @@ class Worker:
         return _Round(jobs, by_subject, plans, held, to_apply, started)
 
     def _record_round(self, r: _Round) -> None:
-        self._record(r)
+        # The directory already holds the round's writes: record them once the database
+        # is back, rather than leave the jobs leased until their lease runs out.
+        for delay in (*RECORD_RETRY_DELAYS_S, None):
+            try:
+                self._record(r)
+                break
+            except OperationalError as exc:  # connection lost, server restarting, locked
+                if delay is None:
+                    raise
+                log.warning(
+                    "recording a round failed (%s); again in %.2f s", type(exc.orig).__name__, delay
+                )
+                time.sleep(delay)
         log.info(
             "converged %d people in %.0f ms",
             len(r.plans),
