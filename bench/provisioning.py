@@ -91,20 +91,25 @@ def raw_adds_per_s(server: Slapd, count: int, ou: str = "raw") -> float:
     return count / elapsed
 
 
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name: [0] state, [1] ppid, [11:13] utime and
+    stime, [13:15] the same for reaped children, in clock ticks."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _ticks(fields: list[str], children: bool = False) -> int:
+    return sum(int(v) for v in fields[11 : 15 if children else 13])
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _stat(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return _ticks(_stat(pid)) / os.sysconf("SC_CLK_TCK")
 
 
 def database_server_cpu_seconds(postmaster: int) -> float:
     """CPU a local PostgreSQL server has used: the postmaster, its live children, and the
     children it has reaped (added to its cutime / cstime)."""
-    ticks = sum(int(v) for v in _stat(postmaster)[11:15])
+    ticks = _ticks(_stat(postmaster), children=True)
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -112,7 +117,7 @@ def database_server_cpu_seconds(postmaster: int) -> float:
             except OSError:  # gone meanwhile
                 continue
             if fields[1] == str(postmaster):
-                ticks += int(fields[11]) + int(fields[12])
+                ticks += _ticks(fields)
     return ticks / os.sysconf("SC_CLK_TCK")
 
 

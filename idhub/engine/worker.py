@@ -23,6 +23,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -420,27 +421,24 @@ class Worker:
         return message, any(j.state == JobState.FAILED for j in jobs)
 
     def _requeue(
-        self, session: Session, jobs: Sequence[ProvisioningJob], error: str, park: bool
+        self,
+        session: Session,
+        jobs: Sequence[ProvisioningJob],
+        error: str,
+        park: bool,
+        queued_again: AbstractSet[uuid.UUID] | None = None,
     ) -> None:
-        """Back to the queue with a backoff, or parked as failed when retrying cannot help.
+        """Back to the queue with a backoff, or parked as failed when retrying cannot help;
+        the job of a subject a later change queued again is dropped instead.
 
         A directory that is away never parks a job: it converges when the directory is back.
-        One query finds the subjects a later change queued again (their job is dropped),
-        however many jobs a failed round hands back.
+        `queued_again` (from `_queued_again`) lets a caller with many groups of jobs look
+        them all up at once.
         """
-        requeued: set[uuid.UUID] = set()
-        if not park and jobs:
-            requeued = set(
-                session.scalars(
-                    select(ProvisioningJob.subject_id).where(
-                        among(session, ProvisioningJob.subject_id, {j.subject_id for j in jobs}),
-                        ProvisioningJob.target == self.target,
-                        ProvisioningJob.state == JobState.PENDING,
-                    )
-                )
-            )
+        if queued_again is None:
+            queued_again = set() if park else self._queued_again(session, jobs)
         for job in jobs:
-            if job.subject_id in requeued:  # a later change already queued the subject again
+            if not park and job.subject_id in queued_again:
                 session.delete(job)
                 continue
             if park:
@@ -451,6 +449,20 @@ class Worker:
             job.last_error = error[:2000]
             job.lease_owner = None
             job.lease_expires_at = None
+
+    def _queued_again(self, session: Session, jobs: Sequence[ProvisioningJob]) -> set[uuid.UUID]:
+        """The subjects of `jobs` that have a pending job again (a later change), in one query."""
+        if not jobs:
+            return set()
+        return set(
+            session.scalars(
+                select(ProvisioningJob.subject_id).where(
+                    among(session, ProvisioningJob.subject_id, {j.subject_id for j in jobs}),
+                    ProvisioningJob.target == self.target,
+                    ProvisioningJob.state == JobState.PENDING,
+                )
+            )
+        )
 
     def _owned(self, session: Session, jobs: list[ProvisioningJob]) -> list[ProvisioningJob]:
         """Our jobs as they are now; a job whose lease we lost belongs to someone else."""
@@ -600,6 +612,14 @@ class Worker:
             )
         }
         links = self._links(session, [p.person_id for p in plans])
+        retried = [
+            owned[j.id]
+            for p in plans
+            if p.person_id not in held and p.error is not None and p.error.retry
+            for j in by_subject[p.person_id]
+            if j.id in owned
+        ]
+        queued_again = self._queued_again(session, retried)
         for p in plans:
             jobs = [owned[j.id] for j in by_subject[p.person_id] if j.id in owned]
             link = links[p.person_id]
@@ -613,7 +633,8 @@ class Worker:
                 continue
             error = p.error
             assert error is not None
-            self._requeue(session, jobs, f"{type(error).__name__}: {error}", park=not error.retry)
+            message = f"{type(error).__name__}: {error}"
+            self._requeue(session, jobs, message, park=not error.retry, queued_again=queued_again)
             parked = any(j.state == JobState.FAILED for j in jobs)
             link.state = LinkState.FAILED if parked else LinkState.PENDING
             link.last_error = f"{type(error).__name__}: {error}"[:2000]
