@@ -33,13 +33,13 @@ from pathlib import Path
 from sqlalchemy import select, text
 
 from idhub import create_app
-from idhub.audit import Actor
+from idhub.changes.chain import Actor
 from idhub.config import load_settings
-from idhub.devstack.slapd import Slapd
-from idhub.gc_tuning import settle_after_startup
-from idhub.migrate import upgrade
 from idhub.models import AuditEvent, JobState, ProvisioningJob
-from idhub.oauth.clients import create_client
+from idhub.oidc.clients import create_client
+from idhub.ops.devstack.slapd import Slapd
+from idhub.ops.gc import settle_after_startup
+from idhub.ops.migrate import upgrade
 
 # Names rotate so collisions happen at realistic rates (the "Nguyễn Văn An" case too).
 FAMILY = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Lò", "Vàng", "Giàng")

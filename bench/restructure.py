@@ -27,12 +27,17 @@ from pathlib import Path
 
 import ldap
 
-from idhub.audit import Actor
-from idhub.demo.reform import holders_by_commune, load_pre_reform, read_legacy, reform_change_set
-from idhub.devstack.slapd import Slapd
-from idhub.engine import runtime
-from idhub.hr.context import HrContext
+from idhub import services as runtime
+from idhub.changes.chain import Actor
+from idhub.changes.context import HrContext
 from idhub.models import ChangeSet
+from idhub.ops.demo.reform import (
+    holders_by_commune,
+    load_pre_reform,
+    read_legacy,
+    reform_change_set,
+)
+from idhub.ops.devstack.slapd import Slapd
 from idhub.reorg import changesets
 from idhub.reorg.preview import preview
 from idhub.reorg.schemas import ChangeSetSchema

@@ -32,13 +32,13 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from sqlalchemy import select
 
 from idhub import create_app
-from idhub.audit import Actor
+from idhub.changes.chain import Actor
 from idhub.config import load_settings
-from idhub.migrate import upgrade
 from idhub.models import Person
-from idhub.oauth.clients import create_client
-from idhub.sso.credentials import set_credentials
-from idhub.sso.passwords import hasher
+from idhub.oidc.clients import create_client
+from idhub.oidc.credentials import set_credentials
+from idhub.oidc.passwords import hasher
+from idhub.ops.migrate import upgrade
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sso.json"
 PASSWORD = "Núi cao sông dài 2026!"

@@ -1,5 +1,5 @@
 """IDHub: the identity and access hub of a provincial government (the application shell)."""
 
-from .app import create_app
+from idhub.app import create_app
 
 __all__ = ["create_app"]

@@ -11,16 +11,16 @@ from typing import Any
 from flask import Flask, g, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .api import init_api
-from .audit import AuditLog
-from .config import load_settings
-from .db import Database, close_request_session
-from .engine import runtime
-from .health import bp as health_bp
-from .keyring import Keyring
-from .logs import configure_logging
-from .oauth.server import init_oauth
-from .sso import init_sso
+from idhub import services as runtime
+from idhub.changes.chain import AuditLog
+from idhub.config import load_settings
+from idhub.db import Database, close_request_session
+from idhub.keyring import Keyring
+from idhub.logs import configure_logging
+from idhub.oidc import init_sso
+from idhub.oidc.server import init_oauth
+from idhub.ops.health import bp as health_bp
+from idhub.web.api import init_api
 
 access_log = logging.getLogger("idhub.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")

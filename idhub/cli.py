@@ -7,10 +7,10 @@ import sys
 
 import click
 
-from .cli_runtime import Runtime, fail, pass_runtime
-from .config import ConfigError, load_settings
-from .errors import DomainError
-from .reorg.commands import changeset
+from idhub.config import ConfigError, load_settings
+from idhub.errors import DomainError
+from idhub.reorg.commands import changeset
+from idhub.runtime import Runtime, fail, pass_runtime
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -42,7 +42,7 @@ def db_upgrade(rt: Runtime, revision: str) -> None:
     Example:
       idhub db upgrade
     """
-    from .migrate import current_revision, upgrade
+    from idhub.ops.migrate import current_revision, upgrade
 
     upgrade(rt.db.engine, revision)
     click.echo(f"database at revision {current_revision(rt.db.engine)}")
@@ -58,7 +58,7 @@ def db_downgrade(rt: Runtime, revision: str) -> None:
     Example:
       idhub db downgrade 0001
     """
-    from .migrate import current_revision, downgrade
+    from idhub.ops.migrate import current_revision, downgrade
 
     downgrade(rt.db.engine, revision)
     click.echo(f"database at revision {current_revision(rt.db.engine)}")
@@ -73,7 +73,7 @@ def db_current(rt: Runtime) -> None:
     Example:
       idhub db current
     """
-    from .migrate import current_revision, head_revision
+    from idhub.ops.migrate import current_revision, head_revision
 
     current, head = current_revision(rt.db.engine), head_revision(rt.db.engine)
     click.echo(
@@ -136,7 +136,7 @@ def client_create(
         --scope openid --scope profile --scope email --scope org --scope roles \\
         --redirect-uri https://vanban.example/callback --first-party
     """
-    from .oauth.clients import create_client
+    from idhub.oidc.clients import create_client
 
     allowed = list(rt.settings["oauth"]["scopes"]) + [
         s for s in rt.settings["sso"]["scopes"] if s not in rt.settings["oauth"]["scopes"]
@@ -180,7 +180,7 @@ def client_list(rt: Runtime) -> None:
     """
     from sqlalchemy import select
 
-    from .models import OAuthClient
+    from idhub.models import OAuthClient
 
     with rt.db.transaction() as session:
         for row in session.scalars(select(OAuthClient).order_by(OAuthClient.created_at)):
@@ -203,7 +203,7 @@ def keys_rotate(rt: Runtime) -> None:
     Example:
       idhub keys rotate
     """
-    from .sso.keys import rotate_keys
+    from idhub.oidc.keys import rotate_keys
 
     overlap = int(rt.settings["sso"]["key_overlap_s"])
     with rt.db.transaction() as session:
@@ -222,7 +222,7 @@ def keys_list(rt: Runtime) -> None:
     """
     from sqlalchemy import select
 
-    from .models import SigningKey
+    from idhub.models import SigningKey
 
     with rt.db.transaction() as session:
         for row in session.scalars(select(SigningKey).order_by(SigningKey.created_at)):
@@ -248,7 +248,7 @@ def person_activation_link(rt: Runtime, person_ref: str, reset: bool) -> None:
     Example:
       idhub person activation-link annv
     """
-    from .sso.credentials import find_person_ref, issue_action_link
+    from idhub.oidc.credentials import find_person_ref, issue_action_link
 
     issuer = (rt.settings["sso"]["issuer"] or rt.settings["server"]["public_url"]).rstrip("/")
     try:
@@ -315,7 +315,7 @@ def demo_load(rt: Runtime, province: int | None, staff: int | None, seed: int | 
     Example:
       idhub demo load --province 12 --staff 3000 --seed 2025
     """
-    from .demo.load import DemoAlreadyLoaded, DemoUnavailable, load_demo
+    from idhub.ops.demo.load import DemoAlreadyLoaded, DemoUnavailable, load_demo
 
     conf = rt.settings["demo"]
     try:
@@ -363,8 +363,8 @@ def demo_reform(rt: Runtime, province: int, staff: int, seed: int, as_json: bool
     Example:
       idhub demo reform --province 48 --staff 2000
     """
-    from .demo.province import ProvinceDataMissing
-    from .demo.reform import run_reform
+    from idhub.ops.demo.province import ProvinceDataMissing
+    from idhub.ops.demo.reform import run_reform
 
     try:
         report = run_reform(
@@ -404,8 +404,8 @@ def worker(rt: Runtime, once: bool) -> None:
     """
     import threading
 
-    from .gc_tuning import settle_after_startup
-    from .stop_signals import stop_on_signals
+    from idhub.ops.gc import settle_after_startup
+    from idhub.ops.signals import stop_on_signals
 
     w = _directory_worker(rt)
     mail = _mail_worker(rt)
@@ -428,9 +428,9 @@ def worker(rt: Runtime, once: bool) -> None:
 
 def _directory_worker(rt: Runtime):  # type: ignore[no-untyped-def]
     """The directory's worker; it queues the jobs of the targets that follow it."""
-    from .engine import runtime
-    from .engine.worker import Worker, WorkerSettings
-    from .sso.logout import LeaverHook
+    from idhub import services as runtime
+    from idhub.engine.worker import Worker, WorkerSettings
+    from idhub.oidc.logout import LeaverHook
 
     return Worker(
         rt.db,
@@ -447,9 +447,9 @@ def _directory_worker(rt: Runtime):  # type: ignore[no-untyped-def]
 
 def _mail_worker(rt: Runtime):  # type: ignore[no-untyped-def]
     """The mail target's worker when [mail] is enabled (it runs beside the directory's)."""
-    from .engine import runtime
-    from .engine.mailtarget import MailWorker
-    from .engine.worker import WorkerSettings
+    from idhub import services as runtime
+    from idhub.engine.targets.mail import MailWorker
+    from idhub.engine.worker import WorkerSettings
 
     connector = runtime.mail_connector(rt.settings)
     if connector is None:
@@ -475,7 +475,7 @@ def plan_command(rt: Runtime, person: str) -> None:
     Example:
       idhub plan annv
     """
-    from .engine.preview import preview_person
+    from idhub.engine.preview import preview_person
 
     with rt.db.transaction() as session:
         try:
@@ -500,8 +500,8 @@ def reconcile_command(rt: Runtime, repair: bool, confirm: bool, as_json: bool) -
     Example:
       idhub reconcile --repair
     """
-    from .engine.guard import release
-    from .engine.reconcile import reconcile
+    from idhub.changes.guard import release
+    from idhub.engine.reconcile import reconcile
 
     report = reconcile(
         rt.db,
@@ -548,7 +548,7 @@ def guard_release(rt: Runtime, reason: str) -> None:
     Example:
       idhub guard release --reason "QĐ 123/QĐ-UBND: commune X dissolved"
     """
-    from .engine.guard import release
+    from idhub.changes.guard import release
 
     count = release(rt.db, rt.audit, rt.actor, rt.guard, reason)
     click.echo(f"released {count} held jobs")
@@ -567,7 +567,7 @@ def run(rt: Runtime, no_demo: bool) -> None:
     Example:
       idhub run            # what `make run` does
     """
-    from .devstack.run import run_stack
+    from idhub.ops.devstack.run import run_stack
 
     sys.exit(run_stack(rt.settings, load_demo_data=not no_demo))
 
@@ -585,7 +585,7 @@ def serve(rt: Runtime, bind: str | None, workers: int | None) -> None:
     """
     import os
 
-    from .server import gunicorn_argv
+    from idhub.ops.server import gunicorn_argv
 
     argv = gunicorn_argv(rt.settings, bind, workers)
     os.execv(argv[0], argv)  # noqa: S606 - replace this process with gunicorn

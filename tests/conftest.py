@@ -21,11 +21,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from idhub import create_app
-from idhub.audit import Actor
+from idhub.changes.chain import Actor
 from idhub.config import load_settings
-from idhub.migrate import upgrade
 from idhub.models import Base
-from idhub.oauth.clients import create_client
+from idhub.oidc.clients import create_client
+from idhub.ops.migrate import upgrade
 from tests.ldap_fixtures import ADMIN_PASSWORD, slapd_server  # noqa: F401
 from tests.mail_fixtures import mail_server, mail_stack, mail_tmp  # noqa: F401
 

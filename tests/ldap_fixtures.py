@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from connectors.ldap import LdapConfig, LdapConnector
-from idhub.devstack.slapd import Slapd
+from idhub.ops.devstack.slapd import Slapd
 
 BASE_DN = "dc=idhub,dc=gov,dc=vn"
 ADMIN_DN = f"cn=admin,{BASE_DN}"

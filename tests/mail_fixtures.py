@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from idhub.devstack.mail import LdapSource, MailStack
-from idhub.devstack.slapd import Slapd
+from idhub.ops.devstack.mail import LdapSource, MailStack
+from idhub.ops.devstack.slapd import Slapd
 from tests.ldap_fixtures import ADMIN_PASSWORD
 
 
@@ -151,8 +151,8 @@ def enable_mail(settings: dict, stack: MailStack, archive_dir: Path) -> dict:
 
 def make_workers(app):
     """The directory worker (queueing mail jobs after it) and the mail worker."""
-    from idhub.engine import runtime
-    from idhub.engine.mailtarget import MailWorker
+    from idhub import services as runtime
+    from idhub.engine.targets.mail import MailWorker
     from idhub.engine.worker import WorkerSettings
     from tests.provisioning_helpers import make_worker
 
@@ -195,7 +195,7 @@ def set_password(app, person_id: str, password: str) -> str:
     from argon2 import PasswordHasher
 
     from connectors.base import AccountKey
-    from idhub.engine import runtime
+    from idhub import services as runtime
 
     connector = runtime.ldap_connector(
         app.extensions["idhub.settings"], app.extensions["idhub.keyring"]

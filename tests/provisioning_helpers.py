@@ -8,8 +8,8 @@ import time
 import ldap
 import ldap.filter
 
-from idhub.engine import runtime
-from idhub.engine.guard import Guard
+from idhub import services as runtime
+from idhub.changes.guard import Guard
 from idhub.engine.worker import Worker, WorkerSettings
 
 

@@ -16,10 +16,10 @@ from authlib.integrations.requests_client import OAuth2Session
 from joserfc.jwk import KeySet
 from werkzeug.serving import make_server
 
-from idhub.audit import Actor
+from idhub.changes.chain import Actor
 from idhub.models import Person
-from idhub.oauth.clients import create_client
-from idhub.sso.credentials import issue_action_link
+from idhub.oidc.clients import create_client
+from idhub.oidc.credentials import issue_action_link
 from tests.factories import make_assignment, make_person, make_position, make_unit
 
 PASSWORD = "Núi cao sông dài 2026!"

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from idhub.audit import Actor, AuditLog, Change, _canonical, encode
+from idhub.changes.chain import Actor, AuditLog, Change, _canonical, encode
 from idhub.cli import main
 from idhub.db import json_serializer
 from idhub.models import AuditEvent

@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from idhub.audit import AuditLog
+from idhub.changes.chain import AuditLog
 from idhub.db import Database
-from idhub.demo import DemoAlreadyLoaded, DemoSummary, DemoUnavailable, load_demo
 from idhub.models import (
     Assignment,
     AssignmentKind,
@@ -31,6 +30,7 @@ from idhub.models import (
     UnitStatus,
     UnitType,
 )
+from idhub.ops.demo import DemoAlreadyLoaded, DemoSummary, DemoUnavailable, load_demo
 from provisioning.naming import search_key
 
 TODAY = dt.date(2026, 1, 15)

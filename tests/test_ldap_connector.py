@@ -29,7 +29,7 @@ from connectors.base import (
     TargetUnavailable,
 )
 from connectors.ldap import DuplicateKeys, LdapConnector, normalize_dn
-from idhub.devstack.slapd import Slapd
+from idhub.ops.devstack.slapd import Slapd
 from tests.ldap_fixtures import ADMIN_DN, ADMIN_PASSWORD, BASE_DN, connector_for, make_slapd
 
 GROUPS = f"ou=groups,{BASE_DN}"

@@ -13,8 +13,8 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from idhub.engine.sweep import sweep
 from idhub.models import HubState, MailDelegation
+from idhub.scheduler.sweep import sweep
 from tests.factories import make_assignment, make_person, make_position, make_unit
 from tests.mail_fixtures import (
     drain_all,

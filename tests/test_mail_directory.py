@@ -86,9 +86,9 @@ def test_a_leaver_is_forwarded_to_the_successor_or_the_unit_mailbox(app, api, or
 
 
 def test_the_old_address_goes_when_its_period_ends_and_the_sweep_finds_it(app, api, org):
-    from idhub.engine.outbox import enqueue
-    from idhub.engine.sweep import sweep
+    from idhub.changes.outbox import enqueue
     from idhub.models import ProvisioningJob
+    from idhub.scheduler.sweep import sweep
 
     person = make_person(api)
     make_assignment(api, person, org["dept"], org["specialist"])

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from idhub.engine.outbox import enqueue
+from idhub.changes.outbox import enqueue
 from idhub.models import Assignment
 from tests.factories import make_assignment, make_person, make_position, make_unit
 from tests.mail_fixtures import (

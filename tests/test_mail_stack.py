@@ -16,7 +16,7 @@ import ldap
 import pytest
 from argon2 import PasswordHasher
 
-from idhub.devstack.mail import MailStack
+from idhub.ops.devstack.mail import MailStack
 from tests.mail_fixtures import (
     can_login,
     imap_login,

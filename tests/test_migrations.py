@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
-from idhub.migrate import current_revision, downgrade, head_revision, is_current, upgrade
 from idhub.models import Base
+from idhub.ops.migrate import current_revision, downgrade, head_revision, is_current, upgrade
 
 
 def test_up_down_up_and_models_match(database_url):

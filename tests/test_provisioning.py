@@ -9,7 +9,7 @@ import ldap
 import pytest
 from sqlalchemy import func, select
 
-from idhub.engine.outbox import enqueue
+from idhub.changes.outbox import enqueue
 from idhub.models import Assignment, AuditEvent, ProvisioningJob
 from tests.factories import make_assignment, make_person, make_position, make_unit
 from tests.provisioning_helpers import (

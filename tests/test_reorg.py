@@ -337,7 +337,7 @@ def test_the_real_2025_reform_of_a_province_converges_without_losing_anyone(cli_
 
     from idhub.cli import main
     from idhub.db import Database
-    from idhub.migrate import upgrade
+    from idhub.ops.migrate import upgrade
 
     database = Database(cli_env["database"]["url"])
     upgrade(database.engine)

@@ -58,7 +58,7 @@ def test_shipped_rules_load() -> None:
 
 
 def test_shipped_positions_are_exactly_the_demo_positions() -> None:
-    from idhub.demo.province import ProvinceInfo, build_positions
+    from idhub.ops.demo.province import ProvinceInfo, build_positions
 
     province = ProvinceInfo(12, "Lai Châu", "Lai Châu", "tỉnh", "lai_chau", ())
     codes = {code for code, _name, _level in build_positions(province)}

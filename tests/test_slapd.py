@@ -21,7 +21,7 @@ from connectors.base import (
     TargetMisconfigured,
     TargetUnavailable,
 )
-from idhub.devstack.slapd import Slapd, SlapdError
+from idhub.ops.devstack.slapd import Slapd, SlapdError
 from tests.ldap_fixtures import (
     ADMIN_DN,
     ADMIN_PASSWORD,

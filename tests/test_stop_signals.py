@@ -7,7 +7,7 @@ import sys
 
 SCRIPT = """
 import os, signal, threading, time
-from idhub.stop_signals import stop_on_signals
+from idhub.ops.signals import stop_on_signals
 stop = threading.Event()
 stop_on_signals(stop)
 with stop._cond:  # where `stop.wait()` holds it: a handler calling stop.set() deadlocks here

@@ -6,8 +6,8 @@ import datetime as dt
 
 from sqlalchemy import delete, select
 
-from idhub.engine.sweep import sweep
 from idhub.models import ProvisioningJob
+from idhub.scheduler.sweep import sweep
 from tests.factories import make_assignment, make_person, make_position, make_unit
 from tests.provisioning_helpers import drain, entry
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from connectors.ldap import LdapConnector, normalize_dn
+from idhub.db import Database
+from idhub.identity.snapshots import UnitDirectory
+from idhub.models import OrgUnit, UnitStatus
 from provisioning.policy import unit_containers
-
-from ..db import Database
-from ..models import OrgUnit, UnitStatus
-from .snapshots import UnitDirectory
 
 
 def desired_containers(db: Database, base_dn: str) -> set[str]:

@@ -16,12 +16,11 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
+from idhub.changes.outbox import enqueue
+from idhub.engine.targets.ldap import PersonPlan
+from idhub.engine.targets.mail_facts import record_addresses
+from idhub.engine.targets.seat_facts import SEAT_TARGET, queue_seats
 from provisioning.rules import Rules
-
-from .converge import PersonPlan
-from .mailfacts import record_addresses
-from .outbox import enqueue
-from .seats import SEAT_TARGET, queue_seats
 
 ENTRY_CHANGED = "the directory entry changed"
 """The reason of a chained job (the mail worker then refreshes Dovecot's cached lookup)."""

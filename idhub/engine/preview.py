@@ -8,12 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.ldap import LdapConnector
+from idhub.engine.targets.ldap import compute_plans
+from idhub.errors import NotFound
+from idhub.models import Person
 from provisioning.planner import describe
 from provisioning.rules import Rules
-
-from ..errors import NotFound
-from ..models import Person
-from .converge import compute_plans
 
 
 def resolve_person(session: Session, ref: str | uuid.UUID) -> uuid.UUID:

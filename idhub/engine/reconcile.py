@@ -17,13 +17,12 @@ from sqlalchemy import select
 
 from connectors.base import KeyKind, OpKind
 from connectors.ldap import LdapConnector
+from idhub.changes.guard import Guard
+from idhub.changes.outbox import enqueue
+from idhub.db import Database
+from idhub.engine.targets.ldap import DirectoryView, compute_plans
+from idhub.models import Person
 from provisioning.rules import Rules
-
-from ..db import Database
-from ..models import Person
-from .converge import DirectoryView, compute_plans
-from .guard import Guard
-from .outbox import enqueue
 
 _DRIFT_KIND = {
     OpKind.CREATE: "missing",

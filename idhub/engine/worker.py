@@ -34,22 +34,14 @@ from sqlalchemy.orm import Session
 
 from connectors.base import ConnectorError, OpKind, TargetUnavailable
 from connectors.ldap import LdapConnector
-from provisioning.model import AccountState
-from provisioning.rules import Rules
-
-from ..audit import Actor, AuditLog, Change, encode
-from ..db import Database, among, upsert
-from ..hr.context import HrContext
-from ..models import (
-    AccountLink,
-    JobState,
-    LinkState,
-    ProvisioningJob,
-    utcnow,
-)
-from ..reorg import changesets
-from .containers import prune_containers
-from .converge import (
+from idhub.changes.chain import Actor, AuditLog, Change, encode
+from idhub.changes.context import HrContext
+from idhub.changes.guard import Guard
+from idhub.changes.wakeup import Wakeup
+from idhub.db import Database, among, upsert
+from idhub.engine.containers import prune_containers
+from idhub.engine.followup import after_directory_converge
+from idhub.engine.targets.ldap import (
     TARGET,
     PersonPlan,
     UsernamesNeeded,
@@ -58,10 +50,11 @@ from .converge import (
     compute_plans,
     summary,
 )
-from .followup import after_directory_converge
-from .guard import Guard
-from .sweep import sweep
-from .wakeup import Wakeup
+from idhub.models import AccountLink, JobState, LinkState, ProvisioningJob, utcnow
+from idhub.reorg import changesets
+from idhub.scheduler.sweep import sweep
+from provisioning.model import AccountState
+from provisioning.rules import Rules
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 60.0  # how often a worker checks whether the date changed

@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection or URL that idhub.migrate hands over."""
+"""Alembic environment: runs on the connection or URL that idhub.ops.migrate hands over."""
 
 from alembic import context
 from sqlalchemy import create_engine

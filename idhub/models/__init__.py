@@ -1,8 +1,8 @@
 """All tables of the hub; importing this module registers them on Base.metadata."""
 
-from .audit import AuditEvent
-from .base import Base, utcnow
-from .hr import (
+from idhub.models.audit import AuditEvent
+from idhub.models.base import Base, utcnow
+from idhub.models.hr import (
     Assignment,
     AssignmentKind,
     LineageKind,
@@ -14,10 +14,10 @@ from .hr import (
     UnitStatus,
     UnitType,
 )
-from .idempotency import IdempotencyRecord
-from .mail import MailAddress, MailDelegation, Seat
-from .oauth import OAuthClient, OAuthToken
-from .provisioning import (
+from idhub.models.idempotency import IdempotencyRecord
+from idhub.models.mail import MailAddress, MailDelegation, Seat
+from idhub.models.oauth import OAuthClient, OAuthToken
+from idhub.models.provisioning import (
     AccountLink,
     HubState,
     JobState,
@@ -25,8 +25,8 @@ from .provisioning import (
     ProvisioningJob,
     ReservedIdentifier,
 )
-from .reorg import ChangeSet, ChangeSetPerson, ChangeSetState
-from .sso import (
+from idhub.models.reorg import ChangeSet, ChangeSetPerson, ChangeSetState
+from idhub.models.sso import (
     ActionToken,
     AuthorizationCode,
     Consent,

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, UTCDateTime, utcnow
+from idhub.models.base import Base, UTCDateTime, utcnow
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UTCDateTime, utcnow
+from idhub.models.base import Base, UTCDateTime, utcnow
 
 
 class IdempotencyRecord(Base):

@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UTCDateTime, utcnow
+from idhub.models.base import Base, UTCDateTime, utcnow
 
 
 class OAuthClient(Base):

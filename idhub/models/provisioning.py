@@ -19,8 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, UTCDateTime, utcnow
-from .hr import Person, _enum
+from idhub.models.base import Base, UTCDateTime, utcnow
+from idhub.models.hr import Person, _enum
 
 
 class ReservedIdentifier(Base):

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, Date, Enum, ForeignKey, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UTCDateTime, utcnow
+from idhub.models.base import Base, UTCDateTime, utcnow
 
 
 class ChangeSetState(enum.StrEnum):

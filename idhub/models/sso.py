@@ -13,7 +13,7 @@ import uuid
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UTCDateTime, utcnow
+from idhub.models.base import Base, UTCDateTime, utcnow
 
 
 class SigningKey(Base):

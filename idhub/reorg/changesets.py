@@ -17,15 +17,12 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from provisioning import reorg
-from provisioning.naming import search_key
-
-from ..audit import Change
-from ..errors import Conflict, Invalid, NotFound
-from ..hr.assignments import people_holding
-from ..hr.context import HrContext, snapshot, snapshot_values
-from ..hr.units import subtree_ids
-from ..models import (
+from idhub.changes.chain import Change
+from idhub.changes.context import HrContext, snapshot, snapshot_values
+from idhub.errors import Conflict, Invalid, NotFound
+from idhub.identity.assignments import people_holding
+from idhub.identity.units import subtree_ids
+from idhub.models import (
     AccountLink,
     Assignment,
     AssignmentKind,
@@ -42,7 +39,9 @@ from ..models import (
     UnitType,
     utcnow,
 )
-from .schemas import core_operations, stored
+from idhub.reorg.schemas import core_operations, stored
+from provisioning import reorg
+from provisioning.naming import search_key
 
 _CHUNK = 900
 _EDITABLE = (ChangeSetState.DRAFT, ChangeSetState.SCHEDULED)

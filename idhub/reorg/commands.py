@@ -11,13 +11,13 @@ from pathlib import Path
 import click
 from marshmallow import ValidationError
 
-from ..cli_runtime import Runtime, fail, pass_runtime
-from ..errors import DomainError
-from ..hr.context import HrContext
-from . import changesets
-from .files import FileError, read_change_set
-from .preview import preview, to_csv
-from .schemas import ChangeSetSchema
+from idhub.changes.context import HrContext
+from idhub.errors import DomainError
+from idhub.reorg import changesets
+from idhub.reorg.files import FileError, read_change_set
+from idhub.reorg.preview import preview, to_csv
+from idhub.reorg.schemas import ChangeSetSchema
+from idhub.runtime import Runtime, fail, pass_runtime
 
 
 @click.group("changeset")
@@ -74,7 +74,7 @@ def list_(rt: Runtime) -> None:
     """
     from sqlalchemy import select
 
-    from ..models import ChangeSet
+    from idhub.models import ChangeSet
 
     with rt.db.transaction() as session:
         for c in session.scalars(select(ChangeSet).order_by(ChangeSet.effective_date)):

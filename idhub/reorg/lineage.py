@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..hr.people import get_person
-from ..models import (
+from idhub.identity.people import get_person
+from idhub.models import (
     Assignment,
     ChangeSet,
     ChangeSetPerson,

@@ -19,16 +19,15 @@ from typing import Any
 from sqlalchemy import select
 
 from connectors.ldap import LdapConnector, normalize_dn
+from idhub.changes.chain import Actor
+from idhub.changes.context import HrContext
+from idhub.db import Database
+from idhub.engine.targets.ldap import PersonPlan, compute_plans
+from idhub.engine.targets.seat_facts import all_seat_ids, ensure_seats, seat_facts, seat_posts
+from idhub.models import Person
+from idhub.reorg.changesets import check, get_change_set, problem_json, write_effect
 from provisioning.rules import Rules
 from provisioning.seats import desired_seat
-
-from ..audit import Actor
-from ..db import Database
-from ..engine.converge import PersonPlan, compute_plans
-from ..engine.seats import all_seat_ids, ensure_seats, seat_facts, seat_posts
-from ..hr.context import HrContext
-from ..models import Person
-from .changesets import check, get_change_set, problem_json, write_effect
 
 CSV_COLUMNS = (
     "person_id",

@@ -10,10 +10,9 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from idhub.models import ChangeSetState, UnitType
+from idhub.web.schemas import CODE, DOMAIN, Text
 from provisioning import reorg
-
-from ..api.schemas import CODE, DOMAIN, Text
-from ..models import ChangeSetState, UnitType
 
 OPS = ("merge", "split", "move", "dissolve", "rename")
 UnitRef = Text(max_length=64)

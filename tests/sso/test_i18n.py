@@ -11,7 +11,7 @@ from pathlib import Path
 from babel.messages.pofile import read_po
 
 from idhub.config import load_settings
-from idhub.sso.i18n import LANGS, TRANSLATIONS
+from idhub.oidc.i18n import LANGS, TRANSLATIONS
 
 ROOT = Path(__file__).resolve().parents[2] / "idhub"
 

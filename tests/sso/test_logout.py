@@ -13,7 +13,7 @@ from joserfc import jwt
 from sqlalchemy import select
 
 from idhub.models import AuditEvent, OAuthToken, SsoSession
-from idhub.sso.logout import LeaverHook, decode_logout_token
+from idhub.oidc.logout import LeaverHook, decode_logout_token
 from tests.provisioning_helpers import drain, entry, make_worker
 from tests.sso_helpers import (
     PASSWORD,

@@ -14,9 +14,9 @@ from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
 from sqlalchemy import func, select, update
 
-from idhub.audit import Actor
+from idhub.changes.chain import Actor
 from idhub.models import AuditEvent, AuthorizationCode, OAuthToken, PersonCredential, SigningKey
-from idhub.sso import keys
+from idhub.oidc import keys
 from tests.sso_helpers import (
     PASSWORD,
     REDIRECT,

@@ -1,0 +1,43 @@
+"""/api/v1/audit: read the audit trail and check its hash chain."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from idhub.db import db_session
+from idhub.models import AuditEvent
+from idhub.web.common import AUDIT_SCOPES, paginate, scoped
+from idhub.web.schemas import AuditEventSchema, AuditQuerySchema, AuditVerifySchema
+
+blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="The audit trail.")
+
+
+@blp.route("")
+class AuditEvents(MethodView):
+    @scoped(blp, AUDIT_SCOPES)
+    @blp.arguments(AuditQuerySchema, location="query")
+    @blp.response(200, AuditEventSchema(many=True))
+    @blp.paginate(page_size=100, max_page_size=1000)
+    def get(self, filters, pagination_parameters):
+        """List audit events, newest first (filter by object, actor, action, request, time)."""
+        query = select(AuditEvent).order_by(AuditEvent.id.desc())
+        for field in ("object_type", "object_id", "actor_id", "action", "request_id"):
+            if field in filters:
+                query = query.where(getattr(AuditEvent, field) == filters[field])
+        if "since" in filters:
+            query = query.where(AuditEvent.at >= filters["since"])
+        if "until" in filters:
+            query = query.where(AuditEvent.at < filters["until"])
+        return paginate(query, pagination_parameters)
+
+
+@blp.route("/verify")
+class AuditVerify(MethodView):
+    @scoped(blp, AUDIT_SCOPES)
+    @blp.response(200, AuditVerifySchema)
+    def get(self):
+        """Walk the whole hash chain and report the first broken link, if any."""
+        return current_app.extensions["idhub.audit"].verify_session(db_session())

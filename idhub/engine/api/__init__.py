@@ -1,0 +1,1 @@
+"""The engine's REST API: jobs, plans, account states, reconciliation, the guard, seats."""

@@ -1,0 +1,465 @@
+"""The mail target: "converge person P on the mail server", after the directory.
+
+Postfix and Dovecot read accounts from the directory, so the directory converge does
+most of the work (address, aliases, mailbox location, quota, status, forward or bounce).
+Every person whose entry changed gets a job on target "mail" in the same transaction
+that records the directory converge (engine/followup.py); this worker claims those jobs
+(the same outbox, leases and backoff as the directory worker), recomputes the desired
+account from HR with the same pure policy, reads the mailbox (a directory test on the
+mail root), plans with provisioning.mailbox and applies with connectors.mail.
+
+Dovecot away → the job waits with backoff and is retried, never parked; the
+directory worker is not held up. Reading nothing from the directory here is on
+purpose: HR is the truth, and the mailbox location is derived from the person's key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from connectors.base import (
+    Account,
+    AccountKey,
+    ConnectorError,
+    Operation,
+    OpKind,
+    Result,
+    TargetUnavailable,
+)
+from connectors.ldap import LdapConnector
+from connectors.mail import MailConnector
+from idhub.changes.chain import Actor, AuditLog
+from idhub.db import Database
+from idhub.engine.followup import ENTRY_CHANGED
+from idhub.engine.targets.mail_facts import with_mail_facts
+from idhub.engine.targets.seat_facts import seat_facts
+from idhub.engine.targets.seats import SeatPlan, apply_seat_plans, plan_seats, seat_audit_action
+from idhub.engine.worker import Worker, WorkerSettings
+from idhub.identity.snapshots import UnitDirectory, person_snapshots
+from idhub.models import (
+    AccountLink,
+    JobState,
+    LinkState,
+    MailDelegation,
+    Person,
+    ProvisioningJob,
+    Seat,
+    utcnow,
+)
+from provisioning.mailbox import plan_delegations, plan_mailbox
+from provisioning.model import AccountState, DesiredAccount
+from provisioning.policy import desired_account, mailbox_location
+from provisioning.rules import Rules
+
+log = logging.getLogger(__name__)
+MAIL_TARGET = "mail"
+
+_AUDIT_ACTIONS = (
+    (OpKind.DELETE, "mailbox.archive"),
+    (OpKind.CREATE, "mailbox.create"),
+    (OpKind.DISABLE, "mailbox.disable"),
+    (OpKind.ENABLE, "mailbox.enable"),
+    (OpKind.MODIFY, "mailbox.delegation"),
+)
+
+
+@dataclass
+class MailPlan:
+    person_id: uuid.UUID
+    desired: DesiredAccount
+    actual: Account | None
+    operations: list[Operation]
+    results: list[Result] = field(default_factory=list)
+    deputies: frozenset[str] = frozenset()  # uids delegated to today
+    managed_deputies: frozenset[str] = frozenset()  # every uid ever delegated to
+
+    @property
+    def error(self) -> ConnectorError | None:
+        return next((r.error for r in self.results if r.error is not None), None)
+
+    @property
+    def archive(self) -> str | None:
+        return next(
+            (r.name for r in self.results if r.operation.kind is OpKind.DELETE and r.name), None
+        )
+
+
+def compute_mail_plans(
+    session: Session,
+    connector: MailConnector,
+    rules: Rules,
+    person_ids: list[uuid.UUID],
+    *,
+    base_dn: str,
+    today: dt.date | None = None,
+    entry_changed: frozenset[uuid.UUID] = frozenset(),
+) -> list[MailPlan]:
+    """Desired account from HR (the same policy as the directory), the mailbox as it is,
+    and the operations between (see provisioning.mailbox)."""
+    today = today or dt.date.today()
+    people = list(session.scalars(select(Person).where(Person.id.in_(person_ids))))
+    people = [p for p in people if p.username]  # the directory worker issues usernames
+    snapshots = person_snapshots(session, people, UnitDirectory.load(session), today)
+    snapshots = with_mail_facts(session, snapshots, today)
+    links = {
+        link.person_id: link
+        for link in session.scalars(
+            select(AccountLink).where(
+                AccountLink.person_id.in_([p.id for p in people]),
+                AccountLink.target == MAIL_TARGET,
+            )
+        )
+    }
+    deputies, managed = _delegations(session, [p.id for p in people], today)
+    plans = []
+    for person in people:
+        desired = desired_account(snapshots[person.id], rules, base_dn=base_dn)
+        key = AccountKey(str(person.id))
+        location = desired.attributes.get("idhubMailbox") or (mailbox_location(str(person.id)),)
+        actual = connector.read_location(key, location[0])
+        link = links.get(person.id)
+        operations = plan_mailbox(
+            desired,
+            actual,
+            was_enabled=link.enabled if link else None,
+            entry_changed=person.id in entry_changed,
+        )
+        plans.append(
+            MailPlan(
+                person.id,
+                desired,
+                actual,
+                operations,
+                deputies=deputies.get(person.id, frozenset()),
+                managed_deputies=managed.get(person.id, frozenset()),
+            )
+        )
+    return plans
+
+
+def _delegations(
+    session: Session, owner_ids: list[uuid.UUID], today: dt.date
+) -> tuple[dict[uuid.UUID, frozenset[str]], dict[uuid.UUID, frozenset[str]]]:
+    """Per owner: deputies' uids delegated to today, and every uid ever delegated to."""
+    rows = session.execute(
+        select(MailDelegation, Person.username)
+        .join(Person, Person.id == MailDelegation.deputy_id)
+        .where(MailDelegation.owner_id.in_(owner_ids))
+    )
+    today_: dict[uuid.UUID, set[str]] = defaultdict(set)
+    ever: dict[uuid.UUID, set[str]] = defaultdict(set)
+    for delegation, username in rows:
+        if not username:
+            continue
+        ever[delegation.owner_id].add(username)
+        if delegation.active_on(today):
+            today_[delegation.owner_id].add(username)
+    return (
+        {k: frozenset(v) for k, v in today_.items()},
+        {k: frozenset(v) for k, v in ever.items()},
+    )
+
+
+def _with_delegations(connector: MailConnector, p: MailPlan) -> None:
+    """Add the ACL changes for the owner's delegations (reads the ACL: a doveadm call,
+    only for owners the hub ever delegated)."""
+    if not p.managed_deputies:
+        return
+    has_box = p.actual is not None or any(op.kind is OpKind.CREATE for op in p.operations)
+    if not has_box or p.desired.state is AccountState.ABSENT:
+        return
+    uid = p.desired.attributes.get("uid", ("",))[0]
+    current = connector.read_acl(uid) if p.actual is not None else frozenset()
+    mailbox = p.actual or Account(AccountKey(str(p.person_id)), _created(p) or "")
+    p.operations.extend(
+        plan_delegations(
+            p.desired,
+            mailbox,
+            deputies=p.deputies,
+            managed=p.managed_deputies,
+            current=current,
+        )
+    )
+
+
+class MailWorker(Worker):
+    """Claims target "mail" jobs; everything else (leases, backoff, stop) as Worker."""
+
+    target = MAIL_TARGET
+    pipelined = False  # `run` calls its own run_once
+
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditLog,
+        connector: MailConnector,
+        rules: Rules,
+        *,
+        base_dn: str,
+        settings: WorkerSettings,
+        worker_id: str | None = None,
+        directory: LdapConnector | None = None,
+    ) -> None:
+        super().__init__(
+            db,
+            audit,
+            connector,  # type: ignore[arg-type]  # only close() is used by Worker.run
+            rules,
+            base_dn=base_dn,
+            settings=settings,
+            worker_id=worker_id,
+        )
+        if worker_id is None:
+            self.worker_id = f"mail:{self.worker_id}"
+            self.actor = Actor("system", f"worker {self.worker_id}")
+        self.mail = connector
+        # Seat mailboxes (engine/seattarget.py) need their own directory entry first.
+        self.directory = directory
+        self._seats_ou_exists = False
+
+    def close(self) -> None:
+        self.mail.close()
+        if self.directory is not None:
+            self.directory.close()
+
+    def sweep(self) -> int:
+        """Dates are swept by the directory worker; its converges queue mail jobs."""
+        return 0
+
+    def run_once(self) -> int:
+        jobs = self.claim()
+        if not jobs:
+            return 0
+        started = time.monotonic()
+        by_subject: dict[uuid.UUID, list[ProvisioningJob]] = defaultdict(list)
+        for job in jobs:
+            by_subject[job.subject_id].append(job)
+        seat_plans: list[SeatPlan] = []
+        try:
+            with self.db.transaction() as session:
+                plans = compute_mail_plans(
+                    session,
+                    self.mail,
+                    self.rules,
+                    list(by_subject),
+                    base_dn=self.base_dn,
+                    entry_changed=frozenset(
+                        subject
+                        for subject, js in by_subject.items()
+                        if any(j.reason == ENTRY_CHANGED for j in js)
+                    ),
+                )
+                people = {p.person_id for p in plans}
+                others = [s for s in by_subject if s not in people]
+                if others and self.directory is not None:
+                    facts = seat_facts(session, others, dt.date.today())
+                    if facts:
+                        seat_plans = plan_seats(
+                            self.directory,
+                            self.rules,
+                            facts,
+                            base_dn=self.base_dn,
+                            seats_ou_exists=self._seats_ou_exists,
+                        )
+            for p in plans:
+                _with_delegations(self.mail, p)
+                if p.operations:
+                    p.results = self.mail.apply(p.operations)
+            if seat_plans:
+                assert self.directory is not None
+                apply_seat_plans(self.directory, self.mail, seat_plans)
+                self._seats_ou_exists = self._seats_ou_exists or any(
+                    p.error is None for p in seat_plans
+                )
+        except TargetUnavailable as exc:
+            log.warning("mail server unavailable; %d jobs will be retried: %s", len(jobs), exc)
+            self._record_round_failure(jobs, exc)
+            return len(jobs)
+        self._record_mail(by_subject, plans, seat_plans)
+        log.info(
+            "converged %d mailboxes in %.0f ms",
+            len(plans),
+            (time.monotonic() - started) * 1000,
+            extra={"jobs": len(jobs), "worker": self.worker_id},
+        )
+        return len(jobs)
+
+    def _record_round_failure(self, jobs: list[ProvisioningJob], exc: ConnectorError) -> None:
+        """Every job back with a backoff; links for people, the seat rows for seats."""
+        with self.db.transaction() as session:
+            owned = self._owned(session, jobs)
+            subjects = sorted({j.subject_id for j in owned})
+            seats = {s.id: s for s in session.scalars(select(Seat).where(Seat.id.in_(subjects)))}
+            people = set(session.scalars(select(Person.id).where(Person.id.in_(subjects))))
+            links = self._links(session, sorted(people))
+            self._requeue(session, owned, str(exc), park=False)
+            for job in owned:
+                holder = links.get(job.subject_id) or seats.get(job.subject_id)
+                if holder is not None:
+                    holder.state = (
+                        LinkState.FAILED if job.state == JobState.FAILED else LinkState.PENDING
+                    )
+                    holder.last_error = str(exc)[:2000]
+
+    def _record_seats(
+        self,
+        session: Session,
+        by_subject: dict[uuid.UUID, list[ProvisioningJob]],
+        owned: dict[int, ProvisioningJob],
+        plans: list[SeatPlan],
+        now: dt.datetime,
+    ) -> list[int]:
+        """Seat rows and audit events for the seats converged; the ids of jobs done."""
+        done: list[int] = []
+        for p in plans:
+            jobs = [owned[j.id] for j in by_subject[p.seat_id] if j.id in owned]
+            row = session.get(Seat, p.seat_id)
+            if row is None:
+                continue
+            reason = "; ".join(sorted({j.reason for j in jobs})) or None
+            error = p.error
+            if error is None:
+                done.extend(j.id for j in jobs)
+                before = list(row.holders or [])
+                action = seat_audit_action(p, before)
+                row.state = LinkState.IN_SYNC.value
+                row.dn = p.dn
+                row.enabled = p.desired.state is AccountState.ENABLED
+                row.holders = p.granted
+                row.last_error = None
+                row.last_converged_at = now
+                if action is not None:
+                    self.audit.record(
+                        session,
+                        actor=self.actor,
+                        action=action,
+                        object_type="seat",
+                        object_id=p.seat_id,
+                        before={"holders": before},
+                        after=p.summary(),
+                        reason=reason,
+                    )
+                continue
+            message, parked = self._requeue_failed(session, jobs, error)
+            row.state = (LinkState.FAILED if parked else LinkState.PENDING).value
+            row.last_error = message[:2000]
+            if parked:
+                self.audit.record(
+                    session,
+                    actor=self.actor,
+                    action="seat.failed",
+                    object_type="seat",
+                    object_id=p.seat_id,
+                    after={**p.summary(), "error": row.last_error},
+                    reason=reason,
+                )
+        return done
+
+    def _record_mail(
+        self,
+        by_subject: dict[uuid.UUID, list[ProvisioningJob]],
+        plans: list[MailPlan],
+        seat_plans: list[SeatPlan] = (),  # type: ignore[assignment]
+    ) -> None:
+        now = utcnow()
+        with self.db.transaction() as session:
+            owned = {
+                j.id: j for j in self._owned(session, [j for js in by_subject.values() for j in js])
+            }
+            done_seats = self._record_seats(session, by_subject, owned, list(seat_plans), now)
+            planned = {p.person_id for p in plans} | {p.seat_id for p in seat_plans}
+            done = [
+                j.id
+                for subject, js in by_subject.items()
+                if subject not in planned
+                for j in js
+                if j.id in owned
+            ]
+            done.extend(done_seats)
+            links = self._links(session, [p.person_id for p in plans])
+            for p in plans:
+                jobs = [owned[j.id] for j in by_subject[p.person_id] if j.id in owned]
+                link = links[p.person_id]
+                reason = "; ".join(sorted({j.reason for j in jobs})) or None
+                error = p.error
+                actor = Actor("system", self.actor.id, request_id=None)
+                if error is None:
+                    done.extend(job.id for job in jobs)
+                    absent = p.desired.state is AccountState.ABSENT
+                    has_box = p.actual is not None or any(
+                        op.kind is OpKind.CREATE for op in p.operations
+                    )
+                    link.state = LinkState.ABSENT if absent or not has_box else LinkState.IN_SYNC
+                    link.name = (
+                        p.archive
+                        if absent
+                        else (p.actual.name if p.actual else _created(p) or link.name)
+                    )
+                    link.enabled = p.desired.state is AccountState.ENABLED
+                    link.last_error = None
+                    link.last_converged_at = now
+                    if _worth_auditing(p):
+                        self.audit.record(
+                            session,
+                            actor=actor,
+                            action=_audit_action(p),
+                            object_type="mailbox",
+                            object_id=p.person_id,
+                            after=_summary(p),
+                            reason=reason,
+                        )
+                    continue
+                message, parked = self._requeue_failed(session, jobs, error)
+                link.state = LinkState.FAILED if parked else LinkState.PENDING
+                link.last_error = message[:2000]
+                if parked:
+                    self.audit.record(
+                        session,
+                        actor=actor,
+                        action="mailbox.failed",
+                        object_type="mailbox",
+                        object_id=p.person_id,
+                        after={**_summary(p), "error": link.last_error},
+                        reason=reason,
+                    )
+            if done:
+                session.execute(
+                    delete(ProvisioningJob)
+                    .where(ProvisioningJob.id.in_(done))
+                    .execution_options(synchronize_session=False)
+                )
+
+
+def _worth_auditing(p: MailPlan) -> bool:
+    """A plan that only refreshed Dovecot's cache changes nothing worth an audit event."""
+    return any(op.kind is not OpKind.MODIFY or "acl_grant" in op.attributes for op in p.operations)
+
+
+def _created(p: MailPlan) -> str | None:
+    return next((op.name for op in p.operations if op.kind is OpKind.CREATE), None)
+
+
+def _audit_action(p: MailPlan) -> str:
+    kinds = {op.kind for op in p.operations}
+    return next((action for kind, action in _AUDIT_ACTIONS if kind in kinds), "mailbox.update")
+
+
+def _summary(p: MailPlan) -> dict:
+    acl = {
+        key: sorted({d for op in p.operations for d in op.attributes.get(key, ())})
+        for key in ("acl_grant", "acl_revoke")
+    }
+    return {
+        "state": p.desired.state.value,
+        "operations": [op.kind.value for op in p.operations],
+        **{key: value for key, value in acl.items() if value},
+        **({"archive": p.archive} if p.archive else {}),
+    }

@@ -1,0 +1,83 @@
+"""People: create and update, with the uniqueness rules of national ID and civil-servant code."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from idhub.changes.context import HrContext, apply_changes, nfc_fields, snapshot
+from idhub.errors import Conflict, NotFound
+from idhub.identity.usernames import issue_username
+from idhub.models import Person
+from provisioning.naming import search_key
+
+NAME_FIELDS = ("family_name", "middle_name", "given_name")
+
+
+def get_person(session: Session, person_id: uuid.UUID, *, for_update: bool = False) -> Person:
+    query = select(Person).where(Person.id == person_id)
+    if for_update:
+        # Serialises writes that check rules across one person's rows (e.g. one primary post).
+        query = query.with_for_update()
+    person = session.scalar(query)
+    if person is None:
+        raise NotFound(f"No person with id {person_id}.", code="person_not_found")
+    return person
+
+
+UNIQUE_FIELDS = {
+    "national_id": "duplicate_national_id",
+    "civil_servant_code": "duplicate_civil_servant_code",
+}
+
+
+def duplicate(field: str) -> Conflict:
+    return Conflict(
+        f"Another person already has this {field.replace('_', ' ')}.",
+        code=UNIQUE_FIELDS[field],
+        details={field: ["Already used by another person."]},
+    )
+
+
+def _check_unique(session: Session, data: dict[str, Any], except_id: uuid.UUID | None) -> None:
+    for field in UNIQUE_FIELDS:
+        value = data.get(field)
+        if not value:
+            continue
+        query = select(Person.id).where(getattr(Person, field) == value)
+        if except_id is not None:
+            query = query.where(Person.id != except_id)
+        if session.scalar(query) is not None:
+            raise duplicate(field)
+
+
+def full_name(data: dict[str, Any]) -> str:
+    return " ".join(
+        p for p in (data["family_name"], data.get("middle_name"), data["given_name"]) if p
+    )
+
+
+def create_person(ctx: HrContext, data: dict[str, Any]) -> Person:
+    data = nfc_fields(data, NAME_FIELDS)
+    data.setdefault("middle_name", "")
+    _check_unique(ctx.session, data, None)
+    person = Person(id=uuid.uuid4(), **data, search_name=search_key(full_name(data)))
+    issue_username(ctx.session, person, ctx.naming_pattern)  # before add: one INSERT, no UPDATE
+    ctx.session.add(person)
+    ctx.record_create(person, "person.create")
+    ctx.converge([person.id], "person created")
+    return person
+
+
+def update_person(ctx: HrContext, person: Person, changes: dict[str, Any]) -> Person:
+    changes = nfc_fields(changes, NAME_FIELDS)
+    before = snapshot(person)
+    _check_unique(ctx.session, changes, person.id)
+    apply_changes(person, changes)
+    person.search_name = search_key(person.full_name)
+    if ctx.record_change(person, before, "person.update"):
+        ctx.converge([person.id], "person changed")
+    return person

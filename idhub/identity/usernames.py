@@ -1,0 +1,113 @@
+"""Issue usernames: the naming convention, numbered on collision, never reissued."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from idhub.db import among
+from idhub.models import Person, ReservedIdentifier, Seat
+from provisioning.naming import allocate_identifier, identifier_base
+
+_WINDOW = 64
+_PREFETCH_WINDOW = 8  # most names have few namesakes; allocate() looks further when needed
+_CHUNK = 900  # bound parameters per IN (), below every SQLite build's limit
+
+
+class UsernameAllocator:
+    """Allocates identifiers in one transaction, looking reserved names up in bulk.
+
+    Candidates (annv, annv2, annv3, …) are looked up 64 at a time by primary key: one query
+    even for the 60th "Nguyễn Văn An", and no LIKE (a table scan on SQLite). A batch
+    prefetches the windows of all its bases at once. Two transactions racing for one name
+    collide on the reserved table's primary key; the loser's transaction fails and is
+    retried by its caller, so a name is never issued twice.
+    """
+
+    def __init__(self, session: Session, pattern: str) -> None:
+        self.session = session
+        self.pattern = pattern
+        self._taken: set[str] = set()
+        self._checked: set[str] = set()
+
+    def base(self, family_name: str, middle_name: str, given_name: str) -> str:
+        return identifier_base(family_name, middle_name, given_name, self.pattern)
+
+    def _window(self, candidate: str, base: str, size: int = _WINDOW) -> list[str]:
+        suffix = candidate[len(base) :] if candidate.startswith(base) else ""
+        start = int(suffix) if suffix.isdigit() else 1
+        first = max(start, 2)
+        return [candidate, *self._numbered(base, first, start + size - first)]
+
+    def prefetch(self, bases: Iterable[str]) -> None:
+        """Look up enough candidates of every base for the batch, in a few queries.
+
+        A base wanted k times needs k free names. The first window is small (most names
+        have few namesakes); bases whose checked candidates are not yet free enough for
+        their demand get a window four times larger in the next query, together, so a
+        province full of "Nguyễn Văn An"s costs a few queries, not one per person.
+        """
+        demand = Counter(bases)
+        start, size = 1, _PREFETCH_WINDOW
+        pending = sorted(demand)
+        while pending:
+            windows = {base: self._numbered(base, start, size) for base in pending}
+            wanted = [c for window in windows.values() for c in window if c not in self._checked]
+            self._checked.update(wanted)
+            for offset in range(0, len(wanted), _CHUNK // 2):
+                self._taken.update(self._issued(wanted[offset : offset + _CHUNK // 2]))
+            pending = [
+                base
+                for base in pending
+                if sum(c not in self._taken for c in self._numbered(base, 1, start + size - 1))
+                < demand[base]
+            ]
+            start, size = start + size, size * 4
+
+    @staticmethod
+    def _numbered(base: str, start: int, size: int) -> list[str]:
+        """Candidates start … start+size-1 of `base` (1 is the base itself)."""
+        return [base if n == 1 else f"{base}{n}" for n in range(start, start + size)]
+
+    def _issued(self, candidates: list[str]) -> list[str]:
+        """Those of the candidates a person or a seat mailbox (its uid) already has."""
+        return list(
+            self.session.scalars(
+                select(ReservedIdentifier.identifier)
+                .where(among(self.session, ReservedIdentifier.identifier, candidates))
+                .union_all(select(Seat.uid).where(among(self.session, Seat.uid, candidates)))
+            )
+        )
+
+    def allocate(self, base: str) -> str:
+        """The first free name for `base`, marked taken for the rest of this transaction."""
+
+        def is_taken(candidate: str) -> bool:
+            if candidate not in self._checked:
+                window = [c for c in self._window(candidate, base) if c not in self._checked]
+                self._checked.update(window)
+                self._taken.update(self._issued(window))
+            return candidate in self._taken
+
+        username = allocate_identifier(base, is_taken)
+        self._taken.add(username)
+        return username
+
+
+def issue_username(session: Session, person: Person, pattern: str) -> str:
+    """Allocate and reserve the person's identifier in the caller's transaction."""
+    if person.username:
+        return person.username
+    allocator = UsernameAllocator(session, pattern)
+    username = allocator.allocate(
+        allocator.base(person.family_name, person.middle_name, person.given_name)
+    )
+    person.username = username
+    if person.id is None:
+        person.id = uuid.uuid4()
+    session.add(ReservedIdentifier(identifier=username, person_id=person.id, person=person))
+    return username

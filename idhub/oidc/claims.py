@@ -1,0 +1,111 @@
+"""ID token and userinfo claims, from HR (the truth) and the provisioning rules.
+
+Scopes decide which claims an app sees:
+
+| scope     | claims |
+|-----------|--------|
+| openid    | sub (the person's UUID, never reused) |
+| profile   | name, family_name, middle_name, given_name, preferred_username |
+| email     | email, email_verified (the official mailbox the hub provisions) |
+| org       | unit {code, name}, position, units (every unit with a post today) |
+| roles     | roles, app_roles, groups (computed by `provisioning.policy` from rules.toml) |
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from idhub.identity.snapshots import UnitDirectory, person_snapshots
+from idhub.models import Person, PersonStatus
+from provisioning.model import AccountState, PersonSnapshot, PostKind
+from provisioning.policy import desired_account
+
+SUPPORTED_CLAIMS = [
+    "sub",
+    "name",
+    "family_name",
+    "middle_name",
+    "given_name",
+    "preferred_username",
+    "email",
+    "email_verified",
+    "unit",
+    "position",
+    "units",
+    "roles",
+    "app_roles",
+    "groups",
+]
+
+
+def _primary_post(snapshot: PersonSnapshot):  # type: ignore[no-untyped-def]
+    active = [p for p in snapshot.posts if p.active_on(snapshot.today)]
+    if not active:
+        return None, []
+    ranked = sorted(
+        active, key=lambda p: (p.kind is not PostKind.PRIMARY, -p.leadership_level, p.unit.code)
+    )
+    return ranked[0], active
+
+
+def person_claims(session: Session, person: Person, scopes: set[str]) -> dict[str, Any]:
+    """Every claim the given scopes allow, for one person."""
+    claims: dict[str, Any] = {"sub": str(person.id)}
+    if "profile" in scopes:
+        claims.update(
+            name=person.full_name,
+            family_name=person.family_name,
+            given_name=person.given_name,
+            preferred_username=person.username,
+        )
+        if person.middle_name:
+            claims["middle_name"] = person.middle_name
+    need_policy = bool(scopes & {"email", "org", "roles"})
+    if not need_policy or not person.username:
+        return claims
+    units = UnitDirectory.load(session)
+    snapshot = person_snapshots(session, [person], units, dt.date.today())[person.id]
+    settings = current_app.extensions["idhub.settings"]
+    desired = desired_account(
+        snapshot, current_app.extensions["idhub.rules"], base_dn=settings["ldap"]["base_dn"]
+    )
+    if "email" in scopes:
+        mail = desired.attributes.get("mail", ())
+        if mail:
+            claims["email"] = mail[0]
+            claims["email_verified"] = True  # issued by the hub itself
+    if "org" in scopes:
+        primary, active = _primary_post(snapshot)
+        if primary is not None:
+            claims["unit"] = {"code": primary.unit.code, "name": primary.unit.name}
+            claims["position"] = primary.position_name
+            claims["units"] = sorted({p.unit.code for p in active})
+    if "roles" in scopes:
+        enabled = desired.state is AccountState.ENABLED
+        claims["roles"] = list(desired.roles) if enabled else []
+        claims["app_roles"] = list(desired.app_roles) if enabled else []
+        claims["groups"] = sorted(_cn(dn) for dn in desired.groups) if enabled else []
+    return claims
+
+
+def _cn(dn: str) -> str:
+    first = dn.split(",", 1)[0]
+    return first.split("=", 1)[1] if "=" in first else first
+
+
+def person_can_sign_in(person: Person | None) -> bool:
+    return person is not None and person.status is PersonStatus.ACTIVE
+
+
+def load_person(session: Session, person_id: uuid.UUID | str) -> Person | None:
+    if isinstance(person_id, str):
+        try:
+            person_id = uuid.UUID(person_id)
+        except ValueError:
+            return None
+    return session.get(Person, person_id)

@@ -1,0 +1,94 @@
+"""Browser sessions at the hub, kept in the database (any web node can serve any request).
+
+The cookie holds a random secret; the table holds its keyed SHA-256, the person, when and
+how they signed in (auth_time, amr) and when the session ends. Ending a session is a
+row update, so it takes effect on every node at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import uuid
+
+from flask import Request, Response
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from idhub.keyring import Keyring
+from idhub.models import SsoSession, utcnow
+
+COOKIE = "idhub_session"
+
+
+def start_session(
+    session: Session,
+    keyring: Keyring,
+    person_id: uuid.UUID,
+    *,
+    amr: list[str],
+    ttl_s: int,
+    source_ip: str | None,
+    user_agent: str | None,
+) -> tuple[SsoSession, str]:
+    """A new session row and the cookie secret for it (returned once, stored hashed)."""
+    secret = secrets.token_urlsafe(32)
+    now = utcnow()
+    row = SsoSession(
+        id=uuid.uuid4(),
+        secret_hash=keyring.token_hash(secret),
+        person_id=person_id,
+        auth_time=now,
+        amr=amr,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + dt.timedelta(seconds=ttl_s),
+        source_ip=source_ip,
+        user_agent=(user_agent or "")[:255] or None,
+    )
+    session.add(row)
+    session.flush()
+    return row, secret
+
+
+def current_session(session: Session, keyring: Keyring, request: Request) -> SsoSession | None:
+    """The live session named by the request's cookie, or None."""
+    secret = request.cookies.get(COOKIE)
+    if not secret or len(secret) > 128:
+        return None
+    row = session.scalar(
+        select(SsoSession).where(SsoSession.secret_hash == keyring.token_hash(secret))
+    )
+    if row is None or row.ended_at is not None or row.expires_at <= utcnow():
+        return None
+    return row
+
+
+def end_sessions(
+    session: Session, *, person_id: uuid.UUID, reason: str, only: uuid.UUID | None = None
+) -> list[uuid.UUID]:
+    """End a person's live sessions (or one of them); returns the ids that ended."""
+    query = select(SsoSession.id).where(
+        SsoSession.person_id == person_id, SsoSession.ended_at.is_(None)
+    )
+    if only is not None:
+        query = query.where(SsoSession.id == only)
+    ids = list(session.scalars(query))
+    if ids:
+        session.execute(
+            update(SsoSession)
+            .where(SsoSession.id.in_(ids))
+            .values(ended_at=utcnow(), end_reason=reason[:64])
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+def set_cookie(response: Response, secret: str, *, secure: bool, max_age: int) -> None:
+    response.set_cookie(
+        COOKIE, secret, max_age=max_age, secure=secure, httponly=True, samesite="Lax", path="/"
+    )
+
+
+def clear_cookie(response: Response, *, secure: bool) -> None:
+    response.delete_cookie(COOKIE, path="/", secure=secure, httponly=True, samesite="Lax")

@@ -1,0 +1,478 @@
+"""`idhub run` / `make run`: the whole development stack in one foreground process.
+
+Starts a project-owned slapd under var/, migrates the SQLite database, loads the demo
+on first start, registers a demo admin client, serves the hub with gunicorn, writes
+var/run/env.json once everything answers, and stops all of it on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+
+from idhub.changes.chain import Actor, AuditLog
+from idhub.db import Database
+from idhub.keyring import Keyring
+from idhub.models import OAuthClient, OrgUnit, Person
+from idhub.ops.devstack.mail import LdapSource, MailStack
+from idhub.ops.devstack.slapd import Slapd
+from idhub.ops.migrate import upgrade
+from idhub.ops.server import gunicorn_argv
+
+DEMO_CLIENT_FILE = "demo_admin_client.json"
+DEMO_USER_FILE = "demo_user.json"
+DEMO_APPS_FILE = "demo_apps.json"
+# The example apps (examples/rp_app.py), on the ports after the hub's.
+DEMO_APPS = ("Văn bản", "Họp trực tuyến", "Nhân sự")
+EXAMPLE_APP = Path(__file__).resolve().parents[2] / "examples" / "rp_app.py"
+ACTOR = Actor("system", "devstack")
+
+
+def _say(message: str) -> None:
+    print(f"[idhub run] {message}", flush=True)
+
+
+def _write_private(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2, ensure_ascii=False)
+        fh.write("\n")
+    os.chmod(path, 0o600)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _demo_client(db: Database, keyring: Keyring, audit: AuditLog, settings: dict) -> dict:
+    """The demo API client with every scope; its secret is kept (0600) so env.json can show it."""
+    from idhub.oidc.clients import create_client
+
+    path = Path(settings["secrets"]["dir"]) / DEMO_CLIENT_FILE
+    saved = _read_json(path)
+    with db.transaction() as session:
+        if saved and session.scalar(
+            select(OAuthClient.id).where(OAuthClient.client_id == saved["client_id"])
+        ):
+            return saved
+        new = create_client(
+            session,
+            keyring,
+            audit,
+            ACTOR,
+            name="Demo admin client",
+            scopes=list(settings["oauth"]["scopes"]),
+            allowed_scopes=list(settings["oauth"]["scopes"]),
+        )
+    saved = {"client_id": new.client_id, "client_secret": new.client_secret}
+    _write_private(path, saved)
+    return saved
+
+
+def _demo_user(db: Database, settings: dict) -> dict | None:
+    """One demo person (the most senior) and a password kept for the SSO and directory."""
+    import secrets
+
+    path = Path(settings["secrets"]["dir"]) / DEMO_USER_FILE
+    saved = _read_json(path)
+    if saved:
+        return saved
+    with db.transaction() as session:
+        person = session.scalar(select(Person).order_by(Person.created_at, Person.id).limit(1))
+        if person is None:
+            return None
+        saved = {
+            "person_id": str(person.id),
+            "name": person.full_name,
+            "username": person.username,
+            "password": secrets.token_urlsafe(12),
+        }
+    _write_private(path, saved)
+    return saved
+
+
+def _demo_sign_on(
+    db: Database, keyring: Keyring, audit: AuditLog, settings: dict, user: dict
+) -> dict:
+    """Give the demo person hub credentials: the demo password and a TOTP secret (kept)."""
+    import pyotp
+
+    from idhub.errors import Invalid
+    from idhub.oidc.credentials import set_credentials
+
+    if user.get("totp_secret"):
+        return user
+    secret = pyotp.random_base32()
+    with db.transaction() as session:
+        person = session.get(Person, uuid.UUID(user["person_id"]))
+        if person is None:
+            return user
+        for _ in range(5):  # a random password could contain the person's name: draw again
+            try:
+                set_credentials(
+                    session,
+                    keyring,
+                    audit,
+                    settings["sso"],
+                    ACTOR,
+                    person,
+                    password=user["password"],
+                    totp_secret=secret,
+                    # The previous step's code, so the code shown now works for the first sign-in.
+                    totp_code=pyotp.TOTP(secret).at(time.time() - 30),
+                )
+                break
+            except Invalid:
+                import secrets as _secrets
+
+                user["password"] = _secrets.token_urlsafe(12)
+    user["totp_secret"] = secret
+    _write_private(Path(settings["secrets"]["dir"]) / DEMO_USER_FILE, user)
+    return user
+
+
+def _demo_apps(db: Database, keyring: Keyring, audit: AuditLog, settings: dict) -> list[dict]:
+    """The three example apps, registered once (first-party, with logout URIs)."""
+    from idhub.oidc.clients import create_client
+
+    path = Path(settings["secrets"]["dir"]) / DEMO_APPS_FILE
+    saved = (_read_json(path) or {}).get("apps") or []
+    host, port = settings["server"]["host"], int(settings["server"]["port"])
+    with db.transaction() as session:
+        known = set(session.scalars(select(OAuthClient.client_id)))
+        if saved and all(a["client_id"] in known for a in saved):
+            return saved
+        apps = []
+        scopes = ["openid", "profile", "email", "org", "roles"]
+        for n, name in enumerate(DEMO_APPS, start=1):
+            url = f"http://{host}:{port + n}"
+            new = create_client(
+                session,
+                keyring,
+                audit,
+                ACTOR,
+                name=name,
+                scopes=scopes,
+                allowed_scopes=scopes,
+                grant_types=["authorization_code", "refresh_token"],
+                redirect_uris=[url + "/callback"],
+                post_logout_redirect_uris=[url + "/"],
+                backchannel_logout_uri=url + "/backchannel",
+                first_party=True,
+            )
+            apps.append(
+                {
+                    "name": name,
+                    "url": url,
+                    "client_id": new.client_id,
+                    "client_secret": new.client_secret,
+                }
+            )
+    _write_private(path, {"apps": apps})
+    return apps
+
+
+def _demo_password_in_directory(settings: dict, keyring: Keyring, user: dict) -> str | None:
+    """Give the demo person's directory entry the demo password, once the worker made it.
+
+    Until the sign-on issue makes IDHub the place where people set passwords, this is how
+    the demo user gets one that LDAP-bound services (and later IMAP) accept.
+    """
+    import ldap
+    import ldap.filter
+    from argon2 import PasswordHasher
+
+    from idhub.services import ldap_config
+
+    conf = ldap_config(settings, keyring)
+    conn = ldap.initialize(conf.url)
+    conn.set_option(ldap.OPT_NETWORK_TIMEOUT, conf.timeout_s)
+    try:
+        conn.simple_bind_s(conf.bind_dn, conf.password)
+        flt = ldap.filter.filter_format("(idhubPersonId=%s)", [user["person_id"]])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            found = conn.search_s(conf.base_dn, ldap.SCOPE_SUBTREE, flt, ["1.1"])
+            if found:
+                dn = found[0][0]
+                hashed = "{ARGON2}" + PasswordHasher().hash(user["password"])
+                conn.modify_s(dn, [(ldap.MOD_REPLACE, "userPassword", [hashed.encode()])])
+                return dn
+            time.sleep(0.5)
+    except ldap.LDAPError as exc:
+        _say(f"demo password not set in the directory: {exc}")
+    finally:
+        conn.unbind_s()
+    return None
+
+
+def _load_demo_if_empty(db: Database, audit: AuditLog, settings: dict) -> None:
+    with db.transaction() as session:
+        if session.scalar(select(func.count()).select_from(OrgUnit)):
+            return
+        try:
+            from idhub.ops.demo.load import DemoUnavailable, load_demo
+        except ImportError:  # pragma: no cover - the demo package ships with the hub
+            return
+        demo = settings["demo"]
+        _say(f"loading the demo province {demo['province']} with {demo['staff']} staff …")
+        started = time.monotonic()
+        try:
+            summary = load_demo(
+                session,
+                audit,
+                province_code=int(demo["province"]),
+                staff=int(demo["staff"]),
+                seed=int(demo["seed"]),
+                actor=ACTOR,
+            )
+        except DemoUnavailable as exc:
+            _say(f"demo not loaded: {exc}")
+            return
+    _say(f"demo loaded in {time.monotonic() - started:.1f} s: {summary}")
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except urllib.error.HTTPError as exc:
+            last = exc.read().decode(errors="replace")
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.3)
+    raise RuntimeError(f"the hub did not become ready in {timeout:.0f} s: {last}")
+
+
+def _wait_answering(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """An example app is up once its home page answers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the example app at {url} exited with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the example app at {url} did not answer in {timeout:.0f} s")
+
+
+def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
+    var_dir = Path(settings["var_dir"])
+    run_dir = var_dir / "run"
+    env_path = run_dir / "env.json"
+    keyring = Keyring(settings["secrets"]["dir"])
+    keyring.ensure_all()
+    ldap_settings = settings["ldap"]
+    ldap_password = ldap_settings["password"] or keyring.get("ldap_admin_password")
+
+    stopping = False
+
+    def _stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+
+    slapd: Slapd | None = None
+    mail: MailStack | None = None
+    gunicorn: subprocess.Popen | None = None
+    worker: subprocess.Popen | None = None
+    apps_running: list[subprocess.Popen] = []
+    try:
+        if settings["dev_slapd"]["enabled"]:
+            url = urlsplit(ldap_settings["url"])
+            slapd = Slapd(
+                settings["dev_slapd"]["dir"],
+                base_dn=ldap_settings["base_dn"],
+                admin_dn=ldap_settings["bind_dn"],
+                admin_password=ldap_password,
+                host=url.hostname or "127.0.0.1",
+                port=url.port or 389,
+            )
+            slapd.start()
+            _say(f"slapd answering on {slapd.url} (data in {slapd.directory})")
+        mail = _start_mail(settings, ldap_password)
+
+        db = Database(settings["database"]["url"])
+        upgrade(db.engine)
+        audit = AuditLog(keyring.get("audit_chain_key"))
+        if load_demo_data:
+            _load_demo_if_empty(db, audit, settings)
+        admin_client = _demo_client(db, keyring, audit, settings)
+        demo_user = _demo_user(db, settings)
+        if demo_user:
+            demo_user = _demo_sign_on(db, keyring, audit, settings, demo_user)
+        demo_apps = _demo_apps(db, keyring, audit, settings)
+        db.dispose()
+
+        hub_url = f"http://{settings['server']['host']}:{settings['server']['port']}"
+        env = dict(os.environ)
+        env.setdefault("IDHUB_VAR_DIR", str(var_dir))
+        if mail is not None:  # the worker converges the dev stack's mailboxes too
+            env.setdefault("IDHUB_MAIL_ENABLED", "true")
+        gunicorn = subprocess.Popen(gunicorn_argv(settings), env=env)  # noqa: S603
+        worker = subprocess.Popen([sys.executable, "-m", "idhub.cli", "worker"], env=env)  # noqa: S603
+        _wait_ready(hub_url, gunicorn)
+        issuer = (settings["sso"]["issuer"] or settings["server"]["public_url"]).rstrip("/")
+        for demo_app in demo_apps:
+            rp_env = {
+                **env,
+                "RP_NAME": demo_app["name"],
+                "RP_URL": demo_app["url"],
+                "RP_ISSUER": issuer,
+                "RP_CLIENT_ID": demo_app["client_id"],
+                "RP_CLIENT_SECRET": demo_app["client_secret"],
+            }
+            apps_running.append(
+                subprocess.Popen([sys.executable, str(EXAMPLE_APP)], env=rp_env)  # noqa: S603
+            )
+
+        for demo_app, proc in zip(demo_apps, apps_running, strict=True):
+            _wait_answering(demo_app["url"], proc)
+        if demo_user and settings["dev_slapd"]["enabled"]:
+            demo_user["dn"] = _demo_password_in_directory(settings, keyring, demo_user)
+        _write_private(
+            env_path,
+            {
+                "hub_url": hub_url,
+                "issuer": issuer,
+                "apps": [
+                    {"name": a["name"], "url": a["url"], "client_id": a["client_id"]}
+                    for a in demo_apps
+                ],
+                "ldap": {
+                    "url": ldap_settings["url"],
+                    "base_dn": ldap_settings["base_dn"],
+                    "bind_dn": ldap_settings["bind_dn"],
+                    "password": ldap_password,
+                },
+                **_mail_env(mail),
+                "admin_client": admin_client,
+                "demo_user": demo_user,
+            },
+        )
+        _banner(hub_url, env_path, admin_client, demo_user, demo_apps)
+        while not stopping:
+            for name, proc in (("gunicorn", gunicorn), ("worker", worker)):
+                if proc.poll() is not None:
+                    _say(f"{name} exited with status {proc.returncode}; stopping")
+                    return 1
+            time.sleep(0.5)
+        _say("stopping …")
+        return 0
+    except Exception as exc:  # noqa: BLE001 - report and clean up whatever failed
+        _say(f"failed: {exc}")
+        return 1
+    finally:
+        env_path.unlink(missing_ok=True)
+        started: list[subprocess.Popen | None] = [*apps_running, worker, gunicorn]
+        for child in started:
+            if child is not None and child.poll() is None:
+                child.terminate()
+        for child in started:
+            if child is not None:
+                try:
+                    child.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        if mail is not None:
+            mail.stop()
+        if slapd is not None:
+            slapd.stop()
+        _say("stopped")
+
+
+def _start_mail(settings: dict[str, Any], ldap_password: str) -> MailStack | None:
+    """The throwaway Postfix + Dovecot reading the directory, when [dev_mail] enables it."""
+    conf = settings["dev_mail"]
+    if not conf["enabled"]:
+        return None
+    ldap_settings = settings["ldap"]
+    mail = MailStack(
+        conf["dir"],
+        LdapSource(
+            ldap_settings["url"],
+            ldap_settings["base_dn"],
+            ldap_settings["bind_dn"],
+            ldap_password,
+        ),
+        hostname=conf["hostname"],
+        smtp_port=int(conf["smtp_port"]),
+        imap_port=int(conf["imap_port"]),
+        lmtp_port=int(conf["lmtp_port"]),
+    )
+    started = time.monotonic()
+    mail.start()
+    _say(
+        f"mail answering in {time.monotonic() - started:.1f} s: SMTP 127.0.0.1:{mail.smtp_port}, "
+        f"IMAP 127.0.0.1:{mail.imap_port} (mail in {mail.mail_root})"
+    )
+    return mail
+
+
+def _mail_env(mail: MailStack | None) -> dict[str, Any]:
+    if mail is None:
+        return {}
+    return {
+        "smtp": {"host": mail.host, "port": mail.smtp_port},
+        "imap": {"host": mail.host, "port": mail.imap_port},
+    }
+
+
+def _banner(
+    hub_url: str, env_path: Path, client: dict, user: dict | None, apps: list[dict]
+) -> None:
+    lines = [
+        "",
+        f"  IDHub is running at {hub_url}",
+        f"  API docs:        {hub_url}/api/v1/docs",
+        f"  OpenAPI:         {hub_url}/api/v1/openapi.json",
+        f"  Readiness:       {hub_url}/readyz",
+        f"  Connection data: {env_path} (readable by you only)",
+        "",
+        "  Demo admin API client (client credentials, every scope):",
+        f"    client_id      {client['client_id']}",
+        f"    client_secret  {client['client_secret']}",
+        "  Try:",
+        f"    curl -s -u {client['client_id']}:<secret> -d grant_type=client_credentials "
+        f"{hub_url}/oauth/token",
+    ]
+    if user:
+        lines += [
+            "",
+            f"  Demo person: {user['name']} (username {user['username']}; password "
+            "and TOTP secret in env.json demo_user)",
+        ]
+    if apps:
+        lines += ["", "  Example apps (single sign-on at the hub):"]
+        lines += [f"    {a['name']:16s} {a['url']}" for a in apps]
+    lines += ["", "  Ctrl-C stops everything.", ""]
+    print("\n".join(lines), flush=True)
+    sys.stdout.flush()

@@ -1,0 +1,383 @@
+"""A throwaway OpenLDAP slapd on loopback, owned by this process (tests and `make run`).
+
+The instance lives in one folder:
+
+    <directory>/slapd.conf   rendered from config/ldap/slapd.conf.tmpl on every start
+    <directory>/data/        the back-mdb database; kept between runs
+    <directory>/slapd.log    slapd's stderr (appended)
+    <directory>/slapd.pid    written by slapd, removed on a clean stop
+    <directory>/indexes.txt  the `index` lines the data was last indexed with
+
+We run slapd in the foreground under subprocess.Popen, so the process is ours to stop
+and a crash shows up as an exit code, not as a silent daemon. `-d none` logs start-up
+errors and shut-down lines to stderr (there is no syslog here), nothing per operation.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import socket
+import string
+import subprocess
+import time
+import weakref
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import argon2
+import ldap
+import ldap.dn
+import ldap.ldapobject
+import ldap.modlist
+
+from idhub.ops.devstack.ports import free_port
+
+REPO_DIR = Path(__file__).resolve().parents[2]
+CONFIG_DIR = REPO_DIR / "config" / "ldap"
+TEMPLATE = CONFIG_DIR / "slapd.conf.tmpl"
+IDHUB_SCHEMA = CONFIG_DIR / "idhub.schema"
+SYSTEM_SCHEMA_DIR = Path("/etc/ldap/schema")
+SLAPD = "/usr/sbin/slapd"
+SLAPTEST = "/usr/sbin/slaptest"
+SLAPINDEX = "/usr/sbin/slapindex"
+
+# OWASP's minimum argon2id parameters: a real hash, yet an admin bind costs ~50 ms,
+# not the ~180 ms of argon2-cffi's defaults (tests bind often).
+_ROOTPW_HASHER = argon2.PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+
+# Structural entry for the suffix, chosen by the attribute of its first RDN.
+_BASE_OBJECT_CLASSES: dict[str, list[bytes]] = {
+    "dc": [b"top", b"dcObject", b"organization"],
+    "o": [b"top", b"organization"],
+    "ou": [b"top", b"organizationalUnit"],
+    "c": [b"top", b"country"],
+}
+
+
+# Instances we started and not yet stopped: stopped at interpreter exit, so a failing
+# test or an uncaught exception in `make run` leaves no orphan slapd behind.
+_RUNNING: weakref.WeakSet[Slapd] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for server in list(_RUNNING):
+        server.stop()
+
+
+class SlapdError(RuntimeError):
+    """The throwaway slapd could not be configured, started or stopped; says why."""
+
+
+class Slapd:
+    """One throwaway slapd serving `base_dn` from `directory` on `host:port`.
+
+    `port=None` picks a free port once; the instance keeps it across restarts so
+    clients holding `url` keep working. Data persists in the folder between runs.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        base_dn: str,
+        admin_dn: str,
+        admin_password: str,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+    ) -> None:
+        if not admin_password:
+            raise SlapdError("admin_password must not be empty")
+        try:
+            ldap.dn.str2dn(base_dn)
+            ldap.dn.str2dn(admin_dn)
+        except ldap.DECODING_ERROR as exc:
+            raise SlapdError(f"invalid DN: {exc}") from exc
+        self.directory = Path(directory).resolve()
+        self.base_dn = base_dn
+        self.admin_dn = admin_dn
+        self._admin_password = admin_password
+        self.host = host
+        self._port = port
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __repr__(self) -> str:  # never show the password
+        return f"Slapd({str(self.directory)!r}, base_dn={self.base_dn!r}, port={self._port})"
+
+    # ------------------------------------------------------------------ paths
+
+    @property
+    def conf_path(self) -> Path:
+        return self.directory / "slapd.conf"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "slapd.log"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.directory / "slapd.pid"
+
+    @property
+    def index_stamp_path(self) -> Path:
+        return self.directory / "indexes.txt"
+
+    @property
+    def port(self) -> int:
+        """The TCP port; picked on first access when none was given."""
+        if self._port is None:
+            self._port = free_port(self.host)
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """`ldap://host:port` for clients (python-ldap, Postfix, Dovecot)."""
+        return f"ldap://{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def is_running(self) -> bool:
+        """True while the slapd process we started is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self, timeout: float = 15.0) -> Self:
+        """Configure, validate, start and wait until the admin can bind; idempotent."""
+        if self.is_running():
+            return self
+        deadline = time.monotonic() + timeout
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.data_dir.mkdir(exist_ok=True, mode=0o700)
+        self._clear_stale_pidfile()
+        self._check_port_free()
+        self._write_config()
+        self._slaptest()
+        self._reindex_if_needed()
+
+        with self.log_path.open("ab") as log:
+            log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting on {self.url}\n".encode())
+            log.flush()
+            self._proc = subprocess.Popen(
+                [SLAPD, "-f", str(self.conf_path), "-h", f"{self.url}/", "-d", "none"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.directory,
+            )
+        _RUNNING.add(self)
+        try:
+            self._wait_until_bindable(deadline)
+            self._ensure_base_entry()
+            if not self.is_running():  # the bind may have reached someone else's server
+                raise SlapdError(f"slapd exited during start; log tail:\n{self.log_tail()}")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM (slapd flushes and removes its pidfile), SIGKILL after `timeout` s."""
+        proc, self._proc = self._proc, None
+        _RUNNING.discard(self)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ helpers
+
+    def connect(self, timeout: float = 3.0) -> ldap.ldapobject.LDAPObject:
+        """A new python-ldap connection bound as the admin (for tests and seeding)."""
+        conn = ldap.initialize(self.url)
+        conn.set_option(ldap.OPT_PROTOCOL_VERSION, ldap.VERSION3)
+        conn.set_option(ldap.OPT_NETWORK_TIMEOUT, timeout)
+        conn.set_option(ldap.OPT_TIMEOUT, timeout)
+        conn.set_option(ldap.OPT_REFERRALS, 0)
+        try:
+            conn.simple_bind_s(self.admin_dn, self._admin_password)
+        except ldap.LDAPError:
+            conn.unbind_s()
+            raise
+        return conn
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of slapd.log, for error messages."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _render_config(self) -> str:
+        template = string.Template(TEMPLATE.read_text())
+        return template.substitute(
+            schema_dir=SYSTEM_SCHEMA_DIR,
+            idhub_schema=IDHUB_SCHEMA,
+            instance_dir=self.directory,
+            data_dir=self.data_dir,
+            suffix=self.base_dn,
+            rootdn=self.admin_dn,
+            rootpw_hash="{ARGON2}" + _ROOTPW_HASHER.hash(self._admin_password),
+        )
+
+    def _write_config(self) -> None:
+        text = self._render_config()
+        # 0600 from the first byte: the file holds the admin password hash.
+        fd = os.open(self.conf_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+
+    def _slaptest(self) -> None:
+        """Validate the rendered config (and our schema) before slapd sees it."""
+        done = subprocess.run(
+            [SLAPTEST, "-f", str(self.conf_path), "-u"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if done.returncode != 0:
+            output = (done.stdout + done.stderr).strip()
+            raise SlapdError(f"slaptest rejected {self.conf_path}:\n{output}")
+
+    def _reindex_if_needed(self) -> None:
+        """Rebuild the indexes of existing data when the config's `index` lines changed.
+
+        slapd.conf is rendered afresh on every start, but back-mdb trusts it: an index
+        added since the data was written holds none of the existing entries, so a search
+        on that attribute silently misses them. slapindex (slapd is not running: start()
+        has checked the pidfile) rebuilds them; a new, empty data folder needs nothing.
+        """
+        wanted = "\n".join(
+            sorted(
+                " ".join(line.split())
+                for line in self.conf_path.read_text().splitlines()
+                if line.split()[:1] == ["index"]
+            )
+        )
+        try:
+            recorded: str | None = self.index_stamp_path.read_text()
+        except FileNotFoundError:
+            recorded = None  # a data folder from before this file existed, or a new one
+        if recorded == wanted:
+            return
+        if (self.data_dir / "data.mdb").exists():
+            done = subprocess.run(
+                [SLAPINDEX, "-f", str(self.conf_path), "-q"],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            if done.returncode != 0:
+                output = (done.stdout + done.stderr).strip()
+                raise SlapdError(f"slapindex failed on {self.data_dir}:\n{output}")
+        self.index_stamp_path.write_text(wanted)
+
+    def _clear_stale_pidfile(self) -> None:
+        """Remove a pidfile left by a killed run; refuse if that slapd is still alive.
+
+        Two slapds on one mdb folder would both write to it, so a live one (a slapd
+        process whose command line names our slapd.conf) is an error, not a restart.
+        """
+        try:
+            pid = int(self.pid_path.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            self.pid_path.unlink(missing_ok=True)
+            return
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            cmdline = []
+        if (
+            cmdline
+            and Path(os.fsdecode(cmdline[0])).name == "slapd"
+            and (os.fsencode(self.conf_path) in cmdline)
+        ):
+            raise SlapdError(
+                f"slapd pid {pid} is still serving {self.directory}; stop it first (kill {pid})"
+            )
+        self.pid_path.unlink(missing_ok=True)
+
+    def _check_port_free(self) -> None:
+        """Fail fast if something listens on our port: otherwise our readiness probe
+        could bind to that other server while our slapd quietly exits."""
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as slapd does
+            try:
+                probe.bind((self.host, self.port))
+            except OSError as exc:
+                raise SlapdError(
+                    f"cannot listen on {self.host}:{self.port}: {exc.strerror}"
+                ) from exc
+
+    def _wait_until_bindable(self, deadline: float) -> None:
+        while True:
+            assert self._proc is not None
+            if self._proc.poll() is not None:
+                raise SlapdError(
+                    f"slapd exited with status {self._proc.returncode} during start; "
+                    f"log tail:\n{self.log_tail()}"
+                )
+            try:
+                self.connect(timeout=0.5).unbind_s()
+                return
+            except (ldap.SERVER_DOWN, ldap.TIMEOUT, ldap.CONNECT_ERROR):
+                pass
+            except ldap.INVALID_CREDENTIALS as exc:
+                raise SlapdError(f"slapd refused the admin bind for {self.admin_dn}") from exc
+            if time.monotonic() > deadline:
+                raise SlapdError(
+                    f"slapd did not answer on {self.url} in time; log tail:\n{self.log_tail()}"
+                )
+            time.sleep(0.05)
+
+    def _ensure_base_entry(self) -> None:
+        """Create the suffix entry (dcObject/organization, organization, OU…) if missing."""
+        conn = self.connect()
+        try:
+            try:
+                conn.search_s(self.base_dn, ldap.SCOPE_BASE, "(objectClass=*)", ["1.1"])
+                return
+            except ldap.NO_SUCH_OBJECT:
+                pass
+            rdn = ldap.dn.str2dn(self.base_dn)[0]
+            first_attr = rdn[0][0].lower()
+            if first_attr not in _BASE_OBJECT_CLASSES:
+                raise SlapdError(
+                    f"don't know how to create a base entry named {first_attr}=…; "
+                    f"create {self.base_dn} yourself"
+                )
+            entry: dict[str, list[bytes]] = {"objectClass": _BASE_OBJECT_CLASSES[first_attr]}
+            for attr, value, _flags in rdn:
+                entry.setdefault(attr, []).append(value.encode())
+            if first_attr == "dc":  # organization needs an o
+                entry["o"] = [rdn[0][1].encode()]
+            conn.add_s(self.base_dn, ldap.modlist.addModlist(entry))
+        finally:
+            conn.unbind_s()

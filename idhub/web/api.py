@@ -1,0 +1,140 @@
+"""The REST API (flask-smorest): HR resources and the audit trail, under /api/v1."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, jsonify, render_template, send_from_directory
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from idhub.audit import api as audit
+from idhub.engine.api import jobs as provisioning
+from idhub.engine.api import seats
+from idhub.errors import DomainError
+from idhub.identity.api import assignments, batches, delegations, org_units, people, positions
+from idhub.reorg import api as changesets
+from idhub.web.schemas import ErrorSchema
+
+log = logging.getLogger(__name__)
+
+# Stable codes for the HTTP errors raised by Flask / webargs rather than by our rules.
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    428: "precondition_required",
+    429: "too_many_requests",
+}
+_HTTP_MESSAGES = {
+    404: "There is nothing at this address.",
+    405: "This method is not allowed here.",
+    422: "Some fields are missing or invalid; see errors.",
+}
+
+
+def _error_body(status: int, code: str, message: str, **extra: object) -> dict:
+    body: dict = {"code": code, "status": status, "message": message}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    body["request_id"] = g.get("request_id")
+    return body
+
+
+class IdhubApi(Api):
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error: HTTPException):  # type: ignore[override]
+        if error.response is not None:  # already a complete response (e.g. from the protector)
+            return error.response
+        status = error.code or 500
+        data = getattr(error, "data", None) or {}
+        errors = data.get("errors") or data.get("messages")
+        message = data.get("message") or _HTTP_MESSAGES.get(status) or error.description
+        headers = data.get("headers") or {}
+        body = _error_body(status, _HTTP_CODES.get(status, "http_error"), message, errors=errors)
+        return jsonify(body), status, headers
+
+
+def handle_domain_error(error: DomainError):  # type: ignore[no-untyped-def]
+    body = _error_body(error.status, error.code, error.message, details=error.details)
+    return jsonify(body), error.status
+
+
+def handle_unexpected(error: Exception):  # type: ignore[no-untyped-def]
+    if isinstance(error, HTTPException):
+        return error
+    log.exception("unhandled error")
+    body = _error_body(500, "internal_error", "Something went wrong on our side; it was logged.")
+    return jsonify(body), 500
+
+
+def init_api(app: Flask, settings: dict) -> Api:
+    app.config.update(
+        API_TITLE="IDHub API",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={
+            "info": {
+                "description": (
+                    "HR data (org units, people, positions, assignments) and the audit trail "
+                    "of IDHub. Authenticate with an OAuth 2 client-credentials token from "
+                    "/oauth/token. Errors are JSON with a stable `code`."
+                )
+            },
+            "servers": [{"url": settings["server"]["public_url"]}],
+        },
+    )
+    api = IdhubApi(app)
+    scopes = {
+        "hr:read": "Read HR data.",
+        "hr:write": "Change HR data (also reads).",
+        "audit:read": "Read the audit trail.",
+        "admin": "Everything.",
+    }
+    api.spec.components.security_scheme(
+        "oauth2",
+        {
+            "type": "oauth2",
+            "flows": {"clientCredentials": {"tokenUrl": "/oauth/token", "scopes": scopes}},
+        },
+    )
+    for module in (
+        org_units,
+        people,
+        positions,
+        assignments,
+        batches,
+        audit,
+        provisioning,
+        changesets,
+        delegations,
+        seats,
+    ):
+        api.register_blueprint(module.blp)
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(Exception, handle_unexpected)
+    _register_docs(app)
+    return api
+
+
+def _register_docs(app: Flask) -> None:
+    """Browsable docs with Swagger UI served from the package, not from a CDN."""
+    import swagger_ui_bundle
+
+    @app.get("/api/v1/docs")
+    def api_docs():  # type: ignore[no-untyped-def]
+        return render_template("api_docs.html")
+
+    @app.get("/api/v1/docs/static/<path:filename>")
+    def api_docs_static(filename: str):  # type: ignore[no-untyped-def]
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=3600)

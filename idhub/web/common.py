@@ -1,0 +1,282 @@
+"""What every API endpoint shares: scopes, the write transaction, ETags, Idempotency-Key, paging."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, current_app, g, request
+from flask_smorest import Blueprint
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from idhub.changes.chain import Actor
+from idhub.changes.context import HrContext
+from idhub.db import db_session
+from idhub.errors import Conflict, Invalid, PreconditionFailed, PreconditionRequired
+from idhub.models import IdempotencyRecord
+from idhub.web.bearer import current_client_id, require_oauth
+from idhub.web.schemas import CONTROL_CHARS, ErrorSchema
+from provisioning.naming import nfc, search_key
+
+READ_SCOPES = ["hr:read", "hr:write", "admin"]
+WRITE_SCOPES = ["hr:write", "admin"]
+AUDIT_SCOPES = ["audit:read", "admin"]
+
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def scoped(blp: Blueprint, scopes: list[str]) -> Callable:
+    """Require a bearer token with any one of `scopes`, and say so in the OpenAPI document."""
+
+    def decorator(view: Callable) -> Callable:
+        protected = require_oauth(scopes)(view)
+        protected = blp.doc(security=[{"oauth2": [s]} for s in scopes])(protected)
+        protected = blp.alt_response(401, schema=ErrorSchema, description="No valid token.")(
+            protected
+        )
+        return blp.alt_response(403, schema=ErrorSchema, description="Scope missing.")(protected)
+
+    return decorator
+
+
+def actor() -> Actor:
+    return Actor(
+        type="client",
+        id=current_client_id(),
+        request_id=g.get("request_id"),
+        source_ip=request.remote_addr,
+    )
+
+
+def _header_reason() -> str | None:
+    """X-Change-Reason, NFC, without control characters, at most 500 characters."""
+    raw = request.headers.get("X-Change-Reason", "")
+    # WSGI hands headers over as latin-1; clients send Vietnamese as UTF-8 bytes.
+    with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
+        raw = raw.encode("latin-1").decode("utf-8")
+    text = CONTROL_CHARS.sub("", nfc(raw))[:500].strip()
+    return text or None
+
+
+def hr_context(reason: str | None = None) -> HrContext:
+    return HrContext(
+        session=db_session(),
+        audit=current_app.extensions["idhub.audit"],
+        actor=actor(),
+        reason=reason or _header_reason(),
+        naming_pattern=current_app.extensions["idhub.rules"].naming.pattern,
+    )
+
+
+# -- ETag / If-Match: optimistic concurrency on the row's version counter ----------------
+def etag_of(obj: Any) -> str:
+    return f'"{obj.version}"'
+
+
+def require_if_match(obj: Any) -> None:
+    """PATCH needs the ETag the client last saw; a stale one means someone else changed it."""
+    if not request.if_match:
+        raise PreconditionRequired(
+            "Send If-Match with the ETag from your last GET of this resource.",
+            code="if_match_required",
+        )
+    if not request.if_match.star_tag and not request.if_match.contains(etag_of(obj).strip('"')):
+        raise PreconditionFailed(
+            "The resource changed since you read it; GET it again and retry.",
+            code="etag_mismatch",
+        )
+
+
+IF_MATCH_DOC = {
+    "parameters": [
+        {
+            "in": "header",
+            "name": "If-Match",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "ETag from the last GET of the resource (optimistic concurrency).",
+        }
+    ]
+}
+IDEMPOTENCY_DOC = {
+    "parameters": [
+        {
+            "in": "header",
+            "name": "Idempotency-Key",
+            "required": False,
+            "schema": {"type": "string", "maxLength": 255},
+            "description": "A retried POST with the same key and body returns the first answer.",
+        },
+        {
+            "in": "header",
+            "name": "X-Change-Reason",
+            "required": False,
+            "schema": {"type": "string", "maxLength": 500},
+            "description": "Why the change is made; recorded in the audit trail.",
+        },
+    ]
+}
+
+
+def with_etag(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> tuple:
+    return obj, status, {"ETag": etag_of(obj), **(headers or {})}
+
+
+# -- The write transaction ----------------------------------------------------------------
+def _request_fingerprint() -> str:
+    digest = hashlib.sha256()
+    digest.update(request.method.encode() + b" " + request.path.encode() + b"\n")
+    digest.update(request.get_data(cache=True))
+    return digest.hexdigest()
+
+
+def writes(view: Callable) -> Callable:
+    """One transaction per write request: commit if the view succeeded, else nothing is written.
+
+    With an Idempotency-Key header, the first response is stored in the same transaction
+    and replayed for a retry with the same key and body.
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        session = db_session()
+        key = request.headers.get("Idempotency-Key")
+        client_id = current_client_id() or "-"
+        fingerprint = None
+        if key is not None:
+            if not _IDEMPOTENCY_KEY.match(key):
+                raise Invalid(
+                    "Idempotency-Key must be 1–255 printable ASCII characters.",
+                    code="bad_idempotency_key",
+                )
+            fingerprint = _request_fingerprint()
+            replay = _replay(session, client_id, key, fingerprint)
+            if replay is not None:
+                return replay
+        try:
+            response = current_app.make_response(view(*args, **kwargs))
+            if key is not None and response.status_code < 400:
+                session.add(
+                    IdempotencyRecord(
+                        client_id=client_id,
+                        key=key,
+                        method=request.method,
+                        path=request.path,
+                        request_hash=fingerprint,
+                        status_code=response.status_code,
+                        response_body=response.get_data(as_text=True),
+                        location=response.headers.get("Location"),
+                    )
+                )
+            session.commit()
+        except StaleDataError as exc:
+            session.rollback()
+            raise PreconditionFailed(
+                "The resource changed while this request ran; GET it again and retry.",
+                code="concurrent_update",
+            ) from exc
+        except IntegrityError as exc:
+            session.rollback()
+            if key is not None:
+                replay = _replay(session, client_id, key, fingerprint)
+                if replay is not None:
+                    return replay
+            raise Conflict(
+                "The change conflicts with data written at the same time; retry.",
+                code="conflict",
+            ) from exc
+        return response
+
+    return wrapper
+
+
+def _replay(session, client_id: str, key: str, fingerprint: str | None) -> Response | None:  # type: ignore[no-untyped-def]
+    record = session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.client_id == client_id, IdempotencyRecord.key == key
+        )
+    )
+    if record is None:
+        return None
+    if record.request_hash != fingerprint:
+        raise Conflict(
+            "This Idempotency-Key was already used for a different request.",
+            code="idempotency_key_reused",
+        )
+    response = Response(
+        record.response_body, status=record.status_code, mimetype="application/json"
+    )
+    if record.location:
+        response.headers["Location"] = record.location
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+# -- Paging ---------------------------------------------------------------------------------
+def paginate(query, pagination_parameters) -> list:  # type: ignore[no-untyped-def]
+    """Apply flask-smorest's page / page_size to a select() and set the total for X-Pagination."""
+    session = db_session()
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    pagination_parameters.item_count = total
+    page, size = pagination_parameters.page, pagination_parameters.page_size
+    if (page - 1) * size >= total:
+        return []
+    return list(session.scalars(query.limit(size).offset((page - 1) * size)))
+
+
+def contains(column, text: str):  # type: ignore[no-untyped-def]
+    """Accent- and case-insensitive "contains" on a folded search column."""
+    needle = search_key(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.like(f"%{needle}%", escape="\\")
+
+
+# -- The usual endpoint shapes, so each resource module states only what differs --------
+def _stack(*decorators: Callable) -> Callable:
+    def apply(view: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            view = decorator(view)
+        return view
+
+    return apply
+
+
+def read_one(blp: Blueprint, response: Any, what: str) -> Callable:
+    """GET of one resource: a token with a read scope; 404 when it does not exist."""
+    return _stack(
+        scoped(blp, READ_SCOPES),
+        blp.response(200, response),
+        blp.alt_response(404, schema=ErrorSchema, description=f"No such {what}."),
+    )
+
+
+def create_one(blp: Blueprint, body: Any, response: Any, conflict: str) -> Callable:
+    """POST to a collection: one audited transaction, Idempotency-Key honoured."""
+    return _stack(
+        scoped(blp, WRITE_SCOPES),
+        writes,
+        blp.doc(**IDEMPOTENCY_DOC),
+        blp.arguments(body),
+        blp.response(201, response),
+        blp.alt_response(409, schema=ErrorSchema, description=conflict),
+    )
+
+
+def patch_one(blp: Blueprint, body: Any, response: Any, what: str) -> Callable:
+    """PATCH of one resource: If-Match required (428 without it, 412 when stale)."""
+    return _stack(
+        scoped(blp, WRITE_SCOPES),
+        writes,
+        blp.doc(**IF_MATCH_DOC),
+        blp.arguments(body),
+        blp.response(200, response),
+        blp.alt_response(404, schema=ErrorSchema, description=f"No such {what}."),
+        blp.alt_response(409, schema=ErrorSchema, description="Breaks an HR rule."),
+        blp.alt_response(412, schema=ErrorSchema, description="ETag does not match."),
+        blp.alt_response(428, schema=ErrorSchema, description="If-Match missing."),
+    )
