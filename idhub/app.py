@@ -1,40 +1,29 @@
-"""The application factory: settings → extensions → blueprints; nothing built at import."""
+"""The application factory: settings → services → every wing's blueprints and pages.
+
+The one place that knows all the wings; nothing is built at import."""
 
 from __future__ import annotations
 
-import logging
-import re
-import time
-import uuid
 from typing import Any
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, jsonify
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idhub import services as runtime
+from idhub.audit import api as audit_api
 from idhub.changes.chain import AuditLog
 from idhub.config import load_settings
 from idhub.db import Database, close_request_session
+from idhub.engine.api import jobs, seats
+from idhub.identity.api import assignments, batches, delegations, org_units, people, positions
 from idhub.keyring import Keyring
 from idhub.logs import configure_logging
 from idhub.oidc import init_sso
 from idhub.oidc.server import init_oauth
 from idhub.ops.health import bp as health_bp
+from idhub.reorg import api as changesets
 from idhub.web.api import init_api
-
-access_log = logging.getLogger("idhub.access")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
-
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
+from idhub.web.security import install_request_hooks
 
 
 def create_app(
@@ -61,11 +50,26 @@ def create_app(
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
-    _install_request_hooks(app)
+    install_request_hooks(app)
     app.teardown_appcontext(close_request_session)
     init_oauth(app, settings)
     init_sso(app, settings)
-    init_api(app, settings)
+    init_api(
+        app,
+        settings,
+        [
+            org_units.blp,
+            people.blp,
+            positions.blp,
+            assignments.blp,
+            batches.blp,
+            audit_api.blp,
+            jobs.blp,
+            changesets.blp,
+            delegations.blp,
+            seats.blp,
+        ],
+    )
     app.register_blueprint(health_bp)
 
     @app.get("/")
@@ -81,33 +85,3 @@ def create_app(
         )
 
     return app
-
-
-def _install_request_hooks(app: Flask) -> None:
-    @app.before_request
-    def _start() -> None:
-        supplied = request.headers.get("X-Request-Id", "")
-        g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
-        g.started = time.perf_counter()
-
-    @app.after_request
-    def _finish(response):  # type: ignore[no-untyped-def]
-        response.headers["X-Request-Id"] = g.get("request_id", "")
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.path.startswith(("/api/", "/oauth/")):
-            response.headers.setdefault("Cache-Control", "no-store")
-        access_log.info(
-            "%s %s %s",
-            request.method,
-            request.path,  # never the query string: it may carry secrets
-            response.status_code,
-            extra={
-                "status": response.status_code,
-                "duration_ms": round(
-                    (time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1
-                ),
-                "remote_addr": request.remote_addr,
-            },
-        )
-        return response

@@ -11,11 +11,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from idhub.changes.wakeup import notify_queued
-from idhub.db import upsert
+from idhub.db import before_commit, upsert
 from idhub.models import ProvisioningJob, utcnow
 
 TARGETS = ("ldap",)
@@ -29,9 +29,9 @@ def converge_later(
     pending: dict[uuid.UUID, tuple[str, str | None]] = session.info.setdefault(_PENDING, {})
     for person_id in person_ids:
         pending[person_id] = (reason, request_id)
+    before_commit(session, _PENDING, _write_pending_jobs)
 
 
-@event.listens_for(Session, "before_commit")
 def _write_pending_jobs(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     if pending:
@@ -40,11 +40,6 @@ def _write_pending_jobs(session: Session) -> None:
             by_reason.setdefault(key, []).append(person_id)
         for (reason, request_id), ids in by_reason.items():
             enqueue(session, ids, reason, request_id=request_id)
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_pending_jobs(session: Session) -> None:
-    session.info.pop(_PENDING, None)
 
 
 def enqueue(

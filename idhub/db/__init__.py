@@ -9,7 +9,7 @@ writers queue on the lock instead of failing when one upgrades a read to a write
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -52,6 +52,9 @@ class Database:
         self._write = sessionmaker(
             self.engine.execution_options(sqlite_begin="BEGIN IMMEDIATE"), expire_on_commit=False
         )
+        for maker in (self._read, self._write):
+            event.listen(maker, "before_commit", _run_before_commit)
+            event.listen(maker, "after_rollback", _drop_before_commit)
 
     @property
     def dialect(self) -> str:
@@ -90,6 +93,27 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+_BEFORE_COMMIT = "idhub.before_commit"
+
+
+def before_commit(session: Session, key: str, callback: Callable[[Session], None]) -> None:
+    """Run `callback(session)` once, right before this session's transaction commits (the
+    outbox writes a transaction's jobs so); one per key. If the transaction rolls back, the
+    callback is forgotten, and so is whatever the caller kept in `session.info[key]`."""
+    session.info.setdefault(_BEFORE_COMMIT, {})[key] = callback
+
+
+def _run_before_commit(session: Session) -> None:
+    callbacks = session.info.pop(_BEFORE_COMMIT, None)
+    for callback in (callbacks or {}).values():
+        callback(session)
+
+
+def _drop_before_commit(session: Session) -> None:
+    for key in session.info.pop(_BEFORE_COMMIT, None) or ():
+        session.info.pop(key, None)
 
 
 def among(session: Session, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:

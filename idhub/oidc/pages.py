@@ -53,6 +53,7 @@ from idhub.oidc.login import (
 from idhub.oidc.logout import LogoutSettings, end_access
 from idhub.oidc.passwords import write_directory_password
 from idhub.oidc.sessions import clear_cookie, current_session, set_cookie, start_session
+from idhub.web.security import SECURITY_HEADERS
 
 bp = Blueprint("sso", __name__, template_folder="../templates")
 PENDING_TTL_S = 300  # between the password and the TOTP code
@@ -120,8 +121,6 @@ def _origin(uri: str) -> str | None:
 def _allow_form_redirect(response: Response, target: str | None) -> Response:
     """Browsers apply CSP form-action to the redirects after a form is sent: let this
     page's form end at `target`'s origin (a URI already checked against a registration)."""
-    from idhub.app import SECURITY_HEADERS
-
     origin = _origin(target) if target else None
     csp = SECURITY_HEADERS["Content-Security-Policy"]
     if origin:

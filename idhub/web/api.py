@@ -1,19 +1,16 @@
-"""The REST API (flask-smorest): HR resources and the audit trail, under /api/v1."""
+"""The REST API's frame (flask-smorest) under /api/v1: the OpenAPI document, the bearer
+scheme, the JSON error format and the local Swagger UI. Each wing brings its blueprints."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from flask import Flask, g, jsonify, render_template, send_from_directory
-from flask_smorest import Api
+from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException
 
-from idhub.audit import api as audit
-from idhub.engine.api import jobs as provisioning
-from idhub.engine.api import seats
 from idhub.errors import DomainError
-from idhub.identity.api import assignments, batches, delegations, org_units, people, positions
-from idhub.reorg import api as changesets
 from idhub.web.schemas import ErrorSchema
 
 log = logging.getLogger(__name__)
@@ -76,7 +73,7 @@ def handle_unexpected(error: Exception):  # type: ignore[no-untyped-def]
     return jsonify(body), 500
 
 
-def init_api(app: Flask, settings: dict) -> Api:
+def init_api(app: Flask, settings: dict, blueprints: Iterable[Blueprint]) -> Api:
     app.config.update(
         API_TITLE="IDHub API",
         API_VERSION="1",
@@ -108,19 +105,8 @@ def init_api(app: Flask, settings: dict) -> Api:
             "flows": {"clientCredentials": {"tokenUrl": "/oauth/token", "scopes": scopes}},
         },
     )
-    for module in (
-        org_units,
-        people,
-        positions,
-        assignments,
-        batches,
-        audit,
-        provisioning,
-        changesets,
-        delegations,
-        seats,
-    ):
-        api.register_blueprint(module.blp)
+    for blueprint in blueprints:
+        api.register_blueprint(blueprint)
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(Exception, handle_unexpected)
     _register_docs(app)

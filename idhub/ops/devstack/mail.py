@@ -42,9 +42,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from idhub.config import PROJECT_DIR
 from idhub.ops.devstack.ports import free_port
 
-REPO_DIR = Path(__file__).resolve().parents[2]
+REPO_DIR = PROJECT_DIR
 TEMPLATE_DIR = REPO_DIR / "config" / "mail"
 POSTFIX = "/usr/sbin/postfix"
 DOVECOT = "/usr/sbin/dovecot"

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 
 from idhub.changes.chain import Actor, AuditLog
+from idhub.config import PROJECT_DIR
 from idhub.db import Database
 from idhub.keyring import Keyring
 from idhub.models import OAuthClient, OrgUnit, Person
@@ -36,7 +37,7 @@ DEMO_USER_FILE = "demo_user.json"
 DEMO_APPS_FILE = "demo_apps.json"
 # The example apps (examples/rp_app.py), on the ports after the hub's.
 DEMO_APPS = ("Văn bản", "Họp trực tuyến", "Nhân sự")
-EXAMPLE_APP = Path(__file__).resolve().parents[2] / "examples" / "rp_app.py"
+EXAMPLE_APP = PROJECT_DIR / "examples" / "rp_app.py"
 ACTOR = Actor("system", "devstack")
 
 

@@ -33,9 +33,10 @@ import ldap.dn
 import ldap.ldapobject
 import ldap.modlist
 
+from idhub.config import PROJECT_DIR
 from idhub.ops.devstack.ports import free_port
 
-REPO_DIR = Path(__file__).resolve().parents[2]
+REPO_DIR = PROJECT_DIR
 CONFIG_DIR = REPO_DIR / "config" / "ldap"
 TEMPLATE = CONFIG_DIR / "slapd.conf.tmpl"
 IDHUB_SCHEMA = CONFIG_DIR / "idhub.schema"
