@@ -26,8 +26,7 @@ from idhub.config import load_settings
 from idhub.models import Base
 from idhub.oidc.clients import create_client
 from idhub.ops.migrate import upgrade
-from tests.ldap_fixtures import ADMIN_PASSWORD, slapd_server  # noqa: F401
-from tests.mail_fixtures import mail_server, mail_stack, mail_tmp  # noqa: F401
+from tests.fixtures.ldap import ADMIN_PASSWORD
 
 PG_ADMIN_URL = os.environ.get(
     "IDHUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
