@@ -1,0 +1,197 @@
+"""`idhub client`, `keys` and `person`: API and sign-on clients, signing keys, a person's
+activation or reset link."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from idhub.errors import DomainError
+from idhub.runtime import Runtime, fail, pass_runtime
+
+
+@click.group()
+def client() -> None:
+    """OAuth 2 clients (API callers, later the SSO apps)."""
+
+
+@client.command("create")
+@click.option("--name", required=True, help="Who the client is, e.g. 'HR system sync'.")
+@click.option("--scope", "scopes", multiple=True, required=True, help="Granted scope; repeat.")
+@click.option(
+    "--type",
+    "client_type",
+    type=click.Choice(["confidential", "public"]),
+    default="confidential",
+    show_default=True,
+    help="public: no secret, PKCE (S256) required (browser and mobile apps).",
+)
+@click.option(
+    "--grant",
+    "grants",
+    multiple=True,
+    type=click.Choice(["client_credentials", "authorization_code", "refresh_token"]),
+    help="Allowed grant; repeat. Default: client_credentials.",
+)
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Exact redirect URI; repeat.")
+@click.option(
+    "--post-logout-redirect-uri", "post_logout_uris", multiple=True, help="Exact URI; repeat."
+)
+@click.option("--backchannel-logout-uri", default=None, help="Where logout tokens are POSTed.")
+@click.option("--first-party", is_flag=True, help="A province app: no consent screen.")
+@click.option("--json", "as_json", is_flag=True, help="Print id and secret as JSON.")
+@pass_runtime
+def client_create(
+    rt: Runtime,
+    name: str,
+    scopes: tuple[str, ...],
+    client_type: str,
+    grants: tuple[str, ...],
+    redirect_uris: tuple[str, ...],
+    post_logout_uris: tuple[str, ...],
+    backchannel_logout_uri: str | None,
+    first_party: bool,
+    as_json: bool,
+) -> None:
+    """Register a client: an API client (client credentials) or a sign-on app.
+
+    The secret is printed once and only a keyed hash of it is stored.
+
+    \b
+    Examples:
+      idhub client create --name "HR sync" --scope hr:read --scope hr:write
+      idhub client create --name "Văn bản" --grant authorization_code --grant refresh_token \\
+        --scope openid --scope profile --scope email --scope org --scope roles \\
+        --redirect-uri https://vanban.example/callback --first-party
+    """
+    from idhub.oidc.clients import create_client
+
+    allowed = list(rt.settings["oauth"]["scopes"]) + [
+        s for s in rt.settings["sso"]["scopes"] if s not in rt.settings["oauth"]["scopes"]
+    ]
+    try:
+        with rt.db.transaction() as session:
+            new = create_client(
+                session,
+                rt.keyring,
+                rt.audit,
+                rt.actor,
+                name=name,
+                scopes=list(scopes),
+                allowed_scopes=allowed,
+                client_type=client_type,
+                grant_types=list(grants) or None,
+                redirect_uris=list(redirect_uris),
+                post_logout_redirect_uris=list(post_logout_uris),
+                backchannel_logout_uri=backchannel_logout_uri,
+                first_party=first_party,
+            )
+    except DomainError as exc:
+        fail(exc)
+    if as_json:
+        click.echo(json.dumps({"client_id": new.client_id, "client_secret": new.client_secret}))
+    elif new.client_secret:
+        click.echo(f"client_id:     {new.client_id}\nclient_secret: {new.client_secret}")
+        click.echo("Keep the secret now: it cannot be shown again.", err=True)
+    else:
+        click.echo(f"client_id:     {new.client_id}  (public: no secret, PKCE required)")
+
+
+@client.command("list")
+@pass_runtime
+def client_list(rt: Runtime) -> None:
+    """List registered clients (never their secrets).
+
+    \b
+    Example:
+      idhub client list
+    """
+    from sqlalchemy import select
+
+    from idhub.models import OAuthClient
+
+    with rt.db.transaction() as session:
+        for row in session.scalars(select(OAuthClient).order_by(OAuthClient.created_at)):
+            state = "disabled" if row.disabled_at else "active"
+            click.echo(f"{row.client_id}\t{state}\t{row.scope}\t{row.name}")
+
+
+@click.group()
+def keys() -> None:
+    """Signing keys of the OpenID provider (ID tokens, logout tokens)."""
+
+
+@keys.command("rotate")
+@pass_runtime
+def keys_rotate(rt: Runtime) -> None:
+    """Make a new signing key; the previous one stays in JWKS for sso.key_overlap_s.
+
+    \b
+    Example:
+      idhub keys rotate
+    """
+    from idhub.oidc.keys import rotate_keys
+
+    overlap = int(rt.settings["sso"]["key_overlap_s"])
+    with rt.db.transaction() as session:
+        new, retired = rotate_keys(session, rt.keyring, rt.audit, rt.actor, overlap_s=overlap)
+    click.echo(f"signing key {new.kid} active; {len(retired)} retired (verify for {overlap} s)")
+
+
+@keys.command("list")
+@pass_runtime
+def keys_list(rt: Runtime) -> None:
+    """List signing keys (never the private part).
+
+    \b
+    Example:
+      idhub keys list
+    """
+    from sqlalchemy import select
+
+    from idhub.models import SigningKey
+
+    with rt.db.transaction() as session:
+        for row in session.scalars(select(SigningKey).order_by(SigningKey.created_at)):
+            state = (
+                "active" if row.retired_at is None else f"retired, in JWKS until {row.expires_at}"
+            )
+            click.echo(f"{row.kid}\t{row.alg}\t{row.created_at:%Y-%m-%d %H:%M}\t{state}")
+
+
+@click.group()
+def person() -> None:
+    """People's sign-on: activation and password-reset links."""
+
+
+@person.command("activation-link")
+@click.argument("person_ref", metavar="PERSON")
+@click.option("--reset", is_flag=True, help="A password-reset link instead of an activation.")
+@pass_runtime
+def person_activation_link(rt: Runtime, person_ref: str, reset: bool) -> None:
+    """Print a one-time link where PERSON (id or username) sets a password and enrols TOTP.
+
+    \b
+    Example:
+      idhub person activation-link annv
+    """
+    from idhub.oidc.credentials import find_person_ref, issue_action_link
+
+    issuer = (rt.settings["sso"]["issuer"] or rt.settings["server"]["public_url"]).rstrip("/")
+    try:
+        with rt.db.transaction() as session:
+            found = find_person_ref(session, person_ref)
+            link = issue_action_link(
+                session,
+                rt.keyring,
+                rt.audit,
+                rt.actor,
+                found,
+                purpose="reset" if reset else "activate",
+                ttl_s=int(rt.settings["sso"]["action_link_ttl_s"]),
+            )
+    except DomainError as exc:
+        fail(exc)
+    click.echo(f"{issuer}{link.path}")
+    click.echo(f"valid until {link.expires_at:%Y-%m-%d %H:%M} UTC, once", err=True)

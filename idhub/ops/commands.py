@@ -1,0 +1,269 @@
+"""`idhub db`, `run`, `serve`, `worker` and `demo`: running the hub and its development stack.
+
+The worker command lives here, above the wings, because a worker process wires several of
+them together: the engine's loop, the leaver hook of the sign-on, the clock's daily work."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from idhub.runtime import Runtime, pass_runtime
+
+
+@click.group()
+def db() -> None:
+    """Database schema migrations (Alembic)."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+@pass_runtime
+def db_upgrade(rt: Runtime, revision: str) -> None:
+    """Migrate the database schema up (creates it when empty).
+
+    \b
+    Example:
+      idhub db upgrade
+    """
+    from idhub.ops.migrate import current_revision, upgrade
+
+    upgrade(rt.db.engine, revision)
+    click.echo(f"database at revision {current_revision(rt.db.engine)}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@pass_runtime
+def db_downgrade(rt: Runtime, revision: str) -> None:
+    """Migrate the database schema down to REVISION ("base" drops everything).
+
+    \b
+    Example:
+      idhub db downgrade 0001
+    """
+    from idhub.ops.migrate import current_revision, downgrade
+
+    downgrade(rt.db.engine, revision)
+    click.echo(f"database at revision {current_revision(rt.db.engine)}")
+
+
+@db.command("current")
+@pass_runtime
+def db_current(rt: Runtime) -> None:
+    """Print the schema revision of the database and whether it is the latest.
+
+    \b
+    Example:
+      idhub db current
+    """
+    from idhub.ops.migrate import current_revision, head_revision
+
+    current, head = current_revision(rt.db.engine), head_revision(rt.db.engine)
+    click.echo(
+        f"current: {current}  latest: {head}" + ("" if current == head else "  (upgrade needed)")
+    )
+
+
+@click.group()
+def demo() -> None:
+    """Demo data from the real country (needs the optional vietnam-provinces package)."""
+
+
+@demo.command("load")
+@click.option("--province", type=int, default=None, help="vietnam-provinces code (12 = Lai Châu).")
+@click.option("--staff", type=click.IntRange(1, 200_000), default=None, help="Synthetic people.")
+@click.option("--seed", type=int, default=None, help="Random seed (same seed, same data).")
+@pass_runtime
+def demo_load(rt: Runtime, province: int | None, staff: int | None, seed: int | None) -> None:
+    """Load one real province's org tree and synthetic staff into an empty database.
+
+    \b
+    Example:
+      idhub demo load --province 12 --staff 3000 --seed 2025
+    """
+    from idhub.ops.demo.load import DemoAlreadyLoaded, DemoUnavailable, load_demo
+
+    conf = rt.settings["demo"]
+    try:
+        with rt.db.transaction() as session:
+            summary = load_demo(
+                session,
+                rt.audit,
+                province_code=province if province is not None else int(conf["province"]),
+                staff=staff if staff is not None else int(conf["staff"]),
+                seed=seed if seed is not None else int(conf["seed"]),
+                actor=rt.actor,
+            )
+    except (DemoAlreadyLoaded, DemoUnavailable) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"loaded {summary}")
+
+
+@demo.command("reform")
+@click.option(
+    "--province",
+    type=int,
+    default=12,
+    show_default=True,
+    help="Pre-2025 province code (vietnam-provinces legacy data).",
+)
+@click.option(
+    "--staff",
+    type=click.IntRange(1, 200_000),
+    default=2000,
+    show_default=True,
+    help="Synthetic people in the pre-2025 units.",
+)
+@click.option("--seed", type=int, default=2025, show_default=True, help="Random seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON.")
+@pass_runtime
+def demo_reform(rt: Runtime, province: int, staff: int, seed: int, as_json: bool) -> None:
+    """The 2025 reform of one real province, end to end, into an empty database.
+
+    Loads the pre-2025 tree (province, districts, communes) and staff, converges the
+    directory, builds the reform's change set from the official conversion table,
+    previews and applies it, converges again and checks every account. Exits 1 if any
+    check fails.
+
+    \b
+    Example:
+      idhub demo reform --province 48 --staff 2000
+    """
+    from idhub.ops.demo.province import ProvinceDataMissing
+    from idhub.ops.demo.reform import run_reform
+
+    try:
+        report = run_reform(
+            rt.db,
+            rt.audit,
+            rt.rules,
+            rt.connector,
+            lambda: [w for w in (_directory_worker(rt), _mail_worker(rt)) if w is not None],
+            base_dn=rt.base_dn,
+            province=province,
+            staff=staff,
+            seed=seed,
+            actor=rt.actor,
+            say=(lambda _m: None) if as_json else click.echo,
+        )
+    except (ProvinceDataMissing, LookupError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    if not report["ok"]:
+        raise SystemExit(1)
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Work until the queue is empty, then exit.")
+@pass_runtime
+def worker(rt: Runtime, once: bool) -> None:
+    """Run a provisioning worker: converge queued people on the directory.
+
+    Stops cleanly on SIGTERM / Ctrl-C (the round in progress is finished and recorded).
+    Several workers may run at once on PostgreSQL.
+
+    \b
+    Example:
+      idhub worker
+    """
+    import threading
+
+    from idhub.ops.gc import settle_after_startup
+    from idhub.ops.signals import stop_on_signals
+
+    w = _directory_worker(rt)
+    mail = _mail_worker(rt)
+    settle_after_startup()
+    if once:
+        total = 0
+        while done := w.run_once() + (mail.run_once() if mail else 0):
+            total += done
+        click.echo(f"processed {total} jobs")
+        return
+    stop = threading.Event()
+    stop_on_signals(stop)
+    mail_thread = threading.Thread(target=mail.run, args=(stop,), daemon=True) if mail else None
+    if mail_thread:
+        mail_thread.start()
+    w.run(stop)
+    if mail_thread:
+        mail_thread.join(timeout=60)
+
+
+def _directory_worker(rt: Runtime):  # type: ignore[no-untyped-def]
+    """The directory's worker; it queues the jobs of the targets that follow it."""
+    from idhub import services as runtime
+    from idhub.engine.worker import Worker, WorkerSettings
+    from idhub.oidc.logout import LeaverHook
+
+    return Worker(
+        rt.db,
+        rt.audit,
+        rt.connector(),
+        rt.rules,
+        base_dn=rt.base_dn,
+        settings=WorkerSettings.from_settings(rt.settings["provisioning"]),
+        guard=rt.guard,
+        then=runtime.then_targets(rt.settings),
+        on_disabled=LeaverHook(rt.db, rt.audit, rt.keyring, rt.settings),
+    )
+
+
+def _mail_worker(rt: Runtime):  # type: ignore[no-untyped-def]
+    """The mail target's worker when [mail] is enabled (it runs beside the directory's)."""
+    from idhub import services as runtime
+    from idhub.engine.targets.mail import MailWorker
+    from idhub.engine.worker import WorkerSettings
+
+    connector = runtime.mail_connector(rt.settings)
+    if connector is None:
+        return None
+    return MailWorker(
+        rt.db,
+        rt.audit,
+        connector,
+        rt.rules,
+        base_dn=rt.base_dn,
+        settings=WorkerSettings.from_settings(rt.settings["provisioning"]),
+        directory=rt.connector(),  # seat mailboxes have a directory entry of their own
+    )
+
+
+@click.command("run")
+@click.option("--no-demo", is_flag=True, help="Do not load the demo data on first start.")
+@pass_runtime
+def run(rt: Runtime, no_demo: bool) -> None:
+    """Start the development stack: slapd under var/, migrations, demo, the hub on gunicorn.
+
+    Ctrl-C (or SIGTERM) stops everything it started. Data under var/ is kept.
+
+    \b
+    Example:
+      idhub run            # what `make run` does
+    """
+    from idhub.ops.devstack.run import run_stack
+
+    sys.exit(run_stack(rt.settings, load_demo_data=not no_demo))
+
+
+@click.command("serve")
+@click.option("--bind", default=None, help="host:port (default from settings).")
+@click.option("--workers", type=int, default=None, help="gunicorn worker processes.")
+@pass_runtime
+def serve(rt: Runtime, bind: str | None, workers: int | None) -> None:
+    """Serve the hub with gunicorn (production server), in the foreground.
+
+    \b
+    Example:
+      idhub serve --bind 0.0.0.0:8080 --workers 4
+    """
+    import os
+
+    from idhub.ops.server import gunicorn_argv
+
+    argv = gunicorn_argv(rt.settings, bind, workers)
+    os.execv(argv[0], argv)  # noqa: S606 - replace this process with gunicorn
