@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
-from idhub.db import EncodedJSON
+from idhub.db import EncodedJSON, table_of
 from idhub.models import AuditEvent, utcnow
 
 GENESIS_HASH = "0" * 64
@@ -207,8 +207,9 @@ class AuditLog:
         rows = []
         for change in changes:
             who = change.actor or actor
-            row = {
-                "id": last_id + 1,
+            last_id += 1
+            row: dict[str, Any] = {
+                "id": last_id,
                 "at": now,
                 "actor_type": who.type,
                 "actor_id": who.id,
@@ -223,10 +224,9 @@ class AuditLog:
                 "prev_hash": last_hash,
             }
             row["hash"] = last_hash = self._seal(row)
-            last_id = row["id"]
             rows.append(row)
         if rows:
-            session.execute(insert(AuditEvent.__table__), rows)
+            session.execute(insert(table_of(AuditEvent)), rows)
             session.info[_HEAD_KEY] = (session.get_transaction(), last_id, last_hash)
         return len(rows)
 

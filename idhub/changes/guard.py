@@ -8,6 +8,7 @@ confirms with `idhub guard release` (or the API); a confirmation lasts one windo
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -95,13 +96,14 @@ def release(db: Database, audit: AuditLog, actor: Actor, guard: Guard, reason: s
         held = list(
             session.scalars(select(ProvisioningJob).where(ProvisioningJob.state == JobState.HELD))
         )
-        pending = set(
-            session.execute(
+        pending: set[tuple[uuid.UUID, str]] = {
+            (subject_id, target)
+            for subject_id, target in session.execute(
                 select(ProvisioningJob.subject_id, ProvisioningJob.target).where(
                     ProvisioningJob.state == JobState.PENDING
                 )
             )
-        )
+        }
         for job in held:
             if (job.subject_id, job.target) in pending:
                 session.delete(job)

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from idhub.changes.wakeup import notify_queued
-from idhub.db import before_commit, upsert
+from idhub.db import before_commit, table_of, upsert
 from idhub.models import ProvisioningJob, utcnow
 
 TARGETS = ("ldap",)
@@ -55,7 +55,7 @@ def enqueue(
     if not ids:
         return 0
     now = utcnow()
-    table = ProvisioningJob.__table__
+    table = table_of(ProvisioningJob)
     statement = upsert(session, table)
     statement = statement.on_conflict_do_update(
         index_elements=["subject_id", "target"],

@@ -43,7 +43,7 @@ class Wakeup:
         if self._conn is None:
             pooled = self.engine.raw_connection()
             pooled.detach()  # ours alone, outside the pool, for as long as it lives
-            conn = pooled.dbapi_connection
+            conn: Any = pooled.dbapi_connection
             conn.autocommit = True
             conn.execute(f"LISTEN {CHANNEL}")
             self._conn = conn

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app, g, has_request_context, request
 from sqlalchemy import ColumnElement, Engine, Table, any_, bindparam, create_engine, event, text
@@ -125,6 +125,11 @@ def among(session: Session, column: Any, values: Iterable[Any]) -> ColumnElement
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
     return column.in_(values)
+
+
+def table_of(model: Any) -> Table:
+    """A mapped class's Table, typed as one (Core statements on it skip the ORM)."""
+    return cast(Table, model.__table__)
 
 
 def upsert(session: Session, table: Table):  # type: ignore[no-untyped-def]

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from idhub.changes.chain import Change
 from idhub.changes.context import HrContext, nfc_fields, snapshot_values
-from idhub.db import among
+from idhub.db import among, table_of
 from idhub.errors import DomainError, NotFound
 from idhub.identity.assignments import check_assignment
 from idhub.identity.people import NAME_FIELDS, UNIQUE_FIELDS, duplicate, full_name
@@ -103,16 +103,16 @@ def create_many(
     rows_by_index = {item.index: row for item, row in (*people_rows, *assignment_rows)}
 
     if people_rows:
-        session.execute(insert(Person.__table__), [row for _, row in people_rows])
+        session.execute(insert(table_of(Person)), [row for _, row in people_rows])
         session.execute(
-            insert(ReservedIdentifier.__table__),
+            insert(table_of(ReservedIdentifier)),
             [
                 {"identifier": row["username"], "person_id": row["id"], "issued_at": now}
                 for _, row in people_rows
             ],
         )
     if assignment_rows:
-        session.execute(insert(Assignment.__table__), [row for _, row in assignment_rows])
+        session.execute(insert(table_of(Assignment)), [row for _, row in assignment_rows])
 
     changes = []
     for item in items:
@@ -145,7 +145,9 @@ def _people_rows(
         seen: set[str] = set()
         for item, values in zip(items, data, strict=True):
             value = values.get(field)
-            if value and (value in taken or value in seen):
+            if not value:
+                continue
+            if value in taken or value in seen:
                 failures.append(ItemFailed(item.index, duplicate(field)))
             seen.add(value)
     if failures:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, literal, select
+from sqlalchemy import CTE, Select, literal, select
 from sqlalchemy.orm import Session
 
 from idhub.changes.context import HrContext, apply_changes, nfc_fields, snapshot
@@ -101,16 +101,16 @@ def before_dates(unit: OrgUnit) -> dict[str, Any]:
     return {"valid_from": unit.valid_from, "valid_to": unit.valid_to}
 
 
-def _subtree_cte(root_id: uuid.UUID):  # type: ignore[no-untyped-def]
-    tree = select(OrgUnit.id, literal(0).label("depth"))
-    tree = tree.where(OrgUnit.parent_id == root_id).cte("subtree", recursive=True)
+def _subtree_cte(root_id: uuid.UUID) -> CTE:
+    top = select(OrgUnit.id, literal(0).label("depth")).where(OrgUnit.parent_id == root_id)
+    tree = top.cte("subtree", recursive=True)
     child = select(OrgUnit.id, (tree.c.depth + 1).label("depth")).join(
         tree, OrgUnit.parent_id == tree.c.id
     )
     return tree.union_all(child)
 
 
-def subtree_query(root_id: uuid.UUID) -> Select[tuple[OrgUnit]]:
+def subtree_query(root_id: uuid.UUID) -> Select[OrgUnit]:
     """All units below root (not root itself), breadth first."""
     tree = _subtree_cte(root_id)
     return (

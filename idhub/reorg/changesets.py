@@ -104,7 +104,7 @@ def _people_resolver(session: Session, operations: list[dict[str, Any]]) -> Any:
         )
         for person_id, username, national_id in rows:
             for ref in (str(person_id), username, national_id):
-                if ref in refs:
+                if ref is not None and ref in refs:
                     known[ref] = str(person_id)
     return lambda ref: known.get(ref, ref)
 
@@ -299,7 +299,7 @@ def write_effect(ctx: HrContext, change_set: ChangeSet, effect: reorg.Effect) ->
                 setattr(unit, field, value)
         unit.search_name = search_key(" ".join(p for p in (unit.name, unit.short_name) if p))
         changes.append(_changed(unit, before, "org_unit.update"))
-    lineage = [
+    lineage: list[dict[str, Any]] = [
         {
             "unit_id": uuid.UUID(unit_id),
             "successor_id": uuid.UUID(successor),
@@ -334,8 +334,8 @@ def write_effect(ctx: HrContext, change_set: ChangeSet, effect: reorg.Effect) ->
     people = {uuid.UUID(p) for p in effect.people}
     changed_units = [uuid.UUID(u) for u in {*effect.parents, *effect.renames}]
     subtree = set(changed_units)
-    for unit_id in changed_units:
-        subtree.update(subtree_ids(session, unit_id))
+    for changed_unit in changed_units:
+        subtree.update(subtree_ids(session, changed_unit))
     if subtree:
         people |= people_holding(session, unit_ids=subtree)
     if people:

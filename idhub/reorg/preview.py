@@ -14,12 +14,12 @@ import datetime as dt
 import io
 import uuid
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 
 from connectors.ldap import LdapConnector, normalize_dn
-from idhub.changes.chain import Actor
+from idhub.changes.chain import Actor, AuditLog
 from idhub.changes.context import HrContext
 from idhub.db import Database
 from idhub.engine.targets.ldap import PersonPlan, compute_plans
@@ -68,8 +68,9 @@ def preview(
             return result
         on = max(dt.date.today(), change_set.effective_date)
         seats_before = _seat_states(session, rules, all_seat_ids(session), on, base_dn)
+        nothing_recorded = cast(AuditLog, _Unrecorded())
         ctx = HrContext(
-            session, _Unrecorded(), Actor("system", "preview"), reason=change_set.reason
+            session, nothing_recorded, Actor("system", "preview"), reason=change_set.reason
         )
         people = write_effect(ctx, change_set, effect)
         session.flush()
@@ -186,7 +187,7 @@ def _row(p: PersonPlan, username: str | None) -> dict[str, Any]:
         "state": desired.state.value,
         "old_dn": actual.name if actual is not None else None,
         "new_dn": desired.name,
-        "old_mail": (_values(actual, "mail") or [None])[0],
+        "old_mail": next(iter(_values(actual, "mail")), None),
         "new_mail": (desired.attributes.get("mail") or (None,))[0],
         "aliases": sorted(desired.attributes.get("idhubMailAlias", ())),
         "groups_gained": sorted(wanted - had),
