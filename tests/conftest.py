@@ -28,6 +28,9 @@ from idhub.oidc.clients import create_client
 from idhub.ops.migrate import upgrade
 from tests.fixtures.ldap import ADMIN_PASSWORD
 
+# The real servers every test may ask for: slapd, and the Postfix + Dovecot stack.
+pytest_plugins = ["tests.fixtures.ldap", "tests.fixtures.mail"]
+
 PG_ADMIN_URL = os.environ.get(
     "IDHUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
