@@ -1,4 +1,4 @@
-""" "My account" (/sso/account): a person's live sessions and the apps holding their
+"""The "my account" page (/sso/account): a person's live sessions and the apps holding their
 tokens; ending one session or all of them."""
 
 from __future__ import annotations
