@@ -1,11 +1,21 @@
-"""Single sign-on: the OpenID Connect provider on Authlib, sign-in pages, sessions, logout.
+"""The OpenID provider: Authlib's authorization server filled with our storage, the
+sign-in pages, hub sessions, logout.
 
-One module per concern: `keys` (signing keys, JWKS, rotation), `grants` (Authlib's
-authorization-code and refresh grants, PKCE, OpenID, introspection, revocation filled with
-our storage), `claims` (ID token and userinfo claims from HR), `sessions` (browser
-sessions in the database), `passwords` and `totp` (credentials), `login` (lockout and
-throttling), `logout` (RP-initiated and back-channel, ending a leaver's access),
-`pages` (the server-rendered pages) and `i18n` (Vietnamese and English messages).
+Protocol, one module per standard (Authlib's own split):
+`server` (the AuthorizationServer and /oauth/token), `client_credentials` (RFC 6749 4.4),
+`authorization_code` (RFC 6749 4.1 + PKCE S256, RFC 7636, + the OpenID code flow),
+`refresh_token` (RFC 6749 6, rotating), `introspection` (RFC 7662), `revocation`
+(RFC 7009), `userinfo` (OIDC Core 5.3), `discovery` (metadata document and JWKS),
+`logout` (RP-initiated and back-channel, ending a leaver's access).
+Under them: `models` (Authlib's views of our rows: client, person, token, code),
+`tokens` (storing issued tokens), `storage` (the write transaction and what the hooks
+share), `keys` (signing keys, JWKS, rotation), `claims` (ID token and userinfo claims
+from HR). `setup` wires it all into the app.
+
+People and their credentials: `clients` (the client registry), `credentials` (action
+links, setting a password and TOTP), `passwords` and `totp`, `login` (lockout and
+throttling), `sessions` (browser sessions in the database), `pages` (the server-rendered
+pages, one module per flow) and `i18n` (Vietnamese and English messages).
 """
 
 from idhub.oidc.setup import init_sso

@@ -15,13 +15,17 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from idhub.identity.snapshots import UnitDirectory, person_snapshots
 from idhub.models import LoginThrottle, Person, PersonCredential, PersonStatus, utcnow
+from idhub.oidc.claims import person_claims
 from idhub.oidc.passwords import verify_password
 from provisioning.model import AccountState
 from provisioning.naming import nfc
+from provisioning.policy import desired_account
 
 
 class Outcome(enum.StrEnum):
@@ -46,8 +50,6 @@ def find_person(session: Session, login: str) -> Person | None:
     person = session.scalar(select(Person).where(Person.username == username))
     if person is None or "@" not in login:
         return person
-    from idhub.oidc.claims import person_claims
-
     return person if person_claims(session, person, {"email"}).get("email") == login else None
 
 
@@ -55,14 +57,7 @@ def account_enabled(session: Session, person: Person) -> bool:
     """HR says the person may sign in: status active and an account enabled by policy."""
     if person.status is not PersonStatus.ACTIVE or not person.username:
         return False
-    import datetime as _dt
-
-    from flask import current_app
-
-    from idhub.identity.snapshots import UnitDirectory, person_snapshots
-    from provisioning.policy import desired_account
-
-    snapshot = person_snapshots(session, [person], UnitDirectory.load(session), _dt.date.today())
+    snapshot = person_snapshots(session, [person], UnitDirectory.load(session), dt.date.today())
     desired = desired_account(
         snapshot[person.id],
         current_app.extensions["idhub.rules"],

@@ -1,71 +1,26 @@
-"""Wire the OpenID provider into the app: grants on the existing AuthorizationServer,
-discovery, JWKS, userinfo, introspection, revocation; the pages' blueprint."""
+"""Wire the OpenID provider into the app: the sign-on grants on the AuthorizationServer
+`server.init_oauth` made, discovery and JWKS, userinfo, introspection, revocation, the
+sign-in pages and their languages."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import ResourceProtector
-from authlib.oauth2.rfc6750 import BearerTokenValidator
-from flask import Blueprint, Flask, current_app, jsonify
-from sqlalchemy import select
+from flask import Blueprint, Flask
 
-from idhub.db import get_db
-from idhub.models import OAuthToken
-from idhub.oidc import keys
-from idhub.oidc.claims import SUPPORTED_CLAIMS
-from idhub.oidc.grants import (
-    ALL_METHODS,
+from idhub.oidc.authorization_code import (
     AuthorizationCodeGrant,
     IdhubOpenIDCode,
-    Introspection,
-    PersonToken,
-    Revocation,
-    RotatingRefreshTokenGrant,
     S256CodeChallenge,
-    UserInfoView,
 )
-
-
-class PersonBearerValidator(BearerTokenValidator):
-    def authenticate_token(self, token_string: str) -> PersonToken | None:
-        digest = current_app.extensions["idhub.keyring"].token_hash(token_string)
-        session = get_db().session(write=False)
-        try:
-            row = session.scalar(select(OAuthToken).where(OAuthToken.access_token_hash == digest))
-            if row is not None:
-                session.expunge(row)
-        finally:
-            session.close()
-        return PersonToken(row) if row is not None and row.person_id else None
-
-
-def discovery(settings: dict[str, Any], issuer: str) -> dict[str, Any]:
-    return {
-        "issuer": issuer,
-        "authorization_endpoint": f"{issuer}/oauth/authorize",
-        "token_endpoint": f"{issuer}/oauth/token",
-        "userinfo_endpoint": f"{issuer}/oauth/userinfo",
-        "jwks_uri": f"{issuer}/oauth/jwks",
-        "introspection_endpoint": f"{issuer}/oauth/introspect",
-        "revocation_endpoint": f"{issuer}/oauth/revoke",
-        "end_session_endpoint": f"{issuer}/oauth/logout",
-        "scopes_supported": list(settings["sso"]["scopes"]),
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [keys.ALG],
-        "token_endpoint_auth_methods_supported": ALL_METHODS,
-        "introspection_endpoint_auth_methods_supported": ALL_METHODS[:2],
-        "revocation_endpoint_auth_methods_supported": ALL_METHODS,
-        "code_challenge_methods_supported": ["S256"],
-        "claims_supported": SUPPORTED_CLAIMS
-        + ["iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "amr"],
-        "backchannel_logout_supported": True,
-        "backchannel_logout_session_supported": True,
-        "ui_locales_supported": ["vi", "en"],
-    }
+from idhub.oidc.discovery import add_discovery_routes, discovery
+from idhub.oidc.i18n import init_i18n
+from idhub.oidc.introspection import Introspection
+from idhub.oidc.pages import bp as pages_bp
+from idhub.oidc.refresh_token import RotatingRefreshTokenGrant
+from idhub.oidc.revocation import Revocation
+from idhub.oidc.userinfo import PersonBearerValidator, UserInfoView
 
 
 def init_sso(app: Flask, settings: dict[str, Any]) -> None:
@@ -93,28 +48,7 @@ def init_sso(app: Flask, settings: dict[str, Any]) -> None:
     server.register_endpoint(UserInfoView(resource_protector=protector))
 
     bp = Blueprint("oidc", __name__)
-    document = discovery(settings, issuer)
-
-    @bp.get("/.well-known/openid-configuration")
-    def openid_configuration():  # type: ignore[no-untyped-def]
-        response = jsonify(document)
-        response.headers["Cache-Control"] = "public, max-age=300"
-        response.headers["Access-Control-Allow-Origin"] = "*"
-        return response
-
-    @bp.get("/oauth/jwks")
-    def jwks():  # type: ignore[no-untyped-def]
-        # Makes the first key on a fresh install (its own transaction), then reads.
-        keys.signing_key(get_db(), app.extensions["idhub.keyring"], app.extensions["idhub.audit"])
-        session = get_db().session(write=False)
-        try:
-            body = keys.jwks(session)
-        finally:
-            session.close()
-        response = jsonify(body)
-        response.headers["Cache-Control"] = "public, max-age=60"
-        response.headers["Access-Control-Allow-Origin"] = "*"
-        return response
+    add_discovery_routes(bp, discovery(settings, issuer))
 
     @bp.route("/oauth/userinfo", methods=["GET", "POST"])
     def userinfo():  # type: ignore[no-untyped-def]
@@ -129,9 +63,5 @@ def init_sso(app: Flask, settings: dict[str, Any]) -> None:
         return server.create_endpoint_response("revocation")
 
     app.register_blueprint(bp)
-    from idhub.oidc.i18n import init_i18n
-    from idhub.oidc.pages import bp as pages_bp
-
     init_i18n(app)
-
     app.register_blueprint(pages_bp)

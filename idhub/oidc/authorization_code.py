@@ -1,0 +1,180 @@
+"""Authorization code (RFC 6749 4.1) with PKCE (RFC 7636) and the OpenID Connect code
+flow (Core 3.1): Authlib's grant and extensions, their storage hooks filled.
+
+* A code is consumed atomically the first time it is presented (one UPDATE … WHERE
+  used_at IS NULL), so two racing exchanges cannot both win; presenting it again revokes
+  every token issued from it (RFC 6749 4.1.2).
+* PKCE: S256 only; required for public clients, allowed for confidential ones.
+* OpenID: ID token signed by the active key of `keys`, nonce kept with the code (and a
+  nonce seen before refused), `sid` for back-channel logout.
+
+Codes are stored as keyed SHA-256, never in clear.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import UserInfo
+from authlib.oidc.core.grants import OpenIDCode
+from flask import current_app, g
+from sqlalchemy import select, update
+
+from idhub.db import get_db
+from idhub.models import AuthorizationCode, utcnow
+from idhub.oidc import keys
+from idhub.oidc.models import ALL_METHODS, CodeModel, SignedIn, issued_to
+from idhub.oidc.storage import (
+    issuer,
+    keyring,
+    record_audit,
+    revoke_family,
+    sso_settings,
+    writing,
+)
+from idhub.oidc.userinfo import user_info
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS  # "none" only for public clients (Client)
+
+    def save_authorization_code(self, code: str, request) -> None:  # type: ignore[no-untyped-def]
+        user: SignedIn = request.user
+        data = request.payload.data
+        now = utcnow()
+        with writing() as session:
+            session.add(
+                AuthorizationCode(
+                    code_hash=keyring().token_hash(code),
+                    client_id=request.client.get_client_id(),
+                    person_id=user.person.id,
+                    session_id=user.session.id if user.session else None,
+                    redirect_uri=request.payload.redirect_uri
+                    or request.client.get_default_redirect_uri(),
+                    scope=request.scope or "",
+                    nonce=data.get("nonce"),
+                    code_challenge=data.get("code_challenge"),
+                    code_challenge_method=data.get("code_challenge_method"),
+                    auth_time=user.session.auth_time if user.session else now,
+                    amr=list(user.session.amr) if user.session else [],
+                    created_at=now,
+                    expires_at=now + dt.timedelta(seconds=int(sso_settings()["code_ttl_s"])),
+                )
+            )
+
+    def query_authorization_code(self, code: str, client) -> CodeModel | None:  # type: ignore[no-untyped-def]
+        digest = keyring().token_hash(code)
+        now = utcnow()
+        with writing() as session:
+            consumed = session.execute(
+                update(AuthorizationCode)
+                .where(
+                    AuthorizationCode.code_hash == digest,
+                    AuthorizationCode.client_id == client.get_client_id(),
+                    AuthorizationCode.used_at.is_(None),
+                )
+                .values(used_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            row = session.scalar(
+                select(AuthorizationCode).where(
+                    AuthorizationCode.code_hash == digest,
+                    AuthorizationCode.client_id == client.get_client_id(),
+                )
+            )
+            if row is None:
+                return None
+            if not consumed.rowcount:  # type: ignore[attr-defined]
+                # Presented a second time: refuse, and revoke what the first use issued.
+                revoked = revoke_family(session, row.id, "authorization code reused")
+                record_audit(
+                    session,
+                    "sso.code.reused",
+                    row.id,
+                    {"client_id": row.client_id, "tokens_revoked": revoked},
+                )
+                return None
+            if row.expires_at <= now:
+                return None
+            session.expunge(row)
+        return CodeModel(row)
+
+    def delete_authorization_code(self, authorization_code: CodeModel) -> None:
+        """Nothing to do: the code was consumed when it was looked up."""
+
+    def authenticate_user(self, authorization_code: CodeModel) -> SignedIn | None:
+        row = authorization_code.row
+        return issued_to(row.person_id, row.session_id, live_session=True)
+
+
+class S256CodeChallenge(CodeChallenge):
+    """PKCE with S256 only; a public client must use it (RFC 9700 2.1.1)."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+
+    def validate_code_challenge(self, grant, redirect_uri) -> None:  # type: ignore[no-untyped-def]
+        data = grant.request.payload.data
+        challenge = data.get("code_challenge")
+        if challenge and data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("code_challenge_method must be S256.")
+        if not challenge and grant.request.client.is_public:
+            raise InvalidRequestError("Public clients must use PKCE (S256).")
+        super().validate_code_challenge(grant, redirect_uri)
+
+
+class IdhubOpenIDCode(OpenIDCode):
+    """The OpenID Connect code flow: the ID token next to the access token."""
+
+    def exists_nonce(self, nonce: str, request) -> bool:  # type: ignore[no-untyped-def]
+        session = get_db().session(write=False)
+        try:
+            return bool(
+                session.scalar(
+                    select(AuthorizationCode.id)
+                    .where(
+                        AuthorizationCode.client_id == request.payload.client_id,
+                        AuthorizationCode.nonce == nonce,
+                    )
+                    .limit(1)
+                )
+            )
+        finally:
+            session.close()
+
+    def _signing(self) -> tuple[str, Any]:
+        if "_sso_signing" not in g:
+            g._sso_signing = keys.signing_key(
+                get_db(), keyring(), current_app.extensions["idhub.audit"]
+            )
+        return g._sso_signing
+
+    def get_client_algorithm(self, client) -> str:  # type: ignore[no-untyped-def]
+        return keys.ALG
+
+    def get_encode_header(self, client) -> dict:  # type: ignore[no-untyped-def]
+        return {"alg": keys.ALG, "kid": self._signing()[0], "typ": "JWT"}
+
+    def resolve_client_private_key(self, client):  # type: ignore[no-untyped-def]
+        return self._signing()[1]
+
+    def get_client_claims(self, client) -> dict:  # type: ignore[no-untyped-def]
+        return {
+            "iss": issuer(),
+            "aud": [client.get_client_id()],
+            "exp": int(time.time()) + int(sso_settings()["id_token_ttl_s"]),
+        }
+
+    def get_authorization_code_claims(self, authorization_code: CodeModel) -> dict:
+        claims = super().get_authorization_code_claims(authorization_code)
+        if authorization_code.row.session_id:
+            claims["sid"] = str(authorization_code.row.session_id)
+        return claims
+
+    def generate_user_info(self, user: SignedIn, scope: str) -> UserInfo:
+        return user_info(user, scope)

@@ -1,0 +1,205 @@
+"""Authlib's views of our rows (its *Mixin models): a registered client, the signed-in
+person, a stored token, a consumed authorization code."""
+
+from __future__ import annotations
+
+import uuid
+
+from authlib.oauth2.rfc6749 import ClientMixin
+from sqlalchemy import select
+
+from idhub.db import db_session, get_db
+from idhub.keyring import Keyring
+from idhub.models import AuthorizationCode, OAuthClient, OAuthToken, Person, SsoSession, utcnow
+from idhub.oidc.claims import person_can_sign_in
+from idhub.oidc.storage import keyring
+from idhub.web.bearer import Token
+
+# Client secrets may come in the Authorization header or the form body (RFC 6749 2.3.1);
+# "none" is for public clients, which have no secret (they use PKCE).
+CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post"]
+ALL_METHODS = [*CONFIDENTIAL_METHODS, "none"]
+
+
+class Client(ClientMixin):
+    """Authlib's view of a registered client (API clients and sign-on apps alike)."""
+
+    def __init__(self, row: OAuthClient, keyring: Keyring) -> None:
+        self.row = row
+        self._keyring = keyring
+        self.client_metadata: dict = {}  # read by Authlib's userinfo endpoint
+
+    @property
+    def client_id(self) -> str:
+        return self.row.client_id
+
+    @property
+    def is_public(self) -> bool:
+        return self.row.client_type == "public"
+
+    def get_client_id(self) -> str:
+        return self.row.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        # Only an unambiguous registration may be used without naming it.
+        uris = self.row.redirect_uris or []
+        return uris[0] if len(uris) == 1 else None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        allowed = set(self.row.scope.split())
+        if not scope:
+            return " ".join(sorted(allowed))
+        return " ".join(s for s in scope.split() if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        # Exact string match (RFC 9700 2.1): no prefixes, no wildcards, no normalisation.
+        return redirect_uri in (self.row.redirect_uris or [])
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        stored = self.row.client_secret_hash
+        if not stored:  # a public client has none
+            return False
+        return self._keyring.token_matches(client_secret, stored)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if self.is_public:
+            return method == "none"
+        return method in CONFIDENTIAL_METHODS
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code" and "authorization_code" in (self.row.grant_types or [])
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in (self.row.grant_types or [])
+
+
+def query_client(client_id: str) -> Client | None:
+    """A registered, enabled client (Authlib's `query_client`)."""
+    row = db_session().scalar(
+        select(OAuthClient).where(
+            OAuthClient.client_id == client_id, OAuthClient.disabled_at.is_(None)
+        )
+    )
+    return Client(row, keyring()) if row else None
+
+
+class SignedIn:
+    """The resource owner as Authlib sees it: a person, and the hub session it signed in with."""
+
+    def __init__(self, person: Person, session: SsoSession | None) -> None:
+        self.person = person
+        self.session = session
+
+    def get_user_id(self) -> str:
+        return str(self.person.id)
+
+
+def issued_to(
+    person_id: uuid.UUID | None, session_id: uuid.UUID | None, *, live_session: bool
+) -> SignedIn | None:
+    """The person a code or refresh token was issued to, if HR still lets them sign in
+    (the grants' `authenticate_user`). With `live_session`, also None once the hub
+    session it was issued in has ended."""
+    session = get_db().session(write=False)
+    try:
+        person = session.get(Person, person_id)
+        hub_session = session.get(SsoSession, session_id) if session_id else None
+    finally:
+        session.close()
+    if not person_can_sign_in(person):
+        return None
+    if live_session and hub_session is not None and hub_session.ended_at is not None:
+        return None  # signed out (or disabled) between the redirect and the exchange
+    assert person is not None
+    return SignedIn(person, hub_session)
+
+
+class PersonToken(Token):
+    """A stored token row as Authlib's token (userinfo, refresh, introspection, revocation)."""
+
+    def __init__(self, row: OAuthToken, kind: str = "access_token") -> None:
+        super().__init__(row)
+        self.kind = kind
+
+    def get_user(self) -> SignedIn | None:
+        if self.row.person_id is None:
+            return None
+        session = get_db().session(write=False)
+        try:
+            person = session.get(Person, self.row.person_id)
+        finally:
+            session.close()
+        if person is None or not person_can_sign_in(person):
+            return None
+        return SignedIn(person, None)
+
+    def get_client(self) -> Client | None:
+        return query_client(self.row.client_id)
+
+    @property
+    def scope(self) -> str:
+        return self.row.scope
+
+    def is_expired(self) -> bool:
+        if self.kind == "refresh_token":
+            expires = self.row.refresh_expires_at
+            return expires is None or expires <= utcnow()
+        return super().is_expired()
+
+    def is_revoked(self) -> bool:
+        if self.kind == "refresh_token":
+            return self.row.revoked_at is not None or self.row.refresh_rotated_at is not None
+        return super().is_revoked()
+
+
+def find_token(token_string: str, hint: str | None) -> PersonToken | None:
+    """A stored token by its value, access or refresh, the hinted kind tried first
+    (introspection and revocation's `query_token`)."""
+    digest = keyring().token_hash(token_string)
+    session = get_db().session(write=False)
+    try:
+        order = (
+            ["refresh_token", "access_token"]
+            if hint == "refresh_token"
+            else ["access_token", "refresh_token"]
+        )
+        for kind in order:
+            column = (
+                OAuthToken.access_token_hash
+                if kind == "access_token"
+                else OAuthToken.refresh_token_hash
+            )
+            row = session.scalar(select(OAuthToken).where(column == digest))
+            if row is not None:
+                session.expunge(row)
+                return PersonToken(row, kind)
+        return None
+    finally:
+        session.close()
+
+
+class CodeModel:
+    """Authlib's view of a consumed code row (OIDC's AuthorizationCodeMixin)."""
+
+    def __init__(self, row: AuthorizationCode) -> None:
+        self.row = row
+        self.code_challenge = row.code_challenge
+        self.code_challenge_method = row.code_challenge_method
+
+    def get_redirect_uri(self) -> str:
+        return self.row.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.row.scope
+
+    def get_nonce(self) -> str | None:
+        return self.row.nonce
+
+    def get_auth_time(self) -> int:
+        return int(self.row.auth_time.timestamp())
+
+    def get_acr(self) -> str | None:
+        return None
+
+    def get_amr(self) -> list[str] | None:
+        return list(self.row.amr or []) or None

@@ -1,0 +1,91 @@
+"""The "my account" page (/sso/account): a person's live sessions and the apps holding their
+tokens; ending one session or all of them."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import urlencode
+
+from flask import abort, redirect, request
+from sqlalchemy import select
+
+from idhub.db import get_db
+from idhub.models import OAuthClient, OAuthToken, SsoSession, utcnow
+from idhub.oidc.i18n import t
+from idhub.oidc.logout import end_access
+from idhub.oidc.pages.common import (
+    actor,
+    bp,
+    check_csrf,
+    error_page,
+    ext,
+    logout_settings,
+    render_page,
+    signed_in,
+)
+
+
+@bp.get("/sso/account")
+def account():  # type: ignore[no-untyped-def]
+    user = signed_in()
+    if user is None:
+        return redirect("/sso/login?" + urlencode({"next": "/sso/account"}), 303)
+    session = get_db().session(write=False)
+    try:
+        sessions = list(
+            session.scalars(
+                select(SsoSession)
+                .where(
+                    SsoSession.person_id == user.person.id,
+                    SsoSession.ended_at.is_(None),
+                    SsoSession.expires_at > utcnow(),
+                )
+                .order_by(SsoSession.created_at.desc())
+            )
+        )
+        apps = list(
+            session.execute(
+                select(OAuthClient.client_id, OAuthClient.name)
+                .distinct()
+                .join(OAuthToken, OAuthToken.client_id == OAuthClient.client_id)
+                .where(OAuthToken.person_id == user.person.id, OAuthToken.revoked_at.is_(None))
+            )
+        )
+    finally:
+        session.close()
+    return render_page(
+        "sso_account.html",
+        title=t("title.account"),
+        person=user.person,
+        sessions=sessions,
+        apps=apps,
+        current=user.session.id if user.session else None,
+    )
+
+
+@bp.post("/sso/account/sessions/end")
+def end_session_page():  # type: ignore[no-untyped-def]
+    user = signed_in()
+    if user is None:
+        return redirect("/sso/login", 303)
+    if not check_csrf():
+        return error_page("error.csrf")
+    which = request.form.get("session", "all")
+    only = None
+    if which != "all":
+        try:
+            only = uuid.UUID(which)
+        except ValueError:
+            abort(400)
+    end_access(
+        get_db(),
+        ext("idhub.audit"),
+        ext("idhub.keyring"),
+        logout_settings(),
+        actor(user.person.id),
+        [user.person.id],
+        reason="ended by the person",
+        session_id=only,
+        revoke_all_tokens=only is None,
+    )
+    return redirect("/sso/account", 303)

@@ -1,0 +1,157 @@
+"""What the sign-in pages share: the "sso" blueprint, rendering (language cookie, no-store),
+CSRF, the form-redirect CSP helper, safe `next` targets and who is signed in."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    make_response,
+    render_template,
+    request,
+)
+from flask import (
+    session as flow,
+)
+from sqlalchemy import select
+
+from idhub.changes.chain import Actor
+from idhub.db import get_db
+from idhub.models import OAuthClient, Person, SsoSession
+from idhub.oidc.i18n import LANG_COOKIE, LANGS, locale, t
+from idhub.oidc.logout import LogoutSettings
+from idhub.oidc.models import SignedIn
+from idhub.oidc.sessions import current_session
+from idhub.web.security import SECURITY_HEADERS
+
+# One blueprint for every flow, so endpoint names stay "sso.<view>".
+bp = Blueprint("sso", __name__, template_folder="../../templates")
+
+
+def ext(name: str) -> Any:
+    return current_app.extensions[name]
+
+
+def sso_settings() -> dict[str, Any]:
+    return ext("idhub.settings")["sso"]
+
+
+def actor(person_id: Any = None) -> Actor:
+    return Actor(
+        "person" if person_id else "anonymous",
+        str(person_id) if person_id else None,
+        request_id=g.get("request_id"),
+        source_ip=request.remote_addr,
+    )
+
+
+def csrf_token() -> str:
+    if "csrf" not in flow:
+        flow["csrf"] = secrets.token_urlsafe(24)
+    return flow["csrf"]
+
+
+def check_csrf() -> bool:
+    sent = request.form.get("csrf_token", "")
+    return bool(sent) and hmac.compare_digest(sent, flow.get("csrf", ""))
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path on this hub (no open redirect)."""
+    if value and value.startswith("/") and not value.startswith(("//", "/\\")):
+        return value
+    return "/sso/account"
+
+
+def render_page(template: str, status: int = 200, **context: Any) -> Response:
+    response = make_response(
+        render_template(template, t=t, lang=locale(), csrf=csrf_token(), **context), status
+    )
+    response.headers["Cache-Control"] = "no-store"
+    if request.args.get("lang") in LANGS:
+        response.set_cookie(
+            LANG_COOKIE,
+            request.args["lang"],
+            samesite="Lax",
+            secure=ext("idhub.sso_secure_cookies"),
+            max_age=365 * 86400,
+        )
+    return response
+
+
+def error_page(message_key: str, status: int = 400) -> Response:
+    return render_page("sso_message.html", status, title=t("title.error"), message=t(message_key))
+
+
+def _origin(uri: str) -> str | None:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def allow_form_redirect(response: Response, target: str | None) -> Response:
+    """Browsers apply CSP form-action to the redirects after a form is sent: let this
+    page's form end at `target`'s origin (a URI already checked against a registration)."""
+    origin = _origin(target) if target else None
+    csp = SECURITY_HEADERS["Content-Security-Policy"]
+    if origin:
+        csp = csp.replace("form-action 'self'", f"form-action 'self' {origin}")
+    response.headers["Content-Security-Policy"] = csp
+    return response
+
+
+def redirect_target_of(next_url: str) -> str | None:
+    """The registered redirect URI an /oauth/authorize `next` URL will end at, if any."""
+    parts = urlsplit(next_url)
+    if parts.path != "/oauth/authorize":
+        return None
+    query = parse_qs(parts.query)
+    client_id = next(iter(query.get("client_id", [])), None)
+    wanted = next(iter(query.get("redirect_uri", [])), None)
+    session = get_db().session(write=False)
+    try:
+        row = session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
+    finally:
+        session.close()
+    if row is None:
+        return None
+    uris = row.redirect_uris or []
+    if wanted is None:
+        return uris[0] if len(uris) == 1 else None
+    return wanted if wanted in uris else None
+
+
+def _hub_session() -> SsoSession | None:
+    session = get_db().session(write=False)
+    try:
+        row = current_session(session, ext("idhub.keyring"), request)
+        if row is not None:
+            session.expunge(row)
+        return row
+    finally:
+        session.close()
+
+
+def signed_in() -> SignedIn | None:
+    """The person this browser's hub session belongs to, if it is live."""
+    hub = _hub_session()
+    if hub is None:
+        return None
+    session = get_db().session(write=False)
+    try:
+        person = session.get(Person, hub.person_id)
+        if person is not None:
+            session.expunge(person)
+    finally:
+        session.close()
+    return SignedIn(person, hub) if person is not None else None
+
+
+def logout_settings() -> LogoutSettings:
+    return LogoutSettings.from_settings(ext("idhub.settings"))

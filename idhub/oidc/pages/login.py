@@ -1,0 +1,168 @@
+"""Signing in: the password page, then the TOTP (or recovery code) page; a hub session
+cookie at the end, and back to where the person was going."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from flask import redirect, request
+from flask import session as flow
+
+from idhub.db import get_db
+from idhub.models import utcnow
+from idhub.oidc import totp
+from idhub.oidc.i18n import t
+from idhub.oidc.login import (
+    Outcome,
+    check_password,
+    count_failure,
+    count_source_failure,
+    credential,
+)
+from idhub.oidc.pages.common import (
+    actor,
+    allow_form_redirect,
+    bp,
+    check_csrf,
+    error_page,
+    ext,
+    redirect_target_of,
+    render_page,
+    safe_next,
+    sso_settings,
+)
+from idhub.oidc.sessions import set_cookie, start_session
+
+PENDING_TTL_S = 300  # between the password and the TOTP code
+
+
+@bp.get("/sso/login")
+def login_form():  # type: ignore[no-untyped-def]
+    return render_page(
+        "sso_login.html", title=t("title.login"), next=safe_next(request.args.get("next"))
+    )
+
+
+@bp.post("/sso/login")
+def login_submit():  # type: ignore[no-untyped-def]
+    next_url = safe_next(request.form.get("next"))
+    if not check_csrf():
+        return error_page("error.csrf")
+    login = request.form.get("username", "")[:254]
+    password = request.form.get("password", "")[:1024]
+    db = get_db()
+    with db.transaction() as session:
+        check = check_password(session, sso_settings(), login, password, request.remote_addr)
+        if check.outcome is not Outcome.OK:
+            ext("idhub.audit").record(
+                session,
+                actor=actor(),
+                action="sso.login.failure",
+                object_type="person",
+                object_id=check.person_id,
+                after={"step": "password", "reason": check.reason},
+            )
+    if check.outcome is Outcome.THROTTLED:
+        return render_page(
+            "sso_login.html", 429, title=t("title.login"), next=next_url, error=t("error.throttled")
+        )
+    if check.outcome is not Outcome.OK:
+        return render_page(
+            "sso_login.html",
+            401,
+            title=t("title.login"),
+            next=next_url,
+            error=t("error.login_failed"),
+            username=login,
+        )
+    flow["pending"] = {"person": str(check.person_id), "at": time.time(), "next": next_url}
+    return redirect("/sso/login/code", 303)
+
+
+def _pending() -> uuid.UUID | None:
+    pending = flow.get("pending")
+    if not pending or time.time() - float(pending.get("at", 0)) > PENDING_TTL_S:
+        return None
+    try:
+        return uuid.UUID(pending["person"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _pending_target() -> str | None:
+    pending = flow.get("pending") or {}
+    return redirect_target_of(safe_next(pending.get("next")))
+
+
+@bp.get("/sso/login/code")
+def code_form():  # type: ignore[no-untyped-def]
+    if _pending() is None:
+        return redirect("/sso/login", 303)
+    return allow_form_redirect(
+        render_page("sso_code.html", title=t("title.totp")), _pending_target()
+    )
+
+
+@bp.post("/sso/login/code")
+def code_submit():  # type: ignore[no-untyped-def]
+    person_id = _pending()
+    if person_id is None:
+        return redirect("/sso/login", 303)
+    if not check_csrf():
+        return error_page("error.csrf")
+    code = request.form.get("code", "")[:64]
+    keyring, audit, sso = ext("idhub.keyring"), ext("idhub.audit"), sso_settings()
+    db = get_db()
+    with db.transaction() as session:
+        cred = credential(session, person_id, lock=True)
+        ok, method = False, "otp"
+        if cred.locked_until is None or cred.locked_until <= utcnow():
+            if code.strip().isdigit():
+                ok = totp.verify_totp(session, keyring, cred, code)
+            else:
+                ok = totp.use_recovery_code(session, keyring, person_id, code)
+                method = "recovery"
+        if not ok:
+            count_failure(session, sso, cred)
+            count_source_failure(session, sso, request.remote_addr)
+            audit.record(
+                session,
+                actor=actor(),
+                action="sso.login.failure",
+                object_type="person",
+                object_id=person_id,
+                after={"step": "code", "method": method},
+            )
+            failed = True
+        else:
+            cred.failed_logins = 0
+            hub, secret = start_session(
+                session,
+                keyring,
+                person_id,
+                amr=["pwd", "otp" if method == "otp" else "kba"],
+                ttl_s=int(sso["session_ttl_s"]),
+                source_ip=request.remote_addr,
+                user_agent=request.headers.get("User-Agent"),
+            )
+            audit.record(
+                session,
+                actor=actor(person_id),
+                action="sso.login.success",
+                object_type="person",
+                object_id=person_id,
+                after={"session": str(hub.id), "method": method},
+            )
+            failed = False
+    if failed:
+        page = render_page(
+            "sso_code.html", 401, title=t("title.totp"), error=t("error.code_failed")
+        )
+        return allow_form_redirect(page, _pending_target())
+    next_url = safe_next(flow.pop("pending", {}).get("next"))
+    response = redirect(next_url, 303)
+    set_cookie(
+        response, secret, secure=ext("idhub.sso_secure_cookies"), max_age=int(sso["session_ttl_s"])
+    )
+    return response

@@ -1,0 +1,75 @@
+"""What every storage hook shares: one write transaction, the running app's keyring and
+settings, the issuer, revoking a token family and auditing a sign-on event."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import current_app, g, has_request_context, request
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from idhub.changes.chain import Actor
+from idhub.db import WRITE_METHODS, db_session, get_db
+from idhub.keyring import Keyring
+from idhub.models import OAuthToken, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def writing() -> Iterator[Session]:
+    """One write transaction: the request's own session on POST (which already holds the
+    write lock on SQLite, so a second connection would wait on it), else a new one."""
+    if has_request_context() and request.method in WRITE_METHODS:
+        session = db_session()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+    else:
+        with get_db().transaction() as session:
+            yield session
+
+
+def keyring() -> Keyring:
+    return current_app.extensions["idhub.keyring"]
+
+
+def sso_settings() -> dict[str, Any]:
+    return current_app.extensions["idhub.settings"]["sso"]
+
+
+def issuer() -> str:
+    return current_app.extensions["idhub.issuer"]
+
+
+def revoke_family(session: Session, family_id: uuid.UUID, why: str) -> int:
+    """Revoke every token descending from one authorization code."""
+    result = session.execute(
+        update(OAuthToken)
+        .where(OAuthToken.family_id == family_id, OAuthToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    log.warning("token family revoked: %s", why, extra={"family_id": str(family_id)})
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def record_audit(
+    session: Session, action: str, object_id: Any, after: dict, actor: Actor | None = None
+) -> None:
+    current_app.extensions["idhub.audit"].record(
+        session,
+        actor=actor or Actor("system", "sso", request_id=g.get("request_id")),
+        action=action,
+        object_type="sso",
+        object_id=object_id,
+        after=after,
+    )

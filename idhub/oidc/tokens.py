@@ -1,0 +1,77 @@
+"""Storing what the token endpoint issues (Authlib's `save_token`): a client's own token,
+or a person's access and refresh tokens; keyed SHA-256 digests, never the values."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from idhub.db import db_session
+from idhub.models import OAuthToken, utcnow
+from idhub.oidc.models import PersonToken, SignedIn
+from idhub.oidc.storage import keyring, sso_settings, writing
+
+log = logging.getLogger(__name__)
+
+
+def save_token(token: dict, request) -> None:  # type: ignore[no-untyped-def]
+    """Authlib's `save_token` for every grant at /oauth/token."""
+    if getattr(request, "user", None) is not None:  # a person's token: the sign-on grants
+        save_person_token(token, request)
+        return
+    session = db_session()
+    now = utcnow()
+    session.add(
+        OAuthToken(
+            client_id=request.client.get_client_id(),
+            access_token_hash=keyring().token_hash(token["access_token"]),
+            token_type=token.get("token_type", "Bearer"),
+            scope=token.get("scope", ""),
+            issued_at=now,
+            expires_at=now + dt.timedelta(seconds=int(token["expires_in"])),
+        )
+    )
+    session.commit()
+    log.info(
+        "token issued",
+        extra={"client_id": request.client.get_client_id(), "scope": token.get("scope", "")},
+    )
+
+
+def save_person_token(token: dict, request) -> None:  # type: ignore[no-untyped-def]
+    """Store a token issued to a person (code or refresh grant), hashed."""
+    keys = keyring()
+    now = utcnow()
+    code = getattr(request, "authorization_code", None)
+    previous: PersonToken | None = getattr(request, "refresh_token", None)
+    user: SignedIn = request.user
+    refresh_expires: dt.datetime | None
+    if code is not None:
+        family_id, session_id = code.row.id, code.row.session_id
+        refresh_expires = now + dt.timedelta(seconds=int(sso_settings()["refresh_token_ttl_s"]))
+    elif previous is not None:
+        family_id, session_id = previous.row.family_id, previous.row.session_id
+        refresh_expires = previous.row.refresh_expires_at  # a family's lifetime is absolute
+    else:  # pragma: no cover - no other grant issues person tokens
+        raise RuntimeError("person token without a code or a refresh token")
+    refresh = token.get("refresh_token")
+    with writing() as session:
+        session.add(
+            OAuthToken(
+                client_id=request.client.get_client_id(),
+                access_token_hash=keys.token_hash(token["access_token"]),
+                token_type=token.get("token_type", "Bearer"),
+                scope=token.get("scope", ""),
+                issued_at=now,
+                expires_at=now + dt.timedelta(seconds=int(token["expires_in"])),
+                person_id=user.person.id,
+                session_id=session_id,
+                refresh_token_hash=keys.token_hash(refresh) if refresh else None,
+                refresh_expires_at=refresh_expires if refresh else None,
+                family_id=family_id,
+            )
+        )
+    log.info(
+        "person token issued",
+        extra={"client_id": request.client.get_client_id(), "scope": token.get("scope", "")},
+    )

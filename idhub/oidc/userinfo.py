@@ -1,0 +1,55 @@
+"""OpenID Connect userinfo (Core 5.3): claims from HR for a person's bearer token; the
+same claims go into the ID token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authlib.oauth2.rfc6750 import BearerTokenValidator
+from authlib.oidc.core import UserInfo, UserInfoEndpoint
+from flask import current_app
+from sqlalchemy import select
+
+from idhub.db import get_db
+from idhub.models import OAuthToken, Person
+from idhub.oidc import keys
+from idhub.oidc.claims import person_claims
+from idhub.oidc.models import PersonToken, SignedIn
+from idhub.oidc.storage import issuer, keyring
+
+
+def user_info(user: SignedIn, scope: str) -> UserInfo:
+    """The claims the scope asks for, read fresh from HR."""
+    session = get_db().session(write=False)
+    try:
+        person = session.get(Person, user.person.id)
+        assert person is not None
+        return UserInfo(person_claims(session, person, set(scope.split())))
+    finally:
+        session.close()
+
+
+class PersonBearerValidator(BearerTokenValidator):
+    """Userinfo's bearer check: a stored access token issued to a person."""
+
+    def authenticate_token(self, token_string: str) -> PersonToken | None:
+        digest = keyring().token_hash(token_string)
+        session = get_db().session(write=False)
+        try:
+            row = session.scalar(select(OAuthToken).where(OAuthToken.access_token_hash == digest))
+            if row is not None:
+                session.expunge(row)
+        finally:
+            session.close()
+        return PersonToken(row) if row is not None and row.person_id else None
+
+
+class UserInfoView(UserInfoEndpoint):
+    def get_issuer(self) -> str:
+        return issuer()
+
+    def generate_user_info(self, user: SignedIn, scope: str) -> UserInfo:
+        return user_info(user, scope)
+
+    def resolve_private_key(self) -> Any:
+        return keys.signing_key(get_db(), keyring(), current_app.extensions["idhub.audit"])[1]
