@@ -2,9 +2,9 @@
 
 ``load_rules(path)`` reads and validates the TOML file; ``parse_rules(mapping)`` validates
 an already parsed mapping against the schema in :mod:`provisioning.rules_schema`. Both
-return a frozen :class:`Rules` or raise :class:`RulesError` listing *every* problem with its location in the file
-(``roles.leader.quota: unknown quota class 'huge'``), so the province's IT staff fix
-the file in one go.
+return a frozen :class:`Rules` or raise :class:`RulesError` listing *every* problem with
+its location in the file (``roles.leader.quota: unknown quota class 'huge'``), so the
+province's IT staff fix the file in one go.
 
 What the rules say (see the comments in config/rules.toml for the operator's view):
 
