@@ -279,3 +279,31 @@ def test_parse_does_not_modify_its_input() -> None:
 def test_rules_error_is_a_value_error() -> None:
     assert issubclass(RulesError, ValueError)
     assert isinstance(parse_rules(shipped()), Rules)
+
+
+def test_schema_defaults_are_the_defaults_of_the_rules_objects() -> None:
+    from provisioning.rules import JoinerRules, MailRules, NamingRules, SeatRules
+
+    rules = parse_rules(
+        {
+            "directory": {"groups_ou": "g", "former_ou": "f"},
+            "leaver": {"retention_days": 0, "delete_after_retention": False},
+            "quotas": {"q": 1},
+            "roles": {"r": {}},
+        }
+    )
+    assert rules.naming == NamingRules() and rules.joiner == JoinerRules()
+    assert rules.mail == MailRules()
+    assert (dict(rules.seats.positions), rules.seats.ou, rules.seats.quota) == (
+        dict(SeatRules().positions),
+        SeatRules().ou,
+        SeatRules().quota,
+    )
+
+
+def test_a_broken_quota_class_is_reported_once_not_again_where_it_is_used() -> None:
+    data = shipped()
+    data["quotas"]["leader"] = 0  # used by roles and by [seats]
+    with pytest.raises(RulesError) as caught:
+        parse_rules(data)
+    assert caught.value.problems == ("quotas.leader: must be at least 1, got 0",)
