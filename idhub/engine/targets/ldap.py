@@ -2,7 +2,8 @@
 
 Dry run (preview) is the same computation without `apply`. Reading and writing the
 directory is done for the whole batch at once (one search per few hundred keys, group
-changes merged per group), which is what makes the worker fast.
+changes merged per group), which is what makes the worker fast. The worker loop's
+target for it is `DirectoryTarget` (targets/directory.py).
 """
 
 from __future__ import annotations
@@ -196,3 +197,12 @@ def audit_action(p: PersonPlan) -> str:
         if kind in kinds:
             return action
     return "account.update"
+
+
+@dataclass
+class DirectoryPlans:
+    """A round's plans; the guard's held people are planned but not applied."""
+
+    plans: list[PersonPlan]
+    held: set[uuid.UUID]
+    to_apply: list[PersonPlan]
