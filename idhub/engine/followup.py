@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from idhub.changes.outbox import enqueue
-from idhub.engine.targets.ldap import PersonPlan
+from idhub.engine.plans import PersonPlan
 from idhub.engine.targets.mail_facts import record_addresses
 from idhub.engine.targets.seat_facts import SEAT_TARGET, queue_seats
 from provisioning.rules import Rules

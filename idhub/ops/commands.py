@@ -195,21 +195,28 @@ def worker(rt: Runtime, once: bool) -> None:
 
 
 def _directory_worker(rt: Runtime):  # type: ignore[no-untyped-def]
-    """The directory's worker; it queues the jobs of the targets that follow it."""
+    """The directory's worker: it queues the jobs of the targets that follow it, ends the
+    sign-on of the people it disables, and runs the clock's tasks (sweep, change sets)."""
     from idhub import services as runtime
+    from idhub.engine.targets.directory import DirectoryTarget
     from idhub.engine.worker import Worker, WorkerSettings
     from idhub.oidc.logout import LeaverHook
+    from idhub.scheduler.tasks import tasks
 
-    return Worker(
-        rt.db,
-        rt.audit,
+    target = DirectoryTarget(
         rt.connector(),
         rt.rules,
         base_dn=rt.base_dn,
-        settings=WorkerSettings.from_settings(rt.settings["provisioning"]),
         guard=rt.guard,
         then=runtime.then_targets(rt.settings),
         on_disabled=LeaverHook(rt.db, rt.audit, rt.keyring, rt.settings),
+    )
+    return Worker(
+        rt.db,
+        rt.audit,
+        target,
+        settings=WorkerSettings.from_settings(rt.settings["provisioning"]),
+        periodic=tasks(rt.db, rt.audit, rt.rules),
     )
 
 

@@ -2,7 +2,8 @@
 
 Dry run (preview) is the same computation without `apply`. Reading and writing the
 directory is done for the whole batch at once (one search per few hundred keys, group
-changes merged per group), which is what makes the worker fast.
+changes merged per group), which is what makes the worker fast. The worker loop's
+target for it is `DirectoryTarget` (targets/directory.py).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -20,24 +21,24 @@ from connectors.base import (
     Account,
     AccountKey,
     Conflict,
-    ConnectorError,
     KeyKind,
     Operation,
     OpKind,
-    Result,
 )
 from connectors.ldap import DuplicateKeys, LdapConnector, normalize_dn
 from idhub.db import among
+from idhub.engine.plans import Outcome, PersonPlan
 from idhub.engine.targets.mail_facts import with_mail_facts
 from idhub.identity.snapshots import UnitDirectory, person_snapshots
 from idhub.identity.usernames import issue_username
 from idhub.models import Person
-from provisioning.model import AccountState, DesiredAccount
+from provisioning.model import AccountState
 from provisioning.planner import plan
 from provisioning.policy import desired_account, groups_container_dn
 from provisioning.rules import Rules
 
 TARGET = "ldap"
+__all__ = ["TARGET", "DirectoryView", "Outcome", "PersonPlan", "UsernamesNeeded", "compute_plans"]
 
 
 @dataclass
@@ -47,35 +48,6 @@ class DirectoryView:
     accounts: dict[AccountKey, Account]
     containers: set[str]
     managed_groups: set[str]
-
-
-class Outcome:
-    """What a plan's run came to: the failure found while planning, else the first error
-    the connector answered (None: converged)."""
-
-    failure: ConnectorError | None
-    results: list[Result]
-
-    @property
-    def error(self) -> ConnectorError | None:
-        if self.failure is not None:
-            return self.failure
-        return next((r.error for r in self.results if r.error is not None), None)
-
-
-@dataclass
-class PersonPlan(Outcome):
-    person_id: uuid.UUID
-    desired: DesiredAccount
-    actual: Account | None
-    operations: list[Operation]
-    results: list[Result] = field(default_factory=list)
-    failure: ConnectorError | None = None  # found while planning (e.g. a duplicated key)
-
-    @property
-    def disables(self) -> bool:
-        """Does this plan take an account away (disable or delete)?"""
-        return any(op.kind in (OpKind.DISABLE, OpKind.DELETE) for op in self.operations)
 
 
 class UsernamesNeeded(Exception):
@@ -225,3 +197,12 @@ def audit_action(p: PersonPlan) -> str:
         if kind in kinds:
             return action
     return "account.update"
+
+
+@dataclass
+class DirectoryPlans:
+    """A round's plans; the guard's held people are planned but not applied."""
+
+    plans: list[PersonPlan]
+    held: set[uuid.UUID]
+    to_apply: list[PersonPlan]

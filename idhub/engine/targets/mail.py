@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
+import os
+import socket
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.base import (
@@ -32,13 +34,14 @@ from connectors.base import (
     Operation,
     OpKind,
     Result,
-    TargetUnavailable,
 )
 from connectors.ldap import LdapConnector
 from connectors.mail import MailConnector
 from idhub.changes.chain import Actor, AuditLog
 from idhub.db import Database
 from idhub.engine.followup import ENTRY_CHANGED
+from idhub.engine.jobs import JobQueue
+from idhub.engine.target import Recording, Round
 from idhub.engine.targets.mail_facts import with_mail_facts
 from idhub.engine.targets.seat_facts import seat_facts
 from idhub.engine.targets.seats import SeatPlan, apply_seat_plans, plan_seats, seat_audit_action
@@ -46,13 +49,11 @@ from idhub.engine.worker import Worker, WorkerSettings
 from idhub.identity.snapshots import UnitDirectory, person_snapshots
 from idhub.models import (
     AccountLink,
-    JobState,
     LinkState,
     MailDelegation,
     Person,
     ProvisioningJob,
     Seat,
-    utcnow,
 )
 from provisioning.mailbox import plan_delegations, plan_mailbox
 from provisioning.model import AccountState, DesiredAccount
@@ -190,137 +191,152 @@ def _with_delegations(connector: MailConnector, p: MailPlan) -> None:
     )
 
 
-class MailWorker(Worker):
-    """Claims target "mail" jobs; everything else (leases, backoff, stop) as Worker."""
+@dataclass
+class MailRound:
+    """A round's plans: people's mailboxes, and seat mailboxes (entry, mailbox, ACL)."""
 
-    target = MAIL_TARGET
-    pipelined = False  # `run` calls its own run_once
+    plans: list[MailPlan]
+    seats: list[SeatPlan]
+
+
+class MailTarget:
+    """Target "mail" for the worker loop (engine/target.py): people's mailboxes and seats."""
+
+    name = MAIL_TARGET
+    system = "mail server"
+    subjects = "mailboxes"
+    pipelined = False  # rounds are small and follow the directory's; recorded in turn
 
     def __init__(
         self,
-        db: Database,
-        audit: AuditLog,
         connector: MailConnector,
         rules: Rules,
         *,
         base_dn: str,
-        settings: WorkerSettings,
-        worker_id: str | None = None,
         directory: LdapConnector | None = None,
     ) -> None:
-        super().__init__(
-            db,
-            audit,
-            connector,  # type: ignore[arg-type]  # only close() is used by Worker.run
-            rules,
-            base_dn=base_dn,
-            settings=settings,
-            worker_id=worker_id,
-        )
-        if worker_id is None:
-            self.worker_id = f"mail:{self.worker_id}"
-            self.actor = Actor("system", f"worker {self.worker_id}")
-        self.mail = connector
-        # Seat mailboxes (engine/seattarget.py) need their own directory entry first.
+        self.connector = connector
+        self.rules = rules
+        self.base_dn = base_dn
+        # Seat mailboxes (targets/seats.py) need their own directory entry first.
         self.directory = directory
         self._seats_ou_exists = False
 
-    def close(self) -> None:
-        self.mail.close()
-        if self.directory is not None:
-            self.directory.close()
+    def attach(self, db: Database, audit: AuditLog, actor: Actor) -> None:
+        self.db, self.audit, self.actor = db, audit, actor
 
-    def sweep(self) -> int:
-        """Dates are swept by the directory worker; its converges queue mail jobs."""
-        return 0
-
-    def run_once(self) -> int:
-        jobs = self.claim()
-        if not jobs:
-            return 0
-        started = time.monotonic()
-        by_subject: dict[uuid.UUID, list[ProvisioningJob]] = defaultdict(list)
-        for job in jobs:
-            by_subject[job.subject_id].append(job)
+    def plan(self, db: Database, round_: Round) -> MailRound:
+        by_subject = round_.by_subject
         seat_plans: list[SeatPlan] = []
-        try:
-            with self.db.transaction() as session:
-                plans = compute_mail_plans(
-                    session,
-                    self.mail,
-                    self.rules,
-                    list(by_subject),
-                    base_dn=self.base_dn,
-                    entry_changed=frozenset(
-                        subject
-                        for subject, js in by_subject.items()
-                        if any(j.reason == ENTRY_CHANGED for j in js)
-                    ),
-                )
-                people = {p.person_id for p in plans}
-                others = [s for s in by_subject if s not in people]
-                if others and self.directory is not None:
-                    facts = seat_facts(session, others, dt.date.today())
-                    if facts:
-                        seat_plans = plan_seats(
-                            self.directory,
-                            self.rules,
-                            facts,
-                            base_dn=self.base_dn,
-                            seats_ou_exists=self._seats_ou_exists,
-                        )
-            for p in plans:
-                _with_delegations(self.mail, p)
-                if p.operations:
-                    p.results = self.mail.apply(p.operations)
-            if seat_plans:
-                assert self.directory is not None
-                apply_seat_plans(self.directory, self.mail, seat_plans)
-                self._seats_ou_exists = self._seats_ou_exists or any(
-                    p.error is None for p in seat_plans
-                )
-        except TargetUnavailable as exc:
-            log.warning("mail server unavailable; %d jobs will be retried: %s", len(jobs), exc)
-            self._record_round_failure(jobs, exc)
-            return len(jobs)
-        self._record_mail(by_subject, plans, seat_plans)
-        log.info(
-            "converged %d mailboxes in %.0f ms",
-            len(plans),
-            (time.monotonic() - started) * 1000,
-            extra={"jobs": len(jobs), "worker": self.worker_id},
-        )
-        return len(jobs)
-
-    def _record_round_failure(self, jobs: list[ProvisioningJob], exc: ConnectorError) -> None:
-        """Every job back with a backoff; links for people, the seat rows for seats."""
-        with self.db.transaction() as session:
-            owned = self._owned(session, jobs)
-            subjects = sorted({j.subject_id for j in owned})
-            seats = {s.id: s for s in session.scalars(select(Seat).where(Seat.id.in_(subjects)))}
-            people = set(session.scalars(select(Person.id).where(Person.id.in_(subjects))))
-            links = self._links(session, sorted(people))
-            self._requeue(session, owned, str(exc), park=False)
-            for job in owned:
-                holder = links.get(job.subject_id) or seats.get(job.subject_id)
-                if holder is not None:
-                    holder.state = (
-                        LinkState.FAILED if job.state == JobState.FAILED else LinkState.PENDING
+        with db.transaction() as session:
+            plans = compute_mail_plans(
+                session,
+                self.connector,
+                self.rules,
+                list(by_subject),
+                base_dn=self.base_dn,
+                entry_changed=frozenset(
+                    subject
+                    for subject, js in by_subject.items()
+                    if any(j.reason == ENTRY_CHANGED for j in js)
+                ),
+            )
+            people = {p.person_id for p in plans}
+            others = [s for s in by_subject if s not in people]
+            if others and self.directory is not None:
+                facts = seat_facts(session, others, dt.date.today())
+                if facts:
+                    seat_plans = plan_seats(
+                        self.directory,
+                        self.rules,
+                        facts,
+                        base_dn=self.base_dn,
+                        seats_ou_exists=self._seats_ou_exists,
                     )
-                    holder.last_error = str(exc)[:2000]
+        return MailRound(plans, seat_plans)
+
+    def apply(self, r: MailRound) -> None:
+        for p in r.plans:
+            _with_delegations(self.connector, p)
+            if p.operations:
+                p.results = self.connector.apply(p.operations)
+        if r.seats:
+            assert self.directory is not None
+            apply_seat_plans(self.directory, self.connector, r.seats)
+            self._seats_ou_exists = self._seats_ou_exists or any(p.error is None for p in r.seats)
+
+    def draft(self, round_: Round, owned: set[int], now: dt.datetime) -> None:
+        return None  # recorded row by row: mail rounds are small
+
+    def record(self, rec: Recording, draft: None) -> None:
+        r: MailRound = rec.round.plans
+        session = rec.session
+        owned = rec.queue.load(session, rec.owned)
+        done_seats = self._record_seats(rec, owned, r.seats)
+        planned = {p.person_id for p in r.plans} | {p.seat_id for p in r.seats}
+        rec.done.extend(
+            j.id
+            for subject, js in rec.round.by_subject.items()
+            if subject not in planned
+            for j in js
+            if j.id in owned
+        )
+        rec.done.extend(done_seats)
+        links = rec.queue.links(session, [p.person_id for p in r.plans])
+        for p in r.plans:
+            jobs = [owned[j.id] for j in rec.round.by_subject[p.person_id] if j.id in owned]
+            link = links[p.person_id]
+            reason = "; ".join(sorted({j.reason for j in jobs})) or None
+            error = p.error
+            actor = Actor("system", self.actor.id, request_id=None)
+            if error is None:
+                rec.done.extend(job.id for job in jobs)
+                absent = p.desired.state is AccountState.ABSENT
+                has_box = p.actual is not None or any(
+                    op.kind is OpKind.CREATE for op in p.operations
+                )
+                link.state = LinkState.ABSENT if absent or not has_box else LinkState.IN_SYNC
+                link.name = (
+                    p.archive
+                    if absent
+                    else (p.actual.name if p.actual else _created(p) or link.name)
+                )
+                link.enabled = p.desired.state is AccountState.ENABLED
+                link.last_error = None
+                link.last_converged_at = rec.now
+                if _worth_auditing(p):
+                    self.audit.record(
+                        session,
+                        actor=actor,
+                        action=_audit_action(p),
+                        object_type="mailbox",
+                        object_id=p.person_id,
+                        after=_summary(p),
+                        reason=reason,
+                    )
+                continue
+            message, parked = rec.queue.requeue_failed(session, jobs, error)
+            link.state = LinkState.FAILED if parked else LinkState.PENDING
+            link.last_error = message[:2000]
+            if parked:
+                self.audit.record(
+                    session,
+                    actor=actor,
+                    action="mailbox.failed",
+                    object_type="mailbox",
+                    object_id=p.person_id,
+                    after={**_summary(p), "error": link.last_error},
+                    reason=reason,
+                )
 
     def _record_seats(
-        self,
-        session: Session,
-        by_subject: dict[uuid.UUID, list[ProvisioningJob]],
-        owned: dict[int, ProvisioningJob],
-        plans: list[SeatPlan],
-        now: dt.datetime,
+        self, rec: Recording, owned: dict[int, ProvisioningJob], plans: list[SeatPlan]
     ) -> list[int]:
         """Seat rows and audit events for the seats converged; the ids of jobs done."""
+        session = rec.session
         done: list[int] = []
         for p in plans:
-            jobs = [owned[j.id] for j in by_subject[p.seat_id] if j.id in owned]
+            jobs = [owned[j.id] for j in rec.round.by_subject[p.seat_id] if j.id in owned]
             row = session.get(Seat, p.seat_id)
             if row is None:
                 continue
@@ -335,7 +351,7 @@ class MailWorker(Worker):
                 row.enabled = p.desired.state is AccountState.ENABLED
                 row.holders = p.granted
                 row.last_error = None
-                row.last_converged_at = now
+                row.last_converged_at = rec.now
                 if action is not None:
                     self.audit.record(
                         session,
@@ -348,7 +364,7 @@ class MailWorker(Worker):
                         reason=reason,
                     )
                 continue
-            message, parked = self._requeue_failed(session, jobs, error)
+            message, parked = rec.queue.requeue_failed(session, jobs, error)
             row.state = (LinkState.FAILED if parked else LinkState.PENDING).value
             row.last_error = message[:2000]
             if parked:
@@ -363,79 +379,47 @@ class MailWorker(Worker):
                 )
         return done
 
-    def _record_mail(
-        self,
-        by_subject: dict[uuid.UUID, list[ProvisioningJob]],
-        plans: list[MailPlan],
-        seat_plans: list[SeatPlan] = (),  # type: ignore[assignment]
-    ) -> None:
-        now = utcnow()
-        with self.db.transaction() as session:
-            owned = {
-                j.id: j for j in self._owned(session, [j for js in by_subject.values() for j in js])
-            }
-            done_seats = self._record_seats(session, by_subject, owned, list(seat_plans), now)
-            planned = {p.person_id for p in plans} | {p.seat_id for p in seat_plans}
-            done = [
-                j.id
-                for subject, js in by_subject.items()
-                if subject not in planned
-                for j in js
-                if j.id in owned
-            ]
-            done.extend(done_seats)
-            links = self._links(session, [p.person_id for p in plans])
-            for p in plans:
-                jobs = [owned[j.id] for j in by_subject[p.person_id] if j.id in owned]
-                link = links[p.person_id]
-                reason = "; ".join(sorted({j.reason for j in jobs})) or None
-                error = p.error
-                actor = Actor("system", self.actor.id, request_id=None)
-                if error is None:
-                    done.extend(job.id for job in jobs)
-                    absent = p.desired.state is AccountState.ABSENT
-                    has_box = p.actual is not None or any(
-                        op.kind is OpKind.CREATE for op in p.operations
-                    )
-                    link.state = LinkState.ABSENT if absent or not has_box else LinkState.IN_SYNC
-                    link.name = (
-                        p.archive
-                        if absent
-                        else (p.actual.name if p.actual else _created(p) or link.name)
-                    )
-                    link.enabled = p.desired.state is AccountState.ENABLED
-                    link.last_error = None
-                    link.last_converged_at = now
-                    if _worth_auditing(p):
-                        self.audit.record(
-                            session,
-                            actor=actor,
-                            action=_audit_action(p),
-                            object_type="mailbox",
-                            object_id=p.person_id,
-                            after=_summary(p),
-                            reason=reason,
-                        )
-                    continue
-                message, parked = self._requeue_failed(session, jobs, error)
-                link.state = LinkState.FAILED if parked else LinkState.PENDING
-                link.last_error = message[:2000]
-                if parked:
-                    self.audit.record(
-                        session,
-                        actor=actor,
-                        action="mailbox.failed",
-                        object_type="mailbox",
-                        object_id=p.person_id,
-                        after={**_summary(p), "error": link.last_error},
-                        reason=reason,
-                    )
-            if done:
-                session.execute(
-                    delete(ProvisioningJob)
-                    .where(ProvisioningJob.id.in_(done))
-                    .execution_options(synchronize_session=False)
-                )
+    def holders(
+        self, session: Session, queue: JobQueue, subjects: list[uuid.UUID]
+    ) -> dict[uuid.UUID, Any]:
+        """Links for people, the seat rows for seats."""
+        seats = {s.id: s for s in session.scalars(select(Seat).where(Seat.id.in_(subjects)))}
+        people = set(session.scalars(select(Person.id).where(Person.id.in_(subjects))))
+        return {**seats, **queue.links(session, sorted(people))}
+
+    def after_apply(self, round_: Round) -> None:
+        pass
+
+    def after_record(self, round_: Round) -> None:
+        pass
+
+    def idle(self) -> None:
+        pass
+
+    def tidy(self) -> None:
+        """Dates are swept for the directory; its converges queue mail jobs."""
+
+    def close(self) -> None:
+        self.connector.close()
+        if self.directory is not None:
+            self.directory.close()
+
+
+def MailWorker(  # noqa: N802 - the name callers knew when it was a class
+    db: Database,
+    audit: AuditLog,
+    connector: MailConnector,
+    rules: Rules,
+    *,
+    base_dn: str,
+    settings: WorkerSettings,
+    worker_id: str | None = None,
+    directory: LdapConnector | None = None,
+) -> Worker:
+    """The worker loop on target "mail" (its id prefixed "mail:")."""
+    target = MailTarget(connector, rules, base_dn=base_dn, directory=directory)
+    worker_id = worker_id or f"mail:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    return Worker(db, audit, target, settings=settings, worker_id=worker_id)
 
 
 def _worth_auditing(p: MailPlan) -> bool:

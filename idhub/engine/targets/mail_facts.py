@@ -17,16 +17,13 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from idhub.engine.plans import PersonPlan
 from idhub.models import Assignment, AssignmentKind, MailAddress, Person, Position, utcnow
 from provisioning.model import AccountState, PastAddress, PersonSnapshot, PostKind
-
-if TYPE_CHECKING:
-    from idhub.engine.targets.ldap import PersonPlan
 
 log = logging.getLogger(__name__)
 

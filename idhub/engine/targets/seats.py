@@ -29,7 +29,7 @@ from connectors.base import (
 )
 from connectors.ldap import DuplicateKeys, LdapConnector
 from connectors.mail import MailConnector
-from idhub.engine.targets.ldap import Outcome
+from idhub.engine.plans import Outcome
 from idhub.engine.targets.seat_facts import SeatFacts
 from provisioning.dn import normalize_dn
 from provisioning.mailbox import plan_delegations, plan_mailbox

@@ -1,0 +1,241 @@
+"""A worker's side of the job outbox for one target: claim with a lease, renew it, find
+what is still ours, finish, requeue with backoff or park, and the account links.
+
+* Claims: `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL, so several workers on several
+  machines share the queue; SQLite serialises writers, one worker is enough there. A job
+  whose lease ran out (its worker died) is claimed again; a subject already running
+  elsewhere is skipped, so no subject is converged by two workers at once.
+* A target being away never parks a job (it waits with exponential backoff and jitter);
+  data a target refuses parks it as failed; so does being abandoned max_attempts times.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from connectors.base import ConnectorError
+from idhub.db import Database, among, upsert
+from idhub.models import AccountLink, JobState, LinkState, ProvisioningJob, utcnow
+
+
+class JobQueue:
+    """The jobs of one target, as one worker (`worker_id`) claims and settles them."""
+
+    def __init__(self, db: Database, target: str, worker_id: str, settings: Any) -> None:
+        self.db = db
+        self.target = target
+        self.worker_id = worker_id
+        self.settings = settings  # WorkerSettings: batch_size, lease_s, max_attempts, backoff
+
+    # -- claiming ---------------------------------------------------------------------
+    def claim(self) -> list[ProvisioningJob]:
+        now = utcnow()
+        job = ProvisioningJob
+        busy_elsewhere = select(job.subject_id).where(
+            job.state == JobState.RUNNING,
+            job.lease_expires_at > now,
+            job.target == self.target,
+        )
+        query = (
+            select(job)
+            .where(
+                or_(
+                    and_(job.state == JobState.PENDING, job.next_try_at <= now),
+                    and_(job.state == JobState.RUNNING, job.lease_expires_at <= now),
+                ),
+                job.subject_id.not_in(busy_elsewhere),
+                job.target == self.target,
+            )
+            .order_by(job.next_try_at, job.id)
+            .limit(self.settings.batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        if self.db.is_sqlite and not self._anything_to_claim(query):
+            return []  # an idle poll takes no write lock from the HR API
+        with self.db.transaction() as session:
+            jobs = []
+            for claimed in session.scalars(query):
+                abandoned = claimed.state == JobState.RUNNING  # its lease ran out
+                if abandoned and claimed.attempts >= self.settings.max_attempts:
+                    # Claimed and abandoned again and again: its worker keeps dying on it.
+                    claimed.state = JobState.FAILED
+                    claimed.last_error = f"abandoned by its worker {claimed.attempts} times; parked"
+                    claimed.lease_owner = claimed.lease_expires_at = None
+                    continue
+                jobs.append(claimed)
+            expires = now + dt.timedelta(seconds=self.settings.lease_s)
+            if jobs:  # one UPDATE for the round, not one per job
+                session.execute(
+                    update(ProvisioningJob)
+                    .where(among(session, ProvisioningJob.id, [j.id for j in jobs]))
+                    .values(
+                        state=JobState.RUNNING,
+                        lease_owner=self.worker_id,
+                        lease_expires_at=expires,
+                        attempts=ProvisioningJob.attempts + 1,
+                        updated_at=now,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            for claimed in jobs:  # what the row now says, without reading it again
+                session.expunge(claimed)
+                claimed.state = JobState.RUNNING
+                claimed.lease_owner = self.worker_id
+                claimed.lease_expires_at = expires
+                claimed.attempts += 1
+        return jobs
+
+    def _anything_to_claim(self, claim: Select[Any]) -> bool:
+        with self.db.reading() as session:
+            return session.scalar(claim.with_only_columns(ProvisioningJob.id).limit(1)) is not None
+
+    def renew(self, job_ids: list[int]) -> None:
+        with self.db.transaction() as session:
+            session.execute(
+                update(ProvisioningJob)
+                .where(
+                    among(session, ProvisioningJob.id, job_ids),
+                    ProvisioningJob.lease_owner == self.worker_id,
+                )
+                .values(lease_expires_at=utcnow() + dt.timedelta(seconds=self.settings.lease_s))
+            )
+
+    # -- what is still ours -------------------------------------------------------------
+    def owned_ids(self, session: Session, job_ids: AbstractSet[int]) -> set[int]:
+        """The ids among `job_ids` whose lease is still ours."""
+        return set(
+            session.scalars(
+                select(ProvisioningJob.id).where(
+                    among(session, ProvisioningJob.id, job_ids),
+                    ProvisioningJob.lease_owner == self.worker_id,
+                )
+            )
+        )
+
+    def owned(self, session: Session, job_ids: Iterable[int]) -> list[ProvisioningJob]:
+        """Our jobs as they are now; a job whose lease we lost belongs to someone else."""
+        rows = session.scalars(
+            select(ProvisioningJob).where(
+                among(session, ProvisioningJob.id, list(job_ids)),
+                ProvisioningJob.lease_owner == self.worker_id,
+            )
+        )
+        return list(rows)
+
+    def load(self, session: Session, job_ids: Iterable[int]) -> dict[int, ProvisioningJob]:
+        ids = list(job_ids)
+        if not ids:
+            return {}
+        query = select(ProvisioningJob).where(among(session, ProvisioningJob.id, ids))
+        return {j.id: j for j in session.scalars(query)}
+
+    # -- settling -------------------------------------------------------------------------
+    def finish(self, session: Session, job_ids: list[int]) -> None:
+        """Converged: the jobs are deleted, in one statement."""
+        if job_ids:
+            session.execute(
+                delete(ProvisioningJob)
+                .where(among(session, ProvisioningJob.id, job_ids))
+                .execution_options(synchronize_session=False)
+            )
+
+    def backoff(self, attempts: int) -> dt.timedelta:
+        s = self.settings
+        delay = min(s.backoff_max_s, s.backoff_base_s * 2 ** (attempts - 1))
+        return dt.timedelta(seconds=delay * random.uniform(0.5, 1.5))
+
+    def requeue_failed(
+        self,
+        session: Session,
+        jobs: Sequence[ProvisioningJob],
+        error: ConnectorError,
+        queued_again: AbstractSet[uuid.UUID] | None = None,
+    ) -> tuple[str, bool]:
+        """Jobs whose subject failed: retried later, or parked when retrying cannot help.
+        Returns the message recorded and whether they were parked."""
+        message = f"{type(error).__name__}: {error}"
+        self.requeue(session, jobs, message, park=not error.retry, queued_again=queued_again)
+        return message, any(j.state == JobState.FAILED for j in jobs)
+
+    def requeue(
+        self,
+        session: Session,
+        jobs: Sequence[ProvisioningJob],
+        error: str,
+        park: bool,
+        queued_again: AbstractSet[uuid.UUID] | None = None,
+    ) -> None:
+        """Back to the queue with a backoff, or parked as failed when retrying cannot help;
+        the job of a subject a later change queued again is dropped instead.
+
+        A target that is away never parks a job: it converges when the target is back.
+        `queued_again` (from `queued_again`) lets a caller with many groups of jobs look
+        them all up at once.
+        """
+        if queued_again is None:
+            queued_again = set() if park else self.queued_again(session, jobs)
+        for job in jobs:
+            if not park and job.subject_id in queued_again:
+                session.delete(job)
+                continue
+            if park:
+                job.state = JobState.FAILED
+            else:
+                job.state = JobState.PENDING
+                job.next_try_at = utcnow() + self.backoff(job.attempts)
+            job.last_error = error[:2000]
+            job.lease_owner = None
+            job.lease_expires_at = None
+
+    def queued_again(self, session: Session, jobs: Sequence[ProvisioningJob]) -> set[uuid.UUID]:
+        """The subjects of `jobs` that have a pending job again (a later change), in one query."""
+        if not jobs:
+            return set()
+        return set(
+            session.scalars(
+                select(ProvisioningJob.subject_id).where(
+                    among(session, ProvisioningJob.subject_id, {j.subject_id for j in jobs}),
+                    ProvisioningJob.target == self.target,
+                    ProvisioningJob.state == JobState.PENDING,
+                )
+            )
+        )
+
+    # -- account links --------------------------------------------------------------------
+    def links(self, session: Session, person_ids: list[uuid.UUID]) -> dict[uuid.UUID, AccountLink]:
+        """The people's links on this target, made (pending) where missing."""
+        rows = session.scalars(
+            select(AccountLink).where(
+                among(session, AccountLink.person_id, person_ids),
+                AccountLink.target == self.target,
+            )
+        )
+        links = {link.person_id: link for link in rows}
+        for person_id in person_ids:
+            if person_id not in links:
+                links[person_id] = AccountLink(
+                    person_id=person_id, target=self.target, state=LinkState.PENDING
+                )
+                session.add(links[person_id])
+        return links
+
+
+def upsert_links(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert or update account links by (person, target) in one statement."""
+    if not rows:
+        return
+    statement = upsert(session, AccountLink.__table__)
+    columns = ("state", "name", "enabled", "last_error", "last_converged_at", "updated_at")
+    statement = statement.on_conflict_do_update(
+        index_elements=["person_id", "target"],
+        set_={column: statement.excluded[column] for column in columns},
+    )
+    session.execute(statement, rows)

@@ -1,0 +1,41 @@
+"""The clock's tasks for `idhub worker`: the daily sweep and the change sets whose
+effective date came, run by the worker loop every minute (engine.periodic)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from idhub.changes.chain import Actor, AuditLog
+from idhub.changes.context import HrContext
+from idhub.db import Database
+from idhub.engine.periodic import Periodic
+from idhub.reorg import changesets
+from idhub.scheduler.sweep import sweep
+from provisioning.rules import Rules
+
+log = logging.getLogger(__name__)
+SWEEP_EVERY_S = 60.0  # how often a worker checks whether the date changed
+
+
+def daily_sweep(db: Database, audit: AuditLog, rules: Rules) -> Periodic:
+    """Queue the people whose dates (start, end, retention) were reached since last time,
+    and apply the change sets whose effective date came (one transaction)."""
+
+    def run(actor: Actor) -> int:
+        with db.transaction() as session:
+            count = sweep(session, rules)
+            ctx = HrContext(session, audit, actor, naming_pattern=rules.naming.pattern)
+            applied = changesets.apply_due(ctx, dt.date.today())
+        if count:
+            log.info("daily sweep queued %d people", count)
+        if applied:
+            log.info("applied %d scheduled change sets", len(applied))
+        return count
+
+    return Periodic("daily sweep", SWEEP_EVERY_S, run)
+
+
+def tasks(db: Database, audit: AuditLog, rules: Rules) -> list[Periodic]:
+    """Everything the clock does, for the worker that converges the directory."""
+    return [daily_sweep(db, audit, rules)]
