@@ -31,6 +31,7 @@ import unicodedata
 
 __all__ = [
     "Ava",
+    "DnKey",
     "child_dn",
     "cut_first_rdn",
     "dn2str",
@@ -38,6 +39,7 @@ __all__ = [
     "equal_dns",
     "escape_dn_chars",
     "escape_rdn_value",
+    "fold",
     "normalize_dn",
     "parent_dn",
     "rdn",
@@ -246,8 +248,7 @@ def escape_dn_chars(value: str) -> str:
 def dn2str(rdns: list[list[Ava]]) -> str:
     """The inverse of :func:`str2dn`, as python-ldap's ``ldap.dn.dn2str``."""
     return ",".join(
-        "+".join(f"{attr}={escape_dn_chars(value or '')}" for attr, value, _ in one)
-        for one in rdns
+        "+".join(f"{attr}={escape_dn_chars(value or '')}" for attr, value, _ in one) for one in rdns
     )
 
 
@@ -313,7 +314,8 @@ def _join(rdns: list[list[Ava]]) -> str:
     )
 
 
-def _fold(value: str) -> str:
+def fold(value: str) -> str:
+    """A value as DN comparison sees it: case-folded and NFC."""
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", value).casefold())
 
 
@@ -334,7 +336,7 @@ def _first_and_rest(dn: str) -> tuple[list[list[Ava]], str] | None:
 def _folded(rdns: list[list[Ava]]) -> str:
     return _join(
         [
-            sorted((attr.casefold(), _fold(value or ""), 1) for attr, value, _flags in one_rdn)
+            sorted((attr.casefold(), fold(value or ""), 1) for attr, value, _flags in one_rdn)
             for one_rdn in rdns
         ]
     )
@@ -431,7 +433,7 @@ def cut_first_rdn(dn: str) -> tuple[str, str]:
 
 def _key_of(rdns: list[list[Ava]]) -> DnKey:
     return tuple(
-        tuple(sorted((attr.casefold(), _fold(value or "")) for attr, value, _ in one_rdn))
+        tuple(sorted((attr.casefold(), fold(value or "")) for attr, value, _ in one_rdn))
         for one_rdn in rdns
     )
 
