@@ -17,8 +17,12 @@ from connectors.base import (
     ConnectorError,
     Health,
     InvalidData,
+    ManagesContainers,
+    ManagesGroups,
     Operation,
+    ReadsManyAccounts,
     Result,
+    SetsPasswords,
 )
 from connectors.dn import dn_key
 from connectors.ldap.batch import deleter
@@ -188,7 +192,15 @@ class LdapConnector:
         return account.name
 
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # mypy proves the protocols hold
 
-    def _conforms(connector: LdapConnector) -> Connector:  # mypy proves the Protocol holds
-        return connector
+    def _conforms(
+        c: LdapConnector,
+    ) -> tuple[
+        Connector,
+        ReadsManyAccounts,
+        ManagesContainers,
+        ManagesGroups,
+        SetsPasswords,
+    ]:
+        return c, c, c, c, c
