@@ -1,8 +1,9 @@
-"""The connector contract: plain data in and out, typed errors, one small Protocol.
+"""The connector contract: plain data in and out, typed errors, small capability Protocols.
 
 A connector knows one target system (LDAP, mail, an app) and nothing about HR. The
 provisioning core reads what the target holds (`read`, `scan`), diffs it against what
-policy wants, and hands the connector a short list of `Operation`s (`apply`). Every type
+policy wants, and hands the connector a short list of `Operation`s (`apply`); the shell
+types against the small capability protocols at the end. Every type
 here is a frozen dataclass so plans can be compared, logged and previewed safely.
 """
 
@@ -12,8 +13,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from types import MappingProxyType
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, runtime_checkable
 
 Values = tuple[str, ...]
 """All values of one attribute, in the target's order."""
@@ -214,33 +216,109 @@ class Capability(StrEnum):
 
 
 # ---------------------------------------------------------------------- interface
+#
+# Small capability protocols the shell types against: a caller asks for what it uses
+# (a ReadsAccounts to look a key up, a ManagesContainers to prune OUs), not for one
+# connector class. Connector is the whole contract every connector keeps.
 
 
-class Connector(Protocol):
-    """One target system. Implementations escape every value they put into a name or a
-    query, and raise only ConnectorError subclasses."""
+@runtime_checkable
+class Named(Protocol):
+    """Anything holding a target: its name (for messages), and its connections."""
 
     @property
     def name(self) -> str: ...
 
-    def capabilities(self) -> AbstractSet[str]: ...
+    def close(self) -> None:
+        """Release connections; the connector may be used again afterwards."""
+        ...
 
+
+@runtime_checkable
+class ChecksHealth(Protocol):
     def check(self) -> Health:
         """Can I reach and use the target? Never raises for an unreachable target."""
         ...
 
+
+@runtime_checkable
+class ReadsAccounts(Protocol):
     def read(self, key: AccountKey) -> Account | None:
         """The object for `key` as the target holds it now, or None if there is none."""
         ...
 
-    def apply(self, ops: Sequence[Operation]) -> list[Result]:
-        """Apply in order; one Result per operation."""
+
+@runtime_checkable
+class ReadsManyAccounts(ReadsAccounts, Protocol):
+    def read_many(self, keys: Sequence[AccountKey]) -> dict[AccountKey, Account]:
+        """The objects for many keys at once; keys with no object are absent."""
         ...
 
+
+@runtime_checkable
+class ScansAccounts(Protocol):
     def scan(self) -> Iterator[Account]:
         """Every object of ours under the connector's base, for reconciliation."""
         ...
 
-    def close(self) -> None:
-        """Release connections; the connector may be used again afterwards."""
+
+@runtime_checkable
+class AppliesOperations(Protocol):
+    def apply(self, ops: Sequence[Operation]) -> list[Result]:
+        """Apply in order; one Result per operation."""
         ...
+
+
+@runtime_checkable
+class ManagesContainers(Protocol):
+    """Containers (LDAP OUs) mirroring org units, pruned once empty."""
+
+    def containers(self) -> set[str]:
+        """Normalised names of every container under the base."""
+        ...
+
+    def unit_containers(self) -> dict[str, str]:
+        """Every container that mirrors an org unit: its name → the unit's id."""
+        ...
+
+    def remove_empty_containers(self, dns: Sequence[str]) -> list[str]:
+        """Remove these containers, deepest first, each only if empty; the removed."""
+        ...
+
+
+@runtime_checkable
+class ManagesGroups(Protocol):
+    def managed_groups(self) -> set[str]:
+        """Normalised names of the groups whose membership the hub manages."""
+        ...
+
+
+@runtime_checkable
+class SetsPasswords(Protocol):
+    def set_password_hash(self, key: AccountKey, password_hash: str) -> str:
+        """Store a scheme-tagged hash made elsewhere on `key`'s object; its name."""
+        ...
+
+
+@runtime_checkable
+class ManagesMailboxes(Protocol):
+    """Mailboxes on disk: where one is, who may read it, and its archive."""
+
+    def read_location(self, key: AccountKey, location: str) -> Account | None:
+        """The mailbox at `location`, if it exists."""
+        ...
+
+    def read_acl(self, user: str) -> frozenset[str]:
+        """The users the ACL of `user`'s INBOX names (its deputies)."""
+        ...
+
+    def export(self, key: AccountKey, box: Path) -> Path:
+        """Archive the whole mailbox; the archive's path."""
+        ...
+
+
+class Connector(Named, ChecksHealth, ReadsAccounts, ScansAccounts, AppliesOperations, Protocol):
+    """One target system. Implementations escape every value they put into a name or a
+    query, and raise only ConnectorError subclasses."""
+
+    def capabilities(self) -> AbstractSet[str]: ...

@@ -51,6 +51,7 @@ from connectors.base import (
     Health,
     InvalidData,
     KeyKind,
+    ManagesMailboxes,
     Operation,
     OpKind,
     Result,
@@ -342,5 +343,5 @@ class MailConnector:
         return final
 
 
-def _conforms(connector: MailConnector) -> Connector:  # mypy proves the Protocol holds
-    return connector
+def _conforms(connector: MailConnector) -> tuple[Connector, ManagesMailboxes]:
+    return connector, connector  # mypy proves the protocols hold

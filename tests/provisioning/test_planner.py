@@ -79,13 +79,13 @@ def test_any_value_round_trips_and_normalizes_idempotently(a: str, b: str) -> No
 
 def _reference_normalize(dn: str) -> str:
     """normalize_dn without the shortcut: the whole DN parsed at once."""
-    from provisioning.dn import _folded
+    from connectors.dn import _folded
 
     return _folded(split_dn(dn))
 
 
 def _reference_parent(dn: str) -> str:
-    from provisioning.dn import _join
+    from connectors.dn import _join
 
     return _join(split_dn(dn)[1:])
 
