@@ -221,6 +221,15 @@ def test_no_module_over_600_lines() -> None:
     assert long_modules(source_files()) == []
 
 
+def test_every_module_says_first_what_it_holds() -> None:
+    silent = [
+        str(path.relative_to(ROOT))
+        for path in source_files()
+        if ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) is None
+    ]
+    assert silent == []
+
+
 # -- the checker itself catches what it is for ---------------------------------------------
 def test_checker_finds_a_cycle_hidden_in_three_modules() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
