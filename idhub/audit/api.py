@@ -7,10 +7,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
+from idhub.audit.schemas import AuditEventSchema, AuditQuerySchema, AuditVerifySchema
 from idhub.db import db_session
 from idhub.models import AuditEvent
 from idhub.web.common import AUDIT_SCOPES, paginate, scoped
-from idhub.web.schemas import AuditEventSchema, AuditQuerySchema, AuditVerifySchema
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="The audit trail.")
 

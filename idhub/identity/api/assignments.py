@@ -10,6 +10,12 @@ from sqlalchemy import or_, select
 
 from idhub.db import db_session
 from idhub.identity import assignments
+from idhub.identity.schemas import (
+    AssignmentEndSchema,
+    AssignmentPatchSchema,
+    AssignmentQuerySchema,
+    AssignmentSchema,
+)
 from idhub.models import Assignment
 from idhub.web.common import (
     IDEMPOTENCY_DOC,
@@ -25,13 +31,7 @@ from idhub.web.common import (
     with_etag,
     writes,
 )
-from idhub.web.schemas import (
-    AssignmentEndSchema,
-    AssignmentPatchSchema,
-    AssignmentQuerySchema,
-    AssignmentSchema,
-    ErrorSchema,
-)
+from idhub.web.schemas import ErrorSchema
 
 blp = Blueprint(
     "assignments",

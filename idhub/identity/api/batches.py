@@ -20,17 +20,16 @@ from idhub.changes.guard import Guard
 from idhub.db import db_session
 from idhub.errors import Conflict, DomainError, Invalid
 from idhub.identity import assignments, bulk, people
-from idhub.models import Assignment
-from idhub.web.common import IDEMPOTENCY_DOC, WRITE_SCOPES, hr_context, scoped, writes
-from idhub.web.schemas import (
+from idhub.identity.schemas import (
     AssignmentEndSchema,
     AssignmentPatchSchema,
     AssignmentSchema,
-    ErrorSchema,
     PersonPatchSchema,
     PersonSchema,
-    Text,
 )
+from idhub.models import Assignment
+from idhub.web.common import IDEMPOTENCY_DOC, WRITE_SCOPES, hr_context, scoped, writes
+from idhub.web.schemas import ErrorSchema, Text
 
 blp = Blueprint("batches", __name__, url_prefix="/api/v1/batches", description="Bulk HR changes.")
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from idhub.db import db_session
 from idhub.identity import units
+from idhub.identity.schemas import OrgUnitPatchSchema, OrgUnitQuerySchema, OrgUnitSchema
 from idhub.models import OrgUnit
 from idhub.web.common import (
     READ_SCOPES,
@@ -23,7 +24,7 @@ from idhub.web.common import (
     scoped,
     with_etag,
 )
-from idhub.web.schemas import ErrorSchema, OrgUnitPatchSchema, OrgUnitQuerySchema, OrgUnitSchema
+from idhub.web.schemas import ErrorSchema
 
 blp = Blueprint(
     "org-units", __name__, url_prefix="/api/v1/org-units", description="Org units (the org tree)."

@@ -5,18 +5,21 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import or_, select
 
 from idhub.db import db_session
 from idhub.identity import people
+from idhub.identity.schemas import (
+    AssignmentSchema,
+    PersonPatchSchema,
+    PersonQuerySchema,
+    PersonSchema,
+)
 from idhub.models import Assignment, Person
 from idhub.web.common import (
     READ_SCOPES,
-    WRITE_SCOPES,
-    actor,
     contains,
     create_one,
     hr_context,
@@ -27,15 +30,7 @@ from idhub.web.common import (
     scoped,
     with_etag,
 )
-from idhub.web.schemas import (
-    ActionLinkRequestSchema,
-    ActionLinkSchema,
-    AssignmentSchema,
-    ErrorSchema,
-    PersonPatchSchema,
-    PersonQuerySchema,
-    PersonSchema,
-)
+from idhub.web.schemas import ErrorSchema
 
 blp = Blueprint("people", __name__, url_prefix="/api/v1/people", description="People (staff).")
 PAGE = {"page_size": 50, "max_page_size": 500}
@@ -103,38 +98,3 @@ class PersonAssignments(MethodView):
             .order_by(Assignment.start_date.desc(), Assignment.id)
         )
         return list(db_session().scalars(query))
-
-
-@blp.route("/<uuid:person_id>/activation-link")
-class PersonActivationLink(MethodView):
-    @scoped(blp, WRITE_SCOPES)
-    @blp.arguments(ActionLinkRequestSchema)
-    @blp.response(201, ActionLinkSchema)
-    @blp.alt_response(404, schema=ErrorSchema, description="No such person.")
-    def post(self, data, person_id: uuid.UUID):
-        """A one-time link where the person sets a password and enrols TOTP (or resets them).
-
-        Earlier unused links of the same purpose stop working. No Idempotency-Key replay:
-        the link is never stored, only its keyed hash.
-        """
-        from idhub.oidc.credentials import issue_action_link
-
-        session = db_session()
-        person = people.get_person(session, person_id)
-        settings = current_app.extensions["idhub.settings"]
-        link = issue_action_link(
-            session,
-            current_app.extensions["idhub.keyring"],
-            current_app.extensions["idhub.audit"],
-            actor(),
-            person,
-            purpose=data["purpose"],
-            ttl_s=int(settings["sso"]["action_link_ttl_s"]),
-        )
-        session.commit()
-        issuer = current_app.extensions["idhub.issuer"]
-        return {
-            "url": issuer + link.path,
-            "purpose": data["purpose"],
-            "expires_at": link.expires_at,
-        }

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from idhub.db import db_session
 from idhub.identity import positions
+from idhub.identity.schemas import PositionPatchSchema, PositionQuerySchema, PositionSchema
 from idhub.models import Position
 from idhub.web.common import (
     READ_SCOPES,
@@ -22,7 +23,6 @@ from idhub.web.common import (
     scoped,
     with_etag,
 )
-from idhub.web.schemas import PositionPatchSchema, PositionQuerySchema, PositionSchema
 
 blp = Blueprint(
     "positions", __name__, url_prefix="/api/v1/positions", description="Positions (chức vụ)."
