@@ -20,6 +20,7 @@ from idhub.changes.guard import Guard
 from idhub.db import db_session
 from idhub.errors import Conflict, DomainError, Invalid
 from idhub.identity import assignments, bulk, people
+from idhub.identity.api.assignments import end_as_asked
 from idhub.identity.schemas import (
     AssignmentEndSchema,
     AssignmentPatchSchema,
@@ -253,10 +254,4 @@ def _apply(ctx, op: str, object_id: uuid.UUID | None, data: dict[str, Any]):  # 
         return assignments.update_assignment(
             ctx, assignments.get_assignment(session, object_id), data
         )
-    return assignments.end_assignment(
-        ctx,
-        assignments.get_assignment(session, object_id),
-        end_date=data["end_date"],
-        decision_ref=data.get("decision_ref"),
-        reason=data.get("reason"),
-    )
+    return end_as_asked(ctx, assignments.get_assignment(session, object_id), data)
