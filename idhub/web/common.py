@@ -375,14 +375,13 @@ class Resource:
             require_if_match(obj)
             return with_etag(update(hr_context(), obj, changes))
 
-        one, page = self.schema, {"page_size": self.page_size, "max_page_size": 500}
+        one = self.schema
+        listing = list_many(blp, self.query_schema, one(many=True), page_size=self.page_size)
         collection = type(
             names[0],
             (MethodView,),
             {
-                "get": _documented(
-                    list_, docs.list, list_many(blp, self.query_schema, one(many=True), **page)
-                ),
+                "get": _documented(list_, docs.list, listing),
                 "post": _documented(create_, docs.create, create_one(blp, one, one, conflict)),
             },
         )

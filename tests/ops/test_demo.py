@@ -389,7 +389,7 @@ def test_missing_package(tmp_path, audit, monkeypatch):
 
 
 def test_package_is_imported_lazily():
-    code = "import sys, idhub.demo; assert 'vietnam_provinces' not in sys.modules"
+    code = "import sys, idhub.ops.demo; assert 'vietnam_provinces' not in sys.modules"
     root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
 

@@ -37,7 +37,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from idhub.config import PROJECT_DIR
@@ -102,7 +101,7 @@ iterate_filter = (&{_BOX}(idhubMailbox=*))
 iterate_attrs = uid=user"""
 
 
-class MailStack:
+class MailStack(processes.ServerProcess):
     """Postfix + Dovecot serving IDHub's directory from `directory` on loopback ports.
 
     Ports given as None are picked once and kept across restarts.
@@ -187,17 +186,6 @@ class MailStack:
         self.stop_postfix()
         self.stop_dovecot()
         processes.stopped(self)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- Dovecot
 

@@ -10,7 +10,8 @@ import subprocess
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 
 
 class Stoppable(Protocol):
@@ -35,6 +36,27 @@ def stopped(server: Stoppable) -> None:
 def _stop_all() -> None:
     for server in list(_RUNNING):
         server.stop()
+
+
+class ServerProcess:
+    """A throwaway server that is also a context manager: started on entry, stopped on exit."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 def log_tail(path: Path, lines: int = 30) -> str:

@@ -21,7 +21,6 @@ import string
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import argon2
@@ -60,7 +59,7 @@ class SlapdError(RuntimeError):
     """The throwaway slapd could not be configured, started or stopped; says why."""
 
 
-class Slapd:
+class Slapd(processes.ServerProcess):
     """One throwaway slapd serving `base_dn` from `directory` on `host:port`.
 
     `port=None` picks a free port once; the instance keeps it across restarts so
@@ -185,17 +184,6 @@ class Slapd:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ helpers
 
