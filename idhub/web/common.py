@@ -266,14 +266,17 @@ def read_one(blp: Blueprint, response: Any, what: str) -> Callable:
     )
 
 
-def create_one(blp: Blueprint, body: Any, response: Any, conflict: str) -> Callable:
-    """POST to a collection: one audited transaction, Idempotency-Key honoured."""
+def create_one(
+    blp: Blueprint, body: Any, response: Any, conflict: str, *, status: int = 201
+) -> Callable:
+    """POST to a collection (or an action, with `status` 200): one audited transaction,
+    Idempotency-Key honoured."""
     return _stack(
         scoped(blp, WRITE_SCOPES),
         writes,
         blp.doc(**IDEMPOTENCY_DOC),
         blp.arguments(body),
-        blp.response(201, response),
+        blp.response(status, response),
         blp.alt_response(409, schema=ErrorSchema, description=conflict),
     )
 

@@ -20,15 +20,12 @@ from idhub.identity.schemas import (
 )
 from idhub.models import Assignment
 from idhub.web.common import (
-    IDEMPOTENCY_DOC,
-    WRITE_SCOPES,
     Docs,
     Resource,
+    create_one,
     hr_context,
-    scoped,
     where_equal,
     with_etag,
-    writes,
 )
 from idhub.web.schemas import ErrorSchema
 
@@ -78,13 +75,8 @@ Assignments, AssignmentById = Resource(
 
 @blp.route("/<uuid:assignment_id>/end")
 class AssignmentEnd(MethodView):
-    @scoped(blp, WRITE_SCOPES)
-    @writes
-    @blp.doc(**IDEMPOTENCY_DOC)
-    @blp.arguments(AssignmentEndSchema)
-    @blp.response(200, AssignmentSchema)
+    @create_one(blp, AssignmentEndSchema, AssignmentSchema, "Already ended.", status=200)
     @blp.alt_response(404, schema=ErrorSchema, description="No such assignment.")
-    @blp.alt_response(409, schema=ErrorSchema, description="Already ended.")
     def post(self, data, assignment_id: uuid.UUID):
         """End an assignment on a day (the record stays, as history)."""
         assignment = assignments.get_assignment(db_session(), assignment_id)

@@ -29,8 +29,8 @@ from idhub.identity.schemas import (
     PersonSchema,
 )
 from idhub.models import Assignment
-from idhub.web.common import IDEMPOTENCY_DOC, WRITE_SCOPES, hr_context, scoped, writes
-from idhub.web.schemas import ErrorSchema, Text
+from idhub.web.common import create_one, hr_context
+from idhub.web.schemas import Text
 
 blp = Blueprint("batches", __name__, url_prefix="/api/v1/batches", description="Bulk HR changes.")
 
@@ -145,12 +145,9 @@ def _people_left_without_post(session, ends: list[tuple[uuid.UUID, dt.date]]) ->
 
 @blp.route("")
 class Batches(MethodView):
-    @scoped(blp, WRITE_SCOPES)
-    @writes
-    @blp.doc(**IDEMPOTENCY_DOC)
-    @blp.arguments(BatchSchema)
-    @blp.response(200, BatchResultSchema)
-    @blp.alt_response(409, schema=ErrorSchema, description="An item breaks an HR rule, or guard.")
+    @create_one(
+        blp, BatchSchema, BatchResultSchema, "An item breaks an HR rule, or guard.", status=200
+    )
     def post(self, batch):
         """Apply a list of person / assignment changes atomically (all or nothing)."""
         items = _validate(batch["items"])
