@@ -18,6 +18,7 @@ from idhub.engine.api import jobs, seats
 from idhub.identity.api import assignments, batches, delegations, org_units, people, positions
 from idhub.keyring import Keyring
 from idhub.logs import configure_logging
+from idhub.oidc import api as oidc_api
 from idhub.oidc import init_sso
 from idhub.oidc.server import init_oauth
 from idhub.ops.health import bp as health_bp
@@ -68,6 +69,7 @@ def create_app(
             changesets.blp,
             delegations.blp,
             seats.blp,
+            oidc_api.blp,
         ],
     )
     app.register_blueprint(health_bp)

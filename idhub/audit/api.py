@@ -7,26 +7,32 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
+from idhub.audit.schemas import AuditEventSchema, AuditQuerySchema, AuditVerifySchema
 from idhub.db import db_session
 from idhub.models import AuditEvent
-from idhub.web.common import AUDIT_SCOPES, paginate, scoped
-from idhub.web.schemas import AuditEventSchema, AuditQuerySchema, AuditVerifySchema
+from idhub.web.common import AUDIT_SCOPES, list_many, paginate, scoped, where_equal
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="The audit trail.")
 
 
 @blp.route("")
 class AuditEvents(MethodView):
-    @scoped(blp, AUDIT_SCOPES)
-    @blp.arguments(AuditQuerySchema, location="query")
-    @blp.response(200, AuditEventSchema(many=True))
-    @blp.paginate(page_size=100, max_page_size=1000)
+    @list_many(
+        blp,
+        AuditQuerySchema,
+        AuditEventSchema(many=True),
+        scopes=AUDIT_SCOPES,
+        page_size=100,
+        max_page_size=1000,
+    )
     def get(self, filters, pagination_parameters):
         """List audit events, newest first (filter by object, actor, action, request, time)."""
-        query = select(AuditEvent).order_by(AuditEvent.id.desc())
-        for field in ("object_type", "object_id", "actor_id", "action", "request_id"):
-            if field in filters:
-                query = query.where(getattr(AuditEvent, field) == filters[field])
+        query = where_equal(
+            select(AuditEvent).order_by(AuditEvent.id.desc()),
+            AuditEvent,
+            filters,
+            ("object_type", "object_id", "actor_id", "action", "request_id"),
+        )
         if "since" in filters:
             query = query.where(AuditEvent.at >= filters["since"])
         if "until" in filters:

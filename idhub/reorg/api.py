@@ -9,7 +9,7 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from connectors.ldap import LdapConnector
 from idhub.db import db_session
@@ -19,15 +19,14 @@ from idhub.reorg import changesets, lineage
 from idhub.reorg.preview import preview, to_csv
 from idhub.reorg.schemas import ChangeSetPatchSchema, ChangeSetSchema
 from idhub.web.common import (
-    READ_SCOPES,
     WRITE_SCOPES,
-    create_one,
+    Docs,
+    Resource,
     hr_context,
-    paginate,
-    patch_one,
     read_one,
     require_if_match,
     scoped,
+    where_equal,
     with_etag,
     writes,
 )
@@ -110,39 +109,33 @@ class PersonHistorySchema(Schema):
     reorganisations = fields.List(fields.Dict())
 
 
-@blp.route("/changesets")
-class ChangeSets(MethodView):
-    @scoped(blp, READ_SCOPES)
-    @blp.arguments(ChangeSetQuerySchema, location="query")
-    @blp.response(200, ChangeSetSchema(many=True))
-    @blp.paginate(page_size=50, max_page_size=500)
-    def get(self, filters, pagination_parameters):
-        """List change sets, newest effective date first."""
-        query = select(ChangeSet).order_by(ChangeSet.effective_date.desc(), ChangeSet.id)
-        if "state" in filters:
-            query = query.where(ChangeSet.state == filters["state"])
-        return paginate(query, pagination_parameters)
-
-    @create_one(blp, ChangeSetSchema, ChangeSetSchema, "Not used.")
-    def post(self, data):
-        """Create a draft change set (the decision and its unit operations)."""
-        change_set = changesets.create_change_set(hr_context(), data)
-        return with_etag(change_set, 201, {"Location": f"/api/v1/changesets/{change_set.id}"})
+def _listed(filters: dict) -> Select:
+    query = select(ChangeSet).order_by(ChangeSet.effective_date.desc(), ChangeSet.id)
+    return where_equal(query, ChangeSet, filters, ("state",))
 
 
-@blp.route("/changesets/<uuid:change_set_id>")
-class ChangeSetById(MethodView):
-    @read_one(blp, ChangeSetSchema, "change set")
-    def get(self, change_set_id: uuid.UUID):
-        """Get one change set."""
-        return with_etag(changesets.get_change_set(db_session(), change_set_id))
-
-    @patch_one(blp, ChangeSetPatchSchema, ChangeSetSchema, "change set")
-    def patch(self, changes, change_set_id: uuid.UUID):
-        """Edit a draft or scheduled change set (send If-Match); it becomes a draft again."""
-        change_set = changesets.get_change_set(db_session(), change_set_id)
-        require_if_match(change_set)
-        return with_etag(changesets.update_change_set(hr_context(), change_set, changes))
+ChangeSets, ChangeSetById = Resource(
+    blp,
+    "/changesets",
+    "change_set_id",
+    "change set",
+    ChangeSetSchema,
+    ChangeSetPatchSchema,
+    ChangeSetQuerySchema,
+).views(
+    ("ChangeSets", "ChangeSetById"),
+    Docs(
+        list="List change sets, newest effective date first.",
+        create="Create a draft change set (the decision and its unit operations).",
+        get="Get one change set.",
+        patch="Edit a draft or scheduled change set (send If-Match); it becomes a draft again.",
+    ),
+    listed=_listed,
+    create=changesets.create_change_set,
+    conflict="Not used.",
+    fetch=changesets.get_change_set,
+    update=changesets.update_change_set,
+)
 
 
 @blp.route("/changesets/<uuid:change_set_id>/check")

@@ -6,13 +6,16 @@ import contextlib
 import functools
 import hashlib
 import re
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from flask import Response, current_app, g, request
+from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from idhub.changes.chain import Actor
@@ -230,6 +233,14 @@ def paginate(query, pagination_parameters) -> list:  # type: ignore[no-untyped-d
     return list(session.scalars(query.limit(size).offset((page - 1) * size)))
 
 
+def where_equal(query: Select, model: Any, filters: dict[str, Any], names: Iterable[str]) -> Select:
+    """Narrow `query` to rows whose columns equal the filters given among `names`."""
+    for name in names:
+        if name in filters:
+            query = query.where(getattr(model, name) == filters[name])
+    return query
+
+
 def contains(column, text: str):  # type: ignore[no-untyped-def]
     """Accent- and case-insensitive "contains" on a folded search column."""
     needle = search_key(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -255,14 +266,17 @@ def read_one(blp: Blueprint, response: Any, what: str) -> Callable:
     )
 
 
-def create_one(blp: Blueprint, body: Any, response: Any, conflict: str) -> Callable:
-    """POST to a collection: one audited transaction, Idempotency-Key honoured."""
+def create_one(
+    blp: Blueprint, body: Any, response: Any, conflict: str, *, status: int = 201
+) -> Callable:
+    """POST to a collection (or an action, with `status` 200): one audited transaction,
+    Idempotency-Key honoured."""
     return _stack(
         scoped(blp, WRITE_SCOPES),
         writes,
         blp.doc(**IDEMPOTENCY_DOC),
         blp.arguments(body),
-        blp.response(201, response),
+        blp.response(status, response),
         blp.alt_response(409, schema=ErrorSchema, description=conflict),
     )
 
@@ -280,3 +294,110 @@ def patch_one(blp: Blueprint, body: Any, response: Any, what: str) -> Callable:
         blp.alt_response(412, schema=ErrorSchema, description="ETag does not match."),
         blp.alt_response(428, schema=ErrorSchema, description="If-Match missing."),
     )
+
+
+def list_many(
+    blp: Blueprint,
+    query: Any,
+    response: Any,
+    *,
+    scopes: list[str] = READ_SCOPES,
+    page_size: int = 50,
+    max_page_size: int = 500,
+) -> Callable:
+    """GET of a collection: filters from the query string, paged (X-Pagination)."""
+    return _stack(
+        scoped(blp, scopes),
+        blp.arguments(query, location="query"),
+        blp.response(200, response),
+        blp.paginate(page_size=page_size, max_page_size=max_page_size),
+    )
+
+
+# -- A whole resource: collection (list, create) and item (get, patch) -----------------------
+class Docs(NamedTuple):
+    """The OpenAPI summaries of a resource's four operations."""
+
+    list: str
+    create: str
+    get: str
+    patch: str
+
+
+def _documented(view: Callable, doc: str, decorate: Callable) -> Callable:
+    view.__doc__ = doc
+    return decorate(view)
+
+
+@dataclass(frozen=True)
+class Resource:
+    """An HR-style resource: its module says what it is made of, the views are the same.
+
+    The collection lists (`listed` turns the query-string filters into a select) and
+    creates; the item is read and patched under If-Match. Every write is one audited
+    transaction through the wing's service functions.
+    """
+
+    blp: Blueprint
+    rule: str  # the collection's rule under the blueprint's prefix ("" or "/changesets")
+    item_id: str  # the item rule's variable, e.g. "unit_id"
+    what: str  # "unit": in "No such unit."
+    schema: type
+    patch_schema: type
+    query_schema: type
+    page_size: int = 50
+
+    def views(
+        self,
+        names: tuple[str, str],
+        docs: Docs,
+        *,
+        listed: Callable[[dict[str, Any]], Select],
+        create: Callable[[HrContext, dict[str, Any]], Any],
+        conflict: str,
+        fetch: Callable[[Session, Any], Any],
+        update: Callable[[HrContext, Any, dict[str, Any]], Any],
+        fetch_for_update: Callable[[Session, Any], Any] | None = None,
+    ) -> tuple[type[MethodView], type[MethodView]]:
+        """Register the collection and the item views on the blueprint; return their classes."""
+        blp, location = self.blp, f"{self.blp.url_prefix or ''}{self.rule}"
+        locked = fetch_for_update or fetch
+
+        def list_(_view: MethodView, filters: dict[str, Any], pagination_parameters: Any) -> list:
+            return paginate(listed(filters), pagination_parameters)
+
+        def create_(_view: MethodView, data: dict[str, Any]) -> tuple:
+            obj = create(hr_context(), data)
+            return with_etag(obj, 201, {"Location": f"{location}/{obj.id}"})
+
+        def get_(_view: MethodView, **ids: Any) -> tuple:
+            return with_etag(fetch(db_session(), *ids.values()))
+
+        def patch_(_view: MethodView, changes: dict[str, Any], **ids: Any) -> tuple:
+            obj = locked(db_session(), *ids.values())
+            require_if_match(obj)
+            return with_etag(update(hr_context(), obj, changes))
+
+        one = self.schema
+        listing = list_many(blp, self.query_schema, one(many=True), page_size=self.page_size)
+        collection = type(
+            names[0],
+            (MethodView,),
+            {
+                "get": _documented(list_, docs.list, listing),
+                "post": _documented(create_, docs.create, create_one(blp, one, one, conflict)),
+            },
+        )
+        item = type(
+            names[1],
+            (MethodView,),
+            {
+                "get": _documented(get_, docs.get, read_one(blp, one, self.what)),
+                "patch": _documented(
+                    patch_, docs.patch, patch_one(blp, self.patch_schema, one, self.what)
+                ),
+            },
+        )
+        blp.route(self.rule)(collection)
+        blp.route(f"{self.rule}/<uuid:{self.item_id}>")(item)
+        return collection, item

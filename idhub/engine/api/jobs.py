@@ -18,7 +18,7 @@ from idhub.engine.reconcile import reconcile
 from idhub.errors import Conflict, NotFound
 from idhub.identity.people import get_person
 from idhub.models import AccountLink, JobState, ProvisioningJob, utcnow
-from idhub.web.common import READ_SCOPES, actor, paginate, scoped, writes
+from idhub.web.common import actor, list_many, paginate, read_one, scoped, where_equal, writes
 from idhub.web.schemas import ErrorSchema, Text
 
 blp = Blueprint(
@@ -111,9 +111,7 @@ def _guard() -> Guard:
 
 @blp.route("/people/<uuid:person_id>/accounts")
 class PersonAccounts(MethodView):
-    @scoped(blp, READ_SCOPES)
-    @blp.response(200, AccountStateSchema(many=True))
-    @blp.alt_response(404, schema=ErrorSchema, description="No such person.")
+    @read_one(blp, AccountStateSchema(many=True), "person")
     def get(self, person_id: uuid.UUID):
         """The person's account on each target: in sync, pending, failed (with the error)."""
         session = db_session()
@@ -157,9 +155,7 @@ class PersonAccounts(MethodView):
 
 @blp.route("/people/<uuid:person_id>/plan")
 class PersonPlan(MethodView):
-    @scoped(blp, READ_SCOPES)
-    @blp.response(200, PlanSchema)
-    @blp.alt_response(404, schema=ErrorSchema, description="No such person.")
+    @read_one(blp, PlanSchema, "person")
     def get(self, person_id: uuid.UUID):
         """Dry run: what converging this person would change in the directory, and why."""
         connector = _connector()
@@ -177,16 +173,11 @@ class PersonPlan(MethodView):
 
 @blp.route("/jobs")
 class Jobs(MethodView):
-    @scoped(blp, READ_SCOPES)
-    @blp.arguments(JobQuerySchema, location="query")
-    @blp.response(200, JobSchema(many=True))
-    @blp.paginate(page_size=100, max_page_size=1000)
+    @list_many(blp, JobQuerySchema, JobSchema(many=True), page_size=100, max_page_size=1000)
     def get(self, filters, pagination_parameters):
         """The provisioning queue (pending, running, failed, held jobs)."""
         query = select(ProvisioningJob).order_by(ProvisioningJob.id)
-        for field in ("state", "subject_id"):
-            if field in filters:
-                query = query.where(getattr(ProvisioningJob, field) == filters[field])
+        query = where_equal(query, ProvisioningJob, filters, ("state", "subject_id"))
         return paginate(query, pagination_parameters)
 
 

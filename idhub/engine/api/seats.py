@@ -13,8 +13,7 @@ from idhub.db import db_session
 from idhub.errors import NotFound
 from idhub.identity.snapshots import UnitDirectory
 from idhub.models import Seat
-from idhub.web.common import READ_SCOPES, paginate, scoped
-from idhub.web.schemas import ErrorSchema
+from idhub.web.common import list_many, paginate, read_one
 
 blp = Blueprint(
     "seats",
@@ -64,10 +63,7 @@ def _shown(seats: list[Seat]) -> list[dict]:
 
 @blp.route("")
 class Seats(MethodView):
-    @scoped(blp, READ_SCOPES)
-    @blp.arguments(SeatQuerySchema, location="query")
-    @blp.response(200, SeatSchema(many=True))
-    @blp.paginate(page_size=100, max_page_size=500)
+    @list_many(blp, SeatQuerySchema, SeatSchema(many=True), page_size=100)
     def get(self, args, pagination_parameters):
         """Every seat mailbox (they appear when a post listed in [seats] is first held)."""
         query = select(Seat).order_by(Seat.uid)
@@ -78,9 +74,7 @@ class Seats(MethodView):
 
 @blp.route("/<uuid:seat_id>")
 class OneSeat(MethodView):
-    @scoped(blp, READ_SCOPES)
-    @blp.response(200, SeatSchema)
-    @blp.alt_response(404, schema=ErrorSchema, description="No such seat.")
+    @read_one(blp, SeatSchema, "seat")
     def get(self, seat_id: uuid.UUID):
         """One seat mailbox."""
         seat = db_session().get(Seat, seat_id)

@@ -20,17 +20,17 @@ from idhub.changes.guard import Guard
 from idhub.db import db_session
 from idhub.errors import Conflict, DomainError, Invalid
 from idhub.identity import assignments, bulk, people
-from idhub.models import Assignment
-from idhub.web.common import IDEMPOTENCY_DOC, WRITE_SCOPES, hr_context, scoped, writes
-from idhub.web.schemas import (
+from idhub.identity.api.assignments import end_as_asked
+from idhub.identity.schemas import (
     AssignmentEndSchema,
     AssignmentPatchSchema,
     AssignmentSchema,
-    ErrorSchema,
     PersonPatchSchema,
     PersonSchema,
-    Text,
 )
+from idhub.models import Assignment
+from idhub.web.common import create_one, hr_context
+from idhub.web.schemas import Text
 
 blp = Blueprint("batches", __name__, url_prefix="/api/v1/batches", description="Bulk HR changes.")
 
@@ -145,12 +145,9 @@ def _people_left_without_post(session, ends: list[tuple[uuid.UUID, dt.date]]) ->
 
 @blp.route("")
 class Batches(MethodView):
-    @scoped(blp, WRITE_SCOPES)
-    @writes
-    @blp.doc(**IDEMPOTENCY_DOC)
-    @blp.arguments(BatchSchema)
-    @blp.response(200, BatchResultSchema)
-    @blp.alt_response(409, schema=ErrorSchema, description="An item breaks an HR rule, or guard.")
+    @create_one(
+        blp, BatchSchema, BatchResultSchema, "An item breaks an HR rule, or guard.", status=200
+    )
     def post(self, batch):
         """Apply a list of person / assignment changes atomically (all or nothing)."""
         items = _validate(batch["items"])
@@ -254,10 +251,4 @@ def _apply(ctx, op: str, object_id: uuid.UUID | None, data: dict[str, Any]):  # 
         return assignments.update_assignment(
             ctx, assignments.get_assignment(session, object_id), data
         )
-    return assignments.end_assignment(
-        ctx,
-        assignments.get_assignment(session, object_id),
-        end_date=data["end_date"],
-        decision_ref=data.get("decision_ref"),
-        reason=data.get("reason"),
-    )
+    return end_as_asked(ctx, assignments.get_assignment(session, object_id), data)

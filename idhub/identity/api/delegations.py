@@ -11,10 +11,10 @@ from marshmallow import Schema, fields
 from idhub.db import db_session
 from idhub.identity import delegations
 from idhub.web.common import (
-    READ_SCOPES,
     WRITE_SCOPES,
     create_one,
     hr_context,
+    read_one,
     scoped,
     with_etag,
     writes,
@@ -42,9 +42,7 @@ class DelegationSchema(Schema):
 
 @blp.route("/<uuid:person_id>/mail-delegations")
 class Delegations(MethodView):
-    @scoped(blp, READ_SCOPES)
-    @blp.response(200, DelegationSchema(many=True))
-    @blp.alt_response(404, schema=ErrorSchema, description="No such person.")
+    @read_one(blp, DelegationSchema(many=True), "person")
     def get(self, person_id: uuid.UUID):
         """The person's mailbox delegations, past, running and future."""
         return delegations.list_delegations(db_session(), person_id)

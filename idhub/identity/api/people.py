@@ -3,42 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 
 from idhub.db import db_session
 from idhub.identity import people
-from idhub.models import Assignment, Person
-from idhub.web.common import (
-    READ_SCOPES,
-    WRITE_SCOPES,
-    actor,
-    contains,
-    create_one,
-    hr_context,
-    paginate,
-    patch_one,
-    read_one,
-    require_if_match,
-    scoped,
-    with_etag,
-)
-from idhub.web.schemas import (
-    ActionLinkRequestSchema,
-    ActionLinkSchema,
+from idhub.identity.schemas import (
     AssignmentSchema,
-    ErrorSchema,
     PersonPatchSchema,
     PersonQuerySchema,
     PersonSchema,
 )
+from idhub.models import Assignment, Person
+from idhub.web.common import Docs, Resource, contains, read_one, where_equal
 
 blp = Blueprint("people", __name__, url_prefix="/api/v1/people", description="People (staff).")
-PAGE = {"page_size": 50, "max_page_size": 500}
 
 
 def current_in_unit(unit_id: uuid.UUID, on: dt.date):  # type: ignore[no-untyped-def]
@@ -49,51 +32,38 @@ def current_in_unit(unit_id: uuid.UUID, on: dt.date):  # type: ignore[no-untyped
     )
 
 
-@blp.route("")
-class People(MethodView):
-    @scoped(blp, READ_SCOPES)
-    @blp.arguments(PersonQuerySchema, location="query")
-    @blp.response(200, PersonSchema(many=True))
-    @blp.paginate(**PAGE)
-    def get(self, filters, pagination_parameters):
-        """List people (filter by name without accents, status, unit, national ID)."""
-        query = select(Person).order_by(Person.search_name, Person.id)
-        for field in ("status", "national_id", "civil_servant_code"):
-            if field in filters:
-                query = query.where(getattr(Person, field) == filters[field])
-        if "q" in filters:
-            query = query.where(contains(Person.search_name, filters["q"]))
-        if "unit_id" in filters:
-            query = query.where(Person.id.in_(current_in_unit(filters["unit_id"], dt.date.today())))
-        return paginate(query, pagination_parameters)
-
-    @create_one(blp, PersonSchema, PersonSchema, "National ID or code already used.")
-    def post(self, data):
-        """Record a new person (a joiner; assignments are added separately)."""
-        person = people.create_person(hr_context(), data)
-        return with_etag(person, 201, {"Location": f"/api/v1/people/{person.id}"})
+def _listed(filters: dict) -> Select:
+    query = select(Person).order_by(Person.search_name, Person.id)
+    query = where_equal(query, Person, filters, ("status", "national_id", "civil_servant_code"))
+    if "q" in filters:
+        query = query.where(contains(Person.search_name, filters["q"]))
+    if "unit_id" in filters:
+        query = query.where(Person.id.in_(current_in_unit(filters["unit_id"], dt.date.today())))
+    return query
 
 
-@blp.route("/<uuid:person_id>")
-class PersonById(MethodView):
-    @read_one(blp, PersonSchema, "person")
-    def get(self, person_id: uuid.UUID):
-        """Get one person."""
-        return with_etag(people.get_person(db_session(), person_id))
-
-    @patch_one(blp, PersonPatchSchema, PersonSchema, "person")
-    def patch(self, changes, person_id: uuid.UUID):
-        """Change fields of a person (send If-Match)."""
-        person = people.get_person(db_session(), person_id, for_update=True)
-        require_if_match(person)
-        return with_etag(people.update_person(hr_context(), person, changes))
+People, PersonById = Resource(
+    blp, "", "person_id", "person", PersonSchema, PersonPatchSchema, PersonQuerySchema
+).views(
+    ("People", "PersonById"),
+    Docs(
+        list="List people (filter by name without accents, status, unit, national ID).",
+        create="Record a new person (a joiner; assignments are added separately).",
+        get="Get one person.",
+        patch="Change fields of a person (send If-Match).",
+    ),
+    listed=_listed,
+    create=people.create_person,
+    conflict="National ID or code already used.",
+    fetch=people.get_person,
+    update=people.update_person,
+    fetch_for_update=functools.partial(people.get_person, for_update=True),
+)
 
 
 @blp.route("/<uuid:person_id>/assignments")
 class PersonAssignments(MethodView):
-    @scoped(blp, READ_SCOPES)
-    @blp.response(200, AssignmentSchema(many=True))
-    @blp.alt_response(404, schema=ErrorSchema, description="No such person.")
+    @read_one(blp, AssignmentSchema(many=True), "person")
     def get(self, person_id: uuid.UUID):
         """Every assignment of a person, current and past, newest first."""
         people.get_person(db_session(), person_id)
@@ -103,38 +73,3 @@ class PersonAssignments(MethodView):
             .order_by(Assignment.start_date.desc(), Assignment.id)
         )
         return list(db_session().scalars(query))
-
-
-@blp.route("/<uuid:person_id>/activation-link")
-class PersonActivationLink(MethodView):
-    @scoped(blp, WRITE_SCOPES)
-    @blp.arguments(ActionLinkRequestSchema)
-    @blp.response(201, ActionLinkSchema)
-    @blp.alt_response(404, schema=ErrorSchema, description="No such person.")
-    def post(self, data, person_id: uuid.UUID):
-        """A one-time link where the person sets a password and enrols TOTP (or resets them).
-
-        Earlier unused links of the same purpose stop working. No Idempotency-Key replay:
-        the link is never stored, only its keyed hash.
-        """
-        from idhub.oidc.credentials import issue_action_link
-
-        session = db_session()
-        person = people.get_person(session, person_id)
-        settings = current_app.extensions["idhub.settings"]
-        link = issue_action_link(
-            session,
-            current_app.extensions["idhub.keyring"],
-            current_app.extensions["idhub.audit"],
-            actor(),
-            person,
-            purpose=data["purpose"],
-            ttl_s=int(settings["sso"]["action_link_ttl_s"]),
-        )
-        session.commit()
-        issuer = current_app.extensions["idhub.issuer"]
-        return {
-            "url": issuer + link.path,
-            "purpose": data["purpose"],
-            "expires_at": link.expires_at,
-        }

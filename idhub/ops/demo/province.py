@@ -133,65 +133,42 @@ class DepartmentDef:
     divisions: tuple[tuple[str, str, tuple[str, str]], ...]
 
 
+def _divisions(*rows: tuple) -> tuple[tuple[str, str, tuple[str, str]], ...]:
+    """(abbr, name[, lead]) rows; a division is led by a trưởng phòng unless it says otherwise."""
+    return tuple((abbr, name, lead[0] if lead else LEAD_DIVISION) for abbr, name, *lead in rows)
+
+
+def _department(abbr: str, name: str, *divisions: tuple) -> DepartmentDef:
+    """A sở: led by a giám đốc, its office first, then its divisions."""
+    return DepartmentDef(abbr, name, LEAD_DEPARTMENT, (_OFFICE, *_divisions(*divisions)))
+
+
 # The 12 specialised agencies of a provincial committee after the 2025 merger of departments.
 DEPARTMENTS: tuple[DepartmentDef, ...] = (
-    DepartmentDef("VPUBND", "Văn phòng Ủy ban nhân dân {level}", LEAD_PROVINCE_OFFICE, (
-        ("HCTC", "Phòng Hành chính – Tổ chức", LEAD_DIVISION),
-        ("TH", "Phòng Tổng hợp", LEAD_DIVISION),
-        ("KT", "Phòng Kinh tế", LEAD_DIVISION),
+    DepartmentDef("VPUBND", "Văn phòng Ủy ban nhân dân {level}", LEAD_PROVINCE_OFFICE, _divisions(
+        ("HCTC", "Phòng Hành chính – Tổ chức"), ("TH", "Phòng Tổng hợp"), ("KT", "Phòng Kinh tế"),
     )),
-    DepartmentDef("SNV", "Sở Nội vụ", LEAD_DEPARTMENT, (
-        _OFFICE,
-        ("TCBC", "Phòng Tổ chức – Biên chế", LEAD_DIVISION),
-        ("XDCQ", "Phòng Xây dựng chính quyền", LEAD_DIVISION),
-    )),
-    DepartmentDef("STC", "Sở Tài chính", LEAD_DEPARTMENT, (
-        _OFFICE,
-        ("QLNS", "Phòng Quản lý ngân sách", LEAD_DIVISION),
-        ("KHTH", "Phòng Kế hoạch – Tổng hợp", LEAD_DIVISION),
-    )),
-    DepartmentDef("STP", "Sở Tư pháp", LEAD_DEPARTMENT, (
-        _OFFICE,
-        ("HCTP", "Phòng Hành chính tư pháp", LEAD_DIVISION),
-    )),
-    DepartmentDef("SXD", "Sở Xây dựng", LEAD_DEPARTMENT, (
-        _OFFICE,
-        ("QLHT", "Phòng Quản lý hạ tầng giao thông", LEAD_DIVISION),
-        ("QHKT", "Phòng Quy hoạch – Kiến trúc", LEAD_DIVISION),
-    )),
-    DepartmentDef("SNNMT", "Sở Nông nghiệp và Môi trường", LEAD_DEPARTMENT, (
-        _OFFICE,
-        ("QLDD", "Phòng Quản lý đất đai", LEAD_DIVISION),
-        ("CCKL", "Chi cục Kiểm lâm", LEAD_SUB_DEPARTMENT),
-    )),
-    DepartmentDef("SYT", "Sở Y tế", LEAD_DEPARTMENT, (
-        _OFFICE,
-        ("NVY", "Phòng Nghiệp vụ Y", LEAD_DIVISION),
-        ("KHTC", "Phòng Kế hoạch – Tài chính", LEAD_DIVISION),
-    )),
-    DepartmentDef("SGDDT", "Sở Giáo dục và Đào tạo", LEAD_DEPARTMENT, (
-        _OFFICE,
-        ("GDPT", "Phòng Giáo dục phổ thông", LEAD_DIVISION),
-        ("TCCB", "Phòng Tổ chức cán bộ", LEAD_DIVISION),
-    )),
-    DepartmentDef("SVHTTDL", "Sở Văn hóa, Thể thao và Du lịch", LEAD_DEPARTMENT, (
-        _OFFICE,
-        ("QLVH", "Phòng Quản lý văn hóa", LEAD_DIVISION),
-        ("QLDL", "Phòng Quản lý du lịch", LEAD_DIVISION),
-    )),
-    DepartmentDef("SKHCN", "Sở Khoa học và Công nghệ", LEAD_DEPARTMENT, (
-        _OFFICE,
-        ("CDS", "Phòng Chuyển đổi số", LEAD_DIVISION),
-    )),
-    DepartmentDef("SCT", "Sở Công Thương", LEAD_DEPARTMENT, (
-        _OFFICE,
-        ("QLTM", "Phòng Quản lý thương mại", LEAD_DIVISION),
-        ("QLNL", "Phòng Quản lý năng lượng", LEAD_DIVISION),
-    )),
-    DepartmentDef("TTT", "Thanh tra {level}", LEAD_INSPECTORATE, (
-        ("VP", "Văn phòng", LEAD_DEPARTMENT_OFFICE),
-        ("NV1", "Phòng Nghiệp vụ 1", LEAD_DIVISION),
-        ("NV2", "Phòng Nghiệp vụ 2", LEAD_DIVISION),
+    _department("SNV", "Sở Nội vụ",
+        ("TCBC", "Phòng Tổ chức – Biên chế"), ("XDCQ", "Phòng Xây dựng chính quyền")),
+    _department("STC", "Sở Tài chính",
+        ("QLNS", "Phòng Quản lý ngân sách"), ("KHTH", "Phòng Kế hoạch – Tổng hợp")),
+    _department("STP", "Sở Tư pháp", ("HCTP", "Phòng Hành chính tư pháp")),
+    _department("SXD", "Sở Xây dựng",
+        ("QLHT", "Phòng Quản lý hạ tầng giao thông"), ("QHKT", "Phòng Quy hoạch – Kiến trúc")),
+    _department("SNNMT", "Sở Nông nghiệp và Môi trường",
+        ("QLDD", "Phòng Quản lý đất đai"), ("CCKL", "Chi cục Kiểm lâm", LEAD_SUB_DEPARTMENT)),
+    _department("SYT", "Sở Y tế",
+        ("NVY", "Phòng Nghiệp vụ Y"), ("KHTC", "Phòng Kế hoạch – Tài chính")),
+    _department("SGDDT", "Sở Giáo dục và Đào tạo",
+        ("GDPT", "Phòng Giáo dục phổ thông"), ("TCCB", "Phòng Tổ chức cán bộ")),
+    _department("SVHTTDL", "Sở Văn hóa, Thể thao và Du lịch",
+        ("QLVH", "Phòng Quản lý văn hóa"), ("QLDL", "Phòng Quản lý du lịch")),
+    _department("SKHCN", "Sở Khoa học và Công nghệ", ("CDS", "Phòng Chuyển đổi số")),
+    _department("SCT", "Sở Công Thương",
+        ("QLTM", "Phòng Quản lý thương mại"), ("QLNL", "Phòng Quản lý năng lượng")),
+    DepartmentDef("TTT", "Thanh tra {level}", LEAD_INSPECTORATE, _divisions(
+        ("VP", "Văn phòng", LEAD_DEPARTMENT_OFFICE), ("NV1", "Phòng Nghiệp vụ 1"),
+        ("NV2", "Phòng Nghiệp vụ 2"),
     )),
 )  # fmt: skip
 
@@ -219,90 +196,54 @@ class UnitSpec:
 def build_units(p: ProvinceInfo) -> list[UnitSpec]:
     """Parents before children: committee, departments and divisions, centres, communes."""
     c = p.code2
-    units = [
-        UnitSpec(
-            code=c,
-            name=f"Ủy ban nhân dân {p.level} {p.bare_name}",
-            short_name=f"UBND {p.level} {p.bare_name}",
-            type=UnitType.PROVINCE_COMMITTEE,
-            parent_code=None,
-            lead=LEAD_PROVINCE,
-            family="province",
-            decision_issuer="UBND",
-            mail_domain=p.mail_domain,
+    units: list[UnitSpec] = []
+
+    def add(
+        code: str,
+        name: str,
+        short_name: str | None,
+        type_: UnitType,
+        parent_code: str | None,
+        lead: tuple[str, str],
+        family: str,
+        decision_issuer: str,
+        mail_domain: str | None = None,
+    ) -> None:
+        units.append(
+            UnitSpec(
+                code=code,
+                name=nfc(name),
+                short_name=nfc(short_name) if short_name else None,
+                type=type_,
+                parent_code=parent_code,
+                lead=lead,
+                family=family,
+                decision_issuer=decision_issuer,
+                mail_domain=mail_domain,
+            )
         )
-    ]
+
+    committee = f"{p.level} {p.bare_name}"
+    add(c, f"Ủy ban nhân dân {committee}", f"UBND {committee}", UnitType.PROVINCE_COMMITTEE,
+        None, LEAD_PROVINCE, "province", "UBND", p.mail_domain)  # fmt: skip
     for d in DEPARTMENTS:
-        short = d.name.format(level=p.level).replace("Ủy ban nhân dân", "UBND")
+        named = d.name.format(level=p.level)
+        full = f"{named} {p.bare_name}" if "{level}" in d.name else f"{d.name} {committee}"
         dcode = f"{c}.{d.abbr}"
-        units.append(
-            UnitSpec(
-                code=dcode,
-                name=f"{d.name.format(level=p.level)} {p.bare_name}"
-                if "{level}" in d.name
-                else f"{d.name} {p.level} {p.bare_name}",
-                short_name=short,
-                type=UnitType.DEPARTMENT,
-                parent_code=c,
-                lead=d.lead,
-                family=d.abbr,
-                decision_issuer=d.abbr,
-            )
-        )
+        short = named.replace("Ủy ban nhân dân", "UBND")
+        add(dcode, full, short, UnitType.DEPARTMENT, c, d.lead, d.abbr, d.abbr)
         for abbr, name, lead in d.divisions:
-            units.append(
-                UnitSpec(
-                    code=f"{dcode}.{abbr}",
-                    name=name,
-                    short_name=None,
-                    type=UnitType.DEPARTMENT_DIVISION,
-                    parent_code=dcode,
-                    lead=lead,
-                    family=d.abbr,
-                    decision_issuer=d.abbr,
-                )
-            )
+            add(f"{dcode}.{abbr}", name, None, UnitType.DEPARTMENT_DIVISION, dcode, lead,
+                d.abbr, d.abbr)  # fmt: skip
     for suffix, name, owner in PUBLIC_SERVICE_UNITS:
-        units.append(
-            UnitSpec(
-                code=f"{c}.{suffix}",
-                name=name.format(level=p.level, province=p.bare_name),
-                short_name=None,
-                type=UnitType.PUBLIC_SERVICE_UNIT,
-                parent_code=f"{c}.{owner}" if owner else c,
-                lead=LEAD_CENTRE,
-                family=owner or "province",
-                decision_issuer=owner or "UBND",
-            )
-        )
+        add(f"{c}.{suffix}", name.format(level=p.level, province=p.bare_name), None,
+            UnitType.PUBLIC_SERVICE_UNIT, f"{c}.{owner}" if owner else c, LEAD_CENTRE,
+            owner or "province", owner or "UBND")  # fmt: skip
     for w in p.wards:
         lower = w.name[:1].lower() + w.name[1:]  # "Xã Mường Tè" → "xã Mường Tè"
-        units.append(
-            UnitSpec(
-                code=f"{w.code:05d}",
-                name=f"Ủy ban nhân dân {lower}",
-                short_name=w.name,
-                type=UnitType.COMMUNE_COMMITTEE,
-                parent_code=c,
-                lead=LEAD_COMMUNE,
-                family="commune",
-                decision_issuer="UBND",
-            )
-        )
-    return [
-        UnitSpec(
-            code=u.code,
-            name=nfc(u.name),
-            short_name=nfc(u.short_name) if u.short_name else None,
-            type=u.type,
-            parent_code=u.parent_code,
-            lead=u.lead,
-            family=u.family,
-            decision_issuer=u.decision_issuer,
-            mail_domain=u.mail_domain,
-        )
-        for u in units
-    ]
+        add(f"{w.code:05d}", f"Ủy ban nhân dân {lower}", w.name, UnitType.COMMUNE_COMMITTEE,
+            c, LEAD_COMMUNE, "commune", "UBND")  # fmt: skip
+    return units
 
 
 # ---------------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ The lookups are documented for a province's own servers in docs/mail.md.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import grp
 import os
@@ -35,14 +34,13 @@ import socket
 import string
 import subprocess
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from idhub.config import PROJECT_DIR
+from idhub.ops.devstack import processes
 from idhub.ops.devstack.ports import free_port
 
 REPO_DIR = PROJECT_DIR
@@ -51,14 +49,6 @@ POSTFIX = "/usr/sbin/postfix"
 DOVECOT = "/usr/sbin/dovecot"
 DOVEADM = "/usr/bin/doveadm"
 MAIL_USER = "mail"  # the system account every mailbox belongs to (LDAP gives no uid)
-
-_RUNNING: weakref.WeakSet[MailStack] = weakref.WeakSet()
-
-
-@atexit.register
-def _stop_all() -> None:
-    for stack in list(_RUNNING):
-        stack.stop()
 
 
 class MailStackError(RuntimeError):
@@ -111,7 +101,7 @@ iterate_filter = (&{_BOX}(idhubMailbox=*))
 iterate_attrs = uid=user"""
 
 
-class MailStack:
+class MailStack(processes.ServerProcess):
     """Postfix + Dovecot serving IDHub's directory from `directory` on loopback ports.
 
     Ports given as None are picked once and kept across restarts.
@@ -181,7 +171,7 @@ class MailStack:
     def start(self, timeout: float = 30.0) -> Self:
         """Render the configuration, start Dovecot then Postfix, wait until both answer."""
         deadline = time.monotonic() + timeout
-        _RUNNING.add(self)
+        processes.started(self)
         try:
             if not self.dovecot_running():
                 self.start_dovecot(deadline - time.monotonic())
@@ -195,18 +185,7 @@ class MailStack:
     def stop(self) -> None:
         self.stop_postfix()
         self.stop_dovecot()
-        _RUNNING.discard(self)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        processes.stopped(self)
 
     # -- Dovecot
 
@@ -229,7 +208,7 @@ class MailStack:
                 cwd=self.directory,
                 start_new_session=True,
             )
-        _RUNNING.add(self)
+        processes.started(self)
         for port, greeting in ((self.imap_port, b"* OK"), (self.lmtp_port, b"220")):
             self._wait_greeting(port, greeting, deadline, "dovecot", self._dovecot_alive)
 
@@ -262,10 +241,10 @@ class MailStack:
         if done.returncode != 0:
             raise MailStackError(
                 f"postfix -c {self.postfix_dir} start failed:\n{done.stdout}{done.stderr}\n"
-                f"log tail:\n{_tail(self.postfix_log)}"
+                f"log tail:\n{processes.log_tail(self.postfix_log)}"
             )
         self._postfix_up = True
-        _RUNNING.add(self)
+        processes.started(self)
         self._wait_greeting(
             self.smtp_port, b"220", deadline, "postfix",
             lambda: self._postfix_master_pid() is not None,
@@ -377,7 +356,7 @@ class MailStack:
             "lmtp_port": self.lmtp_port,
             "conf_dir": self.dovecot_dir,
         }
-        _write(self.dovecot_conf, _render("dovecot.conf.tmpl", values), 0o600)
+        processes.write_file(self.dovecot_conf, _render("dovecot.conf.tmpl", values), 0o600)
         for role, body in (("passdb", DOVECOT_PASSDB), ("userdb", DOVECOT_USERDB)):
             text = _render(
                 "dovecot-ldap.conf.ext.tmpl",
@@ -392,7 +371,7 @@ class MailStack:
                     .replace("{mail_gid}", str(gid)),
                 },
             )
-            _write(self.dovecot_dir / f"dovecot-ldap-{role}.conf.ext", text, 0o600)
+            processes.write_file(self.dovecot_dir / f"dovecot-ldap-{role}.conf.ext", text, 0o600)
 
     def _prepare_postfix(self) -> None:
         self.postfix_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
@@ -410,8 +389,10 @@ class MailStack:
             "lmtp_port": self.lmtp_port,
             "smtp_port": self.smtp_port,
         }
-        _write(self.postfix_dir / "main.cf", _render("main.cf.tmpl", values), 0o644)
-        _write(self.postfix_dir / "master.cf", _render("master.cf.tmpl", values), 0o644)
+        processes.write_file(self.postfix_dir / "main.cf", _render("main.cf.tmpl", values), 0o644)
+        processes.write_file(
+            self.postfix_dir / "master.cf", _render("master.cf.tmpl", values), 0o644
+        )
         # The tables hold the bind password: readable by root and Postfix's group only.
         postfix_gid = grp.getgrnam("postfix").gr_gid
         for table, query, attribute, extra in POSTFIX_TABLES:
@@ -429,7 +410,7 @@ class MailStack:
                 },
             )
             path = self.postfix_dir / f"ldap-{table}.cf"
-            _write(path, text, 0o640)
+            processes.write_file(path, text, 0o640)
             os.chown(path, 0, postfix_gid)
         self.postfix_log.touch()
 
@@ -451,19 +432,21 @@ class MailStack:
                 last = str(exc)
             if not alive():
                 log = self.dovecot_log if what == "dovecot" else self.postfix_log
-                raise MailStackError(f"{what} exited during start; log tail:\n{_tail(log)}")
+                raise MailStackError(
+                    f"{what} exited during start; log tail:\n{processes.log_tail(log)}"
+                )
             if time.monotonic() > deadline:
                 log = self.dovecot_log if what == "dovecot" else self.postfix_log
                 raise MailStackError(
                     f"{what} did not answer on {self.host}:{port} in time ({last}); "
-                    f"log tail:\n{_tail(log)}"
+                    f"log tail:\n{processes.log_tail(log)}"
                 )
             time.sleep(0.05)
 
     def log_tail(self, lines: int = 30) -> str:
         return (
-            f"--- postfix\n{_tail(self.postfix_log, lines)}\n"
-            f"--- dovecot\n{_tail(self.dovecot_log, lines)}"
+            f"--- postfix\n{processes.log_tail(self.postfix_log, lines)}\n"
+            f"--- dovecot\n{processes.log_tail(self.dovecot_log, lines)}"
         )
 
     def remove(self) -> None:
@@ -500,24 +483,7 @@ def _render(template: str, values: dict[str, object]) -> str:
     )
 
 
-def _write(path: Path, text: str, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    os.chmod(path, mode)
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
-
-
 def _check_port_free(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise MailStackError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    problem = processes.port_taken(host, port)
+    if problem is not None:
+        raise MailStackError(problem)

@@ -249,38 +249,38 @@ def _load_demo_if_empty(db: Database, audit: AuditLog, settings: dict) -> None:
     _say(f"demo loaded in {time.monotonic() - started:.1f} s: {summary}")
 
 
-def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+def _wait_ok(
+    url: str, proc: subprocess.Popen, timeout: float, interval: float, who: str
+) -> str | None:
+    """Poll `url` until it answers 200 (None) or time runs out (the last problem seen);
+    a RuntimeError naming `who` when its process exits first."""
     deadline = time.monotonic() + timeout
     last = "no answer yet"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with status {proc.returncode}")
+            raise RuntimeError(f"{who} exited with status {proc.returncode}")
         try:
-            with urllib.request.urlopen(url + "/readyz", timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
                 if response.status == 200:
-                    return
+                    return None
         except urllib.error.HTTPError as exc:
             last = exc.read().decode(errors="replace")
         except OSError as exc:
             last = str(exc)
-        time.sleep(0.3)
-    raise RuntimeError(f"the hub did not become ready in {timeout:.0f} s: {last}")
+        time.sleep(interval)
+    return last
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    last = _wait_ok(url + "/readyz", proc, timeout, 0.3, "gunicorn")
+    if last is not None:
+        raise RuntimeError(f"the hub did not become ready in {timeout:.0f} s: {last}")
 
 
 def _wait_answering(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
     """An example app is up once its home page answers."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the example app at {url} exited with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/", timeout=2) as response:  # noqa: S310
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"the example app at {url} did not answer in {timeout:.0f} s")
+    if _wait_ok(url + "/", proc, timeout, 0.2, f"the example app at {url}") is not None:
+        raise RuntimeError(f"the example app at {url} did not answer in {timeout:.0f} s")
 
 
 def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:

@@ -15,16 +15,12 @@ errors and shut-down lines to stderr (there is no syslog here), nothing per oper
 
 from __future__ import annotations
 
-import atexit
 import os
 import signal
-import socket
 import string
 import subprocess
 import time
-import weakref
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import argon2
@@ -34,6 +30,7 @@ import ldap.ldapobject
 import ldap.modlist
 
 from idhub.config import PROJECT_DIR
+from idhub.ops.devstack import processes
 from idhub.ops.devstack.ports import free_port
 
 REPO_DIR = PROJECT_DIR
@@ -58,22 +55,11 @@ _BASE_OBJECT_CLASSES: dict[str, list[bytes]] = {
 }
 
 
-# Instances we started and not yet stopped: stopped at interpreter exit, so a failing
-# test or an uncaught exception in `make run` leaves no orphan slapd behind.
-_RUNNING: weakref.WeakSet[Slapd] = weakref.WeakSet()
-
-
-@atexit.register
-def _stop_all() -> None:
-    for server in list(_RUNNING):
-        server.stop()
-
-
 class SlapdError(RuntimeError):
     """The throwaway slapd could not be configured, started or stopped; says why."""
 
 
-class Slapd:
+class Slapd(processes.ServerProcess):
     """One throwaway slapd serving `base_dn` from `directory` on `host:port`.
 
     `port=None` picks a free port once; the instance keeps it across restarts so
@@ -175,7 +161,7 @@ class Slapd:
                 stderr=subprocess.STDOUT,
                 cwd=self.directory,
             )
-        _RUNNING.add(self)
+        processes.started(self)
         try:
             self._wait_until_bindable(deadline)
             self._ensure_base_entry()
@@ -189,7 +175,7 @@ class Slapd:
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM (slapd flushes and removes its pidfile), SIGKILL after `timeout` s."""
         proc, self._proc = self._proc, None
-        _RUNNING.discard(self)
+        processes.stopped(self)
         if proc is None or proc.poll() is not None:
             return
         proc.send_signal(signal.SIGTERM)
@@ -198,17 +184,6 @@ class Slapd:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ helpers
 
@@ -228,11 +203,7 @@ class Slapd:
 
     def log_tail(self, lines: int = 30) -> str:
         """The last lines of slapd.log, for error messages."""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return processes.log_tail(self.log_path, lines)
 
     def _render_config(self) -> str:
         template = string.Template(TEMPLATE.read_text())
@@ -247,23 +218,13 @@ class Slapd:
         )
 
     def _write_config(self) -> None:
-        text = self._render_config()
         # 0600 from the first byte: the file holds the admin password hash.
-        fd = os.open(self.conf_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
+        processes.write_file(self.conf_path, self._render_config(), 0o600)
 
     def _slaptest(self) -> None:
         """Validate the rendered config (and our schema) before slapd sees it."""
-        done = subprocess.run(
-            [SLAPTEST, "-f", str(self.conf_path), "-u"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        if done.returncode != 0:
-            output = (done.stdout + done.stderr).strip()
+        output = processes.failure_of([SLAPTEST, "-f", str(self.conf_path), "-u"], timeout=30)
+        if output is not None:
             raise SlapdError(f"slaptest rejected {self.conf_path}:\n{output}")
 
     def _reindex_if_needed(self) -> None:
@@ -288,15 +249,8 @@ class Slapd:
         if recorded == wanted:
             return
         if (self.data_dir / "data.mdb").exists():
-            done = subprocess.run(
-                [SLAPINDEX, "-f", str(self.conf_path), "-q"],
-                capture_output=True,
-                text=True,
-                timeout=600,
-                check=False,
-            )
-            if done.returncode != 0:
-                output = (done.stdout + done.stderr).strip()
+            output = processes.failure_of([SLAPINDEX, "-f", str(self.conf_path), "-q"], 600)
+            if output is not None:
                 raise SlapdError(f"slapindex failed on {self.data_dir}:\n{output}")
         self.index_stamp_path.write_text(wanted)
 
@@ -328,14 +282,9 @@ class Slapd:
     def _check_port_free(self) -> None:
         """Fail fast if something listens on our port: otherwise our readiness probe
         could bind to that other server while our slapd quietly exits."""
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as slapd does
-            try:
-                probe.bind((self.host, self.port))
-            except OSError as exc:
-                raise SlapdError(
-                    f"cannot listen on {self.host}:{self.port}: {exc.strerror}"
-                ) from exc
+        problem = processes.port_taken(self.host, self.port)
+        if problem is not None:
+            raise SlapdError(problem)
 
     def _wait_until_bindable(self, deadline: float) -> None:
         while True:

@@ -1,0 +1,70 @@
+"""/api/v1/people/{id}/activation-link: the HR API's door to a person's sign-in credentials.
+
+It lives with single sign-on because it issues a credential link; the operation keeps the
+"people" tag it has always had in the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from idhub.db import db_session
+from idhub.identity import people
+from idhub.oidc.credentials import issue_action_link
+from idhub.web.common import WRITE_SCOPES, actor, scoped
+from idhub.web.schemas import ErrorSchema
+
+blp = Blueprint(
+    "activation-links",
+    __name__,
+    url_prefix="/api/v1/people",
+    description="One-time links where a person sets a password and enrols TOTP.",
+)
+
+
+class ActionLinkRequestSchema(Schema):
+    purpose = fields.String(load_default="activate", validate=validate.OneOf(["activate", "reset"]))
+
+
+class ActionLinkSchema(Schema):
+    url = fields.String(metadata={"description": "One-time link; give it to the person only."})
+    purpose = fields.String()
+    expires_at = fields.DateTime()
+
+
+@blp.route("/<uuid:person_id>/activation-link", tags=["people"])
+class PersonActivationLink(MethodView):
+    @scoped(blp, WRITE_SCOPES)
+    @blp.arguments(ActionLinkRequestSchema)
+    @blp.response(201, ActionLinkSchema)
+    @blp.alt_response(404, schema=ErrorSchema, description="No such person.")
+    def post(self, data, person_id: uuid.UUID):
+        """A one-time link where the person sets a password and enrols TOTP (or resets them).
+
+        Earlier unused links of the same purpose stop working. No Idempotency-Key replay:
+        the link is never stored, only its keyed hash.
+        """
+        session = db_session()
+        person = people.get_person(session, person_id)
+        settings = current_app.extensions["idhub.settings"]
+        link = issue_action_link(
+            session,
+            current_app.extensions["idhub.keyring"],
+            current_app.extensions["idhub.audit"],
+            actor(),
+            person,
+            purpose=data["purpose"],
+            ttl_s=int(settings["sso"]["action_link_ttl_s"]),
+        )
+        session.commit()
+        issuer = current_app.extensions["idhub.issuer"]
+        return {
+            "url": issuer + link.path,
+            "purpose": data["purpose"],
+            "expires_at": link.expires_at,
+        }
