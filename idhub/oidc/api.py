@@ -25,6 +25,7 @@ blp = Blueprint(
     url_prefix="/api/v1/people",
     description="One-time links where a person sets a password and enrols TOTP.",
 )
+blp.own_tag = False  # its one operation is documented under "people"
 
 
 class ActionLinkRequestSchema(Schema):

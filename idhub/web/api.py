@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from flask import Flask, g, jsonify, render_template, send_from_directory
 from flask_smorest import Api, Blueprint
@@ -47,6 +48,14 @@ def _error_body(status: int, code: str, message: str, **extra: object) -> dict:
 
 class IdhubApi(Api):
     ERROR_SCHEMA = ErrorSchema
+
+    def register_blueprint(self, blp: Blueprint, **options: Any) -> None:
+        """As flask-smorest's; a blueprint that only adds a door to another wing's resource
+        (`blp.own_tag = False`, its operations tagged with that resource) adds no empty tag
+        of its own to the document."""
+        super().register_blueprint(blp, **options)
+        if not getattr(blp, "own_tag", True):
+            self.spec._tags.pop()  # the tag flask-smorest has just appended
 
     def handle_http_exception(self, error: HTTPException):  # type: ignore[override]
         if error.response is not None:  # already a complete response (e.g. from the protector)
