@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
+from idhub.app import load_checked
 from idhub.audit.commands import audit
-from idhub.config import ConfigError, load_settings
+from idhub.config import ConfigError
 from idhub.engine.commands import guard, plan_command, reconcile_command
 from idhub.oidc.commands import client, keys, person
 from idhub.ops.commands import db, demo, run, serve, worker
@@ -21,7 +22,7 @@ def main(ctx: click.Context) -> None:
     Settings come from config/idhub.toml, the file in IDHUB_CONFIG and IDHUB_* variables.
     """
     try:
-        ctx.obj = Runtime(load_settings())
+        ctx.obj = Runtime(load_checked())
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -1,13 +1,15 @@
-"""Settings: config/idhub.toml, then the file named by IDHUB_CONFIG, then IDHUB_* variables."""
+"""Settings: config/idhub.toml, then the file named by IDHUB_CONFIG, then IDHUB_* variables;
+read by typed sections, each declared by the room that uses it."""
 
 from __future__ import annotations
 
 import copy
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar, cast, get_origin, get_type_hints
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = PROJECT_DIR / "config" / "idhub.toml"
@@ -92,3 +94,98 @@ def load_settings(
         _merge(settings, copy.deepcopy(dict(overrides)), "overrides")
     _resolve_paths(settings)
     return settings
+
+
+# -- typed sections ---------------------------------------------------------------------------
+# Each room that reads a section declares it as a frozen dataclass with `SECTION` set to its
+# table in idhub.toml; `Settings.section(Kind)` binds and checks it once. The roof checks
+# every known section at start, so a wrong type is an error before anything runs.
+S = TypeVar("S")
+
+
+def _kind_error(where: str, wanted: str, value: Any) -> ConfigError:
+    return ConfigError(f"{where} must be {wanted}, not {value!r}")
+
+
+def _coerce(where: str, kind: Any, value: Any) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise _kind_error(where, "true or false", value)
+    if kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise _kind_error(where, "a whole number", value)
+    if kind is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise _kind_error(where, "a number", value)
+    if kind is str:
+        if isinstance(value, str):
+            return value
+        raise _kind_error(where, "text", value)
+    if get_origin(kind) is tuple:  # tuple[str, ...]: a TOML list of text
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise _kind_error(where, "a list of text", value)
+    raise TypeError(f"{where}: no reader for settings of type {kind!r}")
+
+
+def bind_section(kind: type[S], tree: Mapping[str, Any]) -> S:
+    """The `[SECTION]` table of a settings tree as a `kind` instance, every value checked."""
+    name = str(vars(kind)["SECTION"])
+    table = tree.get(name)
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"settings: [{name}] is missing")
+    hints = get_type_hints(kind)
+    values = {}
+    for spec in fields(kind):  # type: ignore[arg-type]
+        where = f"settings [{name}] {spec.name}"
+        if spec.name not in table:
+            raise ConfigError(f"{where} is missing")
+        values[spec.name] = _coerce(where, hints[spec.name], table[spec.name])
+    return kind(**values)
+
+
+class Settings:
+    """The settings tree (as loaded: config/idhub.toml, IDHUB_CONFIG, IDHUB_* variables) and
+    its typed sections, each bound and checked on first use."""
+
+    def __init__(self, tree: Mapping[str, Any]) -> None:
+        self.tree = tree
+        self._sections: dict[type, Any] = {}
+
+    @property
+    def var_dir(self) -> Path:
+        return Path(self.tree["var_dir"])
+
+    def section(self, kind: type[S]) -> S:
+        found = self._sections.get(kind)
+        if found is None:
+            found = self._sections[kind] = bind_section(kind, self.tree)
+        return cast(S, found)
+
+    def check(self, kinds: Iterable[type]) -> Settings:
+        """Bind every section now, so a wrong value stops the start with its key and why."""
+        for kind in kinds:
+            self.section(kind)
+        return self
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    SECTION: ClassVar[str] = "database"
+    url: str
+
+
+@dataclass(frozen=True)
+class SecretsSettings:
+    SECTION: ClassVar[str] = "secrets"
+    dir: str
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    SECTION: ClassVar[str] = "logging"
+    format: str
+    level: str

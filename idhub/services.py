@@ -1,52 +1,189 @@
-"""Build the engine's pieces from settings (shared by the app, the CLI and the worker)."""
+"""The hub's shared services, built once from settings and held by the app (or by a command's
+runtime): the settings, keyring, database, audit log, rules, and the factory of connectors.
+
+The shell asks the factory for a capability (the directory, the mailboxes), typed against the
+protocols of `connectors.base`, never for a connector class; only this module builds them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import ClassVar, Protocol
 
+from flask import Flask, current_app
+
+from connectors.base import (
+    AppliesOperations,
+    ChecksHealth,
+    ManagesContainers,
+    ManagesGroups,
+    ManagesMailboxes,
+    Named,
+    ReadsManyAccounts,
+    ScansAccounts,
+)
 from connectors.ldap import LdapConfig, LdapConnector
 from connectors.mail import MailConfig, MailConnector
+from idhub.changes.chain import AuditLog
+from idhub.config import DatabaseSettings, SecretsSettings, Settings
+from idhub.db import Database
 from idhub.keyring import Keyring
 from provisioning.rules import Rules, load_rules
 
 
-def ldap_config(settings: dict[str, Any], keyring: Keyring) -> LdapConfig:
-    ldap = settings["ldap"]
-    return LdapConfig(
-        url=ldap["url"],
-        base_dn=ldap["base_dn"],
-        bind_dn=ldap["bind_dn"],
-        password=ldap["password"] or keyring.get("ldap_admin_password"),
-        timeout_s=float(ldap["timeout_s"]),
-    )
+# -- the settings read here ----------------------------------------------------------------
+@dataclass(frozen=True)
+class LdapSettings:
+    SECTION: ClassVar[str] = "ldap"
+    url: str
+    base_dn: str
+    bind_dn: str
+    password: str  # empty: the dev slapd's generated admin password, from the keyring
+    timeout_s: float
 
 
-def ldap_connector(settings: dict[str, Any], keyring: Keyring) -> LdapConnector:
-    return LdapConnector(ldap_config(settings, keyring))
+@dataclass(frozen=True)
+class MailSettings:
+    SECTION: ClassVar[str] = "mail"
+    enabled: bool
+    doveadm: str
+    doveadm_config: str
+    mail_root: str
+    archive_dir: str
+    timeout_s: float
 
 
-def rules(settings: dict[str, Any]) -> Rules:
-    return load_rules(settings["provisioning"]["rules_file"])
+@dataclass(frozen=True)
+class DevMailSettings:
+    """The development mail stack; its folder is where the mail target looks by default."""
+
+    SECTION: ClassVar[str] = "dev_mail"
+    enabled: bool
+    dir: str
+    hostname: str
+    smtp_port: int
+    imap_port: int
+    lmtp_port: int
 
 
-def mail_connector(settings: dict[str, Any]) -> MailConnector | None:
-    """The mail target's connector when [mail] is enabled (paths default to the dev stack)."""
-    mail = settings["mail"]
-    if not mail["enabled"]:
-        return None
-    dev = Path(settings["dev_mail"]["dir"])
-    return MailConnector(
-        MailConfig(
-            doveadm_config=mail["doveadm_config"] or str(dev / "dovecot" / "dovecot.conf"),
-            mail_root=mail["mail_root"] or str(dev / "mail"),
-            archive_dir=mail["archive_dir"],
-            doveadm=mail["doveadm"],
-            timeout_s=float(mail["timeout_s"]),
+@dataclass(frozen=True)
+class ProvisioningSettings:
+    SECTION: ClassVar[str] = "provisioning"
+    rules_file: str
+    batch_size: int
+    poll_interval_s: float
+    lease_s: float
+    max_attempts: int
+    backoff_base_s: float
+    backoff_max_s: float
+    guard_share: float
+    guard_window_s: float
+    guard_min_accounts: int
+
+
+# -- what the shell asks of the targets ----------------------------------------------------
+class Directory(
+    Named,
+    ChecksHealth,
+    ReadsManyAccounts,
+    ScansAccounts,
+    AppliesOperations,
+    ManagesContainers,
+    ManagesGroups,
+    Protocol,
+):
+    """The directory as the shell uses it: read, scan, apply, its containers and groups."""
+
+
+class Mailboxes(Named, ManagesMailboxes, AppliesOperations, Protocol):
+    """The mail server as the shell uses it: where a mailbox is, who may read it, apply."""
+
+
+class Connectors:
+    """Builds the connectors of the configured targets (a fresh one per caller: a connector
+    holds one connection and is used by one thread at a time)."""
+
+    def __init__(self, settings: Settings, keyring: Keyring) -> None:
+        self.settings = settings
+        self.keyring = keyring
+
+    @cached_property
+    def ldap_config(self) -> LdapConfig:
+        ldap = self.settings.section(LdapSettings)
+        return LdapConfig(
+            url=ldap.url,
+            base_dn=ldap.base_dn,
+            bind_dn=ldap.bind_dn,
+            password=ldap.password or self.keyring.get("ldap_admin_password"),
+            timeout_s=ldap.timeout_s,
         )
-    )
+
+    @property
+    def base_dn(self) -> str:
+        return self.settings.section(LdapSettings).base_dn
+
+    def directory(self) -> Directory:
+        return LdapConnector(self.ldap_config)
+
+    @property
+    def mail_enabled(self) -> bool:
+        return self.settings.section(MailSettings).enabled
+
+    def mailboxes(self) -> Mailboxes | None:
+        """The mail target's connector when [mail] is enabled (paths default to the dev stack)."""
+        mail = self.settings.section(MailSettings)
+        if not mail.enabled:
+            return None
+        dev = Path(self.settings.section(DevMailSettings).dir)
+        return MailConnector(
+            MailConfig(
+                doveadm_config=mail.doveadm_config or str(dev / "dovecot" / "dovecot.conf"),
+                mail_root=mail.mail_root or str(dev / "mail"),
+                archive_dir=mail.archive_dir,
+                doveadm=mail.doveadm,
+                timeout_s=mail.timeout_s,
+            )
+        )
+
+    def then_targets(self) -> tuple[str, ...]:
+        """Targets converged after the directory (their jobs are queued by its worker)."""
+        return ("mail",) if self.mail_enabled else ()
 
 
-def then_targets(settings: dict[str, Any]) -> tuple[str, ...]:
-    """Targets converged after the directory (their jobs are queued by its worker)."""
-    return ("mail",) if settings["mail"]["enabled"] else ()
+class Hub:
+    """The services every wing shares, built on first use (so `idhub --help` needs neither a
+    database nor secrets). The app holds one (`current_hub()`); a command's runtime is one."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def keyring(self) -> Keyring:
+        return Keyring(self.settings.section(SecretsSettings).dir)
+
+    @cached_property
+    def db(self) -> Database:
+        return Database(self.settings.section(DatabaseSettings).url)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.keyring.get("audit_chain_key"))
+
+    @cached_property
+    def rules(self) -> Rules:
+        return load_rules(self.settings.section(ProvisioningSettings).rules_file)
+
+    @cached_property
+    def connectors(self) -> Connectors:
+        return Connectors(self.settings, self.keyring)
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions["idhub"] = self
+        self.db.init_app(app)
+
+
+def current_hub() -> Hub:
+    """The hub of the application handling this request."""
+    hub: Hub = current_app.extensions["idhub"]
+    return hub

@@ -11,7 +11,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
@@ -30,6 +30,17 @@ from idhub.models import (
 CONFIRMED_UNTIL = "guard_confirmed_until"
 
 
+class GuardSettings(Protocol):
+    """The [provisioning] settings the guard reads."""
+
+    @property
+    def guard_share(self) -> float: ...
+    @property
+    def guard_window_s(self) -> float: ...
+    @property
+    def guard_min_accounts(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class Guard:
     share: float = 0.10
@@ -37,11 +48,11 @@ class Guard:
     min_accounts: int = 50
 
     @classmethod
-    def from_settings(cls, section: dict[str, Any]) -> Guard:
+    def from_settings(cls, section: GuardSettings) -> Guard:
         return cls(
-            share=float(section["guard_share"]),
-            window_s=float(section["guard_window_s"]),
-            min_accounts=int(section["guard_min_accounts"]),
+            share=section.guard_share,
+            window_s=section.guard_window_s,
+            min_accounts=section.guard_min_accounts,
         )
 
     def managed_accounts(self, session) -> int:  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
-from flask import current_app, g, has_request_context, request
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import ColumnElement, Engine, Table, any_, bindparam, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
@@ -55,6 +55,9 @@ class Database:
         for maker in (self._read, self._write):
             event.listen(maker, "before_commit", _run_before_commit)
             event.listen(maker, "after_rollback", _drop_before_commit)
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions["idhub.db"] = self
 
     @property
     def dialect(self) -> str:

@@ -82,7 +82,7 @@ def handle_unexpected(error: Exception):  # type: ignore[no-untyped-def]
     return jsonify(body), 500
 
 
-def init_api(app: Flask, settings: dict, blueprints: Iterable[Blueprint]) -> Api:
+def init_api(app: Flask, public_url: str, blueprints: Iterable[Blueprint]) -> Api:
     app.config.update(
         API_TITLE="IDHub API",
         API_VERSION="1",
@@ -97,7 +97,7 @@ def init_api(app: Flask, settings: dict, blueprints: Iterable[Blueprint]) -> Api
                     "/oauth/token. Errors are JSON with a stable `code`."
                 )
             },
-            "servers": [{"url": settings["server"]["public_url"]}],
+            "servers": [{"url": public_url}],
         },
     )
     api = IdhubApi(app)

@@ -1,0 +1,39 @@
+"""The sign-on's settings: API tokens ([oauth]) and the OpenID provider ([sso])."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+@dataclass(frozen=True)
+class OAuthSettings:
+    SECTION: ClassVar[str] = "oauth"
+    access_token_ttl_s: int
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SsoSettings:
+    SECTION: ClassVar[str] = "sso"
+    issuer: str  # empty: the server's public URL
+    code_ttl_s: int
+    access_token_ttl_s: int
+    id_token_ttl_s: int
+    refresh_token_ttl_s: int
+    session_ttl_s: int
+    key_overlap_s: int
+    scopes: tuple[str, ...]
+    lockout_threshold: int
+    lockout_s: int
+    ip_failures_per_window: int
+    ip_window_s: int
+    argon2_time_cost: int
+    argon2_memory_kib: int
+    argon2_parallelism: int
+    password_min_length: int
+    action_link_ttl_s: int
+    cookie_secure: str  # "auto", "true" or "false"
+    default_locale: str
+    totp_issuer: str
+    backchannel_timeout_s: float
