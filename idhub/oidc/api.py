@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -16,6 +15,9 @@ from marshmallow import Schema, fields, validate
 from idhub.db import db_session
 from idhub.identity import people
 from idhub.oidc.credentials import issue_action_link
+from idhub.oidc.settings import SsoSettings
+from idhub.oidc.state import oidc_state
+from idhub.services import current_hub
 from idhub.web.common import WRITE_SCOPES, actor, scoped
 from idhub.web.schemas import ErrorSchema
 
@@ -52,18 +54,18 @@ class PersonActivationLink(MethodView):
         """
         session = db_session()
         person = people.get_person(session, person_id)
-        settings = current_app.extensions["idhub.settings"]
+        hub = current_hub()
         link = issue_action_link(
             session,
-            current_app.extensions["idhub.keyring"],
-            current_app.extensions["idhub.audit"],
+            hub.keyring,
+            hub.audit,
             actor(),
             person,
             purpose=data["purpose"],
-            ttl_s=int(settings["sso"]["action_link_ttl_s"]),
+            ttl_s=hub.settings.section(SsoSettings).action_link_ttl_s,
         )
         session.commit()
-        issuer = current_app.extensions["idhub.issuer"]
+        issuer = oidc_state().issuer
         return {
             "url": issuer + link.path,
             "purpose": data["purpose"],

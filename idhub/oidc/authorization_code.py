@@ -22,7 +22,7 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
-from flask import current_app, g
+from flask import g
 from sqlalchemy import select, update
 
 from idhub.db import get_db
@@ -30,6 +30,7 @@ from idhub.models import AuthorizationCode, utcnow
 from idhub.oidc import keys
 from idhub.oidc.models import ALL_METHODS, CodeModel, SignedIn, issued_to
 from idhub.oidc.storage import (
+    audit_log,
     issuer,
     keyring,
     record_audit,
@@ -63,7 +64,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                     auth_time=user.session.auth_time if user.session else now,
                     amr=list(user.session.amr) if user.session else [],
                     created_at=now,
-                    expires_at=now + dt.timedelta(seconds=int(sso_settings()["code_ttl_s"])),
+                    expires_at=now + dt.timedelta(seconds=sso_settings().code_ttl_s),
                 )
             )
 
@@ -149,9 +150,7 @@ class IdhubOpenIDCode(OpenIDCode):
 
     def _signing(self) -> tuple[str, Any]:
         if "_sso_signing" not in g:
-            g._sso_signing = keys.signing_key(
-                get_db(), keyring(), current_app.extensions["idhub.audit"]
-            )
+            g._sso_signing = keys.signing_key(get_db(), keyring(), audit_log())
         return g._sso_signing
 
     def get_client_algorithm(self, client) -> str:  # type: ignore[no-untyped-def]
@@ -167,7 +166,7 @@ class IdhubOpenIDCode(OpenIDCode):
         return {
             "iss": issuer(),
             "aud": [client.get_client_id()],
-            "exp": int(time.time()) + int(sso_settings()["id_token_ttl_s"]),
+            "exp": int(time.time()) + sso_settings().id_token_ttl_s,
         }
 
     def get_authorization_code_claims(self, authorization_code: CodeModel) -> dict:

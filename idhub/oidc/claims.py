@@ -17,12 +17,12 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from flask import current_app
 from sqlalchemy.orm import Session
 
 from idhub.identity.snapshots import UnitDirectory, person_snapshots
 from idhub.models import Person, PersonStatus
-from provisioning.model import AccountState, PersonSnapshot, PostKind
+from idhub.services import current_hub
+from provisioning.model import AccountState, PersonSnapshot, PostKind, PostSnapshot
 from provisioning.policy import desired_account
 
 SUPPORTED_CLAIMS = [
@@ -43,7 +43,7 @@ SUPPORTED_CLAIMS = [
 ]
 
 
-def _primary_post(snapshot: PersonSnapshot):  # type: ignore[no-untyped-def]
+def _primary_post(snapshot: PersonSnapshot) -> tuple[PostSnapshot | None, list[PostSnapshot]]:
     active = [p for p in snapshot.posts if p.active_on(snapshot.today)]
     if not active:
         return None, []
@@ -70,10 +70,8 @@ def person_claims(session: Session, person: Person, scopes: set[str]) -> dict[st
         return claims
     units = UnitDirectory.load(session)
     snapshot = person_snapshots(session, [person], units, dt.date.today())[person.id]
-    settings = current_app.extensions["idhub.settings"]
-    desired = desired_account(
-        snapshot, current_app.extensions["idhub.rules"], base_dn=settings["ldap"]["base_dn"]
-    )
+    hub = current_hub()
+    desired = desired_account(snapshot, hub.rules, base_dn=hub.connectors.base_dn)
     if "email" in scopes:
         mail = desired.attributes.get("mail", ())
         if mail:

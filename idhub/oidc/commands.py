@@ -66,10 +66,9 @@ def client_create(
         --redirect-uri https://vanban.example/callback --first-party
     """
     from idhub.oidc.clients import create_client
+    from idhub.oidc.server import supported_scopes
 
-    allowed = list(rt.settings["oauth"]["scopes"]) + [
-        s for s in rt.settings["sso"]["scopes"] if s not in rt.settings["oauth"]["scopes"]
-    ]
+    allowed = supported_scopes(rt.settings)
     try:
         with rt.db.transaction() as session:
             new = create_client(
@@ -132,8 +131,9 @@ def keys_rotate(rt: Runtime) -> None:
       idhub keys rotate
     """
     from idhub.oidc.keys import rotate_keys
+    from idhub.oidc.settings import SsoSettings
 
-    overlap = int(rt.settings["sso"]["key_overlap_s"])
+    overlap = rt.settings.section(SsoSettings).key_overlap_s
     with rt.db.transaction() as session:
         new, retired = rotate_keys(session, rt.keyring, rt.audit, rt.actor, overlap_s=overlap)
     click.echo(f"signing key {new.kid} active; {len(retired)} retired (verify for {overlap} s)")
@@ -177,8 +177,10 @@ def person_activation_link(rt: Runtime, person_ref: str, reset: bool) -> None:
       idhub person activation-link annv
     """
     from idhub.oidc.credentials import find_person_ref, issue_action_link
+    from idhub.oidc.settings import SsoSettings
+    from idhub.oidc.state import issuer_of
 
-    issuer = (rt.settings["sso"]["issuer"] or rt.settings["server"]["public_url"]).rstrip("/")
+    issuer = issuer_of(rt.settings)
     try:
         with rt.db.transaction() as session:
             found = find_person_ref(session, person_ref)
@@ -189,7 +191,7 @@ def person_activation_link(rt: Runtime, person_ref: str, reset: bool) -> None:
                 rt.actor,
                 found,
                 purpose="reset" if reset else "activate",
-                ttl_s=int(rt.settings["sso"]["action_link_ttl_s"]),
+                ttl_s=rt.settings.section(SsoSettings).action_link_ttl_s,
             )
     except DomainError as exc:
         fail(exc)

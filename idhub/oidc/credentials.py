@@ -12,7 +12,6 @@ import datetime as dt
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -24,6 +23,7 @@ from idhub.models import ActionToken, Person, utcnow
 from idhub.oidc import totp
 from idhub.oidc.login import credential
 from idhub.oidc.passwords import check_password_rules, hash_password
+from idhub.oidc.settings import SsoSettings
 
 PURPOSES = ("activate", "reset")
 
@@ -107,7 +107,7 @@ def set_credentials(
     session: Session,
     keyring: Keyring,
     audit: AuditLog,
-    sso: dict[str, Any],
+    sso: SsoSettings,
     actor: Actor,
     person: Person,
     *,

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 
 from idhub.db import get_db
 from idhub.oidc import keys
 from idhub.oidc.claims import SUPPORTED_CLAIMS
 from idhub.oidc.models import ALL_METHODS
+from idhub.oidc.settings import SsoSettings
+from idhub.services import current_hub
 
 
-def discovery(settings: dict[str, Any], issuer: str) -> dict[str, Any]:
+def discovery(sso: SsoSettings, issuer: str) -> dict[str, Any]:
     """The provider's metadata document."""
     return {
         "issuer": issuer,
@@ -24,7 +26,7 @@ def discovery(settings: dict[str, Any], issuer: str) -> dict[str, Any]:
         "introspection_endpoint": f"{issuer}/oauth/introspect",
         "revocation_endpoint": f"{issuer}/oauth/revoke",
         "end_session_endpoint": f"{issuer}/oauth/logout",
-        "scopes_supported": list(settings["sso"]["scopes"]),
+        "scopes_supported": list(sso.scopes),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
@@ -46,17 +48,17 @@ def add_discovery_routes(bp: Blueprint, document: dict[str, Any]) -> None:
     """/.well-known/openid-configuration and /oauth/jwks on `bp`; both public, cacheable."""
 
     @bp.get("/.well-known/openid-configuration")
-    def openid_configuration():  # type: ignore[no-untyped-def]
+    def openid_configuration() -> Response:
         response = jsonify(document)
         response.headers["Cache-Control"] = "public, max-age=300"
         response.headers["Access-Control-Allow-Origin"] = "*"
         return response
 
     @bp.get("/oauth/jwks")
-    def jwks():  # type: ignore[no-untyped-def]
-        app = current_app
+    def jwks() -> Response:
+        hub = current_hub()
         # Makes the first key on a fresh install (its own transaction), then reads.
-        keys.signing_key(get_db(), app.extensions["idhub.keyring"], app.extensions["idhub.audit"])
+        keys.signing_key(get_db(), hub.keyring, hub.audit)
         session = get_db().session(write=False)
         try:
             body = keys.jwks(session)

@@ -12,8 +12,11 @@ from __future__ import annotations
 import unicodedata
 from pathlib import Path
 
-from flask import Flask, current_app, has_request_context, request
+from flask import Flask, has_request_context, request
 from flask_babel import Babel, get_locale, gettext
+
+from idhub.oidc.settings import SsoSettings
+from idhub.services import current_hub
 
 LANGS = ("vi", "en")
 LANG_COOKIE = "idhub_lang"
@@ -21,7 +24,7 @@ TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 
 
 def select_locale() -> str:
-    default = current_app.extensions["idhub.settings"]["sso"]["default_locale"]
+    default = current_hub().settings.section(SsoSettings).default_locale
     if not has_request_context():
         return default
     chosen = request.args.get("lang") or request.cookies.get(LANG_COOKIE)
@@ -34,9 +37,9 @@ def select_locale() -> str:
     return default
 
 
-def init_i18n(app: Flask) -> None:
+def init_i18n(app: Flask, default_locale: str) -> None:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
-    app.config["BABEL_DEFAULT_LOCALE"] = app.extensions["idhub.settings"]["sso"]["default_locale"]
+    app.config["BABEL_DEFAULT_LOCALE"] = default_locale
     Babel(app, locale_selector=select_locale)
 
 

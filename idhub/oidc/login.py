@@ -13,9 +13,7 @@ import datetime as dt
 import enum
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -23,6 +21,8 @@ from idhub.identity.snapshots import UnitDirectory, person_snapshots
 from idhub.models import LoginThrottle, Person, PersonCredential, PersonStatus, utcnow
 from idhub.oidc.claims import person_claims
 from idhub.oidc.passwords import verify_password
+from idhub.oidc.settings import SsoSettings
+from idhub.services import current_hub
 from provisioning.model import AccountState
 from provisioning.naming import nfc
 from provisioning.policy import desired_account
@@ -58,11 +58,8 @@ def account_enabled(session: Session, person: Person) -> bool:
     if person.status is not PersonStatus.ACTIVE or not person.username:
         return False
     snapshot = person_snapshots(session, [person], UnitDirectory.load(session), dt.date.today())
-    desired = desired_account(
-        snapshot[person.id],
-        current_app.extensions["idhub.rules"],
-        base_dn=current_app.extensions["idhub.settings"]["ldap"]["base_dn"],
-    )
+    hub = current_hub()
+    desired = desired_account(snapshot[person.id], hub.rules, base_dn=hub.connectors.base_dn)
     return desired.state is AccountState.ENABLED
 
 
@@ -78,21 +75,21 @@ def credential(session: Session, person_id: uuid.UUID, *, lock: bool = False) ->
     return row
 
 
-def throttled(session: Session, settings: dict[str, Any], source: str | None) -> bool:
+def throttled(session: Session, settings: SsoSettings, source: str | None) -> bool:
     if not source:
         return False
     row = session.get(LoginThrottle, source[:64])
-    window = dt.timedelta(seconds=int(settings["ip_window_s"]))
+    window = dt.timedelta(seconds=settings.ip_window_s)
     if row is None or row.window_start + window <= utcnow():
         return False
-    return row.failures >= int(settings["ip_failures_per_window"])
+    return row.failures >= settings.ip_failures_per_window
 
 
-def count_source_failure(session: Session, settings: dict[str, Any], source: str | None) -> None:
+def count_source_failure(session: Session, settings: SsoSettings, source: str | None) -> None:
     if not source:
         return
     now = utcnow()
-    window = dt.timedelta(seconds=int(settings["ip_window_s"]))
+    window = dt.timedelta(seconds=settings.ip_window_s)
     row = session.get(LoginThrottle, source[:64], with_for_update=True)
     if row is None:
         session.add(LoginThrottle(source=source[:64], window_start=now, failures=1))
@@ -106,18 +103,18 @@ def is_locked(cred: PersonCredential) -> bool:
     return cred.locked_until is not None and cred.locked_until > utcnow()
 
 
-def count_failure(session: Session, settings: dict[str, Any], cred: PersonCredential) -> bool:
+def count_failure(session: Session, settings: SsoSettings, cred: PersonCredential) -> bool:
     """One more failure for the account; True when this one locked it."""
     cred.failed_logins = (cred.failed_logins or 0) + 1
-    if cred.failed_logins >= int(settings["lockout_threshold"]):
-        cred.locked_until = utcnow() + dt.timedelta(seconds=int(settings["lockout_s"]))
+    if cred.failed_logins >= settings.lockout_threshold:
+        cred.locked_until = utcnow() + dt.timedelta(seconds=settings.lockout_s)
         cred.failed_logins = 0
         return True
     return False
 
 
 def check_password(
-    session: Session, settings: dict[str, Any], login: str, password: str, source: str | None
+    session: Session, settings: SsoSettings, login: str, password: str, source: str | None
 ) -> Check:
     """The first factor. Counts failures; never says which part was wrong."""
     if throttled(session, settings, source):

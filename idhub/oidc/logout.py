@@ -19,16 +19,18 @@ import urllib.request
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from joserfc import jwt
 from sqlalchemy import func, select, update
 
 from idhub.changes.chain import Actor, AuditLog
+from idhub.config import Settings
 from idhub.db import Database
 from idhub.keyring import Keyring
 from idhub.models import AuthorizationCode, OAuthClient, OAuthToken, SsoSession, utcnow
 from idhub.oidc import keys
+from idhub.oidc.settings import SsoSettings
+from idhub.web.settings import ServerSettings
 
 log = logging.getLogger(__name__)
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -50,10 +52,11 @@ class LogoutSettings:
     timeout_s: float
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> LogoutSettings:
+    def from_settings(cls, settings: Settings) -> LogoutSettings:
+        sso = settings.section(SsoSettings)
         return cls(
-            issuer=settings["sso"]["issuer"] or settings["server"]["public_url"],
-            timeout_s=float(settings["sso"]["backchannel_timeout_s"]),
+            issuer=sso.issuer or settings.section(ServerSettings).public_url,
+            timeout_s=sso.backchannel_timeout_s,
         )
 
 
@@ -205,7 +208,7 @@ def send_backchannel(
 class LeaverHook:
     """Called by the provisioning worker with the people it converged to not-enabled."""
 
-    def __init__(self, db: Database, audit: AuditLog, keyring: Keyring, settings: dict) -> None:
+    def __init__(self, db: Database, audit: AuditLog, keyring: Keyring, settings: Settings) -> None:
         self.db, self.audit, self.keyring = db, audit, keyring
         self.conf = LogoutSettings.from_settings(settings)
 

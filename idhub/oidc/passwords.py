@@ -8,14 +8,22 @@ mail and other directory-bound services accept the password set at the hub.
 from __future__ import annotations
 
 import unicodedata
-from typing import Any
+from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from connectors.base import AccountKey, ConnectorError, Operation, OpKind
+from connectors.base import (
+    AccountKey,
+    AppliesOperations,
+    ConnectorError,
+    Operation,
+    OpKind,
+    ReadsAccounts,
+)
 from idhub.errors import Invalid
 from idhub.models import Person
+from idhub.oidc.settings import SsoSettings
 from provisioning.naming import fold
 
 _hashers: dict[tuple[int, int, int], PasswordHasher] = {}
@@ -23,23 +31,19 @@ _hashers: dict[tuple[int, int, int], PasswordHasher] = {}
 _DUMMY: dict[tuple[int, int, int], str] = {}
 
 
-def hasher(settings: dict[str, Any]) -> PasswordHasher:
-    key = (
-        int(settings["argon2_time_cost"]),
-        int(settings["argon2_memory_kib"]),
-        int(settings["argon2_parallelism"]),
-    )
+def hasher(settings: SsoSettings) -> PasswordHasher:
+    key = (settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
     if key not in _hashers:
         _hashers[key] = PasswordHasher(time_cost=key[0], memory_cost=key[1], parallelism=key[2])
         _DUMMY[key] = _hashers[key].hash("not a password of anyone")
     return _hashers[key]
 
 
-def hash_password(settings: dict[str, Any], password: str) -> str:
+def hash_password(settings: SsoSettings, password: str) -> str:
     return hasher(settings).hash(unicodedata.normalize("NFC", password))
 
 
-def verify_password(settings: dict[str, Any], stored: str | None, password: str) -> bool:
+def verify_password(settings: SsoSettings, stored: str | None, password: str) -> bool:
     ph = hasher(settings)
     target = stored or _DUMMY[(ph.time_cost, ph.memory_cost, ph.parallelism)]
     try:
@@ -53,10 +57,10 @@ def _folded_words(value: str) -> set[str]:
     return {w for w in fold(value).lower().split() if len(w) >= 3}
 
 
-def check_password_rules(settings: dict[str, Any], person: Person, password: str) -> None:
+def check_password_rules(settings: SsoSettings, person: Person, password: str) -> None:
     """≥ min length, and none of the person's own names (diacritics folded) or username."""
     problems = []
-    if len(password) < int(settings["password_min_length"]):
+    if len(password) < settings.password_min_length:
         problems.append("too_short")
     folded = fold(unicodedata.normalize("NFC", password)).lower()
     names = _folded_words(f"{person.family_name} {person.middle_name} {person.given_name}")
@@ -79,7 +83,11 @@ def directory_password_operation(person_id: str, phc: str, dn: str | None) -> Op
     )
 
 
-def write_directory_password(connector, person_id: str, phc: str) -> str | None:  # type: ignore[no-untyped-def]
+class PasswordDirectory(ReadsAccounts, AppliesOperations, Protocol):
+    """What writing a password needs of the directory: find the entry, modify it."""
+
+
+def write_directory_password(connector: PasswordDirectory, person_id: str, phc: str) -> str | None:
     """Write the hash to LDAP; returns an error text (None on success, or no entry yet)."""
     try:
         account = connector.read(AccountKey(person_id))

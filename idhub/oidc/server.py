@@ -8,34 +8,44 @@ server.
 from __future__ import annotations
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, Response
 
+from idhub.config import Settings
 from idhub.oidc.client_credentials import ClientCredentialsGrant
 from idhub.oidc.models import Client, query_client
+from idhub.oidc.settings import OAuthSettings, SsoSettings
+from idhub.oidc.state import OidcState, issuer_of, secure_cookies_of
 from idhub.oidc.tokens import save_token
+from idhub.services import Hub
 
-__all__ = ["Client", "init_oauth", "query_client", "save_token"]
+__all__ = ["Client", "init_oauth", "query_client", "save_token", "supported_scopes"]
 
 
-def init_oauth(app: Flask, settings: dict) -> AuthorizationServer:
+def supported_scopes(settings: Settings) -> list[str]:
+    """The API's scopes, then the sign-on's that are not among them."""
+    api = settings.section(OAuthSettings).scopes
+    return list(api) + [s for s in settings.section(SsoSettings).scopes if s not in api]
+
+
+def init_oauth(app: Flask, hub: Hub) -> AuthorizationServer:
+    oauth, sso = hub.settings.section(OAuthSettings), hub.settings.section(SsoSettings)
     app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {
-        "client_credentials": int(settings["oauth"]["access_token_ttl_s"]),
-        "authorization_code": int(settings["sso"]["access_token_ttl_s"]),
-        "refresh_token": int(settings["sso"]["access_token_ttl_s"]),
+        "client_credentials": oauth.access_token_ttl_s,
+        "authorization_code": sso.access_token_ttl_s,
+        "refresh_token": sso.access_token_ttl_s,
     }
-    app.config["OAUTH2_SCOPES_SUPPORTED"] = list(settings["oauth"]["scopes"]) + [
-        s for s in settings["sso"]["scopes"] if s not in settings["oauth"]["scopes"]
-    ]
+    app.config["OAUTH2_SCOPES_SUPPORTED"] = supported_scopes(hub.settings)
     # Refresh tokens only where a grant asks for them (the sign-on grants, never client creds).
     app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = True
     server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
     server.register_grant(ClientCredentialsGrant)
-    app.extensions["idhub.oauth_server"] = server
+    issuer = issuer_of(hub.settings)
+    OidcState(server, issuer, secure_cookies_of(hub.settings, issuer)).init_app(app)
 
     bp = Blueprint("oauth", __name__, url_prefix="/oauth")
 
     @bp.post("/token")
-    def issue_token():  # type: ignore[no-untyped-def]
+    def issue_token() -> Response:
         """RFC 6749 token endpoint; errors in the RFC's own format."""
         response = server.create_token_response()
         response.headers["Cache-Control"] = "no-store"

@@ -11,9 +11,10 @@ import datetime as dt
 import secrets
 import uuid
 
-from flask import Request, Response
+from flask import Request
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
 
 from idhub.keyring import Keyring
 from idhub.models import SsoSession, utcnow

@@ -4,10 +4,8 @@ sign-in pages and their languages."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from authlib.integrations.flask_oauth2 import ResourceProtector
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, Response
 
 from idhub.oidc.authorization_code import (
     AuthorizationCodeGrant,
@@ -20,22 +18,22 @@ from idhub.oidc.introspection import Introspection
 from idhub.oidc.pages import bp as pages_bp
 from idhub.oidc.refresh_token import RotatingRefreshTokenGrant
 from idhub.oidc.revocation import Revocation
+from idhub.oidc.settings import SsoSettings
+from idhub.oidc.state import oidc_state
 from idhub.oidc.userinfo import PersonBearerValidator, UserInfoView
+from idhub.services import Hub
 
 
-def init_sso(app: Flask, settings: dict[str, Any]) -> None:
-    issuer = (settings["sso"]["issuer"] or settings["server"]["public_url"]).rstrip("/")
-    app.extensions["idhub.issuer"] = issuer
-    secure = settings["sso"]["cookie_secure"]
-    secure_cookies = issuer.startswith("https://") if secure == "auto" else bool(secure)
-    app.extensions["idhub.sso_secure_cookies"] = secure_cookies
+def init_sso(app: Flask, hub: Hub) -> None:
+    """After `init_oauth(app, hub)`, whose server and state this completes."""
+    state = oidc_state(app)
     app.config.update(
         SESSION_COOKIE_NAME="idhub_flow",
-        SESSION_COOKIE_SECURE=secure_cookies,
+        SESSION_COOKIE_SECURE=state.secure_cookies,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
     )
-    server = app.extensions["idhub.oauth_server"]
+    server = state.server
     server.register_grant(
         AuthorizationCodeGrant,
         [S256CodeChallenge(required=True), IdhubOpenIDCode(require_nonce=False)],
@@ -48,20 +46,20 @@ def init_sso(app: Flask, settings: dict[str, Any]) -> None:
     server.register_endpoint(UserInfoView(resource_protector=protector))
 
     bp = Blueprint("oidc", __name__)
-    add_discovery_routes(bp, discovery(settings, issuer))
+    add_discovery_routes(bp, discovery(hub.settings.section(SsoSettings), state.issuer))
 
     @bp.route("/oauth/userinfo", methods=["GET", "POST"])
-    def userinfo():  # type: ignore[no-untyped-def]
+    def userinfo() -> Response:
         return server.create_endpoint_response("userinfo")
 
     @bp.post("/oauth/introspect")
-    def introspect():  # type: ignore[no-untyped-def]
+    def introspect() -> Response:
         return server.create_endpoint_response("introspection")
 
     @bp.post("/oauth/revoke")
-    def revoke():  # type: ignore[no-untyped-def]
+    def revoke() -> Response:
         return server.create_endpoint_response("revocation")
 
     app.register_blueprint(bp)
-    init_i18n(app)
+    init_i18n(app, hub.settings.section(SsoSettings).default_locale)
     app.register_blueprint(pages_bp)

@@ -1,5 +1,5 @@
-"""What every storage hook shares: one write transaction, the running app's keyring and
-settings, the issuer, revoking a token family and auditing a sign-on event."""
+"""What every storage hook shares: one write transaction, the running app's keyring, audit
+log and sign-on settings, the issuer, revoking a token family and auditing a sign-on event."""
 
 from __future__ import annotations
 
@@ -9,14 +9,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import current_app, g, has_request_context, request
+from flask import g, has_request_context, request
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from idhub.changes.chain import Actor
+from idhub.changes.chain import Actor, AuditLog
 from idhub.db import WRITE_METHODS, db_session, get_db
 from idhub.keyring import Keyring
 from idhub.models import OAuthToken, utcnow
+from idhub.oidc.settings import SsoSettings
+from idhub.oidc.state import oidc_state
+from idhub.services import current_hub
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +42,19 @@ def writing() -> Iterator[Session]:
 
 
 def keyring() -> Keyring:
-    return current_app.extensions["idhub.keyring"]
+    return current_hub().keyring
 
 
-def sso_settings() -> dict[str, Any]:
-    return current_app.extensions["idhub.settings"]["sso"]
+def audit_log() -> AuditLog:
+    return current_hub().audit
+
+
+def sso_settings() -> SsoSettings:
+    return current_hub().settings.section(SsoSettings)
 
 
 def issuer() -> str:
-    return current_app.extensions["idhub.issuer"]
+    return oidc_state().issuer
 
 
 def revoke_family(session: Session, family_id: uuid.UUID, why: str) -> int:
@@ -65,7 +72,7 @@ def revoke_family(session: Session, family_id: uuid.UUID, why: str) -> int:
 def record_audit(
     session: Session, action: str, object_id: Any, after: dict, actor: Actor | None = None
 ) -> None:
-    current_app.extensions["idhub.audit"].record(
+    audit_log().record(
         session,
         actor=actor or Actor("system", "sso", request_id=g.get("request_id")),
         action=action,

@@ -48,7 +48,7 @@ def save_person_token(token: dict, request) -> None:  # type: ignore[no-untyped-
     refresh_expires: dt.datetime | None
     if code is not None:
         family_id, session_id = code.row.id, code.row.session_id
-        refresh_expires = now + dt.timedelta(seconds=int(sso_settings()["refresh_token_ttl_s"]))
+        refresh_expires = now + dt.timedelta(seconds=sso_settings().refresh_token_ttl_s)
     elif previous is not None:
         family_id, session_id = previous.row.family_id, previous.row.session_id
         refresh_expires = previous.row.refresh_expires_at  # a family's lifetime is absolute

@@ -7,7 +7,6 @@ from typing import Any
 
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oidc.core import UserInfo, UserInfoEndpoint
-from flask import current_app
 from sqlalchemy import select
 
 from idhub.db import get_db
@@ -15,7 +14,7 @@ from idhub.models import OAuthToken, Person
 from idhub.oidc import keys
 from idhub.oidc.claims import person_claims
 from idhub.oidc.models import PersonToken, SignedIn
-from idhub.oidc.storage import issuer, keyring
+from idhub.oidc.storage import audit_log, issuer, keyring
 
 
 def user_info(user: SignedIn, scope: str) -> UserInfo:
@@ -52,4 +51,4 @@ class UserInfoView(UserInfoEndpoint):
         return user_info(user, scope)
 
     def resolve_private_key(self) -> Any:
-        return keys.signing_key(get_db(), keyring(), current_app.extensions["idhub.audit"])[1]
+        return keys.signing_key(get_db(), keyring(), audit_log())[1]

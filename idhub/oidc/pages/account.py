@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from flask import abort, redirect, request
 from sqlalchemy import select
+from werkzeug.wrappers import Response
 
 from idhub.db import get_db
 from idhub.models import OAuthClient, OAuthToken, SsoSession, utcnow
@@ -18,15 +19,15 @@ from idhub.oidc.pages.common import (
     bp,
     check_csrf,
     error_page,
-    ext,
     logout_settings,
     render_page,
     signed_in,
 )
+from idhub.services import current_hub
 
 
 @bp.get("/sso/account")
-def account():  # type: ignore[no-untyped-def]
+def account() -> Response:
     user = signed_in()
     if user is None:
         return redirect("/sso/login?" + urlencode({"next": "/sso/account"}), 303)
@@ -64,7 +65,7 @@ def account():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/sso/account/sessions/end")
-def end_session_page():  # type: ignore[no-untyped-def]
+def end_session_page() -> Response:
     user = signed_in()
     if user is None:
         return redirect("/sso/login", 303)
@@ -77,10 +78,11 @@ def end_session_page():  # type: ignore[no-untyped-def]
             only = uuid.UUID(which)
         except ValueError:
             abort(400)
+    hub = current_hub()
     end_access(
         get_db(),
-        ext("idhub.audit"),
-        ext("idhub.keyring"),
+        hub.audit,
+        hub.keyring,
         logout_settings(),
         actor(user.person.id),
         [user.person.id],

@@ -3,10 +3,12 @@ The person sets a password and enrols TOTP, then sees their recovery codes once.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import current_app, request
 from flask import session as flow
+from werkzeug.wrappers import Response
 
-from connectors.ldap import LdapConnector
 from idhub.db import get_db
 from idhub.errors import Invalid
 from idhub.models import Person, utcnow
@@ -19,17 +21,18 @@ from idhub.oidc.pages.common import (
     bp,
     check_csrf,
     error_page,
-    ext,
     logout_settings,
     render_page,
     sso_settings,
 )
 from idhub.oidc.passwords import write_directory_password
+from idhub.services import current_hub
 
 
 @bp.route("/sso/activate/<token>", methods=["GET", "POST"])
-def activate(token: str):  # type: ignore[no-untyped-def]
-    keyring, audit, sso = ext("idhub.keyring"), ext("idhub.audit"), sso_settings()
+def activate(token: str) -> Response:
+    hub = current_hub()
+    keyring, audit, sso = hub.keyring, hub.audit, sso_settings()
     db = get_db()
     session = db.session(write=False)
     try:
@@ -47,13 +50,13 @@ def activate(token: str):  # type: ignore[no-untyped-def]
         enrol = {"link": link.id, "secret": keyring.encrypt(totp.new_secret())}
         flow["enrol"] = enrol
     secret = keyring.decrypt(enrol["secret"])
-    uri = totp.provisioning_uri(secret, person.username or str(person.id), sso["totp_issuer"])
-    context = dict(
+    uri = totp.provisioning_uri(secret, person.username or str(person.id), sso.totp_issuer)
+    context: dict[str, Any] = dict(
         title=title,
         person=person,
         secret=secret,
         qr=totp.qr_svg(uri),
-        min_length=int(sso["password_min_length"]),
+        min_length=sso.password_min_length,
     )
     if request.method == "GET":
         return render_page("sso_activate.html", **context)
@@ -104,7 +107,7 @@ def activate(token: str):  # type: ignore[no-untyped-def]
             [person.id],
             reason="password reset",
         )
-    connector = LdapConnector(ext("idhub.ldap_config"))
+    connector = hub.connectors.directory()
     try:
         error = write_directory_password(connector, str(person.id), phc)
     finally:

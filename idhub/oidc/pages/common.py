@@ -11,7 +11,6 @@ from urllib.parse import parse_qs, urlsplit
 from flask import (
     Blueprint,
     Response,
-    current_app,
     g,
     make_response,
     render_template,
@@ -29,18 +28,21 @@ from idhub.oidc.i18n import LANG_COOKIE, LANGS, locale, t
 from idhub.oidc.logout import LogoutSettings
 from idhub.oidc.models import SignedIn
 from idhub.oidc.sessions import current_session
+from idhub.oidc.settings import SsoSettings
+from idhub.oidc.state import oidc_state
+from idhub.services import current_hub
 from idhub.web.security import SECURITY_HEADERS
 
 # One blueprint for every flow, so endpoint names stay "sso.<view>".
 bp = Blueprint("sso", __name__, template_folder="../../templates")
 
 
-def ext(name: str) -> Any:
-    return current_app.extensions[name]
+def sso_settings() -> SsoSettings:
+    return current_hub().settings.section(SsoSettings)
 
 
-def sso_settings() -> dict[str, Any]:
-    return ext("idhub.settings")["sso"]
+def secure_cookies() -> bool:
+    return oidc_state().secure_cookies
 
 
 def actor(person_id: Any = None) -> Actor:
@@ -80,7 +82,7 @@ def render_page(template: str, status: int = 200, **context: Any) -> Response:
             LANG_COOKIE,
             request.args["lang"],
             samesite="Lax",
-            secure=ext("idhub.sso_secure_cookies"),
+            secure=secure_cookies(),
             max_age=365 * 86400,
         )
     return response
@@ -130,7 +132,7 @@ def redirect_target_of(next_url: str) -> str | None:
 def _hub_session() -> SsoSession | None:
     session = get_db().session(write=False)
     try:
-        row = current_session(session, ext("idhub.keyring"), request)
+        row = current_session(session, current_hub().keyring, request)
         if row is not None:
             session.expunge(row)
         return row
@@ -154,4 +156,4 @@ def signed_in() -> SignedIn | None:
 
 
 def logout_settings() -> LogoutSettings:
-    return LogoutSettings.from_settings(ext("idhub.settings"))
+    return LogoutSettings.from_settings(current_hub().settings)

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
 from flask import redirect, request
+from werkzeug.wrappers import Response
 
 from idhub.db import get_db
 from idhub.models import Consent, OAuthClient, utcnow
@@ -20,11 +21,11 @@ from idhub.oidc.pages.common import (
     bp,
     check_csrf,
     error_page,
-    ext,
     render_page,
     signed_in,
 )
-from idhub.oidc.storage import writing
+from idhub.oidc.state import oidc_state
+from idhub.oidc.storage import audit_log, writing
 
 
 def _consented(person_id: uuid.UUID, client_id: str, scope: str) -> bool:
@@ -47,8 +48,8 @@ def _must_sign_in_again(grant: Any, user: SignedIn) -> bool:
 
 
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
-def authorize():  # type: ignore[no-untyped-def]
-    server = ext("idhub.oauth_server")
+def authorize() -> Response:
+    server = oidc_state().server
     user = signed_in()
     try:
         grant = server.get_consent_grant(end_user=user)
@@ -91,7 +92,7 @@ def authorize():  # type: ignore[no-untyped-def]
             else:
                 row.scope = " ".join(sorted(set(row.scope.split()) | set(scope.split())))
                 row.granted_at = utcnow()
-            ext("idhub.audit").record(
+            audit_log().record(
                 session,
                 actor=actor(user.person.id),
                 action="sso.consent.grant",

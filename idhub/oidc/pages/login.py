@@ -8,6 +8,7 @@ import uuid
 
 from flask import redirect, request
 from flask import session as flow
+from werkzeug.wrappers import Response
 
 from idhub.db import get_db
 from idhub.models import utcnow
@@ -26,26 +27,27 @@ from idhub.oidc.pages.common import (
     bp,
     check_csrf,
     error_page,
-    ext,
     redirect_target_of,
     render_page,
     safe_next,
+    secure_cookies,
     sso_settings,
 )
 from idhub.oidc.sessions import set_cookie, start_session
+from idhub.services import current_hub
 
 PENDING_TTL_S = 300  # between the password and the TOTP code
 
 
 @bp.get("/sso/login")
-def login_form():  # type: ignore[no-untyped-def]
+def login_form() -> Response:
     return render_page(
         "sso_login.html", title=t("title.login"), next=safe_next(request.args.get("next"))
     )
 
 
 @bp.post("/sso/login")
-def login_submit():  # type: ignore[no-untyped-def]
+def login_submit() -> Response:
     next_url = safe_next(request.form.get("next"))
     if not check_csrf():
         return error_page("error.csrf")
@@ -55,7 +57,7 @@ def login_submit():  # type: ignore[no-untyped-def]
     with db.transaction() as session:
         check = check_password(session, sso_settings(), login, password, request.remote_addr)
         if check.outcome is not Outcome.OK:
-            ext("idhub.audit").record(
+            current_hub().audit.record(
                 session,
                 actor=actor(),
                 action="sso.login.failure",
@@ -96,7 +98,7 @@ def _pending_target() -> str | None:
 
 
 @bp.get("/sso/login/code")
-def code_form():  # type: ignore[no-untyped-def]
+def code_form() -> Response:
     if _pending() is None:
         return redirect("/sso/login", 303)
     return allow_form_redirect(
@@ -105,14 +107,15 @@ def code_form():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/sso/login/code")
-def code_submit():  # type: ignore[no-untyped-def]
+def code_submit() -> Response:
     person_id = _pending()
     if person_id is None:
         return redirect("/sso/login", 303)
     if not check_csrf():
         return error_page("error.csrf")
     code = request.form.get("code", "")[:64]
-    keyring, audit, sso = ext("idhub.keyring"), ext("idhub.audit"), sso_settings()
+    services = current_hub()
+    keyring, audit, sso = services.keyring, services.audit, sso_settings()
     db = get_db()
     with db.transaction() as session:
         cred = credential(session, person_id, lock=True)
@@ -142,7 +145,7 @@ def code_submit():  # type: ignore[no-untyped-def]
                 keyring,
                 person_id,
                 amr=["pwd", "otp" if method == "otp" else "kba"],
-                ttl_s=int(sso["session_ttl_s"]),
+                ttl_s=sso.session_ttl_s,
                 source_ip=request.remote_addr,
                 user_agent=request.headers.get("User-Agent"),
             )
@@ -162,7 +165,5 @@ def code_submit():  # type: ignore[no-untyped-def]
         return allow_form_redirect(page, _pending_target())
     next_url = safe_next(flow.pop("pending", {}).get("next"))
     response = redirect(next_url, 303)
-    set_cookie(
-        response, secret, secure=ext("idhub.sso_secure_cookies"), max_age=int(sso["session_ttl_s"])
-    )
+    set_cookie(response, secret, secure=secure_cookies(), max_age=sso.session_ttl_s)
     return response

@@ -10,6 +10,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy import select
+from werkzeug.wrappers import Response
 
 from idhub.db import get_db
 from idhub.models import OAuthClient
@@ -22,12 +23,14 @@ from idhub.oidc.pages.common import (
     bp,
     check_csrf,
     error_page,
-    ext,
     logout_settings,
     render_page,
+    secure_cookies,
     signed_in,
 )
 from idhub.oidc.sessions import clear_cookie
+from idhub.oidc.state import oidc_state
+from idhub.services import current_hub
 
 
 def _id_token_claims(hint: str) -> dict | None:
@@ -44,7 +47,7 @@ def _id_token_claims(hint: str) -> dict | None:
 
 
 @bp.route("/oauth/logout", methods=["GET", "POST"])
-def rp_logout():  # type: ignore[no-untyped-def]
+def rp_logout() -> Response:
     """OIDC RP-Initiated Logout 1.0: confirm, end the hub session, back-channel, redirect."""
     params = request.values
     hint = params.get("id_token_hint")
@@ -53,7 +56,7 @@ def rp_logout():  # type: ignore[no-untyped-def]
     state = params.get("state")
     if hint:
         claims = _id_token_claims(hint)
-        if claims is None or claims.get("iss") != ext("idhub.issuer"):
+        if claims is None or claims.get("iss") != oidc_state().issuer:
             return error_page("error.request")
         aud = claims.get("aud")
         aud_list = aud if isinstance(aud, list) else [aud]
@@ -80,10 +83,11 @@ def rp_logout():  # type: ignore[no-untyped-def]
     if request.method == "POST" and not check_csrf():
         return error_page("error.csrf")
     if user is not None and user.session is not None:
+        hub = current_hub()
         end_access(
             get_db(),
-            ext("idhub.audit"),
-            ext("idhub.keyring"),
+            hub.audit,
+            hub.keyring,
             logout_settings(),
             actor(user.person.id),
             [user.person.id],
@@ -96,5 +100,5 @@ def rp_logout():  # type: ignore[no-untyped-def]
         if redirect_to
         else render_page("sso_message.html", title=t("title.logout"), message=t("text.logged_out"))
     )
-    clear_cookie(response, secure=ext("idhub.sso_secure_cookies"))
+    clear_cookie(response, secure=secure_cookies())
     return response
