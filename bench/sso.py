@@ -38,6 +38,7 @@ from idhub.models import Person
 from idhub.oidc.clients import create_client
 from idhub.oidc.credentials import set_credentials
 from idhub.oidc.passwords import hasher
+from idhub.oidc.settings import SsoSettings
 from idhub.ops.migrate import upgrade
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sso.json"
@@ -56,11 +57,11 @@ def rate(fn, seconds: float) -> float:  # type: ignore[no-untyped-def]
 
 def _client(app, **fields: Any):  # type: ignore[no-untyped-def]
     scopes = fields.pop("scopes")
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         return create_client(
             session,
-            app.extensions["idhub.keyring"],
-            app.extensions["idhub.audit"],
+            app.extensions["idhub"].keyring,
+            app.extensions["idhub"].audit,
             Actor("cli", "bench"),
             scopes=scopes,
             allowed_scopes=scopes,
@@ -83,7 +84,7 @@ def main(argv: list[str]) -> int:
             environ={},
         )
         app = create_app(settings)
-        db = app.extensions["idhub.db"]
+        db = app.extensions["idhub"].db
         upgrade(db.engine)
         web = app.test_client()
         admin = _client(app, name="bench admin", scopes=["admin"])
@@ -131,9 +132,9 @@ def main(argv: list[str]) -> int:
             row = session.scalar(select(Person))
             set_credentials(
                 session,
-                app.extensions["idhub.keyring"],
-                app.extensions["idhub.audit"],
-                settings["sso"],
+                app.extensions["idhub"].keyring,
+                app.extensions["idhub"].audit,
+                app.extensions["idhub"].settings.section(SsoSettings),
                 Actor("cli", "bench"),
                 row,
                 password=PASSWORD,
@@ -218,7 +219,7 @@ def main(argv: list[str]) -> int:
             assert tokens.status_code == 200 and (tokens.json or {}).get("id_token"), tokens.json
 
         results["sso_second_app_per_s_per_core"] = rate(second_app, args.seconds)
-        ph = hasher(settings["sso"])
+        ph = hasher(app.extensions["idhub"].settings.section(SsoSettings))
         results["argon2_hashes_per_s"] = rate(lambda: ph.hash(PASSWORD), args.seconds)
         results["argon2_parameters"] = {
             "time_cost": ph.time_cost,

@@ -50,7 +50,7 @@ def test_cli_registers_a_sign_on_app_that_works(app, hub, browser, settings, mon
     )
     assert out.exit_code == 0, out.output
     created = json.loads(out.stdout)
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         row = session.scalar(
             select(OAuthClient).where(OAuthClient.client_id == created["client_id"])
         )
@@ -101,7 +101,7 @@ def test_cli_rotates_keys(app, hub, settings, monkeypatch):
     assert "active" in listing.output and "retired" in listing.output
     now = {k["kid"] for k in requests.get(hub + "/oauth/jwks").json()["keys"]}
     assert first < now and len(now) == 2
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         assert len(session.scalars(select(SigningKey)).all()) == 2
     assert jwks_of(hub)
 

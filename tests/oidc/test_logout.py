@@ -112,7 +112,7 @@ def test_person_lists_and_ends_own_sessions(app, hub, person):
     code_flow(hub, second, registered)
     page = first.get(hub + "/sso/account")
     assert page.text.count("data-session=") == 2 and "Nhân sự" in page.text
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         mine = session.scalars(select(SsoSession).order_by(SsoSession.created_at)).all()
     other_id = str(mine[1].id)
     ended = first.post(
@@ -125,7 +125,7 @@ def test_person_lists_and_ends_own_sessions(app, hub, person):
         hub + "/sso/account/sessions/end", data={**form_fields(page.text), "session": "all"}
     )
     assert everywhere.url.startswith(hub + "/sso/login")
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         live_tokens = select(OAuthToken).where(
             OAuthToken.revoked_at.is_(None), OAuthToken.person_id.is_not(None)
         )
@@ -141,11 +141,11 @@ def test_password_reaches_the_directory(app, hub, api):
     assert response.status_code == 200
     dn, attrs = entry(app, found["id"])
     assert attrs["userPassword"][0].startswith("{ARGON2}$argon2id$")
-    conn = ldap.initialize(app.extensions["idhub.ldap_config"].url)
+    conn = ldap.initialize(app.extensions["idhub"].connectors.ldap_config.url)
     conn.simple_bind_s(dn, PASSWORD)  # slapd's argon2 module verifies argon2-cffi's hash
     conn.unbind_s()
     with pytest.raises(ldap.INVALID_CREDENTIALS):
-        ldap.initialize(app.extensions["idhub.ldap_config"].url).simple_bind_s(dn, "sai")
+        ldap.initialize(app.extensions["idhub"].connectors.ldap_config.url).simple_bind_s(dn, "sai")
 
 
 def test_password_reset_link_ends_sessions(app, hub, browser, person):
@@ -162,10 +162,10 @@ def test_leaver_loses_sessions_tokens_and_apps_are_told(app, hub, api, browser, 
     rp, token, _ = code_flow(hub, browser, registered)
     worker = make_worker(app)
     worker.on_disabled = LeaverHook(
-        app.extensions["idhub.db"],
-        app.extensions["idhub.audit"],
-        app.extensions["idhub.keyring"],
-        app.extensions["idhub.settings"],
+        app.extensions["idhub"].db,
+        app.extensions["idhub"].audit,
+        app.extensions["idhub"].keyring,
+        app.extensions["idhub"].settings,
     )
     try:
         while worker.run_once():
@@ -198,7 +198,7 @@ def test_leaver_loses_sessions_tokens_and_apps_are_told(app, hub, api, browser, 
     assert len(receiver.tokens) == 1
     claims = decode_logout_token(receiver.tokens[0], requests.get(hub + "/oauth/jwks").json())
     assert claims["sub"] == person["id"] and claims["aud"] == registered.client_id
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         ended_rows = session.scalars(select(SsoSession)).all()
     assert all(r.end_reason == "account disabled" for r in ended_rows)
     assert sign_in(hub, person["username"], PASSWORD, None).status_code == 401

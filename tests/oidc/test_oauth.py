@@ -74,7 +74,7 @@ def test_requested_scope_is_limited_to_granted(app, client):
 def test_secrets_and_tokens_are_stored_as_keyed_hashes(app, client):
     reg = register_client(app, ["hr:read"])
     token = token_for(client, reg)
-    db = app.extensions["idhub.db"]
+    db = app.extensions["idhub"].db
     with db.transaction() as session:
         row = session.scalar(select(OAuthClient).where(OAuthClient.client_id == reg.client_id))
         stored_tokens = session.scalars(select(OAuthToken.access_token_hash)).all()
@@ -97,7 +97,7 @@ def test_missing_bad_expired_and_revoked_tokens(app, client):
     token = token_for(client, reg)
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/v1/people", headers=headers).status_code == 200
-    db = app.extensions["idhub.db"]
+    db = app.extensions["idhub"].db
     past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     with db.transaction() as session:
         session.execute(update(OAuthToken).values(expires_at=past))
@@ -118,7 +118,7 @@ def test_missing_bad_expired_and_revoked_tokens(app, client):
 
 def test_disabled_client_gets_no_token(app, client):
     reg = register_client(app, ["hr:read"])
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         session.execute(update(OAuthClient).values(disabled_at=dt.datetime.now(dt.UTC)))
     refused = client.post(
         "/oauth/token",

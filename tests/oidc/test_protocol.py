@@ -58,21 +58,21 @@ def test_discovery_and_jwks(hub):
 
 def test_private_keys_are_encrypted_at_rest(app, hub):
     requests.get(hub + "/oauth/jwks")
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         row = session.scalar(select(SigningKey))
     assert "PRIVATE KEY" not in row.private_key_encrypted
-    assert "PRIVATE KEY" in app.extensions["idhub.keyring"].decrypt(row.private_key_encrypted)
+    assert "PRIVATE KEY" in app.extensions["idhub"].keyring.decrypt(row.private_key_encrypted)
 
 
 def test_rotation_keeps_old_key_verifying_and_signs_with_the_new(app, hub, browser):
     registered = register_app(app)
     _, before, _ = code_flow(hub, browser, registered)
     old_kid = jwt.decode(before["id_token"], jwks_of(hub)).header["kid"]
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         new, retired = keys.rotate_keys(
             session,
-            app.extensions["idhub.keyring"],
-            app.extensions["idhub.audit"],
+            app.extensions["idhub"].keyring,
+            app.extensions["idhub"].audit,
             Actor("cli", "pytest"),
             overlap_s=3600,
         )
@@ -84,14 +84,14 @@ def test_rotation_keeps_old_key_verifying_and_signs_with_the_new(app, hub, brows
     _, after, _ = code_flow(hub, browser, registered, nonce="nonce-2")
     assert jwt.decode(after["id_token"], jwks_of(hub)).header["kid"] == new.kid
     # After the overlap the old key leaves JWKS.
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         session.execute(
             update(SigningKey)
             .where(SigningKey.kid == old_kid)
             .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
         )
     assert {k["kid"] for k in requests.get(hub + "/oauth/jwks").json()["keys"]} == {new.kid}
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         actions = set(session.scalars(select(AuditEvent.action)))
     assert "sso.key.rotate" in actions
 
@@ -117,7 +117,7 @@ def test_code_flow_with_pkce_id_token_and_userinfo(app, hub, browser, person):
     assert info["position"] == "Chuyên viên chính"
     assert "staff" in info["roles"] and isinstance(info["groups"], list)
     # Tokens and codes are stored as keyed hashes only.
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         hashes = set(session.scalars(select(OAuthToken.access_token_hash)))
         refresh = set(session.scalars(select(OAuthToken.refresh_token_hash)))
         codes = set(session.scalars(select(AuthorizationCode.code_hash)))
@@ -258,7 +258,7 @@ def test_expired_code_and_wrong_secret(app, hub, browser):
         auth=(registered.client_id, registered.client_secret + "x"),
     )
     assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         session.execute(
             update(AuthorizationCode).values(
                 expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
@@ -400,7 +400,7 @@ def test_refresh_rotates_and_reuse_revokes_the_family(app, hub, browser):
         auth=(registered.client_id, registered.client_secret),
     )
     assert latest.status_code == 400
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         assert (
             session.scalar(select(func.count()).where(AuditEvent.action == "sso.refresh.reused"))
             == 1
@@ -525,7 +525,7 @@ def test_lockout_after_five_failures(app, hub, person):
         assert sign_in(hub, person["username"], "sai mật khẩu rồi", None).status_code == 401
     locked = sign_in(hub, person["username"], PASSWORD, person["secret"])
     assert locked.status_code == 401  # the right password, but locked: same message
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         cred = session.get(PersonCredential, uuid.UUID(person["id"]))
         assert cred.locked_until is not None
         cred.locked_until = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
