@@ -32,9 +32,16 @@ def live():
         server.server.server_close()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sso(**values): [sso] settings of the test's hub")
+
+
 @pytest.fixture
-def settings(settings, live):
-    settings["sso"].update(FAST_SSO, issuer=live.url)
+def settings(settings, live, request):
+    """The hub's settings: fast argon2, the live URL as issuer, then the test's
+    `@pytest.mark.sso(...)` values (bound when the app starts, so set here, not later)."""
+    marker = request.node.get_closest_marker("sso")
+    settings["sso"].update(FAST_SSO, issuer=live.url, **(marker.kwargs if marker else {}))
     return settings
 
 

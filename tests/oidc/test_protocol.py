@@ -532,8 +532,8 @@ def test_lockout_after_five_failures(app, hub, person):
     assert sign_in(hub, person["username"], PASSWORD, person["secret"]).status_code == 303
 
 
-def test_per_address_throttle(app, hub, person, settings):
-    settings["sso"]["ip_failures_per_window"] = 3
+@pytest.mark.sso(ip_failures_per_window=3)
+def test_per_address_throttle(app, hub, person):
     for _ in range(3):
         assert sign_in(hub, "ai-do", "mat khau sai", None).status_code == 401
     throttled = sign_in(hub, person["username"], PASSWORD, person["secret"])
