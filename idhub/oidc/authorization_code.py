@@ -17,7 +17,7 @@ import datetime as dt
 import time
 from typing import Any
 
-from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749 import OAuth2Request, grants
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 from idhub.db import get_db
 from idhub.models import AuthorizationCode, utcnow
 from idhub.oidc import keys
-from idhub.oidc.models import ALL_METHODS, CodeModel, SignedIn, issued_to
+from idhub.oidc.models import ALL_METHODS, Client, CodeModel, SignedIn, issued_to
 from idhub.oidc.storage import (
     audit_log,
     issuer,
@@ -44,7 +44,7 @@ from idhub.oidc.userinfo import user_info
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS  # "none" only for public clients (Client)
 
-    def save_authorization_code(self, code: str, request) -> None:  # type: ignore[no-untyped-def]
+    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         user: SignedIn = request.user
         data = request.payload.data
         now = utcnow()
@@ -68,7 +68,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 )
             )
 
-    def query_authorization_code(self, code: str, client) -> CodeModel | None:  # type: ignore[no-untyped-def]
+    def query_authorization_code(self, code: str, client: Client) -> CodeModel | None:
         digest = keyring().token_hash(code)
         now = utcnow()
         with writing() as session:
@@ -119,7 +119,9 @@ class S256CodeChallenge(CodeChallenge):
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
     DEFAULT_CODE_CHALLENGE_METHOD = "S256"
 
-    def validate_code_challenge(self, grant, redirect_uri) -> None:  # type: ignore[no-untyped-def]
+    def validate_code_challenge(
+        self, grant: grants.AuthorizationCodeGrant, redirect_uri: str | None
+    ) -> None:
         data = grant.request.payload.data
         challenge = data.get("code_challenge")
         if challenge and data.get("code_challenge_method") != "S256":
@@ -132,7 +134,7 @@ class S256CodeChallenge(CodeChallenge):
 class IdhubOpenIDCode(OpenIDCode):
     """The OpenID Connect code flow: the ID token next to the access token."""
 
-    def exists_nonce(self, nonce: str, request) -> bool:  # type: ignore[no-untyped-def]
+    def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
         session = get_db().session(write=False)
         try:
             return bool(
@@ -153,16 +155,16 @@ class IdhubOpenIDCode(OpenIDCode):
             g._sso_signing = keys.signing_key(get_db(), keyring(), audit_log())
         return g._sso_signing
 
-    def get_client_algorithm(self, client) -> str:  # type: ignore[no-untyped-def]
+    def get_client_algorithm(self, client: Client) -> str:
         return keys.ALG
 
-    def get_encode_header(self, client) -> dict:  # type: ignore[no-untyped-def]
+    def get_encode_header(self, client: Client) -> dict:
         return {"alg": keys.ALG, "kid": self._signing()[0], "typ": "JWT"}
 
-    def resolve_client_private_key(self, client):  # type: ignore[no-untyped-def]
+    def resolve_client_private_key(self, client: Client) -> Any:
         return self._signing()[1]
 
-    def get_client_claims(self, client) -> dict:  # type: ignore[no-untyped-def]
+    def get_client_claims(self, client: Client) -> dict:
         return {
             "iss": issuer(),
             "aud": [client.get_client_id()],

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
 from idhub.db import get_db
 from idhub.models import Person
-from idhub.oidc.models import CONFIDENTIAL_METHODS, PersonToken, find_token
+from idhub.oidc.models import CONFIDENTIAL_METHODS, Client, PersonToken, find_token
 from idhub.oidc.storage import issuer
 
 
 class Introspection(IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
-    def query_token(self, token_string, token_type_hint):  # type: ignore[no-untyped-def]
+    def query_token(self, token_string: str, token_type_hint: str | None) -> PersonToken | None:
         return find_token(token_string, token_type_hint)
 
-    def check_permission(self, token, client, request) -> bool:  # type: ignore[no-untyped-def]
+    def check_permission(self, token: PersonToken, client: Client, request: OAuth2Request) -> bool:
         # The client the token was issued to, or a resource server trusted with "introspect".
         return token.row.client_id == client.get_client_id() or "introspect" in set(
             client.row.scope.split()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from sqlalchemy import update
 
@@ -13,10 +14,10 @@ from idhub.oidc.storage import revoke_family, writing
 class Revocation(RevocationEndpoint):
     CLIENT_AUTH_METHODS = ALL_METHODS
 
-    def query_token(self, token_string, token_type_hint):  # type: ignore[no-untyped-def]
+    def query_token(self, token_string: str, token_type_hint: str | None) -> PersonToken | None:
         return find_token(token_string, token_type_hint)
 
-    def revoke_token(self, token: PersonToken, request) -> None:  # type: ignore[no-untyped-def]
+    def revoke_token(self, token: PersonToken, request: OAuth2Request) -> None:
         with writing() as session:
             if token.kind == "refresh_token" and token.row.family_id is not None:
                 # RFC 7009 2.1: revoking a refresh token also revokes the grant's access tokens.

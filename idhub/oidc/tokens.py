@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from authlib.oauth2.rfc6749 import OAuth2Request
+
 from idhub.db import db_session
 from idhub.models import OAuthToken, utcnow
 from idhub.oidc.models import PersonToken, SignedIn
@@ -14,7 +16,7 @@ from idhub.oidc.storage import keyring, sso_settings, writing
 log = logging.getLogger(__name__)
 
 
-def save_token(token: dict, request) -> None:  # type: ignore[no-untyped-def]
+def save_token(token: dict, request: OAuth2Request) -> None:
     """Authlib's `save_token` for every grant at /oauth/token."""
     if getattr(request, "user", None) is not None:  # a person's token: the sign-on grants
         save_person_token(token, request)
@@ -38,7 +40,7 @@ def save_token(token: dict, request) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-def save_person_token(token: dict, request) -> None:  # type: ignore[no-untyped-def]
+def save_person_token(token: dict, request: OAuth2Request) -> None:
     """Store a token issued to a person (code or refresh grant), hashed."""
     keys = keyring()
     now = utcnow()
