@@ -10,7 +10,8 @@ Protocol, one module per standard (Authlib's own split):
 Under them: `models` (Authlib's views of our rows: client, person, token, code),
 `tokens` (storing issued tokens), `storage` (the write transaction and what the hooks
 share), `keys` (signing keys, JWKS, rotation), `claims` (ID token and userinfo claims
-from HR). `setup` wires it all into the app.
+from HR). `settings` declares [oauth] and [sso]; `state` holds the wing's per-app state
+(the server, the issuer, cookie security). `setup` wires it all into the app.
 
 People and their credentials: `clients` (the client registry), `credentials` (action
 links, setting a password and TOTP), `passwords` and `totp`, `login` (lockout and
