@@ -25,6 +25,7 @@ from idhub.changes.chain import Actor
 from idhub.config import load_settings
 from idhub.models import Base
 from idhub.oidc.clients import create_client
+from idhub.oidc.settings import OAuthSettings
 from idhub.ops.migrate import upgrade
 from tests.fixtures.ldap import ADMIN_PASSWORD
 
@@ -123,7 +124,7 @@ def app(settings: dict[str, Any]):
     application = create_app(settings)
     application.config["TESTING"] = True
     yield application
-    application.extensions["idhub.db"].dispose()
+    application.extensions["idhub"].db.dispose()
 
 
 @pytest.fixture
@@ -138,16 +139,16 @@ class Registered:
 
 
 def register_client(app, scopes: list[str], name: str = "test client") -> Registered:
-    db = app.extensions["idhub.db"]
-    with db.transaction() as session:
+    hub = app.extensions["idhub"]
+    with hub.db.transaction() as session:
         new = create_client(
             session,
-            app.extensions["idhub.keyring"],
-            app.extensions["idhub.audit"],
+            hub.keyring,
+            hub.audit,
             Actor("cli", "pytest"),
             name=name,
             scopes=scopes,
-            allowed_scopes=list(app.extensions["idhub.settings"]["oauth"]["scopes"]),
+            allowed_scopes=list(hub.settings.section(OAuthSettings).scopes),
         )
     return Registered(new.client_id, new.client_secret)
 

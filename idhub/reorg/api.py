@@ -5,19 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from flask import Response, current_app, request
+from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import Select, select
 
-from connectors.ldap import LdapConnector
 from idhub.db import db_session
 from idhub.identity.units import get_unit
 from idhub.models import ChangeSet, ChangeSetState
 from idhub.reorg import changesets, lineage
 from idhub.reorg.preview import preview, to_csv
 from idhub.reorg.schemas import ChangeSetPatchSchema, ChangeSetSchema
+from idhub.services import current_hub
 from idhub.web.common import (
     WRITE_SCOPES,
     Docs,
@@ -168,14 +168,11 @@ class ChangeSetPreview(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="No such change set.")
     def get(self, query, change_set_id: uuid.UUID):
         """Everything applying would change, per person (`?format=csv` for sign-off)."""
-        connector = LdapConnector(current_app.extensions["idhub.ldap_config"])
+        hub = current_hub()
+        connector = hub.connectors.directory()
         try:
             result = preview(
-                current_app.extensions["idhub.db"],
-                connector,
-                current_app.extensions["idhub.rules"],
-                change_set_id,
-                base_dn=current_app.extensions["idhub.settings"]["ldap"]["base_dn"],
+                hub.db, connector, hub.rules, change_set_id, base_dn=hub.connectors.base_dn
             )
         finally:
             connector.close()

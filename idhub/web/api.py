@@ -39,7 +39,7 @@ _HTTP_MESSAGES = {
 }
 
 
-def _error_body(status: int, code: str, message: str, **extra: object) -> dict:
+def _error_body(status: int, code: str, message: str | None, **extra: object) -> dict:
     body: dict = {"code": code, "status": status, "message": message}
     body.update({k: v for k, v in extra.items() if v is not None})
     body["request_id"] = g.get("request_id")

@@ -5,12 +5,13 @@ from __future__ import annotations
 from authlib.integrations.flask_oauth2 import ResourceProtector, current_token
 from authlib.oauth2.rfc6749 import TokenMixin
 from authlib.oauth2.rfc6750 import BearerTokenValidator
-from flask import current_app, g, jsonify
+from flask import g, jsonify
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from idhub.db import get_db
 from idhub.models import OAuthToken, utcnow
+from idhub.services import current_hub
 
 _MESSAGES = {
     "missing_authorization": "This endpoint needs an OAuth 2 bearer token (Authorization: Bearer).",
@@ -43,7 +44,7 @@ class Token(TokenMixin):
 
 class HashedBearerTokenValidator(BearerTokenValidator):
     def authenticate_token(self, token_string: str) -> Token | None:
-        digest = current_app.extensions["idhub.keyring"].token_hash(token_string)
+        digest = current_hub().keyring.token_hash(token_string)
         # Its own short read: the request's (write) transaction starts only if the view needs it.
         with get_db().session(write=False) as session:
             row = session.scalar(select(OAuthToken).where(OAuthToken.access_token_hash == digest))

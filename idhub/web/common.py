@@ -23,6 +23,7 @@ from idhub.changes.context import HrContext
 from idhub.db import db_session
 from idhub.errors import Conflict, Invalid, PreconditionFailed, PreconditionRequired
 from idhub.models import IdempotencyRecord
+from idhub.services import current_hub
 from idhub.web.bearer import current_client_id, require_oauth
 from idhub.web.schemas import CONTROL_CHARS, ErrorSchema
 from provisioning.naming import nfc, search_key
@@ -68,12 +69,13 @@ def _header_reason() -> str | None:
 
 
 def hr_context(reason: str | None = None) -> HrContext:
+    hub = current_hub()
     return HrContext(
         session=db_session(),
-        audit=current_app.extensions["idhub.audit"],
+        audit=hub.audit,
         actor=actor(),
         reason=reason or _header_reason(),
-        naming_pattern=current_app.extensions["idhub.rules"].naming.pattern,
+        naming_pattern=hub.rules.naming.pattern,
     )
 
 

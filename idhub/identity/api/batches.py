@@ -10,7 +10,6 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
@@ -29,6 +28,7 @@ from idhub.identity.schemas import (
     PersonSchema,
 )
 from idhub.models import Assignment
+from idhub.services import ProvisioningSettings, current_hub
 from idhub.web.common import create_one, hr_context
 from idhub.web.schemas import Text
 
@@ -157,7 +157,7 @@ class Batches(MethodView):
             for item in items
             if item["op"] == "end_assignment"
         ]
-        guard = Guard.from_settings(current_app.extensions["idhub.settings"]["provisioning"])
+        guard = Guard.from_settings(current_hub().settings.section(ProvisioningSettings))
         if not batch["confirm"] and guard.would_trip(
             session, _people_left_without_post(session, ends)
         ):
@@ -240,13 +240,14 @@ def _apply(ctx, op: str, object_id: uuid.UUID | None, data: dict[str, Any]):  # 
     session = ctx.session
     if op == "create_person":
         return people.create_person(ctx, data)
+    if op == "create_assignment":
+        data = {**data, "person_id": uuid.UUID(str(data["person_id"]))}
+        return assignments.create_assignment(ctx, data)
+    assert object_id is not None  # _validate requires an id of updates and ends
     if op == "update_person":
         return people.update_person(
             ctx, people.get_person(session, object_id, for_update=True), data
         )
-    if op == "create_assignment":
-        data = {**data, "person_id": uuid.UUID(str(data["person_id"]))}
-        return assignments.create_assignment(ctx, data)
     if op == "update_assignment":
         return assignments.update_assignment(
             ctx, assignments.get_assignment(session, object_id), data
