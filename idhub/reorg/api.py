@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from flask import Response, request
 from flask.views import MethodView
@@ -186,8 +188,8 @@ class ChangeSetPreview(MethodView):
         return result
 
 
-def _action(name: str, doc: str):  # type: ignore[no-untyped-def]
-    def view(self, change_set_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def _action(name: str, doc: str) -> Callable[..., Any]:
+    def view(self: MethodView, change_set_id: uuid.UUID) -> Any:
         change_set = changesets.get_change_set(db_session(), change_set_id)
         if request.if_match:
             require_if_match(change_set)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, NoReturn
+
 from authlib.integrations.flask_oauth2 import ResourceProtector, current_token
 from authlib.oauth2.rfc6749 import TokenMixin
 from authlib.oauth2.rfc6750 import BearerTokenValidator
@@ -26,7 +28,7 @@ class Token(TokenMixin):
         self.row = row
         self.client_id = row.client_id
 
-    def check_client(self, client) -> bool:  # type: ignore[no-untyped-def]
+    def check_client(self, client: Any) -> bool:
         return client.get_client_id() == self.row.client_id
 
     def get_scope(self) -> str:
@@ -52,7 +54,7 @@ class HashedBearerTokenValidator(BearerTokenValidator):
 
 
 class ApiResourceProtector(ResourceProtector):
-    def raise_error_response(self, error):  # type: ignore[no-untyped-def]
+    def raise_error_response(self, error: Any) -> NoReturn:
         status = error.status_code
         body = {
             "code": error.error,

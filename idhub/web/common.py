@@ -201,7 +201,7 @@ def writes(view: Callable) -> Callable:
     return wrapper
 
 
-def _replay(session, client_id: str, key: str, fingerprint: str | None) -> Response | None:  # type: ignore[no-untyped-def]
+def _replay(session: Session, client_id: str, key: str, fingerprint: str | None) -> Response | None:
     record = session.scalar(
         select(IdempotencyRecord).where(
             IdempotencyRecord.client_id == client_id, IdempotencyRecord.key == key
@@ -224,7 +224,7 @@ def _replay(session, client_id: str, key: str, fingerprint: str | None) -> Respo
 
 
 # -- Paging ---------------------------------------------------------------------------------
-def paginate(query, pagination_parameters) -> list:  # type: ignore[no-untyped-def]
+def paginate(query: Select, pagination_parameters: Any) -> list:
     """Apply flask-smorest's page / page_size to a select() and set the total for X-Pagination."""
     session = db_session()
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
@@ -243,7 +243,7 @@ def where_equal(query: Select, model: Any, filters: dict[str, Any], names: Itera
     return query
 
 
-def contains(column, text: str):  # type: ignore[no-untyped-def]
+def contains(column: Any, text: str) -> Any:
     """Accent- and case-insensitive "contains" on a folded search column."""
     needle = search_key(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return column.like(f"%{needle}%", escape="\\")

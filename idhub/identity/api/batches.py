@@ -14,7 +14,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
+from idhub.changes.context import HrContext
 from idhub.changes.guard import Guard
 from idhub.db import db_session
 from idhub.errors import Conflict, DomainError, Invalid
@@ -120,7 +122,7 @@ def _validate(items: list[dict]) -> list[dict]:
     return parsed
 
 
-def _people_left_without_post(session, ends: list[tuple[uuid.UUID, dt.date]]) -> int:  # type: ignore[no-untyped-def]
+def _people_left_without_post(session: Session, ends: list[tuple[uuid.UUID, dt.date]]) -> int:
     """How many people this batch's ends would leave with no current or future post."""
     ended_ids = {aid for aid, _ in ends}
     if not ended_ids:
@@ -201,7 +203,9 @@ def _failed(exc: DomainError, index: int, op: str) -> DomainError:
     return exc
 
 
-def _create_run(ctx, run: list[tuple[int, dict]], refs: dict[str, uuid.UUID]) -> list[uuid.UUID]:  # type: ignore[no-untyped-def]
+def _create_run(
+    ctx: HrContext, run: list[tuple[int, dict]], refs: dict[str, uuid.UUID]
+) -> list[uuid.UUID]:
     creates = [
         bulk.Create(index, item["op"], item["loaded"], item.get("ref")) for index, item in run
     ]
@@ -225,8 +229,8 @@ def _people_of(
 
 
 def _apply_one(
-    ctx, index: int, item: dict, refs: dict[str, uuid.UUID], touched: set[uuid.UUID]
-) -> uuid.UUID:  # type: ignore[no-untyped-def]
+    ctx: HrContext, index: int, item: dict, refs: dict[str, uuid.UUID], touched: set[uuid.UUID]
+) -> uuid.UUID:
     data = _resolve_refs(item["loaded"], refs, index)
     try:
         obj = _apply(ctx, item["op"], item.get("id"), data)
@@ -236,7 +240,7 @@ def _apply_one(
     return obj.id
 
 
-def _apply(ctx, op: str, object_id: uuid.UUID | None, data: dict[str, Any]):  # type: ignore[no-untyped-def]
+def _apply(ctx: HrContext, op: str, object_id: uuid.UUID | None, data: dict[str, Any]) -> Any:
     session = ctx.session
     if op == "create_person":
         return people.create_person(ctx, data)
