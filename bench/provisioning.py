@@ -185,7 +185,7 @@ class HubProcesses:
         conn.unbind_s()
         self.settings = settings
         self.app = create_app(settings)
-        self.db = self.app.extensions["idhub.db"]
+        self.db = self.app.extensions["idhub"].db
         upgrade(self.db.engine)
         settle_after_startup()  # this process serves the API, tuned as a gunicorn worker is
 
@@ -224,8 +224,8 @@ class Hub(HubProcesses):
         with self.db.transaction() as session:
             new = create_client(
                 session,
-                self.app.extensions["idhub.keyring"],
-                self.app.extensions["idhub.audit"],
+                self.app.extensions["idhub"].keyring,
+                self.app.extensions["idhub"].audit,
                 Actor("cli", "bench"),
                 name="bench",
                 scopes=["admin"],

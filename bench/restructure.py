@@ -27,7 +27,6 @@ from pathlib import Path
 
 import ldap
 
-from idhub import services as runtime
 from idhub.changes.chain import Actor
 from idhub.changes.context import HrContext
 from idhub.models import ChangeSet
@@ -146,9 +145,9 @@ def main(argv: list[str]) -> int:
                 f"raw modrdn + modify:       {mover_before:8.0f} /s  (a mover's LDAP work, before)"
             )
             hub = HubProcesses(workdir, server, args.database)
-            audit = hub.app.extensions["idhub.audit"]
-            rules = hub.app.extensions["idhub.rules"]
-            base_dn = hub.settings["ldap"]["base_dn"]
+            services = hub.app.extensions["idhub"]
+            audit, rules = services.audit, services.rules
+            base_dn = services.connectors.base_dn
             with hub.db.transaction() as session:
                 ctx = HrContext(session, audit, ACTOR, naming_pattern=rules.naming.pattern)
                 load_pre_reform(ctx, legacy, staff=args.people, seed=2025)
@@ -166,7 +165,7 @@ def main(argv: list[str]) -> int:
                 change_set_id = changesets.create_change_set(
                     ctx, ChangeSetSchema().load(plan.body)
                 ).id
-            connector = runtime.ldap_connector(hub.settings, hub.app.extensions["idhub.keyring"])
+            connector = services.connectors.directory()
             started = time.time()
             shown = preview(hub.db, connector, rules, change_set_id, base_dn=base_dn)
             preview_s = time.time() - started

@@ -124,7 +124,7 @@ def app(settings: dict[str, Any]):
     application = create_app(settings)
     application.config["TESTING"] = True
     yield application
-    application.extensions["idhub.db"].dispose()
+    application.extensions["idhub"].db.dispose()
 
 
 @pytest.fixture

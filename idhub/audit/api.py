@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
@@ -10,6 +9,7 @@ from sqlalchemy import select
 from idhub.audit.schemas import AuditEventSchema, AuditQuerySchema, AuditVerifySchema
 from idhub.db import db_session
 from idhub.models import AuditEvent
+from idhub.services import current_hub
 from idhub.web.common import AUDIT_SCOPES, list_many, paginate, scoped, where_equal
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="The audit trail.")
@@ -46,4 +46,4 @@ class AuditVerify(MethodView):
     @blp.response(200, AuditVerifySchema)
     def get(self):
         """Walk the whole hash chain and report the first broken link, if any."""
-        return current_app.extensions["idhub.audit"].verify_session(db_session())
+        return current_hub().audit.verify_session(db_session())

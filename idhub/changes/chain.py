@@ -80,7 +80,7 @@ _SEALED_ORDER = sorted(_SEALED)
 # Built once: json.dumps with options builds a new encoder on every call.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _SNAPSHOT = json.JSONEncoder(default=str, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-_quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_quote = json.encoder.encode_basestring
 
 
 def encode(value: Mapping[str, Any] | EncodedJSON) -> EncodedJSON:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from idhub.changes.chain import Actor, AuditLog
 from idhub.db import Database
@@ -55,7 +56,7 @@ class Guard:
             min_accounts=section.guard_min_accounts,
         )
 
-    def managed_accounts(self, session) -> int:  # type: ignore[no-untyped-def]
+    def managed_accounts(self, session: Session) -> int:
         return (
             session.scalar(
                 select(func.count()).where(
@@ -65,11 +66,11 @@ class Guard:
             or 0
         )
 
-    def confirmed(self, session) -> bool:  # type: ignore[no-untyped-def]
+    def confirmed(self, session: Session) -> bool:
         value = session.get(HubState, CONFIRMED_UNTIL)
         return value is not None and dt.datetime.fromisoformat(value.value) > utcnow()
 
-    def would_trip(self, session, taking: int) -> bool:  # type: ignore[no-untyped-def]
+    def would_trip(self, session: Session, taking: int) -> bool:
         """Would `taking` more disables/deletes in this window pass the threshold?"""
         if taking == 0 or self.confirmed(session):
             return False

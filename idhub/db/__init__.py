@@ -135,7 +135,7 @@ def table_of(model: Any) -> Table:
     return cast(Table, model.__table__)
 
 
-def upsert(session: Session, table: Table):  # type: ignore[no-untyped-def]
+def upsert(session: Session, table: Table) -> Any:
     """An INSERT that can take ON CONFLICT … DO UPDATE, in the session's dialect."""
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
@@ -143,7 +143,7 @@ def upsert(session: Session, table: Table):  # type: ignore[no-untyped-def]
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred-only).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -159,7 +159,7 @@ def _configure_sqlite(engine: Engine) -> None:
         gate.install(engine)
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # type: ignore[no-untyped-def]
+    def _on_begin(conn: Any) -> None:
         begin = conn.get_execution_options().get("sqlite_begin", "BEGIN")
         if gate is None or begin == "BEGIN":
             conn.exec_driver_sql(begin)

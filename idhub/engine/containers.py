@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from connectors.ldap import LdapConnector, normalize_dn
+from connectors.base import ManagesContainers
+from connectors.dn import normalize_dn
 from idhub.db import Database
 from idhub.identity.snapshots import UnitDirectory
 from idhub.models import OrgUnit, UnitStatus
@@ -28,7 +29,7 @@ def desired_containers(db: Database, base_dn: str) -> set[str]:
         }
 
 
-def prune_containers(db: Database, connector: LdapConnector, base_dn: str) -> list[str]:
+def prune_containers(db: Database, connector: ManagesContainers, base_dn: str) -> list[str]:
     """Remove the stale OUs that are empty; returns their DNs."""
     desired = desired_containers(db, base_dn)
     stale = [dn for dn in connector.unit_containers() if normalize_dn(dn) not in desired]

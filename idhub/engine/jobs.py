@@ -16,24 +16,27 @@ import random
 import uuid
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from connectors.base import ConnectorError
-from idhub.db import Database, among, upsert
+from idhub.db import Database, among, table_of, upsert
 from idhub.models import AccountLink, JobState, LinkState, ProvisioningJob, utcnow
+
+if TYPE_CHECKING:  # worker.py builds the queue with its settings
+    from idhub.engine.worker import WorkerSettings
 
 
 class JobQueue:
     """The jobs of one target, as one worker (`worker_id`) claims and settles them."""
 
-    def __init__(self, db: Database, target: str, worker_id: str, settings: Any) -> None:
+    def __init__(self, db: Database, target: str, worker_id: str, settings: WorkerSettings) -> None:
         self.db = db
         self.target = target
         self.worker_id = worker_id
-        self.settings = settings  # WorkerSettings: batch_size, lease_s, max_attempts, backoff
+        self.settings = settings
 
     # -- claiming ---------------------------------------------------------------------
     def claim(self) -> list[ProvisioningJob]:
@@ -232,7 +235,7 @@ def upsert_links(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert or update account links by (person, target) in one statement."""
     if not rows:
         return
-    statement = upsert(session, AccountLink.__table__)
+    statement = upsert(session, table_of(AccountLink))
     columns = ("state", "name", "enabled", "last_error", "last_converged_at", "updated_at")
     statement = statement.on_conflict_do_update(
         index_elements=["person_id", "target"],

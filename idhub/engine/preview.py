@@ -7,10 +7,10 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.ldap import LdapConnector
 from idhub.engine.targets.ldap import compute_plans
 from idhub.errors import NotFound
 from idhub.models import Person
+from idhub.services import Directory
 from provisioning.planner import describe
 from provisioning.rules import Rules
 
@@ -30,7 +30,7 @@ def resolve_person(session: Session, ref: str | uuid.UUID) -> uuid.UUID:
 
 
 def preview_person(
-    session: Session, connector: LdapConnector, rules: Rules, ref: str | uuid.UUID, *, base_dn: str
+    session: Session, connector: Directory, rules: Rules, ref: str | uuid.UUID, *, base_dn: str
 ) -> dict:
     person_id = resolve_person(session, ref)
     (p,) = compute_plans(session, connector, rules, [person_id], base_dn=base_dn)

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from connectors.base import KeyKind, OpKind
-from connectors.ldap import LdapConnector
 from idhub.changes.guard import Guard
 from idhub.changes.outbox import enqueue
 from idhub.db import Database
 from idhub.engine.targets.ldap import DirectoryView, compute_plans
 from idhub.models import Person
+from idhub.services import Directory
 from provisioning.rules import Rules
 
 _DRIFT_KIND = {
@@ -61,7 +61,7 @@ class DriftReport:
         }
 
 
-def scan_directory(connector: LdapConnector) -> DirectoryView:
+def scan_directory(connector: Directory) -> DirectoryView:
     accounts = {a.key: a for a in connector.scan() if a.key.kind is KeyKind.PERSON}
     return DirectoryView(
         accounts=accounts,
@@ -72,7 +72,7 @@ def scan_directory(connector: LdapConnector) -> DirectoryView:
 
 def reconcile(
     db: Database,
-    connector: LdapConnector,
+    connector: Directory,
     rules: Rules,
     *,
     base_dn: str,

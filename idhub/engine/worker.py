@@ -24,10 +24,10 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 from sqlalchemy.exc import OperationalError
 
@@ -39,6 +39,7 @@ from idhub.engine.jobs import JobQueue, upsert_links
 from idhub.engine.periodic import Clock, Periodic
 from idhub.engine.target import Recording, Round, Target, by_subject
 from idhub.models import JobState, LinkState, ProvisioningJob, utcnow
+from idhub.services import ProvisioningSettings
 
 __all__ = ["RECORD_RETRY_DELAYS_S", "Worker", "WorkerSettings", "upsert_links"]
 
@@ -59,15 +60,22 @@ class WorkerSettings:
     backoff_max_s: float = 300.0
 
     @classmethod
-    def from_settings(cls, section: dict[str, Any]) -> WorkerSettings:
+    def from_settings(cls, section: ProvisioningSettings) -> WorkerSettings:
         return cls(
-            batch_size=int(section["batch_size"]),
-            poll_interval_s=float(section["poll_interval_s"]),
-            lease_s=float(section["lease_s"]),
-            max_attempts=int(section["max_attempts"]),
-            backoff_base_s=float(section["backoff_base_s"]),
-            backoff_max_s=float(section["backoff_max_s"]),
+            batch_size=section.batch_size,
+            poll_interval_s=section.poll_interval_s,
+            lease_s=section.lease_s,
+            max_attempts=section.max_attempts,
+            backoff_base_s=section.backoff_base_s,
+            backoff_max_s=section.backoff_max_s,
         )
+
+
+class _FollowedTarget(Protocol):
+    """The directory target's knobs (targets/directory.py), set on its worker by callers."""
+
+    then: tuple[str, ...]
+    on_disabled: Callable[[list[uuid.UUID], Actor], object] | None
 
 
 class Worker:
@@ -104,19 +112,19 @@ class Worker:
 
     @property
     def then(self) -> tuple[str, ...]:
-        return self.target.then  # type: ignore[attr-defined,no-any-return]
+        return cast(_FollowedTarget, self.target).then
 
     @then.setter
     def then(self, value: tuple[str, ...]) -> None:
-        self.target.then = value  # type: ignore[attr-defined]
+        cast(_FollowedTarget, self.target).then = value
 
     @property
-    def on_disabled(self) -> Any:
-        return self.target.on_disabled  # type: ignore[attr-defined]
+    def on_disabled(self) -> Callable[[list[uuid.UUID], Actor], object] | None:
+        return cast(_FollowedTarget, self.target).on_disabled
 
     @on_disabled.setter
-    def on_disabled(self, value: Any) -> None:
-        self.target.on_disabled = value  # type: ignore[attr-defined]
+    def on_disabled(self, value: Callable[[list[uuid.UUID], Actor], object] | None) -> None:
+        cast(_FollowedTarget, self.target).on_disabled = value
 
     def claim(self) -> list[ProvisioningJob]:
         return self.jobs.claim()

@@ -141,7 +141,12 @@ def end_assignment(
     return assignment
 
 
-def people_holding(session: Session, *, unit_ids=None, position_id=None) -> set[uuid.UUID]:  # type: ignore[no-untyped-def]
+def people_holding(
+    session: Session,
+    *,
+    unit_ids: Iterable[uuid.UUID] | None = None,
+    position_id: uuid.UUID | None = None,
+) -> set[uuid.UUID]:
     """People whose current or future posts are in these units or of this position."""
     yesterday = dt.date.today() - dt.timedelta(days=1)
     query = select(Assignment.person_id).where(

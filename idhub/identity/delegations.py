@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from idhub.changes.context import HrContext, snapshot
 from idhub.changes.outbox import enqueue
@@ -25,7 +26,7 @@ MAIL_TARGET = "mail"
 MAX_DAYS = 366
 
 
-def list_delegations(session, owner_id: uuid.UUID) -> list[MailDelegation]:  # type: ignore[no-untyped-def]
+def list_delegations(session: Session, owner_id: uuid.UUID) -> list[MailDelegation]:
     get_person(session, owner_id)
     return list(
         session.scalars(

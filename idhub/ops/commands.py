@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from idhub.runtime import Runtime, pass_runtime
+
+if TYPE_CHECKING:  # imported where used: `idhub --help` loads no engine
+    from idhub.engine.worker import Worker
 
 
 @click.group()
@@ -85,16 +89,17 @@ def demo_load(rt: Runtime, province: int | None, staff: int | None, seed: int | 
       idhub demo load --province 12 --staff 3000 --seed 2025
     """
     from idhub.ops.demo.load import DemoAlreadyLoaded, DemoUnavailable, load_demo
+    from idhub.ops.settings import DemoSettings
 
-    conf = rt.settings["demo"]
+    conf = rt.settings.section(DemoSettings)
     try:
         with rt.db.transaction() as session:
             summary = load_demo(
                 session,
                 rt.audit,
-                province_code=province if province is not None else int(conf["province"]),
-                staff=staff if staff is not None else int(conf["staff"]),
-                seed=seed if seed is not None else int(conf["seed"]),
+                province_code=province if province is not None else conf.province,
+                staff=staff if staff is not None else conf.staff,
+                seed=seed if seed is not None else conf.seed,
                 actor=rt.actor,
             )
     except (DemoAlreadyLoaded, DemoUnavailable) as exc:
@@ -194,39 +199,39 @@ def worker(rt: Runtime, once: bool) -> None:
         mail_thread.join(timeout=60)
 
 
-def _directory_worker(rt: Runtime):  # type: ignore[no-untyped-def]
+def _directory_worker(rt: Runtime) -> Worker:
     """The directory's worker: it queues the jobs of the targets that follow it, ends the
     sign-on of the people it disables, and runs the clock's tasks (sweep, change sets)."""
-    from idhub import services as runtime
     from idhub.engine.targets.directory import DirectoryTarget
     from idhub.engine.worker import Worker, WorkerSettings
     from idhub.oidc.logout import LeaverHook
     from idhub.scheduler.tasks import tasks
+    from idhub.services import ProvisioningSettings
 
     target = DirectoryTarget(
         rt.connector(),
         rt.rules,
         base_dn=rt.base_dn,
         guard=rt.guard,
-        then=runtime.then_targets(rt.settings),
+        then=rt.connectors.then_targets(),
         on_disabled=LeaverHook(rt.db, rt.audit, rt.keyring, rt.settings),
     )
     return Worker(
         rt.db,
         rt.audit,
         target,
-        settings=WorkerSettings.from_settings(rt.settings["provisioning"]),
+        settings=WorkerSettings.from_settings(rt.settings.section(ProvisioningSettings)),
         periodic=tasks(rt.db, rt.audit, rt.rules),
     )
 
 
-def _mail_worker(rt: Runtime):  # type: ignore[no-untyped-def]
+def _mail_worker(rt: Runtime) -> Worker | None:
     """The mail target's worker when [mail] is enabled (it runs beside the directory's)."""
-    from idhub import services as runtime
     from idhub.engine.targets.mail import MailWorker
     from idhub.engine.worker import WorkerSettings
+    from idhub.services import ProvisioningSettings
 
-    connector = runtime.mail_connector(rt.settings)
+    connector = rt.connectors.mailboxes()
     if connector is None:
         return None
     return MailWorker(
@@ -235,7 +240,7 @@ def _mail_worker(rt: Runtime):  # type: ignore[no-untyped-def]
         connector,
         rt.rules,
         base_dn=rt.base_dn,
-        settings=WorkerSettings.from_settings(rt.settings["provisioning"]),
+        settings=WorkerSettings.from_settings(rt.settings.section(ProvisioningSettings)),
         directory=rt.connector(),  # seat mailboxes have a directory entry of their own
     )
 
@@ -254,7 +259,7 @@ def run(rt: Runtime, no_demo: bool) -> None:
     """
     from idhub.ops.devstack.run import run_stack
 
-    sys.exit(run_stack(rt.settings, load_demo_data=not no_demo))
+    sys.exit(run_stack(rt, load_demo_data=not no_demo))
 
 
 @click.command("serve")
@@ -271,6 +276,7 @@ def serve(rt: Runtime, bind: str | None, workers: int | None) -> None:
     import os
 
     from idhub.ops.server import gunicorn_argv
+    from idhub.web.settings import ServerSettings
 
-    argv = gunicorn_argv(rt.settings, bind, workers)
+    argv = gunicorn_argv(rt.settings.section(ServerSettings), bind, workers)
     os.execv(argv[0], argv)  # noqa: S606 - replace this process with gunicorn

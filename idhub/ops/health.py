@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
 
-from connectors.ldap import LdapConnector
 from idhub.ops.migrate import is_current
+from idhub.services import current_hub
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
-def healthz():  # type: ignore[no-untyped-def]
+def healthz() -> ResponseReturnValue:
     return jsonify(status="ok")
 
 
 def _check_database() -> dict:
     started = time.perf_counter()
-    db = current_app.extensions["idhub.db"]
+    db = current_hub().db
     try:
         db.ping()
         if not is_current(db.engine):
@@ -33,7 +34,7 @@ def _check_database() -> dict:
 
 
 def _check_directory() -> dict:
-    connector = LdapConnector(current_app.extensions["idhub.ldap_config"])
+    connector = current_hub().connectors.directory()
     try:
         health = connector.check()
     finally:
@@ -42,7 +43,7 @@ def _check_directory() -> dict:
 
 
 @bp.get("/readyz")
-def readyz():  # type: ignore[no-untyped-def]
+def readyz() -> ResponseReturnValue:
     checks = {"database": _check_database(), "directory": _check_directory()}
     ready = all(c["ok"] for c in checks.values())
     return jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503

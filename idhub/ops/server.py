@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+
+from idhub.web.settings import ServerSettings
 
 
 def gunicorn_argv(
-    settings: dict[str, Any], bind: str | None = None, workers: int | None = None
+    server: ServerSettings, bind: str | None = None, workers: int | None = None
 ) -> list[str]:
-    server = settings["server"]
     return [
         sys.executable,
         "-m",
         "gunicorn",
         "--bind",
-        bind or f"{server['host']}:{server['port']}",
+        bind or f"{server.host}:{server.port}",
         "--workers",
-        str(workers or server["workers"]),
+        str(workers or server.workers),
         "--graceful-timeout",
         "10",
         "--no-control-socket",

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
+from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import Select, select
 
-from connectors.ldap import LdapConnector
 from idhub.db import db_session
 from idhub.identity.units import get_unit
 from idhub.models import ChangeSet, ChangeSetState
 from idhub.reorg import changesets, lineage
 from idhub.reorg.preview import preview, to_csv
 from idhub.reorg.schemas import ChangeSetPatchSchema, ChangeSetSchema
+from idhub.services import current_hub
 from idhub.web.common import (
     WRITE_SCOPES,
     Docs,
@@ -168,14 +170,11 @@ class ChangeSetPreview(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="No such change set.")
     def get(self, query, change_set_id: uuid.UUID):
         """Everything applying would change, per person (`?format=csv` for sign-off)."""
-        connector = LdapConnector(current_app.extensions["idhub.ldap_config"])
+        hub = current_hub()
+        connector = hub.connectors.directory()
         try:
             result = preview(
-                current_app.extensions["idhub.db"],
-                connector,
-                current_app.extensions["idhub.rules"],
-                change_set_id,
-                base_dn=current_app.extensions["idhub.settings"]["ldap"]["base_dn"],
+                hub.db, connector, hub.rules, change_set_id, base_dn=hub.connectors.base_dn
             )
         finally:
             connector.close()
@@ -189,8 +188,8 @@ class ChangeSetPreview(MethodView):
         return result
 
 
-def _action(name: str, doc: str):  # type: ignore[no-untyped-def]
-    def view(self, change_set_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def _action(name: str, doc: str) -> Callable[..., Any]:
+    def view(self: MethodView, change_set_id: uuid.UUID) -> Any:
         change_set = changesets.get_change_set(db_session(), change_set_id)
         if request.if_match:
             require_if_match(change_set)

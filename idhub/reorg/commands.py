@@ -6,10 +6,13 @@ import json
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from marshmallow import ValidationError
+from sqlalchemy.orm import Session
 
 from idhub.changes.context import HrContext
 from idhub.errors import DomainError
@@ -25,7 +28,7 @@ def changeset() -> None:
     """Reorganisations: create, check, preview, apply change sets."""
 
 
-def _ctx(rt: Runtime, session, reason: str | None = None) -> HrContext:  # type: ignore[no-untyped-def]
+def _ctx(rt: Runtime, session: Session, reason: str | None = None) -> HrContext:
     return HrContext(
         session, rt.audit, rt.actor, reason=reason, naming_pattern=rt.rules.naming.pattern
     )
@@ -222,7 +225,7 @@ def cancel(rt: Runtime, change_set_id: uuid.UUID) -> None:
     _transition(rt, change_set_id, changesets.cancel)
 
 
-def _transition(rt: Runtime, change_set_id: uuid.UUID, action) -> None:  # type: ignore[no-untyped-def]
+def _transition(rt: Runtime, change_set_id: uuid.UUID, action: Callable[..., Any]) -> None:
     with rt.db.transaction() as session:
         try:
             change_set = changesets.get_change_set(session, change_set_id)

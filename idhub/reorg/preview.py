@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from sqlalchemy import select
 
-from connectors.ldap import LdapConnector, normalize_dn
+from connectors.dn import normalize_dn
 from idhub.changes.chain import Actor, AuditLog
 from idhub.changes.context import HrContext
 from idhub.db import Database
@@ -26,6 +26,7 @@ from idhub.engine.targets.ldap import PersonPlan, compute_plans
 from idhub.engine.targets.seat_facts import all_seat_ids, ensure_seats, seat_facts, seat_posts
 from idhub.models import Person
 from idhub.reorg.changesets import check, get_change_set, problem_json, write_effect
+from idhub.services import Directory
 from provisioning.rules import Rules
 from provisioning.seats import desired_seat
 
@@ -47,7 +48,7 @@ CSV_COLUMNS = (
 
 def preview(
     db: Database,
-    connector: LdapConnector,
+    connector: Directory,
     rules: Rules,
     change_set_id: uuid.UUID,
     *,

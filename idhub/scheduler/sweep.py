@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -33,7 +34,7 @@ def people_with_boundaries(
     retention = dt.timedelta(days=rules.leaver.retention_days)
     one = dt.timedelta(days=1)
 
-    def between(column, shift: dt.timedelta):  # type: ignore[no-untyped-def]
+    def between(column: Any, shift: dt.timedelta) -> Any:
         # column + shift in (after, through]  ⇔  column in (after - shift, through - shift]
         return (column > after - shift) & (column <= through - shift)
 

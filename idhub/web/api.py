@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask, g, jsonify, render_template, send_from_directory
+from flask.typing import ResponseReturnValue
 from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException
 
@@ -39,7 +40,7 @@ _HTTP_MESSAGES = {
 }
 
 
-def _error_body(status: int, code: str, message: str, **extra: object) -> dict:
+def _error_body(status: int, code: str, message: str | None, **extra: object) -> dict:
     body: dict = {"code": code, "status": status, "message": message}
     body.update({k: v for k, v in extra.items() if v is not None})
     body["request_id"] = g.get("request_id")
@@ -57,7 +58,7 @@ class IdhubApi(Api):
         if not getattr(blp, "own_tag", True):
             self.spec._tags.pop()  # the tag flask-smorest has just appended
 
-    def handle_http_exception(self, error: HTTPException):  # type: ignore[override]
+    def handle_http_exception(self, error: HTTPException) -> ResponseReturnValue:
         if error.response is not None:  # already a complete response (e.g. from the protector)
             return error.response
         status = error.code or 500
@@ -69,12 +70,12 @@ class IdhubApi(Api):
         return jsonify(body), status, headers
 
 
-def handle_domain_error(error: DomainError):  # type: ignore[no-untyped-def]
+def handle_domain_error(error: DomainError) -> ResponseReturnValue:
     body = _error_body(error.status, error.code, error.message, details=error.details)
     return jsonify(body), error.status
 
 
-def handle_unexpected(error: Exception):  # type: ignore[no-untyped-def]
+def handle_unexpected(error: Exception) -> ResponseReturnValue:
     if isinstance(error, HTTPException):
         return error
     log.exception("unhandled error")
@@ -127,9 +128,9 @@ def _register_docs(app: Flask) -> None:
     import swagger_ui_bundle
 
     @app.get("/api/v1/docs")
-    def api_docs():  # type: ignore[no-untyped-def]
+    def api_docs() -> ResponseReturnValue:
         return render_template("api_docs.html")
 
     @app.get("/api/v1/docs/static/<path:filename>")
-    def api_docs_static(filename: str):  # type: ignore[no-untyped-def]
+    def api_docs_static(filename: str) -> ResponseReturnValue:
         return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=3600)

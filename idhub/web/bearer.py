@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any, NoReturn
+
 from authlib.integrations.flask_oauth2 import ResourceProtector, current_token
 from authlib.oauth2.rfc6749 import TokenMixin
 from authlib.oauth2.rfc6750 import BearerTokenValidator
-from flask import current_app, g, jsonify
+from flask import g, jsonify
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from idhub.db import get_db
 from idhub.models import OAuthToken, utcnow
+from idhub.services import current_hub
 
 _MESSAGES = {
     "missing_authorization": "This endpoint needs an OAuth 2 bearer token (Authorization: Bearer).",
@@ -25,7 +28,7 @@ class Token(TokenMixin):
         self.row = row
         self.client_id = row.client_id
 
-    def check_client(self, client) -> bool:  # type: ignore[no-untyped-def]
+    def check_client(self, client: Any) -> bool:
         return client.get_client_id() == self.row.client_id
 
     def get_scope(self) -> str:
@@ -43,7 +46,7 @@ class Token(TokenMixin):
 
 class HashedBearerTokenValidator(BearerTokenValidator):
     def authenticate_token(self, token_string: str) -> Token | None:
-        digest = current_app.extensions["idhub.keyring"].token_hash(token_string)
+        digest = current_hub().keyring.token_hash(token_string)
         # Its own short read: the request's (write) transaction starts only if the view needs it.
         with get_db().session(write=False) as session:
             row = session.scalar(select(OAuthToken).where(OAuthToken.access_token_hash == digest))
@@ -51,7 +54,7 @@ class HashedBearerTokenValidator(BearerTokenValidator):
 
 
 class ApiResourceProtector(ResourceProtector):
-    def raise_error_response(self, error):  # type: ignore[no-untyped-def]
+    def raise_error_response(self, error: Any) -> NoReturn:
         status = error.status_code
         body = {
             "code": error.error,

@@ -23,6 +23,7 @@ from idhub.changes.context import HrContext
 from idhub.db import db_session
 from idhub.errors import Conflict, Invalid, PreconditionFailed, PreconditionRequired
 from idhub.models import IdempotencyRecord
+from idhub.services import current_hub
 from idhub.web.bearer import current_client_id, require_oauth
 from idhub.web.schemas import CONTROL_CHARS, ErrorSchema
 from provisioning.naming import nfc, search_key
@@ -68,12 +69,13 @@ def _header_reason() -> str | None:
 
 
 def hr_context(reason: str | None = None) -> HrContext:
+    hub = current_hub()
     return HrContext(
         session=db_session(),
-        audit=current_app.extensions["idhub.audit"],
+        audit=hub.audit,
         actor=actor(),
         reason=reason or _header_reason(),
-        naming_pattern=current_app.extensions["idhub.rules"].naming.pattern,
+        naming_pattern=hub.rules.naming.pattern,
     )
 
 
@@ -199,7 +201,7 @@ def writes(view: Callable) -> Callable:
     return wrapper
 
 
-def _replay(session, client_id: str, key: str, fingerprint: str | None) -> Response | None:  # type: ignore[no-untyped-def]
+def _replay(session: Session, client_id: str, key: str, fingerprint: str | None) -> Response | None:
     record = session.scalar(
         select(IdempotencyRecord).where(
             IdempotencyRecord.client_id == client_id, IdempotencyRecord.key == key
@@ -222,7 +224,7 @@ def _replay(session, client_id: str, key: str, fingerprint: str | None) -> Respo
 
 
 # -- Paging ---------------------------------------------------------------------------------
-def paginate(query, pagination_parameters) -> list:  # type: ignore[no-untyped-def]
+def paginate(query: Select, pagination_parameters: Any) -> list:
     """Apply flask-smorest's page / page_size to a select() and set the total for X-Pagination."""
     session = db_session()
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
@@ -241,7 +243,7 @@ def where_equal(query: Select, model: Any, filters: dict[str, Any], names: Itera
     return query
 
 
-def contains(column, text: str):  # type: ignore[no-untyped-def]
+def contains(column: Any, text: str) -> Any:
     """Accent- and case-insensitive "contains" on a folded search column."""
     needle = search_key(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return column.like(f"%{needle}%", escape="\\")

@@ -92,7 +92,7 @@ def test_tampering_is_detected(api, app, settings, monkeypatch, statement, probl
     unit = make_unit(api)
     make_person(api)
     api.patch_fresh(f"/api/v1/org-units/{unit['id']}", {"short_name": "Đổi"})
-    db = app.extensions["idhub.db"]
+    db = app.extensions["idhub"].db
     _tamper(db, statement)
     result = api.get("/api/v1/audit/verify").json
     assert result["ok"] is False and problem in result["problem"]
@@ -105,7 +105,7 @@ def test_tampering_is_detected(api, app, settings, monkeypatch, statement, probl
 
 def test_resealing_without_the_key_is_detected(api, app):
     make_person(api)
-    db = app.extensions["idhub.db"]
+    db = app.extensions["idhub"].db
     forger = AuditLog("a key the attacker guessed")
     with db.engine.connect() as conn:
         row = conn.execute(text("SELECT id FROM audit_event ORDER BY id DESC LIMIT 1")).one()
@@ -124,15 +124,15 @@ def test_resealing_without_the_key_is_detected(api, app):
 
 def test_database_refuses_update_and_delete(api, app):
     make_unit(api)
-    db = app.extensions["idhub.db"]
+    db = app.extensions["idhub"].db
     for statement in ("UPDATE audit_event SET reason = 'x'", "DELETE FROM audit_event"):
         with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
             conn.execute(text(statement))
 
 
 def test_concurrent_writers_keep_one_chain(app):
-    audit = app.extensions["idhub.audit"]
-    db = app.extensions["idhub.db"]
+    audit = app.extensions["idhub"].audit
+    db = app.extensions["idhub"].db
     errors: list[BaseException] = []
 
     def writer(n: int) -> None:
@@ -236,7 +236,7 @@ def test_the_seal_is_the_sorted_json_of_the_event_however_it_is_put_together(
 
 
 def test_a_snapshot_with_dates_and_ids_is_stored_as_the_text_it_was_sealed_with(app):
-    db, log = app.extensions["idhub.db"], app.extensions["idhub.audit"]
+    db, log = app.extensions["idhub"].db, app.extensions["idhub"].audit
     person_id = uuid.uuid4()
     with db.transaction() as session:
         log.record_many(

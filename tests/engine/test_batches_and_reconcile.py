@@ -45,7 +45,7 @@ def joiner_items(unit, position, count, start=0):
 
 
 def people_count(app) -> int:
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         return session.scalar(select(func.count()).select_from(Person))
 
 
@@ -57,7 +57,7 @@ def test_batch_applies_everything_with_one_job_per_person(app, api):
     )
     assert response.status_code == 200, response.json
     assert response.json["jobs"] == 20 and len(response.json["items"]) == 40
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(ProvisioningJob)) == 20
     events = api.get("/api/v1/audit?action=person.create").json
     assert len(events) == 20 and all(e["reason"] == "QĐ 12/QĐ-UBND" for e in events)
@@ -118,7 +118,7 @@ def test_reconcile_reports_and_repairs_hand_made_drift(app, api, admin):
     edited_dn, _ = entry(app, edited["id"])
     conn.modify_s(edited_dn, [(ldap.MOD_REPLACE, "title", [b"Gi\xc3\xa1m \xc4\x91\xe1\xbb\x91c"])])
     conn.delete_s(entry(app, removed["id"])[0])
-    base = app.extensions["idhub.settings"]["ldap"]["base_dn"]
+    base = app.extensions["idhub"].connectors.base_dn
     conn.add_s(
         f"uid=ghost,{base}",
         [
@@ -165,7 +165,7 @@ def test_guard_stops_a_mass_disable_until_confirmed(app, api, admin):
     for a in assignments:
         api.post(f"/api/v1/assignments/{a['id']}/end", {"end_date": YESTERDAY})
     drain(app)
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         held = session.scalar(select(func.count()).where(ProvisioningJob.state == JobState.HELD))
     assert held == 12
     person_ids = [i["id"] for i in created["items"] if i["op"] == "create_person"]
@@ -234,7 +234,7 @@ def test_a_batch_of_many_namesakes_looks_reserved_names_up_in_a_few_queries(app,
 
     assert batch(0, 70) == ["annv"] + [f"annv{n}" for n in range(2, 71)]
     lookups = []
-    engine = app.extensions["idhub.db"].engine
+    engine = app.extensions["idhub"].db.engine
 
     def count(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
         if "reserved_identifier" in statement:
@@ -369,6 +369,6 @@ def test_batch_records_what_one_at_a_time_records(app, api):
     bulk_post = events[response.json["items"][1]["id"]]
     assert bulk_post["action"] == "assignment.create" and bulk_post["after"]["kind"] == "primary"
     assert api.get("/api/v1/audit/verify").json["ok"] is True
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         jobs = session.scalars(select(ProvisioningJob.reason)).all()
     assert "primary assignment added (QĐ 7/QĐ-UBND)" in jobs

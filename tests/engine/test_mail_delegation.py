@@ -88,7 +88,7 @@ def test_bad_delegations_are_refused_and_nothing_is_written(app, api, people):
         assert response.status_code == 422, response.json
         assert field in response.json["details"]
     assert _delegate(api, {"id": str(uuid.uuid4())}, deputy, TODAY, TODAY).status_code == 404
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(MailDelegation)) == 0
 
 
@@ -117,7 +117,7 @@ def test_access_appears_at_start_and_goes_after_the_end_by_itself(app, api, peop
     # Someone else was let in by hand: not the hub's to take away.
     mail_server.doveadm("acl", "set", "-u", owner_uid, "INBOX", "user=someone", "lookup")
     # The end date passes: the daily sweep of the next day queues the owner, nothing else.
-    db = app.extensions["idhub.db"]
+    db = app.extensions["idhub"].db
     with db.transaction() as session:
         row = session.get(MailDelegation, uuid.UUID(response.json["id"]))
         row.start_date, row.end_date = TODAY - dt.timedelta(days=7), TODAY - dt.timedelta(days=1)
@@ -125,7 +125,7 @@ def test_access_appears_at_start_and_goes_after_the_end_by_itself(app, api, peop
             HubState(key="last_sweep_date", value=(TODAY - dt.timedelta(days=1)).isoformat())
         )
     with db.transaction() as session:
-        assert sweep(session, app.extensions["idhub.rules"], TODAY) >= 1
+        assert sweep(session, app.extensions["idhub"].rules, TODAY) >= 1
     drain_all(app)
     assert _can_read_owner(mail_server, deputy_uid, owner_uid) is None
     acl = mail_server.doveadm("-f", "tab", "acl", "get", "-u", owner_uid, "INBOX").stdout

@@ -39,7 +39,7 @@ def test_joiner_gets_a_mailbox_named_by_the_key_and_a_quota(app, api, org):
     _, attrs = entry(app, person["id"])
     assert attrs["mail"] == ["anhdtn@laichau.gov.vn"]
     assert attrs["idhubMailbox"] == [f"{person['id'][:2]}/{person['id']}"]
-    rules = app.extensions["idhub.rules"]
+    rules = app.extensions["idhub"].rules
     assert attrs["idhubMailQuota"] == [str(rules.quota_bytes("standard"))]
     assert "idhubMailAlias" not in attrs and "idhubMailForward" not in attrs
 
@@ -53,7 +53,7 @@ def test_a_domain_change_keeps_the_old_address_as_an_alias(app, api, org):
     _, attrs = entry(app, person["id"])
     assert attrs["mail"] == ["annv@lc.gov.vn"]
     assert attrs["idhubMailAlias"] == ["annv@laichau.gov.vn"]
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         rows = {r.address: r.superseded_on for r in session.scalars(select(MailAddress))}
     assert rows == {"annv@laichau.gov.vn": TODAY, "annv@lc.gov.vn": None}
     # converging again changes nothing (the alias date counts from the change)
@@ -95,8 +95,8 @@ def test_the_old_address_goes_when_its_period_ends_and_the_sweep_finds_it(app, a
     drain(app)
     api.patch_fresh(f"/api/v1/org-units/{org['root']['id']}", {"mail_domain": "lc.gov.vn"})
     drain(app)
-    db = app.extensions["idhub.db"]
-    rules = app.extensions["idhub.rules"]
+    db = app.extensions["idhub"].db
+    rules = app.extensions["idhub"].rules
     end = TODAY + dt.timedelta(days=rules.mail.old_address_days)
     with db.transaction() as session:  # the sweep of the day after the alias period
         from idhub.models import HubState

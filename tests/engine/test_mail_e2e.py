@@ -124,7 +124,7 @@ def test_leaver_is_shut_out_at_once_forwarded_then_archived_and_deleted(app, api
     assert entry(app, leaver["id"])[1]["idhubMailForward"] == ["cuongld@laichau.gov.vn"]
 
     # retention over: the mailbox is archived (with the messages), then deleted
-    with app.extensions["idhub.db"].transaction() as db_session:
+    with app.extensions["idhub"].db.transaction() as db_session:
         db_session.get(Assignment, uuid.UUID(post["id"])).start_date = dt.date(2024, 1, 1)
         db_session.get(Assignment, uuid.UUID(post["id"])).end_date = TODAY - dt.timedelta(days=200)
         enqueue(db_session, [uuid.UUID(leaver["id"])], "test: retention passed")
@@ -221,7 +221,7 @@ def test_a_new_quota_applies_at_once_despite_dovecots_cache(app, api, org, mail_
     post = make_assignment(api, person, org["dept"], org["specialist"])
     drain_all(app)
     set_password(app, person["id"], PASSWORD)
-    rules = app.extensions["idhub.rules"]
+    rules = app.extensions["idhub"].rules
 
     def limit_kib() -> str:  # doveadm's lookup goes through the auth cache too
         table = mail_server.doveadm("-f", "tab", "quota", "get", "-u", "annv").stdout
@@ -240,8 +240,8 @@ def test_a_leaver_bounced_by_the_rules_gets_the_message_at_rcpt(app, api, org, m
     import dataclasses
     import smtplib
 
-    rules = app.extensions["idhub.rules"]
-    app.extensions["idhub.rules"] = dataclasses.replace(
+    rules = app.extensions["idhub"].rules
+    app.extensions["idhub"].rules = dataclasses.replace(
         rules,
         mail=dataclasses.replace(
             rules.mail, leaver_action="bounce", leaver_bounce_message="{name} đã nghỉ hưu."

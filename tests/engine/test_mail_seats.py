@@ -77,7 +77,7 @@ def _wait_in_seat(stack, user: str, timeout: float = 15.0) -> list[str] | None:
 
 
 def _seat_row(app) -> Seat:
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         return session.scalars(select(Seat)).one()
 
 
@@ -134,7 +134,7 @@ def test_the_seat_follows_the_post_and_its_mail_stays(app, api, commune, mail_se
     seat = _seat_row(app)
     assert seat.holders == [second_uid]
 
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         events = [
             (e.action, (e.before or {}).get("holders"), (e.after or {}).get("holders"))
             for e in session.scalars(

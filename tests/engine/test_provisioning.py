@@ -74,7 +74,7 @@ def test_joiner_appears_in_the_right_place_within_a_bounded_wait(app, api, org):
         # In sync: the entry and all its memberships are written (groups come last).
         wait_for(lambda: api.get(accounts).json[0]["state"] == "in_sync", timeout=10)
         dn, attrs = entry(app, person["id"])
-    base = app.extensions["idhub.settings"]["ldap"]["base_dn"]
+    base = app.extensions["idhub"].connectors.base_dn
     assert dn == f"uid=annv,ou=SNV,ou=12,{base}"
     assert attrs["uid"] == ["annv"]
     assert attrs["cn"] == ["Nguyễn Văn An"]
@@ -166,7 +166,7 @@ def _set_password(app, dn: str, password: str) -> None:
 
 
 def _can_bind(app, dn: str, password: str) -> bool:
-    conn = ldap.initialize(app.extensions["idhub.ldap_config"].url)
+    conn = ldap.initialize(app.extensions["idhub"].connectors.ldap_config.url)
     try:
         conn.simple_bind_s(dn, password)
         return True
@@ -195,7 +195,7 @@ def test_leaver_is_disabled_cannot_bind_then_deleted_after_retention(app, api, o
     assert not _can_bind(app, dn, "Mật-khẩu-đủ-dài-2026")
     # Past retention (90 days by default) the account is deleted.
     api.patch_fresh(f"/api/v1/assignments/{post['id']}", {"start_date": "2024-01-01"})
-    db = app.extensions["idhub.db"]
+    db = app.extensions["idhub"].db
     with db.transaction() as session:  # as if 200 days had passed since the leave
         session.get(Assignment, uuid.UUID(post["id"])).end_date = TODAY - dt.timedelta(days=200)
         enqueue(session, [uuid.UUID(person["id"])], "test: retention passed")
@@ -212,7 +212,7 @@ def test_ten_changes_coalesce_into_one_converge(app, api, org):
     url = f"/api/v1/people/{person['id']}"
     for n in range(9):
         assert api.patch_fresh(url, {"personal_phone": f"09120000{n:02d}"}).status_code == 200
-    db = app.extensions["idhub.db"]
+    db = app.extensions["idhub"].db
     with db.transaction() as session:
         jobs = list(session.scalars(select(ProvisioningJob)))
     assert len(jobs) == 1 and jobs[0].coalesced >= 10
@@ -256,7 +256,7 @@ def test_failed_job_is_parked_with_its_error_and_can_be_retried(app, api, org):
     person = make_person(api)
     make_assignment(api, person, org["dept"], org["specialist"])
     # Someone creates an entry by hand at the DN the hub will want, with another key.
-    base = app.extensions["idhub.settings"]["ldap"]["base_dn"]
+    base = app.extensions["idhub"].connectors.base_dn
     conn = directory(app)
     for dn, ou in ((f"ou=12,{base}", b"12"), (f"ou=SNV,ou=12,{base}", b"SNV")):
         conn.add_s(dn, [("objectClass", [b"organizationalUnit"]), ("ou", [ou])])
@@ -279,7 +279,7 @@ def test_two_entries_claiming_one_person_are_reported_not_guessed(app, api, org)
         make_assignment(api, p, org["dept"], org["specialist"])
     drain(app)
     dn, _ = entry(app, person["id"])
-    base = app.extensions["idhub.settings"]["ldap"]["base_dn"]
+    base = app.extensions["idhub"].connectors.base_dn
     conn = directory(app)
     conn.add_s(
         f"uid=copy,{base}",

@@ -38,7 +38,7 @@ def own_app(settings, own_slapd):
     settings["ldap"]["timeout_s"] = 2.0
     application = create_app(settings)
     yield application
-    application.extensions["idhub.db"].dispose()
+    application.extensions["idhub"].db.dispose()
 
 
 def joiners_batch(api, count: int, *, start: int = 0, org=None):  # type: ignore[no-untyped-def]
@@ -91,12 +91,12 @@ def people_in_directory(server) -> list[str]:
 
 
 def queue_empty(app) -> bool:
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         return session.scalar(select(func.count()).select_from(ProvisioningJob)) == 0
 
 
 def all_in_sync(app, count: int) -> None:
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         states = dict(
             session.execute(
                 select(AccountLink.state, func.count()).group_by(AccountLink.state)
@@ -146,7 +146,7 @@ def test_worker_killed_mid_batch_is_taken_over_after_its_lease(own_app, own_slap
     finally:
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=10)
-    with own_app.extensions["idhub.db"].transaction() as session:
+    with own_app.extensions["idhub"].db.transaction() as session:
         left = session.scalar(select(func.count()).select_from(ProvisioningJob))
     assert left > 0, "the worker finished before it was killed; nothing was tested"
     with BackgroundWorker(own_app, lease_s=2):
@@ -170,7 +170,7 @@ def test_sigterm_mid_batch_records_every_round_it_applied(own_app, own_slapd, se
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0
     in_directory = set(people_in_directory(own_slapd))
-    with own_app.extensions["idhub.db"].transaction() as session:
+    with own_app.extensions["idhub"].db.transaction() as session:
         states = dict(
             session.execute(
                 select(ProvisioningJob.state, func.count()).group_by(ProvisioningJob.state)
@@ -218,7 +218,7 @@ def test_a_round_lost_to_an_outage_backs_off_and_keeps_a_later_change(own_app, o
     client = own_app.test_client()
     api = Api(client, token_for(client, register_client(own_app, ["hr:write"])))
     joiners_batch(api, 3)
-    with own_app.extensions["idhub.db"].transaction() as session:
+    with own_app.extensions["idhub"].db.transaction() as session:
         subjects = sorted(session.scalars(select(ProvisioningJob.subject_id)))
     worker = make_worker(own_app, batch_size=10)
 
@@ -231,7 +231,7 @@ def test_a_round_lost_to_an_outage_backs_off_and_keeps_a_later_change(own_app, o
         assert worker.run_once() == 3  # claimed, then handed back
     finally:
         worker.connector.close()
-    with own_app.extensions["idhub.db"].transaction() as session:
+    with own_app.extensions["idhub"].db.transaction() as session:
         queued = list(session.scalars(select(ProvisioningJob)))
         links = {link.person_id: link for link in session.scalars(select(AccountLink))}
     assert sorted(j.subject_id for j in queued) == subjects  # none lost, none doubled

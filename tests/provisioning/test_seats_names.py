@@ -10,7 +10,7 @@ from tests.fixtures.factories import make_person, make_unit
 
 def test_a_person_never_gets_the_uid_of_a_seat(app, api):
     unit = make_unit(api)
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         session.add(
             Seat(
                 id=uuid.uuid4(),

@@ -166,7 +166,7 @@ def test_a_reform_is_checked_previewed_applied_and_converged(app, api):
 
 
 def _base(app):
-    return app.extensions["idhub.settings"]["ldap"]["base_dn"]
+    return app.extensions["idhub"].connectors.base_dn
 
 
 def test_problems_are_reported_and_nothing_is_applied(app, api):

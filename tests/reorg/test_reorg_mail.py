@@ -124,7 +124,7 @@ def test_the_preview_lists_the_seat_mailboxes_a_merge_closes_and_opens(app, api,
     person = make_person(api, family_name="Lò", middle_name="Văn", given_name="Đức")
     make_assignment(api, person, communes[1], chairman)
     drain_all(app)
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         (old_seat,) = session.scalars(select(Seat)).all()
         assert (old_seat.uid, old_seat.holders) == ("chutich.namxe", [person["username"]])
 
@@ -158,12 +158,12 @@ def test_the_preview_lists_the_seat_mailboxes_a_merge_closes_and_opens(app, api,
     assert (opened["change"], opened["state"]) == ("opened", "enabled")
     assert opened["holders"] == [person["username"]]
     assert opened["mail"] == "chutich.phongtho@laichau.gov.vn"
-    with app.extensions["idhub.db"].transaction() as session:  # the preview wrote nothing
+    with app.extensions["idhub"].db.transaction() as session:  # the preview wrote nothing
         assert [s.uid for s in session.scalars(select(Seat))] == ["chutich.namxe"]
 
     assert api.post(f"/api/v1/changesets/{cs['id']}/apply").status_code == 200
     drain_all(app)
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         after = {s.uid: s for s in session.scalars(select(Seat))}
     assert after["chutich.phongtho"].holders == [person["username"]]
     assert after["chutich.phongtho"].enabled is True

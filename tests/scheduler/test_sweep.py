@@ -15,18 +15,18 @@ TODAY = dt.date.today()
 
 
 def queued(app) -> set[str]:
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         return {str(i) for i in session.scalars(select(ProvisioningJob.subject_id))}
 
 
 def clear_queue(app) -> None:
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         session.execute(delete(ProvisioningJob))
 
 
 def run_sweep(app, today: dt.date) -> int:
-    with app.extensions["idhub.db"].transaction() as session:
-        return sweep(session, app.extensions["idhub.rules"], today)
+    with app.extensions["idhub"].db.transaction() as session:
+        return sweep(session, app.extensions["idhub"].rules, today)
 
 
 def test_sweep_finds_starts_ends_and_retention(app, api):
@@ -68,7 +68,7 @@ def test_a_leaver_is_disabled_the_day_after_the_end_date_without_any_hr_write(ap
         end_date=(TODAY - dt.timedelta(days=1)).isoformat(),
     )
     # Recorded in advance: while the post was running the account was active.
-    with app.extensions["idhub.db"].transaction() as session:
+    with app.extensions["idhub"].db.transaction() as session:
         session.execute(delete(ProvisioningJob))
     assert entry(app, person["id"]) is None
     run_sweep(app, TODAY - dt.timedelta(days=1))  # the sweep of the previous day ran

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
-from connectors.ldap import LdapConnector
 from idhub.changes.guard import Guard, release
 from idhub.db import db_session
 from idhub.engine.preview import preview_person
@@ -18,6 +16,7 @@ from idhub.engine.reconcile import reconcile
 from idhub.errors import Conflict, NotFound
 from idhub.identity.people import get_person
 from idhub.models import AccountLink, JobState, ProvisioningJob, utcnow
+from idhub.services import Directory, ProvisioningSettings, current_hub
 from idhub.web.common import actor, list_many, paginate, read_one, scoped, where_equal, writes
 from idhub.web.schemas import ErrorSchema, Text
 
@@ -97,16 +96,16 @@ class GuardReleasedSchema(Schema):
     released_jobs = fields.Integer()
 
 
-def _connector() -> LdapConnector:
-    return LdapConnector(current_app.extensions["idhub.ldap_config"])
+def _connector() -> Directory:
+    return current_hub().connectors.directory()
 
 
 def _base_dn() -> str:
-    return current_app.extensions["idhub.settings"]["ldap"]["base_dn"]
+    return current_hub().connectors.base_dn
 
 
 def _guard() -> Guard:
-    return Guard.from_settings(current_app.extensions["idhub.settings"]["provisioning"])
+    return Guard.from_settings(current_hub().settings.section(ProvisioningSettings))
 
 
 @blp.route("/people/<uuid:person_id>/accounts")
@@ -163,7 +162,7 @@ class PersonPlan(MethodView):
             return preview_person(
                 db_session(),
                 connector,
-                current_app.extensions["idhub.rules"],
+                current_hub().rules,
                 person_id,
                 base_dn=_base_dn(),
             )
@@ -206,7 +205,7 @@ class JobRetry(MethodView):
         if other is not None:
             raise Conflict("The person already has a pending job.", code="job_already_pending")
         job.state, job.attempts, job.next_try_at = JobState.PENDING, 0, utcnow()
-        current_app.extensions["idhub.audit"].record(
+        current_hub().audit.record(
             session, actor=actor(), action="job.retry", object_type="job", object_id=job.id
         )
         return job
@@ -219,12 +218,13 @@ class Reconcile(MethodView):
     @blp.response(200, ReconcileReportSchema)
     def post(self, options):
         """Scan the directory, report drift and orphans; `repair=true` queues converges."""
+        hub = current_hub()
         connector = _connector()
         try:
             report = reconcile(
-                current_app.extensions["idhub.db"],
+                hub.db,
                 connector,
-                current_app.extensions["idhub.rules"],
+                hub.rules,
                 base_dn=_base_dn(),
                 repair=options["repair"],
                 confirm=options["confirm"],
@@ -234,8 +234,8 @@ class Reconcile(MethodView):
             connector.close()
         if options["repair"] and options["confirm"] and report.repaired:
             release(
-                current_app.extensions["idhub.db"],
-                current_app.extensions["idhub.audit"],
+                hub.db,
+                hub.audit,
                 actor(),
                 _guard(),
                 "reconcile repair confirmed",
@@ -250,9 +250,10 @@ class GuardRelease(MethodView):
     @blp.response(200, GuardReleasedSchema)
     def post(self, data):
         """Confirm mass changes held by the guard; it stays open for one window."""
+        hub = current_hub()
         count = release(
-            current_app.extensions["idhub.db"],
-            current_app.extensions["idhub.audit"],
+            hub.db,
+            hub.audit,
             actor(),
             _guard(),
             data["reason"],

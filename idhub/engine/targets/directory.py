@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from connectors.base import OpKind, TargetUnavailable
-from connectors.ldap import LdapConnector
 from idhub.changes.chain import Actor, AuditLog, Change, encode
 from idhub.changes.guard import Guard
 from idhub.db import Database
@@ -38,6 +37,7 @@ from idhub.engine.targets.ldap import (
     summary,
 )
 from idhub.models import AccountLink, JobState, LinkState
+from idhub.services import Directory
 from provisioning.model import AccountState
 from provisioning.rules import Rules
 
@@ -67,7 +67,7 @@ class DirectoryTarget:
 
     def __init__(
         self,
-        connector: LdapConnector,
+        connector: Directory,
         rules: Rules,
         *,
         base_dn: str,

@@ -20,18 +20,21 @@ from sqlalchemy.orm import Session
 from connectors.base import (
     Account,
     AccountKey,
+    AppliesOperations,
     Conflict,
     KeyKind,
     Operation,
     OpKind,
 )
-from connectors.ldap import DuplicateKeys, LdapConnector, normalize_dn
+from connectors.dn import normalize_dn
+from connectors.ldap import DuplicateKeys
 from idhub.db import among
 from idhub.engine.plans import Outcome, PersonPlan
 from idhub.engine.targets.mail_facts import with_mail_facts
 from idhub.identity.snapshots import UnitDirectory, person_snapshots
 from idhub.identity.usernames import issue_username
 from idhub.models import Person
+from idhub.services import Directory
 from provisioning.model import AccountState
 from provisioning.planner import plan
 from provisioning.policy import desired_account, groups_container_dn
@@ -68,7 +71,7 @@ _PERSON_COLUMNS = (
 
 def compute_plans(
     session: Session,
-    connector: LdapConnector,
+    connector: Directory,
     rules: Rules,
     person_ids: Sequence[uuid.UUID],
     *,
@@ -151,7 +154,7 @@ def _groups_container(dn: str, rules: Rules) -> Operation:
     )
 
 
-def apply_plans(connector: LdapConnector, plans: list[PersonPlan]) -> None:
+def apply_plans(connector: AppliesOperations, plans: list[PersonPlan]) -> None:
     """One apply() for the whole batch; results are handed back to each person's plan.
 
     Raises TargetUnavailable when the directory goes away: the caller retries the batch,

@@ -35,8 +35,6 @@ from connectors.base import (
     OpKind,
     Result,
 )
-from connectors.ldap import LdapConnector
-from connectors.mail import MailConnector
 from idhub.changes.chain import Actor, AuditLog
 from idhub.db import Database
 from idhub.engine.followup import ENTRY_CHANGED
@@ -55,6 +53,7 @@ from idhub.models import (
     ProvisioningJob,
     Seat,
 )
+from idhub.services import Directory, Mailboxes
 from provisioning.mailbox import plan_delegations, plan_mailbox
 from provisioning.model import AccountState, DesiredAccount
 from provisioning.policy import desired_account, mailbox_location
@@ -95,7 +94,7 @@ class MailPlan:
 
 def compute_mail_plans(
     session: Session,
-    connector: MailConnector,
+    connector: Mailboxes,
     rules: Rules,
     person_ids: list[uuid.UUID],
     *,
@@ -169,7 +168,7 @@ def _delegations(
     )
 
 
-def _with_delegations(connector: MailConnector, p: MailPlan) -> None:
+def _with_delegations(connector: Mailboxes, p: MailPlan) -> None:
     """Add the ACL changes for the owner's delegations (reads the ACL: a doveadm call,
     only for owners the hub ever delegated)."""
     if not p.managed_deputies:
@@ -209,11 +208,11 @@ class MailTarget:
 
     def __init__(
         self,
-        connector: MailConnector,
+        connector: Mailboxes,
         rules: Rules,
         *,
         base_dn: str,
-        directory: LdapConnector | None = None,
+        directory: Directory | None = None,
     ) -> None:
         self.connector = connector
         self.rules = rules
@@ -408,13 +407,13 @@ class MailTarget:
 def MailWorker(  # noqa: N802 - the name callers knew when it was a class
     db: Database,
     audit: AuditLog,
-    connector: MailConnector,
+    connector: Mailboxes,
     rules: Rules,
     *,
     base_dn: str,
     settings: WorkerSettings,
     worker_id: str | None = None,
-    directory: LdapConnector | None = None,
+    directory: Directory | None = None,
 ) -> Worker:
     """The worker loop on target "mail" (its id prefixed "mail:")."""
     target = MailTarget(connector, rules, base_dn=base_dn, directory=directory)

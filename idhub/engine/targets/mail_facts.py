@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from idhub.db import table_of
 from idhub.engine.plans import PersonPlan
 from idhub.models import Assignment, AssignmentKind, MailAddress, Person, Position, utcnow
 from provisioning.model import AccountState, PastAddress, PersonSnapshot, PostKind
@@ -157,4 +158,4 @@ def record_addresses(session: Session, plans: Iterable[PersonPlan], today: dt.da
                 .execution_options(synchronize_session=False)
             )
     if added:
-        session.execute(insert(MailAddress.__table__), added)
+        session.execute(insert(table_of(MailAddress)), added)

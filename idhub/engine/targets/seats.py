@@ -21,16 +21,18 @@ from dataclasses import dataclass, field
 from connectors.base import (
     Account,
     AccountKey,
+    AppliesOperations,
     ConnectorError,
     KeyKind,
     Operation,
     OpKind,
+    ReadsManyAccounts,
     Result,
 )
-from connectors.ldap import DuplicateKeys, LdapConnector
-from connectors.mail import MailConnector
+from connectors.ldap import DuplicateKeys
 from idhub.engine.plans import Outcome
 from idhub.engine.targets.seat_facts import SeatFacts
+from idhub.services import Mailboxes
 from provisioning.dn import normalize_dn
 from provisioning.mailbox import plan_delegations, plan_mailbox
 from provisioning.model import AccountState, DesiredAccount
@@ -81,7 +83,7 @@ class SeatPlan(Outcome):
 
 
 def plan_seats(
-    directory: LdapConnector,
+    directory: ReadsManyAccounts,
     rules: Rules,
     facts: list[SeatFacts],
     *,
@@ -121,7 +123,7 @@ def plan_seats(
     return plans
 
 
-def apply_seat_plans(directory: LdapConnector, mail: MailConnector, plans: list[SeatPlan]) -> None:
+def apply_seat_plans(directory: AppliesOperations, mail: Mailboxes, plans: list[SeatPlan]) -> None:
     """Directory entries first (one batch), then each seat's mailbox and ACL.
 
     TargetUnavailable from either server propagates: the caller retries the whole round.
@@ -142,7 +144,7 @@ def apply_seat_plans(directory: LdapConnector, mail: MailConnector, plans: list[
             p.results += mail.apply(p.mail_ops)
 
 
-def _plan_mailbox(mail: MailConnector, p: SeatPlan) -> None:
+def _plan_mailbox(mail: Mailboxes, p: SeatPlan) -> None:
     row = p.facts.row
     location = p.desired.attributes["idhubMailbox"][0]
     box = mail.read_location(AccountKey(str(row.id)), location)

@@ -10,12 +10,13 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
+from idhub.changes.context import HrContext
 from idhub.changes.guard import Guard
 from idhub.db import db_session
 from idhub.errors import Conflict, DomainError, Invalid
@@ -29,6 +30,7 @@ from idhub.identity.schemas import (
     PersonSchema,
 )
 from idhub.models import Assignment
+from idhub.services import ProvisioningSettings, current_hub
 from idhub.web.common import create_one, hr_context
 from idhub.web.schemas import Text
 
@@ -120,7 +122,7 @@ def _validate(items: list[dict]) -> list[dict]:
     return parsed
 
 
-def _people_left_without_post(session, ends: list[tuple[uuid.UUID, dt.date]]) -> int:  # type: ignore[no-untyped-def]
+def _people_left_without_post(session: Session, ends: list[tuple[uuid.UUID, dt.date]]) -> int:
     """How many people this batch's ends would leave with no current or future post."""
     ended_ids = {aid for aid, _ in ends}
     if not ended_ids:
@@ -157,7 +159,7 @@ class Batches(MethodView):
             for item in items
             if item["op"] == "end_assignment"
         ]
-        guard = Guard.from_settings(current_app.extensions["idhub.settings"]["provisioning"])
+        guard = Guard.from_settings(current_hub().settings.section(ProvisioningSettings))
         if not batch["confirm"] and guard.would_trip(
             session, _people_left_without_post(session, ends)
         ):
@@ -201,7 +203,9 @@ def _failed(exc: DomainError, index: int, op: str) -> DomainError:
     return exc
 
 
-def _create_run(ctx, run: list[tuple[int, dict]], refs: dict[str, uuid.UUID]) -> list[uuid.UUID]:  # type: ignore[no-untyped-def]
+def _create_run(
+    ctx: HrContext, run: list[tuple[int, dict]], refs: dict[str, uuid.UUID]
+) -> list[uuid.UUID]:
     creates = [
         bulk.Create(index, item["op"], item["loaded"], item.get("ref")) for index, item in run
     ]
@@ -225,8 +229,8 @@ def _people_of(
 
 
 def _apply_one(
-    ctx, index: int, item: dict, refs: dict[str, uuid.UUID], touched: set[uuid.UUID]
-) -> uuid.UUID:  # type: ignore[no-untyped-def]
+    ctx: HrContext, index: int, item: dict, refs: dict[str, uuid.UUID], touched: set[uuid.UUID]
+) -> uuid.UUID:
     data = _resolve_refs(item["loaded"], refs, index)
     try:
         obj = _apply(ctx, item["op"], item.get("id"), data)
@@ -236,17 +240,18 @@ def _apply_one(
     return obj.id
 
 
-def _apply(ctx, op: str, object_id: uuid.UUID | None, data: dict[str, Any]):  # type: ignore[no-untyped-def]
+def _apply(ctx: HrContext, op: str, object_id: uuid.UUID | None, data: dict[str, Any]) -> Any:
     session = ctx.session
     if op == "create_person":
         return people.create_person(ctx, data)
+    if op == "create_assignment":
+        data = {**data, "person_id": uuid.UUID(str(data["person_id"]))}
+        return assignments.create_assignment(ctx, data)
+    assert object_id is not None  # _validate requires an id of updates and ends
     if op == "update_person":
         return people.update_person(
             ctx, people.get_person(session, object_id, for_update=True), data
         )
-    if op == "create_assignment":
-        data = {**data, "person_id": uuid.UUID(str(data["person_id"]))}
-        return assignments.create_assignment(ctx, data)
     if op == "update_assignment":
         return assignments.update_assignment(
             ctx, assignments.get_assignment(session, object_id), data

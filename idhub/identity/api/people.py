@@ -24,7 +24,7 @@ from idhub.web.common import Docs, Resource, contains, read_one, where_equal
 blp = Blueprint("people", __name__, url_prefix="/api/v1/people", description="People (staff).")
 
 
-def current_in_unit(unit_id: uuid.UUID, on: dt.date):  # type: ignore[no-untyped-def]
+def current_in_unit(unit_id: uuid.UUID, on: dt.date) -> Select:
     return (
         select(Assignment.person_id)
         .where(Assignment.unit_id == unit_id, Assignment.start_date <= on)

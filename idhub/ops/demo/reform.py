@@ -171,13 +171,13 @@ def load_pre_reform(ctx: HrContext, legacy: LegacyProvince, *, staff: int, seed:
         name = nm.random_name(rng, gender)
         roll = rng.random()
         if n < len(communes):  # every commune has its chairman
-            unit, position = communes[n], "CT_UBND_XA"
+            unit, position_code = communes[n], "CT_UBND_XA"
         elif roll < 0.85:
-            unit, position = rng.choice(communes), rng.choice(COMMUNE_STAFF)
+            unit, position_code = rng.choice(communes), rng.choice(COMMUNE_STAFF)
         elif roll < 0.97:
-            unit, position = rng.choice(districts), "CHUYEN_VIEN"
+            unit, position_code = rng.choice(districts), "CHUYEN_VIEN"
         else:
-            unit, position = units[0], "CHUYEN_VIEN"
+            unit, position_code = units[0], "CHUYEN_VIEN"
         ref = f"p{n}"
         items.append(
             bulk.Create(
@@ -199,7 +199,7 @@ def load_pre_reform(ctx: HrContext, legacy: LegacyProvince, *, staff: int, seed:
                 {
                     "person_id": f"ref:{ref}",
                     "unit_id": unit.id,
-                    "position_id": positions[position].id,
+                    "position_id": positions[position_code].id,
                     "kind": AssignmentKind.PRIMARY,
                     "start_date": BEFORE,
                     "decision_ref": f"{rng.randint(1, 2400)}/QĐ-UBND",

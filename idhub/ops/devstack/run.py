@@ -23,14 +23,17 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 
 from idhub.changes.chain import Actor, AuditLog
-from idhub.config import PROJECT_DIR
+from idhub.config import PROJECT_DIR, SecretsSettings
 from idhub.db import Database
-from idhub.keyring import Keyring
 from idhub.models import OAuthClient, OrgUnit, Person
+from idhub.oidc.settings import OAuthSettings, SsoSettings
 from idhub.ops.devstack.mail import LdapSource, MailStack
 from idhub.ops.devstack.slapd import Slapd
 from idhub.ops.migrate import upgrade
 from idhub.ops.server import gunicorn_argv
+from idhub.ops.settings import DemoSettings, DevSlapdSettings
+from idhub.services import DevMailSettings, Hub, LdapSettings
+from idhub.web.settings import ServerSettings
 
 DEMO_CLIENT_FILE = "demo_admin_client.json"
 DEMO_USER_FILE = "demo_user.json"
@@ -61,11 +64,17 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _demo_client(db: Database, keyring: Keyring, audit: AuditLog, settings: dict) -> dict:
+def _secrets_dir(hub: Hub) -> Path:
+    return Path(hub.settings.section(SecretsSettings).dir)
+
+
+def _demo_client(hub: Hub) -> dict:
     """The demo API client with every scope; its secret is kept (0600) so env.json can show it."""
     from idhub.oidc.clients import create_client
 
-    path = Path(settings["secrets"]["dir"]) / DEMO_CLIENT_FILE
+    db = hub.db
+    scopes = hub.settings.section(OAuthSettings).scopes
+    path = _secrets_dir(hub) / DEMO_CLIENT_FILE
     saved = _read_json(path)
     with db.transaction() as session:
         if saved and session.scalar(
@@ -74,23 +83,24 @@ def _demo_client(db: Database, keyring: Keyring, audit: AuditLog, settings: dict
             return saved
         new = create_client(
             session,
-            keyring,
-            audit,
+            hub.keyring,
+            hub.audit,
             ACTOR,
             name="Demo admin client",
-            scopes=list(settings["oauth"]["scopes"]),
-            allowed_scopes=list(settings["oauth"]["scopes"]),
+            scopes=list(scopes),
+            allowed_scopes=list(scopes),
         )
     saved = {"client_id": new.client_id, "client_secret": new.client_secret}
     _write_private(path, saved)
     return saved
 
 
-def _demo_user(db: Database, settings: dict) -> dict | None:
+def _demo_user(hub: Hub) -> dict | None:
     """One demo person (the most senior) and a password kept for the SSO and directory."""
     import secrets
 
-    path = Path(settings["secrets"]["dir"]) / DEMO_USER_FILE
+    db = hub.db
+    path = _secrets_dir(hub) / DEMO_USER_FILE
     saved = _read_json(path)
     if saved:
         return saved
@@ -108,9 +118,7 @@ def _demo_user(db: Database, settings: dict) -> dict | None:
     return saved
 
 
-def _demo_sign_on(
-    db: Database, keyring: Keyring, audit: AuditLog, settings: dict, user: dict
-) -> dict:
+def _demo_sign_on(hub: Hub, user: dict) -> dict:
     """Give the demo person hub credentials: the demo password and a TOTP secret (kept)."""
     import pyotp
 
@@ -120,7 +128,7 @@ def _demo_sign_on(
     if user.get("totp_secret"):
         return user
     secret = pyotp.random_base32()
-    with db.transaction() as session:
+    with hub.db.transaction() as session:
         person = session.get(Person, uuid.UUID(user["person_id"]))
         if person is None:
             return user
@@ -128,9 +136,9 @@ def _demo_sign_on(
             try:
                 set_credentials(
                     session,
-                    keyring,
-                    audit,
-                    settings["sso"],
+                    hub.keyring,
+                    hub.audit,
+                    hub.settings.section(SsoSettings),
                     ACTOR,
                     person,
                     password=user["password"],
@@ -144,18 +152,19 @@ def _demo_sign_on(
 
                 user["password"] = _secrets.token_urlsafe(12)
     user["totp_secret"] = secret
-    _write_private(Path(settings["secrets"]["dir"]) / DEMO_USER_FILE, user)
+    _write_private(_secrets_dir(hub) / DEMO_USER_FILE, user)
     return user
 
 
-def _demo_apps(db: Database, keyring: Keyring, audit: AuditLog, settings: dict) -> list[dict]:
+def _demo_apps(hub: Hub) -> list[dict]:
     """The three example apps, registered once (first-party, with logout URIs)."""
     from idhub.oidc.clients import create_client
 
-    path = Path(settings["secrets"]["dir"]) / DEMO_APPS_FILE
+    path = _secrets_dir(hub) / DEMO_APPS_FILE
     saved = (_read_json(path) or {}).get("apps") or []
-    host, port = settings["server"]["host"], int(settings["server"]["port"])
-    with db.transaction() as session:
+    server = hub.settings.section(ServerSettings)
+    host, port = server.host, server.port
+    with hub.db.transaction() as session:
         known = set(session.scalars(select(OAuthClient.client_id)))
         if saved and all(a["client_id"] in known for a in saved):
             return saved
@@ -165,8 +174,8 @@ def _demo_apps(db: Database, keyring: Keyring, audit: AuditLog, settings: dict) 
             url = f"http://{host}:{port + n}"
             new = create_client(
                 session,
-                keyring,
-                audit,
+                hub.keyring,
+                hub.audit,
                 ACTOR,
                 name=name,
                 scopes=scopes,
@@ -189,7 +198,7 @@ def _demo_apps(db: Database, keyring: Keyring, audit: AuditLog, settings: dict) 
     return apps
 
 
-def _demo_password_in_directory(settings: dict, keyring: Keyring, user: dict) -> str | None:
+def _demo_password_in_directory(hub: Hub, user: dict) -> str | None:
     """Give the demo person's directory entry the demo password, once the worker made it.
 
     Until the sign-on issue makes IDHub the place where people set passwords, this is how
@@ -199,9 +208,7 @@ def _demo_password_in_directory(settings: dict, keyring: Keyring, user: dict) ->
     import ldap.filter
     from argon2 import PasswordHasher
 
-    from idhub.services import ldap_config
-
-    conf = ldap_config(settings, keyring)
+    conf = hub.connectors.ldap_config
     conn = ldap.initialize(conf.url)
     conn.set_option(ldap.OPT_NETWORK_TIMEOUT, conf.timeout_s)
     try:
@@ -223,7 +230,7 @@ def _demo_password_in_directory(settings: dict, keyring: Keyring, user: dict) ->
     return None
 
 
-def _load_demo_if_empty(db: Database, audit: AuditLog, settings: dict) -> None:
+def _load_demo_if_empty(db: Database, audit: AuditLog, demo: DemoSettings) -> None:
     with db.transaction() as session:
         if session.scalar(select(func.count()).select_from(OrgUnit)):
             return
@@ -231,16 +238,15 @@ def _load_demo_if_empty(db: Database, audit: AuditLog, settings: dict) -> None:
             from idhub.ops.demo.load import DemoUnavailable, load_demo
         except ImportError:  # pragma: no cover - the demo package ships with the hub
             return
-        demo = settings["demo"]
-        _say(f"loading the demo province {demo['province']} with {demo['staff']} staff …")
+        _say(f"loading the demo province {demo.province} with {demo.staff} staff …")
         started = time.monotonic()
         try:
             summary = load_demo(
                 session,
                 audit,
-                province_code=int(demo["province"]),
-                staff=int(demo["staff"]),
-                seed=int(demo["seed"]),
+                province_code=demo.province,
+                staff=demo.staff,
+                seed=demo.seed,
                 actor=ACTOR,
             )
         except DemoUnavailable as exc:
@@ -283,14 +289,16 @@ def _wait_answering(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> 
         raise RuntimeError(f"the example app at {url} did not answer in {timeout:.0f} s")
 
 
-def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
-    var_dir = Path(settings["var_dir"])
+def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
+    settings = hub.settings
+    var_dir = settings.var_dir
     run_dir = var_dir / "run"
     env_path = run_dir / "env.json"
-    keyring = Keyring(settings["secrets"]["dir"])
-    keyring.ensure_all()
-    ldap_settings = settings["ldap"]
-    ldap_password = ldap_settings["password"] or keyring.get("ldap_admin_password")
+    hub.keyring.ensure_all()
+    ldap_settings = settings.section(LdapSettings)
+    dev_slapd = settings.section(DevSlapdSettings)
+    server = settings.section(ServerSettings)
+    ldap_password = ldap_settings.password or hub.keyring.get("ldap_admin_password")
 
     stopping = False
 
@@ -307,41 +315,40 @@ def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
     worker: subprocess.Popen | None = None
     apps_running: list[subprocess.Popen] = []
     try:
-        if settings["dev_slapd"]["enabled"]:
-            url = urlsplit(ldap_settings["url"])
+        if dev_slapd.enabled:
+            url = urlsplit(ldap_settings.url)
             slapd = Slapd(
-                settings["dev_slapd"]["dir"],
-                base_dn=ldap_settings["base_dn"],
-                admin_dn=ldap_settings["bind_dn"],
+                dev_slapd.dir,
+                base_dn=ldap_settings.base_dn,
+                admin_dn=ldap_settings.bind_dn,
                 admin_password=ldap_password,
                 host=url.hostname or "127.0.0.1",
                 port=url.port or 389,
             )
             slapd.start()
             _say(f"slapd answering on {slapd.url} (data in {slapd.directory})")
-        mail = _start_mail(settings, ldap_password)
+        mail = _start_mail(settings.section(DevMailSettings), ldap_settings, ldap_password)
 
-        db = Database(settings["database"]["url"])
+        db = hub.db
         upgrade(db.engine)
-        audit = AuditLog(keyring.get("audit_chain_key"))
         if load_demo_data:
-            _load_demo_if_empty(db, audit, settings)
-        admin_client = _demo_client(db, keyring, audit, settings)
-        demo_user = _demo_user(db, settings)
+            _load_demo_if_empty(db, hub.audit, settings.section(DemoSettings))
+        admin_client = _demo_client(hub)
+        demo_user = _demo_user(hub)
         if demo_user:
-            demo_user = _demo_sign_on(db, keyring, audit, settings, demo_user)
-        demo_apps = _demo_apps(db, keyring, audit, settings)
+            demo_user = _demo_sign_on(hub, demo_user)
+        demo_apps = _demo_apps(hub)
         db.dispose()
 
-        hub_url = f"http://{settings['server']['host']}:{settings['server']['port']}"
+        hub_url = f"http://{server.host}:{server.port}"
         env = dict(os.environ)
         env.setdefault("IDHUB_VAR_DIR", str(var_dir))
         if mail is not None:  # the worker converges the dev stack's mailboxes too
             env.setdefault("IDHUB_MAIL_ENABLED", "true")
-        gunicorn = subprocess.Popen(gunicorn_argv(settings), env=env)  # noqa: S603
+        gunicorn = subprocess.Popen(gunicorn_argv(server), env=env)  # noqa: S603
         worker = subprocess.Popen([sys.executable, "-m", "idhub.cli", "worker"], env=env)  # noqa: S603
         _wait_ready(hub_url, gunicorn)
-        issuer = (settings["sso"]["issuer"] or settings["server"]["public_url"]).rstrip("/")
+        issuer = (settings.section(SsoSettings).issuer or server.public_url).rstrip("/")
         for demo_app in demo_apps:
             rp_env = {
                 **env,
@@ -357,8 +364,8 @@ def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
 
         for demo_app, proc in zip(demo_apps, apps_running, strict=True):
             _wait_answering(demo_app["url"], proc)
-        if demo_user and settings["dev_slapd"]["enabled"]:
-            demo_user["dn"] = _demo_password_in_directory(settings, keyring, demo_user)
+        if demo_user and dev_slapd.enabled:
+            demo_user["dn"] = _demo_password_in_directory(hub, demo_user)
         _write_private(
             env_path,
             {
@@ -369,9 +376,9 @@ def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
                     for a in demo_apps
                 ],
                 "ldap": {
-                    "url": ldap_settings["url"],
-                    "base_dn": ldap_settings["base_dn"],
-                    "bind_dn": ldap_settings["bind_dn"],
+                    "url": ldap_settings.url,
+                    "base_dn": ldap_settings.base_dn,
+                    "bind_dn": ldap_settings.bind_dn,
                     "password": ldap_password,
                 },
                 **_mail_env(mail),
@@ -410,24 +417,19 @@ def run_stack(settings: dict[str, Any], *, load_demo_data: bool = True) -> int:
         _say("stopped")
 
 
-def _start_mail(settings: dict[str, Any], ldap_password: str) -> MailStack | None:
+def _start_mail(
+    conf: DevMailSettings, ldap_settings: LdapSettings, ldap_password: str
+) -> MailStack | None:
     """The throwaway Postfix + Dovecot reading the directory, when [dev_mail] enables it."""
-    conf = settings["dev_mail"]
-    if not conf["enabled"]:
+    if not conf.enabled:
         return None
-    ldap_settings = settings["ldap"]
     mail = MailStack(
-        conf["dir"],
-        LdapSource(
-            ldap_settings["url"],
-            ldap_settings["base_dn"],
-            ldap_settings["bind_dn"],
-            ldap_password,
-        ),
-        hostname=conf["hostname"],
-        smtp_port=int(conf["smtp_port"]),
-        imap_port=int(conf["imap_port"]),
-        lmtp_port=int(conf["lmtp_port"]),
+        conf.dir,
+        LdapSource(ldap_settings.url, ldap_settings.base_dn, ldap_settings.bind_dn, ldap_password),
+        hostname=conf.hostname,
+        smtp_port=conf.smtp_port,
+        imap_port=conf.imap_port,
+        lmtp_port=conf.lmtp_port,
     )
     started = time.monotonic()
     mail.start()
