@@ -16,7 +16,7 @@ test: setup postgres lint
 
 lint: setup
 	$(BIN)/ruff check idhub provisioning connectors tests
-	$(BIN)/mypy provisioning connectors
+	$(BIN)/mypy idhub provisioning connectors
 
 bench: setup
 	$(BIN)/python -m bench
