@@ -51,6 +51,40 @@ def test_unknown_keys_and_unreadable_files_are_errors(tmp_path):
         load_settings(environ={"IDHUB_CONFIG": str(tmp_path / "missing.toml")})
 
 
+def test_every_section_is_typed_and_checked_at_start():
+    from idhub.app import SECTIONS, load_checked
+    from idhub.oidc.settings import SsoSettings
+    from idhub.services import ProvisioningSettings
+
+    settings = load_checked(load_settings(environ={}))
+    sso = settings.section(SsoSettings)
+    assert sso.lockout_threshold == 5 and sso.scopes[0] == "openid"
+    assert settings.section(ProvisioningSettings).poll_interval_s == 0.05
+    tables = {k for k, v in load_settings(environ={}).items() if isinstance(v, dict)}
+    assert {vars(kind)["SECTION"] for kind in SECTIONS} == tables  # no table left unread
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        (
+            "IDHUB_SSO_LOCKOUT_THRESHOLD",
+            "'five'",
+            r"\[sso\] lockout_threshold must be a whole number",
+        ),
+        ("IDHUB_PROVISIONING_LEASE_S", "true", r"\[provisioning\] lease_s must be a number"),
+        ("IDHUB_MAIL_ENABLED", "'yes'", r"\[mail\] enabled must be true or false"),
+        ("IDHUB_OAUTH_SCOPES", "[1, 2]", r"\[oauth\] scopes must be a list of text"),
+        ("IDHUB_LDAP_URL", "389", r"\[ldap\] url must be text"),
+    ],
+)
+def test_a_wrong_type_stops_the_start_naming_the_key(variable, value, message):
+    from idhub.app import load_checked
+
+    with pytest.raises(ConfigError, match=message):
+        load_checked(load_settings(environ={variable: value}))
+
+
 def test_secrets_are_generated_private_and_stable(tmp_path):
     keyring = Keyring(tmp_path / "secrets")
     keyring.ensure_all()
