@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Protocol, cast
 
 from sqlalchemy.exc import OperationalError
@@ -61,14 +61,8 @@ class WorkerSettings:
 
     @classmethod
     def from_settings(cls, section: ProvisioningSettings) -> WorkerSettings:
-        return cls(
-            batch_size=section.batch_size,
-            poll_interval_s=section.poll_interval_s,
-            lease_s=section.lease_s,
-            max_attempts=section.max_attempts,
-            backoff_base_s=section.backoff_base_s,
-            backoff_max_s=section.backoff_max_s,
-        )
+        """The loop's share of [provisioning], whose keys have the same names."""
+        return cls(**{spec.name: getattr(section, spec.name) for spec in fields(cls)})
 
 
 class _FollowedTarget(Protocol):

@@ -33,8 +33,7 @@ from idhub.oidc.storage import (
     audit_log,
     issuer,
     keyring,
-    record_audit,
-    revoke_family,
+    refuse_replay,
     sso_settings,
     writing,
 )
@@ -92,12 +91,12 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 return None
             if not consumed.rowcount:  # type: ignore[attr-defined]
                 # Presented a second time: refuse, and revoke what the first use issued.
-                revoked = revoke_family(session, row.id, "authorization code reused")
-                record_audit(
+                refuse_replay(
                     session,
-                    "sso.code.reused",
                     row.id,
-                    {"client_id": row.client_id, "tokens_revoked": revoked},
+                    row.client_id,
+                    action="sso.code.reused",
+                    why="authorization code reused",
                 )
                 return None
             if row.expires_at <= now:

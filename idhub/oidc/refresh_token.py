@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from idhub.models import OAuthToken, utcnow
 from idhub.oidc.models import ALL_METHODS, PersonToken, SignedIn, issued_to
-from idhub.oidc.storage import keyring, record_audit, revoke_family, writing
+from idhub.oidc.storage import keyring, refuse_replay, revoke_family, writing
 
 
 class RotatingRefreshTokenGrant(grants.RefreshTokenGrant):
@@ -27,12 +27,12 @@ class RotatingRefreshTokenGrant(grants.RefreshTokenGrant):
             if row is None:
                 return None
             if row.refresh_rotated_at is not None and row.family_id is not None:
-                revoked = revoke_family(session, row.family_id, "rotated refresh token reused")
-                record_audit(
+                refuse_replay(
                     session,
-                    "sso.refresh.reused",
                     row.family_id,
-                    {"client_id": row.client_id, "tokens_revoked": revoked},
+                    row.client_id,
+                    action="sso.refresh.reused",
+                    why="rotated refresh token reused",
                 )
                 return None
             session.expunge(row)

@@ -69,6 +69,16 @@ def revoke_family(session: Session, family_id: uuid.UUID, why: str) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def refuse_replay(
+    session: Session, family_id: uuid.UUID, client_id: str, *, action: str, why: str
+) -> None:
+    """A one-time credential presented again (a code: RFC 6749 4.1.2; a rotated refresh
+    token: RFC 9700 4.14.2): whoever holds it may be an attacker, so every token of its
+    family is revoked, and the replay audited."""
+    revoked = revoke_family(session, family_id, why)
+    record_audit(session, action, family_id, {"client_id": client_id, "tokens_revoked": revoked})
+
+
 def record_audit(
     session: Session, action: str, object_id: Any, after: dict, actor: Actor | None = None
 ) -> None:

@@ -8,40 +8,16 @@ import ldap
 from sqlalchemy import event, func, select
 
 from idhub.models import JobState, Person, ProvisioningJob
-from tests.fixtures.factories import make_assignment, make_person, make_position, make_unit
+from tests.fixtures.factories import (
+    joiner_items,
+    make_assignment,
+    make_person,
+    make_position,
+    make_unit,
+)
 from tests.fixtures.provisioning import directory, drain, entry
 
 YESTERDAY = (dt.date.today() - dt.timedelta(days=1)).isoformat()
-
-
-def joiner_items(unit, position, count, start=0):
-    items = []
-    for n in range(start, start + count):
-        items.append(
-            {
-                "op": "create_person",
-                "ref": f"p{n}",
-                "data": {
-                    "national_id": f"0010{n:08d}",
-                    "family_name": "Lò",
-                    "middle_name": "Văn",
-                    "given_name": f"Đức{chr(97 + n % 26)}",
-                },
-            }
-        )
-        items.append(
-            {
-                "op": "create_assignment",
-                "data": {
-                    "person_id": f"ref:p{n}",
-                    "unit_id": unit["id"],
-                    "position_id": position["id"],
-                    "kind": "primary",
-                    "start_date": "2025-07-01",
-                },
-            }
-        )
-    return items
 
 
 def people_count(app) -> int:

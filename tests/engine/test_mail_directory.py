@@ -8,7 +8,12 @@ import pytest
 from sqlalchemy import select
 
 from idhub.models import MailAddress
-from tests.fixtures.factories import make_assignment, make_person, make_position, make_unit
+from tests.fixtures.factories import (
+    lai_chau,
+    make_assignment,
+    make_person,
+    make_position,
+)
 from tests.fixtures.provisioning import drain, entry
 
 TODAY = dt.date.today()
@@ -17,19 +22,7 @@ YESTERDAY = (TODAY - dt.timedelta(days=1)).isoformat()
 
 @pytest.fixture
 def org(api):
-    root = make_unit(
-        api,
-        code="12",
-        name="Ủy ban nhân dân tỉnh Lai Châu",
-        type="province_committee",
-        mail_domain="laichau.gov.vn",
-    )
-    dept = make_unit(api, code="SNV", name="Sở Nội vụ", type="department", parent_id=root["id"])
-    return {
-        "root": root,
-        "dept": dept,
-        "specialist": make_position(api, code="CHUYEN_VIEN", name="Chuyên viên"),
-    }
+    return lai_chau(api)
 
 
 def test_joiner_gets_a_mailbox_named_by_the_key_and_a_quota(app, api, org):

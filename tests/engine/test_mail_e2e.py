@@ -15,7 +15,13 @@ import pytest
 
 from idhub.changes.outbox import enqueue
 from idhub.models import Assignment
-from tests.fixtures.factories import make_assignment, make_person, make_position, make_unit
+from tests.fixtures.factories import (
+    joiner_items,
+    lai_chau,
+    make_assignment,
+    make_person,
+    make_position,
+)
 from tests.fixtures.mail import (
     can_login,
     drain_all,
@@ -41,19 +47,7 @@ def settings(settings, mail_server, tmp_path):
 
 @pytest.fixture
 def org(api):
-    root = make_unit(
-        api,
-        code="12",
-        name="Ủy ban nhân dân tỉnh Lai Châu",
-        type="province_committee",
-        mail_domain="laichau.gov.vn",
-    )
-    dept = make_unit(api, code="SNV", name="Sở Nội vụ", type="department", parent_id=root["id"])
-    return {
-        "root": root,
-        "dept": dept,
-        "specialist": make_position(api, code="CHUYEN_VIEN", name="Chuyên viên"),
-    }
+    return lai_chau(api)
 
 
 class BothWorkers:
@@ -159,41 +153,12 @@ def test_domain_change_old_address_still_arrives(app, api, org, mail_server):
     assert sorted(subjects(mail_server, "annv", PASSWORD)) == ["Gửi địa chỉ cũ", "Gửi địa chỉ mới"]
 
 
-def _joiners(unit, position, count):
-    items = []
-    for n in range(count):
-        items.append(
-            {
-                "op": "create_person",
-                "ref": f"p{n}",
-                "data": {
-                    "national_id": f"0020{n:08d}",
-                    "family_name": "Lò",
-                    "middle_name": "Văn",
-                    "given_name": f"Đức{chr(97 + n)}",
-                },
-            }
-        )
-        items.append(
-            {
-                "op": "create_assignment",
-                "data": {
-                    "person_id": f"ref:p{n}",
-                    "unit_id": unit["id"],
-                    "position_id": position["id"],
-                    "kind": "primary",
-                    "start_date": "2025-07-01",
-                },
-            }
-        )
-    return items
-
-
 def test_mail_server_down_during_a_batch_converges_once_back(app, api, org, mail_server):
     mail_server.stop_dovecot()
     try:
         response = api.post(
-            "/api/v1/batches", {"items": _joiners(org["dept"], org["specialist"], 5)}
+            "/api/v1/batches",
+            {"items": joiner_items(org["dept"], org["specialist"], 5, id_prefix="0020")},
         )
         assert response.status_code == 200, response.json
         people = [i for i in response.json["items"] if i["op"] == "create_person"]

@@ -11,7 +11,13 @@ from sqlalchemy import func, select
 
 from idhub.changes.outbox import enqueue
 from idhub.models import Assignment, AuditEvent, ProvisioningJob
-from tests.fixtures.factories import make_assignment, make_person, make_position, make_unit
+from tests.fixtures.factories import (
+    lai_chau,
+    make_assignment,
+    make_person,
+    make_position,
+    make_unit,
+)
 from tests.fixtures.provisioning import (
     BackgroundWorker,
     directory,
@@ -26,24 +32,12 @@ TODAY = dt.date.today()
 
 @pytest.fixture
 def org(api):
-    root = make_unit(
-        api,
-        code="12",
-        name="Ủy ban nhân dân tỉnh Lai Châu",
-        type="province_committee",
-        mail_domain="laichau.gov.vn",
+    root = lai_chau(api)
+    commune = make_unit(
+        api, code="03388", name="Ủy ban nhân dân xã Mường Tè", parent_id=root["root"]["id"]
     )
-    dept = make_unit(api, code="SNV", name="Sở Nội vụ", type="department", parent_id=root["id"])
-    commune = make_unit(api, code="03388", name="Ủy ban nhân dân xã Mường Tè", parent_id=root["id"])
-    return {
-        "root": root,
-        "dept": dept,
-        "commune": commune,
-        "specialist": make_position(api, code="CHUYEN_VIEN", name="Chuyên viên"),
-        "chairman": make_position(
-            api, code="CT_UBND_XA", name="Chủ tịch UBND xã", leadership_level=4
-        ),
-    }
+    chairman = make_position(api, code="CT_UBND_XA", name="Chủ tịch UBND xã", leadership_level=4)
+    return {**root, "commune": commune, "chairman": chairman}
 
 
 def test_joiner_appears_in_the_right_place_within_a_bounded_wait(app, api, org):

@@ -19,7 +19,7 @@ from idhub import create_app
 from idhub.engine import worker as worker_module
 from idhub.models import AccountLink, JobState, LinkState, ProvisioningJob
 from tests.conftest import Api, register_client, token_for
-from tests.fixtures.factories import make_position, make_unit
+from tests.fixtures.factories import joiner_items, make_position, make_unit
 from tests.fixtures.ldap import ADMIN_PASSWORD, make_slapd
 from tests.fixtures.provisioning import BackgroundWorker, make_worker, wait_for
 
@@ -47,32 +47,9 @@ def joiners_batch(api, count: int, *, start: int = 0, org=None):  # type: ignore
         make_unit(api, code="12", type="province_committee", mail_domain="laichau.gov.vn"),
         make_position(api, code="CHUYEN_VIEN", name="Chuyên viên"),
     )
-    items = []
-    for n in range(start, start + count):
-        items.append(
-            {
-                "op": "create_person",
-                "ref": f"p{n}",
-                "data": {
-                    "national_id": f"0120{n:08d}",
-                    "family_name": "Nguyễn",
-                    "middle_name": "Văn",
-                    "given_name": "An",
-                },
-            }
-        )
-        items.append(
-            {
-                "op": "create_assignment",
-                "data": {
-                    "person_id": f"ref:p{n}",
-                    "unit_id": unit["id"],
-                    "position_id": position["id"],
-                    "kind": "primary",
-                    "start_date": "2025-07-01",
-                },
-            }
-        )
+    items = joiner_items(
+        unit, position, count, start=start, id_prefix="0120", name=("Nguyễn", "Văn", "An")
+    )
     response = api.post("/api/v1/batches", {"items": items, "reason": "QĐ 1/QĐ-UBND"})
     assert response.status_code == 200, response.json
     assert response.json["jobs"] == count

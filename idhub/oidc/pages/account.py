@@ -13,17 +13,14 @@ from werkzeug.wrappers import Response
 from idhub.db import get_db
 from idhub.models import OAuthClient, OAuthToken, SsoSession, utcnow
 from idhub.oidc.i18n import t
-from idhub.oidc.logout import end_access
 from idhub.oidc.pages.common import (
-    actor,
     bp,
     check_csrf,
+    end_own_access,
     error_page,
-    logout_settings,
     render_page,
     signed_in,
 )
-from idhub.services import current_hub
 
 
 @bp.get("/sso/account")
@@ -78,16 +75,7 @@ def end_session_page() -> Response:
             only = uuid.UUID(which)
         except ValueError:
             abort(400)
-    hub = current_hub()
-    end_access(
-        get_db(),
-        hub.audit,
-        hub.keyring,
-        logout_settings(),
-        actor(user.person.id),
-        [user.person.id],
-        reason="ended by the person",
-        session_id=only,
-        revoke_all_tokens=only is None,
+    end_own_access(
+        user.person.id, "ended by the person", session_id=only, revoke_all_tokens=only is None
     )
     return redirect("/sso/account", 303)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,7 +26,7 @@ from idhub.changes.chain import Actor
 from idhub.db import get_db
 from idhub.models import OAuthClient, Person, SsoSession
 from idhub.oidc.i18n import LANG_COOKIE, LANGS, locale, t
-from idhub.oidc.logout import LogoutSettings
+from idhub.oidc.logout import LogoutSettings, end_access
 from idhub.oidc.models import SignedIn
 from idhub.oidc.sessions import current_session
 from idhub.oidc.settings import SsoSettings
@@ -157,3 +158,21 @@ def signed_in() -> SignedIn | None:
 
 def logout_settings() -> LogoutSettings:
     return LogoutSettings.from_settings(current_hub().settings)
+
+
+def end_own_access(
+    person_id: uuid.UUID, reason: str, *, session_id: uuid.UUID | None, revoke_all_tokens: bool
+) -> None:
+    """A person ends their own access: one session (and its tokens) or all of them."""
+    hub = current_hub()
+    end_access(
+        get_db(),
+        hub.audit,
+        hub.keyring,
+        logout_settings(),
+        actor(person_id),
+        [person_id],
+        reason=reason,
+        session_id=session_id,
+        revoke_all_tokens=revoke_all_tokens,
+    )

@@ -16,21 +16,18 @@ from idhub.db import get_db
 from idhub.models import OAuthClient
 from idhub.oidc import keys
 from idhub.oidc.i18n import t
-from idhub.oidc.logout import end_access
 from idhub.oidc.pages.common import (
-    actor,
     allow_form_redirect,
     bp,
     check_csrf,
+    end_own_access,
     error_page,
-    logout_settings,
     render_page,
     secure_cookies,
     signed_in,
 )
 from idhub.oidc.sessions import clear_cookie
 from idhub.oidc.state import oidc_state
-from idhub.services import current_hub
 
 
 def _id_token_claims(hint: str) -> dict | None:
@@ -83,17 +80,8 @@ def rp_logout() -> Response:
     if request.method == "POST" and not check_csrf():
         return error_page("error.csrf")
     if user is not None and user.session is not None:
-        hub = current_hub()
-        end_access(
-            get_db(),
-            hub.audit,
-            hub.keyring,
-            logout_settings(),
-            actor(user.person.id),
-            [user.person.id],
-            reason="signed out",
-            session_id=user.session.id,
-            revoke_all_tokens=False,
+        end_own_access(
+            user.person.id, "signed out", session_id=user.session.id, revoke_all_tokens=False
         )
     response = (
         redirect(redirect_to, 303)
