@@ -44,6 +44,8 @@ def plan_entries(
     facts = seat_facts(session, subjects, dt.date.today())
     if not facts:
         return []
+    for f in facts:  # kept as read: the plan outlives this (read-only) session
+        session.expunge(f.row)
     return plan_seat_entries(
         directory, rules, facts, base_dn=base_dn, seats_ou_exists=seats_ou_exists
     )
@@ -92,8 +94,9 @@ def _queue_mailboxes(
     """A mail job per seat, carrying what its entry converge did; one still waiting from
     an earlier entry converge keeps that one's operations too (locked, so no mail worker
     claims it meanwhile)."""
-    waiting = dict(
-        session.execute(
+    waiting = {
+        seat_id: reason
+        for seat_id, reason in session.execute(
             select(ProvisioningJob.subject_id, ProvisioningJob.reason)
             .where(
                 among(session, ProvisioningJob.subject_id, list(converged)),
@@ -101,8 +104,8 @@ def _queue_mailboxes(
                 ProvisioningJob.state == JobState.PENDING,
             )
             .with_for_update()
-        ).tuples()
-    )
+        )
+    }
     for seat_id, (kinds, reasons) in sorted(converged.items()):
         earlier = read_chain_reason(waiting.get(seat_id))
         if earlier is not None:
