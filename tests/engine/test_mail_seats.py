@@ -146,3 +146,46 @@ def test_the_seat_follows_the_post_and_its_mail_stays(app, api, commune, mail_se
         ("seat.handover", [first_uid], [second_uid]),
     ]
     assert drain_all(app) == 0  # converged: nothing left to do
+
+
+def test_a_seat_job_queued_on_the_mail_target_before_an_upgrade_still_converges(
+    app, api, commune, mail_server, ldap_base
+):
+    """Seat jobs on target "mail" (from before the directory target wrote seat entries)
+    go to the directory target first, which remakes a lost entry; then the mailbox."""
+    from idhub.changes.outbox import enqueue
+    from idhub.engine.targets.seat_facts import HOLDERS_CHANGED
+    from idhub.models import ProvisioningJob
+
+    unit, chairman, _ = commune
+    person = make_person(api, family_name="Lò", middle_name="Văn", given_name="Đức")
+    make_assignment(api, person, unit, chairman)
+    drain_all(app)
+    seat = _seat_row(app)
+    conn = directory(app)
+    try:
+        conn.delete_s(seat.dn)  # by hand: only a converge of the seat brings it back
+    finally:
+        conn.unbind_s()
+    db = app.extensions["idhub"].db
+    with db.transaction() as session:
+        enqueue(session, [seat.id], HOLDERS_CHANGED, targets=("mail",))
+
+    assert drain_all(app) == 3  # mail (sent on), directory (the entry), mail (the mailbox)
+    conn = directory(app)
+    try:
+        found = conn.search_s(f"ou=seats,{ldap_base}", ldap.SCOPE_ONELEVEL, f"(uid={SEAT_UID})")
+    finally:
+        conn.unbind_s()
+    assert [dn for dn, _ in found] == [seat.dn]
+    with db.transaction() as session:
+        assert session.scalars(select(ProvisioningJob)).all() == []
+        (event,) = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.object_type == "seat")
+            .order_by(AuditEvent.id.desc())
+            .limit(1)
+        )
+        assert (event.action, event.reason) == ("seat.create", HOLDERS_CHANGED)
+        assert "create" in event.after["operations"]  # the entry's (the mailbox was kept)
+    assert _seat_row(app).state == "in_sync"
