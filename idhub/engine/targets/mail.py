@@ -25,7 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connectors.base import (
@@ -44,12 +44,7 @@ from idhub.engine.jobs import JobQueue
 from idhub.engine.target import Recording, Round
 from idhub.engine.targets.mail_facts import with_mail_facts
 from idhub.engine.targets.seat_facts import SEAT_TARGET, SeatFacts, seat_facts
-from idhub.engine.targets.seats import (
-    SeatPlan,
-    converge_seat_mailbox,
-    read_chain_reason,
-    seat_audit_action,
-)
+from idhub.engine.targets.seats import SeatPlan, converge_seat_mailbox, seat_audit_action
 from idhub.identity.snapshots import UnitDirectory, person_snapshots
 from idhub.models import (
     AccountLink,
@@ -243,18 +238,27 @@ class MailTarget:
             others = [s for s in by_subject if s not in people]
             if others:
                 for facts in seat_facts(session, others, dt.date.today()):
-                    self._plan_seat(r, facts, by_subject[facts.row.id])
+                    self._plan_seat(r, facts)
         return r
 
-    def _plan_seat(self, r: MailRound, facts: SeatFacts, jobs: list[ProvisioningJob]) -> None:
-        """A seat's mailbox, when its entry was converged (the job's reason says what it
-        did); a job from before that goes to the directory target first."""
-        chained = [c for c in (read_chain_reason(j.reason) for j in jobs) if c is not None]
-        if not chained:
-            r.to_directory.append(facts.row.id)
+    def _plan_seat(self, r: MailRound, facts: SeatFacts) -> None:
+        """A seat's mailbox, after its entry's converge (the seat row says what it did).
+
+        The directory target records every entry converge it queues a mail job for
+        (entry_version goes up, in the same transaction), and this target marks the
+        version it reported (entry_reported). So a mail job finding no entry converge
+        unreported was not queued by the directory's seat step: it is one left by an
+        earlier version, which queued seats on this target directly (every seat row
+        starts at 0 = 0). It goes to the directory first, which converges the entry
+        and queues it back here. (A job queued by the directory whose converge an
+        earlier mail job already reported goes round too: one idempotent round more.)"""
+        row = facts.row
+        if row.entry_version <= row.entry_reported:
+            r.to_directory.append(row.id)
             return
         desired = desired_seat(facts.snapshot, self.rules, base_dn=self.base_dn)
-        r.seats.append(SeatPlan(facts, desired, [k for kinds, _ in chained for k in kinds]))
+        kinds = [OpKind(k) for k in row.entry_ops]
+        r.seats.append(SeatPlan(facts, desired, kinds, entry_version=row.entry_version))
 
     def apply(self, r: MailRound) -> None:
         for p in r.plans:
@@ -344,10 +348,11 @@ class MailTarget:
             row = session.get(Seat, p.seat_id)
             if row is None:
                 continue
-            reason = "; ".join(sorted(_causes(jobs))) or None
+            reason = "; ".join(sorted({j.reason for j in jobs})) or None
             error = p.error
             if error is None:
                 done.extend(j.id for j in jobs)
+                _reported(session, p)
                 before = list(row.holders or [])
                 action = seat_audit_action(p, before)
                 row.state = LinkState.IN_SYNC.value
@@ -406,13 +411,16 @@ class MailTarget:
         self.connector.close()
 
 
-def _causes(jobs: list[ProvisioningJob]) -> set[str]:
-    """What caused a seat's converge: the reasons its entry's jobs carried."""
-    found: set[str] = set()
-    for job in jobs:
-        chained = read_chain_reason(job.reason)
-        found.update(chained[1] if chained else (job.reason,))
-    return found
+def _reported(session: Session, p: SeatPlan) -> None:
+    """The entry's operations are reported (the seat's audit event): clear them, unless
+    the directory target recorded another entry converge since they were read — that
+    one's mail job, queued with it, reports them all."""
+    session.execute(
+        update(Seat)
+        .where(Seat.id == p.seat_id, Seat.entry_version == p.entry_version)
+        .values(entry_ops=[], entry_reported=p.entry_version)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _worth_auditing(p: MailPlan) -> bool:

@@ -2,16 +2,18 @@
 
 1. The directory target (targets/directory.py, the directory's only writer) converges
    the seat's entry (provisioning.seats.desired_seat → planner → its connector) for jobs
-   "converge seat S on target ldap", and in the transaction that records it queues the
-   seat on the mail target (`chain_reason`): Postfix and Dovecot must find the entry
-   before a mailbox can be made for it.
+   "converge seat S on target ldap", and in the transaction that records it adds what
+   it did to the seat row (`entry_ops`, `entry_version`: models/mail.py) and queues the
+   seat on the mail target: Postfix and Dovecot must find the entry before a mailbox
+   can be made for it.
 2. The mail target (targets/mail.py) makes the mailbox (provisioning.mailbox.plan_mailbox,
    as for a person) and sets the ACL on its INBOX: the holders of the post today get
    SEAT_RIGHTS, anyone who ever held it and does not today loses them (the hub's range:
    an ACL set by hand for someone else stays). A holder sees the seat as
    shared/<seat uid>/INBOX. The seat row records the outcome, as an account link does
-   for a person, with one audit event for both steps: the entry's operations travel
-   with the mail job, in its reason.
+   for a person, with one audit event for both steps: the entry's operations are read
+   from the seat row, and cleared there once reported (unless a newer entry converge
+   was recorded meanwhile: the next mail job reports it).
 
 Every step is idempotent, so a converge cut short by a server going away is simply
 run again.
@@ -20,7 +22,7 @@ run again.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from connectors.base import (
@@ -46,19 +48,14 @@ from provisioning.rules import Rules
 from provisioning.seats import SEAT_RIGHTS, desired_seat, seat_container
 
 __all__ = [
-    "ENTRY_CONVERGED",
     "SeatEntryPlan",
     "SeatPlan",
     "apply_seat_entries",
-    "chain_reason",
     "converge_seat_mailbox",
+    "merge_kinds",
     "plan_seat_entries",
-    "read_chain_reason",
     "seat_audit_action",
 ]
-
-ENTRY_CONVERGED = "the seat's directory entry is converged"
-"""How a mail job queued by the directory's seat converge starts (see chain_reason)."""
 
 
 @dataclass
@@ -86,7 +83,8 @@ class SeatPlan(Outcome):
 
     facts: SeatFacts
     desired: DesiredAccount
-    entry_kinds: list[OpKind]  # what step 1 did to the entry (from the job's reason)
+    entry_kinds: list[OpKind]  # what step 1 did to the entry, unreported (the seat row's)
+    entry_version: int = 0  # the seat row's, as read: its entry_ops are cleared if unchanged
     mail_ops: list[Operation] = field(default_factory=list)
     results: list[Result] = field(default_factory=list)
     failure: ConnectorError | None = None
@@ -190,21 +188,10 @@ def apply_seat_entries(directory: AppliesOperations, plans: list[SeatEntryPlan])
         p.dn = p.dn or p.desired.name
 
 
-def chain_reason(entry_kinds: Iterable[OpKind], reasons: Iterable[str]) -> str:
-    """The reason of the mail job that follows a seat's entry converge: the entry's
-    operations (for the seat's one audit event) and the reasons that caused it."""
-    kinds = " ".join(k.value for k in entry_kinds)
-    return f"{ENTRY_CONVERGED} [{kinds}]: {'; '.join(sorted(set(reasons)))}"
-
-
-def read_chain_reason(reason: str | None) -> tuple[list[OpKind], list[str]] | None:
-    """`chain_reason` read back: the entry's operations and the causes; None for any
-    other reason (a seat job queued on the mail target before the directory wrote
-    seat entries itself)."""
-    if not reason or not reason.startswith(f"{ENTRY_CONVERGED} ["):
-        return None
-    kinds, _, causes = reason[len(ENTRY_CONVERGED) + 2 :].partition("]: ")
-    return [OpKind(k) for k in kinds.split()], [c for c in causes.split("; ") if c]
+def merge_kinds(unreported: Sequence[str], applied: Sequence[OpKind]) -> list[str]:
+    """A seat row's `entry_ops` after an entry converge: the kinds not yet reported, then
+    the new ones (each kind once, in the order first applied)."""
+    return list(dict.fromkeys([*unreported, *(k.value for k in applied)]))
 
 
 # -- step 2: the mailbox and its ACL, on the mail target ------------------------------------
