@@ -5,8 +5,9 @@
 * targets that read the directory (the mail server: Postfix and Dovecot look accounts
   up in LDAP) get a "converge subject S on target T" job for every person whose entry
   changed, so they converge from the directory's new state, never ahead of it;
-* the seat mailboxes (engine/seats.py) of the posts those people hold or held get a
-  job on the mail target, so a handover moves the seat's readers with it.
+* the seat mailboxes (targets/seat_facts.py) of the posts those people hold or held get
+  a job on the directory target (their entry; it then queues their mailbox on the mail
+  target), so a handover moves the seat's readers with it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from idhub.changes.outbox import enqueue
 from idhub.engine.plans import PersonPlan
 from idhub.engine.targets.mail_facts import record_addresses
-from idhub.engine.targets.seat_facts import SEAT_TARGET, queue_seats
+from idhub.engine.targets.seat_facts import SEAT_MAIL_TARGET, queue_seats
 from provisioning.rules import Rules
 
 ENTRY_CHANGED = "the directory entry changed"
@@ -40,7 +41,7 @@ def after_directory_converge(
     changed = [p.person_id for p in converged if p.operations]
     if then and changed:
         enqueue(session, changed, ENTRY_CHANGED, targets=then)
-    if rules is not None and SEAT_TARGET in then:
+    if rules is not None and SEAT_MAIL_TARGET in then:  # seats exist for their mailbox
         # every converge, not only changed entries: a handover may change no entry
         queue_seats(
             session,

@@ -41,7 +41,7 @@ from idhub.engine.target import Recording, Round, Target, by_subject
 from idhub.models import JobState, LinkState, ProvisioningJob, utcnow
 from idhub.services import ProvisioningSettings
 
-__all__ = ["RECORD_RETRY_DELAYS_S", "Worker", "WorkerSettings", "upsert_links"]
+__all__ = ["RECORD_RETRY_DELAYS_S", "Worker", "WorkerSettings", "new_worker_id", "upsert_links"]
 
 log = logging.getLogger(__name__)
 TIDY_EVERY_S = 60.0  # the target's housekeeping, besides when the queue runs dry
@@ -63,6 +63,11 @@ class WorkerSettings:
     def from_settings(cls, section: ProvisioningSettings) -> WorkerSettings:
         """The loop's share of [provisioning], whose keys have the same names."""
         return cls(**{spec.name: getattr(section, spec.name) for spec in fields(cls)})
+
+
+def new_worker_id(prefix: str = "") -> str:
+    """A worker's lease owner and actor id: host, process, a few random characters."""
+    return f"{prefix}{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class _FollowedTarget(Protocol):
@@ -89,7 +94,7 @@ class Worker:
         self.audit = audit
         self.target = target
         self.settings = settings
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.worker_id = worker_id or new_worker_id()
         self.actor = Actor("system", f"worker {self.worker_id}")
         self.jobs = JobQueue(db, target.name, self.worker_id, settings)
         self.clock = Clock(periodic)

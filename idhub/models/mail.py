@@ -56,7 +56,16 @@ class Seat(Base):
     provisioning.seats.seat_key(unit, code); `uid` (the address's local part and the
     directory entry's uid) is chosen once and never given to anything else. The rest
     is how its last converge on the mail target went, as an account link says for a
-    person."""
+    person.
+
+    A seat converges in two steps (engine/targets/seats.py); the `entry_*` columns hand
+    the first's outcome to the second. The directory target, recording a converge of
+    the entry, adds the kinds of operation it applied to `entry_ops` and increments
+    `entry_version`; the mail target, recording the mailbox, reports them (the seat's
+    one audit event), then empties `entry_ops` and sets `entry_reported` to the version
+    it read — only if `entry_version` is still that one, so an entry converge recorded
+    meanwhile is reported by the next mail job. `entry_version > entry_reported`: an
+    entry converge is waiting for its mailbox step."""
 
     __tablename__ = "seat"
 
@@ -72,5 +81,8 @@ class Seat(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     last_converged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    entry_ops: Mapped[list[str]] = mapped_column(JSON, default=list)  # OpKind values, unreported
+    entry_version: Mapped[int] = mapped_column(Integer, default=0)  # entry converges recorded
+    entry_reported: Mapped[int] = mapped_column(Integer, default=0)  # the last one reported
 
     __table_args__ = (UniqueConstraint("unit_id", "position_code", name="uq_seat_unit_position"),)

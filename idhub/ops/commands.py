@@ -226,22 +226,21 @@ def _directory_worker(rt: Runtime) -> Worker:
 
 
 def _mail_worker(rt: Runtime) -> Worker | None:
-    """The mail target's worker when [mail] is enabled (it runs beside the directory's)."""
-    from idhub.engine.targets.mail import MailWorker
-    from idhub.engine.worker import WorkerSettings
+    """The mail target's worker when [mail] is enabled (it runs beside the directory's,
+    which writes every directory entry: seat mailboxes' too)."""
+    from idhub.engine.targets.mail import MailTarget
+    from idhub.engine.worker import Worker, WorkerSettings, new_worker_id
     from idhub.services import ProvisioningSettings
 
     connector = rt.connectors.mailboxes()
     if connector is None:
         return None
-    return MailWorker(
+    return Worker(
         rt.db,
         rt.audit,
-        connector,
-        rt.rules,
-        base_dn=rt.base_dn,
+        MailTarget(connector, rt.rules, base_dn=rt.base_dn),
         settings=WorkerSettings.from_settings(rt.settings.section(ProvisioningSettings)),
-        directory=rt.connector(),  # seat mailboxes have a directory entry of their own
+        worker_id=new_worker_id("mail:"),
     )
 
 

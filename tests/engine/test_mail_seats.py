@@ -14,11 +14,18 @@ import time
 
 import ldap
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from idhub.models import AuditEvent, Seat
 from tests.fixtures.factories import make_assignment, make_person, make_position, make_unit
-from tests.fixtures.mail import drain_all, enable_mail, imap_login, send_mail, set_password
+from tests.fixtures.mail import (
+    drain_all,
+    enable_mail,
+    imap_login,
+    make_workers,
+    send_mail,
+    set_password,
+)
 from tests.fixtures.provisioning import directory
 
 TODAY = dt.date.today()
@@ -146,3 +153,105 @@ def test_the_seat_follows_the_post_and_its_mail_stays(app, api, commune, mail_se
         ("seat.handover", [first_uid], [second_uid]),
     ]
     assert drain_all(app) == 0  # converged: nothing left to do
+
+
+def test_a_seat_job_queued_on_the_mail_target_before_an_upgrade_still_converges(
+    app, api, commune, mail_server, ldap_base
+):
+    """Seat jobs on target "mail" (from before the directory target wrote seat entries)
+    go to the directory target first, which remakes a lost entry; then the mailbox."""
+    from idhub.changes.outbox import enqueue
+    from idhub.engine.targets.seat_facts import HOLDERS_CHANGED
+    from idhub.models import ProvisioningJob
+
+    unit, chairman, _ = commune
+    person = make_person(api, family_name="Lò", middle_name="Văn", given_name="Đức")
+    make_assignment(api, person, unit, chairman)
+    drain_all(app)
+    seat = _seat_row(app)
+    conn = directory(app)
+    try:
+        conn.delete_s(seat.dn)  # by hand: only a converge of the seat brings it back
+    finally:
+        conn.unbind_s()
+    db = app.extensions["idhub"].db
+    with db.transaction() as session:
+        enqueue(session, [seat.id], HOLDERS_CHANGED, targets=("mail",))
+
+    assert drain_all(app) == 3  # mail (sent on), directory (the entry), mail (the mailbox)
+    conn = directory(app)
+    try:
+        found = conn.search_s(f"ou=seats,{ldap_base}", ldap.SCOPE_ONELEVEL, f"(uid={SEAT_UID})")
+    finally:
+        conn.unbind_s()
+    assert [dn for dn, _ in found] == [seat.dn]
+    with db.transaction() as session:
+        assert session.scalars(select(ProvisioningJob)).all() == []
+        (event,) = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.object_type == "seat")
+            .order_by(AuditEvent.id.desc())
+            .limit(1)
+        )
+        assert (event.action, event.reason) == ("seat.create", HOLDERS_CHANGED)
+        assert "create" in event.after["operations"]  # the entry's (the mailbox was kept)
+    assert _seat_row(app).state == "in_sync"
+
+
+def test_an_entry_converge_recorded_while_the_mailbox_converges_is_reported_next(
+    app, api, commune, mail_server, monkeypatch
+):
+    """The mail target clears the entry operations it reported only if no entry converge
+    was recorded since it read them: one recorded between the mail worker's plan and its
+    record is reported by the next mail job (the seat's audit event), not lost."""
+    from idhub.changes.outbox import enqueue
+    from idhub.engine.targets.seat_facts import HOLDERS_CHANGED
+
+    unit, chairman, _ = commune
+    person = make_person(api, family_name="Lò", middle_name="Văn", given_name="Đức")
+    make_assignment(api, person, unit, chairman)
+    drain_all(app)
+    seat = _seat_row(app)
+    db = app.extensions["idhub"].db
+    with db.transaction() as session:
+        last_event = session.scalar(select(func.max(AuditEvent.id)))
+
+    directory_worker, mail_worker = make_workers(app)
+    try:
+        with db.transaction() as session:
+            enqueue(session, [seat.id], HOLDERS_CHANGED, targets=("ldap",))
+        assert directory_worker.run_once() == 1  # the entry (as it was): its mail job queued
+        apply = mail_worker.target.apply
+
+        def apply_while_the_entry_converges(plans):
+            apply(plans)
+            conn = directory(app)  # someone edits the entry; the directory puts it back
+            try:
+                conn.modify_s(seat.dn, [(ldap.MOD_REPLACE, "title", [b"Edited by hand"])])
+            finally:
+                conn.unbind_s()
+            with db.transaction() as session:
+                enqueue(session, [seat.id], HOLDERS_CHANGED, targets=("ldap",))
+            assert directory_worker.run_once() == 1
+
+        monkeypatch.setattr(mail_worker.target, "apply", apply_while_the_entry_converges)
+        assert mail_worker.run_once() == 1  # read before the modify, recorded after it
+    finally:
+        directory_worker.connector.close()
+        mail_worker.close()
+
+    assert drain_all(app) == 1  # the mail job the modify queued
+    with db.transaction() as session:
+        events = [
+            (e.action, e.reason, e.after["operations"])
+            for e in session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.object_type == "seat", AuditEvent.id > last_event)
+                .order_by(AuditEvent.id)
+            )
+        ]
+    assert [(action, reason) for action, reason, _ in events] == [("seat.update", HOLDERS_CHANGED)]
+    assert events[0][2][0] == "modify"  # the entry's, reported by the next mail job
+    row = _seat_row(app)
+    assert (row.entry_ops, row.entry_version) == ([], row.entry_reported)
+    assert row.state == "in_sync"

@@ -1,5 +1,7 @@
 """The directory as the worker loop's target (engine/target.py): plan a round of people
-with compute_plans (targets/ldap.py), apply it in one batch, record it set-based.
+with compute_plans (targets/ldap.py), apply it in one batch, record it set-based. It is
+the directory's only writer: seat mailboxes' entries are converged here too (their jobs
+are rare; targets/seat_entries.py), before the mail target makes their mailboxes.
 
 What follows a converge (mail and seat jobs, recorded addresses) is queued in the same
 transaction as its record (engine/followup.py); people converged to disabled lose their
@@ -16,12 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.base import OpKind, TargetUnavailable
 from idhub.changes.chain import Actor, AuditLog, Change, encode
 from idhub.changes.guard import Guard
-from idhub.db import Database
+from idhub.db import Database, among
 from idhub.engine.containers import prune_containers
 from idhub.engine.followup import after_directory_converge
 from idhub.engine.jobs import JobQueue, upsert_links
@@ -36,7 +39,9 @@ from idhub.engine.targets.ldap import (
     compute_plans,
     summary,
 )
-from idhub.models import AccountLink, JobState, LinkState
+from idhub.engine.targets.seat_entries import plan_entries, record_entries
+from idhub.engine.targets.seats import SeatEntryPlan, apply_seat_entries
+from idhub.models import AccountLink, JobState, LinkState, Seat
 from idhub.services import Directory
 from provisioning.model import AccountState
 from provisioning.rules import Rules
@@ -85,6 +90,7 @@ class DirectoryTarget:
         self.on_disabled = on_disabled
         self._prune_due = False  # a round moved people out of OUs since the last prune
         self._next_prune = 0.0
+        self._seats_ou_exists = False  # ou=seats was there or made by an earlier round
 
     def attach(self, db: Database, audit: AuditLog, actor: Actor) -> None:
         self.db, self.audit, self.actor = db, audit, actor
@@ -109,14 +115,32 @@ class DirectoryTarget:
                         session, self.connector, self.rules, subjects, base_dn=self.base_dn
                     )
             held = self.guard.hold(db, plans) if self.guard else set()
+            seats = self._plan_seats(db, set(subjects) - {p.person_id for p in plans})
         except TargetUnavailable:
             self.connector.close()
             raise
-        return DirectoryPlans(plans, held, [p for p in plans if p.person_id not in held])
+        return DirectoryPlans(plans, held, [p for p in plans if p.person_id not in held], seats)
+
+    def _plan_seats(self, db: Database, others: set[uuid.UUID]) -> list[SeatEntryPlan]:
+        """The entries of the seats among the subjects that are not people."""
+        if not others:
+            return []
+        with db.reading() as session:
+            return plan_entries(
+                session,
+                self.connector,
+                self.rules,
+                sorted(others),
+                base_dn=self.base_dn,
+                seats_ou_exists=self._seats_ou_exists,
+            )
 
     def apply(self, plans: DirectoryPlans) -> None:
         try:
             apply_plans(self.connector, plans.to_apply)
+            if plans.seats:
+                apply_seat_entries(self.connector, plans.seats)
+                self._seats_ou_exists |= any(p.error is None for p in plans.seats)
         except TargetUnavailable:
             self.connector.close()
             raise
@@ -134,7 +158,8 @@ class DirectoryTarget:
         r: DirectoryPlans = round_.plans
         by_subject = round_.by_subject
         # People with no plan no longer exist: their jobs are done, nothing to converge.
-        missing = set(by_subject) - {p.person_id for p in r.plans}
+        # Seats are recorded by `record` (record_entries).
+        missing = set(by_subject) - {p.person_id for p in r.plans} - {p.seat_id for p in r.seats}
         draft = _Draft(done=[j.id for s in missing for j in by_subject[s] if j.id in owned])
         for p in r.plans:
             if p.person_id in r.held or p.error is not None:
@@ -180,6 +205,9 @@ class DirectoryTarget:
             self._record_troubled(rec, draft.troubled)
         after_directory_converge(session, draft.converged, self.then, rules=self.rules)
         rec.done.extend(draft.done)
+        seats: list[SeatEntryPlan] = rec.round.plans.seats
+        if seats:
+            record_entries(rec, seats, self.audit, then=self.then)
 
     def _record_troubled(self, rec: Recording, plans: list[PersonPlan]) -> None:
         """Held or failed plans: their jobs wait, are retried with a backoff, or are parked."""
@@ -223,8 +251,12 @@ class DirectoryTarget:
 
     def holders(
         self, session: Session, queue: JobQueue, subjects: list[uuid.UUID]
-    ) -> dict[uuid.UUID, AccountLink]:
-        return queue.links(session, subjects)
+    ) -> dict[uuid.UUID, AccountLink | Seat]:
+        """Links for people, the seat rows for seats."""
+        found = session.scalars(select(Seat).where(among(session, Seat.id, subjects)))
+        seats = {s.id: s for s in found}
+        people = [s for s in subjects if s not in seats]
+        return {**seats, **queue.links(session, people)}
 
     def after_record(self, round_: Round) -> None:
         """Sign-on: the people converged to disabled lose their sessions and tokens."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -31,6 +31,7 @@ from connectors.ldap import DuplicateKeys
 from idhub.db import among
 from idhub.engine.plans import Outcome, PersonPlan
 from idhub.engine.targets.mail_facts import with_mail_facts
+from idhub.engine.targets.seats import SeatEntryPlan
 from idhub.identity.snapshots import UnitDirectory, person_snapshots
 from idhub.identity.usernames import issue_username
 from idhub.models import Person
@@ -204,8 +205,10 @@ def audit_action(p: PersonPlan) -> str:
 
 @dataclass
 class DirectoryPlans:
-    """A round's plans; the guard's held people are planned but not applied."""
+    """A round's plans; the guard's held people are planned but not applied; and the
+    entries of the seat mailboxes in the round (targets/seat_entries.py)."""
 
     plans: list[PersonPlan]
     held: set[uuid.UUID]
     to_apply: list[PersonPlan]
+    seats: list[SeatEntryPlan] = field(default_factory=list)

@@ -11,20 +11,21 @@ mail root), plans with provisioning.mailbox and applies with connectors.mail.
 Dovecot away → the job waits with backoff and is retried, never parked; the
 directory worker is not held up. Reading nothing from the directory here is on
 purpose: HR is the truth, and the mailbox location is derived from the person's key.
+
+Seat mailboxes (targets/seats.py) come here once the directory target has converged
+their entry; this target never writes the directory.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import socket
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connectors.base import (
@@ -36,14 +37,14 @@ from connectors.base import (
     Result,
 )
 from idhub.changes.chain import Actor, AuditLog
+from idhub.changes.outbox import enqueue
 from idhub.db import Database
 from idhub.engine.followup import ENTRY_CHANGED
 from idhub.engine.jobs import JobQueue
 from idhub.engine.target import Recording, Round
 from idhub.engine.targets.mail_facts import with_mail_facts
-from idhub.engine.targets.seat_facts import seat_facts
-from idhub.engine.targets.seats import SeatPlan, apply_seat_plans, plan_seats, seat_audit_action
-from idhub.engine.worker import Worker, WorkerSettings
+from idhub.engine.targets.seat_facts import SEAT_TARGET, SeatFacts, seat_facts
+from idhub.engine.targets.seats import SeatPlan, converge_seat_mailbox, seat_audit_action
 from idhub.identity.snapshots import UnitDirectory, person_snapshots
 from idhub.models import (
     AccountLink,
@@ -53,11 +54,12 @@ from idhub.models import (
     ProvisioningJob,
     Seat,
 )
-from idhub.services import Directory, Mailboxes
+from idhub.services import Mailboxes
 from provisioning.mailbox import plan_delegations, plan_mailbox
 from provisioning.model import AccountState, DesiredAccount
 from provisioning.policy import desired_account, mailbox_location
 from provisioning.rules import Rules
+from provisioning.seats import desired_seat
 
 log = logging.getLogger(__name__)
 MAIL_TARGET = "mail"
@@ -192,10 +194,12 @@ def _with_delegations(connector: Mailboxes, p: MailPlan) -> None:
 
 @dataclass
 class MailRound:
-    """A round's plans: people's mailboxes, and seat mailboxes (entry, mailbox, ACL)."""
+    """A round's plans: people's mailboxes, and seat mailboxes (their mailbox and ACL)."""
 
     plans: list[MailPlan]
     seats: list[SeatPlan]
+    # Seats queued here before the directory target wrote their entries: sent there.
+    to_directory: list[uuid.UUID] = field(default_factory=list)
 
 
 class MailTarget:
@@ -206,29 +210,19 @@ class MailTarget:
     subjects = "mailboxes"
     pipelined = False  # rounds are small and follow the directory's; recorded in turn
 
-    def __init__(
-        self,
-        connector: Mailboxes,
-        rules: Rules,
-        *,
-        base_dn: str,
-        directory: Directory | None = None,
-    ) -> None:
+    def __init__(self, connector: Mailboxes, rules: Rules, *, base_dn: str) -> None:
         self.connector = connector
         self.rules = rules
         self.base_dn = base_dn
-        # Seat mailboxes (targets/seats.py) need their own directory entry first.
-        self.directory = directory
-        self._seats_ou_exists = False
 
     def attach(self, db: Database, audit: AuditLog, actor: Actor) -> None:
         self.db, self.audit, self.actor = db, audit, actor
 
     def plan(self, db: Database, round_: Round) -> MailRound:
         by_subject = round_.by_subject
-        seat_plans: list[SeatPlan] = []
+        r = MailRound([], [])
         with db.transaction() as session:
-            plans = compute_mail_plans(
+            r.plans = compute_mail_plans(
                 session,
                 self.connector,
                 self.rules,
@@ -240,29 +234,39 @@ class MailTarget:
                     if any(j.reason == ENTRY_CHANGED for j in js)
                 ),
             )
-            people = {p.person_id for p in plans}
+            people = {p.person_id for p in r.plans}
             others = [s for s in by_subject if s not in people]
-            if others and self.directory is not None:
-                facts = seat_facts(session, others, dt.date.today())
-                if facts:
-                    seat_plans = plan_seats(
-                        self.directory,
-                        self.rules,
-                        facts,
-                        base_dn=self.base_dn,
-                        seats_ou_exists=self._seats_ou_exists,
-                    )
-        return MailRound(plans, seat_plans)
+            if others:
+                for facts in seat_facts(session, others, dt.date.today()):
+                    self._plan_seat(r, facts)
+        return r
+
+    def _plan_seat(self, r: MailRound, facts: SeatFacts) -> None:
+        """A seat's mailbox, after its entry's converge (the seat row says what it did).
+
+        The directory target records every entry converge it queues a mail job for
+        (entry_version goes up, in the same transaction), and this target marks the
+        version it reported (entry_reported). So a mail job finding no entry converge
+        unreported was not queued by the directory's seat step: it is one left by an
+        earlier version, which queued seats on this target directly (every seat row
+        starts at 0 = 0). It goes to the directory first, which converges the entry
+        and queues it back here. (A job queued by the directory whose converge an
+        earlier mail job already reported goes round too: one idempotent round more.)"""
+        row = facts.row
+        if row.entry_version <= row.entry_reported:
+            r.to_directory.append(row.id)
+            return
+        desired = desired_seat(facts.snapshot, self.rules, base_dn=self.base_dn)
+        kinds = [OpKind(k) for k in row.entry_ops]
+        r.seats.append(SeatPlan(facts, desired, kinds, entry_version=row.entry_version))
 
     def apply(self, r: MailRound) -> None:
         for p in r.plans:
             _with_delegations(self.connector, p)
             if p.operations:
                 p.results = self.connector.apply(p.operations)
-        if r.seats:
-            assert self.directory is not None
-            apply_seat_plans(self.directory, self.connector, r.seats)
-            self._seats_ou_exists = self._seats_ou_exists or any(p.error is None for p in r.seats)
+        for seat in r.seats:
+            converge_seat_mailbox(self.connector, seat)
 
     def draft(self, round_: Round, owned: set[int], now: dt.datetime) -> None:
         return None  # recorded row by row: mail rounds are small
@@ -272,6 +276,11 @@ class MailTarget:
         session = rec.session
         owned = rec.queue.load(session, rec.owned)
         done_seats = self._record_seats(rec, owned, r.seats)
+        if r.to_directory:  # done here once queued there (the entry, then back here)
+            jobs = [owned[j.id] for s in r.to_directory for j in rec.jobs_of(s) if j.id in owned]
+            for why in sorted({j.reason for j in jobs}):
+                ids = {j.subject_id for j in jobs if j.reason == why}
+                enqueue(session, ids, why, targets=(SEAT_TARGET,))
         planned = {p.person_id for p in r.plans} | {p.seat_id for p in r.seats}
         rec.done.extend(
             j.id
@@ -343,10 +352,10 @@ class MailTarget:
             error = p.error
             if error is None:
                 done.extend(j.id for j in jobs)
+                _reported(session, p)
                 before = list(row.holders or [])
                 action = seat_audit_action(p, before)
                 row.state = LinkState.IN_SYNC.value
-                row.dn = p.dn
                 row.enabled = p.desired.state is AccountState.ENABLED
                 row.holders = p.granted
                 row.last_error = None
@@ -400,25 +409,18 @@ class MailTarget:
 
     def close(self) -> None:
         self.connector.close()
-        if self.directory is not None:
-            self.directory.close()
 
 
-def MailWorker(  # noqa: N802 - the name callers knew when it was a class
-    db: Database,
-    audit: AuditLog,
-    connector: Mailboxes,
-    rules: Rules,
-    *,
-    base_dn: str,
-    settings: WorkerSettings,
-    worker_id: str | None = None,
-    directory: Directory | None = None,
-) -> Worker:
-    """The worker loop on target "mail" (its id prefixed "mail:")."""
-    target = MailTarget(connector, rules, base_dn=base_dn, directory=directory)
-    worker_id = worker_id or f"mail:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-    return Worker(db, audit, target, settings=settings, worker_id=worker_id)
+def _reported(session: Session, p: SeatPlan) -> None:
+    """The entry's operations are reported (the seat's audit event): clear them, unless
+    the directory target recorded another entry converge since they were read — that
+    one's mail job, queued with it, reports them all."""
+    session.execute(
+        update(Seat)
+        .where(Seat.id == p.seat_id, Seat.entry_version == p.entry_version)
+        .values(entry_ops=[], entry_reported=p.entry_version)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _worth_auditing(p: MailPlan) -> bool:

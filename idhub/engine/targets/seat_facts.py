@@ -1,9 +1,10 @@
 """Seat mailboxes in the engine: which seats a change touches, and what HR says of each.
 
-A seat is converged on the mail target (its directory entry, then its mailbox and who
-may read it), with the same outbox, leases and backoff as a person. Seat jobs are
-queued by the directory worker, in the transaction that records a person's converge,
-for every seat post that person holds or held: a handover (one post ending, another
+A seat is converged as a person is, with the same outbox, leases and backoff: its
+directory entry on the directory target, then its mailbox and who may read it on the
+mail target (targets/seats.py). Seat jobs are queued on the directory target by its
+worker, in the transaction that records a person's converge, for every seat post that
+person holds or held: a handover (one post ending, another
 starting, on a date or by an HR write) always converges both people first, so the seat
 follows with the new holders. The daily sweep queues every seat too (a vacant seat's
 unit may have been renamed or closed).
@@ -38,7 +39,8 @@ from provisioning.rules import Rules
 from provisioning.seats import SeatSnapshot, seat_key, seat_uid_base
 
 log = logging.getLogger(__name__)
-SEAT_TARGET = "mail"  # seats converge with the mailboxes
+SEAT_TARGET = "ldap"  # a seat's entry first: the directory target is its only writer
+SEAT_MAIL_TARGET = "mail"  # then its mailbox and ACL, queued by the entry's converge
 HOLDERS_CHANGED = "a seat post was taken up or left"
 _CHUNK = 900
 
@@ -49,7 +51,7 @@ def queue_seats(
     person_ids: Sequence[uuid.UUID],
     usernames: Iterable[str] = (),
 ) -> int:
-    """Queue a mail-target job for every seat these people hold or held (a new seat is
+    """Queue a seat job for every seat these people hold or held (a new seat is
     recorded, with its uid, first), and for every seat whose last converge let one of
     them in (`usernames`: theirs). Returns how many seats were queued."""
     posts = seat_posts(session, rules, person_ids)
