@@ -69,6 +69,25 @@ class InvalidData(ConnectorError):
     operation). Not retried; shown to the admin."""
 
 
+class DuplicateKeys(Conflict):
+    """Several entries claim one correlation key (`ReadsManyAccounts.read_many`).
+
+    `accounts` holds what was read for every other key, so a caller converging a batch
+    can go on with those and report only the duplicated ones; `duplicates` maps each
+    such key to the DNs that claim it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        accounts: dict[AccountKey, Account],
+        duplicates: dict[AccountKey, list[str]],
+    ) -> None:
+        super().__init__(message)
+        self.accounts = accounts
+        self.duplicates = duplicates
+
+
 # ---------------------------------------------------------------------- data
 
 

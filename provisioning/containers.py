@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import functools
 
+from connectors.dn import child_dn
 from provisioning.attributes import TRUE, nfc, values
-from provisioning.dn import child_dn
 from provisioning.model import Container, UnitSnapshot
 from provisioning.rules import Rules
 

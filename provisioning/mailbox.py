@@ -24,7 +24,7 @@ never): Dovecot's cache state cannot be read back, so the record stands in for i
 from __future__ import annotations
 
 from connectors.base import Account, AccountKey, Operation, OpKind
-from provisioning.dn import rdn_value
+from connectors.dn import rdn_value
 from provisioning.model import AccountState, DesiredAccount
 
 __all__ = ["plan_delegations", "plan_mailbox"]

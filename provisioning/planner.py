@@ -18,7 +18,7 @@ Order of a plan for an existing entry, least privilege first:
 5. ADD_MEMBER to the groups the account must join (with its DN after the plan);
 6. ENABLE, once everything else is in place.
 
-Comparisons: DNs through :func:`provisioning.dn.normalize_dn` (case and escaping are
+Comparisons: DNs through :func:`connectors.dn.normalize_dn` (case and escaping are
 not changes); attribute names case-insensitively; values as sets (order is not a
 change), exactly (a case change in cn is repaired), except ``idhubAccountStatus``
 whose values are compared case-insensitively as the directory does. ``objectClass`` is
@@ -41,7 +41,7 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 from connectors.base import Account, AccountKey, KeyKind, Operation, OpKind, Values
-from provisioning.dn import normalize_dn, parent_dn, rdn_of, rdn_value, split_dn
+from connectors.dn import normalize_dn, parent_dn, rdn_of, rdn_value, split_dn
 from provisioning.model import AccountState, Container, DesiredAccount
 
 __all__ = ["IGNORED_ATTRIBUTES", "STATUS_ATTRIBUTE", "describe", "plan"]
@@ -66,7 +66,7 @@ def plan(
     """Operations that turn `actual` into `desired` (see the module docstring).
 
     `existing_containers` and `managed_groups` hold normalised DNs
-    (:func:`provisioning.dn.normalize_dn`). `actual.groups` must have been read:
+    (:func:`connectors.dn.normalize_dn`). `actual.groups` must have been read:
     ValueError when it is None (removals cannot be planned from "not read"), or when
     `actual` belongs to another person. `kind` is what the desired account's key names
     (a person, or a seat: see provisioning.seats).

@@ -19,7 +19,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from provisioning.dn import child_dn
+from connectors.dn import child_dn
 from provisioning.model import AccountState, Container, DesiredAccount, UnitSnapshot
 from provisioning.naming import MAX_IDENTIFIER_LENGTH, fold, nfc
 from provisioning.policy import mailbox_location

@@ -16,19 +16,16 @@ connectors.dn (never built by string surgery on values); every python-ldap excep
 leaves this package as a connectors.base error.
 """
 
-from connectors.dn import normalize_dn
 from connectors.ldap.connection import LdapConfig
 from connectors.ldap.connector import ADD_WINDOW, LdapConnector
 from connectors.ldap.entries import MEMBER_ATTRIBUTE
-from connectors.ldap.reads import PAGE_SIZE, READ_CHUNK, DuplicateKeys
+from connectors.ldap.reads import PAGE_SIZE, READ_CHUNK
 
 __all__ = [
     "ADD_WINDOW",
     "MEMBER_ATTRIBUTE",
     "PAGE_SIZE",
     "READ_CHUNK",
-    "DuplicateKeys",
     "LdapConfig",
     "LdapConnector",
-    "normalize_dn",
 ]

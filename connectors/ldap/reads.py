@@ -14,7 +14,14 @@ import ldap
 import ldap.filter
 from ldap.controls import SimplePagedResultsControl
 
-from connectors.base import Account, AccountKey, Conflict, KeyKind, TargetMisconfigured
+from connectors.base import (
+    Account,
+    AccountKey,
+    Conflict,
+    DuplicateKeys,
+    KeyKind,
+    TargetMisconfigured,
+)
 from connectors.dn import fold, normalize_dn
 from connectors.ldap.connection import Conn, Connection
 from connectors.ldap.entries import KEY_LOOKUP, Decoded, Entry, decode, key_filter, to_account
@@ -23,25 +30,6 @@ PAGE_SIZE = 500
 READ_CHUNK = 200
 """Keys per search in read_many: one OR filter of this many terms (well under the
 default size limit of 500 entries for non-root binds)."""
-
-
-class DuplicateKeys(Conflict):
-    """Several entries claim one correlation key (read_many).
-
-    `accounts` holds what was read for every other key, so a caller converging a batch
-    can go on with those and report only the duplicated ones; `duplicates` maps each
-    such key to the DNs that claim it.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        accounts: dict[AccountKey, Account],
-        duplicates: dict[AccountKey, list[str]],
-    ) -> None:
-        super().__init__(message)
-        self.accounts = accounts
-        self.duplicates = duplicates
 
 
 class Reader:

@@ -24,10 +24,9 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
-from typing import Any, Protocol, cast
 
 from sqlalchemy.exc import OperationalError
 
@@ -35,13 +34,13 @@ from connectors.base import TargetUnavailable
 from idhub.changes.chain import Actor, AuditLog
 from idhub.changes.wakeup import Wakeup
 from idhub.db import Database
-from idhub.engine.jobs import JobQueue, upsert_links
+from idhub.engine.jobs import JobQueue
 from idhub.engine.periodic import Clock, Periodic
 from idhub.engine.target import Recording, Round, Target, by_subject
 from idhub.models import JobState, LinkState, ProvisioningJob, utcnow
 from idhub.services import ProvisioningSettings
 
-__all__ = ["RECORD_RETRY_DELAYS_S", "Worker", "WorkerSettings", "new_worker_id", "upsert_links"]
+__all__ = ["RECORD_RETRY_DELAYS_S", "Worker", "WorkerSettings", "new_worker_id"]
 
 log = logging.getLogger(__name__)
 TIDY_EVERY_S = 60.0  # the target's housekeeping, besides when the queue runs dry
@@ -70,13 +69,6 @@ def new_worker_id(prefix: str = "") -> str:
     return f"{prefix}{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-class _FollowedTarget(Protocol):
-    """The directory target's knobs (targets/directory.py), set on its worker by callers."""
-
-    then: tuple[str, ...]
-    on_disabled: Callable[[list[uuid.UUID], Actor], object] | None
-
-
 class Worker:
     """The loop for one target: `run` until stopped, or `run_once` for one round."""
 
@@ -103,27 +95,6 @@ class Worker:
         self._recorder = ThreadPoolExecutor(1, thread_name_prefix="idhub-recorder")
         self._recording: Future[None] | None = None
         self._wakeup = Wakeup(db.engine)  # an idle worker wakes when jobs are queued
-
-    # The directory target's knobs, for callers that set them on its worker.
-    @property
-    def connector(self) -> Any:
-        return self.target.connector
-
-    @property
-    def then(self) -> tuple[str, ...]:
-        return cast(_FollowedTarget, self.target).then
-
-    @then.setter
-    def then(self, value: tuple[str, ...]) -> None:
-        cast(_FollowedTarget, self.target).then = value
-
-    @property
-    def on_disabled(self) -> Callable[[list[uuid.UUID], Actor], object] | None:
-        return cast(_FollowedTarget, self.target).on_disabled
-
-    @on_disabled.setter
-    def on_disabled(self, value: Callable[[list[uuid.UUID], Actor], object] | None) -> None:
-        cast(_FollowedTarget, self.target).on_disabled = value
 
     def claim(self) -> list[ProvisioningJob]:
         return self.jobs.claim()
@@ -191,10 +162,6 @@ class Worker:
         count = self.clock.run_due(self.actor, all_=True)
         self.target.tidy()
         return count
-
-    def prune(self) -> Any:
-        """The target's housekeeping now (the directory: remove the OUs left empty)."""
-        return self.target.tidy()
 
     def _tick(self, next_tidy: float) -> float:
         """Periodic tasks that are due, then housekeeping; when the next is due."""

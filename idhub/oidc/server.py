@@ -12,13 +12,13 @@ from flask import Blueprint, Flask, Response
 
 from idhub.config import Settings
 from idhub.oidc.client_credentials import ClientCredentialsGrant
-from idhub.oidc.models import Client, query_client
+from idhub.oidc.models import query_client
 from idhub.oidc.settings import OAuthSettings, SsoSettings
 from idhub.oidc.state import OidcState, issuer_of, secure_cookies_of
 from idhub.oidc.tokens import save_token
 from idhub.services import Hub
 
-__all__ = ["Client", "init_oauth", "query_client", "save_token", "supported_scopes"]
+__all__ = ["init_oauth", "supported_scopes"]
 
 
 def supported_scopes(settings: Settings) -> list[str]:

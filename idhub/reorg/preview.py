@@ -22,7 +22,8 @@ from connectors.dn import normalize_dn
 from idhub.changes.chain import Actor, AuditLog
 from idhub.changes.context import HrContext
 from idhub.db import Database
-from idhub.engine.targets.ldap import PersonPlan, compute_plans
+from idhub.engine.plans import PersonPlan
+from idhub.engine.targets.ldap import compute_plans
 from idhub.engine.targets.seat_facts import all_seat_ids, ensure_seats, seat_facts, seat_posts
 from idhub.models import Person
 from idhub.reorg.changesets import check, get_change_set, problem_json, write_effect

@@ -27,8 +27,8 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from connectors.dn import child_dn
 from provisioning.containers import former_container, unit_containers
-from provisioning.dn import child_dn
 from provisioning.model import (
     AccountState,
     Container,

@@ -11,10 +11,11 @@ from connectors.base import (
     Account,
     AccountKey,
     Conflict,
+    DuplicateKeys,
     KeyKind,
     OpKind,
 )
-from connectors.ldap import DuplicateKeys, LdapConnector
+from connectors.ldap import LdapConnector
 from tests.fixtures.ldap_connector import (
     create_person,
     group_dn,

@@ -237,7 +237,7 @@ def test_an_entry_converge_recorded_while_the_mailbox_converges_is_reported_next
         monkeypatch.setattr(mail_worker.target, "apply", apply_while_the_entry_converges)
         assert mail_worker.run_once() == 1  # read before the modify, recorded after it
     finally:
-        directory_worker.connector.close()
+        directory_worker.target.connector.close()
         mail_worker.close()
 
     assert drain_all(app) == 1  # the mail job the modify queued

@@ -203,11 +203,11 @@ def test_a_round_lost_to_an_outage_backs_off_and_keeps_a_later_change(own_app, o
         api.patch_fresh(f"/api/v1/people/{subjects[0]}", {"given_name": "Ân"})
         raise TargetUnavailable("slapd went away")
 
-    worker.connector.read_many = directory_goes_away
+    worker.target.connector.read_many = directory_goes_away
     try:
         assert worker.run_once() == 3  # claimed, then handed back
     finally:
-        worker.connector.close()
+        worker.target.connector.close()
     with own_app.extensions["idhub"].db.transaction() as session:
         queued = list(session.scalars(select(ProvisioningJob)))
         links = {link.person_id: link for link in session.scalars(select(AccountLink))}
@@ -280,7 +280,7 @@ def test_a_round_is_recorded_once_the_database_is_back(own_app, own_slapd, monke
     try:
         assert worker.run_once() == 5
     finally:
-        worker.connector.close()
+        worker.target.connector.close()
     assert len(failures) == 2
     assert queue_empty(own_app)  # recorded at the third try, not left to the lease
     all_in_sync(own_app, 5)

@@ -161,7 +161,7 @@ def test_leaver_loses_sessions_tokens_and_apps_are_told(app, hub, api, browser, 
     registered = register_app(app, backchannel_logout_uri=receiver.url)
     rp, token, _ = code_flow(hub, browser, registered)
     worker = make_worker(app)
-    worker.on_disabled = LeaverHook(
+    worker.target.on_disabled = LeaverHook(
         app.extensions["idhub"].db,
         app.extensions["idhub"].audit,
         app.extensions["idhub"].keyring,
@@ -182,7 +182,7 @@ def test_leaver_loses_sessions_tokens_and_apps_are_told(app, hub, api, browser, 
         while worker.run_once():
             pass
     finally:
-        worker.connector.close()
+        worker.target.connector.close()
     assert entry(app, person["id"])[1]["idhubAccountStatus"] == ["disabled"]
     assert not _signed_in_account(browser, hub)
     assert rp.get(hub + "/oauth/userinfo").status_code == 401

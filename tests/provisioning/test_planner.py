@@ -1,4 +1,4 @@
-"""provisioning.dn and provisioning.planner: DNs, and the fewest operations to converge.
+"""connectors.dn and provisioning.planner: DNs, and the fewest operations to converge.
 
 Pure and fast. A small in-memory directory (`Directory`) applies plans the way slapd
 would (modrdn with deleteoldrdn, member values as DNs, optional refint) and refuses
@@ -18,7 +18,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from connectors.base import Account, AccountKey, KeyKind, Operation, OpKind
-from provisioning.dn import (
+from connectors.dn import (
     child_dn,
     escape_rdn_value,
     normalize_dn,

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provisioning.dn import normalize_dn, parent_dn, rdn_value, split_dn
+from connectors.dn import normalize_dn, parent_dn, rdn_value, split_dn
 from provisioning.model import (
     AccountState,
     DesiredAccount,

@@ -126,7 +126,7 @@ def test_a_reform_is_checked_previewed_applied_and_converged(app, api):
     assert progress["people"] == 4 and progress["pending"] == 4 and progress["done"] == 0
 
     drain(app)
-    make_worker(app).prune()
+    make_worker(app).target.tidy()
     progress = api.get(f"/api/v1/changesets/{cs['id']}/progress").json
     assert progress == {**progress, "done": 4, "pending": 0, "failed": 0}
     for person in [*people, head]:

@@ -99,7 +99,7 @@ def test_a_merged_province_keeps_old_addresses_delivering(app, api, mail_server)
     assert old in row["aliases"]
     assert api.post(f"/api/v1/changesets/{cs['id']}/apply").status_code == 200
     drain_all(app)
-    make_worker(app).prune()
+    make_worker(app).target.tidy()
     dn, attrs = entry(app, person["id"])
     assert dn.startswith(f"uid={person['username']},ou=13003,ou=37,")
     assert attrs["mail"] == [new] and old in attrs["idhubMailAlias"]

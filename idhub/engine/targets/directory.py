@@ -149,7 +149,7 @@ class DirectoryTarget:
         if any(op.kind in _LEAVES_OUS for p in round_.plans.to_apply for op in p.operations):
             self._prune_due = True
             if time.monotonic() >= self._next_prune:
-                self.prune()
+                self.tidy()
 
     # -- record -----------------------------------------------------------------------------
     def draft(self, round_: Round, owned: set[int], now: dt.datetime) -> _Draft:
@@ -278,16 +278,14 @@ class DirectoryTarget:
             log.exception("ending sign-on access of %d disabled people failed", len(disabled))
 
     # -- housekeeping -----------------------------------------------------------------------
-    def tidy(self) -> list[str]:
-        """The queue ran dry, or the clock ticked: prune the OUs left empty."""
-        return self.prune()
-
     def idle(self) -> None:
         if self._prune_due:  # the queue ran dry: the OUs the last rounds emptied
-            self.prune()
+            self.tidy()
 
-    def prune(self) -> list[str]:
-        """Remove the OUs that reorganisations and moves left empty (audited)."""
+    def tidy(self) -> list[str]:
+        """Remove the OUs that reorganisations and moves left empty (audited): when the
+        clock ticks, when the queue runs dry, and at most every PRUNE_EVERY_S while moves
+        stream."""
         self._prune_due = False
         self._next_prune = time.monotonic() + PRUNE_EVERY_S
         try:

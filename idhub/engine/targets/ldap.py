@@ -22,14 +22,14 @@ from connectors.base import (
     AccountKey,
     AppliesOperations,
     Conflict,
+    DuplicateKeys,
     KeyKind,
     Operation,
     OpKind,
 )
 from connectors.dn import normalize_dn
-from connectors.ldap import DuplicateKeys
 from idhub.db import among
-from idhub.engine.plans import Outcome, PersonPlan
+from idhub.engine.plans import PersonPlan
 from idhub.engine.targets.mail_facts import with_mail_facts
 from idhub.engine.targets.seats import SeatEntryPlan
 from idhub.identity.snapshots import UnitDirectory, person_snapshots
@@ -42,7 +42,7 @@ from provisioning.policy import desired_account, groups_container_dn
 from provisioning.rules import Rules
 
 TARGET = "ldap"
-__all__ = ["TARGET", "DirectoryView", "Outcome", "PersonPlan", "UsernamesNeeded", "compute_plans"]
+__all__ = ["TARGET", "DirectoryView", "UsernamesNeeded", "compute_plans"]
 
 
 @dataclass

@@ -30,17 +30,17 @@ from connectors.base import (
     AccountKey,
     AppliesOperations,
     ConnectorError,
+    DuplicateKeys,
     KeyKind,
     Operation,
     OpKind,
     ReadsManyAccounts,
     Result,
 )
-from connectors.ldap import DuplicateKeys
+from connectors.dn import normalize_dn
 from idhub.engine.plans import Outcome
 from idhub.engine.targets.seat_facts import SeatFacts
 from idhub.services import Mailboxes
-from provisioning.dn import normalize_dn
 from provisioning.mailbox import plan_delegations, plan_mailbox
 from provisioning.model import AccountState, DesiredAccount
 from provisioning.planner import plan

@@ -462,7 +462,7 @@ def converge_all(workers_factory: Any, *, prune: bool = False) -> int:
         while done := sum(w.run_once() for w in workers):
             total += done
         if prune:
-            workers[0].prune()
+            workers[0].target.tidy()
     finally:
         for w in workers:
             w.connector.close()
