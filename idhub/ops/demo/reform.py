@@ -13,6 +13,7 @@ import datetime as dt
 import random
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from connectors.base import AccountKey
 from idhub.changes.context import HrContext
+from idhub.engine.worker import Worker
 from idhub.identity import bulk
 from idhub.models import Assignment, AssignmentKind, OrgUnit, Position, UnitStatus, UnitType
 from idhub.ops.demo import names as nm
@@ -335,7 +337,7 @@ def run_reform(
     audit: Any,
     rules: Any,
     connector_factory: Any,
-    workers_factory: Any,
+    workers_factory: Callable[[], Sequence[Worker]],
     *,
     base_dn: str,
     province: int,
@@ -453,7 +455,7 @@ def run_reform(
     return report
 
 
-def converge_all(workers_factory: Any, *, prune: bool = False) -> int:
+def converge_all(workers_factory: Callable[[], Sequence[Worker]], *, prune: bool = False) -> int:
     """Run the workers (directory first, then the targets that follow it) until none has
     a job due; then, with `prune`, remove the OUs the moves emptied."""
     workers = workers_factory()
@@ -465,5 +467,5 @@ def converge_all(workers_factory: Any, *, prune: bool = False) -> int:
             workers[0].target.tidy()
     finally:
         for w in workers:
-            w.connector.close()
+            w.close()
     return total
