@@ -5,8 +5,10 @@ what is still ours, finish, requeue with backoff or park, and the account links.
   machines share the queue; SQLite serialises writers, one worker is enough there. A job
   whose lease ran out (its worker died) is claimed again; a subject already running
   elsewhere is skipped, so no subject is converged by two workers at once.
-* A target being away never parks a job (it waits with exponential backoff and jitter);
-  data a target refuses parks it as failed; so does being abandoned max_attempts times.
+* A target being away never parks a job, nor grows its backoff: the round is handed back
+  as it was (`hand_back`) and the worker waits for the target instead (engine/outage.py).
+  Data a target refuses backs the job off or parks it as failed; so does being abandoned
+  max_attempts times.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, and_, delete, or_, select, update
+from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from connectors.base import ConnectorError
@@ -197,6 +199,34 @@ class JobQueue:
             job.last_error = error[:2000]
             job.lease_owner = None
             job.lease_expires_at = None
+
+    def hand_back(self, session: Session, jobs: Sequence[ProvisioningJob], error: str) -> None:
+        """A round the target was away for: the jobs go back due as they were (their place
+        in the queue kept), and the attempt the claim counted is given back, so an outage
+        of any length neither delays nor parks them. A subject a later change queued again
+        keeps that job only."""
+        queued_again = self.queued_again(session, jobs)
+        for job in jobs:
+            if job.subject_id in queued_again:
+                session.delete(job)
+                continue
+            job.state = JobState.PENDING
+            job.attempts = max(0, job.attempts - 1)
+            job.last_error = error[:2000]
+            job.lease_owner = None
+            job.lease_expires_at = None
+
+    def waiting(self) -> int:
+        """How many of the target's jobs are queued (for an outage's summary)."""
+        with self.db.reading() as session:
+            return (
+                session.scalar(
+                    select(func.count())
+                    .select_from(ProvisioningJob)
+                    .where(ProvisioningJob.target == self.target)
+                )
+                or 0
+            )
 
     def queued_again(self, session: Session, jobs: Sequence[ProvisioningJob]) -> set[uuid.UUID]:
         """The subjects of `jobs` that have a pending job again (a later change), in one query."""

@@ -6,9 +6,12 @@ records why. Written once for every target (engine/target.py; targets in engine/
 * Pipelined targets (the directory): a round is recorded in a recorder thread while the
   next one is planned and applied, so the target's answers and the database's writes
   overlap instead of taking turns.
-* Failures: the target being away → the round's jobs wait (exponential backoff with
-  jitter) and are retried, harmlessly, because converge recomputes from the truth; data
-  the target refuses → parked as failed, visible in the API; after max_attempts → failed.
+* Failures: the target being away → the round's jobs go back as they were, and the
+  worker claims nothing for that target until its health check answers (engine/outage.py:
+  one probe with one backoff, one warning and one summary per outage); then the jobs run
+  at once, harmlessly, because converge recomputes from the truth. Data the target
+  refuses → backed off, then parked as failed, visible in the API; after max_attempts →
+  failed.
   The database going away after the target took a round's writes → the round is recorded
   again after RECORD_RETRY_DELAYS_S, well inside the lease.
 * SIGTERM/SIGINT: the round in progress finishes and is recorded, then the worker exits.
@@ -35,6 +38,7 @@ from idhub.changes.chain import Actor, AuditLog
 from idhub.changes.wakeup import Wakeup
 from idhub.db import Database
 from idhub.engine.jobs import JobQueue
+from idhub.engine.outage import OutageWatch
 from idhub.engine.periodic import Clock, Periodic
 from idhub.engine.target import Recording, Round, Target, by_subject
 from idhub.models import JobState, LinkState, ProvisioningJob, utcnow
@@ -90,6 +94,7 @@ class Worker:
         self.actor = Actor("system", f"worker {self.worker_id}")
         self.jobs = JobQueue(db, target.name, self.worker_id, settings)
         self.clock = Clock(periodic)
+        self.outage = OutageWatch(target.system, target.connector, self.jobs.waiting)
         target.attach(db, audit, self.actor)
         # Starts its thread on the first submit: workers that never `run` start none.
         self._recorder = ThreadPoolExecutor(1, thread_name_prefix="idhub-recorder")
@@ -101,9 +106,13 @@ class Worker:
 
     # -- rounds -----------------------------------------------------------------------------
     def run_once(self) -> int:
-        """Claim a batch, converge it, record the outcome; returns the number of jobs."""
+        """Claim a batch, converge it, record the outcome; returns the number of jobs.
+        While the target is known to be away, probe it first: 0 if it still is."""
+        if self.outage.away and not self.outage.probe():
+            return 0
         jobs = self.claim()
         if not jobs:
+            self.outage.succeeded()
             self.target.idle()
             return 0
         round_ = self._converge(jobs)
@@ -120,7 +129,8 @@ class Worker:
         round_ = self._converge(jobs)
         # Claimed before this round is recorded: its subjects are still leased, so the next
         # round cannot take them; a later change to one of them waits for the round after.
-        upcoming = [] if stopping else self.claim()
+        # Nothing is claimed for a target that has just gone away.
+        upcoming = [] if stopping or round_ is None else self.claim()
         self._await_recorder()
         if round_ is not None:
             self.target.after_apply(round_)
@@ -129,7 +139,7 @@ class Worker:
 
     def _converge(self, jobs: list[ProvisioningJob]) -> Round | None:
         """Plan and apply one claimed batch; None when the target was away (the jobs were
-        put back with a backoff)."""
+        handed back, and the worker waits for the target)."""
         round_ = Round(jobs, by_subject(jobs), time.monotonic())
         try:
             round_.plans = self.target.plan(self.db, round_)
@@ -137,11 +147,10 @@ class Worker:
                 self.jobs.renew([j.id for j in jobs])
             self.target.apply(round_.plans)
         except TargetUnavailable as exc:
-            log.warning(
-                "%s unavailable; %d jobs will be retried: %s", self.target.system, len(jobs), exc
-            )
+            self.outage.failed(len(jobs), exc)
             self._record_outage(jobs, exc)
             return None
+        self.outage.succeeded()
         return round_
 
     def _await_recorder(self) -> None:
@@ -181,6 +190,10 @@ class Worker:
         while not stop.is_set() or upcoming:
             try:
                 next_tidy = self._tick(next_tidy)
+                if self.outage.away and not upcoming:
+                    self._await_recorder()
+                    self._await_target(stop)
+                    continue
                 if not self.target.pipelined:
                     done = self.run_once()
                 else:
@@ -189,6 +202,7 @@ class Worker:
                     if jobs:
                         upcoming = self._pipelined_round(jobs, stopping=stop.is_set())
                     else:
+                        self.outage.succeeded()
                         self._await_recorder()
                         self.target.idle()
             except Exception:  # noqa: BLE001 - a worker must survive a bad round
@@ -205,6 +219,11 @@ class Worker:
 
     def close(self) -> None:
         self.target.close()
+
+    def _await_target(self, stop: threading.Event) -> None:
+        """The target is away: wait for its next probe (or a stop), then probe it."""
+        if not stop.wait(self.outage.seconds_to_probe()):
+            self.outage.probe()
 
     # -- recording --------------------------------------------------------------------------
     def _record_round(self, r: Round) -> None:
@@ -247,11 +266,11 @@ class Worker:
         self.target.after_record(r)
 
     def _record_outage(self, jobs: list[ProvisioningJob], exc: TargetUnavailable) -> None:
-        """The target was away: every job back with a backoff, its subject shown pending."""
+        """The target was away: every job back as it was, its subject shown pending."""
         with self.db.transaction() as session:
             owned = self.jobs.owned(session, [j.id for j in jobs])
             holders = self.target.holders(session, self.jobs, sorted({j.subject_id for j in owned}))
-            self.jobs.requeue(session, owned, str(exc), park=False)
+            self.jobs.hand_back(session, owned, str(exc))
             for job in owned:
                 holder = holders.get(job.subject_id)
                 if holder is not None:
