@@ -3,8 +3,10 @@
 The jobs are not the problem when the target is away, so they get no backoff of their own
 (engine/jobs.py `hand_back`): the worker stops claiming for the target and probes it
 instead, with one backoff (the connector's health check, PROBE_FIRST_S doubling up to
-PROBE_MAX_S, so its return is noticed within seconds however long it was gone). Once the
-probe answers, the jobs that waited are claimed at once, at full speed. An outage logs one
+PROBE_MAX_S, so its return is noticed within half a second however long it was gone: a
+refused connection costs nothing; settings the target refuses wait for an admin, so they
+are probed less often). Once the probe answers, the jobs that waited are claimed at once,
+at full speed. An outage logs one
 warning when it starts and one summary when a round succeeds again, not one per round.
 
 Each worker keeps its own: several workers (PostgreSQL, several machines) each lose at
@@ -19,13 +21,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from connectors.base import ChecksHealth
+from connectors.base import ChecksHealth, TargetMisconfigured
 
-__all__ = ["PROBE_FIRST_S", "PROBE_MAX_S", "Outage", "OutageWatch"]
+__all__ = ["PROBE_FIRST_S", "PROBE_MAX_MISCONFIGURED_S", "PROBE_MAX_S", "Outage", "OutageWatch"]
 
 log = logging.getLogger("idhub.engine.worker")  # the worker's log: one place to look
-PROBE_FIRST_S = 0.1
-PROBE_MAX_S = 2.0
+PROBE_FIRST_S = 0.05
+PROBE_MAX_S = 0.5
+PROBE_MAX_MISCONFIGURED_S = 10.0
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Outage:
     started: float  # monotonic
     error: str
     delay: float = PROBE_FIRST_S
+    cap: float = PROBE_MAX_S
     next_probe: float = 0.0
     rounds: int = 0  # rounds handed back
     jobs: int = 0  # jobs in them
@@ -62,18 +66,20 @@ class OutageWatch:
         outage = self.current
         if outage is None:
             outage = self.current = Outage(started=now, error=str(error))
+            if isinstance(error, TargetMisconfigured):
+                outage.cap = PROBE_MAX_MISCONFIGURED_S
             log.warning(
                 "%s unavailable; claiming nothing for it until it answers again "
                 "(probed every %.1f s at most): %s",
                 self.system,
-                PROBE_MAX_S,
+                outage.cap,
                 error,
             )
         else:
             log.debug("%s still unavailable: %s", self.system, error)
             if outage.back:  # it answered the probe but not the round: keep probing
                 outage.back = False
-                outage.delay = min(PROBE_MAX_S, outage.delay * 2)
+                outage.delay = min(outage.cap, outage.delay * 2)
         outage.rounds += 1
         outage.jobs += jobs
         outage.next_probe = now + outage.delay
@@ -99,7 +105,7 @@ class OutageWatch:
             outage.waiting = self._waiting()
             return True
         # One backoff for the target, with a little jitter so workers do not probe in step.
-        outage.delay = min(PROBE_MAX_S, outage.delay * 2)
+        outage.delay = min(outage.cap, outage.delay * 2)
         outage.next_probe = time.monotonic() + outage.delay * random.uniform(0.8, 1.0)
         return False
 
