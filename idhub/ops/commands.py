@@ -177,9 +177,13 @@ def worker(rt: Runtime, once: bool) -> None:
     """
     import threading
 
+    from idhub.config import LoggingSettings
+    from idhub.logs import configure_logging
     from idhub.ops.gc import settle_after_startup
     from idhub.ops.signals import stop_on_signals
 
+    logging_settings = rt.settings.section(LoggingSettings)  # an outage's warning and summary
+    configure_logging(logging_settings.format, logging_settings.level)
     w = _directory_worker(rt)
     mail = _mail_worker(rt)
     settle_after_startup()

@@ -2,7 +2,8 @@
 
 Starts a project-owned slapd under var/, migrates the SQLite database, loads the demo
 on first start, registers a demo admin client, serves the hub with gunicorn, writes
-var/run/env.json once everything answers, and stops all of it on Ctrl-C or SIGTERM.
+var/run/env.json once everything answers, then keeps it running: a process that dies is
+started again with a backoff (supervisor.py), and Ctrl-C or SIGTERM stops all of it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import urllib.error
@@ -29,6 +29,7 @@ from idhub.models import OAuthClient, OrgUnit, Person
 from idhub.oidc.settings import OAuthSettings, SsoSettings
 from idhub.ops.devstack.mail import LdapSource, MailStack
 from idhub.ops.devstack.slapd import Slapd
+from idhub.ops.devstack.supervisor import Child, Server, Supervisor
 from idhub.ops.migrate import upgrade
 from idhub.ops.server import gunicorn_argv
 from idhub.ops.settings import DemoSettings, DevSlapdSettings
@@ -255,16 +256,14 @@ def _load_demo_if_empty(db: Database, audit: AuditLog, demo: DemoSettings) -> No
     _say(f"demo loaded in {time.monotonic() - started:.1f} s: {summary}")
 
 
-def _wait_ok(
-    url: str, proc: subprocess.Popen, timeout: float, interval: float, who: str
-) -> str | None:
+def _wait_ok(url: str, proc: Child, timeout: float, interval: float, who: str) -> str | None:
     """Poll `url` until it answers 200 (None) or time runs out (the last problem seen);
     a RuntimeError naming `who` when its process exits first."""
     deadline = time.monotonic() + timeout
     last = "no answer yet"
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{who} exited with status {proc.returncode}")
+        if not proc.alive():
+            raise RuntimeError(f"{who} {proc.how_it_ended()}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
                 if response.status == 200:
@@ -277,13 +276,13 @@ def _wait_ok(
     return last
 
 
-def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+def _wait_ready(url: str, proc: Child, timeout: float = 60.0) -> None:
     last = _wait_ok(url + "/readyz", proc, timeout, 0.3, "gunicorn")
     if last is not None:
         raise RuntimeError(f"the hub did not become ready in {timeout:.0f} s: {last}")
 
 
-def _wait_answering(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+def _wait_answering(url: str, proc: Child, timeout: float = 30.0) -> None:
     """An example app is up once its home page answers."""
     if _wait_ok(url + "/", proc, timeout, 0.2, f"the example app at {url}") is not None:
         raise RuntimeError(f"the example app at {url} did not answer in {timeout:.0f} s")
@@ -311,9 +310,8 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
 
     slapd: Slapd | None = None
     mail: MailStack | None = None
-    gunicorn: subprocess.Popen | None = None
-    worker: subprocess.Popen | None = None
-    apps_running: list[subprocess.Popen] = []
+    children: list[Child] = []  # gunicorn, the worker, the example apps
+    supervisor = Supervisor(_say, stopping=lambda: stopping)
     try:
         if dev_slapd.enabled:
             url = urlsplit(ldap_settings.url)
@@ -345,8 +343,11 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
         env.setdefault("IDHUB_VAR_DIR", str(var_dir))
         if mail is not None:  # the worker converges the dev stack's mailboxes too
             env.setdefault("IDHUB_MAIL_ENABLED", "true")
-        gunicorn = subprocess.Popen(gunicorn_argv(server), env=env)  # noqa: S603
-        worker = subprocess.Popen([sys.executable, "-m", "idhub.cli", "worker"], env=env)  # noqa: S603
+        gunicorn = Child("gunicorn", gunicorn_argv(server), env)
+        worker = Child("worker", [sys.executable, "-m", "idhub.cli", "worker"], env)
+        for child in (gunicorn, worker):
+            children.append(child)
+            child.start()
         _wait_ready(hub_url, gunicorn)
         issuer = (settings.section(SsoSettings).issuer or server.public_url).rstrip("/")
         for demo_app in demo_apps:
@@ -358,12 +359,14 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
                 "RP_CLIENT_ID": demo_app["client_id"],
                 "RP_CLIENT_SECRET": demo_app["client_secret"],
             }
-            apps_running.append(
-                subprocess.Popen([sys.executable, str(EXAMPLE_APP)], env=rp_env)  # noqa: S603
+            app = Child(
+                f"example app {demo_app['name']}", [sys.executable, str(EXAMPLE_APP)], rp_env
             )
+            children.append(app)
+            app.start()
 
-        for demo_app, proc in zip(demo_apps, apps_running, strict=True):
-            _wait_answering(demo_app["url"], proc)
+        for demo_app, app in zip(demo_apps, children[2:], strict=True):
+            _wait_answering(demo_app["url"], app)
         if demo_user and dev_slapd.enabled:
             demo_user["dn"] = _demo_password_in_directory(hub, demo_user)
         _write_private(
@@ -387,12 +390,16 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
             },
         )
         _banner(hub_url, env_path, admin_client, demo_user, demo_apps)
+        if slapd is not None:
+            supervisor.watch(Server("slapd", slapd.is_running, slapd.start, lambda: slapd.pid))
+        if mail is not None:
+            supervisor.watch(Server("Dovecot", mail.dovecot_running, mail.start_dovecot))
+            supervisor.watch(Server("Postfix", mail.postfix_running, mail.start_postfix))
+        for child in children:
+            supervisor.watch(child)
         while not stopping:
-            for name, proc in (("gunicorn", gunicorn), ("worker", worker)):
-                if proc.poll() is not None:
-                    _say(f"{name} exited with status {proc.returncode}; stopping")
-                    return 1
-            time.sleep(0.5)
+            supervisor.check()
+            time.sleep(0.25)
         _say("stopping …")
         return 0
     except Exception as exc:  # noqa: BLE001 - report and clean up whatever failed
@@ -400,16 +407,10 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
         return 1
     finally:
         env_path.unlink(missing_ok=True)
-        started: list[subprocess.Popen | None] = [*apps_running, worker, gunicorn]
-        for child in started:
-            if child is not None and child.poll() is None:
-                child.terminate()
-        for child in started:
-            if child is not None:
-                try:
-                    child.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    child.kill()
+        for child in reversed(children):
+            child.terminate()
+        for child in reversed(children):
+            child.wait(timeout=15)
         if mail is not None:
             mail.stop()
         if slapd is not None:
