@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from connectors.base import ChecksHealth, TargetMisconfigured
 
 __all__ = ["PROBE_FIRST_S", "PROBE_MAX_MISCONFIGURED_S", "PROBE_MAX_S", "Outage", "OutageWatch"]
@@ -102,7 +104,10 @@ class OutageWatch:
                 outage.error = health.detail
         if ok:
             outage.back = True
-            outage.waiting = self._waiting()
+            try:
+                outage.waiting = self._waiting()
+            except SQLAlchemyError:  # the database is away too: the summary says less
+                outage.waiting = -1
             return True
         # One backoff for the target, with a little jitter so workers do not probe in step.
         outage.delay = min(outage.cap, outage.delay * 2)
@@ -116,12 +121,12 @@ class OutageWatch:
             return
         log.info(
             "%s back after %.1f s; %d jobs waited for it and run now "
-            "(%d rounds of %d jobs were handed back meanwhile)",
+            "(%d jobs in %d rounds were handed back meanwhile)",
             self.system,
             time.monotonic() - outage.started,
             outage.waiting,
-            outage.rounds,
             outage.jobs,
+            outage.rounds,
             extra={
                 "outage_s": round(time.monotonic() - outage.started, 3),
                 "jobs_waiting": outage.waiting,
