@@ -155,6 +155,17 @@ def test_every_operation_rejects_bad_input(spec, admin):
             assert response.status_code in (404, 422), (path, response.json)
 
 
+def test_integer_ids_at_and_beyond_64_bits_name_nothing(spec, admin):
+    """The largest id the database holds is looked up (404); one past it never reaches the
+    database (404 too, not a 500), and the document says where ids end."""
+    retry = spec["paths"]["/api/v1/jobs/{job_id}/retry"]["parameters"][0]["schema"]
+    assert retry["maximum"] == 2**63 - 1
+    for job_id in (2**63 - 1, 2**63, 2**64, BEYOND_64_BITS):
+        response = admin.post(f"/api/v1/jobs/{job_id}/retry")
+        assert response.status_code == 404, (job_id, response.json)
+        assert response.json["code"] in ("job_not_found", "not_found")
+
+
 DECISION = {
     "title": "Đổi tên đơn vị",
     "decision_number": "12/QĐ-UBND",
