@@ -34,8 +34,8 @@ def _read_up_to(stream: io.RawIOBase | io.BufferedIOBase, limit: int) -> bytes:
     return bytes(data)
 
 
-def _drain(stream: io.RawIOBase | io.BufferedIOBase) -> None:
-    left = _DRAIN
+def _drain(stream: io.RawIOBase | io.BufferedIOBase, most: int = _DRAIN) -> None:
+    left = builtins.min(most, _DRAIN)
     while left > 0:
         chunk = stream.read(min(_CHUNK, left))
         if not chunk:
@@ -56,7 +56,7 @@ def install_body_limit(app: Flask) -> None:
         length = request.content_length
         if length is not None:
             if length > limit:
-                _drain(raw)
+                _drain(raw, length)  # never past Content-Length: the server may not end it
                 raise RequestEntityTooLarge()
             return  # Werkzeug bounds a sized body by its length
         if not environ.get("wsgi.input_terminated"):
