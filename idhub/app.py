@@ -37,6 +37,7 @@ from idhub.services import (
     ProvisioningSettings,
 )
 from idhub.web.api import init_api
+from idhub.web.limits import install_bounded_ids
 from idhub.web.security import install_request_hooks
 from idhub.web.settings import ApiSettings, ServerSettings
 
@@ -72,6 +73,7 @@ def create_app(
     logging_settings = checked.section(LoggingSettings)
     configure_logging(logging_settings.format, logging_settings.level)
     app = Flask("idhub")
+    install_bounded_ids(app)  # before any route: every <int:…> id fits the database
     hub = Hub(checked)
     app.config.update(
         SECRET_KEY=hub.keyring.get("flask_secret_key"),

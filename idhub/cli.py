@@ -8,6 +8,7 @@ from idhub.app import load_checked
 from idhub.audit.commands import audit
 from idhub.config import ConfigError
 from idhub.engine.commands import guard, plan_command, reconcile_command
+from idhub.identity.commands import hr
 from idhub.oidc.commands import client, keys, person
 from idhub.ops.commands import db, demo, run, serve, worker
 from idhub.reorg.commands import changeset
@@ -32,6 +33,7 @@ for command in (
     client,
     keys,
     person,
+    hr,
     audit,
     demo,
     worker,

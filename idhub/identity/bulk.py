@@ -23,6 +23,7 @@ from idhub.changes.chain import Change
 from idhub.changes.context import HrContext, nfc_fields, snapshot_values
 from idhub.db import among, table_of
 from idhub.errors import DomainError, NotFound
+from idhub.identity import cccd
 from idhub.identity.assignments import check_assignment
 from idhub.identity.people import NAME_FIELDS, UNIQUE_FIELDS, duplicate, full_name
 from idhub.identity.usernames import UsernameAllocator
@@ -138,6 +139,11 @@ def _people_rows(
     session = ctx.session
     data = [{"middle_name": "", **nfc_fields(item.data, NAME_FIELDS)} for item in items]
     failures: list[ItemFailed] = []
+    for item, values in zip(items, data, strict=True):
+        try:
+            cccd.check(values["national_id"], values.get("date_of_birth"))
+        except DomainError as exc:
+            failures.append(ItemFailed(item.index, exc))
     for field in UNIQUE_FIELDS:
         column = getattr(Person, field)
         wanted = {d[field] for d in data if d.get(field)}

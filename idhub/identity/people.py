@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from idhub.changes.context import HrContext, apply_changes, nfc_fields, snapshot
 from idhub.errors import Conflict, NotFound
+from idhub.identity import cccd
 from idhub.identity.usernames import issue_username
 from idhub.models import Person
 from provisioning.naming import search_key
@@ -63,6 +64,7 @@ def full_name(data: dict[str, Any]) -> str:
 def create_person(ctx: HrContext, data: dict[str, Any]) -> Person:
     data = nfc_fields(data, NAME_FIELDS)
     data.setdefault("middle_name", "")
+    cccd.check(data["national_id"], data.get("date_of_birth"))
     _check_unique(ctx.session, data, None)
     person = Person(id=uuid.uuid4(), **data, search_name=search_key(full_name(data)))
     issue_username(ctx.session, person, ctx.naming_pattern)  # before add: one INSERT, no UPDATE
@@ -75,6 +77,13 @@ def create_person(ctx: HrContext, data: dict[str, Any]) -> Person:
 def update_person(ctx: HrContext, person: Person, changes: dict[str, Any]) -> Person:
     changes = nfc_fields(changes, NAME_FIELDS)
     before = snapshot(person)
+    if "national_id" in changes or "date_of_birth" in changes:
+        # Only when they change: a stored record that fails stays editable otherwise
+        # (`idhub hr check` lists those).
+        cccd.check(
+            changes.get("national_id", person.national_id),
+            changes.get("date_of_birth", person.date_of_birth),
+        )
     _check_unique(ctx.session, changes, person.id)
     apply_changes(person, changes)
     person.search_name = search_key(person.full_name)

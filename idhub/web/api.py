@@ -36,6 +36,7 @@ _HTTP_CODES = {
 _HTTP_MESSAGES = {
     404: "There is nothing at this address.",
     405: "This method is not allowed here.",
+    413: "The request body is larger than the server accepts.",
     422: "Some fields are missing or invalid; see errors.",
 }
 

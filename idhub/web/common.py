@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from flask import Response, current_app, g, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -25,6 +25,7 @@ from idhub.errors import Conflict, Invalid, PreconditionFailed, PreconditionRequ
 from idhub.models import IdempotencyRecord
 from idhub.services import current_hub
 from idhub.web.bearer import current_client_id, require_oauth
+from idhub.web.limits import MAX_ID
 from idhub.web.schemas import CONTROL_CHARS, ErrorSchema
 from provisioning.naming import nfc, search_key
 
@@ -226,10 +227,18 @@ def _replay(session: Session, client_id: str, key: str, fingerprint: str | None)
 # -- Paging ---------------------------------------------------------------------------------
 def paginate(query: Select, pagination_parameters: Any) -> list:
     """Apply flask-smorest's page / page_size to a select() and set the total for X-Pagination."""
+    page, size = pagination_parameters.page, pagination_parameters.page_size
+    if (page - 1) * size > MAX_ID:  # an offset no database takes: a bad value, not a 500
+        abort(
+            422,
+            message="Some fields are missing or invalid; see errors.",
+            errors={
+                "query": {"page": [f"Too far: (page - 1) × page_size must not exceed {MAX_ID}."]}
+            },
+        )
     session = db_session()
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     pagination_parameters.item_count = total
-    page, size = pagination_parameters.page, pagination_parameters.page_size
     if (page - 1) * size >= total:
         return []
     return list(session.scalars(query.limit(size).offset((page - 1) * size)))

@@ -9,6 +9,8 @@ import uuid
 
 from flask import Flask, Response, g, request
 
+from idhub.web.limits import install_body_limit
+
 access_log = logging.getLogger("idhub.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 
@@ -30,6 +32,8 @@ def install_request_hooks(app: Flask) -> None:
         supplied = request.headers.get("X-Request-Id", "")
         g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
         g.started = time.perf_counter()
+
+    install_body_limit(app)  # after the request id, so a 413 carries it
 
     @app.after_request
     def _finish(response: Response) -> Response:

@@ -228,14 +228,14 @@ def test_a_batch_of_many_namesakes_looks_reserved_names_up_in_a_few_queries(app,
 
 def test_batch_duplicates_within_the_batch_and_against_the_database(app, api):
     existing = make_person(api, civil_servant_code="CB-0001")
-    same_in_batch = [_person_item("003000000001"), _person_item("003000000001")]
+    same_in_batch = [_person_item("002000000001"), _person_item("002000000001")]
     response = api.post("/api/v1/batches", {"items": same_in_batch})
     assert response.status_code == 409
     assert response.json["code"] == "duplicate_national_id"
     assert response.json["details"]["index"] == 1
     taken_code = [
-        _person_item("003000000002"),
-        _person_item("003000000003", civil_servant_code="CB-0001"),
+        _person_item("002000000002"),
+        _person_item("002000000003", civil_servant_code="CB-0001"),
     ]
     response = api.post("/api/v1/batches", {"items": taken_code})
     assert response.status_code == 409
@@ -307,7 +307,7 @@ def test_batch_mixing_ends_and_creates_applies_them_in_order(app, api):
             "items": [
                 {"op": "end_assignment", "id": old["id"], "data": {"end_date": "2025-12-31"}},
                 _assignment_item(person["id"], new_unit, position, start_date="2026-01-01"),
-                _person_item("005000000001", given="Bình", ref="b"),
+                _person_item("008000000001", given="Bình", ref="b"),
                 _assignment_item("ref:b", new_unit, position),
             ]
         },
@@ -329,7 +329,7 @@ def test_batch_records_what_one_at_a_time_records(app, api):
         {
             "reason": "QĐ 7/QĐ-UBND",
             "items": [
-                _person_item("006000000001", given="Dũng", ref="d", date_of_birth="1991-04-05"),
+                _person_item("006191000001", given="Dũng", ref="d", date_of_birth="1991-04-05"),
                 _assignment_item("ref:d", unit, position),
             ],
         },

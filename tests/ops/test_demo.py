@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from idhub.changes.chain import AuditLog
 from idhub.db import Database
+from idhub.identity import cccd
 from idhub.models import (
     Assignment,
     AssignmentKind,
@@ -228,6 +229,7 @@ def test_people(loaded):
         # CCCD: province of birth, century/gender digit, two-digit birth year
         assert p.national_id[3] in ("01" if dob.year < 2000 else "23")
         assert p.national_id[4:6] == f"{dob.year % 100:02d}"
+        assert not cccd.problems(p.national_id, dob)  # what the API and `hr check` ask
         assert re.fullmatch(r"[a-z0-9.]+@(gmail|yahoo)\.com", p.personal_email)
         assert re.fullmatch(r"0[35789]\d{8}", p.personal_phone)
         assert p.status is PersonStatus.ACTIVE

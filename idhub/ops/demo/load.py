@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from idhub.changes.chain import Actor, AuditLog
 from idhub.changes.context import snapshot
 from idhub.changes.outbox import enqueue
+from idhub.identity.cccd import century_and_sex
 from idhub.models import (
     Assignment,
     AssignmentKind,
@@ -382,8 +383,7 @@ def _make_people(
 
 def _cccd(rng: random.Random, birth_code: int, gender: str, year: int, seen: set[str]) -> str:
     """Citizen ID: birth province (3) + century/gender (1) + year (2) + 6 random digits."""
-    century = 0 if year < 2000 else 2
-    digit = century + (0 if gender == nm.MALE else 1)
+    digit = century_and_sex(year, female=gender != nm.MALE)
     prefix = f"{birth_code:03d}{digit}{year % 100:02d}"
     while True:
         value = prefix + f"{rng.randrange(1_000_000):06d}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from idhub.identity.cccd import PROVINCE_CODES
 from idhub.models import UnitType
 from provisioning.naming import nfc
 
@@ -88,11 +89,7 @@ def read_province(code: int) -> ProvinceInfo:
 # Birth places. A CCCD starts with the code of the province of birth as it was then, i.e.
 # one of the 63 pre-2025 provinces. Each post-2025 province maps to the ones merged into it.
 
-OLD_PROVINCE_CODES = (
-    1, 2, 4, 6, 8, 10, 11, 12, 14, 15, 17, 19, 20, 22, 24, 25, 26, 27, 30, 31, 33, 34, 35,
-    36, 37, 38, 40, 42, 44, 45, 46, 48, 49, 51, 52, 54, 56, 58, 60, 62, 64, 66, 67, 68, 70,
-    72, 74, 75, 77, 79, 80, 82, 83, 84, 86, 87, 89, 91, 92, 93, 94, 95, 96,
-)  # fmt: skip
+OLD_PROVINCE_CODES = tuple(sorted(PROVINCE_CODES))  # the list CCCDs are checked against
 
 MERGED_FROM = {
     1: (1,), 4: (4,), 8: (8, 2), 11: (11,), 12: (12,), 14: (14,), 15: (15, 10),
