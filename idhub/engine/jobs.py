@@ -43,8 +43,8 @@ class Lane(enum.StrEnum):
 
 # Literal SQL, not bound parameters: the urgent lane's claim must imply the WHERE of the
 # partial index ix_provisioning_job_urgent, which SQLite checks on the statement's text.
-_PENDING_SQL = literal_column("'pending'")
-_BULK_SQL = literal_column(str(int(Urgency.BULK)))
+_PENDING_SQL: ColumnElement[str] = literal_column("'pending'")
+_BULK_SQL: ColumnElement[int] = literal_column(str(int(Urgency.BULK)))
 
 
 class JobQueue:

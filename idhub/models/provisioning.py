@@ -109,6 +109,11 @@ class ProvisioningJob(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
+    @property
+    def urgent(self) -> bool:
+        """Cutting access: claimed ahead of bulk work (and by the urgent lane)."""
+        return self.urgency > Urgency.BULK
+
     __table_args__ = (
         Index(
             "uq_provisioning_job_pending",
