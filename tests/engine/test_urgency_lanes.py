@@ -297,6 +297,49 @@ def mail_settings(settings, mail_server, tmp_path):
     return enable_mail(settings, mail_server, tmp_path / "archive")
 
 
+def test_onward_mail_jobs_keep_their_urgency_and_an_ended_delegation_is_urgent(
+    mail_settings, mail_server
+):
+    from idhub import create_app
+    from tests.conftest import Api, register_client, token_for
+
+    app = create_app(mail_settings)
+    try:
+        client = app.test_client()
+        api = Api(client, token_for(client, register_client(app, ["hr:write"])))
+        org = lai_chau(api)
+        leaver = make_person(api)
+        post = make_assignment(api, leaver, org["dept"], org["specialist"])
+        deputy = make_person(api, national_id="001090000301", given_name="Bình")
+        make_assignment(api, deputy, org["dept"], org["specialist"])
+        drain_all(app)
+        _end_post(api, post)
+        joiner = make_person(api, national_id="001090000302", given_name="Cúc")
+        make_assignment(api, joiner, org["dept"], org["specialist"])
+        drain_all(app, mail=False)  # the directory converges both, and queues their mail jobs
+        assert _urgency(app, uuid.UUID(leaver["id"]), "mail") == Urgency.URGENT
+        assert _urgency(app, uuid.UUID(joiner["id"]), "mail") == Urgency.BULK
+        drain_all(app)
+
+        url = f"/api/v1/people/{deputy['id']}/mail-delegations"
+        created = api.post(
+            url,
+            {
+                "deputy_id": joiner["id"],
+                "start_date": (TODAY - dt.timedelta(days=2)).isoformat(),
+                "end_date": (TODAY + dt.timedelta(days=5)).isoformat(),
+            },
+        )
+        assert created.status_code == 201, created.json
+        assert _urgency(app, uuid.UUID(deputy["id"]), "mail") == Urgency.BULK  # access given
+        drain_all(app)
+        ended = api.post(f"{url}/{created.json['id']}/end", {"end_date": YESTERDAY})
+        assert ended.status_code == 200, ended.json
+        assert _urgency(app, uuid.UUID(deputy["id"]), "mail") == Urgency.URGENT  # taken away
+    finally:
+        app.extensions["idhub"].db.dispose()
+
+
 def test_a_leaver_is_shut_out_of_imap_before_a_backlog_of_mailboxes(
     mail_settings, mail_server, tmp_path
 ):
