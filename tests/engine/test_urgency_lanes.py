@@ -357,7 +357,7 @@ def test_a_leaver_is_shut_out_of_imap_before_a_backlog_of_mailboxes(
         set_password(app, leaver["id"], PASSWORD)
         open_session = imap_login(mail_server, "annv", PASSWORD)  # and the login is cached
         open_session.select("INBOX")
-        _joiners(api, org, 2000, id_prefix="0130")
+        _joiners(api, org, 2000, id_prefix="0140")
         drain_all(app, mail=False)  # their entries: 2,000 mailboxes queued on the mail target
         backlog = _jobs(app, "mail")
         assert backlog >= 2000
