@@ -73,6 +73,8 @@ def create_app(
     configure_logging(logging_settings.format, logging_settings.level)
     app = Flask("idhub")
     hub = Hub(checked)
+    # A missing key with data present stops the hub here, before it serves anything.
+    hub.keyring.check_start()
     app.config.update(
         SECRET_KEY=hub.keyring.get("flask_secret_key"),
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
