@@ -166,7 +166,8 @@ def demo_reform(rt: Runtime, province: int, staff: int, seed: int, as_json: bool
 @click.option("--once", is_flag=True, help="Work until the queue is empty, then exit.")
 @pass_runtime
 def worker(rt: Runtime, once: bool) -> None:
-    """Run a provisioning worker: converge queued people on the directory.
+    """Run a provisioning worker: converge queued people on the directory (and the
+    mailboxes when [mail] is enabled); deliver the apps' back-channel logouts.
 
     Stops cleanly on SIGTERM / Ctrl-C (the round in progress is finished and recorded).
     Several workers may run at once on PostgreSQL.
@@ -177,26 +178,36 @@ def worker(rt: Runtime, once: bool) -> None:
     """
     import threading
 
+    from idhub.ops.backchannel import backchannel_worker
     from idhub.ops.gc import settle_after_startup
     from idhub.ops.signals import stop_on_signals
 
+    rt.keyring.check_start()  # a missing key with data present: stop before any work
     w = _directory_worker(rt)
-    mail = _mail_worker(rt)
+    # Beside the directory's: the mail target's (when enabled) and the apps' logouts.
+    beside = [
+        other
+        for other in (
+            _mail_worker(rt),
+            backchannel_worker(rt.db, rt.audit, rt.keyring, rt.settings),
+        )
+        if other is not None
+    ]
     settle_after_startup()
     if once:
         total = 0
-        while done := w.run_once() + (mail.run_once() if mail else 0):
+        while done := w.run_once() + sum(other.run_once() for other in beside):
             total += done
         click.echo(f"processed {total} jobs")
         return
     stop = threading.Event()
     stop_on_signals(stop)
-    mail_thread = threading.Thread(target=mail.run, args=(stop,), daemon=True) if mail else None
-    if mail_thread:
-        mail_thread.start()
+    threads = [threading.Thread(target=other.run, args=(stop,), daemon=True) for other in beside]
+    for thread in threads:
+        thread.start()
     w.run(stop)
-    if mail_thread:
-        mail_thread.join(timeout=60)
+    for thread in threads:
+        thread.join(timeout=60)
 
 
 def _directory_worker(rt: Runtime) -> Worker:
