@@ -19,6 +19,7 @@ import ldap.dn
 import pytest
 
 from connectors.base import AccountKey
+from idhub.oidc.passwords import directory_password_operation
 from idhub.ops.devstack.mail import MailStack
 from idhub.ops.devstack.slapd import Slapd
 from tests.fixtures.ldap import ADMIN_DN, ADMIN_PASSWORD, BASE_DN, connector_for, make_slapd
@@ -144,10 +145,10 @@ def test_a_password_set_by_the_hub_unlocks_the_entry(server: Slapd) -> None:
         assert not can_bind(server, dn, "đoán sai")
     assert not can_bind(server, dn, PASSWORD)
     connector = connector_for(server)
-    try:  # the hub's reset: a new hash written through the connector, as the engine does
-        connector.set_password_hash(
-            AccountKey(uid), "{ARGON2}" + _HASHER.hash("mật khẩu sau khi đặt lại")
-        )
+    try:  # the hub's reset: the modify the sign-on applies (oidc/passwords.py)
+        phc = _HASHER.hash("mật khẩu sau khi đặt lại")
+        [result] = connector.apply([directory_password_operation(uid, phc, dn)])
+        assert result.ok, result.error
     finally:
         connector.close()
     assert "pwdAccountLockedTime" not in operational(server, dn)
