@@ -68,7 +68,9 @@ def end_access(
     session_id: uuid.UUID | None = None,
     revoke_all_tokens: bool = True,
 ) -> Ended:
-    """End the people's live sessions (or one session) and revoke their tokens."""
+    """End the people's live sessions (or one session), revoke their tokens and queue the
+    apps' back-channel logouts. (`keyring` and `conf` sign those at delivery now, in the
+    worker; kept here so every caller stays as it was.)"""
     people = list(dict.fromkeys(person_ids))
     ended = Ended()
     if not people:
