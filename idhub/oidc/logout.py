@@ -69,8 +69,8 @@ def end_access(
     revoke_all_tokens: bool = True,
 ) -> Ended:
     """End the people's live sessions (or one session), revoke their tokens and queue the
-    apps' back-channel logouts. (`keyring` and `conf` sign those at delivery now, in the
-    worker; kept here so every caller stays as it was.)"""
+    apps' back-channel logouts. (`keyring` and `conf` are unused here now: the worker signs
+    each logout token at delivery; kept so every caller stays as it was.)"""
     people = list(dict.fromkeys(person_ids))
     ended = Ended()
     if not people:
