@@ -75,6 +75,8 @@ def create_app(
     app = Flask("idhub")
     install_bounded_ids(app)  # before any route: every <int:…> id fits the database
     hub = Hub(checked)
+    # A missing key with data present stops the hub here, before it serves anything.
+    hub.keyring.check_start()
     app.config.update(
         SECRET_KEY=hub.keyring.get("flask_secret_key"),
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,

@@ -9,13 +9,26 @@ from idhub.audit.commands import audit
 from idhub.config import ConfigError
 from idhub.engine.commands import guard, plan_command, reconcile_command
 from idhub.identity.commands import hr
+from idhub.keyring import MissingKeyError
 from idhub.oidc.commands import client, keys, person
 from idhub.ops.commands import db, demo, run, serve, worker
 from idhub.reorg.commands import changeset
 from idhub.runtime import Runtime
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Main(click.Group):
+    """The root group: a missing data key stops any command with its message, no trace."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except MissingKeyError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(
+    cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """IDHub: the identity and access hub (HR → LDAP, mail and sign-on).

@@ -1,5 +1,11 @@
 """Secrets generated on first start into the secrets folder (0600), and the keyed hashes they feed.
 
+Some secrets seal or encrypt data (`DATA_KEYS`): made anew, they would not open it again
+(the audit chain fails at event 1, TOTP secrets and signing keys are lost). So a missing
+one is made only while the hub holds no data yet; otherwise the keyring refuses
+(`MissingKeyError`, naming the key and what to do). The others (the session cookie key,
+the dev slapd's password) are safely made anew.
+
 Client secrets and API tokens are long random values, so a keyed SHA-256 (HMAC) is
 the right store for them: a stolen database alone cannot be used to check guesses,
 and checking costs microseconds on the token endpoint. argon2 is for human passwords.
@@ -11,6 +17,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -24,12 +31,39 @@ _GENERATORS = {
     "ldap_admin_password": lambda: secrets.token_urlsafe(24),
 }
 
+# The secrets data depends on → what is lost without them.
+DATA_KEYS = {
+    "audit_chain_key": "the audit chain's seals (every event would look tampered with)",
+    "encryption_key": "the TOTP secrets and the signing keys (encrypted with it)",
+    "token_hash_key": "every client secret and token (stored as keyed hashes)",
+}
+
+
+class MissingKeyError(RuntimeError):
+    """A secret the existing data depends on is missing: the hub refuses to start."""
+
+    def __init__(self, directory: Path, names: list[str]) -> None:
+        self.names = names
+        lost = "; ".join(f"{name}: {DATA_KEYS[name]}" for name in names)
+        super().__init__(
+            f"secret {', '.join(names)} missing from {directory}, but the database already "
+            f"holds data that depends on it ({lost}). Restore the file(s) from your backup "
+            f"(mode 0600, owned by the hub's user) and start again; a new key would not "
+            f"open the existing data. Check with `idhub keys check`."
+        )
+
 
 class Keyring:
-    """Reads each secret from its own file, creating it (0600) the first time it is asked for."""
+    """Reads each secret from its own file, creating it (0600) the first time it is asked for.
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    `holds_data` (given by the hub: does the database hold audit events or people?) is
+    asked before a missing data key is made; while it says yes, the keyring refuses."""
+
+    def __init__(
+        self, directory: str | os.PathLike[str], holds_data: Callable[[], bool] | None = None
+    ) -> None:
         self.directory = Path(directory)
+        self.holds_data = holds_data
         self._cache: dict[str, str] = {}
 
     def get(self, name: str) -> str:
@@ -37,13 +71,36 @@ class Keyring:
             return self._cache[name]
         if name not in _GENERATORS:
             raise KeyError(f"unknown secret {name!r}")
-        path = self.directory / name
-        try:
-            value = path.read_text().strip()
-        except FileNotFoundError:
-            value = self._create(path, _GENERATORS[name]())
+        value = self.read(name)
+        if value is None:
+            if name in DATA_KEYS and self.holds_data is not None and self.holds_data():
+                raise MissingKeyError(self.directory, [name])
+            value = self._create(self.directory / name, _GENERATORS[name]())
         self._cache[name] = value
         return value
+
+    def read(self, name: str) -> str | None:
+        """The secret as stored, or None when its file is missing (never creates one)."""
+        if name in self._cache:
+            return self._cache[name]
+        try:
+            return (self.directory / name).read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def missing_data_keys(self) -> list[str]:
+        """The data keys whose file is missing (or empty)."""
+        return [name for name in DATA_KEYS if self.read(name) is None]
+
+    def check_start(self) -> None:
+        """At start: refuse (MissingKeyError) when a data key is missing and the hub holds
+        data; on a fresh install, make every key. Touches the database only when a key
+        is missing."""
+        missing = self.missing_data_keys()
+        if missing and self.holds_data is not None and self.holds_data():
+            raise MissingKeyError(self.directory, missing)
+        for name in missing:
+            self.get(name)
 
     def ensure_all(self) -> None:
         for name in _GENERATORS:
@@ -55,8 +112,11 @@ class Keyring:
         try:
             # O_EXCL: two processes starting at once must not write two different keys.
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_text().strip()
+        except FileExistsError:  # made meanwhile by another process
+            value = path.read_text().strip()
+            if not value:
+                raise RuntimeError(f"{path} is empty: restore it or remove it") from None
+            return value
         with os.fdopen(fd, "w") as fh:
             fh.write(value + "\n")
         return value

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import ClassVar, Protocol
 
 from flask import Flask, current_app
+from sqlalchemy import inspect, text
 
 from connectors.base import (
     AppliesOperations,
@@ -160,7 +161,24 @@ class Hub:
 
     @cached_property
     def keyring(self) -> Keyring:
-        return Keyring(self.settings.section(SecretsSettings).dir)
+        return Keyring(self.settings.section(SecretsSettings).dir, holds_data=self.holds_data)
+
+    def holds_data(self) -> bool:
+        """Does the database hold audit events or people (data the secrets seal or
+        encrypt)? A database not migrated yet holds none; one that cannot be reached
+        raises (we cannot tell, so no key is made)."""
+        engine = self.db.engine
+        with engine.connect() as conn:
+            tables = inspect(conn)
+            for table in ("audit_event", "person"):
+                if (
+                    tables.has_table(table)
+                    and conn.execute(
+                        text(f"SELECT 1 FROM {table} LIMIT 1")  # noqa: S608 - fixed names
+                    ).first()
+                ):
+                    return True
+        return False
 
     @cached_property
     def db(self) -> Database:

@@ -1,6 +1,7 @@
 """All tables of the hub; importing this module registers them on Base.metadata."""
 
 from idhub.models.audit import AuditEvent
+from idhub.models.backchannel import BackchannelNotice
 from idhub.models.base import Base, utcnow
 from idhub.models.hr import (
     Assignment,
@@ -39,6 +40,7 @@ from idhub.models.sso import (
 )
 
 __all__ = [
+    "BackchannelNotice",
     "ActionToken",
     "AuthorizationCode",
     "Consent",

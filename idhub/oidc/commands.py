@@ -118,7 +118,8 @@ def client_list(rt: Runtime) -> None:
 
 @click.group()
 def keys() -> None:
-    """Signing keys of the OpenID provider (ID tokens, logout tokens)."""
+    """Signing keys of the OpenID provider (ID tokens, logout tokens); `check` checks
+    every secret of the hub against its data."""
 
 
 @keys.command("rotate")
@@ -158,6 +159,28 @@ def keys_list(rt: Runtime) -> None:
                 "active" if row.retired_at is None else f"retired, in JWKS until {row.expires_at}"
             )
             click.echo(f"{row.kid}\t{row.alg}\t{row.created_at:%Y-%m-%d %H:%M}\t{state}")
+
+
+@keys.command("check")
+@pass_runtime
+def keys_check(rt: Runtime) -> None:
+    """Check that every secret is present and opens the data made with it.
+
+    Read-only: a missing key is reported, never made. Exits 0 when all is well, 1
+    otherwise (restore the key named from your backup).
+
+    \b
+    Example:
+      idhub keys check
+    """
+    from idhub.oidc.keycheck import check_keys
+
+    with rt.db.transaction() as session:
+        findings = check_keys(session, rt.keyring)
+    for finding in findings:
+        click.echo(f"{'ok  ' if finding.ok else 'FAIL'}\t{finding.name}\t{finding.detail}")
+    if not all(finding.ok for finding in findings):
+        raise SystemExit(1)
 
 
 @click.group()

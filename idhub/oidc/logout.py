@@ -2,10 +2,10 @@
 
 `end_access` is the one place that ends a person's sign-on, used by the sign-out page,
 the "my sessions" page, RP-initiated logout and the provisioning worker when a person
-converges to disabled. In one transaction it ends the sessions, revokes the tokens and
-audits; after the commit it POSTs a logout token (OIDC Back-Channel Logout 1.0, a JWT
-signed by the active key) to the back-channel URI of every app that took part in an
-ended session.
+converges to disabled. In one transaction it ends the sessions, revokes the tokens,
+audits and queues a back-channel logout for every app that took part in an ended session
+(oidc/backchannel.py: the outbox delivers a logout token, OIDC Back-Channel Logout 1.0, a
+JWT signed by the active key, and retries until the app answers).
 """
 
 from __future__ import annotations
@@ -13,9 +13,6 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,6 +26,7 @@ from idhub.db import Database
 from idhub.keyring import Keyring
 from idhub.models import AuthorizationCode, OAuthClient, OAuthToken, SsoSession, utcnow
 from idhub.oidc import keys
+from idhub.oidc.backchannel import queue_notices
 from idhub.oidc.settings import SsoSettings
 from idhub.web.settings import ServerSettings
 
@@ -40,10 +38,8 @@ BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 class Ended:
     sessions: list[uuid.UUID] = field(default_factory=list)
     tokens_revoked: int = 0
-    # (client_id, back-channel URI, person id, session id)
-    notices: list[tuple[str, str, uuid.UUID, uuid.UUID]] = field(default_factory=list)
-    delivered: int = 0
-    failed: int = 0
+    # (client_id, person id, session id): back-channel logouts queued
+    notices: list[tuple[str, uuid.UUID, uuid.UUID]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -72,7 +68,9 @@ def end_access(
     session_id: uuid.UUID | None = None,
     revoke_all_tokens: bool = True,
 ) -> Ended:
-    """End the people's live sessions (or one session) and revoke their tokens."""
+    """End the people's live sessions (or one session), revoke their tokens and queue the
+    apps' back-channel logouts. (`keyring` and `conf` are unused here now: the worker signs
+    each logout token at delivery; kept so every caller stays as it was.)"""
     people = list(dict.fromkeys(person_ids))
     ended = Ended()
     if not people:
@@ -107,7 +105,8 @@ def end_access(
                 )
                 .distinct()
             )
-            ended.notices = [(c, uri, p, s) for c, uri, p, s in rows if uri and s]
+            ended.notices = [(c, p, s) for c, uri, p, s in rows if uri and s]
+            queue_notices(session, ended.notices, f"logout: {reason}")
         token_filter = (
             OAuthToken.person_id.in_(people)
             if revoke_all_tokens and session_id is None
@@ -147,8 +146,6 @@ def end_access(
                         "reason": reason,
                     },
                 )
-    if ended.notices:
-        send_backchannel(db, audit, keyring, conf, ended)
     return ended
 
 
@@ -174,35 +171,6 @@ def logout_token(
         "events": {BACKCHANNEL_EVENT: {}},
     }
     return jwt.encode({"alg": keys.ALG, "kid": kid, "typ": "logout+jwt"}, claims, key)
-
-
-def send_backchannel(
-    db: Database, audit: AuditLog, keyring: Keyring, conf: LogoutSettings, ended: Ended
-) -> None:
-    """POST one logout token per (app, session); failures are logged, never raised."""
-    for client_id, uri, person_id, session_id in ended.notices:
-        token = logout_token(db, audit, keyring, conf, client_id, person_id, session_id)
-        body = urllib.parse.urlencode({"logout_token": token}).encode()
-        req = urllib.request.Request(  # noqa: S310 - the registered https/http URI of the app
-            uri,
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=conf.timeout_s) as response:  # noqa: S310
-                ok = 200 <= response.status < 300
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            ok = False
-            log.warning("back-channel logout to %s failed: %s", client_id, exc)
-        if ok:
-            ended.delivered += 1
-        else:
-            ended.failed += 1
-    log.info(
-        "back-channel logout sent",
-        extra={"delivered": ended.delivered, "failed": ended.failed},
-    )
 
 
 class LeaverHook:

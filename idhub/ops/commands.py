@@ -166,7 +166,8 @@ def demo_reform(rt: Runtime, province: int, staff: int, seed: int, as_json: bool
 @click.option("--once", is_flag=True, help="Work until the queue is empty, then exit.")
 @pass_runtime
 def worker(rt: Runtime, once: bool) -> None:
-    """Run a provisioning worker: converge queued people on the directory.
+    """Run a provisioning worker: converge queued people on the directory (and the
+    mailboxes when [mail] is enabled); deliver the apps' back-channel logouts.
 
     Stops cleanly on SIGTERM / Ctrl-C (the round in progress is finished and recorded).
     Several workers may run at once on PostgreSQL. Each target gets two lanes: one for
@@ -182,29 +183,36 @@ def worker(rt: Runtime, once: bool) -> None:
     from idhub.config import LoggingSettings
     from idhub.engine.worker import Lane
     from idhub.logs import configure_logging
+    from idhub.ops.backchannel import backchannel_worker
     from idhub.ops.gc import settle_after_startup
     from idhub.ops.signals import stop_on_signals
 
+    rt.keyring.check_start()  # a missing key with data present: stop before any work
     logging_settings = rt.settings.section(LoggingSettings)  # an outage's warning and summary
     configure_logging(logging_settings.format, logging_settings.level)
+    logouts = backchannel_worker(rt.db, rt.audit, rt.keyring, rt.settings)
     if once:
-        w, mail = _directory_worker(rt), _mail_worker(rt)
+        w = _directory_worker(rt)
+        others = [o for o in (_mail_worker(rt), logouts) if o is not None]
         settle_after_startup()
         total = 0
-        while done := w.run_once() + (mail.run_once() if mail else 0):
+        while done := w.run_once() + sum(other.run_once() for other in others):
             total += done
         click.echo(f"processed {total} jobs")
         return
     w = _directory_worker(rt, Lane.BULK)
+    # Beside the directory's bulk lane: its urgent lane, the mail target's two lanes (when
+    # enabled) and the apps' back-channel logouts.
     beside = [_directory_worker(rt, Lane.URGENT)]
     for lane in (Lane.BULK, Lane.URGENT):
         mail = _mail_worker(rt, lane)
         if mail is not None:
             beside.append(mail)
+    beside.append(logouts)
     settle_after_startup()
     stop = threading.Event()
     stop_on_signals(stop)
-    threads = [threading.Thread(target=b.run, args=(stop,), daemon=True) for b in beside]
+    threads = [threading.Thread(target=other.run, args=(stop,), daemon=True) for other in beside]
     for thread in threads:
         thread.start()
     w.run(stop)

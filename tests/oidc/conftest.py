@@ -4,10 +4,14 @@ example apps."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+
 import pytest
 import requests
 
 from examples.rp_app import create_rp
+from idhub.ops.backchannel import backchannel_worker
 from tests.fixtures.sso import (
     FAST_SSO,
     PASSWORD,
@@ -46,9 +50,18 @@ def settings(settings, live, request):
 
 
 @pytest.fixture
-def hub(app, live) -> str:
+def hub(app, live) -> Iterator[str]:
+    """The live hub, with a worker delivering its back-channel logouts (as `idhub worker`
+    does beside it in production)."""
     live.start(app)
-    return live.url
+    hub_ = app.extensions["idhub"]
+    worker = backchannel_worker(hub_.db, hub_.audit, hub_.keyring, hub_.settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    yield live.url
+    stop.set()
+    thread.join(timeout=30)
 
 
 @pytest.fixture

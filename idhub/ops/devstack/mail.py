@@ -101,6 +101,14 @@ iterate_filter = (&{_BOX}(idhubMailbox=*))
 iterate_attrs = uid=user"""
 
 
+# Switches anvil's auth penalty off (its socket unusable): tests fail logins on purpose.
+_NO_ANVIL_PENALTY = """service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}"""
+
+
 class MailStack(processes.ServerProcess):
     """Postfix + Dovecot serving IDHub's directory from `directory` on loopback ports.
 
@@ -116,7 +124,8 @@ class MailStack(processes.ServerProcess):
         smtp_port: int | None = None,
         imap_port: int | None = None,
         lmtp_port: int | None = None,
-        auth_failure_delay_s: int = 0,
+        auth_failure_delay_s: int = 2,
+        auth_penalty: bool = True,
     ) -> None:
         self.directory = Path(directory).resolve()
         self.ldap = ldap_source
@@ -125,7 +134,10 @@ class MailStack(processes.ServerProcess):
         self.smtp_port = smtp_port or free_port(self.host)
         self.imap_port = imap_port or free_port(self.host)
         self.lmtp_port = lmtp_port or free_port(self.host)
+        # Guessing passwords over IMAP is slowed as Dovecot does by default (tests that
+        # fail logins on purpose turn both off); slapd's ppolicy then locks the entry.
         self.auth_failure_delay_s = auth_failure_delay_s
+        self.auth_penalty = auth_penalty
         self._dovecot: subprocess.Popen[bytes] | None = None
         self._postfix_up = False
 
@@ -349,6 +361,7 @@ class MailStack(processes.ServerProcess):
             "instance": f"{self.imap_port}",
             "log_path": self.dovecot_log,
             "auth_failure_delay": f"{self.auth_failure_delay_s} secs",
+            "anvil_penalty": "" if self.auth_penalty else _NO_ANVIL_PENALTY,
             "mail_uid": uid,
             "mail_gid": gid,
             "mail_root": self.mail_root,

@@ -75,6 +75,8 @@ class Slapd(processes.ServerProcess):
         admin_password: str,
         host: str = "127.0.0.1",
         port: int | None = None,
+        max_failures: int = 5,
+        lockout_s: int = 900,
     ) -> None:
         if not admin_password:
             raise SlapdError("admin_password must not be empty")
@@ -89,6 +91,9 @@ class Slapd(processes.ServerProcess):
         self._admin_password = admin_password
         self.host = host
         self._port = port
+        # The password policy, in step with the hub's lockout ([sso] lockout_threshold, lockout_s).
+        self.max_failures = max_failures
+        self.lockout_s = lockout_s
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __repr__(self) -> str:  # never show the password
@@ -115,6 +120,11 @@ class Slapd(processes.ServerProcess):
     @property
     def index_stamp_path(self) -> Path:
         return self.directory / "indexes.txt"
+
+    @property
+    def policy_dn(self) -> str:
+        """The default password policy's entry (ppolicy_default), right below the suffix."""
+        return f"cn=passwordPolicy,{self.base_dn}"
 
     @property
     def port(self) -> int:
@@ -165,6 +175,7 @@ class Slapd(processes.ServerProcess):
         try:
             self._wait_until_bindable(deadline)
             self._ensure_base_entry()
+            self._ensure_password_policy()
             if not self.is_running():  # the bind may have reached someone else's server
                 raise SlapdError(f"slapd exited during start; log tail:\n{self.log_tail()}")
         except BaseException:
@@ -215,6 +226,9 @@ class Slapd(processes.ServerProcess):
             suffix=self.base_dn,
             rootdn=self.admin_dn,
             rootpw_hash="{ARGON2}" + _ROOTPW_HASHER.hash(self._admin_password),
+            policy_dn=self.policy_dn,
+            max_failures=self.max_failures,
+            lockout_s=self.lockout_s,
         )
 
     def _write_config(self) -> None:
@@ -329,5 +343,41 @@ class Slapd(processes.ServerProcess):
             if first_attr == "dc":  # organization needs an o
                 entry["o"] = [rdn[0][1].encode()]
             conn.add_s(self.base_dn, ldap.modlist.addModlist(entry))
+        finally:
+            conn.unbind_s()
+
+    def _password_policy(self) -> dict[str, list[bytes]]:
+        """The default policy: lock after `max_failures` wrong binds within `lockout_s`
+        seconds, for `lockout_s` seconds; users never change their password over LDAP
+        (the ACL says so too); hashes written by the hub are taken as they are."""
+        return {
+            "pwdAttribute": [b"userPassword"],
+            "pwdLockout": [b"TRUE"],
+            "pwdMaxFailure": [str(self.max_failures).encode()],
+            "pwdLockoutDuration": [str(self.lockout_s).encode()],
+            "pwdFailureCountInterval": [str(self.lockout_s).encode()],
+            "pwdAllowUserChange": [b"FALSE"],
+            "pwdCheckQuality": [b"0"],
+            "pwdMustChange": [b"FALSE"],
+        }
+
+    def _ensure_password_policy(self) -> None:
+        """Write the default policy entry, or bring an existing one in step with ours."""
+        policy = self._password_policy()
+        conn = self.connect()
+        try:
+            try:
+                conn.search_s(self.policy_dn, ldap.SCOPE_BASE, "(objectClass=*)", ["1.1"])
+            except ldap.NO_SUCH_OBJECT:
+                entry = {
+                    "objectClass": [b"top", b"applicationProcess", b"pwdPolicy"],
+                    "cn": [b"passwordPolicy"],
+                } | policy
+                conn.add_s(self.policy_dn, ldap.modlist.addModlist(entry))
+                return
+            conn.modify_s(
+                self.policy_dn,
+                [(ldap.MOD_REPLACE, name, values) for name, values in policy.items()],
+            )
         finally:
             conn.unbind_s()

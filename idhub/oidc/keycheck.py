@@ -1,0 +1,100 @@
+"""`idhub keys check`: is every secret present, and does it open the data made with it?
+
+Read-only: a missing key is reported, never made (the keyring makes keys only on a fresh
+install, see idhub/keyring.py). What can be checked against the data is: the audit chain
+key against the first audit event's seal, the encryption key against one sealed TOTP
+secret and the active signing key. The token hash key cannot be (only keyed hashes of
+secrets are kept), so only its presence is checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from idhub.changes.chain import AuditLog
+from idhub.keyring import DATA_KEYS, Keyring
+from idhub.models import AuditEvent, PersonCredential, SigningKey
+
+_ALL_KEYS = ("audit_chain_key", "encryption_key", "token_hash_key", "flask_secret_key")
+
+
+@dataclass(frozen=True)
+class KeyFinding:
+    name: str
+    ok: bool
+    detail: str
+
+
+def check_keys(session: Session, keyring: Keyring) -> list[KeyFinding]:
+    """One finding per key (and per piece of data checked against it)."""
+    findings = []
+    for name in _ALL_KEYS:
+        value = keyring.read(name)
+        if value is None:
+            why = DATA_KEYS.get(name, "made anew at start; harmless (sessions end)")
+            findings.append(KeyFinding(name, False, f"missing from {keyring.directory} ({why})"))
+        elif name == "audit_chain_key":
+            findings.append(_check_audit(session, value))
+        elif name == "encryption_key":
+            findings.extend(_check_encryption(session, value))
+        else:
+            findings.append(KeyFinding(name, True, "present"))
+    return findings
+
+
+def _check_audit(session: Session, key: str) -> KeyFinding:
+    first = session.scalar(select(AuditEvent).order_by(AuditEvent.id).limit(1))
+    if first is None:
+        return KeyFinding("audit_chain_key", True, "present (no audit events yet)")
+    result = AuditLog(key).verify([first])
+    if result.ok:
+        return KeyFinding("audit_chain_key", True, f"present; audit event {first.id} verifies")
+    return KeyFinding(
+        "audit_chain_key",
+        False,
+        f"does not verify audit event {first.id} ({result.problem}): not its sealing key",
+    )
+
+
+def _check_encryption(session: Session, key: str) -> list[KeyFinding]:
+    try:
+        fernet = Fernet(key.encode())
+    except ValueError:
+        return [KeyFinding("encryption_key", False, "not a valid Fernet key")]
+    sealed = [
+        (
+            "a TOTP secret",
+            session.scalar(
+                select(PersonCredential.totp_secret_encrypted)
+                .where(PersonCredential.totp_secret_encrypted.is_not(None))
+                .limit(1)
+            ),
+        ),
+        (
+            "the active signing key",
+            session.scalar(
+                select(SigningKey.private_key_encrypted)
+                .where(SigningKey.retired_at.is_(None))
+                .order_by(SigningKey.created_at.desc())
+                .limit(1)
+            ),
+        ),
+    ]
+    findings = []
+    for what, token in sealed:
+        if token is None:
+            findings.append(KeyFinding("encryption_key", True, f"present (no {what[2:]} yet)"))
+            continue
+        try:
+            fernet.decrypt(token.encode())
+        except InvalidToken:
+            findings.append(
+                KeyFinding("encryption_key", False, f"does not decrypt {what}: not its key")
+            )
+        else:
+            findings.append(KeyFinding("encryption_key", True, f"present; {what} decrypts"))
+    return findings
