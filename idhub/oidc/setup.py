@@ -4,7 +4,6 @@ sign-in pages and their languages."""
 
 from __future__ import annotations
 
-from authlib.integrations.flask_oauth2 import ResourceProtector
 from flask import Blueprint, Flask, Response
 
 from idhub.oidc.authorization_code import (
@@ -20,7 +19,7 @@ from idhub.oidc.refresh_token import RotatingRefreshTokenGrant
 from idhub.oidc.revocation import Revocation
 from idhub.oidc.settings import SsoSettings
 from idhub.oidc.state import oidc_state
-from idhub.oidc.userinfo import PersonBearerValidator, UserInfoView
+from idhub.oidc.userinfo import PersonBearerValidator, UserInfoProtector, UserInfoView
 from idhub.services import Hub
 
 
@@ -41,7 +40,7 @@ def init_sso(app: Flask, hub: Hub) -> None:
     server.register_grant(RotatingRefreshTokenGrant)
     server.register_endpoint(Introspection)
     server.register_endpoint(Revocation)
-    protector = ResourceProtector()
+    protector = UserInfoProtector()
     protector.register_token_validator(PersonBearerValidator(realm="idhub"))
     server.register_endpoint(UserInfoView(resource_protector=protector))
 
