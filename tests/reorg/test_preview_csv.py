@@ -11,7 +11,7 @@ from idhub.reorg.preview import to_csv
 
 def test_cells_that_would_start_a_formula_are_quoted():
     hostile = {
-        "person_id": "=HYPERLINK(\"http://evil.example\")",
+        "person_id": '=HYPERLINK("http://evil.example")',
         "full_name": "+1+cmd|' /C calc'!A0",
         "old_dn": "-2+3",
         "new_dn": "@SUM(1)",
@@ -24,7 +24,7 @@ def test_cells_that_would_start_a_formula_are_quoted():
     assert cells, row
     for cell in cells:
         assert cell[0] not in "=+-@\t\r", cell
-    assert row["person_id"] == "'=HYPERLINK(\"http://evil.example\")"
+    assert row["person_id"] == '\'=HYPERLINK("http://evil.example")'
 
 
 def test_ordinary_cells_are_unchanged():

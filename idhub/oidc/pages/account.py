@@ -24,7 +24,6 @@ from idhub.oidc.pages.common import (
     signed_in,
 )
 
-
 try:  # staff read times in Vietnam's time (no daylight saving: UTC+7 all year)
     LOCAL_TZ: dt.tzinfo = ZoneInfo("Asia/Ho_Chi_Minh")
 except ZoneInfoNotFoundError:  # pragma: no cover - a system without the tz database
