@@ -31,6 +31,8 @@ from provisioning.naming import nfc, search_key
 READ_SCOPES = ["hr:read", "hr:write", "admin"]
 WRITE_SCOPES = ["hr:write", "admin"]
 AUDIT_SCOPES = ["audit:read", "admin"]
+# Resetting someone's access (a security officer): not implied by hr:write nor admin.
+RESET_SCOPES = ["access:reset"]
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
