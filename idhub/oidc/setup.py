@@ -11,6 +11,7 @@ from idhub.oidc.authorization_code import (
     IdhubOpenIDCode,
     S256CodeChallenge,
 )
+from idhub.oidc.claims import app_roles_of
 from idhub.oidc.discovery import add_discovery_routes, discovery
 from idhub.oidc.i18n import init_i18n
 from idhub.oidc.introspection import Introspection
@@ -21,6 +22,7 @@ from idhub.oidc.settings import SsoSettings
 from idhub.oidc.state import oidc_state
 from idhub.oidc.userinfo import PersonBearerValidator, UserInfoProtector, UserInfoView
 from idhub.services import Hub
+from idhub.web.bearer import register_person_roles
 
 
 def init_sso(app: Flask, hub: Hub) -> None:
@@ -60,5 +62,6 @@ def init_sso(app: Flask, hub: Hub) -> None:
         return server.create_endpoint_response("revocation")
 
     app.register_blueprint(bp)
+    register_person_roles(app, app_roles_of)  # people's tokens at the HR API
     init_i18n(app, hub.settings.section(SsoSettings).default_locale)
     app.register_blueprint(pages_bp)
