@@ -163,9 +163,13 @@ def test_wrong_codes_end_a_reset_link(app, hub, officer, person):
             },
         )
         assert wrong.status_code == 400
-    assert browser.get(hub + "/sso/activate").status_code == 404
+    gone = browser.get(hub + "/sso/activate")  # back to "open your link"
+    assert gone.status_code == 200 and 'name="password"' not in gone.text
     _, reopened = open_link(hub, path)
     assert reopened.status_code == 404
+    # A new link opened in the same browser takes over.
+    _, fresh = open_link(hub, _path(_reset(officer, person["id"]).json["url"], hub), browser)
+    assert fresh.status_code == 200 and 'name="password"' in fresh.text
 
 
 # -- 2: tokens out of URLs and logs --------------------------------------------------------

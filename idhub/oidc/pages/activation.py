@@ -110,9 +110,10 @@ def activate() -> Response:
     link_id = _flow_link()
     loaded = _load(link_id) if link_id is not None else None
     if loaded is None:
-        if request.method == "POST" or link_id is not None:
-            flow.pop("link", None)
+        flow.pop("link", None)
+        if request.method == "POST":
             return _no_referrer(error_page("error.link", 404))
+        # A new link's token may be in the fragment: the page's script hands it over.
         return _no_referrer(render_page("sso_link.html", title=t("title.link")))
     return _no_referrer(_credentials_page(*loaded))
 
