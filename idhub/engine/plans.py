@@ -3,6 +3,7 @@ for them): what a converge intends for one subject, and what its run came to."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 
@@ -34,6 +35,8 @@ class PersonPlan(Outcome):
     operations: list[Operation]
     results: list[Result] = field(default_factory=list)
     failure: ConnectorError | None = None  # found while planning (e.g. a duplicated key)
+    # The pending password mark whose value the operations write (targets/passwords.py).
+    password_stamp: dt.datetime | None = None
 
     @property
     def disables(self) -> bool:

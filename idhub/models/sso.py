@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, Uuid
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idhub.models.base import Base, UTCDateTime, utcnow
@@ -97,6 +97,9 @@ class PersonCredential(Base):
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Set when the hub's password changed and the directory's copy has yet to follow: the
+    # directory converge writes it (retried like any converge) and clears this.
+    directory_password_pending_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
@@ -122,6 +125,12 @@ class ActionToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Who issued it (client or person id): resets are rate-limited per issuer.
+    issued_by: Mapped[str | None] = mapped_column(String(255), index=True)
+    # A reset re-enrols the second factor only when asked; else the page asks for it.
+    reset_second_factor: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Wrong current codes on a reset page: the link dies after a few.
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class LoginThrottle(Base):

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from idhub.db import get_db
 from idhub.identity.snapshots import UnitDirectory, person_snapshots
 from idhub.models import Person, PersonStatus
 from idhub.services import current_hub
@@ -94,6 +95,20 @@ def person_claims(session: Session, person: Person, scopes: set[str]) -> dict[st
 def _cn(dn: str) -> str:
     first = dn.split(",", 1)[0]
     return first.split("=", 1)[1] if "=" in first else first
+
+
+def app_roles_of(person_id: uuid.UUID) -> set[str]:
+    """A person's application roles today (none once they cannot sign in): what the HR
+    API checks a person's token against (web/bearer.py)."""
+    session = get_db().session(write=False)
+    try:
+        person = session.get(Person, person_id)
+        if not person_can_sign_in(person):
+            return set()
+        assert person is not None
+        return set(person_claims(session, person, {"roles"}).get("app_roles", ()))
+    finally:
+        session.close()
 
 
 def person_can_sign_in(person: Person | None) -> bool:

@@ -190,20 +190,30 @@ def person() -> None:
 
 @person.command("activation-link")
 @click.argument("person_ref", metavar="PERSON")
-@click.option("--reset", is_flag=True, help="A password-reset link instead of an activation.")
+@click.option("--reset", is_flag=True, help="An access-reset link (≤ 1 h) instead.")
+@click.option("--reason", default=None, help="Why (required with --reset; audited).")
+@click.option(
+    "--reset-second-factor",
+    is_flag=True,
+    help="With --reset: re-enrol TOTP too (else the person proves the current code).",
+)
 @pass_runtime
-def person_activation_link(rt: Runtime, person_ref: str, reset: bool) -> None:
+def person_activation_link(
+    rt: Runtime, person_ref: str, reset: bool, reason: str | None, reset_second_factor: bool
+) -> None:
     """Print a one-time link where PERSON (id or username) sets a password and enrols TOTP.
 
     \b
     Example:
       idhub person activation-link annv
+      idhub person activation-link annv --reset --reason "ticket 1234, phone call"
     """
     from idhub.oidc.credentials import find_person_ref, issue_action_link
     from idhub.oidc.settings import SsoSettings
     from idhub.oidc.state import issuer_of
 
     issuer = issuer_of(rt.settings)
+    sso = rt.settings.section(SsoSettings)
     try:
         with rt.db.transaction() as session:
             found = find_person_ref(session, person_ref)
@@ -214,7 +224,9 @@ def person_activation_link(rt: Runtime, person_ref: str, reset: bool) -> None:
                 rt.actor,
                 found,
                 purpose="reset" if reset else "activate",
-                ttl_s=rt.settings.section(SsoSettings).action_link_ttl_s,
+                ttl_s=sso.reset_link_ttl_s if reset else sso.activation_link_ttl_s,
+                reason=reason,
+                reset_second_factor=reset_second_factor,
             )
     except DomainError as exc:
         fail(exc)

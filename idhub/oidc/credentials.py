@@ -1,9 +1,16 @@
 """Setting a person's credentials: one-time activation / reset links, password and TOTP.
 
-A link is a random token (stored as keyed SHA-256) valid for `action_link_ttl_s`, used
-once. Using it sets the password (argon2id, checked against the rules), enrols a fresh
-TOTP secret (encrypted) proven by one code, replaces the recovery codes and unlocks the
-account, in one transaction; then the password hash is written to the directory.
+A link is a random token (stored as keyed SHA-256), used once, carried in the URL
+fragment (`/sso/activate#<token>`): browsers never send a fragment, so no access log,
+proxy or Referer holds it; the page hands it over in a POST body. An activation (HR,
+`hr:write`) lives at most 24 h; an access reset (a security officer, `access:reset`, with
+a reason, rate-limited per issuer and per person) at most 1 h, and re-enrols the second
+factor only when asked to: otherwise the person proves the current one.
+
+Using a link sets the password (argon2id, checked against the rules) and, when enrolling,
+a fresh TOTP secret (encrypted) proven by one code and new recovery codes; it unlocks the
+account, in one transaction, and queues the directory's copy of the password on the
+converge path (`mark_directory_password`).
 """
 
 from __future__ import annotations
@@ -13,26 +20,65 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from idhub.changes.chain import Actor, AuditLog
-from idhub.errors import Invalid, NotFound
+from idhub.changes.outbox import converge_later
+from idhub.errors import DomainError, Invalid, NotFound
 from idhub.keyring import Keyring
-from idhub.models import ActionToken, Person, utcnow
+from idhub.models import ActionToken, Person, PersonCredential, utcnow
 from idhub.oidc import totp
 from idhub.oidc.login import credential
 from idhub.oidc.passwords import check_password_rules, hash_password
-from idhub.oidc.settings import SsoSettings
+from idhub.oidc.settings import (
+    MAX_ACTIVATION_LINK_TTL_S,
+    MAX_RESET_LINK_TTL_S,
+    SsoSettings,
+)
 
-PURPOSES = ("activate", "reset")
+ACTIVATE, RESET = "activate", "reset"
+PURPOSES = (ACTIVATE, RESET)
+MAX_TTL_S = {ACTIVATE: MAX_ACTIVATION_LINK_TTL_S, RESET: MAX_RESET_LINK_TTL_S}
+LINK_PATH = "/sso/activate"
+# Wrong current codes tolerated on one reset link before it stops working.
+MAX_LINK_FAILURES = 5
+
+
+class TooManyResets(DomainError):
+    status = 429
+    code = "reset_rate_limited"
 
 
 @dataclass(frozen=True)
 class ActionLink:
     token: str
-    path: str
+    path: str  # the token in the fragment: never sent to a server, never logged
     expires_at: dt.datetime
+
+
+def check_reset_rate(
+    session: Session, sso: SsoSettings, issuer_id: str | None, person: Person
+) -> None:
+    """At most `resets_per_client_per_hour` per issuer, `resets_per_person_per_day` per person."""
+    now = utcnow()
+    resets = select(func.count()).select_from(ActionToken).where(ActionToken.purpose == RESET)
+    by_issuer = session.scalar(
+        resets.where(
+            ActionToken.issued_by == issuer_id,
+            ActionToken.created_at > now - dt.timedelta(hours=1),
+        )
+    )
+    if issuer_id is not None and (by_issuer or 0) >= sso.resets_per_client_per_hour:
+        raise TooManyResets("Too many access resets from this client in the last hour.")
+    for_person = session.scalar(
+        resets.where(
+            ActionToken.person_id == person.id,
+            ActionToken.created_at > now - dt.timedelta(days=1),
+        )
+    )
+    if (for_person or 0) >= sso.resets_per_person_per_day:
+        raise TooManyResets("Too many access resets for this person in the last day.")
 
 
 def find_person_ref(session: Session, ref: str) -> Person:
@@ -56,10 +102,20 @@ def issue_action_link(
     *,
     purpose: str,
     ttl_s: int,
+    reason: str | None = None,
+    reset_second_factor: bool = False,
 ) -> ActionLink:
-    """A new one-time link; earlier unused links of the person for that purpose stop working."""
+    """A new one-time link; earlier unused links of the person for that purpose stop working.
+
+    A reset needs a reason (audited with who and whom); rate limits are the caller's
+    (`check_reset_rate`), so the command line of the server's operator is not limited.
+    """
     if purpose not in PURPOSES:
         raise Invalid(f"Unknown purpose {purpose!r}.", details={"purpose": list(PURPOSES)})
+    if purpose == RESET and not (reason or "").strip():
+        raise Invalid("An access reset needs a reason.", details={"reason": ["Required."]})
+    ttl_s = max(1, min(ttl_s, MAX_TTL_S[purpose]))
+    second_factor = purpose == ACTIVATE or reset_second_factor
     now = utcnow()
     session.execute(
         update(ActionToken)
@@ -79,6 +135,9 @@ def issue_action_link(
             purpose=purpose,
             created_at=now,
             expires_at=expires,
+            issued_by=actor.id,
+            reset_second_factor=second_factor,
+            failed_attempts=0,
         )
     )
     audit.record(
@@ -87,20 +146,85 @@ def issue_action_link(
         action=f"sso.link.{purpose}",
         object_type="person",
         object_id=person.id,
-        after={"expires_at": expires},
+        after={"expires_at": expires, "reset_second_factor": second_factor},
+        reason=reason,
     )
-    return ActionLink(token, f"/sso/activate/{token}", expires)
+    return ActionLink(token, f"{LINK_PATH}#{token}", expires)
+
+
+def _live(row: ActionToken | None) -> ActionToken | None:
+    if row is None or row.used_at is not None or row.expires_at <= utcnow():
+        return None
+    return row
 
 
 def valid_action_token(session: Session, keyring: Keyring, token: str) -> ActionToken | None:
     if not token or len(token) > 128:
         return None
-    row = session.scalar(
-        select(ActionToken).where(ActionToken.token_hash == keyring.token_hash(token))
+    return _live(
+        session.scalar(
+            select(ActionToken).where(ActionToken.token_hash == keyring.token_hash(token))
+        )
     )
-    if row is None or row.used_at is not None or row.expires_at <= utcnow():
-        return None
-    return row
+
+
+def valid_action_link(session: Session, link_id: int, *, lock: bool = False) -> ActionToken | None:
+    """A link already handed over by this browser (its id kept in the flow cookie)."""
+    query = select(ActionToken).where(ActionToken.id == link_id)
+    if lock:
+        query = query.with_for_update()
+    return _live(session.scalar(query))
+
+
+def link_failure(row: ActionToken) -> bool:
+    """One more wrong current code on a reset link; True when that ended the link."""
+    row.failed_attempts = (row.failed_attempts or 0) + 1
+    if row.failed_attempts >= MAX_LINK_FAILURES:
+        row.used_at = utcnow()
+        return True
+    return False
+
+
+def mark_directory_password(
+    session: Session, cred: PersonCredential, request_id: str | None
+) -> None:
+    """The directory's copy follows on the converge path: the person's next converge
+    writes the hash (retried until the directory takes it) and clears the mark."""
+    cred.directory_password_pending_at = utcnow()
+    converge_later(
+        session, [cred.person_id], "password set at the hub", request_id, urgent=True
+    )  # the old password must stop opening LDAP and IMAP now, even behind a backlog
+
+
+def set_password_only(
+    session: Session,
+    audit: AuditLog,
+    sso: SsoSettings,
+    actor: Actor,
+    person: Person,
+    cred: PersonCredential,
+    *,
+    password: str,
+    reason: str,
+) -> str:
+    """A new password, the second factor kept (a reset that did not ask to re-enrol it)."""
+    check_password_rules(sso, person, password)
+    phc = hash_password(sso, password)
+    cred.password_hash = phc
+    cred.password_set_at = utcnow()
+    cred.failed_logins = 0
+    cred.locked_until = None
+    mark_directory_password(session, cred, actor.request_id)
+    audit.record(
+        session,
+        actor=actor,
+        action="sso.password.set",
+        object_type="person",
+        object_id=person.id,
+        after={"second_factor": "kept"},
+        reason=reason,
+    )
+    return phc
 
 
 def set_credentials(
@@ -130,6 +254,7 @@ def set_credentials(
     cred.totp_last_step = step
     cred.failed_logins = 0
     cred.locked_until = None
+    mark_directory_password(session, cred, actor.request_id)
     codes = totp.new_recovery_codes(session, keyring, person.id)
     audit.record(
         session, actor=actor, action="sso.password.set", object_type="person", object_id=person.id

@@ -1,26 +1,19 @@
-"""People's passwords: argon2id (argon2-cffi), the password rules, and the directory copy.
+"""People's passwords: argon2id (argon2-cffi) and the password rules.
 
-The same PHC string is written to the person's LDAP entry as `{ARGON2}<phc>` (slapd's
-argon2 module verifies it), through the LDAP connector's ordinary modify operation, so
-mail and other directory-bound services accept the password set at the hub.
+The same PHC string reaches the person's LDAP entry as `{ARGON2}<phc>` (slapd's argon2
+module verifies it) on the converge path: `credentials.mark_directory_password` queues
+it, the directory target writes it with the person's converge (engine/targets/
+passwords.py), retried until it lands; mail and other directory-bound services then
+accept the password set at the hub, and no longer the old one.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from connectors.base import (
-    AccountKey,
-    AppliesOperations,
-    ConnectorError,
-    Operation,
-    OpKind,
-    ReadsAccounts,
-)
 from idhub.errors import Invalid
 from idhub.models import Person
 from idhub.oidc.settings import SsoSettings
@@ -70,30 +63,3 @@ def check_password_rules(settings: SsoSettings, person: Person, password: str) -
         problems.append("contains_name")
     if problems:
         raise Invalid("The password does not meet the rules.", details={"password": problems})
-
-
-def directory_password_operation(person_id: str, phc: str, dn: str | None) -> Operation:
-    """The modify that puts the argon2 hash into the person's directory entry."""
-    return Operation(
-        kind=OpKind.MODIFY,
-        target=AccountKey(person_id),
-        attributes={"userPassword": ("{ARGON2}" + phc,)},
-        reason="password set at the hub",
-        current=dn,
-    )
-
-
-class PasswordDirectory(ReadsAccounts, AppliesOperations, Protocol):
-    """What writing a password needs of the directory: find the entry, modify it."""
-
-
-def write_directory_password(connector: PasswordDirectory, person_id: str, phc: str) -> str | None:
-    """Write the hash to LDAP; returns an error text (None on success, or no entry yet)."""
-    try:
-        account = connector.read(AccountKey(person_id))
-        if account is None:
-            return "no directory entry yet"
-        [result] = connector.apply([directory_password_operation(person_id, phc, account.name)])
-    except ConnectorError as exc:
-        return str(exc)
-    return None if result.ok else str(result.error)

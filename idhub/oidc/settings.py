@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from idhub.config import ConfigError
+
+# The longest a one-time link may live: whoever holds it holds the account until then.
+MAX_ACTIVATION_LINK_TTL_S = 86400
+MAX_RESET_LINK_TTL_S = 3600
+
 
 @dataclass(frozen=True)
 class OAuthSettings:
@@ -32,8 +38,20 @@ class SsoSettings:
     argon2_memory_kib: int
     argon2_parallelism: int
     password_min_length: int
-    action_link_ttl_s: int
+    activation_link_ttl_s: int  # ≤ 24 h
+    reset_link_ttl_s: int  # ≤ 1 h
+    resets_per_client_per_hour: int
+    resets_per_person_per_day: int
     cookie_secure: str  # "auto", "true" or "false"
     default_locale: str
     totp_issuer: str
     backchannel_timeout_s: float
+
+    def __post_init__(self) -> None:
+        for name, ceiling in (
+            ("activation_link_ttl_s", MAX_ACTIVATION_LINK_TTL_S),
+            ("reset_link_ttl_s", MAX_RESET_LINK_TTL_S),
+        ):
+            value = getattr(self, name)
+            if not 0 < value <= ceiling:
+                raise ConfigError(f"settings [sso] {name} must be between 1 and {ceiling}")

@@ -4,7 +4,6 @@ sign-in pages and their languages."""
 
 from __future__ import annotations
 
-from authlib.integrations.flask_oauth2 import ResourceProtector
 from flask import Blueprint, Flask, Response
 
 from idhub.oidc.authorization_code import (
@@ -12,6 +11,7 @@ from idhub.oidc.authorization_code import (
     IdhubOpenIDCode,
     S256CodeChallenge,
 )
+from idhub.oidc.claims import app_roles_of
 from idhub.oidc.discovery import add_discovery_routes, discovery
 from idhub.oidc.i18n import init_i18n
 from idhub.oidc.introspection import Introspection
@@ -20,8 +20,9 @@ from idhub.oidc.refresh_token import RotatingRefreshTokenGrant
 from idhub.oidc.revocation import Revocation
 from idhub.oidc.settings import SsoSettings
 from idhub.oidc.state import oidc_state
-from idhub.oidc.userinfo import PersonBearerValidator, UserInfoView
+from idhub.oidc.userinfo import PersonBearerValidator, UserInfoProtector, UserInfoView
 from idhub.services import Hub
+from idhub.web.bearer import register_person_roles
 
 
 def init_sso(app: Flask, hub: Hub) -> None:
@@ -41,7 +42,7 @@ def init_sso(app: Flask, hub: Hub) -> None:
     server.register_grant(RotatingRefreshTokenGrant)
     server.register_endpoint(Introspection)
     server.register_endpoint(Revocation)
-    protector = ResourceProtector()
+    protector = UserInfoProtector()
     protector.register_token_validator(PersonBearerValidator(realm="idhub"))
     server.register_endpoint(UserInfoView(resource_protector=protector))
 
@@ -61,5 +62,6 @@ def init_sso(app: Flask, hub: Hub) -> None:
         return server.create_endpoint_response("revocation")
 
     app.register_blueprint(bp)
+    register_person_roles(app, app_roles_of)  # people's tokens at the HR API
     init_i18n(app, hub.settings.section(SsoSettings).default_locale)
     app.register_blueprint(pages_bp)

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from authlib.integrations.flask_oauth2 import ResourceProtector
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oidc.core import UserInfo, UserInfoEndpoint
+from flask import request as flask_request
 from sqlalchemy import select
 
 from idhub.db import get_db
@@ -41,6 +44,23 @@ class PersonBearerValidator(BearerTokenValidator):
         finally:
             session.close()
         return PersonToken(row) if row is not None and row.person_id else None
+
+
+class UserInfoProtector(ResourceProtector):
+    """The Authorization header, or (RFC 6750 §2.2, pyoidc's default) `access_token` in a
+    form-encoded POST body; never the query string, which the access log writes."""
+
+    def parse_request_authorization(self, request: Any) -> tuple[Any, str]:
+        body = None
+        if flask_request.method == "POST" and flask_request.mimetype == (
+            "application/x-www-form-urlencoded"
+        ):
+            body = flask_request.form.get("access_token")
+        if body is None:
+            return super().parse_request_authorization(request)
+        if request.headers.get("Authorization"):
+            raise InvalidRequestError("Send the access token one way only (RFC 6750 section 2).")
+        return self.get_token_validator("bearer"), body
 
 
 class UserInfoView(UserInfoEndpoint):

@@ -210,22 +210,26 @@ def _collisions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return found
 
 
+# Spreadsheets run a cell that starts with one of these as a formula (OWASP: CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Any) -> Any:
+    """One CSV cell: lists joined with "; ", None empty, a would-be formula quoted with '."""
     if isinstance(value, list):
-        return "; ".join(value)
-    return "" if value is None else value
+        value = "; ".join(str(v) for v in value)
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def to_csv(result: dict[str, Any]) -> str:
-    """The per-person rows for sign-off (lists joined with "; ")."""
+    """The per-person rows for sign-off (lists joined with "; ", no cell a formula)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="ignore")
     writer.writeheader()
     for row in result.get("rows", ()):
-        writer.writerow(
-            {
-                k: "; ".join(v) if isinstance(v, list) else ("" if v is None else v)
-                for k, v in row.items()
-            }
-        )
+        writer.writerow({k: _cell(v) for k, v in row.items()})
     return out.getvalue()

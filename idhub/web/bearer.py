@@ -1,13 +1,22 @@
-"""Bearer-token protection of the API (RFC 6750), with errors in the API's own JSON shape."""
+"""Bearer-token protection of the API (RFC 6750), with errors in the API's own JSON shape.
+
+Tokens issued to people (through sign-on apps) are checked against the person: an app
+given an API scope would otherwise hand it to everyone who signs in. A person's token
+carries an administrative scope only while the person holds its hub role, an application
+role from the rules (`ADMIN_SCOPE_ROLES`, e.g. "idhub:hr-writer" for hr:write); without
+a source of roles (the sign-on wing registers one) it carries none.
+"""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from authlib.integrations.flask_oauth2 import ResourceProtector, current_token
 from authlib.oauth2.rfc6749 import TokenMixin
 from authlib.oauth2.rfc6750 import BearerTokenValidator
-from flask import g, jsonify
+from flask import current_app, g, jsonify
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
@@ -23,16 +32,52 @@ _MESSAGES = {
 }
 
 
+# The API's scopes that act on other people's data, and the hub role a person needs for
+# each in a token of theirs (an application role "idhub:<role>" given by the rules).
+ADMIN_SCOPE_ROLES = {
+    "hr:read": "idhub:hr-reader",
+    "hr:write": "idhub:hr-writer",
+    "audit:read": "idhub:auditor",
+    "admin": "idhub:admin",
+    "access:reset": "idhub:security-officer",
+}
+PersonRoles = Callable[[uuid.UUID], set[str]]  # a person's application roles, today
+_ROLES_KEY = "idhub.person_roles"
+
+
+def register_person_roles(app: Any, source: PersonRoles) -> None:
+    """Where people's roles come from (the sign-on wing knows; this floor does not)."""
+    app.extensions[_ROLES_KEY] = source
+
+
+def person_scope(person_id: uuid.UUID, scope: str) -> str:
+    """The token's scopes less the administrative ones the person does not hold now."""
+    scopes = scope.split()
+    if not any(s in ADMIN_SCOPE_ROLES for s in scopes):
+        return scope
+    source: PersonRoles | None = current_app.extensions.get(_ROLES_KEY)
+    roles = source(person_id) if source is not None else set()
+    return " ".join(
+        s for s in scopes if s not in ADMIN_SCOPE_ROLES or ADMIN_SCOPE_ROLES[s] in roles
+    )
+
+
 class Token(TokenMixin):
     def __init__(self, row: OAuthToken) -> None:
         self.row = row
         self.client_id = row.client_id
+        self.person_id: uuid.UUID | None = row.person_id
+        self._api_scope: str | None = None
 
     def check_client(self, client: Any) -> bool:
         return client.get_client_id() == self.row.client_id
 
     def get_scope(self) -> str:
-        return self.row.scope
+        """What the token may do at the API: for a person's, only the roles they hold."""
+        if self._api_scope is None:
+            row = self.row
+            self._api_scope = person_scope(row.person_id, row.scope) if row.person_id else row.scope
+        return self._api_scope
 
     def get_expires_in(self) -> int:
         return int((self.row.expires_at - self.row.issued_at).total_seconds())
@@ -79,3 +124,9 @@ require_oauth.register_token_validator(HashedBearerTokenValidator(realm="idhub")
 def current_client_id() -> str | None:
     token = current_token._get_current_object() if current_token else None
     return token.client_id if token is not None else None
+
+
+def current_person_id() -> uuid.UUID | None:
+    """The person a person-bound token was issued to (None for a client's own token)."""
+    token = current_token._get_current_object() if current_token else None
+    return getattr(token, "person_id", None) if token is not None else None

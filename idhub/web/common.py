@@ -24,7 +24,7 @@ from idhub.db import db_session
 from idhub.errors import Conflict, Invalid, PreconditionFailed, PreconditionRequired
 from idhub.models import IdempotencyRecord
 from idhub.services import current_hub
-from idhub.web.bearer import current_client_id, require_oauth
+from idhub.web.bearer import current_client_id, current_person_id, require_oauth
 from idhub.web.limits import MAX_ID
 from idhub.web.schemas import CONTROL_CHARS, ErrorSchema
 from provisioning.naming import nfc, search_key
@@ -32,6 +32,8 @@ from provisioning.naming import nfc, search_key
 READ_SCOPES = ["hr:read", "hr:write", "admin"]
 WRITE_SCOPES = ["hr:write", "admin"]
 AUDIT_SCOPES = ["audit:read", "admin"]
+# Resetting someone's access (a security officer): not implied by hr:write nor admin.
+RESET_SCOPES = ["access:reset"]
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
@@ -51,9 +53,11 @@ def scoped(blp: Blueprint, scopes: list[str]) -> Callable:
 
 
 def actor() -> Actor:
+    """The client, or the person when the token was issued to one (through a sign-on app)."""
+    person_id = current_person_id()
     return Actor(
-        type="client",
-        id=current_client_id(),
+        type="person" if person_id else "client",
+        id=str(person_id) if person_id else current_client_id(),
         request_id=g.get("request_id"),
         source_ip=request.remote_addr,
     )

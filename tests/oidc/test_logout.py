@@ -139,6 +139,7 @@ def test_password_reaches_the_directory(app, hub, api):
     drain(app)  # the worker made the directory entry
     _, _, response = activate(hub, action_link(app, found["id"]))
     assert response.status_code == 200
+    drain(app)  # the password follows on the converge path
     dn, attrs = entry(app, found["id"])
     assert attrs["userPassword"][0].startswith("{ARGON2}$argon2id$")
     conn = ldap.initialize(app.extensions["idhub"].connectors.ldap_config.url)

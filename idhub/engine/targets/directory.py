@@ -40,6 +40,7 @@ from idhub.engine.targets.ldap import (
     compute_plans,
     summary,
 )
+from idhub.engine.targets.passwords import clear_pending_passwords, with_pending_passwords
 from idhub.engine.targets.seat_entries import plan_entries, record_entries
 from idhub.engine.targets.seats import SeatEntryPlan, apply_seat_entries
 from idhub.models import AccountLink, JobState, LinkState, Seat
@@ -110,11 +111,13 @@ class DirectoryTarget:
                         base_dn=self.base_dn,
                         issue_usernames=False,
                     )
+                    with_pending_passwords(session, plans)
             except UsernamesNeeded:  # rows from before usernames were issued at creation
                 with db.transaction() as session:
                     plans = compute_plans(
                         session, self.connector, self.rules, subjects, base_dn=self.base_dn
                     )
+                    with_pending_passwords(session, plans)
             held = self.guard.hold(db, plans) if self.guard else set()
             seats = self._plan_seats(db, set(subjects) - {p.person_id for p in plans})
         except TargetUnavailable:
@@ -207,6 +210,7 @@ class DirectoryTarget:
         after_directory_converge(
             session, draft.converged, self.then, rules=self.rules, urgent=urgent_subjects(rec)
         )
+        clear_pending_passwords(session, draft.converged)
         rec.done.extend(draft.done)
         seats: list[SeatEntryPlan] = rec.round.plans.seats
         if seats:

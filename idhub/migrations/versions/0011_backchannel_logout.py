@@ -1,7 +1,7 @@
 """Back-channel logouts still to deliver (through the outbox, retried until the app answers)
 
 Revision ID: 0011_backchannel_logout
-Revises: 0008_job_urgency
+Revises: 0010_access_reset
 Create Date: 2026-12-05 11:30:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_backchannel_logout"
-down_revision: str | None = "0008_job_urgency"
+down_revision: str | None = "0010_access_reset"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -3,8 +3,10 @@ tokens; ending one session or all of them."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import abort, redirect, request
 from sqlalchemy import select
@@ -21,6 +23,18 @@ from idhub.oidc.pages.common import (
     render_page,
     signed_in,
 )
+
+try:  # staff read times in Vietnam's time (no daylight saving: UTC+7 all year)
+    LOCAL_TZ: dt.tzinfo = ZoneInfo("Asia/Ho_Chi_Minh")
+except ZoneInfoNotFoundError:  # pragma: no cover - a system without the tz database
+    LOCAL_TZ = dt.timezone(dt.timedelta(hours=7))
+
+
+def local_time(value: dt.datetime) -> str:
+    """`14:05 05/12/2026 (UTC+7)`: Vietnamese order, the offset said."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(LOCAL_TZ).strftime("%H:%M %d/%m/%Y") + " (UTC+7)"
 
 
 @bp.get("/sso/account")
@@ -58,6 +72,7 @@ def account() -> Response:
         sessions=sessions,
         apps=apps,
         current=user.session.id if user.session else None,
+        local_time=local_time,
     )
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import unicodedata
 import uuid
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from flask import (
     Blueprint,
@@ -66,11 +67,28 @@ def check_csrf() -> bool:
     return bool(sent) and hmac.compare_digest(sent, flow.get("csrf", ""))
 
 
+HOME = "/sso/account"
+_MAX_NEXT = 4096
+
+
+def _odd(text: str) -> bool:
+    """Whitespace, control characters or backslashes: browsers strip or turn them into
+    slashes, so `/<TAB>/evil.example` or `/\\evil.example` would leave the hub."""
+    return "\\" in text or any(c.isspace() or unicodedata.category(c)[0] == "C" for c in text)
+
+
 def safe_next(value: str | None) -> str:
-    """Only a path on this hub (no open redirect)."""
-    if value and value.startswith("/") and not value.startswith(("//", "/\\")):
-        return value
-    return "/sso/account"
+    """A path on this hub only (no open redirect), judged by parsing: no scheme, no
+    netloc, no scheme-relative `//`, nothing odd in it, even once percent-decoded."""
+    if not value or len(value) > _MAX_NEXT or _odd(value) or not value.startswith("/"):
+        return HOME
+    parts = urlsplit(value)
+    path = unquote(parts.path)
+    if parts.scheme or parts.netloc or value.startswith("//") or path.startswith("//"):
+        return HOME
+    if _odd(path) or urlsplit(path).netloc:
+        return HOME
+    return value
 
 
 def render_page(template: str, status: int = 200, **context: Any) -> Response:
