@@ -18,8 +18,8 @@ import ldap
 import ldap.dn
 import pytest
 
-from connectors.base import AccountKey
-from idhub.oidc.passwords import directory_password_operation
+from connectors.base import AccountKey, Operation, OpKind
+from idhub.engine.targets.passwords import ATTRIBUTE, SCHEME
 from idhub.ops.devstack.mail import MailStack
 from idhub.ops.devstack.slapd import Slapd
 from tests.fixtures.ldap import ADMIN_DN, ADMIN_PASSWORD, BASE_DN, connector_for, make_slapd
@@ -145,9 +145,16 @@ def test_a_password_set_by_the_hub_unlocks_the_entry(server: Slapd) -> None:
         assert not can_bind(server, dn, "đoán sai")
     assert not can_bind(server, dn, PASSWORD)
     connector = connector_for(server)
-    try:  # the hub's reset: the modify the sign-on applies (oidc/passwords.py)
+    try:  # the hub's reset: the modify its directory converge applies (engine/targets/passwords.py)
         phc = _HASHER.hash("mật khẩu sau khi đặt lại")
-        [result] = connector.apply([directory_password_operation(uid, phc, dn)])
+        reset = Operation(
+            kind=OpKind.MODIFY,
+            target=AccountKey(uid),
+            attributes={ATTRIBUTE: (SCHEME + phc,)},
+            reason="password set at the hub",
+            current=dn,
+        )
+        [result] = connector.apply([reset])
         assert result.ok, result.error
     finally:
         connector.close()
