@@ -179,7 +179,7 @@ DECISION = {
 }
 
 
-def test_every_answer_matches_the_document(spec, admin):
+def test_every_answer_matches_the_document(spec, admin, app, client):
     """Every operation of the document called with real data, as a third-party client
     generated from the document would; each answer is checked against its schema (a null
     where the document says string fails)."""
@@ -206,6 +206,9 @@ def test_every_answer_matches_the_document(spec, admin):
     change_set = api.post("/api/v1/changesets", {**DECISION, "operations": [operation]}).json
     api.patch_fresh(f"/api/v1/changesets/{change_set['id']}", {"title": "Đổi tên Sở"})
     api.post(f"/api/v1/people/{person['id']}/activation-link", {})
+    officer = Checked(Api(client, token_for(client, register_client(app, ["access:reset"]))), spec)
+    officer.post(f"/api/v1/people/{person['id']}/access-reset", {"reason": "mất điện thoại"})
+    api.seen |= officer.seen
     api.post("/api/v1/reconcile")
     api.post("/api/v1/guard/release", {"reason": "kiểm tra"})
     jobs = api.get("/api/v1/jobs").json
