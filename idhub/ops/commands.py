@@ -202,9 +202,12 @@ def worker(rt: Runtime, once: bool) -> None:
 def _directory_worker(rt: Runtime) -> Worker:
     """The directory's worker: it queues the jobs of the targets that follow it, ends the
     sign-on of the people it disables, and runs the clock's tasks (sweep, change sets)."""
+    from idhub.engine.periodic import Periodic
     from idhub.engine.targets.directory import DirectoryTarget
     from idhub.engine.worker import Worker, WorkerSettings
+    from idhub.oidc.failures import flush_closed
     from idhub.oidc.logout import LeaverHook
+    from idhub.oidc.settings import SsoSettings
     from idhub.scheduler.tasks import tasks
     from idhub.services import ProvisioningSettings
 
@@ -216,12 +219,17 @@ def _directory_worker(rt: Runtime) -> Worker:
         then=rt.connectors.then_targets(),
         on_disabled=LeaverHook(rt.db, rt.audit, rt.keyring, rt.settings),
     )
+    sso = rt.settings.section(SsoSettings)
+    # Failed sign-ins of an account nobody tries again: its closed window is audited here.
+    failure_audit = Periodic(
+        "sign-in failure audit", 60.0, lambda actor: flush_closed(rt.db, rt.audit, sso, actor)
+    )
     return Worker(
         rt.db,
         rt.audit,
         target,
         settings=WorkerSettings.from_settings(rt.settings.section(ProvisioningSettings)),
-        periodic=tasks(rt.db, rt.audit, rt.rules),
+        periodic=[*tasks(rt.db, rt.audit, rt.rules), failure_audit],
     )
 
 
