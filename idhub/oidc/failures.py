@@ -11,7 +11,10 @@ closed windows (`flush_closed`).
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 import uuid
+from collections import Counter
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,6 +27,37 @@ from idhub.oidc.throttle import row_for_update
 
 UNKNOWN = "unknown"
 MAX_SOURCES = 10  # addresses named in one event
+THROTTLED_FLUSH_S = 5.0  # refused-at-the-door counts reach the tally this often
+
+
+class ThrottledCounts:
+    """Sign-ins refused by the per-address throttle, counted in this process and added
+    to the tally in one write every few seconds: a sustained flood is mostly these, and
+    one database write each would make the flood's cost a write per try again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[uuid.UUID | None, str]] = Counter()
+        self._sources: list[str] = []
+        self._since = time.monotonic()
+
+    def add(self, person_id: uuid.UUID | None, step: str, source: str | None) -> bool:
+        """Count one; True when it is time to write them (`take`)."""
+        with self._lock:
+            self._counts[(person_id, step)] += 1
+            if source and len(self._sources) < MAX_SOURCES and source not in self._sources:
+                self._sources.append(source)
+            return time.monotonic() - self._since >= THROTTLED_FLUSH_S
+
+    def take(self) -> tuple[Counter[tuple[uuid.UUID | None, str]], list[str]]:
+        with self._lock:
+            counts, sources = self._counts, self._sources
+            self._counts, self._sources = Counter(), []
+            self._since = time.monotonic()
+            return counts, sources
+
+
+throttled_counts = ThrottledCounts()
 
 
 def _emit(session: Session, audit: AuditLog, actor: Actor, row: LoginFailureTally) -> None:
@@ -67,6 +101,33 @@ def note_failure(
     locked: bool = False,
 ) -> None:
     """Add one failure to its account's tally; the closed window before it is audited."""
+    _add(
+        session,
+        settings,
+        audit,
+        actor,
+        person_id,
+        step,
+        [source] if source else [],
+        failures=0 if throttled else 1,
+        throttled=int(throttled),
+        locks=int(locked),
+    )
+
+
+def _add(
+    session: Session,
+    settings: SsoSettings,
+    audit: AuditLog,
+    actor: Actor,
+    person_id: uuid.UUID | None,
+    step: str,
+    sources: list[str],
+    *,
+    failures: int = 0,
+    throttled: int = 0,
+    locks: int = 0,
+) -> None:
     now = utcnow()
     row = row_for_update(
         session,
@@ -84,16 +145,37 @@ def note_failure(
         if _pending(row):
             _emit(session, audit, actor, row)
         _reset(row, now)
-    if throttled:
-        row.throttled += 1
-    else:
-        row.failures += 1
-    row.locks += int(locked)
+    row.failures += failures
+    row.throttled += throttled
+    row.locks += locks
     steps = dict(row.steps or {})
-    steps[step] = steps.get(step, 0) + 1
+    steps[step] = steps.get(step, 0) + failures + throttled
     row.steps = steps
-    if source and source not in (row.sources or []) and len(row.sources or []) < MAX_SOURCES:
-        row.sources = [*(row.sources or []), source]
+    known = list(row.sources or [])
+    for source in sources:
+        if source not in known and len(known) < MAX_SOURCES:
+            known.append(source)
+    row.sources = known
+
+
+def note_throttled(
+    db: Database,
+    settings: SsoSettings,
+    audit: AuditLog,
+    actor: Actor,
+    *,
+    person_id: uuid.UUID | None,
+    step: str,
+    source: str | None,
+) -> None:
+    """A try refused by the per-address throttle: counted in memory, written with the
+    others every THROTTLED_FLUSH_S (no database write per refused try)."""
+    if not throttled_counts.add(person_id, step, source):
+        return
+    counts, sources = throttled_counts.take()
+    with db.transaction() as session:
+        for (who, which), count in counts.items():
+            _add(session, settings, audit, actor, who, which, sources, throttled=count)
 
 
 def flush_person(session: Session, audit: AuditLog, actor: Actor, person_id: uuid.UUID) -> None:

@@ -21,7 +21,7 @@ from idhub.db import Database
 from idhub.identity.snapshots import UnitDirectory, person_snapshots
 from idhub.models import Person, PersonCredential, PersonStatus
 from idhub.oidc.claims import person_claims
-from idhub.oidc.failures import note_failure
+from idhub.oidc.failures import note_failure, note_throttled
 from idhub.oidc.passwords import verify_password
 from idhub.oidc.settings import SsoSettings
 from idhub.oidc.throttle import (
@@ -111,8 +111,9 @@ def check_password(
             stored = row.password_hash if row is not None else None
             locked = pair_locked(session, subject_of(person_id, login), source)
             throttled = False
-    if throttled:
-        return _failed(db, settings, audit, actor, None, login, source, "source throttled")
+    if throttled:  # refused at the door: counted in memory, no write per try
+        note_throttled(db, settings, audit, actor, person_id=None, step="password", source=source)
+        return Check(Outcome.THROTTLED, None, "source throttled")
     if locked:  # no hashing: a locked pair (known name or not) answers at once
         return _failed(db, settings, audit, actor, person_id, login, source, "locked here")
     ok = verify_password(settings, stored, password)  # an unknown name: the same cost
@@ -140,11 +141,9 @@ def _failed(
     reason: str,
 ) -> Check:
     """Count the failure (source, pair, the account's audit tally) in one short write."""
-    throttled = reason == "source throttled"
     with db.transaction() as session:
         locked = False
-        if not throttled:
-            count_source_failure(session, settings, source)
+        count_source_failure(session, settings, source)
         if reason == "wrong password":
             subject = subject_of(person_id, login)
             locked = count_pair_failure(session, settings, subject, source, person_id)
@@ -156,8 +155,6 @@ def _failed(
             person_id=person_id,
             step="password",
             source=source,
-            throttled=throttled,
             locked=locked,
         )
-    outcome = Outcome.THROTTLED if throttled else Outcome.FAILED
-    return Check(outcome, person_id, reason + (", now locked here" if locked else ""))
+    return Check(Outcome.FAILED, person_id, reason + (", now locked here" if locked else ""))

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from idhub.db import get_db
 from idhub.oidc import totp
-from idhub.oidc.failures import flush_person, note_failure
+from idhub.oidc.failures import flush_person, note_failure, note_throttled
 from idhub.oidc.i18n import t
 from idhub.oidc.login import Outcome, check_password, credential
 from idhub.oidc.pages.common import (
@@ -113,17 +113,7 @@ def code_submit() -> Response:
     with db.reading() as session:
         throttled = source_throttled(session, sso, source)
     if throttled:
-        with db.transaction() as session:
-            note_failure(
-                session,
-                sso,
-                audit,
-                actor(),
-                person_id=person_id,
-                step="code",
-                source=source,
-                throttled=True,
-            )
+        note_throttled(db, sso, audit, actor(), person_id=person_id, step="code", source=source)
         page = render_page("sso_code.html", 429, title=t("title.totp"), error=t("error.throttled"))
         return allow_form_redirect(page, _pending_target())
     with db.transaction() as session:
