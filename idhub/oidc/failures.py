@@ -16,6 +16,7 @@ import time
 import uuid
 from collections import Counter
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -57,7 +58,9 @@ class ThrottledCounts:
             return counts, sources
 
 
-throttled_counts = ThrottledCounts()
+def throttled_counts() -> ThrottledCounts:
+    """This app's counts (one per app: tests run several apps in one process)."""
+    return current_app.extensions.setdefault("idhub.oidc.throttled", ThrottledCounts())
 
 
 def _emit(session: Session, audit: AuditLog, actor: Actor, row: LoginFailureTally) -> None:
@@ -170,9 +173,10 @@ def note_throttled(
 ) -> None:
     """A try refused by the per-address throttle: counted in memory, written with the
     others every THROTTLED_FLUSH_S (no database write per refused try)."""
-    if not throttled_counts.add(person_id, step, source):
+    counts_here = throttled_counts()
+    if not counts_here.add(person_id, step, source):
         return
-    counts, sources = throttled_counts.take()
+    counts, sources = counts_here.take()
     with db.transaction() as session:
         for (who, which), count in counts.items():
             _add(session, settings, audit, actor, who, which, sources, throttled=count)

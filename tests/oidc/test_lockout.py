@@ -245,3 +245,21 @@ def test_closed_windows_are_flushed_by_the_clock(app, hub, person):
         )
     assert unknown.after["failures"] == 1
     assert [e.after["failures"] for e in _failure_events(app, person["id"])] == [2]
+
+
+def test_the_client_address_rules():
+    from idhub.web.proxies import client_hop, parse_networks, throttle_key
+
+    nets = parse_networks(["10.0.0.0/8", "fd00::/8"])
+    # Not from a proxy of ours: the header is ignored.
+    assert client_hop("203.0.113.1", "1.2.3.4", nets) == ("203.0.113.1", 0)
+    # From ours: the rightmost address that is not ours, whatever the client prepended.
+    assert client_hop("10.0.0.2", "6.6.6.6, 198.51.100.4, 10.0.0.1", nets) == ("198.51.100.4", 2)
+    assert client_hop("10.0.0.2", "[2001:db8::1]:4711", nets) == ("2001:db8::1", 1)
+    assert client_hop("10.0.0.2", "not-an-address", nets) == ("10.0.0.2", 0)
+    assert client_hop("fd00::2", "10.0.0.5, 10.0.0.1", nets) == ("10.0.0.5", 2)
+    assert throttle_key("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
+    assert throttle_key("::ffff:192.0.2.7") == "192.0.2.7"
+    assert throttle_key("192.0.2.7") == "192.0.2.7" and throttle_key(None) is None
+    with pytest.raises(ValueError, match="trusted_proxies"):
+        parse_networks(["10.0.0.0/33"])
