@@ -27,7 +27,7 @@ from idhub.oidc.settings import SsoSettings
 from idhub.oidc.throttle import (
     count_pair_failure,
     count_source_failure,
-    pair_locked,
+    pair_state,
     pair_succeeded,
     source_throttled,
     subject_of,
@@ -103,13 +103,13 @@ def check_password(
     source = throttle_key(address)
     with db.reading() as session:
         if source_throttled(session, settings, source):
-            person_id, stored, locked, throttled = None, None, False, True
+            person_id, stored, locked, run, throttled = None, None, False, False, True
         else:
             person = find_person(session, login)
             person_id = person.id if person is not None else None
             row = session.get(PersonCredential, person_id) if person_id else None
             stored = row.password_hash if row is not None else None
-            locked = pair_locked(session, subject_of(person_id, login), source)
+            locked, run = pair_state(session, subject_of(person_id, login), source)
             throttled = False
     if throttled:  # refused at the door: counted in memory, no write per try
         note_throttled(db, settings, audit, actor, person_id=None, step="password", source=source)
@@ -125,8 +125,9 @@ def check_password(
         enabled = person is not None and account_enabled(session, person)
     if not enabled:
         return _failed(db, settings, audit, actor, person_id, login, source, "account disabled")
-    with db.transaction() as session:
-        pair_succeeded(session, subject_of(person_id, login), source)
+    if run:  # a write only when this source had failures to forget
+        with db.transaction() as session:
+            pair_succeeded(session, subject_of(person_id, login), source)
     return Check(Outcome.OK, person_id)
 
 

@@ -71,9 +71,13 @@ def count_source_failure(session: Session, settings: SsoSettings, source: str | 
 # ------------------------------------------------------------------ per account and source
 
 
-def pair_locked(session: Session, subject: str, source: str | None) -> bool:
+def pair_state(session: Session, subject: str, source: str | None) -> tuple[bool, bool]:
+    """(locked now, has a run of failures a success should end)."""
     row = session.get(LoginLock, (subject, source or "-"))
-    return row is not None and row.locked_until is not None and row.locked_until > utcnow()
+    if row is None:
+        return False, False
+    locked = row.locked_until is not None and row.locked_until > utcnow()
+    return locked, bool(row.failures or row.locks)
 
 
 def count_pair_failure(
