@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, jsonify
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idhub.audit import api as audit_api
 from idhub.config import (
@@ -38,6 +37,7 @@ from idhub.services import (
 )
 from idhub.web.api import init_api
 from idhub.web.limits import install_bounded_ids
+from idhub.web.proxies import TrustedProxies, parse_networks
 from idhub.web.security import install_request_hooks
 from idhub.web.settings import ApiSettings, ServerSettings
 
@@ -84,9 +84,9 @@ def create_app(
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Vietnamese stays readable
     hub.init_app(app)
-    hops = checked.section(ServerSettings).proxy_hops
-    if hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    proxies = parse_networks(checked.section(ServerSettings).trusted_proxies)
+    if proxies:
+        app.wsgi_app = TrustedProxies(app.wsgi_app, proxies)  # type: ignore[method-assign]
 
     install_request_hooks(app)
     app.teardown_appcontext(close_request_session)

@@ -30,6 +30,10 @@ class OAuthClient(Base):
     backchannel_logout_uri: Mapped[str | None] = mapped_column(Text)
     # First-party apps of the province skip the consent screen.
     first_party: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Refresh tokens only when the app asks for offline_access, unless this is set.
+    refresh_without_offline: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A refresh-token family's absolute lifetime; NULL: [sso] refresh_token_ttl_s.
+    refresh_token_ttl_s: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 

@@ -143,10 +143,49 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class LoginLock(Base):
+    """Wrong passwords for one account (or one unknown name) from one source address
+    (an IPv6 /64): after `lockout_threshold` that pair is locked, each lock in a row twice
+    as long as the one before; the same account from elsewhere is not."""
+
+    __tablename__ = "sso_login_lock"
+
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)  # "p:<id>" / "n:<hash>"
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("person.id"), index=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # since the last lock or success
+    locks: Mapped[int] = mapped_column(Integer, default=0)  # in a row: each doubles the next
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # For the person's own view (/sso/account): failures since first_failure_at.
+    total_failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_failure_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_failure_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_locked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginFailureTally(Base):
+    """Failed sign-ins of one account (or of unknown names) in the current audit window:
+    one audit event per window with the counts, not one per failure (a flood of failures
+    must not queue on the audit chain's lock)."""
+
+    __tablename__ = "sso_login_failure_tally"
+
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)  # person id or "unknown"
+    person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("person.id"))
+    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    throttled: Mapped[int] = mapped_column(Integer, default=0)
+    locks: Mapped[int] = mapped_column(Integer, default=0)
+    steps: Mapped[dict] = mapped_column(JSON, default=dict)  # {"password": n, "code": n}
+    sources: Mapped[list[str]] = mapped_column(JSON, default=list)  # the first few addresses
+
+
 __all__ = [
     "ActionToken",
     "AuthorizationCode",
     "Consent",
+    "LoginFailureTally",
+    "LoginLock",
     "LoginThrottle",
     "PersonCredential",
     "RecoveryCode",

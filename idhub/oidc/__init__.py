@@ -14,8 +14,9 @@ from HR). `settings` declares [oauth] and [sso]; `state` holds the wing's per-ap
 (the server, the issuer, cookie security). `setup` wires it all into the app.
 
 People and their credentials: `clients` (the client registry), `credentials` (action
-links, setting a password and TOTP), `passwords` and `totp`, `login` (lockout and
-throttling), `sessions` (browser sessions in the database), `pages` (the server-rendered
+links, setting a password and TOTP), `passwords` and `totp`, `login` (the password
+check), `throttle` and `failures` (lockout, throttling, failures audited per window),
+`sessions` (browser sessions in the database), `pages` (the server-rendered
 pages, one module per flow) and `i18n` (Vietnamese and English messages).
 """
 

@@ -4,7 +4,10 @@ flow (Core 3.1): Authlib's grant and extensions, their storage hooks filled.
 * A code is consumed atomically the first time it is presented (one UPDATE … WHERE
   used_at IS NULL), so two racing exchanges cannot both win; presenting it again revokes
   every token issued from it (RFC 6749 4.1.2).
-* PKCE: S256 only; required for public clients, allowed for confidential ones.
+* PKCE: S256 only, required for every client, confidential ones too (RFC 9700 2.1.1:
+  it also stops code injection, which a client secret does not).
+* Refresh tokens only when the app asked for `offline_access`, unless the client is
+  registered to get them without it (`refresh_without_offline`).
 * OpenID: ID token signed by the active key of `keys`, nonce kept with the code (and a
   nonce seen before refused), `sid` for back-channel logout.
 
@@ -40,8 +43,21 @@ from idhub.oidc.storage import (
 from idhub.oidc.userinfo import user_info
 
 
+def offers_refresh(client: Client, scope: str | None) -> bool:
+    """A refresh token for this grant: the client may refresh, and the app asked for
+    offline access (or the client is registered to get one without asking)."""
+    if not client.check_grant_type("refresh_token"):
+        return False
+    return client.row.refresh_without_offline or "offline_access" in (scope or "").split()
+
+
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS  # "none" only for public clients (Client)
+
+    def generate_token(self, *args: Any, include_refresh_token: bool = True, **kwargs: Any) -> dict:
+        scope = kwargs.get("scope")
+        include = include_refresh_token and offers_refresh(self.request.client, scope)
+        return super().generate_token(*args, include_refresh_token=include, **kwargs)
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         user: SignedIn = request.user
@@ -113,7 +129,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
 
 class S256CodeChallenge(CodeChallenge):
-    """PKCE with S256 only; a public client must use it (RFC 9700 2.1.1)."""
+    """PKCE with S256 only; every client must use it (RFC 9700 2.1.1)."""
 
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
     DEFAULT_CODE_CHALLENGE_METHOD = "S256"
@@ -125,8 +141,8 @@ class S256CodeChallenge(CodeChallenge):
         challenge = data.get("code_challenge")
         if challenge and data.get("code_challenge_method") != "S256":
             raise InvalidRequestError("code_challenge_method must be S256.")
-        if not challenge and grant.request.client.is_public:
-            raise InvalidRequestError("Public clients must use PKCE (S256).")
+        if not challenge:
+            raise InvalidRequestError("PKCE (S256) is required: send code_challenge.")
         super().validate_code_challenge(grant, redirect_uri)
 
 

@@ -6,13 +6,13 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from idhub.changes.chain import Actor, AuditLog
-from idhub.errors import Invalid
+from idhub.errors import Invalid, NotFound
 from idhub.keyring import Keyring
-from idhub.models import OAuthClient
+from idhub.models import OAuthClient, OAuthToken, utcnow
 
 CLIENT_CREDENTIALS = "client_credentials"
 
@@ -59,6 +59,8 @@ def create_client(
     post_logout_redirect_uris: list[str] | None = None,
     backchannel_logout_uri: str | None = None,
     first_party: bool = False,
+    refresh_without_offline: bool = False,
+    refresh_token_ttl_s: int | None = None,
 ) -> NewClient:
     """Register a client: by default a confidential API client (client credentials);
     with sign-on grants, an app that signs people in (authorization code, refresh)."""
@@ -95,6 +97,11 @@ def create_client(
         )
     if not name.strip():
         raise Invalid("A client needs a name.", details={"name": ["Required."]})
+    if refresh_token_ttl_s is not None and refresh_token_ttl_s <= 0:
+        raise Invalid(
+            "A refresh-token lifetime must be positive.",
+            details={"refresh_token_ttl_s": [refresh_token_ttl_s]},
+        )
     client_id = client_id or "idh_" + secrets.token_urlsafe(16)
     public = client_type == "public"
     client_secret = "" if public else client_secret or secrets.token_urlsafe(40)
@@ -112,6 +119,8 @@ def create_client(
         post_logout_redirect_uris=post_logout,
         backchannel_logout_uri=backchannel_logout_uri or None,
         first_party=first_party,
+        refresh_without_offline=refresh_without_offline,
+        refresh_token_ttl_s=refresh_token_ttl_s,
     )
     session.add(client)
     session.flush()
@@ -130,6 +139,43 @@ def create_client(
             "post_logout_redirect_uris": post_logout,
             "backchannel_logout_uri": backchannel_logout_uri,
             "first_party": first_party,
+            "refresh_without_offline": refresh_without_offline,
+            "refresh_token_ttl_s": refresh_token_ttl_s,
         },
     )
     return NewClient(client_id, client_secret)
+
+
+def set_client_disabled(
+    session: Session, audit: AuditLog, actor: Actor, client_id: str, *, disabled: bool
+) -> int:
+    """Disable a client (or enable it again). Disabling revokes every token it holds, so
+    introspection says inactive, bearer checks refuse and refresh fails at once (its
+    secret no longer authenticates either); returns how many tokens were revoked."""
+    row = session.scalar(
+        select(OAuthClient).where(OAuthClient.client_id == client_id).with_for_update()
+    )
+    if row is None:
+        raise NotFound(f"No client {client_id!r}.")
+    revoked = 0
+    now = utcnow()
+    if disabled:
+        row.disabled_at = row.disabled_at or now
+        result = session.execute(
+            update(OAuthToken)
+            .where(OAuthToken.client_id == client_id, OAuthToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        revoked = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    else:
+        row.disabled_at = None
+    audit.record(
+        session,
+        actor=actor,
+        action="oauth_client.disable" if disabled else "oauth_client.enable",
+        object_type="oauth_client",
+        object_id=client_id,
+        after={"tokens_revoked": revoked},
+    )
+    return revoked

@@ -40,6 +40,19 @@ def client() -> None:
 )
 @click.option("--backchannel-logout-uri", default=None, help="Where logout tokens are POSTed.")
 @click.option("--first-party", is_flag=True, help="A province app: no consent screen.")
+@click.option(
+    "--refresh-without-offline-access",
+    "refresh_without_offline",
+    is_flag=True,
+    help="Refresh tokens even when the app does not ask for offline_access.",
+)
+@click.option(
+    "--refresh-ttl",
+    "refresh_token_ttl_s",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Seconds a refresh-token family lives (default: sso.refresh_token_ttl_s).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print id and secret as JSON.")
 @pass_runtime
 def client_create(
@@ -52,6 +65,8 @@ def client_create(
     post_logout_uris: tuple[str, ...],
     backchannel_logout_uri: str | None,
     first_party: bool,
+    refresh_without_offline: bool,
+    refresh_token_ttl_s: int | None,
     as_json: bool,
 ) -> None:
     """Register a client: an API client (client credentials) or a sign-on app.
@@ -85,6 +100,8 @@ def client_create(
                 post_logout_redirect_uris=list(post_logout_uris),
                 backchannel_logout_uri=backchannel_logout_uri,
                 first_party=first_party,
+                refresh_without_offline=refresh_without_offline,
+                refresh_token_ttl_s=refresh_token_ttl_s,
             )
     except DomainError as exc:
         fail(exc)
@@ -114,6 +131,47 @@ def client_list(rt: Runtime) -> None:
         for row in session.scalars(select(OAuthClient).order_by(OAuthClient.created_at)):
             state = "disabled" if row.disabled_at else "active"
             click.echo(f"{row.client_id}\t{state}\t{row.scope}\t{row.name}")
+
+
+@client.command("disable")
+@click.argument("client_id")
+@pass_runtime
+def client_disable(rt: Runtime, client_id: str) -> None:
+    """Disable CLIENT_ID: it can no longer get tokens, and every token it holds stops
+    working at once (introspection inactive, bearer refused, refresh refused).
+
+    \b
+    Example:
+      idhub client disable idh_abc123
+    """
+    from idhub.oidc.clients import set_client_disabled
+
+    try:
+        with rt.db.transaction() as session:
+            revoked = set_client_disabled(session, rt.audit, rt.actor, client_id, disabled=True)
+    except DomainError as exc:
+        fail(exc)
+    click.echo(f"client {client_id} disabled; {revoked} tokens revoked")
+
+
+@client.command("enable")
+@click.argument("client_id")
+@pass_runtime
+def client_enable(rt: Runtime, client_id: str) -> None:
+    """Enable CLIENT_ID again (the tokens revoked when it was disabled stay revoked).
+
+    \b
+    Example:
+      idhub client enable idh_abc123
+    """
+    from idhub.oidc.clients import set_client_disabled
+
+    try:
+        with rt.db.transaction() as session:
+            set_client_disabled(session, rt.audit, rt.actor, client_id, disabled=False)
+    except DomainError as exc:
+        fail(exc)
+    click.echo(f"client {client_id} enabled")
 
 
 @click.group()

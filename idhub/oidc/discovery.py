@@ -36,6 +36,7 @@ def discovery(sso: SsoSettings, issuer: str) -> dict[str, Any]:
         "introspection_endpoint_auth_methods_supported": ALL_METHODS[:2],
         "revocation_endpoint_auth_methods_supported": ALL_METHODS,
         "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,
         "claims_supported": SUPPORTED_CLAIMS
         + ["iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "amr"],
         "backchannel_logout_supported": True,

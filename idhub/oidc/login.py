@@ -1,10 +1,9 @@
-"""Checking a sign-in: who it is, the password, the lockout and the per-address throttle.
+"""Checking a sign-in's password: who it is, the password, the locks (oidc/throttle.py).
 
 Every failure looks the same from outside ("sign-in failed"), whether the account is
 unknown, locked, disabled or the password wrong; an unknown name still costs one argon2
-verification, so timing tells nothing either. Failures count per account (lockout after
-`lockout_threshold`) and per source address (`ip_failures_per_window` per `ip_window_s`),
-in the database, so every web node sees the same counts.
+verification, so timing tells nothing either. Failures count per source address and per
+account and source (`throttle`), and go into the account's audit tally (`failures`).
 """
 
 from __future__ import annotations
@@ -17,12 +16,24 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from idhub.changes.chain import Actor, AuditLog
+from idhub.db import Database
 from idhub.identity.snapshots import UnitDirectory, person_snapshots
-from idhub.models import LoginThrottle, Person, PersonCredential, PersonStatus, utcnow
+from idhub.models import Person, PersonCredential, PersonStatus
 from idhub.oidc.claims import person_claims
+from idhub.oidc.failures import note_failure, note_throttled
 from idhub.oidc.passwords import verify_password
 from idhub.oidc.settings import SsoSettings
+from idhub.oidc.throttle import (
+    count_pair_failure,
+    count_source_failure,
+    pair_state,
+    pair_succeeded,
+    source_throttled,
+    subject_of,
+)
 from idhub.services import current_hub
+from idhub.web.proxies import throttle_key
 from provisioning.model import AccountState
 from provisioning.naming import nfc
 from provisioning.policy import desired_account
@@ -75,67 +86,76 @@ def credential(session: Session, person_id: uuid.UUID, *, lock: bool = False) ->
     return row
 
 
-def throttled(session: Session, settings: SsoSettings, source: str | None) -> bool:
-    if not source:
-        return False
-    row = session.get(LoginThrottle, source[:64])
-    window = dt.timedelta(seconds=settings.ip_window_s)
-    if row is None or row.window_start + window <= utcnow():
-        return False
-    return row.failures >= settings.ip_failures_per_window
-
-
-def count_source_failure(session: Session, settings: SsoSettings, source: str | None) -> None:
-    if not source:
-        return
-    now = utcnow()
-    window = dt.timedelta(seconds=settings.ip_window_s)
-    row = session.get(LoginThrottle, source[:64], with_for_update=True)
-    if row is None:
-        session.add(LoginThrottle(source=source[:64], window_start=now, failures=1))
-    elif row.window_start + window <= now:
-        row.window_start, row.failures = now, 1
-    else:
-        row.failures += 1
-
-
-def is_locked(cred: PersonCredential) -> bool:
-    return cred.locked_until is not None and cred.locked_until > utcnow()
-
-
-def count_failure(session: Session, settings: SsoSettings, cred: PersonCredential) -> bool:
-    """One more failure for the account; True when this one locked it."""
-    cred.failed_logins = (cred.failed_logins or 0) + 1
-    if cred.failed_logins >= settings.lockout_threshold:
-        cred.locked_until = utcnow() + dt.timedelta(seconds=settings.lockout_s)
-        cred.failed_logins = 0
-        return True
-    return False
-
-
 def check_password(
-    session: Session, settings: SsoSettings, login: str, password: str, source: str | None
+    db: Database,
+    settings: SsoSettings,
+    audit: AuditLog,
+    actor: Actor,
+    login: str,
+    password: str,
+    address: str | None,
 ) -> Check:
-    """The first factor. Counts failures; never says which part was wrong."""
-    if throttled(session, settings, source):
-        return Check(Outcome.THROTTLED, reason="source throttled")
-    person = find_person(session, login)
-    if person is None:
-        verify_password(settings, None, password)  # same cost as a real check
+    """The first factor. Never says which part was wrong; counts failures.
+
+    Three short steps, so no lock is held while argon2 works (~0.1 s at production
+    cost; on SQLite a write transaction would hold the whole database): read who it is and
+    the locks; verify the password; then one short write of the counts."""
+    source = throttle_key(address)
+    with db.reading() as session:
+        if source_throttled(session, settings, source):
+            person_id, stored, locked, run, throttled = None, None, False, False, True
+        else:
+            person = find_person(session, login)
+            person_id = person.id if person is not None else None
+            row = session.get(PersonCredential, person_id) if person_id else None
+            stored = row.password_hash if row is not None else None
+            locked, run = pair_state(session, subject_of(person_id, login), source)
+            throttled = False
+    if throttled:  # refused at the door: counted in memory, no write per try
+        note_throttled(db, settings, audit, actor, person_id=None, step="password", source=source)
+        return Check(Outcome.THROTTLED, None, "source throttled")
+    if locked:  # no hashing: a locked pair (known name or not) answers at once
+        return _failed(db, settings, audit, actor, person_id, login, source, "locked here")
+    ok = verify_password(settings, stored, password)  # an unknown name: the same cost
+    if not ok:
+        return _failed(db, settings, audit, actor, person_id, login, source, "wrong password")
+    assert person_id is not None
+    with db.reading() as session:
+        person = session.get(Person, person_id)
+        enabled = person is not None and account_enabled(session, person)
+    if not enabled:
+        return _failed(db, settings, audit, actor, person_id, login, source, "account disabled")
+    if run:  # a write only when this source had failures to forget
+        with db.transaction() as session:
+            pair_succeeded(session, subject_of(person_id, login), source)
+    return Check(Outcome.OK, person_id)
+
+
+def _failed(
+    db: Database,
+    settings: SsoSettings,
+    audit: AuditLog,
+    actor: Actor,
+    person_id: uuid.UUID | None,
+    login: str,
+    source: str | None,
+    reason: str,
+) -> Check:
+    """Count the failure (source, pair, the account's audit tally) in one short write."""
+    with db.transaction() as session:
+        locked = False
         count_source_failure(session, settings, source)
-        return Check(Outcome.FAILED, reason="unknown account")
-    cred = credential(session, person.id, lock=True)
-    if is_locked(cred):
-        verify_password(settings, None, password)
-        count_source_failure(session, settings, source)
-        return Check(Outcome.FAILED, person.id, "account locked")
-    if not verify_password(settings, cred.password_hash, password):
-        locked = count_failure(session, settings, cred)
-        count_source_failure(session, settings, source)
-        return Check(
-            Outcome.FAILED, person.id, "wrong password" + (", now locked" if locked else "")
+        if reason == "wrong password":
+            subject = subject_of(person_id, login)
+            locked = count_pair_failure(session, settings, subject, source, person_id)
+        note_failure(
+            session,
+            settings,
+            audit,
+            actor,
+            person_id=person_id,
+            step="password",
+            source=source,
+            locked=locked,
         )
-    if not account_enabled(session, person):
-        count_source_failure(session, settings, source)
-        return Check(Outcome.FAILED, person.id, "account disabled")
-    return Check(Outcome.OK, person.id)
+    return Check(Outcome.FAILED, person_id, reason + (", now locked here" if locked else ""))

@@ -2,7 +2,9 @@
 
 The cookie holds a random secret; the table holds its keyed SHA-256, the person, when and
 how they signed in (auth_time, amr) and when the session ends. Ending a session is a
-row update, so it takes effect on every node at once.
+row update, so it takes effect on every node at once. A session unused for `idle_s` ends
+too: `last_seen_at` is moved on use, at most once a minute (one small UPDATE, not one
+per request).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from idhub.keyring import Keyring
 from idhub.models import SsoSession, utcnow
 
 COOKIE = "idhub_session"
+TOUCH_EVERY_S = 60  # last_seen_at is this coarse, so a busy page costs no writes
 
 
 def start_session(
@@ -52,17 +55,41 @@ def start_session(
     return row, secret
 
 
-def current_session(session: Session, keyring: Keyring, request: Request) -> SsoSession | None:
-    """The live session named by the request's cookie, or None."""
+def current_session(
+    session: Session, keyring: Keyring, request: Request, *, idle_s: int
+) -> SsoSession | None:
+    """The live session named by the request's cookie, or None (ended, expired, or
+    unused for `idle_s`)."""
     secret = request.cookies.get(COOKIE)
     if not secret or len(secret) > 128:
         return None
     row = session.scalar(
         select(SsoSession).where(SsoSession.secret_hash == keyring.token_hash(secret))
     )
-    if row is None or row.ended_at is not None or row.expires_at <= utcnow():
+    now = utcnow()
+    if row is None or row.ended_at is not None or row.expires_at <= now:
+        return None
+    if row.last_seen_at + dt.timedelta(seconds=idle_s) <= now:
         return None
     return row
+
+
+def needs_touch(row: SsoSession) -> bool:
+    return row.last_seen_at + dt.timedelta(seconds=TOUCH_EVERY_S) <= utcnow()
+
+
+def touch(session: Session, session_id: uuid.UUID) -> None:
+    """The session was used now (guarded, so racing requests write it once)."""
+    now = utcnow()
+    session.execute(
+        update(SsoSession)
+        .where(
+            SsoSession.id == session_id,
+            SsoSession.last_seen_at <= now - dt.timedelta(seconds=TOUCH_EVERY_S),
+        )
+        .values(last_seen_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def end_sessions(

@@ -28,10 +28,14 @@ class SsoSettings:
     id_token_ttl_s: int
     refresh_token_ttl_s: int
     session_ttl_s: int
+    session_idle_s: int  # a hub session unused this long ends
     key_overlap_s: int
     scopes: tuple[str, ...]
-    lockout_threshold: int
-    lockout_s: int
+    lockout_threshold: int  # wrong passwords for one account from one source, then a lock
+    lockout_s: int  # the first lock; each lock in a row doubles, up to lockout_max_s
+    lockout_max_s: int
+    code_lockout_threshold: int  # wrong second-factor codes for one account, any source
+    failure_audit_window_s: int  # one audit event per account per window, with the count
     ip_failures_per_window: int
     ip_window_s: int
     argon2_time_cost: int

@@ -4,6 +4,7 @@ sign-in pages and their languages."""
 
 from __future__ import annotations
 
+from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import Blueprint, Flask, Response
 
 from idhub.oidc.authorization_code import (
@@ -25,6 +26,17 @@ from idhub.services import Hub
 from idhub.web.bearer import register_person_roles
 
 
+class Issuer(IssuerParameter):
+    """Authlib's RFC 9207 extension: `iss` on the authorization response (errors too), so
+    an app talking to several providers can tell which one answered (mix-up attacks)."""
+
+    def __init__(self, issuer: str) -> None:
+        self.issuer = issuer
+
+    def get_issuer(self) -> str:
+        return self.issuer
+
+
 def init_sso(app: Flask, hub: Hub) -> None:
     """After `init_oauth(app, hub)`, whose server and state this completes."""
     state = oidc_state(app)
@@ -40,6 +52,7 @@ def init_sso(app: Flask, hub: Hub) -> None:
         [S256CodeChallenge(required=True), IdhubOpenIDCode(require_nonce=False)],
     )
     server.register_grant(RotatingRefreshTokenGrant)
+    server.register_extension(Issuer(state.issuer))  # RFC 9207: iss in every redirect back
     server.register_endpoint(Introspection)
     server.register_endpoint(Revocation)
     protector = UserInfoProtector()

@@ -50,7 +50,8 @@ def save_person_token(token: dict, request: OAuth2Request) -> None:
     refresh_expires: dt.datetime | None
     if code is not None:
         family_id, session_id = code.row.id, code.row.session_id
-        refresh_expires = now + dt.timedelta(seconds=sso_settings().refresh_token_ttl_s)
+        ttl = request.client.row.refresh_token_ttl_s or sso_settings().refresh_token_ttl_s
+        refresh_expires = now + dt.timedelta(seconds=ttl)
     elif previous is not None:
         family_id, session_id = previous.row.family_id, previous.row.session_id
         refresh_expires = previous.row.refresh_expires_at  # a family's lifetime is absolute

@@ -222,11 +222,14 @@ def worker(rt: Runtime, once: bool) -> None:
 
 def _directory_worker(rt: Runtime, lane: Lane | None = None) -> Worker:
     """The directory's worker: it queues the jobs of the targets that follow it, ends the
-    sign-on of the people it disables, and runs the clock's tasks (sweep, change sets)
-    unless it is the urgent lane."""
+    sign-on of the people it disables, and runs the clock's tasks (sweep, change sets, the
+    audit of failed sign-ins) unless it is the urgent lane."""
+    from idhub.engine.periodic import Periodic
     from idhub.engine.targets.directory import DirectoryTarget
     from idhub.engine.worker import Lane, Worker, WorkerSettings, new_worker_id
+    from idhub.oidc.failures import flush_closed
     from idhub.oidc.logout import LeaverHook
+    from idhub.oidc.settings import SsoSettings
     from idhub.scheduler.tasks import tasks
     from idhub.services import ProvisioningSettings
 
@@ -240,13 +243,18 @@ def _directory_worker(rt: Runtime, lane: Lane | None = None) -> Worker:
         then=rt.connectors.then_targets(),
         on_disabled=LeaverHook(rt.db, rt.audit, rt.keyring, rt.settings),
     )
+    sso = rt.settings.section(SsoSettings)
+    # Failed sign-ins of an account nobody tries again: its closed window is audited here.
+    failure_audit = Periodic(
+        "sign-in failure audit", 60.0, lambda actor: flush_closed(rt.db, rt.audit, sso, actor)
+    )
     return Worker(
         rt.db,
         rt.audit,
         target,
         settings=WorkerSettings.from_settings(rt.settings.section(ProvisioningSettings)),
         worker_id=new_worker_id("urgent:") if urgent else None,
-        periodic=() if urgent else tasks(rt.db, rt.audit, rt.rules),
+        periodic=() if urgent else [*tasks(rt.db, rt.audit, rt.rules), failure_audit],
         lane=lane,
     )
 

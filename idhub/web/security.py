@@ -24,6 +24,8 @@ SECURITY_HEADERS = {
     ),
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+# Over HTTPS only (RFC 6797 7.2); the scheme a trusted proxy reports counts (web/proxies).
+HSTS = "max-age=31536000"
 
 
 def install_request_hooks(app: Flask) -> None:
@@ -40,6 +42,8 @@ def install_request_hooks(app: Flask) -> None:
         response.headers["X-Request-Id"] = g.get("request_id", "")
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if request.is_secure:
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         if request.path.startswith(("/api/", "/oauth/")):
             response.headers.setdefault("Cache-Control", "no-store")
         access_log.info(

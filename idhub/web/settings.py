@@ -12,7 +12,9 @@ class ServerSettings:
     host: str
     port: int
     workers: int
-    proxy_hops: int  # trusted reverse proxies in front (X-Forwarded-* honoured from them)
+    # Networks of the reverse proxies in front (CIDR): X-Forwarded-For/-Proto/-Host are
+    # honoured only from them, and the client is the rightmost address not among them.
+    trusted_proxies: tuple[str, ...]
     public_url: str
 
 

@@ -38,6 +38,7 @@ def live():
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sso(**values): [sso] settings of the test's hub")
+    config.addinivalue_line("markers", "server(**values): [server] settings of the test's hub")
 
 
 @pytest.fixture
@@ -46,6 +47,8 @@ def settings(settings, live, request):
     `@pytest.mark.sso(...)` values (bound when the app starts, so set here, not later)."""
     marker = request.node.get_closest_marker("sso")
     settings["sso"].update(FAST_SSO, issuer=live.url, **(marker.kwargs if marker else {}))
+    server = request.node.get_closest_marker("server")
+    settings["server"].update(server.kwargs if server else {})
     return settings
 
 

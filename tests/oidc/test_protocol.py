@@ -15,7 +15,7 @@ from joserfc import jwt
 from sqlalchemy import func, select, update
 
 from idhub.changes.chain import Actor
-from idhub.models import AuditEvent, AuthorizationCode, OAuthToken, PersonCredential, SigningKey
+from idhub.models import AuditEvent, AuthorizationCode, LoginLock, OAuthToken, SigningKey
 from idhub.oidc import keys
 from tests.fixtures.sso import (
     PASSWORD,
@@ -40,6 +40,7 @@ def test_discovery_and_jwks(hub):
     assert doc["issuer"] == hub
     assert doc["authorization_endpoint"] == hub + "/oauth/authorize"
     assert doc["code_challenge_methods_supported"] == ["S256"]
+    assert doc["authorization_response_iss_parameter_supported"] is True
     assert "RS256" in doc["id_token_signing_alg_values_supported"]
     assert doc["backchannel_logout_supported"] is True
     for name in (
@@ -165,16 +166,14 @@ def test_public_client_needs_s256_pkce(app, hub, browser):
     assert token["access_token"]
 
 
-def test_confidential_client_may_skip_pkce_but_a_wrong_verifier_fails(app, hub, browser):
+def test_confidential_clients_need_pkce_too_and_a_wrong_verifier_fails(app, hub, browser):
     registered = register_app(app)
     rp = OAuth2Session(
         registered.client_id, registered.client_secret, scope="openid", redirect_uri=REDIRECT
     )
     response, _ = authorize(hub, browser, rp, verifier=None)
-    token = rp.fetch_token(
-        hub + "/oauth/token", authorization_response=response.headers["Location"]
-    )
-    assert token["id_token"]
+    assert response.status_code == 302
+    assert query_of(response.headers["Location"])["error"] == "invalid_request"
     rp = OAuth2Session(
         registered.client_id,
         registered.client_secret,
@@ -322,6 +321,8 @@ def test_prompt_and_max_age(app, hub, browser, person):
         "redirect_uri": REDIRECT,
         "scope": "openid",
         "state": "s",
+        "code_challenge": "a" * 43,  # PKCE is required of every client
+        "code_challenge_method": "S256",
     }
     silent = requests.get(
         hub + "/oauth/authorize", params={**base, "prompt": "none"}, allow_redirects=False
@@ -525,11 +526,13 @@ def test_lockout_after_five_failures(app, hub, person):
     for _ in range(5):
         assert sign_in(hub, person["username"], "sai mật khẩu rồi", None).status_code == 401
     locked = sign_in(hub, person["username"], PASSWORD, person["secret"])
-    assert locked.status_code == 401  # the right password, but locked: same message
+    assert locked.status_code == 401  # the right password, but locked here: same message
     with app.extensions["idhub"].db.transaction() as session:
-        cred = session.get(PersonCredential, uuid.UUID(person["id"]))
-        assert cred.locked_until is not None
-        cred.locked_until = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+        row = session.scalar(
+            select(LoginLock).where(LoginLock.person_id == uuid.UUID(person["id"]))
+        )
+        assert row.source == "127.0.0.1" and row.locked_until is not None
+        row.locked_until = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     assert sign_in(hub, person["username"], PASSWORD, person["secret"]).status_code == 303
 
 

@@ -2,7 +2,7 @@
 on it; a person's password waiting to reach the directory
 
 Revision ID: 0010_access_reset
-Revises: 0008_job_urgency
+Revises: 0009_signin_hardening
 Create Date: 2026-12-05 11:15:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_access_reset"
-down_revision: str | None = "0008_job_urgency"
+down_revision: str | None = "0009_signin_hardening"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

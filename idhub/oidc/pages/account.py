@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from types import SimpleNamespace
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import abort, redirect, request
-from sqlalchemy import select
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from idhub.db import get_db
-from idhub.models import OAuthClient, OAuthToken, SsoSession, utcnow
+from idhub.models import LoginLock, OAuthClient, OAuthToken, SsoSession, utcnow
 from idhub.oidc.i18n import t
 from idhub.oidc.pages.common import (
     bp,
@@ -35,6 +37,26 @@ def local_time(value: dt.datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return value.astimezone(LOCAL_TZ).strftime("%H:%M %d/%m/%Y") + " (UTC+7)"
+
+
+RECENT_DAYS = 30
+
+
+def recent_failures(session: Session, person_id: uuid.UUID) -> SimpleNamespace | None:
+    """Wrong passwords for this account lately: how many, from how many addresses, how
+    many of those got locked, and when the latest was (one short line on the page)."""
+    since = utcnow() - dt.timedelta(days=RECENT_DAYS)
+    count, sources, locked, at = session.execute(
+        select(
+            func.coalesce(func.sum(LoginLock.total_failures), 0),
+            func.count(),
+            func.coalesce(func.sum(case((LoginLock.last_locked_at > since, 1), else_=0)), 0),
+            func.max(LoginLock.last_failure_at),
+        ).where(LoginLock.person_id == person_id, LoginLock.last_failure_at > since)
+    ).one()
+    if not count:
+        return None
+    return SimpleNamespace(count=count, sources=sources, locked=locked, at=at)
 
 
 @bp.get("/sso/account")
@@ -63,10 +85,12 @@ def account() -> Response:
                 .where(OAuthToken.person_id == user.person.id, OAuthToken.revoked_at.is_(None))
             )
         )
+        failures = recent_failures(session, user.person.id)
     finally:
         session.close()
     return render_page(
         "sso_account.html",
+        failures=failures,
         title=t("title.account"),
         person=user.person,
         sessions=sessions,

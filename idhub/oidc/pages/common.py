@@ -29,9 +29,10 @@ from idhub.models import OAuthClient, Person, SsoSession
 from idhub.oidc.i18n import LANG_COOKIE, LANGS, locale, t
 from idhub.oidc.logout import LogoutSettings, end_access
 from idhub.oidc.models import SignedIn
-from idhub.oidc.sessions import current_session
+from idhub.oidc.sessions import current_session, needs_touch, touch
 from idhub.oidc.settings import SsoSettings
 from idhub.oidc.state import oidc_state
+from idhub.oidc.storage import writing
 from idhub.services import current_hub
 from idhub.web.security import SECURITY_HEADERS
 
@@ -151,12 +152,17 @@ def redirect_target_of(next_url: str) -> str | None:
 def _hub_session() -> SsoSession | None:
     session = get_db().session(write=False)
     try:
-        row = current_session(session, current_hub().keyring, request)
+        row = current_session(
+            session, current_hub().keyring, request, idle_s=sso_settings().session_idle_s
+        )
         if row is not None:
             session.expunge(row)
-        return row
     finally:
         session.close()
+    if row is not None and needs_touch(row):
+        with writing() as write:
+            touch(write, row.id)
+    return row
 
 
 def signed_in() -> SignedIn | None:

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
+from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from flask import redirect, request
 from werkzeug.wrappers import Response
@@ -55,7 +56,13 @@ def authorize() -> Response:
         grant = server.get_consent_grant(end_user=user)
     except OAuth2Error as error:
         if error.redirect_uri:
-            return server.handle_error_response(None, error)
+            # Authlib adds RFC 9207's iss only in create_authorization_response: here too.
+            response = server.handle_error_response(None, error)
+            if response.location:
+                response.location = add_params_to_uri(
+                    response.location, {"iss": oidc_state().issuer}
+                )
+            return response
         return render_page(
             "sso_message.html",
             400,

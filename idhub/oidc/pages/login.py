@@ -11,16 +11,10 @@ from flask import session as flow
 from werkzeug.wrappers import Response
 
 from idhub.db import get_db
-from idhub.models import utcnow
 from idhub.oidc import totp
+from idhub.oidc.failures import flush_person, note_failure, note_throttled
 from idhub.oidc.i18n import t
-from idhub.oidc.login import (
-    Outcome,
-    check_password,
-    count_failure,
-    count_source_failure,
-    credential,
-)
+from idhub.oidc.login import Outcome, check_password, credential
 from idhub.oidc.pages.common import (
     actor,
     allow_form_redirect,
@@ -34,7 +28,14 @@ from idhub.oidc.pages.common import (
     sso_settings,
 )
 from idhub.oidc.sessions import set_cookie, start_session
+from idhub.oidc.throttle import (
+    code_locked,
+    count_code_failure,
+    count_source_failure,
+    source_throttled,
+)
 from idhub.services import current_hub
+from idhub.web.proxies import throttle_key
 
 PENDING_TTL_S = 300  # between the password and the TOTP code
 
@@ -53,18 +54,9 @@ def login_submit() -> Response:
         return error_page("error.csrf")
     login = request.form.get("username", "")[:254]
     password = request.form.get("password", "")[:1024]
-    db = get_db()
-    with db.transaction() as session:
-        check = check_password(session, sso_settings(), login, password, request.remote_addr)
-        if check.outcome is not Outcome.OK:
-            current_hub().audit.record(
-                session,
-                actor=actor(),
-                action="sso.login.failure",
-                object_type="person",
-                object_id=check.person_id,
-                after={"step": "password", "reason": check.reason},
-            )
+    check = check_password(
+        get_db(), sso_settings(), current_hub().audit, actor(), login, password, request.remote_addr
+    )
     if check.outcome is Outcome.THROTTLED:
         return render_page(
             "sso_login.html", 429, title=t("title.login"), next=next_url, error=t("error.throttled")
@@ -116,30 +108,40 @@ def code_submit() -> Response:
     code = request.form.get("code", "")[:64]
     services = current_hub()
     keyring, audit, sso = services.keyring, services.audit, sso_settings()
+    source = throttle_key(request.remote_addr)
     db = get_db()
+    with db.reading() as session:
+        throttled = source_throttled(session, sso, source)
+    if throttled:
+        note_throttled(db, sso, audit, actor(), person_id=person_id, step="code", source=source)
+        page = render_page("sso_code.html", 429, title=t("title.totp"), error=t("error.throttled"))
+        return allow_form_redirect(page, _pending_target())
     with db.transaction() as session:
         cred = credential(session, person_id, lock=True)
         ok, method = False, "otp"
-        if cred.locked_until is None or cred.locked_until <= utcnow():
+        if not code_locked(cred):  # the code step counts per account, from any address
             if code.strip().isdigit():
                 ok = totp.verify_totp(session, keyring, cred, code)
             else:
                 ok = totp.use_recovery_code(session, keyring, person_id, code)
                 method = "recovery"
         if not ok:
-            count_failure(session, sso, cred)
-            count_source_failure(session, sso, request.remote_addr)
-            audit.record(
+            locked = count_code_failure(session, sso, cred)
+            count_source_failure(session, sso, source)
+            note_failure(
                 session,
-                actor=actor(),
-                action="sso.login.failure",
-                object_type="person",
-                object_id=person_id,
-                after={"step": "code", "method": method},
+                sso,
+                audit,
+                actor(),
+                person_id=person_id,
+                step="code",
+                source=source,
+                locked=locked,
             )
             failed = True
         else:
             cred.failed_logins = 0
+            flush_person(session, audit, actor(), person_id)  # failures before, in order
             hub, secret = start_session(
                 session,
                 keyring,
