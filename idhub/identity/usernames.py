@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from idhub.db import among
 from idhub.models import Person, ReservedIdentifier, Seat
-from provisioning.naming import allocate_identifier, identifier_base
+from provisioning.naming import allocate_identifier, identifier_base, numbered_identifier
 
 _WINDOW = 64
 _PREFETCH_WINDOW = 8  # most names have few namesakes; allocate() looks further when needed
@@ -39,6 +39,7 @@ class UsernameAllocator:
         self._taken: set[str] = set()
         self._checked: set[str] = set()
         self._scanned: set[str] = set()  # bases whose every issued numbered name is known
+        self._first_unknown: dict[str, int] = {}  # of a scanned base: those below are taken
 
     def base(self, family_name: str, middle_name: str, given_name: str) -> str:
         return identifier_base(family_name, middle_name, given_name, self.pattern)
@@ -107,7 +108,7 @@ class UsernameAllocator:
                 f" UNION ALL SELECT uid FROM seat WHERE {where.format(c='uid')}"
             )
             rows = self.session.connection().exec_driver_sql(statement, params + params)
-            self._taken.update(name for (name,) in rows)
+            self._taken.update(rows.scalars().all())
             self._scanned.update(chunk)
 
     def _known(self, candidate: str, base: str) -> bool:
@@ -126,7 +127,13 @@ class UsernameAllocator:
                 self._taken.update(self._issued(window))
             return candidate in self._taken
 
-        username = allocate_identifier(base, is_taken)
+        start = 1
+        if base in self._scanned:  # skip the namesakes in one pass over a set
+            start = self._first_unknown.get(base, 1)
+            while numbered_identifier(base, start) in self._taken:
+                start += 1
+            self._first_unknown[base] = start
+        username = allocate_identifier(base, is_taken, start=start)
         self._taken.add(username)
         return username
 
