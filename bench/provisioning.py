@@ -14,6 +14,12 @@ jobs → `idhub worker` processes (separate processes, as deployed) → LDAP. Re
   directory answered.
 * cpu_ms_per_joiner: the CPU slapd, the workers, the API and (when it runs on this
   machine) the PostgreSQL server spent per joiner while it converged: where the cores went.
+
+`--people` sets the size (the results file records it): the per-joiner figures should not
+grow with it. WARMUP joiners are converged first and not counted (start-up, first round).
+`--profile DIR` samples the API process and the workers with py-spy (a development tool:
+`pip install py-spy`) during the end-to-end phase, into collapsed stacks DIR/api.txt and
+DIR/worker-N.txt, and stops there (no results file).
 """
 
 from __future__ import annotations
@@ -69,6 +75,7 @@ GIVEN = (
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "provisioning.json"
 BASE = "dc=bench,dc=gov,dc=vn"
+WARMUP = 100  # joiners converged before the end-to-end phase is measured
 
 
 def raw_adds_per_s(server: Slapd, count: int, ou: str = "raw") -> float:
@@ -135,7 +142,11 @@ def local_postmaster(db) -> int | None:  # type: ignore[no-untyped-def]
 
 class CpuMeter:
     """CPU used by slapd, the worker processes, this process (the HR API) and a local
-    PostgreSQL server over a phase: where the two cores went, in ms per item."""
+    PostgreSQL server over a phase: where the two cores went, in ms per item.
+
+    The API's share ends at `api_done` (its last batch committed): what this process
+    spends after that is the bench waiting for the queue to drain, whose cost grows with
+    how long the wait is, not with the API's work."""
 
     def __init__(
         self, slapd_pid: int, workers: list[subprocess.Popen], postmaster: int | None = None
@@ -143,6 +154,7 @@ class CpuMeter:
         self.pids = {"slapd": [slapd_pid], "workers": [w.pid for w in workers]}
         self.postmaster = postmaster
         self.start = self._read()
+        self.api_end: float | None = None
 
     def _read(self) -> dict[str, float]:
         used = {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in self.pids.items()}
@@ -151,9 +163,41 @@ class CpuMeter:
             used["postgresql"] = database_server_cpu_seconds(self.postmaster)
         return used
 
+    def api_done(self) -> None:
+        self.api_end = time.process_time()
+
     def per_item_ms(self, count: int) -> dict[str, float]:
         end = self._read()
+        if self.api_end is not None:
+            end["api"] = self.api_end
         return {name: round((end[name] - self.start[name]) * 1000 / count, 3) for name in end}
+
+
+class Profiles:
+    """py-spy sampling the given processes into collapsed stacks, until `stop`."""
+
+    def __init__(self, folder: str | None, pids: dict[str, int]) -> None:
+        self.samplers: list[subprocess.Popen] = []
+        if folder is None:
+            return
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        py_spy = Path(sys.executable).with_name("py-spy")
+        for name, pid in pids.items():
+            self.samplers.append(
+                subprocess.Popen(
+                    [str(py_spy), "record", "--pid", str(pid), "--rate", "250", "--format", "raw"]
+                    + ["--nonblocking", "--output", f"{folder}/{name}.txt"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        time.sleep(1.0)  # attached
+
+    def stop(self) -> None:
+        for sampler in self.samplers:
+            sampler.send_signal(signal.SIGINT)
+        for sampler in self.samplers:
+            sampler.wait(timeout=60)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -347,6 +391,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--latency-samples", type=int, default=100)
     parser.add_argument("--workers", type=int, default=1, help="`idhub worker` processes")
     parser.add_argument("--database", help="database URL (default: SQLite in a temp folder)")
+    parser.add_argument("--profile", metavar="DIR", help="py-spy the end-to-end phase into DIR")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="idhub-bench-") as tmp:
@@ -366,14 +411,28 @@ def main(argv: list[str]) -> int:
 
             # Throughput: everything submitted while the workers converge it as it arrives.
             workers = hub.start_workers(args.workers)
-            time.sleep(2.0)  # the processes are up and polling
+            # Warm-up, not counted: the workers' start-up (imports, connections, a loaded
+            # machine may stretch it well past any fixed wait) and the one-time work of a
+            # first round (the OUs, the groups' OU, compiled statements), so that the CPU
+            # per joiner is the same kind of figure for 3,000 people as for 30,000.
+            hub.joiners(WARMUP)
+            wait_for_empty_queue(hub, workers)
+            profiles = Profiles(
+                args.profile,
+                {"api": os.getpid(), **{f"worker-{n}": w.pid for n, w in enumerate(workers)}},
+            )
             meter = CpuMeter(server.pid, workers, local_postmaster(hub.db))
             started = time.time()
             for offset in range(0, args.people, args.batch):
                 hub.joiners(min(args.batch, args.people - offset))
             submitted = time.time()
+            meter.api_done()
             converged = wait_for_empty_queue(hub, workers)
             cpu = meter.per_item_ms(args.people)
+            profiles.stop()
+            if args.profile:  # a profiling run measures only this phase; no results file
+                stop_workers(workers)
+                return 0
             rate = args.people / (converged - started)
             print(
                 f"HR API batches committed:  {args.people / (submitted - started):8.0f} joiners/s"

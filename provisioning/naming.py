@@ -78,6 +78,7 @@ __all__ = [
     "identifier_base",
     "is_valid_identifier",
     "nfc",
+    "numbered_identifier",
     "search_key",
 ]
 
@@ -290,6 +291,15 @@ def is_valid_identifier(value: object, *, max_length: int = MAX_IDENTIFIER_LENGT
     )
 
 
+def numbered_identifier(base: str, n: int, max_length: int = MAX_IDENTIFIER_LENGTH) -> str:
+    """Candidate number `n` of `base`: the base itself for 1, else base + n, the base
+    shortened to make room when that would exceed ``max_length`` ("…abc" → "…ab12")."""
+    if n == 1:
+        return base
+    suffix = str(n)
+    return base[: max_length - len(suffix)].rstrip(".") + suffix
+
+
 def allocate_identifier(
     base: str,
     is_taken: Callable[[str], bool],
@@ -297,6 +307,7 @@ def allocate_identifier(
     reserved_words: Collection[str] = RESERVED_WORDS,
     max_length: int = MAX_IDENTIFIER_LENGTH,
     max_attempts: int = 100_000,
+    start: int = 1,
 ) -> str:
     """The first free identifier among base, base2, base3, …
 
@@ -305,7 +316,9 @@ def allocate_identifier(
     called lazily, in order, so it may query a database. A set works as
     ``taken.__contains__``. Candidates in ``reserved_words`` are skipped as if taken.
     If base + number would exceed ``max_length``, the base is shortened to make room
-    ("…abc" → "…ab12"), so the result is always a valid identifier.
+    ("…abc" → "…ab12"), so the result is always a valid identifier. ``start`` says the
+    caller already knows the candidates numbered below it are taken (it saves asking
+    about each of many namesakes again).
 
     Raises ValueError if base is not a valid identifier, IdentifierExhaustedError if
     nothing is free within max_attempts candidates.
@@ -313,12 +326,8 @@ def allocate_identifier(
     _check_max_length(max_length)
     if not is_valid_identifier(base, max_length=max_length):
         raise ValueError(f"not a valid identifier: {base!r}")
-    for n in range(1, max_attempts + 1):
-        if n == 1:
-            candidate = base
-        else:
-            suffix = str(n)
-            candidate = base[: max_length - len(suffix)].rstrip(".") + suffix
+    for n in range(max(start, 1), max_attempts + 1):
+        candidate = numbered_identifier(base, n, max_length)
         if candidate not in reserved_words and not is_taken(candidate):
             return candidate
     raise IdentifierExhaustedError(f"no free identifier for {base!r} in {max_attempts} attempts")

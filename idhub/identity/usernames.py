@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from idhub.db import among
 from idhub.models import Person, ReservedIdentifier, Seat
-from provisioning.naming import allocate_identifier, identifier_base
+from provisioning.naming import allocate_identifier, identifier_base, numbered_identifier
 
 _WINDOW = 64
 _PREFETCH_WINDOW = 8  # most names have few namesakes; allocate() looks further when needed
@@ -26,6 +26,11 @@ class UsernameAllocator:
     prefetches the windows of all its bases at once. Two transactions racing for one name
     collide on the reserved table's primary key; the loser's transaction fails and is
     retried by its caller, so a name is never issued twice.
+
+    On SQLite (text compared byte by byte) a batch instead reads every issued name of
+    its bases, base and base<digits>, as index ranges: a province's 40th "Nguyễn Văn An"
+    then costs one index step and a row per namesake instead of a window of candidates
+    bound one by one, so the cost per joiner stays flat as the namesakes grow.
     """
 
     def __init__(self, session: Session, pattern: str) -> None:
@@ -33,6 +38,8 @@ class UsernameAllocator:
         self.pattern = pattern
         self._taken: set[str] = set()
         self._checked: set[str] = set()
+        self._scanned: set[str] = set()  # bases whose every issued numbered name is known
+        self._first_unknown: dict[str, int] = {}  # of a scanned base: those below are taken
 
     def base(self, family_name: str, middle_name: str, given_name: str) -> str:
         return identifier_base(family_name, middle_name, given_name, self.pattern)
@@ -52,6 +59,9 @@ class UsernameAllocator:
         province full of "Nguyễn Văn An"s costs a few queries, not one per person.
         """
         demand = Counter(bases)
+        if self.session.get_bind().dialect.name == "sqlite":
+            self._scan(sorted(demand))
+            return
         start, size = 1, _PREFETCH_WINDOW
         pending = sorted(demand)
         while pending:
@@ -83,17 +93,47 @@ class UsernameAllocator:
             )
         )
 
+    def _scan(self, bases: list[str]) -> None:
+        """Every issued name of the form base or base<digits>, for all `bases`: one index
+        lookup and one index range per base (`[base0, base:)` holds base<digits> in byte
+        order, and little else), a few hundred bases per statement. Plain DB-API: the
+        statement is fixed per chunk size and the rows are plain strings."""
+        term = "({c} = ? OR ({c} >= ? AND {c} < ?))"
+        for offset in range(0, len(bases), _CHUNK // 6):
+            chunk = bases[offset : offset + _CHUNK // 6]
+            where = " OR ".join([term] * len(chunk))
+            params = tuple(p for base in chunk for p in (base, f"{base}0", f"{base}:"))
+            statement = (
+                f"SELECT identifier FROM reserved_identifier WHERE {where.format(c='identifier')}"
+                f" UNION ALL SELECT uid FROM seat WHERE {where.format(c='uid')}"
+            )
+            rows = self.session.connection().exec_driver_sql(statement, params + params)
+            self._taken.update(rows.scalars().all())
+            self._scanned.update(chunk)
+
+    def _known(self, candidate: str, base: str) -> bool:
+        """Whether `candidate` is a name of `base` that a scan already settled."""
+        return base in self._scanned and (
+            candidate == base or (candidate.startswith(base) and candidate[len(base) :].isdigit())
+        )
+
     def allocate(self, base: str) -> str:
         """The first free name for `base`, marked taken for the rest of this transaction."""
 
         def is_taken(candidate: str) -> bool:
-            if candidate not in self._checked:
+            if candidate not in self._checked and not self._known(candidate, base):
                 window = [c for c in self._window(candidate, base) if c not in self._checked]
                 self._checked.update(window)
                 self._taken.update(self._issued(window))
             return candidate in self._taken
 
-        username = allocate_identifier(base, is_taken)
+        start = 1
+        if base in self._scanned:  # skip the namesakes in one pass over a set
+            start = self._first_unknown.get(base, 1)
+            while numbered_identifier(base, start) in self._taken:
+                start += 1
+            self._first_unknown[base] = start
+        username = allocate_identifier(base, is_taken, start=start)
         self._taken.add(username)
         return username
 

@@ -21,6 +21,7 @@ from provisioning.naming import (
     identifier_base,
     is_valid_identifier,
     nfc,
+    numbered_identifier,
     search_key,
 )
 
@@ -507,6 +508,20 @@ def test_allocate_never_returns_a_taken_or_reserved_name(
         if numbered(n) not in active | ever_issued | RESERVED_WORDS
     )
     assert result == first_free
+
+
+@given(identifiers, st.integers(1, 40), st.sets(st.integers(1, 60), max_size=30))
+def test_allocate_from_a_known_start_is_the_same_first_free_name(
+    base: str, run: int, later: set[int]
+) -> None:
+    """`start` skips candidates the caller knows are taken; the answer does not change."""
+    taken = {numbered_identifier(base, n) for n in range(1, run)} | {
+        numbered_identifier(base, n) for n in later
+    }
+    expected = allocate_identifier(base, taken.__contains__)
+    assert allocate_identifier(base, taken.__contains__, start=run) == expected
+    assert numbered_identifier(base, 1) == base
+    assert numbered_identifier(base, 12, max_length=len(base) + 2) == base + "12"
 
 
 @given(name_part, name_part, name_part, patterns, st.sets(st.integers(1, 60), max_size=60))
