@@ -1,12 +1,13 @@
-"""`python -m bench [provisioning|restructure|sso] [options]`: see bench/provisioning.py,
-bench/restructure.py and bench/sso.py. With no suite, runs all three with their defaults."""
+"""`python -m bench [provisioning|restructure|sso|mail] [options]`: see bench/provisioning.py,
+bench/restructure.py, bench/sso.py and bench/mail.py. With no suite, runs them all with
+their defaults."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-SUITES = ("provisioning", "restructure", "sso")
+SUITES = ("provisioning", "restructure", "sso", "mail")
 
 if __name__ == "__main__":
     args = sys.argv[1:]
