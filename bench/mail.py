@@ -322,8 +322,12 @@ class MailHub:
             )
 
     def start_worker(self) -> subprocess.Popen:
-        idhub = Path(sys.executable).with_name("idhub")
-        return subprocess.Popen([str(idhub), "worker"], env=self.environment, cwd=ROOT)
+        """`idhub worker` from this checkout (the `idhub` script may be another's)."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "idhub.cli", "worker"],
+            env={**self.environment, "PYTHONPATH": str(ROOT)},
+            cwd=ROOT,
+        )
 
     def wait_for_first_claim(self) -> float:
         while True:

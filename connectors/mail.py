@@ -386,31 +386,32 @@ def make_maildir(root: Path, home: Path, uid: int, gid: int) -> None:
     """Lay out `<home>/Maildir` (cur, new, tmp) as Dovecot would, each folder 0700 and
     owned by uid:gid. The Maildir appears whole or not at all (made aside, renamed):
     its presence is what says the mailbox exists."""
-    maildir = home / "Maildir"
-    if maildir.is_dir():
+    maildir = os.path.join(home, "Maildir")  # plain strings: thousands per round
+    if os.path.isdir(maildir):
         return
-    path = root
+    path = str(root)
     for part in home.relative_to(root).parts:
-        path = path / part
+        path = os.path.join(path, part)
         _mkdir(path, uid, gid)
-    aside = home / f".Maildir.{os.getpid()}.part"
-    shutil.rmtree(aside, ignore_errors=True)
+    aside = os.path.join(home, f".Maildir.{os.getpid()}.part")
+    if os.path.lexists(aside):  # left by a crash
+        shutil.rmtree(aside, ignore_errors=True)
     _mkdir(aside, uid, gid)
     for sub in ("cur", "new", "tmp"):
-        _mkdir(aside / sub, uid, gid)
+        _mkdir(os.path.join(aside, sub), uid, gid)
     try:
         os.rename(aside, maildir)
     except OSError:
         shutil.rmtree(aside, ignore_errors=True)
-        if not maildir.is_dir():
+        if not os.path.isdir(maildir):
             raise
 
 
-def _mkdir(path: Path, uid: int, gid: int) -> None:
+def _mkdir(path: str, uid: int, gid: int) -> None:
     try:
         os.mkdir(path, 0o700)
     except FileExistsError:
-        if not path.is_dir():
+        if not os.path.isdir(path):
             raise NotADirectoryError(f"{path} is there and is not a folder") from None
         return
     if (os.geteuid(), os.getegid()) != (uid, gid):

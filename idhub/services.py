@@ -6,7 +6,7 @@ protocols of `connectors.base`, never for a connector class; only this module bu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -54,7 +54,7 @@ class MailSettings:
     timeout_s: float
     doveadm_api: bool
     doveadm_url: str
-    doveadm_password: str
+    doveadm_password: str = field(repr=False)  # never in a log line
 
 
 @dataclass(frozen=True)
