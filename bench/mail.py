@@ -378,8 +378,12 @@ def login_refused(stack: MailStack, user: str) -> bool:
     try:
         imap_login(stack, user).logout()
         return False
+    except imaplib.IMAP4.abort:  # a busy server dropped us: ask again
+        return False
     except imaplib.IMAP4.error:
         return True
+    except OSError:  # a busy server did not answer in time: ask again
+        return False
 
 
 def session_ended(session: imaplib.IMAP4) -> bool:
@@ -393,17 +397,15 @@ def session_ended(session: imaplib.IMAP4) -> bool:
 def cut_off(
     hub: MailHub,
     stack: MailStack,
-    leaver: tuple[str, str, str],
+    leaver: tuple[str, str, str, imaplib.IMAP4],
     spread_s: float,
     out: dict[str, float],
     backlog: dict[str, int],
-    timeout: float = 120.0,
+    timeout: float = 180.0,
 ) -> None:
-    """Open an IMAP session, end the leaver's post, and time until both the login is
-    refused and the session has ended."""
-    person_id, post_id, user = leaver
-    session = imap_login(stack, user)
-    session.select("INBOX")
+    """End the leaver's post (their IMAP session open since before the backlog) and time
+    until both the login is refused and the session has ended."""
+    _, post_id, user, session = leaver
     time.sleep(spread_s)
     yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
     with LOCK:  # the Flask test client of this process: one request at a time
@@ -462,7 +464,14 @@ def main(argv: list[str]) -> int:
         stop(worker)
         for person_id, _ in leavers:
             hub.set_password(person_id)
-        leavers3 = [(p, a, hub.username(p)) for p, a in leavers]
+        # Their sessions opened now, on an idle server (each login is an argon2 check in
+        # slapd, and Dovecot binds one at a time); the logins are cached from here on.
+        leavers4 = []
+        for person_id, post_id in leavers:
+            user = hub.username(person_id)
+            session = imap_login(stack, user)
+            session.select("INBOX")
+            leavers4.append((person_id, post_id, user, session))
 
         # The mail target alone: a backlog of mailbox creations drained by a worker.
         hub.joiners(args.people)
@@ -488,7 +497,7 @@ def main(argv: list[str]) -> int:
         left: dict[str, int] = {}
         threads = [
             threading.Thread(target=cut_off, args=(hub, stack, leaver, 0.2 * n, cuts, left))
-            for n, leaver in enumerate(leavers3)
+            for n, leaver in enumerate(leavers4)
         ]
         for thread in threads:
             thread.start()
