@@ -14,7 +14,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from idhub.changes.chain import Actor, AuditLog, diff
-from idhub.changes.outbox import converge_later
+from idhub.changes.outbox import CutCheck, converge_later
 from provisioning.naming import DEFAULT_PATTERN, nfc
 
 _AS_IS = frozenset({str, int, bool, type(None)})  # already plain JSON values
@@ -30,10 +30,25 @@ class HrContext:
     reason: str | None = None
     naming_pattern: str = DEFAULT_PATTERN
 
-    def converge(self, person_ids: Iterable[uuid.UUID], why: str) -> None:
-        """Queue converge jobs for these people in this same transaction (the outbox)."""
+    def converge(
+        self,
+        person_ids: Iterable[uuid.UUID],
+        why: str,
+        *,
+        urgent: bool = False,
+        cut_off: CutCheck | None = None,
+    ) -> None:
+        """Queue converge jobs for these people in this same transaction (the outbox);
+        `urgent` / `cut_off` when the change cuts access or may (see converge_later)."""
         reason = f"{why} ({self.reason})" if self.reason else why
-        converge_later(self.session, person_ids, reason, self.actor.request_id)
+        converge_later(
+            self.session,
+            person_ids,
+            reason,
+            self.actor.request_id,
+            urgent=urgent,
+            cut_off=cut_off,
+        )
 
     def record_create(self, obj: Any, action: str) -> None:
         """Audit a new row; its id and defaults are set by the caller, so no flush is needed."""

@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 
 from sqlalchemy.orm import Session
 
@@ -34,13 +36,29 @@ def after_directory_converge(
     today: dt.date | None = None,
     *,
     rules: Rules | None = None,
+    urgent: AbstractSet[uuid.UUID] = frozenset(),
 ) -> None:
+    """`urgent`: the people whose converge was urgent (their onward jobs are too)."""
     if not converged:
         return
     record_addresses(session, converged, today or dt.date.today())
+    for is_urgent in (True, False):  # a seat queued by both stays urgent (coalescing)
+        plans = [p for p in converged if (p.person_id in urgent) is is_urgent]
+        if plans:
+            _queue_onward(session, plans, then, rules, urgent=is_urgent)
+
+
+def _queue_onward(
+    session: Session,
+    converged: Sequence[PersonPlan],
+    then: Sequence[str],
+    rules: Rules | None,
+    *,
+    urgent: bool,
+) -> None:
     changed = [p.person_id for p in converged if p.operations]
     if then and changed:
-        enqueue(session, changed, ENTRY_CHANGED, targets=then)
+        enqueue(session, changed, ENTRY_CHANGED, targets=then, urgent=urgent)
     if rules is not None and SEAT_MAIL_TARGET in then:  # seats exist for their mailbox
         # every converge, not only changed entries: a handover may change no entry
         queue_seats(
@@ -48,4 +66,5 @@ def after_directory_converge(
             rules,
             [p.person_id for p in converged],
             usernames=(v for p in converged for v in p.desired.attributes.get("uid", ())),
+            urgent=urgent,
         )

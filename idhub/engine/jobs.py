@@ -5,6 +5,9 @@ what is still ours, finish, requeue with backoff or park, and the account links.
   machines share the queue; SQLite serialises writers, one worker is enough there. A job
   whose lease ran out (its worker died) is claimed again; a subject already running
   elsewhere is skipped, so no subject is converged by two workers at once.
+* Lanes: urgent jobs (cutting access) are claimed before bulk ones. `idhub worker` runs
+  two workers per target: one claims urgent jobs only, one bulk jobs only, so an urgent
+  job never waits behind a round of bulk work already claimed (Lane).
 * A target being away never parks a job (it waits with exponential backoff and jitter);
   data a target refuses parks it as failed; so does being abandoned max_attempts times.
 """
@@ -12,31 +15,54 @@ what is still ours, finish, requeue with backoff or park, and the account links.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import random
 import uuid
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
 from connectors.base import ConnectorError
 from idhub.db import Database, among, table_of, upsert
-from idhub.models import AccountLink, JobState, LinkState, ProvisioningJob, utcnow
+from idhub.models import AccountLink, JobState, LinkState, ProvisioningJob, Urgency, utcnow
 
 if TYPE_CHECKING:  # worker.py builds the queue with its settings
     from idhub.engine.worker import WorkerSettings
 
 
+class Lane(enum.StrEnum):
+    """Which of a target's jobs a worker claims."""
+
+    ALL = "all"  # urgent first, then bulk: a worker alone on its target
+    URGENT = "urgent"  # urgent only, beside a BULK worker: its rounds are as small as they come
+    BULK = "bulk"  # bulk only, beside an URGENT worker
+
+
+# Literal SQL, not bound parameters: the urgent lane's claim must imply the WHERE of the
+# partial index ix_provisioning_job_urgent, which SQLite checks on the statement's text.
+_PENDING_SQL: ColumnElement[str] = literal_column("'pending'")
+_BULK_SQL: ColumnElement[int] = literal_column(str(int(Urgency.BULK)))
+
+
 class JobQueue:
     """The jobs of one target, as one worker (`worker_id`) claims and settles them."""
 
-    def __init__(self, db: Database, target: str, worker_id: str, settings: WorkerSettings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        target: str,
+        worker_id: str,
+        settings: WorkerSettings,
+        lane: Lane = Lane.ALL,
+    ) -> None:
         self.db = db
         self.target = target
         self.worker_id = worker_id
         self.settings = settings
+        self.lane = lane
 
     # -- claiming ---------------------------------------------------------------------
     def claim(self) -> list[ProvisioningJob]:
@@ -51,13 +77,14 @@ class JobQueue:
             select(job)
             .where(
                 or_(
-                    and_(job.state == JobState.PENDING, job.next_try_at <= now),
+                    and_(job.state == _PENDING_SQL, job.next_try_at <= now),
                     and_(job.state == JobState.RUNNING, job.lease_expires_at <= now),
                 ),
                 job.subject_id.not_in(busy_elsewhere),
                 job.target == self.target,
+                *self._lane_filter(),
             )
-            .order_by(job.next_try_at, job.id)
+            .order_by(job.urgency.desc(), job.next_try_at, job.id)
             .limit(self.settings.batch_size)
             .with_for_update(skip_locked=True)
         )
@@ -95,6 +122,13 @@ class JobQueue:
                 claimed.lease_expires_at = expires
                 claimed.attempts += 1
         return jobs
+
+    def _lane_filter(self) -> list[ColumnElement[bool]]:
+        if self.lane is Lane.URGENT:
+            return [ProvisioningJob.urgency > _BULK_SQL]
+        if self.lane is Lane.BULK:
+            return [ProvisioningJob.urgency == _BULK_SQL]
+        return []
 
     def _anything_to_claim(self, claim: Select[Any]) -> bool:
         with self.db.reading() as session:

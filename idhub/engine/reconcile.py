@@ -85,6 +85,7 @@ def reconcile(
     view = scan_directory(connector)
     report = DriftReport(scanned_accounts=len(view.accounts))
     to_converge: list[uuid.UUID] = []
+    cutting: set[uuid.UUID] = set()  # an account the directory still lets in: urgent
     taking = 0
     with db.transaction() as session:
         person_ids = list(session.scalars(select(Person.id).order_by(Person.id)))
@@ -111,12 +112,16 @@ def reconcile(
                 )
                 to_converge.append(p.person_id)
                 taking += p.disables
+                if p.disables:
+                    cutting.add(p.person_id)
         known = {str(i) for i in person_ids}
         report.orphans = sorted(a.name for key, a in view.accounts.items() if key.id not in known)
         if guard is not None and not confirm:
             report.guard_tripped = guard.would_trip(session, taking)
     if repair and to_converge and not report.guard_tripped:
         with db.transaction() as session:
-            enqueue(session, to_converge, "reconciliation found drift")
+            why = "reconciliation found drift"
+            enqueue(session, [i for i in to_converge if i not in cutting], why)
+            enqueue(session, cutting, why, urgent=True)
         report.repaired = len(to_converge)
     return report

@@ -17,7 +17,7 @@ from connectors.base import ConnectorError
 from idhub.changes.chain import Actor, AuditLog
 from idhub.db import Database
 from idhub.engine.jobs import JobQueue
-from idhub.models import ProvisioningJob
+from idhub.models import ProvisioningJob, Urgency
 
 
 @dataclass
@@ -105,6 +105,15 @@ def by_subject(jobs: list[ProvisioningJob]) -> dict[uuid.UUID, list[Provisioning
     for job in jobs:
         grouped.setdefault(job.subject_id, []).append(job)
     return grouped
+
+
+def urgent_subjects(rec: Recording) -> frozenset[uuid.UUID]:
+    """The round's subjects with an urgent job still ours: their onward jobs are urgent."""
+    return frozenset(
+        subject
+        for subject, jobs in rec.round.by_subject.items()
+        if any(j.urgency > Urgency.BULK and j.id in rec.owned for j in jobs)
+    )
 
 
 def error_text(error: ConnectorError) -> str:

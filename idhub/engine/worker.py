@@ -14,6 +14,10 @@ records why. Written once for every target (engine/target.py; targets in engine/
 * SIGTERM/SIGINT: the round in progress finishes and is recorded, then the worker exits.
 * An idle worker wakes on NOTIFY (PostgreSQL) or polls (SQLite); periodic tasks given
   from above (idhub/scheduler) run on their clock.
+* Lanes (engine/jobs.py Lane): a worker alone on its target claims urgent jobs first; `idhub
+  worker` runs an urgent lane beside each target's bulk worker, so cutting access starts
+  within one poll even while a round of bulk work (seconds on the mail server) runs.
+  The urgent lane leaves the clock and housekeeping to the bulk worker.
 """
 
 from __future__ import annotations
@@ -34,13 +38,13 @@ from connectors.base import TargetUnavailable
 from idhub.changes.chain import Actor, AuditLog
 from idhub.changes.wakeup import Wakeup
 from idhub.db import Database
-from idhub.engine.jobs import JobQueue
+from idhub.engine.jobs import JobQueue, Lane
 from idhub.engine.periodic import Clock, Periodic
 from idhub.engine.target import Recording, Round, Target, by_subject
 from idhub.models import JobState, LinkState, ProvisioningJob, utcnow
 from idhub.services import ProvisioningSettings
 
-__all__ = ["RECORD_RETRY_DELAYS_S", "Worker", "WorkerSettings", "new_worker_id"]
+__all__ = ["RECORD_RETRY_DELAYS_S", "Lane", "Worker", "WorkerSettings", "new_worker_id"]
 
 log = logging.getLogger(__name__)
 TIDY_EVERY_S = 60.0  # the target's housekeeping, besides when the queue runs dry
@@ -81,6 +85,7 @@ class Worker:
         settings: WorkerSettings,
         worker_id: str | None = None,
         periodic: Sequence[Periodic] = (),
+        lane: Lane = Lane.ALL,
     ) -> None:
         self.db = db
         self.audit = audit
@@ -88,7 +93,8 @@ class Worker:
         self.settings = settings
         self.worker_id = worker_id or new_worker_id()
         self.actor = Actor("system", f"worker {self.worker_id}")
-        self.jobs = JobQueue(db, target.name, self.worker_id, settings)
+        self.lane = lane
+        self.jobs = JobQueue(db, target.name, self.worker_id, settings, lane)
         self.clock = Clock(periodic)
         target.attach(db, audit, self.actor)
         # Starts its thread on the first submit: workers that never `run` start none.
@@ -165,6 +171,8 @@ class Worker:
 
     def _tick(self, next_tidy: float) -> float:
         """Periodic tasks that are due, then housekeeping; when the next is due."""
+        if self.lane is Lane.URGENT:  # the bulk worker beside it keeps the clock
+            return next_tidy
         if not self.clock.due() and time.monotonic() < next_tidy:
             return next_tidy
         self.clock.run_due(self.actor)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from idhub.changes.context import HrContext, apply_changes, snapshot
 from idhub.errors import Conflict, Invalid, NotFound
+from idhub.identity.access import without_access
 from idhub.identity.people import get_person
 from idhub.models import Assignment, AssignmentKind, OrgUnit, Position, UnitStatus
 
@@ -108,9 +109,14 @@ def update_assignment(
         **changes,
     }
     _validate(ctx.session, merged, assignment.id)
+    held = _held_on(assignment, dt.date.today())
     apply_changes(assignment, changes)
     if ctx.record_change(assignment, before, "assignment.update"):
-        ctx.converge([assignment.person_id], "assignment changed")
+        # A post held today and no longer: the person may be left with none (urgent).
+        cut = held and not _held_on(assignment, dt.date.today())
+        ctx.converge(
+            [assignment.person_id], "assignment changed", cut_off=without_access if cut else None
+        )
     return assignment
 
 
@@ -137,8 +143,20 @@ def end_assignment(
     assignment.end_decision_ref = decision_ref
     assignment.end_reason = reason
     ctx.record_change(assignment, before, "assignment.end")
-    ctx.converge([assignment.person_id], f"assignment ends on {end_date.isoformat()}")
+    # Ended before today: the person may be left with no post, a leaver (urgent).
+    cut = end_date < dt.date.today()
+    ctx.converge(
+        [assignment.person_id],
+        f"assignment ends on {end_date.isoformat()}",
+        cut_off=without_access if cut else None,
+    )
     return assignment
+
+
+def _held_on(assignment: Assignment, day: dt.date) -> bool:
+    return assignment.start_date <= day and (
+        assignment.end_date is None or assignment.end_date >= day
+    )
 
 
 def people_holding(

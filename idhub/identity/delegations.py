@@ -99,5 +99,6 @@ def end_delegation(
             f"mail delegation ends on {end_date.isoformat()}",
             request_id=ctx.actor.request_id,
             targets=(MAIL_TARGET,),
+            urgent=end_date < dt.date.today(),  # the deputy's access goes now: urgent
         )
     return delegation

@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from idhub.changes.context import HrContext, apply_changes, nfc_fields, snapshot
 from idhub.errors import Conflict, NotFound
+from idhub.identity.access import without_access
 from idhub.identity.usernames import issue_username
-from idhub.models import Person
+from idhub.models import Person, PersonStatus
 from provisioning.naming import search_key
 
 NAME_FIELDS = ("family_name", "middle_name", "given_name")
@@ -79,5 +80,7 @@ def update_person(ctx: HrContext, person: Person, changes: dict[str, Any]) -> Pe
     apply_changes(person, changes)
     person.search_name = search_key(person.full_name)
     if ctx.record_change(person, before, "person.update"):
-        ctx.converge([person.id], "person changed")
+        # No longer active (suspended, left): the account is disabled, urgently.
+        cut = before.get("status") == PersonStatus.ACTIVE and person.status != PersonStatus.ACTIVE
+        ctx.converge([person.id], "person changed", cut_off=without_access if cut else None)
     return person

@@ -24,6 +24,7 @@ from idhub.models.provisioning import (
     LinkState,
     ProvisioningJob,
     ReservedIdentifier,
+    Urgency,
 )
 from idhub.models.reorg import ChangeSet, ChangeSetPerson, ChangeSetState
 from idhub.models.sso import (
@@ -55,6 +56,7 @@ __all__ = [
     "ProvisioningJob",
     "ReservedIdentifier",
     "Seat",
+    "Urgency",
     "Assignment",
     "AssignmentKind",
     "ChangeSet",

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -70,11 +71,20 @@ class JobState(enum.StrEnum):
     HELD = "held"  # stopped by the mass-change guard until confirmed
 
 
+class Urgency(enum.IntEnum):
+    """How soon a job must run; a job coalesced from several changes keeps the highest."""
+
+    BULK = 0  # joiners, quota, moves: in the order they were queued
+    URGENT = 1  # cutting access (a leaver, a disable, a delegation ending): before bulk work
+
+
 class ProvisioningJob(Base):
     """ "Converge subject S on target T" (transactional outbox).
 
     Written in the same transaction as the HR change that causes it. At most one pending
-    job per subject and target: later changes coalesce into it.
+    job per subject and target: later changes coalesce into it, keeping the higher
+    urgency. Urgent jobs (URGENT) are claimed ahead of bulk ones, and by a lane of their
+    own (engine/worker.py), so cutting access never waits behind a backlog.
     """
 
     __tablename__ = "provisioning_job"
@@ -87,6 +97,9 @@ class ProvisioningJob(Base):
     state: Mapped[JobState] = mapped_column(_enum(JobState, "job_state"))
     reason: Mapped[str] = mapped_column(Text)  # the latest reason
     coalesced: Mapped[int] = mapped_column(Integer, default=1)  # changes folded into it
+    urgency: Mapped[int] = mapped_column(
+        SmallInteger, default=int(Urgency.BULK), server_default=text("0")
+    )  # Urgency
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_try_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     lease_owner: Mapped[str | None] = mapped_column(String(128))
@@ -95,6 +108,11 @@ class ProvisioningJob(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    @property
+    def urgent(self) -> bool:
+        """Cutting access: claimed ahead of bulk work (and by the urgent lane)."""
+        return self.urgency > Urgency.BULK
 
     __table_args__ = (
         Index(
@@ -106,6 +124,14 @@ class ProvisioningJob(Base):
             postgresql_where=text("state = 'pending'"),
         ),
         Index("ix_provisioning_job_claim", "state", "next_try_at"),
+        # The urgent lane's claim reads only this (urgent jobs are few): no scan of a backlog.
+        Index(
+            "ix_provisioning_job_urgent",
+            "target",
+            "next_try_at",
+            sqlite_where=text("state = 'pending' AND urgency > 0"),
+            postgresql_where=text("state = 'pending' AND urgency > 0"),
+        ),
     )
 
 

@@ -14,7 +14,7 @@ import click
 from idhub.runtime import Runtime, pass_runtime
 
 if TYPE_CHECKING:  # imported where used: `idhub --help` loads no engine
-    from idhub.engine.worker import Worker
+    from idhub.engine.worker import Lane, Worker
 
 
 @click.group()
@@ -169,7 +169,9 @@ def worker(rt: Runtime, once: bool) -> None:
     """Run a provisioning worker: converge queued people on the directory.
 
     Stops cleanly on SIGTERM / Ctrl-C (the round in progress is finished and recorded).
-    Several workers may run at once on PostgreSQL.
+    Several workers may run at once on PostgreSQL. Each target gets two lanes: one for
+    bulk work, one for urgent jobs (cutting access), so a leaver never waits behind a
+    backlog of joiners or mailboxes.
 
     \b
     Example:
@@ -177,37 +179,47 @@ def worker(rt: Runtime, once: bool) -> None:
     """
     import threading
 
+    from idhub.engine.worker import Lane
     from idhub.ops.gc import settle_after_startup
     from idhub.ops.signals import stop_on_signals
 
-    w = _directory_worker(rt)
-    mail = _mail_worker(rt)
-    settle_after_startup()
     if once:
+        w, mail = _directory_worker(rt), _mail_worker(rt)
+        settle_after_startup()
         total = 0
         while done := w.run_once() + (mail.run_once() if mail else 0):
             total += done
         click.echo(f"processed {total} jobs")
         return
+    w = _directory_worker(rt, Lane.BULK)
+    beside = [_directory_worker(rt, Lane.URGENT)]
+    for lane in (Lane.BULK, Lane.URGENT):
+        mail = _mail_worker(rt, lane)
+        if mail is not None:
+            beside.append(mail)
+    settle_after_startup()
     stop = threading.Event()
     stop_on_signals(stop)
-    mail_thread = threading.Thread(target=mail.run, args=(stop,), daemon=True) if mail else None
-    if mail_thread:
-        mail_thread.start()
+    threads = [threading.Thread(target=b.run, args=(stop,), daemon=True) for b in beside]
+    for thread in threads:
+        thread.start()
     w.run(stop)
-    if mail_thread:
-        mail_thread.join(timeout=60)
+    for thread in threads:
+        thread.join(timeout=60)
 
 
-def _directory_worker(rt: Runtime) -> Worker:
+def _directory_worker(rt: Runtime, lane: Lane | None = None) -> Worker:
     """The directory's worker: it queues the jobs of the targets that follow it, ends the
-    sign-on of the people it disables, and runs the clock's tasks (sweep, change sets)."""
+    sign-on of the people it disables, and runs the clock's tasks (sweep, change sets)
+    unless it is the urgent lane."""
     from idhub.engine.targets.directory import DirectoryTarget
-    from idhub.engine.worker import Worker, WorkerSettings
+    from idhub.engine.worker import Lane, Worker, WorkerSettings, new_worker_id
     from idhub.oidc.logout import LeaverHook
     from idhub.scheduler.tasks import tasks
     from idhub.services import ProvisioningSettings
 
+    lane = lane or Lane.ALL
+    urgent = lane is Lane.URGENT
     target = DirectoryTarget(
         rt.connector(),
         rt.rules,
@@ -221,17 +233,20 @@ def _directory_worker(rt: Runtime) -> Worker:
         rt.audit,
         target,
         settings=WorkerSettings.from_settings(rt.settings.section(ProvisioningSettings)),
-        periodic=tasks(rt.db, rt.audit, rt.rules),
+        worker_id=new_worker_id("urgent:") if urgent else None,
+        periodic=() if urgent else tasks(rt.db, rt.audit, rt.rules),
+        lane=lane,
     )
 
 
-def _mail_worker(rt: Runtime) -> Worker | None:
+def _mail_worker(rt: Runtime, lane: Lane | None = None) -> Worker | None:
     """The mail target's worker when [mail] is enabled (it runs beside the directory's,
     which writes every directory entry: seat mailboxes' too)."""
     from idhub.engine.targets.mail import MailTarget
-    from idhub.engine.worker import Worker, WorkerSettings, new_worker_id
+    from idhub.engine.worker import Lane, Worker, WorkerSettings, new_worker_id
     from idhub.services import ProvisioningSettings
 
+    lane = lane or Lane.ALL
     connector = rt.connectors.mailboxes()
     if connector is None:
         return None
@@ -240,7 +255,8 @@ def _mail_worker(rt: Runtime) -> Worker | None:
         rt.audit,
         MailTarget(connector, rt.rules, base_dn=rt.base_dn),
         settings=WorkerSettings.from_settings(rt.settings.section(ProvisioningSettings)),
-        worker_id=new_worker_id("mail:"),
+        worker_id=new_worker_id("mail:urgent:" if lane is Lane.URGENT else "mail:"),
+        lane=lane,
     )
 
 

@@ -2,8 +2,9 @@
 
 A post that starts today (or within the pre-hire window), a post that ended yesterday,
 a retention period that ran out today, an old mail address whose alias period ended:
-each of these people gets a converge job. A mailbox delegation that starts today or
-ended yesterday queues its owner on the mail target, and every seat mailbox is queued
+each of these people gets a converge job (urgent for those a post's end leaves without
+access). A mailbox delegation that starts today or ended yesterday queues its owner on
+the mail target (urgent when it ended), and every seat mailbox is queued
 there too (its unit may have been renamed or closed while it was vacant). The
 sweep covers every day since the last one, so a hub that was down over a weekend
 catches up; running it twice on a day is harmless (jobs coalesce).
@@ -20,16 +21,26 @@ from sqlalchemy.orm import Session
 
 from idhub.changes.outbox import enqueue
 from idhub.engine.targets.seat_facts import SEAT_TARGET, all_seat_ids
+from idhub.identity.access import without_access
 from idhub.models import Assignment, HubState, MailAddress, MailDelegation
 from provisioning.rules import Rules
 
 LAST_SWEEP = "last_sweep_date"
 
 
-def people_with_boundaries(
+def leavers(session: Session, after: dt.date, through: dt.date) -> set[uuid.UUID]:
+    """People with a post that ended the day before a day in (after, through]."""
+    one = dt.timedelta(days=1)
+    end = Assignment.end_date
+    query = select(Assignment.person_id).where((end > after - one) & (end <= through - one))
+    return set(session.scalars(query.distinct()))
+
+
+def joiners_and_retention(
     session: Session, rules: Rules, after: dt.date, through: dt.date
 ) -> set[uuid.UUID]:
-    """People whose account may change on a day in (after, through]."""
+    """People whose post starts (or enters the pre-hire window), whose retention ended,
+    or whose old address stops, on a day in (after, through]."""
     prehire = dt.timedelta(days=rules.joiner.prehire_days)
     retention = dt.timedelta(days=rules.leaver.retention_days)
     one = dt.timedelta(days=1)
@@ -42,7 +53,6 @@ def people_with_boundaries(
         or_(
             between(Assignment.start_date, -prehire),  # becomes pre-provisioned
             between(Assignment.start_date, dt.timedelta(0)),  # starts
-            between(Assignment.end_date, one),  # ended the day before
             between(Assignment.end_date, one + retention),  # retention is over
         )
     )
@@ -64,13 +74,18 @@ def _old_addresses_ending(
     return set(session.scalars(select(MailAddress.person_id).where(ending).distinct()))
 
 
-def delegation_boundaries(session: Session, after: dt.date, through: dt.date) -> set[uuid.UUID]:
-    """Owners whose mailbox delegation starts, or ended the day before, in (after, through]."""
+def delegation_starts(session: Session, after: dt.date, through: dt.date) -> set[uuid.UUID]:
+    """Owners whose mailbox delegation starts on a day in (after, through]."""
+    start = MailDelegation.start_date
+    query = select(MailDelegation.owner_id).where((start > after) & (start <= through))
+    return set(session.scalars(query.distinct()))
+
+
+def delegation_ends(session: Session, after: dt.date, through: dt.date) -> set[uuid.UUID]:
+    """Owners whose mailbox delegation ended the day before a day in (after, through]."""
     one = dt.timedelta(days=1)
-    start, end = MailDelegation.start_date, MailDelegation.end_date
-    query = select(MailDelegation.owner_id).where(
-        ((start > after) & (start <= through)) | ((end > after - one) & (end <= through - one))
-    )
+    end = MailDelegation.end_date
+    query = select(MailDelegation.owner_id).where((end > after - one) & (end <= through - one))
     return set(session.scalars(query.distinct()))
 
 
@@ -81,13 +96,19 @@ def sweep(session: Session, rules: Rules, today: dt.date | None = None) -> int:
     last = dt.date.fromisoformat(state.value) if state else today - dt.timedelta(days=1)
     if last >= today:
         return 0
-    people = people_with_boundaries(session, rules, last, today)
-    enqueue(session, people, f"daily sweep {today.isoformat()}: a date in HR was reached")
-    owners = delegation_boundaries(session, last, today)
-    enqueue(
-        session, owners, f"daily sweep {today.isoformat()}: a mail delegation starts or ended",
-        targets=("mail",),
-    )  # fmt: skip
+    # Posts that ended leave their people without access (urgent) unless another is held.
+    ended = leavers(session, last, today)
+    cut = without_access(session, sorted(ended), today) if ended else set()
+    people = joiners_and_retention(session, rules, last, today) | ended
+    why = f"daily sweep {today.isoformat()}: a date in HR was reached"
+    enqueue(session, people - cut, why)
+    enqueue(session, cut, why, urgent=True)
+    # A delegation that ended takes the deputy's access away (urgent); one that starts not.
+    starts, ends = delegation_starts(session, last, today), delegation_ends(session, last, today)
+    why = f"daily sweep {today.isoformat()}: a mail delegation starts or ended"
+    enqueue(session, starts - ends, why, targets=("mail",))
+    enqueue(session, ends, why, targets=("mail",), urgent=True)
+    owners = starts | ends
     seats = all_seat_ids(session)
     enqueue(
         session, seats, f"daily sweep {today.isoformat()}: seat mailboxes follow their units",

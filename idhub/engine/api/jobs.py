@@ -36,6 +36,15 @@ class JobSchema(Schema):
     state = fields.Enum(JobState, by_value=True)
     reason = fields.String()
     coalesced = fields.Integer()
+    urgent = fields.Boolean(
+        dump_only=True,
+        metadata={
+            "description": "Read-only. True when the job cuts access (a leaver, a disable, "
+            "a mail delegation ending): the workers take it ahead of bulk work "
+            "(joiners, quota, moves). A job coalesced from several changes stays urgent if "
+            "any of them was."
+        },
+    )
     attempts = fields.Integer()
     next_try_at = fields.DateTime()
     lease_owner = fields.String(allow_none=True)

@@ -4,8 +4,9 @@ the directory's only writer: seat mailboxes' entries are converged here too (the
 are rare; targets/seat_entries.py), before the mail target makes their mailboxes.
 
 What follows a converge (mail and seat jobs, recorded addresses) is queued in the same
-transaction as its record (engine/followup.py); people converged to disabled lose their
-sign-on once the record is committed (`on_disabled`, wired in by `idhub worker`).
+transaction as its record (engine/followup.py), as urgent as the converge that caused
+it; people converged to disabled lose their sign-on once the record is committed
+(`on_disabled`, wired in by `idhub worker`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from idhub.engine.containers import prune_containers
 from idhub.engine.followup import after_directory_converge
 from idhub.engine.jobs import JobQueue, upsert_links
 from idhub.engine.plans import PersonPlan
-from idhub.engine.target import Recording, Round, error_text
+from idhub.engine.target import Recording, Round, error_text, urgent_subjects
 from idhub.engine.targets.ldap import (
     TARGET,
     DirectoryPlans,
@@ -203,7 +204,9 @@ class DirectoryTarget:
         self.audit.record_many(session, actor=rec.actor, changes=draft.changes, reason=None)
         if draft.troubled:
             self._record_troubled(rec, draft.troubled)
-        after_directory_converge(session, draft.converged, self.then, rules=self.rules)
+        after_directory_converge(
+            session, draft.converged, self.then, rules=self.rules, urgent=urgent_subjects(rec)
+        )
         rec.done.extend(draft.done)
         seats: list[SeatEntryPlan] = rec.round.plans.seats
         if seats:

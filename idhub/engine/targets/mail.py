@@ -53,6 +53,7 @@ from idhub.models import (
     Person,
     ProvisioningJob,
     Seat,
+    Urgency,
 )
 from idhub.services import Mailboxes
 from provisioning.mailbox import plan_delegations, plan_mailbox
@@ -292,9 +293,11 @@ class MailTarget:
         done_seats = self._record_seats(rec, owned, r.seats)
         if r.to_directory:  # done here once queued there (the entry, then back here)
             jobs = [owned[j.id] for s in r.to_directory for j in rec.jobs_of(s) if j.id in owned]
-            for why in sorted({j.reason for j in jobs}):
-                ids = {j.subject_id for j in jobs if j.reason == why}
-                enqueue(session, ids, why, targets=(SEAT_TARGET,))
+            by_cause: dict[tuple[str, bool], set[uuid.UUID]] = defaultdict(set)
+            for j in jobs:  # the cause and the urgency, as for any job
+                by_cause[(j.reason, j.urgency > Urgency.BULK)].add(j.subject_id)
+            for (why, urgent), ids in sorted(by_cause.items()):
+                enqueue(session, ids, why, targets=(SEAT_TARGET,), urgent=urgent)
         planned = {p.person_id for p in r.plans} | {p.seat_id for p in r.seats}
         rec.done.extend(
             j.id

@@ -1,8 +1,8 @@
 """The directory target's part of a seat mailbox (targets/seats.py, step 1): plan the
 entries of the seats among a round's subjects, and record them — the seat row's DN and
 what the converge did to the entry (for the mail target to report), its failure, and
-the mail job that makes its mailbox next. Seats are rare: a round of people
-only pays for this when some of its subjects are not people."""
+the mail job that makes its mailbox next (as urgent as the entry's job). Seats are rare:
+a round of people only pays for this when some of its subjects are not people."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from idhub.db import among
 from idhub.engine.target import Recording
 from idhub.engine.targets.seat_facts import SEAT_MAIL_TARGET, seat_facts
 from idhub.engine.targets.seats import SeatEntryPlan, merge_kinds, plan_seat_entries
-from idhub.models import LinkState, Seat
+from idhub.models import LinkState, Seat, Urgency
 from idhub.services import Directory
 from provisioning.rules import Rules
 
@@ -65,7 +65,7 @@ def record_entries(
             .execution_options(populate_existing=True)
         )
     }
-    queued: dict[str, list[uuid.UUID]] = {}  # the mail jobs, by their reason
+    queued: dict[tuple[str, bool], list[uuid.UUID]] = {}  # the mail jobs, by reason, urgency
     for p in plans:
         jobs = [owned[j.id] for j in rec.jobs_of(p.seat_id) if j.id in owned]
         row = rows.get(p.seat_id)
@@ -78,7 +78,8 @@ def record_entries(
                 if mailboxes:
                     row.entry_ops = merge_kinds(row.entry_ops, [op.kind for op in p.entry_ops])
                     row.entry_version += 1
-                    queued.setdefault("; ".join(reasons), []).append(p.seat_id)
+                    urgent = any(j.urgency > Urgency.BULK for j in jobs)
+                    queued.setdefault(("; ".join(reasons), urgent), []).append(p.seat_id)
             continue
         message, parked = rec.queue.requeue_failed(session, jobs, error)
         row.state = (LinkState.FAILED if parked else LinkState.PENDING).value
@@ -93,5 +94,5 @@ def record_entries(
                 after={**p.summary(), "error": row.last_error},
                 reason="; ".join(reasons) or None,
             )
-    for reason, seat_ids in sorted(queued.items()):  # the causes, as for any job
-        enqueue(session, seat_ids, reason, targets=(SEAT_MAIL_TARGET,))
+    for (reason, urgent), seat_ids in sorted(queued.items()):  # the causes, as for any job
+        enqueue(session, seat_ids, reason, targets=(SEAT_MAIL_TARGET,), urgent=urgent)

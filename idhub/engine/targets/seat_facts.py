@@ -50,6 +50,8 @@ def queue_seats(
     rules: Rules,
     person_ids: Sequence[uuid.UUID],
     usernames: Iterable[str] = (),
+    *,
+    urgent: bool = False,
 ) -> int:
     """Queue a seat job for every seat these people hold or held (a new seat is
     recorded, with its uid, first), and for every seat whose last converge let one of
@@ -59,7 +61,7 @@ def queue_seats(
     seat_ids |= seats_granted_to(session, usernames)
     if not seat_ids:
         return 0
-    enqueue(session, sorted(seat_ids), HOLDERS_CHANGED, targets=(SEAT_TARGET,))
+    enqueue(session, sorted(seat_ids), HOLDERS_CHANGED, targets=(SEAT_TARGET,), urgent=urgent)
     return len(seat_ids)
 
 
