@@ -405,11 +405,12 @@ def cut_off(
 ) -> None:
     """End the leaver's post (their IMAP session open since before the backlog) and time
     until both the login is refused and the session has ended."""
-    _, post_id, user, session = leaver
+    person_id, post_id, user, session = leaver
     time.sleep(spread_s)
     yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
     with LOCK:  # the Flask test client of this process: one request at a time
         started = time.monotonic()
+        CHANGED[person_id] = time.time()
         hub.post(
             f"/api/v1/assignments/{post_id}/end", {"end_date": yesterday, "reason": "Nghỉ việc"}
         )
@@ -426,6 +427,25 @@ def cut_off(
 
 
 LOCK = threading.Lock()
+CHANGED: dict[str, float] = {}  # person id → when their HR change was sent (epoch s)
+
+
+def leaver_stages(hub: MailHub) -> dict[str, float]:
+    """Median seconds from the HR change to the directory's disable and to the mail
+    target's (the audit events written when each was recorded)."""
+    from idhub.models import AuditEvent
+
+    stages: dict[str, list[float]] = {"directory_disabled": [], "mailbox_disabled": []}
+    with hub.db.reading() as session:
+        for action, key in (("account.disable", "directory_disabled"),
+                            ("mailbox.disable", "mailbox_disabled")):  # fmt: skip
+            for object_id, at in session.execute(
+                select(AuditEvent.object_id, AuditEvent.at).where(
+                    AuditEvent.action == action, AuditEvent.object_id.in_(list(CHANGED))
+                )
+            ):
+                stages[key].append(at.timestamp() - CHANGED[object_id])
+    return {k: round(statistics.median(v), 3) for k, v in stages.items() if v}
 
 
 def main(argv: list[str]) -> int:
@@ -507,6 +527,8 @@ def main(argv: list[str]) -> int:
         stop(worker)
         values = list(cuts.values())
         p50, p95 = percentile(values, 0.5), percentile(values, 0.95)
+        stages = leaver_stages(hub)
+        print(f"leaver stages (median s from the HR change, recorded): {stages}")
         print(
             f"leaver IMAP cut-off behind {backlog_queued} queued: p50 {p50:.2f} s, p95 {p95:.2f} s"
             f" (jobs still queued at the cuts: {min(left.values(), default=0)}-"
@@ -535,6 +557,8 @@ def main(argv: list[str]) -> int:
         "leaver_imap_cut_p50_s_under_backlog": round(p50, 3),
         "leaver_imap_cut_p95_s_under_backlog": round(p95, 3),
         "backlog_left_at_cuts": sorted(left.values()),
+        "leaver_stages_p50_s": stages,
+        "urgency_lanes": "merged from h-lanes",
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
