@@ -525,7 +525,8 @@ def main(argv: list[str]) -> int:
             thread.join()
         hub.wait_for_empty(worker)
         stop(worker)
-        values = list(cuts.values())
+        values = [v for v in cuts.values() if v != float("inf")]
+        not_cut = len(cuts) - len(values)
         p50, p95 = percentile(values, 0.5), percentile(values, 0.95)
         stages = leaver_stages(hub)
         print(f"leaver stages (median s from the HR change, recorded): {stages}")
@@ -554,6 +555,7 @@ def main(argv: list[str]) -> int:
         "demo_mailboxes_converge_s": round(3000 / rate, 2),
         "backlog_queued": backlog_queued,
         "leavers": len(values),
+        "leavers_not_cut_within_180_s": not_cut,
         "leaver_imap_cut_p50_s_under_backlog": round(p50, 3),
         "leaver_imap_cut_p95_s_under_backlog": round(p95, 3),
         "backlog_left_at_cuts": sorted(left.values()),
