@@ -29,6 +29,7 @@ _GENERATORS = {
     "audit_chain_key": lambda: secrets.token_urlsafe(48),
     "encryption_key": lambda: Fernet.generate_key().decode(),
     "ldap_admin_password": lambda: secrets.token_urlsafe(24),
+    "doveadm_password": lambda: secrets.token_urlsafe(24),  # the dev Dovecot's HTTP API
 }
 
 # The secrets data depends on → what is lost without them.

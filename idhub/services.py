@@ -6,7 +6,7 @@ protocols of `connectors.base`, never for a connector class; only this module bu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -53,6 +53,9 @@ class MailSettings:
     mail_root: str
     archive_dir: str
     timeout_s: float
+    doveadm_api: bool
+    doveadm_url: str
+    doveadm_password: str = field(repr=False)  # never in a log line
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class DevMailSettings:
     smtp_port: int
     imap_port: int
     lmtp_port: int
+    doveadm_port: int
 
 
 @dataclass(frozen=True)
@@ -136,14 +140,22 @@ class Connectors:
         mail = self.settings.section(MailSettings)
         if not mail.enabled:
             return None
-        dev = Path(self.settings.section(DevMailSettings).dir)
+        dev = self.settings.section(DevMailSettings)
+        url = ""
+        if mail.doveadm_api:  # the dev stack's API unless another is named
+            url = mail.doveadm_url or f"http://127.0.0.1:{dev.doveadm_port}/doveadm/v1"
         return MailConnector(
             MailConfig(
-                doveadm_config=mail.doveadm_config or str(dev / "dovecot" / "dovecot.conf"),
-                mail_root=mail.mail_root or str(dev / "mail"),
+                doveadm_config=mail.doveadm_config
+                or str(Path(dev.dir) / "dovecot" / "dovecot.conf"),
+                mail_root=mail.mail_root or str(Path(dev.dir) / "mail"),
                 archive_dir=mail.archive_dir,
                 doveadm=mail.doveadm,
                 timeout_s=mail.timeout_s,
+                doveadm_url=url,
+                doveadm_password=(
+                    (mail.doveadm_password or self.keyring.get("doveadm_password")) if url else ""
+                ),
             )
         )
 

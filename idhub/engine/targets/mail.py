@@ -36,15 +36,15 @@ from connectors.base import (
     OpKind,
     Result,
 )
-from idhub.changes.chain import Actor, AuditLog
+from idhub.changes.chain import Actor, AuditLog, Change
 from idhub.changes.outbox import enqueue
-from idhub.db import Database
+from idhub.db import Database, among
 from idhub.engine.followup import ENTRY_CHANGED
-from idhub.engine.jobs import JobQueue
+from idhub.engine.jobs import JobQueue, upsert_links
 from idhub.engine.target import Recording, Round
 from idhub.engine.targets.mail_facts import with_mail_facts
 from idhub.engine.targets.seat_facts import SEAT_TARGET, SeatFacts, seat_facts
-from idhub.engine.targets.seats import SeatPlan, converge_seat_mailbox, seat_audit_action
+from idhub.engine.targets.seats import SeatPlan, plan_seat_mailbox, seat_audit_action
 from idhub.identity.snapshots import UnitDirectory, person_snapshots
 from idhub.models import (
     AccountLink,
@@ -209,7 +209,9 @@ class MailTarget:
     name = MAIL_TARGET
     system = "mail server"
     subjects = "mailboxes"
-    pipelined = False  # rounds are small and follow the directory's; recorded in turn
+    # A round is recorded while the next one is planned and sent to Dovecot (a backlog of
+    # thousands of new mailboxes drains in rounds of batch_size).
+    pipelined = True
 
     def __init__(self, connector: Mailboxes, rules: Rules, *, base_dn: str) -> None:
         self.connector = connector
@@ -262,20 +264,32 @@ class MailTarget:
         r.seats.append(SeatPlan(facts, desired, kinds, entry_version=row.entry_version))
 
     def apply(self, r: MailRound) -> None:
+        """Every plan's operations, people's and seats', in one batch for the connector
+        (one or two requests to Dovecot for the whole round)."""
         for p in r.plans:
             _with_delegations(self.connector, p)
-            if p.operations:
-                p.results = self.connector.apply(p.operations)
         for seat in r.seats:
-            converge_seat_mailbox(self.connector, seat)
+            plan_seat_mailbox(self.connector, seat)
+        batch: list[tuple[Any, list[Operation]]] = [
+            *((p, p.operations) for p in r.plans),
+            *((s, s.mail_ops) for s in r.seats),
+        ]
+        ops = [op for _, plan_ops in batch for op in plan_ops]
+        results = iter(self.connector.apply(ops) if ops else [])
+        for holder, plan_ops in batch:  # results come back in the order of the operations
+            holder.results = [next(results) for _ in plan_ops]
 
     def draft(self, round_: Round, owned: set[int], now: dt.datetime) -> None:
-        return None  # recorded row by row: mail rounds are small
+        return None  # `record` writes the converged set-based, the rest row by row
 
     def record(self, rec: Recording, draft: None) -> None:
         r: MailRound = rec.round.plans
         session = rec.session
-        owned = rec.queue.load(session, rec.owned)
+        troubled = [p for p in r.plans if p.error is not None]
+        # The jobs handled one by one, as rows of this session (the converged need ids only).
+        one_by_one = [*r.to_directory, *(s.seat_id for s in r.seats)]
+        one_by_one += [p.person_id for p in troubled]
+        owned = rec.queue.load(session, [j.id for s in one_by_one for j in rec.jobs_of(s)])
         done_seats = self._record_seats(rec, owned, r.seats)
         if r.to_directory:  # done here once queued there (the entry, then back here)
             jobs = [owned[j.id] for s in r.to_directory for j in rec.jobs_of(s) if j.id in owned]
@@ -290,42 +304,18 @@ class MailTarget:
             for subject, js in rec.round.by_subject.items()
             if subject not in planned
             for j in js
-            if j.id in owned
+            if j.id in rec.owned
         )
         rec.done.extend(done_seats)
-        links = rec.queue.links(session, [p.person_id for p in r.plans])
-        for p in r.plans:
+        self._record_converged(rec, [p for p in r.plans if p.error is None])
+        links = rec.queue.links(session, [p.person_id for p in troubled])
+        for p in troubled:
             jobs = [owned[j.id] for j in rec.round.by_subject[p.person_id] if j.id in owned]
             link = links[p.person_id]
             reason = "; ".join(sorted({j.reason for j in jobs})) or None
             error = p.error
+            assert error is not None
             actor = Actor("system", self.actor.id, request_id=None)
-            if error is None:
-                rec.done.extend(job.id for job in jobs)
-                absent = p.desired.state is AccountState.ABSENT
-                has_box = p.actual is not None or any(
-                    op.kind is OpKind.CREATE for op in p.operations
-                )
-                link.state = LinkState.ABSENT if absent or not has_box else LinkState.IN_SYNC
-                link.name = (
-                    p.archive
-                    if absent
-                    else (p.actual.name if p.actual else _created(p) or link.name)
-                )
-                link.enabled = p.desired.state is AccountState.ENABLED
-                link.last_error = None
-                link.last_converged_at = rec.now
-                if _worth_auditing(p):
-                    self.audit.record(
-                        session,
-                        actor=actor,
-                        action=_audit_action(p),
-                        object_type="mailbox",
-                        object_id=p.person_id,
-                        after=_summary(p),
-                        reason=reason,
-                    )
-                continue
             message, parked = rec.queue.requeue_failed(session, jobs, error)
             link.state = LinkState.FAILED if parked else LinkState.PENDING
             link.last_error = message[:2000]
@@ -339,6 +329,59 @@ class MailTarget:
                     after={**_summary(p), "error": link.last_error},
                     reason=reason,
                 )
+
+    def _record_converged(self, rec: Recording, plans: list[MailPlan]) -> None:
+        """Links and audit events of the plans that converged, set-based: one statement
+        for the links, one for the events, however many mailboxes the round made."""
+        if not plans:
+            return
+        session = rec.session
+        known = dict(
+            session.execute(
+                select(AccountLink.person_id, AccountLink.name).where(
+                    among(session, AccountLink.person_id, [p.person_id for p in plans]),
+                    AccountLink.target == MAIL_TARGET,
+                )
+            ).all()
+        )
+        actor = Actor("system", self.actor.id, request_id=None)
+        rows, changes = [], []
+        for p in plans:
+            jobs = rec.jobs_of(p.person_id)
+            rec.done.extend(job.id for job in jobs)
+            absent = p.desired.state is AccountState.ABSENT
+            has_box = p.actual is not None or any(op.kind is OpKind.CREATE for op in p.operations)
+            name = (
+                p.archive
+                if absent
+                else (p.actual.name if p.actual else _created(p) or known.get(p.person_id))
+            )
+            rows.append(
+                {
+                    "person_id": p.person_id,
+                    "target": MAIL_TARGET,
+                    "state": LinkState.ABSENT if absent or not has_box else LinkState.IN_SYNC,
+                    "name": name,
+                    "enabled": p.desired.state is AccountState.ENABLED,
+                    "last_error": None,
+                    "last_converged_at": rec.now,
+                    "updated_at": rec.now,
+                }
+            )
+            if _worth_auditing(p):
+                reason = "; ".join(sorted({j.reason for j in jobs})) or None
+                changes.append(
+                    Change(
+                        _audit_action(p),
+                        "mailbox",
+                        p.person_id,
+                        after=_summary(p),
+                        reason=reason,
+                        actor=actor,
+                    )
+                )
+        upsert_links(session, rows)
+        self.audit.record_many(session, actor=actor, changes=changes, reason=None)
 
     def _record_seats(
         self, rec: Recording, owned: dict[int, ProvisioningJob], plans: list[SeatPlan]

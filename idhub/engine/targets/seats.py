@@ -51,9 +51,9 @@ __all__ = [
     "SeatEntryPlan",
     "SeatPlan",
     "apply_seat_entries",
-    "converge_seat_mailbox",
     "merge_kinds",
     "plan_seat_entries",
+    "plan_seat_mailbox",
     "seat_audit_action",
 ]
 
@@ -195,8 +195,9 @@ def merge_kinds(unreported: Sequence[str], applied: Sequence[OpKind]) -> list[st
 
 
 # -- step 2: the mailbox and its ACL, on the mail target ------------------------------------
-def converge_seat_mailbox(mail: Mailboxes, p: SeatPlan) -> None:
-    """Plan and apply the seat's mailbox and ACL (its entry is there: step 1 ran)."""
+def plan_seat_mailbox(mail: Mailboxes, p: SeatPlan) -> None:
+    """The seat's mailbox and ACL operations, in `p.mail_ops` (the mail target applies
+    them with the rest of its round)."""
     row = p.facts.row
     location = p.desired.attributes["idhubMailbox"][0]
     box = mail.read_location(AccountKey(str(row.id)), location)
@@ -214,8 +215,6 @@ def converge_seat_mailbox(mail: Mailboxes, p: SeatPlan) -> None:
             current=current,
             rights=SEAT_RIGHTS,
         )
-    if p.mail_ops:
-        p.results = mail.apply(p.mail_ops)
 
 
 def seat_audit_action(p: SeatPlan, before: list[str]) -> str | None:

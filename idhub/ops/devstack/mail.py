@@ -15,6 +15,7 @@ all:
     SMTP  127.0.0.1:<smtp_port>  (Postfix smtpd; virtual domains and aliases from LDAP)
     LMTP  127.0.0.1:<lmtp_port>  (Dovecot; Postfix delivers here)
     IMAP  127.0.0.1:<imap_port>  (Dovecot; passwords checked by slapd with auth_bind)
+    HTTP  127.0.0.1:<doveadm_port>  (doveadm's API, Basic auth doveadm:<doveadm_password>)
 
 Dovecot runs in the foreground under subprocess.Popen (ours to stop; a crash shows as
 an exit code). Postfix's master always daemonises: `postfix -c DIR start` / `stop`
@@ -28,6 +29,7 @@ import contextlib
 import grp
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -124,6 +126,8 @@ class MailStack(processes.ServerProcess):
         smtp_port: int | None = None,
         imap_port: int | None = None,
         lmtp_port: int | None = None,
+        doveadm_port: int | None = None,
+        doveadm_password: str | None = None,
         auth_failure_delay_s: int = 2,
         auth_penalty: bool = True,
     ) -> None:
@@ -134,6 +138,9 @@ class MailStack(processes.ServerProcess):
         self.smtp_port = smtp_port or free_port(self.host)
         self.imap_port = imap_port or free_port(self.host)
         self.lmtp_port = lmtp_port or free_port(self.host)
+        self.doveadm_port = doveadm_port or free_port(self.host)
+        # doveadm's HTTP API (Basic auth); a fresh one per stack unless the hub gives its own.
+        self.doveadm_password = doveadm_password or secrets.token_urlsafe(24)
         # Guessing passwords over IMAP is slowed as Dovecot does by default (tests that
         # fail logins on purpose turn both off); slapd's ppolicy then locks the entry.
         self.auth_failure_delay_s = auth_failure_delay_s
@@ -165,6 +172,11 @@ class MailStack(processes.ServerProcess):
     def dovecot_conf(self) -> Path:
         """The file `doveadm -c` needs (the mail connector's `doveadm_config`)."""
         return self.dovecot_dir / "dovecot.conf"
+
+    @property
+    def doveadm_url(self) -> str:
+        """Dovecot's doveadm HTTP API (the mail connector's `doveadm_url`)."""
+        return f"http://{self.host}:{self.doveadm_port}/doveadm/v1"
 
     @property
     def mail_root(self) -> Path:
@@ -209,6 +221,7 @@ class MailStack(processes.ServerProcess):
         self._prepare_dovecot()
         _check_port_free(self.host, self.imap_port)
         _check_port_free(self.host, self.lmtp_port)
+        _check_port_free(self.host, self.doveadm_port)
         with self.dovecot_log.open("ab") as log:
             log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting dovecot\n".encode())
             log.flush()
@@ -367,6 +380,8 @@ class MailStack(processes.ServerProcess):
             "mail_root": self.mail_root,
             "imap_port": self.imap_port,
             "lmtp_port": self.lmtp_port,
+            "doveadm_port": self.doveadm_port,
+            "doveadm_password": self.doveadm_password,
             "conf_dir": self.dovecot_dir,
         }
         processes.write_file(self.dovecot_conf, _render("dovecot.conf.tmpl", values), 0o600)

@@ -325,7 +325,12 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
             )
             slapd.start()
             _say(f"slapd answering on {slapd.url} (data in {slapd.directory})")
-        mail = _start_mail(settings.section(DevMailSettings), ldap_settings, ldap_password)
+        mail = _start_mail(
+            settings.section(DevMailSettings),
+            ldap_settings,
+            ldap_password,
+            hub.keyring.get("doveadm_password"),
+        )
 
         db = hub.db
         upgrade(db.engine)
@@ -419,7 +424,7 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
 
 
 def _start_mail(
-    conf: DevMailSettings, ldap_settings: LdapSettings, ldap_password: str
+    conf: DevMailSettings, ldap_settings: LdapSettings, ldap_password: str, doveadm_password: str
 ) -> MailStack | None:
     """The throwaway Postfix + Dovecot reading the directory, when [dev_mail] enables it."""
     if not conf.enabled:
@@ -431,6 +436,8 @@ def _start_mail(
         smtp_port=conf.smtp_port,
         imap_port=conf.imap_port,
         lmtp_port=conf.lmtp_port,
+        doveadm_port=conf.doveadm_port,
+        doveadm_password=doveadm_password,
     )
     started = time.monotonic()
     mail.start()
