@@ -39,6 +39,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from bench.provisioning import national_id
 from connectors.base import AccountKey
 from connectors.ldap import LdapConnector
 from idhub import create_app
@@ -268,7 +269,7 @@ class MailHub:
                         "op": "create_person",
                         "ref": f"p{n}",
                         "data": {
-                            "national_id": f"{n:012d}",
+                            "national_id": national_id(n),
                             "family_name": "Nguyễn",
                             "middle_name": "Văn",
                             "given_name": f"{GIVEN[n % len(GIVEN)]}",
