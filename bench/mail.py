@@ -425,9 +425,31 @@ def cut_off(
             return
         time.sleep(0.05)
     out[user] = float("inf")
+    NOT_CUT[user] = {"person_id": person_id, "session_ended": ended, "login_refused": refused}
+
+
+def explain_not_cut(hub: MailHub) -> dict[str, dict]:
+    """For a leaver not cut within the bound: which half held, what the audit recorded of
+    them and any job of theirs still queued or parked (to find why)."""
+    from idhub.models import AuditEvent
+
+    with hub.db.reading() as session:
+        for detail in NOT_CUT.values():
+            pid = detail["person_id"]
+            detail["audit"] = list(
+                session.scalars(select(AuditEvent.action).where(AuditEvent.object_id == pid))
+            )
+            detail["jobs"] = [
+                f"{job.target} {job.state.value} {job.last_error or ''}".strip()
+                for job in session.scalars(
+                    select(ProvisioningJob).where(ProvisioningJob.subject_id == uuid.UUID(pid))
+                )
+            ]
+    return NOT_CUT
 
 
 LOCK = threading.Lock()
+NOT_CUT: dict[str, dict] = {}  # user → what held when the bound ran out
 CHANGED: dict[str, float] = {}  # person id → when their HR change was sent (epoch s)
 
 
@@ -535,6 +557,9 @@ def main(argv: list[str]) -> int:
         not_cut = len(cuts) - len(values)
         p50, p95 = percentile(values, 0.5), percentile(values, 0.95)
         stages = leaver_stages(hub)
+        not_cut_details = explain_not_cut(hub)
+        for user, detail in not_cut_details.items():
+            print(f"NOT cut within the bound: {user}: {detail}")
         print(f"leaver stages (median s from the HR change, recorded): {stages}")
         print(
             f"leaver IMAP cut-off behind {backlog_queued} queued: p50 {p50:.2f} s, p95 {p95:.2f} s"
@@ -562,11 +587,11 @@ def main(argv: list[str]) -> int:
         "backlog_queued": backlog_queued,
         "leavers": len(values),
         "leavers_not_cut_within_180_s": not_cut,
+        "not_cut_details": not_cut_details,
         "leaver_imap_cut_p50_s_under_backlog": round(p50, 3),
         "leaver_imap_cut_p95_s_under_backlog": round(p95, 3),
         "backlog_left_at_cuts": sorted(left.values()),
         "leaver_stages_p50_s": stages,
-        "urgency_lanes": "merged from h-lanes",
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
