@@ -57,7 +57,7 @@ def _mail_links(api, people: list[str]) -> dict[str, dict]:
 
 def test_a_round_of_joiners_gets_its_mailboxes_in_one_request(app, api, mail_server):
     org = lai_chau(api)
-    people = _joiners(api, org, 60, "0031")
+    people = _joiners(api, org, 60, "0311")
     drain_all(app, mail=False)  # the directory converges and queues 60 mail jobs
     _, mail_worker = make_workers(app)
     connector = mail_worker.target.connector
@@ -86,7 +86,7 @@ def test_a_round_of_joiners_gets_its_mailboxes_in_one_request(app, api, mail_ser
 
 def test_one_refused_mailbox_in_a_batch_parks_only_that_one(app, api, mail_server):
     org = lai_chau(api)
-    people = _joiners(api, org, 12, "0032")
+    people = _joiners(api, org, 12, "0312")
     drain_all(app, mail=False)
     blocked = mail_server.mail_root / people[5][:2] / people[5]
     blocked.parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +107,7 @@ def test_one_refused_mailbox_in_a_batch_parks_only_that_one(app, api, mail_serve
 
 def test_dovecot_stopped_mid_batch_then_back_converges_everything(app, api, mail_server):
     org = lai_chau(api)
-    people = _joiners(api, org, 40, "0033")
+    people = _joiners(api, org, 40, "0313")
     drain_all(app, mail=False)
     _, mail_worker = make_workers(app)
     connector = mail_worker.target.connector
