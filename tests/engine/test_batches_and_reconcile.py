@@ -233,7 +233,9 @@ def test_a_joiner_with_many_namesakes_binds_no_more_than_one_without(app, api):
     """Cost flat in the namesakes (SQLite): the 161st "Nguyễn Văn An" and a first "Lê Thị
     Mai" bind as many values in the reserved-name lookups."""
     if not app.extensions["idhub"].db.is_sqlite:
-        pytest.skip("PostgreSQL binds the candidates as one array parameter")
+        # PostgreSQL keeps the windowed lookup (its collation orders text unlike a range
+        # read) and binds each window as one array: a count of bound values says nothing.
+        pytest.skip("SQLite only: on PostgreSQL each window is one array parameter")
     items = [_person_item(f"0022{n:08d}") for n in range(160)]
     assert api.post("/api/v1/batches", {"items": items}).status_code == 200
     engine = app.extensions["idhub"].db.engine
