@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask, jsonify
 
+from idhub.account import bp as account_bp
 from idhub.audit import api as audit_api
 from idhub.config import (
     DatabaseSettings,
@@ -110,6 +111,7 @@ def create_app(
         ],
     )
     app.register_blueprint(health_bp)
+    app.register_blueprint(account_bp)
 
     @app.get("/")
     def index():  # type: ignore[no-untyped-def]

@@ -21,7 +21,9 @@ MAX_LINES = 600
 FLOORS: dict[str, frozenset[str]] = {
     "foundation": frozenset({"config", "errors", "keyring", "logs", "db", "models"}),
     "floor": frozenset({"changes", "services", "runtime", "web"}),
-    "wing": frozenset({"identity", "engine", "oidc", "reorg", "audit", "scheduler"}),
+    "wing": frozenset(
+        {"identity", "engine", "oidc", "reorg", "audit", "scheduler", "account"}
+    ),
     "roof": frozenset({"idhub", "app", "cli", "wsgi", "ops", "migrations"}),
 }
 RANK = {room: rank for rank, rooms in enumerate(FLOORS.values()) for room in rooms}
@@ -32,6 +34,7 @@ WING_DEPENDS: dict[str, frozenset[str]] = {
     "oidc": frozenset({"identity"}),
     "reorg": frozenset({"identity", "engine"}),
     "scheduler": frozenset({"identity", "engine", "reorg"}),
+    "account": frozenset({"identity", "oidc"}),
 }
 # The pure core may use the connectors' lowest floor: plain types and DN text helpers.
 CORE_MAY_IMPORT = frozenset({"connectors.base", "connectors.dn"})

@@ -1,0 +1,13 @@
+"""Self-service at /account: what a signed-in person manages for themselves — their HR
+record (read-only), password, second factor and recovery codes, passkeys, app passwords for
+mail clients, the apps they may open, their mailbox and their sessions.
+
+A wing above `identity` and `oidc`: it reads the HR record and uses the sign-on's
+sessions, credentials and pages' plumbing (CSRF, rendering, language), and owns no
+protocol of its own. One module per section; `pages.py` holds the blueprint and the
+overview.
+"""
+
+from idhub.account.pages import bp
+
+__all__ = ["bp"]

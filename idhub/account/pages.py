@@ -1,0 +1,65 @@
+"""The /account blueprint and its overview: who the person is according to HR (read-only,
+with where to report a mistake) and the sections they can manage.
+
+Every section module registers its routes on `bp` and appends an entry to `SECTIONS`, so
+the navigation lists exactly what is built."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, redirect, request
+from werkzeug.wrappers import Response
+
+from idhub.db import get_db
+from idhub.identity.snapshots import UnitDirectory, person_snapshots
+from idhub.oidc.i18n import t
+from idhub.oidc.models import SignedIn
+from idhub.oidc.pages.common import render_page, signed_in
+
+bp = Blueprint("account", __name__, url_prefix="/account", template_folder="../templates")
+
+
+@dataclass(frozen=True)
+class Section:
+    """One entry of the account navigation: its endpoint and its title's message key."""
+
+    endpoint: str
+    title_key: str
+
+
+SECTIONS: list[Section] = [Section("account.overview", "account.nav.overview")]
+
+
+def require_person() -> SignedIn | Response:
+    """The signed-in person, or a redirect to sign in and come back here."""
+    who = signed_in()
+    if who is None:
+        return redirect("/sso/login?" + urlencode({"next": request.full_path.rstrip("?")}), 303)
+    return who
+
+
+def render_section(template: str, status: int = 200, **context: Any) -> Response:
+    return render_page(template, status, sections=SECTIONS, **context)
+
+
+@bp.get("")
+def overview() -> Response:
+    who = require_person()
+    if isinstance(who, Response):
+        return who
+    session = get_db().session(write=False)
+    try:
+        person = who.person
+        snapshot = person_snapshots(
+            session, [person], UnitDirectory.load(session), dt.date.today()
+        )[person.id]
+        posts = [p for p in snapshot.posts if p.active_on(snapshot.today)]
+    finally:
+        session.close()
+    return render_section(
+        "account_overview.html", title=t("account.title.overview"), person=person, posts=posts
+    )
