@@ -63,6 +63,7 @@ def recently_authenticated(who: SignedIn) -> bool:
 def _page(who: SignedIn, status: int = 200, **context: Any) -> Response:
     with get_db().reading() as session:
         keys = person_passkeys(session, who.person.id)
+        session.expunge_all()
     return render_section(
         "account_passkeys.html",
         status,
