@@ -72,9 +72,7 @@ def sign_out(page, hub: str) -> None:  # type: ignore[no-untyped-def]
     assert "/sso/login" in page.url
 
 
-def test_enrol_a_passkey_then_sign_in_with_it_as_second_factor_and_alone(
-    hub, person, apps, page
-):
+def test_enrol_a_passkey_then_sign_in_with_it_as_second_factor_and_alone(hub, person, apps, page):
     # Signed in with password and code just now: adding needs no password again.
     page.goto(hub + "/sso/login?next=/account/passkeys")
     page.fill("input[name=username]", person["username"])
