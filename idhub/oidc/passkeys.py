@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,8 @@ TIMEOUT_MS = 60000
 PURPOSES = ("register", "second", "passwordless")
 NAME_MAX = 64
 _TRANSPORTS = {t.value for t in AuthenticatorTransport}
+# What a malformed answer raises inside py_webauthn (bad base64, CBOR, structure).
+_MALFORMED = (WebAuthnException, ValueError, TypeError, KeyError)
 
 
 class PasskeyError(Exception):
@@ -213,7 +216,7 @@ def add_passkey(
             expected_origin=rp.origin,
             require_user_verification=True,
         )
-    except WebAuthnException as exc:
+    except _MALFORMED as exc:
         raise PasskeyError(_reason(exc)) from exc
     credential_id = bytes_to_base64url(verified.credential_id)
     if session.scalar(select(Passkey.id).where(Passkey.credential_id == credential_id)):
@@ -238,7 +241,8 @@ def add_passkey(
 
 def clean_name(name: str) -> str:
     """A passkey's name as shown: printable, trimmed, at most NAME_MAX characters."""
-    text = "".join(c for c in (name or "") if c.isprintable()).strip()[:NAME_MAX]
+    text = unicodedata.normalize("NFC", name or "")
+    text = "".join(c for c in text if c.isprintable()).strip()[:NAME_MAX]
     return text or "Passkey"
 
 
@@ -299,7 +303,7 @@ def verify_assertion(
             credential_current_sign_count=0,  # checked below, after the signature
             require_user_verification=person_id is None,
         )
-    except WebAuthnException as exc:
+    except _MALFORMED as exc:
         raise PasskeyError(_reason(exc), key) from exc
     stored, new = key.sign_count, verified.new_sign_count
     if (new > 0 or stored > 0) and new <= stored:

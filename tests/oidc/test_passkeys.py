@@ -267,6 +267,11 @@ def test_endpoints_refuse_without_csrf_and_a_wrong_answer_counts(app, hub, perso
     refused = _post(alone, hub + "/sso/passkey/verify", csrf, {"credential": bad})
     assert refused.status_code == 401
     assert alone.get(hub + "/account", allow_redirects=False).status_code == 303
+    for garbage in ({"id": "x", "rawId": "%%%", "response": {}}, "not json", None):
+        options = _post(alone, hub + "/sso/passkey/options", csrf, {"mode": "passwordless"})
+        assert options.status_code == 200
+        refused = _post(alone, hub + "/sso/passkey/verify", csrf, {"credential": garbage})
+        assert refused.status_code == 401, refused.text
     # Without a password in this flow there is no second-factor ceremony.
     assert _post(alone, hub + "/sso/passkey/options", csrf, {"mode": "second"}).status_code == 409
 

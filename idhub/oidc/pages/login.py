@@ -124,7 +124,13 @@ def code_submit() -> Response:
         throttled = source_throttled(session, sso, source)
     if throttled:
         note_throttled(db, sso, audit, actor(), person_id=person_id, step="code", source=source)
-        page = render_page("sso_code.html", 429, title=t("title.totp"), error=t("error.throttled"))
+        page = render_page(
+            "sso_code.html",
+            429,
+            title=t("title.totp"),
+            error=t("error.throttled"),
+            passkey=_has_passkey(person_id),
+        )
         return allow_form_redirect(page, _pending_target())
     with db.transaction() as session:
         cred = credential(session, person_id, lock=True)
@@ -172,7 +178,11 @@ def code_submit() -> Response:
             failed = False
     if failed:
         page = render_page(
-            "sso_code.html", 401, title=t("title.totp"), error=t("error.code_failed")
+            "sso_code.html",
+            401,
+            title=t("title.totp"),
+            error=t("error.code_failed"),
+            passkey=_has_passkey(person_id),
         )
         return allow_form_redirect(page, _pending_target())
     next_url = safe_next(flow.pop("pending", {}).get("next"))
