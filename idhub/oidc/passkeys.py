@@ -321,3 +321,23 @@ def verify_assertion(
     key.last_used_at = utcnow()
     session.flush()
     return key
+
+
+def remove_all(
+    session: Session, audit: AuditLog, actor: Actor, person_id: uuid.UUID, reason: str
+) -> int:
+    """Remove every passkey of a person (an access reset after a lost device), audited
+    as one event; returns how many there were."""
+    keys = person_passkeys(session, person_id)
+    if keys:
+        audit.record(
+            session,
+            actor=actor,
+            action="sso.passkey.remove_all",
+            object_type="person",
+            object_id=person_id,
+            before={"passkeys": [{"id": k.id, "name": k.name} for k in keys]},
+            reason=reason,
+        )
+        session.execute(delete(Passkey).where(Passkey.person_id == person_id))
+    return len(keys)

@@ -21,6 +21,7 @@ from idhub.oidc.passkeys import (
     new_challenge,
     registration_options,
     relying_party,
+    remove_all,
     take_challenge,
     verify_assertion,
 )
@@ -180,6 +181,23 @@ def test_someone_elses_passkey_and_no_user_verification_are_refused(app, api, so
     stranger = SoftAuthenticator(ISSUER)
     stranger.user_handle = other.bytes
     assert sign(app, stranger, None) == "unknown credential"
+
+
+def test_remove_all_for_an_access_reset(app, someone):
+    enrol(app, someone, SoftAuthenticator(ISSUER))
+    enrol(app, someone, SoftAuthenticator(ISSUER))
+    hub = _hub(app)
+    with hub.db.transaction() as session:
+        assert remove_all(session, hub.audit, Actor("cli", "pytest"), someone, "lost phone") == 2
+        assert remove_all(session, hub.audit, Actor("cli", "pytest"), someone, "again") == 0
+    with hub.db.reading() as session:
+        assert session.scalar(select(Passkey.id)) is None
+        events = list(
+            session.scalars(
+                select(AuditEvent.reason).where(AuditEvent.action == "sso.passkey.remove_all")
+            )
+        )
+    assert events == ["lost phone"]
 
 
 # ---- the endpoints ----------------------------------------------------------------------
