@@ -8,6 +8,7 @@ protocol of its own. One module per section; `pages.py` holds the blueprint and 
 overview.
 """
 
+from idhub.account import passkeys  # noqa: F401  (routes and section)
 from idhub.account.pages import bp
 
 __all__ = ["bp"]

@@ -18,6 +18,7 @@ from idhub.models.hr import (
 from idhub.models.idempotency import IdempotencyRecord
 from idhub.models.mail import MailAddress, MailDelegation, Seat
 from idhub.models.oauth import OAuthClient, OAuthToken
+from idhub.models.passkey import Passkey, PasskeyChallenge
 from idhub.models.provisioning import (
     AccountLink,
     HubState,
@@ -74,6 +75,8 @@ __all__ = [
     "LineageKind",
     "OAuthClient",
     "OAuthToken",
+    "Passkey",
+    "PasskeyChallenge",
     "OrgUnit",
     "OrgUnitLineage",
     "Person",

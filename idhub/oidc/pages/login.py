@@ -1,5 +1,7 @@
 """Signing in: the password page, then the TOTP (or recovery code) page; a hub session
-cookie at the end, and back to where the person was going."""
+cookie at the end, and back to where the person was going. A passkey can stand in for
+the code, or sign in alone from the first page (`pages/passkey.py`, with static/passkey.js;
+without JavaScript the buttons stay hidden and the password and code work as ever)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,11 @@ import uuid
 
 from flask import redirect, request
 from flask import session as flow
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from idhub.db import get_db
+from idhub.models import Passkey
 from idhub.oidc import totp
 from idhub.oidc.failures import flush_person, note_failure, note_throttled
 from idhub.oidc.i18n import t
@@ -74,7 +78,8 @@ def login_submit() -> Response:
     return redirect("/sso/login/code", 303)
 
 
-def _pending() -> uuid.UUID | None:
+def pending_person() -> uuid.UUID | None:
+    """The person who gave the right password in this flow, for the next few minutes."""
     pending = flow.get("pending")
     if not pending or time.time() - float(pending.get("at", 0)) > PENDING_TTL_S:
         return None
@@ -89,18 +94,23 @@ def _pending_target() -> str | None:
     return redirect_target_of(safe_next(pending.get("next")))
 
 
+def _has_passkey(person_id: uuid.UUID) -> bool:
+    with get_db().reading() as session:
+        return bool(session.scalar(select(Passkey.id).where(Passkey.person_id == person_id)))
+
+
 @bp.get("/sso/login/code")
 def code_form() -> Response:
-    if _pending() is None:
+    person_id = pending_person()
+    if person_id is None:
         return redirect("/sso/login", 303)
-    return allow_form_redirect(
-        render_page("sso_code.html", title=t("title.totp")), _pending_target()
-    )
+    page = render_page("sso_code.html", title=t("title.totp"), passkey=_has_passkey(person_id))
+    return allow_form_redirect(page, _pending_target())
 
 
 @bp.post("/sso/login/code")
 def code_submit() -> Response:
-    person_id = _pending()
+    person_id = pending_person()
     if person_id is None:
         return redirect("/sso/login", 303)
     if not check_csrf():
@@ -114,7 +124,13 @@ def code_submit() -> Response:
         throttled = source_throttled(session, sso, source)
     if throttled:
         note_throttled(db, sso, audit, actor(), person_id=person_id, step="code", source=source)
-        page = render_page("sso_code.html", 429, title=t("title.totp"), error=t("error.throttled"))
+        page = render_page(
+            "sso_code.html",
+            429,
+            title=t("title.totp"),
+            error=t("error.throttled"),
+            passkey=_has_passkey(person_id),
+        )
         return allow_form_redirect(page, _pending_target())
     with db.transaction() as session:
         cred = credential(session, person_id, lock=True)
@@ -162,7 +178,11 @@ def code_submit() -> Response:
             failed = False
     if failed:
         page = render_page(
-            "sso_code.html", 401, title=t("title.totp"), error=t("error.code_failed")
+            "sso_code.html",
+            401,
+            title=t("title.totp"),
+            error=t("error.code_failed"),
+            passkey=_has_passkey(person_id),
         )
         return allow_form_redirect(page, _pending_target())
     next_url = safe_next(flow.pop("pending", {}).get("next"))
