@@ -11,3 +11,4 @@ overview.
 from idhub.account.pages import bp
 
 __all__ = ["bp"]
+from idhub.account import app_passwords  # noqa: E402,F401  (registers its routes)
