@@ -1,13 +1,15 @@
-"""Which passwords the directory accepts for a person (an LDAP bind, so IMAP and SMTP AUTH).
+"""Which passwords open mail (IMAP, SMTP AUTH) for a person, as the hub decides it.
 
-The directory's userPassword is a set the hub writes whole on the person's converge
-(engine/targets/passwords.py): the `{SSHA512}` hashes of their live app passwords, then
-`{ARGON2}` of the account password — unless the province requires app passwords
-(`[mail] app_passwords_required`) and the person has a second factor: then only a
-device's app password opens mail, never the account password alone.
+On the person's converge (engine/targets/app_passwords.py) the directory gets the
+`{SSHA512}` hashes of their live app passwords, in their mail-credentials entry
+(ou=mailauth, which Dovecot binds to first), and the flag `idhubMailAppPasswordsOnly`
+on their own entry when the province requires app passwords (`[mail]
+app_passwords_required`) and the person has a second factor: Dovecot's account-password
+passdb then skips them, so the account password alone no longer opens mail.
 
-Anything that changes the set marks it pending (`mark_mail_credentials`, the same mark
-a new account password sets) with an urgent converge job, in the caller's transaction.
+Anything that changes these marks the person (`mark_mail_credentials`:
+`person_credential.mail_credentials_pending_at`) with a converge job, in the caller's
+transaction.
 The setting reaches the worker through `hub_state` (`publish_requirement`, at start and
 on every app-password page): when it changes, everyone with a second factor is marked.
 A second factor is a TOTP enrolment today; a passkey counts once `second_factor_ids`
@@ -62,17 +64,6 @@ def second_factor_ids(session: Session, person_ids: Iterable[uuid.UUID]) -> set[
     )
 
 
-def account_password_in_directory(session: Session, rows: Sequence[Any]) -> set[uuid.UUID]:
-    """Of credential rows (person_id, password_hash, totp_enrolled_at), the people whose
-    account password the directory should accept."""
-    required = requirement_on(session)
-    return {
-        r.person_id
-        for r in rows
-        if r.password_hash is not None and not (required and r.totp_enrolled_at is not None)
-    }
-
-
 def app_hashes(session: Session, person_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[str, ...]]:
     """The directory values of each person's live app passwords, oldest first."""
     found: dict[uuid.UUID, tuple[str, ...]] = {}
@@ -86,6 +77,36 @@ def app_hashes(session: Session, person_ids: Sequence[uuid.UUID]) -> dict[uuid.U
     for person_id, hashes in rows:
         found[person_id] = found.get(person_id, ()) + tuple(hashes)
     return found
+
+
+def sessions_to_end(session: Session, person_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """People with an app password the directory no longer accepts whose mail sessions
+    have not been ended since (the mail target kicks them)."""
+    if not person_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(AppPassword.person_id).where(
+                among(session, AppPassword.person_id, person_ids),
+                AppPassword.directory_removed_at.is_not(None),
+                AppPassword.sessions_ended_at.is_(None),
+            )
+        )
+    )
+
+
+def sessions_ended(session: Session, person_ids: Sequence[uuid.UUID]) -> None:
+    if person_ids:
+        session.execute(
+            update(AppPassword)
+            .where(
+                among(session, AppPassword.person_id, person_ids),
+                AppPassword.directory_removed_at.is_not(None),
+                AppPassword.sessions_ended_at.is_(None),
+            )
+            .values(sessions_ended_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
 
 
 def mark_mail_credentials(
@@ -104,7 +125,7 @@ def mark_mail_credentials(
     marked = session.execute(
         update(PersonCredential)
         .where(among(session, PersonCredential.person_id, ids))
-        .values(directory_password_pending_at=utcnow())
+        .values(mail_credentials_pending_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
     converge_later(session, ids, reason, request_id, urgent=urgent)
@@ -142,10 +163,11 @@ def publish_requirement(session: Session, required: bool) -> list[uuid.UUID]:
 __all__ = [
     "AppPasswordSettings",
     "REQUIRED_KEY",
-    "account_password_in_directory",
     "app_hashes",
     "mark_mail_credentials",
     "publish_requirement",
     "requirement_on",
     "second_factor_ids",
+    "sessions_ended",
+    "sessions_to_end",
 ]

@@ -28,3 +28,8 @@ class AppPassword(Base):
     hashes: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # When the directory took the revocation (its hashes gone), then when the mail
+    # target ended the person's mail sessions after it (Dovecot cannot tell which
+    # device a session came from: all of them end; the other devices log in again).
+    directory_removed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    sessions_ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

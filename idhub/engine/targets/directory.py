@@ -40,6 +40,7 @@ from idhub.engine.targets.ldap import (
     compute_plans,
     summary,
 )
+from idhub.engine.targets.app_passwords import apply_mail_credentials
 from idhub.engine.targets.passwords import clear_pending_passwords, with_pending_passwords
 from idhub.engine.targets.seat_entries import plan_entries, record_entries
 from idhub.engine.targets.seats import SeatEntryPlan, apply_seat_entries
@@ -142,6 +143,7 @@ class DirectoryTarget:
     def apply(self, plans: DirectoryPlans) -> None:
         try:
             apply_plans(self.connector, plans.to_apply)
+            apply_mail_credentials(self.connector, plans.to_apply)  # app passwords
             if plans.seats:
                 apply_seat_entries(self.connector, plans.seats)
                 self._seats_ou_exists |= any(p.error is None for p in plans.seats)

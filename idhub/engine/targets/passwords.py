@@ -7,12 +7,6 @@ other operations, so a failed write is retried like any converge (and parked, vi
 after the last attempt), and the mark is cleared only once the directory took the value
 written: a newer password set meanwhile stays pending. slapd verifies the hash, so the
 old password stops opening an LDAP bind (and IMAP) as soon as the converge lands.
-
-The values written are the whole set the directory should accept for the person: the
-`{SSHA512}` hashes of their app passwords (mail clients, targets/app_passwords.py), then
-`{ARGON2}` of the account password — left out when the province requires app passwords
-for people with a second factor (`[mail] app_passwords_required`) and this person has
-one. Creating or revoking an app password sets the same mark.
 """
 
 from __future__ import annotations
@@ -23,9 +17,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connectors.base import AccountKey, Operation, OpKind
-from idhub.changes.mail_credentials import account_password_in_directory, app_hashes
 from idhub.db import among
 from idhub.engine.plans import PersonPlan
+from idhub.engine.targets.app_passwords import clear_mail_credentials, with_mail_credentials
 from idhub.models import PersonCredential
 from provisioning.model import AccountState
 
@@ -34,39 +28,33 @@ SCHEME = "{ARGON2}"
 
 
 def with_pending_passwords(session: Session, plans: list[PersonPlan]) -> None:
-    """Add the pending password of each planned person to their operations."""
+    """Add the pending password of each planned person to their operations, and their
+    mail credentials (app passwords: targets/app_passwords.py)."""
     ids = [p.person_id for p in plans if p.failure is None]
     if not ids:
         return
+    with_mail_credentials(session, plans)
     pending = {
         row.person_id: row
         for row in session.execute(
             select(
                 PersonCredential.person_id,
                 PersonCredential.password_hash,
-                PersonCredential.totp_enrolled_at,
                 PersonCredential.directory_password_pending_at,
             ).where(
                 among(session, PersonCredential.person_id, ids),
                 PersonCredential.directory_password_pending_at.is_not(None),
+                PersonCredential.password_hash.is_not(None),
             )
         )
     }
-    if not pending:
-        return
-    devices = app_hashes(session, list(pending))
-    with_account = account_password_in_directory(session, list(pending.values()))
     for p in plans:
         row = pending.get(p.person_id)
         if row is None or p.failure is not None or p.desired.state is AccountState.ABSENT:
             continue
-        account = (SCHEME + row.password_hash,) if row.person_id in with_account else ()
-        value = {ATTRIBUTE: devices.get(row.person_id, ()) + account}
+        value = {ATTRIBUTE: (SCHEME + row.password_hash,)}
         create = next((i for i, op in enumerate(p.operations) if op.kind is OpKind.CREATE), None)
         if create is not None:
-            if not value[ATTRIBUTE]:
-                p.password_stamp = row.directory_password_pending_at
-                continue  # a new entry with no password the directory should accept
             op = p.operations[create]
             p.operations[create] = dataclasses.replace(op, attributes={**op.attributes, **value})
         elif p.actual is not None:
@@ -86,6 +74,7 @@ def with_pending_passwords(session: Session, plans: list[PersonPlan]) -> None:
 
 def clear_pending_passwords(session: Session, plans: list[PersonPlan]) -> None:
     """The directory took these passwords: clear each mark unless a newer one was set."""
+    clear_mail_credentials(session, plans)
     for p in plans:
         if p.password_stamp is None:
             continue

@@ -25,6 +25,8 @@ def upgrade() -> None:
         sa.Column("hashes", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("directory_removed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("sessions_ended_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["person_id"], ["person.id"], name=op.f("fk_app_password_person_id_person")
         ),
@@ -32,9 +34,15 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("app_password", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_app_password_person_id"), ["person_id"], unique=False)
+    with op.batch_alter_table("person_credential", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("mail_credentials_pending_at", sa.DateTime(timezone=True), nullable=True)
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("person_credential", schema=None) as batch_op:
+        batch_op.drop_column("mail_credentials_pending_at")
     with op.batch_alter_table("app_password", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_app_password_person_id"))
     op.drop_table("app_password")

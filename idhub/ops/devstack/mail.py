@@ -96,7 +96,13 @@ POSTFIX_TABLES: tuple[tuple[str, str, str, str], ...] = (
 # (export, kick) work for it, and maps the mailbox and quota. It names the mail uid
 # too: an IMAP process (running as that uid) may then look up another user's home,
 # which the shared namespace needs for a delegated mailbox.
-DOVECOT_PASSDB = f"""pass_filter = (&{_PERSON}{_ACTIVE}(uid=%u))
+# Two passdbs, in this order (docs/mail.md "App passwords"): a person's app passwords
+# (their mail-credentials entry below ou=mailauth: slapd accepts any of its hashes), then
+# the account password on the person's own entry — except for people flagged
+# idhubMailAppPasswordsOnly (a second factor, and the province requires app passwords).
+DOVECOT_APP_PASSDB = """pass_filter = (&(objectClass=idhubMailCredentials)(idhubAccountStatus=active)(uid=%u))
+pass_attrs = uid=user"""
+DOVECOT_PASSDB = f"""pass_filter = (&{_PERSON}{_ACTIVE}(uid=%u)(!(idhubMailAppPasswordsOnly=TRUE)))
 pass_attrs = uid=user"""
 DOVECOT_USERDB = f"""user_filter = (&{_BOX}(idhubMailbox=*)(|(uid=%u)(mail=%u)))
 user_attrs = =user=%{{ldap:uid}}, =home={{mail_root}}/%{{ldap:idhubMailbox}}, \\
@@ -396,7 +402,11 @@ class MailStack(processes.ServerProcess):
             "conf_dir": self.dovecot_dir,
         }
         processes.write_file(self.dovecot_conf, _render("dovecot.conf.tmpl", values), 0o600)
-        for role, body in (("passdb", DOVECOT_PASSDB), ("userdb", DOVECOT_USERDB)):
+        for role, body in (
+            ("apppw", DOVECOT_APP_PASSDB),
+            ("passdb", DOVECOT_PASSDB),
+            ("userdb", DOVECOT_USERDB),
+        ):
             text = _render(
                 "dovecot-ldap.conf.ext.tmpl",
                 {
