@@ -83,7 +83,11 @@ def plan_mailbox(
                     attributes={**who, "kick": ("yes",)} if end_sessions else who,
                     reason="directory entry changed: Dovecot's cached lookup is refreshed "
                     "(quota, aliases apply now)"
-                    + ("; mail sessions ended (an app password was revoked)" if end_sessions else ""),
+                    + (
+                        "; mail sessions ended (an app password was revoked)"
+                        if end_sessions
+                        else ""
+                    ),
                 )
             )
     elif was_enabled is not False:  # disabled here, not yet shut out there

@@ -16,6 +16,7 @@ stops at once), then each new value in its own add. No entry: nothing opens mail
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import ldap
@@ -37,7 +38,7 @@ def entry_dn(base_dn: str, key: AccountKey) -> str:
 
 def _ensure_container(conn: Conn, base_dn: str) -> None:
     container = f"{CONTAINER},{base_dn}"
-    try:
+    with contextlib.suppress(ldap.ALREADY_EXISTS):
         conn.add_s(
             container,
             [
@@ -46,9 +47,7 @@ def _ensure_container(conn: Conn, base_dn: str) -> None:
                 ("description", [b"IDHub: app passwords of mail clients"]),
             ],
         )
-    except ldap.ALREADY_EXISTS:
-        pass
-    try:
+    with contextlib.suppress(ldap.ALREADY_EXISTS):
         conn.add_s(
             f"{POLICY},{container}",
             [
@@ -62,8 +61,6 @@ def _ensure_container(conn: Conn, base_dn: str) -> None:
                 ("pwdMustChange", [b"FALSE"]),
             ],
         )
-    except ldap.ALREADY_EXISTS:
-        pass
 
 
 def set_mail_credentials(

@@ -80,8 +80,10 @@ def publish(session: Session) -> None:
             actor=actor(),
             action="app_password.requirement",
             object_type="setting",
-            after={"app_passwords_required": settings().app_passwords_required,
-                   "people": len(people)},  # fmt: skip
+            after={
+                "app_passwords_required": settings().app_passwords_required,
+                "people": len(people),
+            },  # fmt: skip
         )
 
 
@@ -156,9 +158,7 @@ def create_app_password() -> Response:
             full = True
         else:
             full = False
-            row = AppPassword(
-                person_id=person.id, label=label, hashes=directory_hashes(password)
-            )
+            row = AppPassword(person_id=person.id, label=label, hashes=directory_hashes(password))
             session.add(row)
             session.flush()
             # Urgent: someone is setting up a device and waits for it to log in.

@@ -21,7 +21,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -64,7 +64,9 @@ def second_factor_ids(session: Session, person_ids: Iterable[uuid.UUID]) -> set[
     )
 
 
-def app_hashes(session: Session, person_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[str, ...]]:
+def app_hashes(
+    session: Session, person_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, ...]]:
     """The directory values of each person's live app passwords, oldest first."""
     found: dict[uuid.UUID, tuple[str, ...]] = {}
     if not person_ids:
@@ -122,12 +124,13 @@ def mark_mail_credentials(
     ids = sorted(set(person_ids))
     if not ids:
         return 0
-    marked = session.execute(
+    result = session.execute(
         update(PersonCredential)
         .where(among(session, PersonCredential.person_id, ids))
         .values(mail_credentials_pending_at=utcnow())
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
+    marked = getattr(result, "rowcount", 0)
     converge_later(session, ids, reason, request_id, urgent=urgent)
     return int(marked or 0)
 

@@ -18,7 +18,9 @@ from idhub.models import AppPassword, AuditEvent
 from tests.fixtures.mail import can_login, drain_all, enable_mail, imap_login
 from tests.fixtures.sso import PASSWORD, form_fields
 
-SHOWN = re.compile(r"<code class=\"app-password\" data-app-password>([a-z]{4}(?: [a-z]{4}){3})</code>")
+SHOWN = re.compile(
+    r"<code class=\"app-password\" data-app-password>([a-z]{4}(?: [a-z]{4}){3})</code>"
+)
 
 
 @pytest.fixture
@@ -52,7 +54,9 @@ def smtp_auth(stack, user: str, password: str) -> bool:
         return code == 235
 
 
-def test_an_app_password_opens_imap_and_smtp_and_is_shown_once(app, hub, person, browser, mail_server):
+def test_an_app_password_opens_imap_and_smtp_and_is_shown_once(
+    app, hub, person, browser, mail_server
+):
     drain_all(app)  # the entry, the account password, the mailbox
     user = person["username"]
     assert can_login(mail_server, user, PASSWORD)

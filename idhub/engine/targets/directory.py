@@ -31,6 +31,7 @@ from idhub.engine.followup import after_directory_converge
 from idhub.engine.jobs import JobQueue, upsert_links
 from idhub.engine.plans import PersonPlan
 from idhub.engine.target import Recording, Round, error_text, urgent_subjects
+from idhub.engine.targets.app_passwords import apply_mail_credentials
 from idhub.engine.targets.ldap import (
     TARGET,
     DirectoryPlans,
@@ -40,7 +41,6 @@ from idhub.engine.targets.ldap import (
     compute_plans,
     summary,
 )
-from idhub.engine.targets.app_passwords import apply_mail_credentials
 from idhub.engine.targets.passwords import clear_pending_passwords, with_pending_passwords
 from idhub.engine.targets.seat_entries import plan_entries, record_entries
 from idhub.engine.targets.seats import SeatEntryPlan, apply_seat_entries

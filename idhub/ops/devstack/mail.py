@@ -100,7 +100,8 @@ POSTFIX_TABLES: tuple[tuple[str, str, str, str], ...] = (
 # (their mail-credentials entry below ou=mailauth: slapd accepts any of its hashes), then
 # the account password on the person's own entry — except for people flagged
 # idhubMailAppPasswordsOnly (a second factor, and the province requires app passwords).
-DOVECOT_APP_PASSDB = """pass_filter = (&(objectClass=idhubMailCredentials)(idhubAccountStatus=active)(uid=%u))
+_CREDENTIALS = "(objectClass=idhubMailCredentials)"
+DOVECOT_APP_PASSDB = f"""pass_filter = (&{_CREDENTIALS}{_ACTIVE}(uid=%u))
 pass_attrs = uid=user"""
 DOVECOT_PASSDB = f"""pass_filter = (&{_PERSON}{_ACTIVE}(uid=%u)(!(idhubMailAppPasswordsOnly=TRUE)))
 pass_attrs = uid=user"""
