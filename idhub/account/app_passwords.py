@@ -30,7 +30,7 @@ from idhub.account.pages import SECTIONS, Section, bp, render_section, require_p
 from idhub.changes.mail_credentials import (
     AppPasswordSettings,
     mark_mail_credentials,
-    publish_requirement,
+    publish_setting,
     requirement_on,
     second_factor_ids,
 )
@@ -73,18 +73,8 @@ def settings() -> AppPasswordSettings:
 
 def publish(session: Session) -> None:
     """The province's setting, made the worker's (a no-op unless it changed)."""
-    people = publish_requirement(session, settings().app_passwords_required)
-    if people:
-        current_hub().audit.record(
-            session,
-            actor=actor(),
-            action="app_password.requirement",
-            object_type="setting",
-            after={
-                "app_passwords_required": settings().app_passwords_required,
-                "people": len(people),
-            },  # fmt: skip
-        )
+    hub = current_hub()
+    publish_setting(session, hub.audit, hub.settings, actor())
 
 
 def _live(session: Session, person_id: uuid.UUID) -> list[AppPassword]:

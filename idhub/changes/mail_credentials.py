@@ -26,7 +26,9 @@ from typing import ClassVar
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from idhub.changes.chain import Actor, AuditLog
 from idhub.changes.outbox import converge_later
+from idhub.config import Settings
 from idhub.db import among
 from idhub.models import AppPassword, HubState, PersonCredential, utcnow
 
@@ -163,12 +165,31 @@ def publish_requirement(session: Session, required: bool) -> list[uuid.UUID]:
     return people
 
 
+def publish_setting(session: Session, audit: AuditLog, settings: Settings, actor: Actor) -> int:
+    """`publish_requirement` from the hub's settings, audited when it changed anything
+    (`idhub worker` at start, and the app-password pages); the people marked."""
+    required = settings.section(AppPasswordSettings).app_passwords_required
+    people = publish_requirement(session, required)
+    if people:
+        audit.record(
+            session,
+            actor=actor,
+            action="app_password.requirement",
+            object_type="setting",
+            object_id=None,
+            after={"app_passwords_required": required, "people": len(people)},
+            reason="[mail] app_passwords_required changed",
+        )
+    return len(people)
+
+
 __all__ = [
     "AppPasswordSettings",
     "REQUIRED_KEY",
     "app_hashes",
     "mark_mail_credentials",
     "publish_requirement",
+    "publish_setting",
     "requirement_on",
     "second_factor_ids",
     "sessions_ended",
