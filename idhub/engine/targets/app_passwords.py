@@ -10,9 +10,10 @@ factor), gets
   uid and status the entry has now — a disabled, renamed or deleted person's entry
   follows at once;
 * when marked, the flag `idhubMailAppPasswordsOnly` on their entry (TRUE: the account
-  password alone no longer opens mail), always written, so the converge changes the
-  entry and its follow-up mail job flushes Dovecot's auth cache (a revoked password
-  must not stay cached).
+  password alone no longer opens mail), written whenever the mail credentials changed
+  (so the converge changes the entry and its follow-up mail job flushes Dovecot's auth
+  cache: a revoked password must not stay cached), and when a new account password or
+  second factor changes the flag.
 
 The mark is cleared with the record (`clear_mail_credentials`) unless a newer one was
 set meanwhile; a failed write leaves it, and the job is retried like any converge.
@@ -84,6 +85,8 @@ def with_mail_credentials(session: Session, plans: list[PersonPlan]) -> None:
         if absent:
             continue
         flag = {FLAG: ("TRUE",) if p.person_id in second else ()}
+        if p.mail_stamp is None and _flag_of(p) == flag[FLAG]:
+            continue  # only the account password changed (its own write flushes Dovecot)
         create = next((i for i, op in enumerate(p.operations) if op.kind is OpKind.CREATE), None)
         if create is not None:
             if flag[FLAG]:
@@ -99,6 +102,13 @@ def with_mail_credentials(session: Session, plans: list[PersonPlan]) -> None:
                     current=p.actual.name,
                 )
             )
+
+
+def _flag_of(p: PersonPlan) -> tuple[str, ...]:
+    if p.actual is None:
+        return ()
+    found = {k.casefold(): v for k, v in p.actual.attributes.items()}
+    return tuple(v.upper() for v in found.get(FLAG.casefold(), ()))
 
 
 def apply_mail_credentials(connector: object, plans: list[PersonPlan]) -> None:
