@@ -10,13 +10,15 @@ import base64
 import imaplib
 import re
 import smtplib
+import uuid
 
 import pytest
 from sqlalchemy import select
 
+from idhub.changes.mail_credentials import publish_requirement
 from idhub.models import AppPassword, AuditEvent
 from tests.fixtures.mail import can_login, drain_all, enable_mail, imap_login
-from tests.fixtures.sso import PASSWORD, form_fields
+from tests.fixtures.sso import PASSWORD, form_fields, hr_person
 
 SHOWN = re.compile(
     r"<code class=\"app-password\" data-app-password>([a-z]{4}(?: [a-z]{4}){3})</code>"
@@ -118,6 +120,32 @@ def test_required_the_account_password_alone_no_longer_opens_mail_and_revoking_s
         actions = list(session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
     assert actions.count("app_password.create") == 2
     assert "app_password.revoke" in actions
+    assert "app_password.requirement" in actions
+
+    # The province turns the requirement off again (as `idhub worker` publishes it at start).
+    with app.extensions["idhub"].db.transaction() as session:
+        assert publish_requirement(session, False) != []
+    drain_all(app)
+    assert can_login(mail_server, user, PASSWORD)
+    assert can_login(mail_server, user, laptop)
+
+
+def test_a_person_revokes_only_their_own(app, hub, person, browser, api):
+    other = hr_person(api, family_name="Lò", middle_name="Văn", given_name="Pọm")
+    with app.extensions["idhub"].db.transaction() as session:
+        row = AppPassword(person_id=uuid.UUID(other["id"]), label="Điện thoại", hashes=[])
+        session.add(row)
+        session.flush()
+        row_id = row.id
+    page = browser.get(hub + "/account/app-passwords")
+    refused = browser.post(
+        hub + f"/account/app-passwords/{row_id}/revoke", data=form_fields(page.text)
+    )
+    assert refused.status_code == 404
+    no_csrf = browser.post(hub + f"/account/app-passwords/{row_id}/revoke", data={})
+    assert no_csrf.status_code == 400
+    with app.extensions["idhub"].db.reading() as session:
+        assert session.get(AppPassword, row_id).revoked_at is None
 
 
 def test_making_one_needs_the_account_password(app, hub, person, browser):
