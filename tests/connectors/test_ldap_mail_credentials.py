@@ -28,7 +28,7 @@ def binds(server: Slapd, dn: str, password: str) -> bool:
 
 
 def test_app_passwords_in_the_mail_credentials_entry(connector: LdapConnector, server: Slapd):
-    key = AccountKey(uniq("a,b+c=\"d\"#"))  # escaped in the DN
+    key = AccountKey(uniq('a,b+c="d"#'))  # escaped in the DN
     phone, laptop, tablet = (new_app_password() for _ in range(3))
     values = [*directory_hashes(phone), *directory_hashes(laptop), *directory_hashes(tablet)]
     dn = connector.set_mail_credentials(key, uid=NASTY_UID, active=True, values=values)
