@@ -88,12 +88,22 @@ def _live(session: Session, person_id: uuid.UUID) -> list[AppPassword]:
 
 
 def _page(person_id: uuid.UUID, status: int = 200, **context: object) -> Response:
-    with writing() as session:
-        publish(session)
+    session = get_db().session(write=False)
+    try:
+        published = requirement_on(session) == settings().app_passwords_required
+    finally:
+        session.close()
+    if not published:  # a write only when the setting changed since it was published
+        with writing() as write:
+            publish(write)
+    session = get_db().session(write=False)
+    try:
         rows = _live(session, person_id)
         required = requirement_on(session) and person_id in second_factor_ids(session, [person_id])
         for row in rows:
             session.expunge(row)
+    finally:
+        session.close()
     return render_section(
         "account_app_passwords.html",
         status,
