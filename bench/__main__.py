@@ -1,4 +1,4 @@
-"""`python -m bench [provisioning|restructure|sso|mail|outage|signin_flood] [options]`: see
+"""`python -m bench [provisioning|restructure|sso|mail|outage|signin_flood|app_passwords]`: see
 bench/provisioning.py, bench/restructure.py, bench/sso.py, bench/mail.py, bench/outage.py
 and bench/signin_flood.py. With no suite, runs them all with their defaults."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SUITES = ("provisioning", "restructure", "sso", "mail", "outage", "signin_flood")
+SUITES = ("provisioning", "restructure", "sso", "mail", "outage", "signin_flood", "app_passwords")
 
 if __name__ == "__main__":
     args = sys.argv[1:]

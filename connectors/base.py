@@ -320,6 +320,16 @@ class SetsPasswords(Protocol):
 
 
 @runtime_checkable
+class SetsMailCredentials(Protocol):
+    def set_mail_credentials(
+        self, key: AccountKey, *, uid: str | None, active: bool, values: Sequence[str]
+    ) -> str | None:
+        """Make `key`'s mail credentials (app-password hashes) exactly `values`, under
+        `uid` and active or not; none (or no uid): removed. Its name, or None."""
+        ...
+
+
+@runtime_checkable
 class ManagesMailboxes(Protocol):
     """Mailboxes on disk: where one is, who may read it, and its archive."""
 

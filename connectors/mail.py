@@ -9,7 +9,8 @@ what is left for a connector is what the directory cannot do:
   disable  flush Dovecot's auth cache for the user and kick open sessions, so a
            disabled account stops working at once, not when the cache expires;
   enable   flush the auth cache (a cached refusal must not outlive the enable);
-  modify   flush the auth cache; with acl_grant / acl_revoke: a deputy's access to the
+  modify   flush the auth cache (with "kick": end the user's sessions too, e.g. after an
+           app password was revoked); with acl_grant / acl_revoke: a deputy's access to the
            owner's INBOX (ủy quyền, Dovecot ACL, seen as shared/<owner>/INBOX);
   delete   kick, export the mailbox to an archive file, then delete it.
 
@@ -28,7 +29,7 @@ Operations (connectors.base.Operation, target = the person key):
   CREATE   name = location, attributes {"user": (uid,), "quota": (bytes,)} (quota optional)
   DISABLE, ENABLE, MODIFY   attributes {"user": (uid,)}; MODIFY may add
            "acl_grant" / "acl_revoke": deputies' uids, and "acl_rights" (Dovecot's
-           right names; default lookup, read, write-seen)
+           right names; default lookup, read, write-seen), or "kick" (any value)
   DELETE   name = location, attributes {"user": (uid,)}; Result.name = the archive file
 
 Errors: Dovecot not running or not answering (refused connection, doveadm exit 75, a
@@ -272,7 +273,7 @@ class MailConnector:
             served.append([i for u in names for i in by_user[u]])
         # Kicks before any mail command: see connectors/doveadm.py.
         for i in items:
-            if i.op.kind in (OpKind.DISABLE, OpKind.DELETE):
+            if i.op.kind in (OpKind.DISABLE, OpKind.DELETE) or i.op.attributes.get("kick"):
                 commands.append(Command("kick", {"mask": [i.user]}))
                 served.append([i])
         creates = [i for i in items if i.op.kind is OpKind.CREATE]

@@ -13,7 +13,8 @@ does what a directory write cannot:
   first, then removed);
 * an enabled account whose directory entry changed (`entry_changed`) → MODIFY: Dovecot's
   cached lookup of the user is flushed, so a new quota applies at once, not after
-  auth_cache_ttl;
+  auth_cache_ttl; with `end_sessions` (an app password the directory no longer
+  accepts) its open sessions are kicked too (attribute `kick`);
 * an account that lost its address (no mail domain any more) keeps its mailbox: mail is
   never deleted before retention says so.
 
@@ -36,6 +37,7 @@ def plan_mailbox(
     *,
     was_enabled: bool | None,
     entry_changed: bool = False,
+    end_sessions: bool = False,
 ) -> list[Operation]:
     key = AccountKey(desired.person_id)
     user = desired.attributes.get("uid", ()) or ((rdn_value(desired.name) or ""),)
@@ -72,15 +74,20 @@ def plan_mailbox(
             ops.append(
                 Operation(OpKind.ENABLE, key, current=actual.name, attributes=who, reason=headline)
             )
-        elif actual is not None and entry_changed:
+        elif actual is not None and (entry_changed or end_sessions):
             ops.append(
                 Operation(
                     OpKind.MODIFY,
                     key,
                     current=actual.name,
-                    attributes=who,
+                    attributes={**who, "kick": ("yes",)} if end_sessions else who,
                     reason="directory entry changed: Dovecot's cached lookup is refreshed "
-                    "(quota, aliases apply now)",
+                    "(quota, aliases apply now)"
+                    + (
+                        "; mail sessions ended (an app password was revoked)"
+                        if end_sessions
+                        else ""
+                    ),
                 )
             )
     elif was_enabled is not False:  # disabled here, not yet shut out there

@@ -22,11 +22,13 @@ from connectors.base import (
     Operation,
     ReadsManyAccounts,
     Result,
+    SetsMailCredentials,
     SetsPasswords,
 )
 from connectors.dn import dn_key
 from connectors.ldap.batch import deleter
 from connectors.ldap.connection import Connection, LdapConfig, map_error
+from connectors.ldap.mail_credentials import set_mail_credentials
 from connectors.ldap.reads import Reader
 from connectors.ldap.writer import Writer
 
@@ -191,6 +193,14 @@ class LdapConnector:
         )
         return account.name
 
+    def set_mail_credentials(
+        self, key: AccountKey, *, uid: str | None, active: bool, values: Sequence[str]
+    ) -> str | None:
+        """The person's app-password hashes for Dovecot (connectors/ldap/mail_credentials.py)."""
+        return set_mail_credentials(
+            self._connection, self.config.base_dn, key, uid=uid, active=active, values=values
+        )
+
 
 if TYPE_CHECKING:  # mypy proves the protocols hold
 
@@ -202,5 +212,6 @@ if TYPE_CHECKING:  # mypy proves the protocols hold
         ManagesContainers,
         ManagesGroups,
         SetsPasswords,
+        SetsMailCredentials,
     ]:
-        return c, c, c, c, c
+        return c, c, c, c, c, c

@@ -8,7 +8,7 @@ protocol of its own. One module per section; `pages.py` holds the blueprint and 
 overview.
 """
 
-from idhub.account import passkeys  # noqa: F401  (routes and section)
+from idhub.account import app_passwords, passkeys  # noqa: F401  (routes and sections)
 from idhub.account.pages import bp
 
 __all__ = ["bp"]

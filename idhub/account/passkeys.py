@@ -14,12 +14,13 @@ import time
 import uuid
 from typing import Any
 
-from flask import redirect, request
+from flask import g, redirect, request
 from flask import session as flow
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from idhub.account.pages import SECTIONS, Section, bp, render_section, require_person
+from idhub.changes.mail_credentials import mark_mail_credentials
 from idhub.db import get_db
 from idhub.models import Passkey, utcnow
 from idhub.oidc.i18n import t
@@ -157,6 +158,10 @@ def passkeys_add() -> Response:
                 after={"passkey": passkey.id, "name": passkey.name, "aaguid": passkey.aaguid},
             )
             added = passkey.id
+            # a passkey is a second factor: the mail's app-passwords-only flag follows it
+            mark_mail_credentials(
+                session, [person_id], "passkey added", g.get("request_id"), urgent=False
+            )
     if added is None:
         return answer(400, error="failed", reason=reason)
     return answer(200, next=PAGE + "?added=1")
@@ -216,6 +221,10 @@ def passkeys_remove(passkey_id: int) -> Response:
                 before={"passkey": passkey.id, "name": passkey.name},
             )
             session.delete(passkey)
+            session.flush()
+            mark_mail_credentials(
+                session, [person_id], "passkey removed", g.get("request_id"), urgent=False
+            )
     if passkey is None:
         return error_page("account.passkeys.error.unknown", 404)
     return redirect(PAGE, 303)

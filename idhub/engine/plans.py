@@ -25,6 +25,15 @@ class Outcome:
         return next((r.error for r in self.results if r.error is not None), None)
 
 
+@dataclass(frozen=True)
+class MailCredentials:
+    """What the directory's mail-credentials entry of a person should hold."""
+
+    uid: str | None
+    active: bool
+    values: tuple[str, ...]
+
+
 @dataclass
 class PersonPlan(Outcome):
     """One person's directory converge: desired and actual account, and the operations."""
@@ -37,6 +46,10 @@ class PersonPlan(Outcome):
     failure: ConnectorError | None = None  # found while planning (e.g. a duplicated key)
     # The pending password mark whose value the operations write (targets/passwords.py).
     password_stamp: dt.datetime | None = None
+    # The person's mail credentials (app passwords) to bring in step after the entry,
+    # and the pending mark they answer (targets/app_passwords.py).
+    mail_credentials: MailCredentials | None = None
+    mail_stamp: dt.datetime | None = None
 
     @property
     def disables(self) -> bool:

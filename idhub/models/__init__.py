@@ -1,5 +1,6 @@
 """All tables of the hub; importing this module registers them on Base.metadata."""
 
+from idhub.models.app_passwords import AppPassword
 from idhub.models.audit import AuditEvent
 from idhub.models.backchannel import BackchannelNotice
 from idhub.models.base import Base, utcnow
@@ -43,6 +44,7 @@ from idhub.models.sso import (
 )
 
 __all__ = [
+    "AppPassword",
     "BackchannelNotice",
     "ActionToken",
     "AuthorizationCode",

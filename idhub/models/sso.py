@@ -100,6 +100,10 @@ class PersonCredential(Base):
     # Set when the hub's password changed and the directory's copy has yet to follow: the
     # directory converge writes it (retried like any converge) and clears this.
     directory_password_pending_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Set when the person's mail credentials changed (an app password made or revoked,
+    # the province's requirement turned on or off): the directory converge writes them
+    # (engine/targets/app_passwords.py) and clears this.
+    mail_credentials_pending_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 

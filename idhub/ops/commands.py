@@ -188,6 +188,7 @@ def worker(rt: Runtime, once: bool) -> None:
     from idhub.ops.signals import stop_on_signals
 
     rt.keyring.check_start()  # a missing key with data present: stop before any work
+    _publish_mail_settings(rt)
     logging_settings = rt.settings.section(LoggingSettings)  # an outage's warning and summary
     configure_logging(logging_settings.format, logging_settings.level)
     logouts = backchannel_worker(rt.db, rt.audit, rt.keyring, rt.settings)
@@ -218,6 +219,18 @@ def worker(rt: Runtime, once: bool) -> None:
     w.run(stop)
     for thread in threads:
         thread.join(timeout=60)
+
+
+def _publish_mail_settings(rt: Runtime) -> None:
+    """`[mail] app_passwords_required` as the converge reads it (hub_state): a change
+    marks everyone with a second factor for a converge (docs/mail.md "App passwords")."""
+    from idhub.changes.chain import Actor
+    from idhub.changes.mail_credentials import publish_setting
+
+    with rt.db.transaction() as session:
+        marked = publish_setting(session, rt.audit, rt.settings, Actor("system", "worker"))
+    if marked:
+        click.echo(f"app passwords: {marked} people's mail credentials to converge")
 
 
 def _directory_worker(rt: Runtime, lane: Lane | None = None) -> Worker:

@@ -31,6 +31,7 @@ from idhub.engine.followup import after_directory_converge
 from idhub.engine.jobs import JobQueue, upsert_links
 from idhub.engine.plans import PersonPlan
 from idhub.engine.target import Recording, Round, error_text, urgent_subjects
+from idhub.engine.targets.app_passwords import apply_mail_credentials
 from idhub.engine.targets.ldap import (
     TARGET,
     DirectoryPlans,
@@ -142,6 +143,7 @@ class DirectoryTarget:
     def apply(self, plans: DirectoryPlans) -> None:
         try:
             apply_plans(self.connector, plans.to_apply)
+            apply_mail_credentials(self.connector, plans.to_apply)  # app passwords
             if plans.seats:
                 apply_seat_entries(self.connector, plans.seats)
                 self._seats_ou_exists |= any(p.error is None for p in plans.seats)

@@ -37,6 +37,7 @@ from connectors.base import (
     Result,
 )
 from idhub.changes.chain import Actor, AuditLog, Change
+from idhub.changes.mail_credentials import sessions_ended, sessions_to_end
 from idhub.changes.outbox import enqueue
 from idhub.db import Database, among
 from idhub.engine.followup import ENTRY_CHANGED
@@ -104,6 +105,7 @@ def compute_mail_plans(
     base_dn: str,
     today: dt.date | None = None,
     entry_changed: frozenset[uuid.UUID] = frozenset(),
+    end_sessions: frozenset[uuid.UUID] = frozenset(),
 ) -> list[MailPlan]:
     """Desired account from HR (the same policy as the directory), the mailbox as it is,
     and the operations between (see provisioning.mailbox)."""
@@ -134,6 +136,7 @@ def compute_mail_plans(
             actual,
             was_enabled=link.enabled if link else None,
             entry_changed=person.id in entry_changed,
+            end_sessions=person.id in end_sessions,
         )
         plans.append(
             MailPlan(
@@ -236,6 +239,7 @@ class MailTarget:
                     for subject, js in by_subject.items()
                     if any(j.reason == ENTRY_CHANGED for j in js)
                 ),
+                end_sessions=frozenset(sessions_to_end(session, list(by_subject))),
             )
             people = {p.person_id for p in r.plans}
             others = [s for s in by_subject if s not in people]
@@ -336,6 +340,11 @@ class MailTarget:
         if not plans:
             return
         session = rec.session
+        # App passwords revoked: their sessions are ended now (the kick succeeded).
+        sessions_ended(
+            session,
+            [p.person_id for p in plans if any(op.attributes.get("kick") for op in p.operations)],
+        )
         known = dict(
             session.execute(
                 select(AccountLink.person_id, AccountLink.name).where(

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from connectors.base import AccountKey, Operation, OpKind
 from idhub.db import among
 from idhub.engine.plans import PersonPlan
+from idhub.engine.targets.app_passwords import clear_mail_credentials, with_mail_credentials
 from idhub.models import PersonCredential
 from provisioning.model import AccountState
 
@@ -27,10 +28,12 @@ SCHEME = "{ARGON2}"
 
 
 def with_pending_passwords(session: Session, plans: list[PersonPlan]) -> None:
-    """Add the pending password of each planned person to their operations."""
+    """Add the pending password of each planned person to their operations, and their
+    mail credentials (app passwords: targets/app_passwords.py)."""
     ids = [p.person_id for p in plans if p.failure is None]
     if not ids:
         return
+    with_mail_credentials(session, plans)
     pending = {
         row.person_id: row
         for row in session.execute(
@@ -71,6 +74,7 @@ def with_pending_passwords(session: Session, plans: list[PersonPlan]) -> None:
 
 def clear_pending_passwords(session: Session, plans: list[PersonPlan]) -> None:
     """The directory took these passwords: clear each mark unless a newer one was set."""
+    clear_mail_credentials(session, plans)
     for p in plans:
         if p.password_stamp is None:
             continue

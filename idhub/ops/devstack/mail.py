@@ -15,6 +15,8 @@ all:
     SMTP  127.0.0.1:<smtp_port>  (Postfix smtpd; virtual domains and aliases from LDAP)
     LMTP  127.0.0.1:<lmtp_port>  (Dovecot; Postfix delivers here)
     IMAP  127.0.0.1:<imap_port>  (Dovecot; passwords checked by slapd with auth_bind)
+    SMTP  127.0.0.1:<submission_port>  (Postfix submission: SMTP AUTH only, checked by
+          Dovecot's auth service on 127.0.0.1:<auth_port>, the same passdb as IMAP)
     HTTP  127.0.0.1:<doveadm_port>  (doveadm's API, Basic auth doveadm:<doveadm_password>)
 
 Dovecot runs in the foreground under subprocess.Popen (ours to stop; a crash shows as
@@ -94,7 +96,14 @@ POSTFIX_TABLES: tuple[tuple[str, str, str, str], ...] = (
 # (export, kick) work for it, and maps the mailbox and quota. It names the mail uid
 # too: an IMAP process (running as that uid) may then look up another user's home,
 # which the shared namespace needs for a delegated mailbox.
-DOVECOT_PASSDB = f"""pass_filter = (&{_PERSON}{_ACTIVE}(uid=%u))
+# Two passdbs, in this order (docs/mail.md "App passwords"): a person's app passwords
+# (their mail-credentials entry below ou=mailauth: slapd accepts any of its hashes), then
+# the account password on the person's own entry — except for people flagged
+# idhubMailAppPasswordsOnly (a second factor, and the province requires app passwords).
+_CREDENTIALS = "(objectClass=idhubMailCredentials)"
+DOVECOT_APP_PASSDB = f"""pass_filter = (&{_CREDENTIALS}{_ACTIVE}(uid=%u))
+pass_attrs = uid=user"""
+DOVECOT_PASSDB = f"""pass_filter = (&{_PERSON}{_ACTIVE}(uid=%u)(!(idhubMailAppPasswordsOnly=TRUE)))
 pass_attrs = uid=user"""
 DOVECOT_USERDB = f"""user_filter = (&{_BOX}(idhubMailbox=*)(|(uid=%u)(mail=%u)))
 user_attrs = =user=%{{ldap:uid}}, =home={{mail_root}}/%{{ldap:idhubMailbox}}, \\
@@ -127,6 +136,8 @@ class MailStack(processes.ServerProcess):
         imap_port: int | None = None,
         lmtp_port: int | None = None,
         doveadm_port: int | None = None,
+        submission_port: int | None = None,
+        auth_port: int | None = None,
         doveadm_password: str | None = None,
         auth_failure_delay_s: int = 2,
         auth_penalty: bool = True,
@@ -139,6 +150,10 @@ class MailStack(processes.ServerProcess):
         self.imap_port = imap_port or free_port(self.host)
         self.lmtp_port = lmtp_port or free_port(self.host)
         self.doveadm_port = doveadm_port or free_port(self.host)
+        # Mail clients submit here with SMTP AUTH (an app password, or the account
+        # password where allowed); Postfix asks Dovecot's auth service over TCP.
+        self.submission_port = submission_port or free_port(self.host)
+        self.auth_port = auth_port or free_port(self.host)
         # doveadm's HTTP API (Basic auth); a fresh one per stack unless the hub gives its own.
         self.doveadm_password = doveadm_password or secrets.token_urlsafe(24)
         # Guessing passwords over IMAP is slowed as Dovecot does by default (tests that
@@ -222,6 +237,7 @@ class MailStack(processes.ServerProcess):
         _check_port_free(self.host, self.imap_port)
         _check_port_free(self.host, self.lmtp_port)
         _check_port_free(self.host, self.doveadm_port)
+        _check_port_free(self.host, self.auth_port)
         with self.dovecot_log.open("ab") as log:
             log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting dovecot\n".encode())
             log.flush()
@@ -262,6 +278,7 @@ class MailStack(processes.ServerProcess):
         if self._postfix_master_pid() is not None:
             raise MailStackError(f"a Postfix master already serves {self.queue_dir}; stop it")
         _check_port_free(self.host, self.smtp_port)
+        _check_port_free(self.host, self.submission_port)
         done = self._postfix("start")
         if done.returncode != 0:
             raise MailStackError(
@@ -381,11 +398,16 @@ class MailStack(processes.ServerProcess):
             "imap_port": self.imap_port,
             "lmtp_port": self.lmtp_port,
             "doveadm_port": self.doveadm_port,
+            "auth_port": self.auth_port,
             "doveadm_password": self.doveadm_password,
             "conf_dir": self.dovecot_dir,
         }
         processes.write_file(self.dovecot_conf, _render("dovecot.conf.tmpl", values), 0o600)
-        for role, body in (("passdb", DOVECOT_PASSDB), ("userdb", DOVECOT_USERDB)):
+        for role, body in (
+            ("apppw", DOVECOT_APP_PASSDB),
+            ("passdb", DOVECOT_PASSDB),
+            ("userdb", DOVECOT_USERDB),
+        ):
             text = _render(
                 "dovecot-ldap.conf.ext.tmpl",
                 {
@@ -416,6 +438,8 @@ class MailStack(processes.ServerProcess):
             "conf_dir": self.postfix_dir,
             "lmtp_port": self.lmtp_port,
             "smtp_port": self.smtp_port,
+            "submission_port": self.submission_port,
+            "auth_port": self.auth_port,
         }
         processes.write_file(self.postfix_dir / "main.cf", _render("main.cf.tmpl", values), 0o644)
         processes.write_file(

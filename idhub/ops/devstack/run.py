@@ -454,6 +454,7 @@ def _mail_env(mail: MailStack | None) -> dict[str, Any]:
     return {
         "smtp": {"host": mail.host, "port": mail.smtp_port},
         "imap": {"host": mail.host, "port": mail.imap_port},
+        "submission": {"host": mail.host, "port": mail.submission_port},  # SMTP AUTH
     }
 
 
