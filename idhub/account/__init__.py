@@ -8,6 +8,13 @@ protocol of its own. One module per section; `pages.py` holds the blueprint and 
 overview.
 """
 
+from idhub.account import (
+    apps,  # noqa: F401
+    mailbox,  # noqa: F401
+    password,  # noqa: F401  (each section registers itself)
+    security,  # noqa: F401
+    sessions,  # noqa: F401
+)
 from idhub.account.pages import bp
 
 __all__ = ["bp"]

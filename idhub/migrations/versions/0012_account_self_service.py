@@ -1,0 +1,26 @@
+"""A lost-phone reset's hand-over code (keyed hash): the person proves it, or the password
+
+Revision ID: 0012_account_self_service
+Revises: 0011_backchannel_logout
+Create Date: 2026-12-05 14:30:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0012_account_self_service"
+down_revision: str | None = "0011_backchannel_logout"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("person_action_token", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("handover_hash", sa.String(length=64), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("person_action_token", schema=None) as batch_op:
+        batch_op.drop_column("handover_hash")
