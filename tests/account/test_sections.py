@@ -70,7 +70,7 @@ def test_sso_account_moved_to_account_sessions(app, hub, person, browser):
     ended = browser.post(
         hub + "/sso/account/sessions/end", data={**form_fields(page.text), "session": "all"}
     )
-    assert ended.status_code == 200 and ended.url.endswith("/sso/login")
+    assert ended.status_code == 200 and "/sso/login?" in ended.url
     assert other.get(hub + "/account", allow_redirects=False).status_code == 303
     forged = requests.post(
         hub + "/account/sessions/end", data={"session": "all"}, allow_redirects=False
