@@ -65,7 +65,9 @@ def mailbox_of(session: Session, person: Person, today: dt.date) -> SimpleNamesp
     )
 
 
-def delegations_of(session: Session, person: Person, today: dt.date) -> tuple[list, list]:
+def delegations_of(
+    session: Session, person: Person, today: dt.date
+) -> tuple[list[SimpleNamespace], list[SimpleNamespace]]:
     """(given, received): delegations running today or later, with the other person."""
     rows = list(
         session.scalars(
@@ -85,7 +87,8 @@ def delegations_of(session: Session, person: Person, today: dt.date) -> tuple[li
             )
         )
     }
-    given, received = [], []
+    given: list[SimpleNamespace] = []
+    received: list[SimpleNamespace] = []
     for row in rows:
         mine = row.owner_id == person.id
         other = others.get(row.deputy_id if mine else row.owner_id)

@@ -184,7 +184,7 @@ def _credentials_page(link: ActionToken, person: Person, keep: bool) -> Response
                     row.used_at = utcnow()
             elif lost:
                 assert secret is not None
-                proven = prove_identity(
+                proven_by = prove_identity(
                     session,
                     keyring,
                     sso,
@@ -192,7 +192,7 @@ def _credentials_page(link: ActionToken, person: Person, keep: bool) -> Response
                     person.id,
                     request.form.get("proof", "")[:1024],
                 )
-                if proven is None:
+                if proven_by is None:
                     link_failure(row)
                     wrong_proof = True
                 else:
@@ -206,7 +206,7 @@ def _credentials_page(link: ActionToken, person: Person, keep: bool) -> Response
                         password=password,
                         secret=secret,
                         code=code[:16],
-                        proven_by=proven,
+                        proven_by=proven_by,
                     )
                     row.used_at = utcnow()
             else:
