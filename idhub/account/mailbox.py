@@ -1,11 +1,13 @@
 """My mailbox (/account/mailbox): the person's address and aliases, the quota, how the
 mailbox stands at the mail server, and the delegations (ủy quyền) given and received.
 
-All of it is what the hub keeps: the address, aliases and quota are the policy's desired
-account (provisioning.policy, the same values the directory target writes and Dovecot
-reads); the state is the mail target's account link (engine/targets/mail.py records
-each converge); delegations are identity/delegations.py's rows. Read-only: delegations
-are made by HR (the HR API), not by the person.
+The address, aliases and quota are the policy's desired account (provisioning.policy,
+the same values the directory target writes and Dovecot reads); the state is the mail
+target's account link (engine/targets/mail.py records each converge); delegations are
+identity/delegations.py's rows. The space used is asked of Dovecot when the page is
+shown (the mail connector's doveadm transport: `mailbox status vsize` over every folder
+of the user; nothing when Dovecot is away or the mail target is the command-line one).
+Read-only: delegations are made by HR (the HR API), not by the person.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from connectors.base import ConnectorError
+from connectors.doveadm import Command
 from idhub.account.pages import SECTIONS, Section, bp, render_section, require_person
 from idhub.db import get_db
 from idhub.identity.snapshots import UnitDirectory, person_snapshots
@@ -37,6 +41,22 @@ def human_bytes(value: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} TiB"  # pragma: no cover - unreachable
+
+
+def used_bytes(username: str) -> int | None:
+    """The size of every folder of the user's mailbox, as Dovecot counts it (or None)."""
+    connector = current_hub().connectors.mailboxes()
+    transport = getattr(connector, "transport", None)
+    if transport is None:
+        return None
+    status = Command("mailboxStatus", {"user": username, "field": ["vsize"], "mailboxMask": ["*"]})
+    try:
+        (reply,) = transport.run([status])
+    except (ConnectorError, ValueError):  # away, or a transport without this command
+        return None
+    if reply.code or not isinstance(reply.output, list):
+        return None
+    return sum(int(row.get("vsize") or 0) for row in reply.output if isinstance(row, dict))
 
 
 def mailbox_of(session: Session, person: Person, today: dt.date) -> SimpleNamespace:
@@ -62,6 +82,7 @@ def mailbox_of(session: Session, person: Person, today: dt.date) -> SimpleNamesp
         served=hub.connectors.mail_enabled,
         state=link.state.value if link is not None else None,
         converged_at=link.last_converged_at if link is not None else None,
+        used=None,
     )
 
 
@@ -117,6 +138,9 @@ def mailbox() -> Response:
         given, received = delegations_of(session, person, today)
     finally:
         session.close()
+    if box.served and box.state == "in_sync" and person.username:  # no session held
+        used = used_bytes(person.username)
+        box.used = human_bytes(used) if used is not None else None
     return render_section(
         "account_mailbox.html",
         title=t("account.title.mailbox"),
