@@ -290,3 +290,5 @@ def person_activation_link(
         fail(exc)
     click.echo(f"{issuer}{link.path}")
     click.echo(f"valid until {link.expires_at:%Y-%m-%d %H:%M} UTC, once", err=True)
+    if link.handover_code:  # a lost phone: the person proves this code (or their password)
+        click.echo(f"hand-over code (give it in person): {link.handover_code}", err=True)
