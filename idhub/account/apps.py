@@ -5,8 +5,8 @@ How apps and roles meet: rules.toml gives roles application roles "<app>:<role>"
 whose `client_id` is such an `<app>` key is gated: it is listed only for people holding
 one of its roles, shown beside it. Any other enabled sign-on client (authorization code
 grant, a redirect URI) is open to every staff member who can sign in, as the hub's
-/oauth/authorize lets them. The link goes to the app's home: the origin of its first
-redirect URI (the hub keeps no separate home page for a client).
+/oauth/authorize lets them. The link goes to the app's home: its registered
+`client_uri`, else the origin of its first redirect URI.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ class App:
 
 
 def home_of(client: OAuthClient) -> str | None:
+    if client.client_uri:
+        return client.client_uri
     for uri in client.redirect_uris or []:
         parts = urlsplit(uri)
         if parts.scheme in ("https", "http") and parts.netloc:

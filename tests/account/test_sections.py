@@ -34,6 +34,7 @@ def test_my_apps_lists_the_sign_on_apps_the_person_may_open(app, hub, person, br
         name="Lịch công tác",
         client_id="calendar-app",
         redirect_uris=["https://lich.laichau.gov.vn/oidc/cb"],
+        client_uri="https://lich.laichau.gov.vn/trang-chu",
     )
     register_app(
         app,
@@ -50,7 +51,8 @@ def test_my_apps_lists_the_sign_on_apps_the_person_may_open(app, hub, person, br
     )
     assert "vai trò: user" in page.text
     # Open to every staff member (no role in the rules names it).
-    assert '<a href="https://lich.laichau.gov.vn/" rel="noopener">Lịch công tác</a>' in page.text
+    home = "https://lich.laichau.gov.vn/trang-chu"  # its client_uri
+    assert f'<a href="{home}" rel="noopener">Lịch công tác</a>' in page.text
     # Gated by a role the person lacks; a machine client: not listed.
     assert "Kiểm toán nội bộ" not in page.text and "Đồng bộ" not in page.text
     assert requests.get(hub + "/account/apps", allow_redirects=False).status_code == 303
