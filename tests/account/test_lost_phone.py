@@ -7,10 +7,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from click.testing import CliRunner
 
+from idhub.cli import main
 from tests.account.helpers import events
 from tests.conftest import Api, register_client, token_for
 from tests.fixtures.sso import PASSWORD, code_at, form_fields, open_link, sign_in
+from tests.oidc.test_admin import _env
 
 NEW_PASSWORD = "Mất điện thoại ở chợ phiên 2027"
 
@@ -79,3 +82,35 @@ def test_five_wrong_proofs_end_the_link(app, hub, officer, person):
     assert reopened.status_code == 404
     # The person's sign-in still works as before: nothing was changed.
     assert sign_in(hub, person["username"], PASSWORD, person["secret"]).status_code == 303
+
+
+def test_the_command_line_prints_the_hand_over_code(app, hub, person, settings, monkeypatch):
+    """`idhub person activation-link --reset --reset-second-factor`: the link on stdout,
+    the hand-over code on stderr (for the officer at the server, never in the link)."""
+    _env(monkeypatch, settings)
+    out = CliRunner().invoke(
+        main,
+        [
+            "person",
+            "activation-link",
+            person["username"],
+            "--reset",
+            "--reason",
+            "Phiếu 80: mất điện thoại",
+            "--reset-second-factor",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    assert out.stdout.strip().startswith(hub + "/sso/activate#")
+    handover = re.search(r"hand-over code \(give it in person\): (\d{4}-\d{4})", out.stderr)
+    assert handover is not None
+    browser, page = open_link(hub, out.stdout.strip().replace(hub, ""))
+    secret, done = _submit(
+        browser,
+        hub,
+        page,
+        proof=handover.group(1),
+        password=NEW_PASSWORD,
+        password2=NEW_PASSWORD,
+    )
+    assert done.status_code == 200, done.text
