@@ -8,7 +8,14 @@ protocol of its own. One module per section; `pages.py` holds the blueprint and 
 overview.
 """
 
-from idhub.account import app_passwords, passkeys  # noqa: F401  (routes and sections)
+# Import order is the navigation's order: each section appends itself to SECTIONS.
+from idhub.account import password  # noqa: F401, I001
+from idhub.account import security  # noqa: F401
+from idhub.account import passkeys  # noqa: F401
+from idhub.account import app_passwords  # noqa: F401
+from idhub.account import apps  # noqa: F401
+from idhub.account import mailbox  # noqa: F401
+from idhub.account import sessions  # noqa: F401
 from idhub.account.pages import bp
 
 __all__ = ["bp"]

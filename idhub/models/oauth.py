@@ -28,6 +28,8 @@ class OAuthClient(Base):
     redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
     post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
     backchannel_logout_uri: Mapped[str | None] = mapped_column(Text)
+    # The app's home page (OIDC Dynamic Registration's client_uri): the "my apps" link.
+    client_uri: Mapped[str | None] = mapped_column(Text)
     # First-party apps of the province skip the consent screen.
     first_party: Mapped[bool] = mapped_column(Boolean, default=False)
     # Refresh tokens only when the app asks for offline_access, unless this is set.

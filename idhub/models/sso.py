@@ -135,6 +135,9 @@ class ActionToken(Base):
     reset_second_factor: Mapped[bool] = mapped_column(Boolean, default=False)
     # Wrong current codes on a reset page: the link dies after a few.
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # A lost-phone reset (second factor re-enrolled): the keyed hash of the code the
+    # officer hands over in person; the person proves it or their password first.
+    handover_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class LoginThrottle(Base):

@@ -66,6 +66,14 @@ class ActionLinkSchema(Schema):
     purpose = fields.String()
     expires_at = fields.DateTime()
     reset_second_factor = fields.Boolean()
+    handover_code = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "A reset that re-enrols the second factor: a code for the officer "
+            "to hand over in person (never sent to the person by mail or chat). The link's "
+            "page enrols a new TOTP only after the person enters it or their password."
+        },
+    )
 
 
 def _link(person_id: uuid.UUID, purpose: str, **options: object) -> dict:
@@ -92,6 +100,7 @@ def _link(person_id: uuid.UUID, purpose: str, **options: object) -> dict:
         "purpose": purpose,
         "expires_at": link.expires_at,
         "reset_second_factor": purpose == ACTIVATE or bool(options.get("reset_second_factor")),
+        "handover_code": link.handover_code,
     }
 
 
@@ -127,7 +136,9 @@ class PersonAccessReset(MethodView):
 
         The reason is audited with who asked and for whom; resets are rate-limited per
         client and per person. The second factor is kept (the person proves it on the
-        page) unless `reset_second_factor` is true. The link is never stored, so an
+        page) unless `reset_second_factor` is true (a lost phone): then the answer carries
+        a `handover_code` for the person, given in person, and the page asks for it or
+        the person's password before a new TOTP is enrolled. The link is never stored, so an
         Idempotency-Key is not replayed here: a retry issues a new link.
         """
         return _link(

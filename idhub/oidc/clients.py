@@ -58,6 +58,7 @@ def create_client(
     redirect_uris: list[str] | None = None,
     post_logout_redirect_uris: list[str] | None = None,
     backchannel_logout_uri: str | None = None,
+    client_uri: str | None = None,
     first_party: bool = False,
     refresh_without_offline: bool = False,
     refresh_token_ttl_s: int | None = None,
@@ -84,6 +85,8 @@ def create_client(
     ]
     if backchannel_logout_uri:
         _check_uri(backchannel_logout_uri, "backchannel_logout_uri")
+    if client_uri:
+        _check_uri(client_uri, "client_uri")
     if "authorization_code" in grant_types and not redirect_uris:
         raise Invalid(
             "A sign-on client needs at least one redirect URI.",
@@ -118,6 +121,7 @@ def create_client(
         redirect_uris=redirect_uris,
         post_logout_redirect_uris=post_logout,
         backchannel_logout_uri=backchannel_logout_uri or None,
+        client_uri=client_uri or None,
         first_party=first_party,
         refresh_without_offline=refresh_without_offline,
         refresh_token_ttl_s=refresh_token_ttl_s,

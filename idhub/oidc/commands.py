@@ -39,6 +39,7 @@ def client() -> None:
     "--post-logout-redirect-uri", "post_logout_uris", multiple=True, help="Exact URI; repeat."
 )
 @click.option("--backchannel-logout-uri", default=None, help="Where logout tokens are POSTed.")
+@click.option("--client-uri", default=None, help="The app's home page (linked on /account/apps).")
 @click.option("--first-party", is_flag=True, help="A province app: no consent screen.")
 @click.option(
     "--refresh-without-offline-access",
@@ -64,6 +65,7 @@ def client_create(
     redirect_uris: tuple[str, ...],
     post_logout_uris: tuple[str, ...],
     backchannel_logout_uri: str | None,
+    client_uri: str | None,
     first_party: bool,
     refresh_without_offline: bool,
     refresh_token_ttl_s: int | None,
@@ -99,6 +101,7 @@ def client_create(
                 redirect_uris=list(redirect_uris),
                 post_logout_redirect_uris=list(post_logout_uris),
                 backchannel_logout_uri=backchannel_logout_uri,
+                client_uri=client_uri,
                 first_party=first_party,
                 refresh_without_offline=refresh_without_offline,
                 refresh_token_ttl_s=refresh_token_ttl_s,
@@ -290,3 +293,5 @@ def person_activation_link(
         fail(exc)
     click.echo(f"{issuer}{link.path}")
     click.echo(f"valid until {link.expires_at:%Y-%m-%d %H:%M} UTC, once", err=True)
+    if link.handover_code:  # a lost phone: the person proves this code (or their password)
+        click.echo(f"hand-over code (give it in person): {link.handover_code}", err=True)

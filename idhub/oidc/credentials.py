@@ -5,7 +5,10 @@ fragment (`/sso/activate#<token>`): browsers never send a fragment, so no access
 proxy or Referer holds it; the page hands it over in a POST body. An activation (HR,
 `hr:write`) lives at most 24 h; an access reset (a security officer, `access:reset`, with
 a reason, rate-limited per issuer and per person) at most 1 h, and re-enrols the second
-factor only when asked to: otherwise the person proves the current one.
+factor only when asked to: otherwise the person proves the current one. A reset that
+re-enrols it (a lost phone) comes with a hand-over code, returned once to the officer
+who gives it to the person in person: the link's page enrols a new TOTP only after the
+person proves their password or that code (the link alone is not enough).
 
 Using a link sets the password (argon2id, checked against the rules) and, when enrolling,
 a fresh TOTP secret (encrypted) proven by one code and new recovery codes; it unlocks the
@@ -30,6 +33,7 @@ from idhub.keyring import Keyring
 from idhub.models import ActionToken, Person, PersonCredential, utcnow
 from idhub.oidc import totp
 from idhub.oidc.login import credential
+from idhub.oidc.passkeys import remove_all as remove_all_passkeys
 from idhub.oidc.passwords import check_password_rules, hash_password
 from idhub.oidc.settings import (
     MAX_ACTIVATION_LINK_TTL_S,
@@ -55,6 +59,24 @@ class ActionLink:
     token: str
     path: str  # the token in the fragment: never sent to a server, never logged
     expires_at: dt.datetime
+    # A lost-phone reset: the code the officer hands over in person (else None).
+    handover_code: str | None = None
+
+
+def new_handover_code() -> str:
+    """Eight digits in two groups, read out or written down: `4821-0937`. A link dies
+    after MAX_LINK_FAILURES wrong proofs, so 10^8 codes leave guessing nothing."""
+    digits = f"{secrets.randbelow(10**8):08d}"
+    return f"{digits[:4]}-{digits[4:]}"
+
+
+def handover_matches(keyring: Keyring, row: ActionToken, proof: str) -> bool:
+    """The code handed over in person, compared keyed-hashed in constant time."""
+    digits = "".join(c for c in proof if c.isdigit())
+    if row.handover_hash is None or len(digits) != 8 or len(proof.strip()) > 12:
+        return False
+    wanted = keyring.token_hash(f"{digits[:4]}-{digits[4:]}")
+    return secrets.compare_digest(wanted, row.handover_hash)
 
 
 def check_reset_rate(
@@ -128,6 +150,7 @@ def issue_action_link(
     )
     token = secrets.token_urlsafe(32)
     expires = now + dt.timedelta(seconds=ttl_s)
+    handover = new_handover_code() if purpose == RESET and second_factor else None
     session.add(
         ActionToken(
             token_hash=keyring.token_hash(token),
@@ -138,6 +161,7 @@ def issue_action_link(
             issued_by=actor.id,
             reset_second_factor=second_factor,
             failed_attempts=0,
+            handover_hash=keyring.token_hash(handover) if handover else None,
         )
     )
     audit.record(
@@ -149,7 +173,7 @@ def issue_action_link(
         after={"expires_at": expires, "reset_second_factor": second_factor},
         reason=reason,
     )
-    return ActionLink(token, f"{LINK_PATH}#{token}", expires)
+    return ActionLink(token, f"{LINK_PATH}#{token}", expires, handover)
 
 
 def _live(row: ActionToken | None) -> ActionToken | None:
@@ -256,6 +280,8 @@ def set_credentials(
     cred.locked_until = None
     mark_directory_password(session, cred, actor.request_id)
     codes = totp.new_recovery_codes(session, keyring, person.id)
+    # a new second factor replaces every old one: a lost phone may carry a passkey too
+    remove_all_passkeys(session, audit, actor, person.id, "second factor enrolled anew")
     audit.record(
         session, actor=actor, action="sso.password.set", object_type="person", object_id=person.id
     )

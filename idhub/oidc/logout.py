@@ -67,9 +67,11 @@ def end_access(
     reason: str,
     session_id: uuid.UUID | None = None,
     revoke_all_tokens: bool = True,
+    keep_session: uuid.UUID | None = None,
 ) -> Ended:
-    """End the people's live sessions (or one session), revoke their tokens and queue the
-    apps' back-channel logouts. (`keyring` and `conf` are unused here now: the worker signs
+    """End the people's live sessions (or one session, or all but `keep_session`: the
+    person's "end my other sessions"), revoke their tokens and queue the apps'
+    back-channel logouts. (`keyring` and `conf` are unused here now: the worker signs
     each logout token at delivery; kept so every caller stays as it was.)"""
     people = list(dict.fromkeys(person_ids))
     ended = Ended()
@@ -82,6 +84,8 @@ def end_access(
         )
         if session_id is not None:
             query = query.where(SsoSession.id == session_id)
+        if keep_session is not None:
+            query = query.where(SsoSession.id != keep_session)
         live = list(session.execute(query))
         ended.sessions = [sid for sid, _ in live]
         if ended.sessions:
@@ -109,7 +113,7 @@ def end_access(
             queue_notices(session, ended.notices, f"logout: {reason}")
         token_filter = (
             OAuthToken.person_id.in_(people)
-            if revoke_all_tokens and session_id is None
+            if revoke_all_tokens and session_id is None and keep_session is None
             else OAuthToken.session_id.in_(ended.sessions or [uuid.UUID(int=0)])
         )
         live_tokens = [OAuthToken.revoked_at.is_(None), token_filter]

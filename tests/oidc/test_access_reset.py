@@ -142,9 +142,17 @@ def test_a_reset_keeps_the_second_factor_and_asks_for_it(app, hub, officer, pers
 
 
 def test_a_reset_re_enrols_the_second_factor_only_when_asked(app, hub, officer, person):
-    url = _reset(officer, person["id"], reset_second_factor=True).json["url"]
-    assert "#" in url
-    secret, codes, response = activate(hub, _path(url, hub), NEW_PASSWORD)
+    """A lost phone: the link alone is not enough; the person proves the hand-over code
+    the officer got back from the API (or their password, test_account_lost_phone)."""
+    assert _reset(officer, person["id"]).json["handover_code"] is None  # not a lost phone
+    answer = _reset(officer, person["id"], reset_second_factor=True).json
+    url, handover = answer["url"], answer["handover_code"]
+    assert "#" in url and re.fullmatch(r"\d{4}-\d{4}", handover)
+    refused = activate(hub, _path(url, hub), NEW_PASSWORD)[2]  # no proof
+    assert refused.status_code == 400
+    secret, codes, response = activate(
+        hub, _path(url, hub), NEW_PASSWORD, extra={"proof": handover}
+    )
     assert response.status_code == 200 and len(codes) == 10 and secret != person["secret"]
 
 

@@ -34,7 +34,7 @@ def test_userinfo_takes_the_token_in_a_form_body(app, hub, browser, person):
 
 
 def test_sessions_page_shows_vietnam_time(app, hub, browser, person):
-    page = browser.get(hub + "/sso/account")
+    page = browser.get(hub + "/account/sessions")
     assert page.status_code == 200
     with app.extensions["idhub"].db.transaction() as session:
         created = session.scalar(select(SsoSession.created_at).where(SsoSession.ended_at.is_(None)))

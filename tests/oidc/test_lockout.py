@@ -53,7 +53,7 @@ def test_lockout_is_per_account_and_address(app, hub, person):
     done = sign_in(hub, person["username"], PASSWORD, person["secret"], browser=owner)
     assert done.status_code == 303, done.text
     # And sees it on their account page.
-    page = owner.get(hub + "/sso/account")
+    page = owner.get(hub + "/account/sessions")
     assert page.status_code == 200
     assert "Đăng nhập sai trong 30 ngày qua: 5 lần, từ 1 địa chỉ; 1 địa chỉ bị khoá" in page.text
 

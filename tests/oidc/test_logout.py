@@ -40,7 +40,7 @@ def receiver():
 
 
 def _signed_in_account(browser, hub) -> bool:
-    response = browser.get(hub + "/sso/account", allow_redirects=False)
+    response = browser.get(hub + "/account/sessions", allow_redirects=False)
     return response.status_code == 200
 
 
@@ -110,19 +110,19 @@ def test_person_lists_and_ends_own_sessions(app, hub, person):
     )
     registered = register_app(app, name="Nhân sự")
     code_flow(hub, second, registered)
-    page = first.get(hub + "/sso/account")
+    page = first.get(hub + "/account/sessions")
     assert page.text.count("data-session=") == 2 and "Nhân sự" in page.text
     with app.extensions["idhub"].db.transaction() as session:
         mine = session.scalars(select(SsoSession).order_by(SsoSession.created_at)).all()
     other_id = str(mine[1].id)
     ended = first.post(
-        hub + "/sso/account/sessions/end", data={**form_fields(page.text), "session": other_id}
+        hub + "/account/sessions/end", data={**form_fields(page.text), "session": other_id}
     )
     assert ended.status_code == 200
     assert not _signed_in_account(second, hub)
     assert _signed_in_account(first, hub)
     everywhere = first.post(
-        hub + "/sso/account/sessions/end", data={**form_fields(page.text), "session": "all"}
+        hub + "/account/sessions/end", data={**form_fields(page.text), "session": "all"}
     )
     assert everywhere.url.startswith(hub + "/sso/login")
     with app.extensions["idhub"].db.transaction() as session:
@@ -150,8 +150,11 @@ def test_password_reaches_the_directory(app, hub, api):
 
 
 def test_password_reset_link_ends_sessions(app, hub, browser, person):
-    _, _, response = activate(
-        hub, action_link(app, person["id"], "reset"), "Một mật khẩu mới rất dài 2027"
+    _, _, response = activate(  # a lost-phone reset: the password proves who it is
+        hub,
+        action_link(app, person["id"], "reset"),
+        "Một mật khẩu mới rất dài 2027",
+        extra={"proof": PASSWORD},
     )
     assert response.status_code == 200
     assert not _signed_in_account(browser, hub)

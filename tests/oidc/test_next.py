@@ -26,7 +26,7 @@ OFF_SITE = [
 
 @pytest.mark.parametrize("value", OFF_SITE)
 def test_off_site_or_odd_targets_fall_back_to_the_account_page(value):
-    assert safe_next(value) == "/sso/account"
+    assert safe_next(value) == "/account"
 
 
 @pytest.mark.parametrize(
@@ -43,4 +43,4 @@ def test_paths_on_this_hub_are_kept(value):
 
 def test_sign_in_never_redirects_off_site(app, hub, person):
     done = sign_in(hub, person["username"], PASSWORD, person["secret"], next_url="/\t/evil.example")
-    assert done.status_code == 303 and done.headers["Location"] == "/sso/account"
+    assert done.status_code == 303 and done.headers["Location"] == "/account"

@@ -560,7 +560,7 @@ def test_forms_need_the_csrf_token(app, hub, person):
 
 
 def test_security_headers_and_cookies(app, hub, browser):
-    page = browser.get(hub + "/sso/account")
+    page = browser.get(hub + "/account/sessions")
     assert page.status_code == 200
     csp = page.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp

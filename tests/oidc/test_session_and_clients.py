@@ -38,21 +38,21 @@ def test_an_idle_session_ends(app, hub, browser, settings):
     idle = settings["sso"].get("session_idle_s", 1800)
     assert idle == 1800  # 30 minutes for staff by default
     _age_sessions(app, idle + 1)
-    page = browser.get(hub + "/sso/account", allow_redirects=False)
+    page = browser.get(hub + "/account/sessions", allow_redirects=False)
     assert page.status_code == 303 and page.headers["Location"].startswith("/sso/login")
 
 
 def test_use_moves_last_seen_at_most_once_a_minute(app, hub, browser, settings):
     _age_sessions(app, 20)
     before = _last_seen(app)
-    assert browser.get(hub + "/sso/account").status_code == 200
+    assert browser.get(hub + "/account/sessions").status_code == 200
     assert _last_seen(app) == before  # within the minute: no write
     _age_sessions(app, settings["sso"].get("session_idle_s", 1800) - 60)
-    assert browser.get(hub + "/sso/account").status_code == 200
+    assert browser.get(hub + "/account/sessions").status_code == 200
     assert (dt.datetime.now(dt.UTC) - _last_seen(app)).total_seconds() < 30
     # So a session in use outlives the idle limit.
     _age_sessions(app, 120)
-    assert browser.get(hub + "/sso/account").status_code == 200
+    assert browser.get(hub + "/account/sessions").status_code == 200
 
 
 # ------------------------------------------------------------------ HSTS

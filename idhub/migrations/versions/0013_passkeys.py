@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013_passkeys"
-down_revision: str | None = "0011_backchannel_logout"
+down_revision: str | None = "0012_account_self_service"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

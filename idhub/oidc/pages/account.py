@@ -1,30 +1,22 @@
-"""The "my account" page (/sso/account): a person's live sessions and the apps holding their
-tokens; ending one session or all of them."""
+"""What the person's own pages show of their sign-on: recent failures and local times.
+
+The "my sessions" page itself moved to /account/sessions (idhub/account/sessions.py);
+/sso/account and its form's address answer with a permanent redirect there."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 from types import SimpleNamespace
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import abort, redirect, request
+from flask import redirect
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from idhub.db import get_db
-from idhub.models import LoginLock, OAuthClient, OAuthToken, SsoSession, utcnow
-from idhub.oidc.i18n import t
-from idhub.oidc.pages.common import (
-    bp,
-    check_csrf,
-    end_own_access,
-    error_page,
-    render_page,
-    signed_in,
-)
+from idhub.models import LoginLock, utcnow
+from idhub.oidc.pages.common import bp
 
 try:  # staff read times in Vietnam's time (no daylight saving: UTC+7 all year)
     LOCAL_TZ: dt.tzinfo = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -61,60 +53,11 @@ def recent_failures(session: Session, person_id: uuid.UUID) -> SimpleNamespace |
 
 @bp.get("/sso/account")
 def account() -> Response:
-    user = signed_in()
-    if user is None:
-        return redirect("/sso/login?" + urlencode({"next": "/sso/account"}), 303)
-    session = get_db().session(write=False)
-    try:
-        sessions = list(
-            session.scalars(
-                select(SsoSession)
-                .where(
-                    SsoSession.person_id == user.person.id,
-                    SsoSession.ended_at.is_(None),
-                    SsoSession.expires_at > utcnow(),
-                )
-                .order_by(SsoSession.created_at.desc())
-            )
-        )
-        apps = list(
-            session.execute(
-                select(OAuthClient.client_id, OAuthClient.name)
-                .distinct()
-                .join(OAuthToken, OAuthToken.client_id == OAuthClient.client_id)
-                .where(OAuthToken.person_id == user.person.id, OAuthToken.revoked_at.is_(None))
-            )
-        )
-        failures = recent_failures(session, user.person.id)
-    finally:
-        session.close()
-    return render_page(
-        "sso_account.html",
-        failures=failures,
-        title=t("title.account"),
-        person=user.person,
-        sessions=sessions,
-        apps=apps,
-        current=user.session.id if user.session else None,
-        local_time=local_time,
-    )
+    """Moved to /account/sessions (the account wing)."""
+    return redirect("/account/sessions", 301)
 
 
 @bp.post("/sso/account/sessions/end")
 def end_session_page() -> Response:
-    user = signed_in()
-    if user is None:
-        return redirect("/sso/login", 303)
-    if not check_csrf():
-        return error_page("error.csrf")
-    which = request.form.get("session", "all")
-    only = None
-    if which != "all":
-        try:
-            only = uuid.UUID(which)
-        except ValueError:
-            abort(400)
-    end_own_access(
-        user.person.id, "ended by the person", session_id=only, revoke_all_tokens=only is None
-    )
-    return redirect("/sso/account", 303)
+    """Moved: 308 keeps the method and the form (its CSRF token) for the new address."""
+    return redirect("/account/sessions/end", 308)

@@ -44,6 +44,7 @@ from idhub.oidc.pages.common import (
     sso_settings,
 )
 from idhub.oidc.passwords import check_password_rules
+from idhub.oidc.second_factor import prove_identity, re_enrol
 from idhub.services import current_hub
 
 
@@ -64,7 +65,10 @@ def old_link(_old: str) -> Response:
 
 
 def _load(link_id: int) -> tuple[ActionToken, Person, bool] | None:
-    """The live link, its person, and whether the page keeps the second factor."""
+    """The live link, its person, and whether the page keeps the second factor.
+
+    A reset that re-enrols the factor (a lost phone) has a hand-over code: the person
+    proves it or their password before the new TOTP is set (`_lost_phone`)."""
     session = get_db().session(write=False)
     try:
         link = valid_action_link(session, link_id)
@@ -83,6 +87,10 @@ def _load(link_id: int) -> tuple[ActionToken, Person, bool] | None:
         return link, person, keep
     finally:
         session.close()
+
+
+def _lost_phone(link: ActionToken) -> bool:
+    return link.purpose == RESET and link.handover_hash is not None
 
 
 def _hand_over() -> Response:
@@ -126,6 +134,7 @@ def _credentials_page(link: ActionToken, person: Person, keep: bool) -> Response
         person=person,
         keep_factor=keep,
         min_length=sso.password_min_length,
+        lost_phone=_lost_phone(link),
     )
     secret = None
     if not keep:
@@ -141,6 +150,7 @@ def _credentials_page(link: ActionToken, person: Person, keep: bool) -> Response
     if not check_csrf():
         return error_page("error.csrf")
     password = request.form.get("password", "")[:1024]
+    lost = _lost_phone(link)
     if password != request.form.get("password2", "")[:1024]:
         return render_page(
             "sso_activate.html", 400, errors=[t("error.password_mismatch")], **context
@@ -148,7 +158,7 @@ def _credentials_page(link: ActionToken, person: Person, keep: bool) -> Response
     code = request.form.get("code", "")[:64]
     db = get_db()
     codes: list[str] | None = None
-    wrong_code = False
+    wrong_code = wrong_proof = False
     try:
         with db.transaction() as session:
             row = valid_action_link(session, link.id, lock=True)
@@ -170,6 +180,33 @@ def _credentials_page(link: ActionToken, person: Person, keep: bool) -> Response
                 else:
                     set_password_only(
                         session, hub.audit, sso, who, live, cred, password=password, reason="reset"
+                    )
+                    row.used_at = utcnow()
+            elif lost:
+                assert secret is not None
+                proven_by = prove_identity(
+                    session,
+                    keyring,
+                    sso,
+                    row,
+                    person.id,
+                    request.form.get("proof", "")[:1024],
+                )
+                if proven_by is None:
+                    link_failure(row)
+                    wrong_proof = True
+                else:
+                    codes = re_enrol(
+                        session,
+                        keyring,
+                        hub.audit,
+                        sso,
+                        who,
+                        live,
+                        password=password,
+                        secret=secret,
+                        code=code[:16],
+                        proven_by=proven_by,
                     )
                     row.used_at = utcnow()
             else:
@@ -197,6 +234,8 @@ def _credentials_page(link: ActionToken, person: Person, keep: bool) -> Response
             for p in problems
         ]
         return render_page("sso_activate.html", 400, errors=messages, **context)
+    if wrong_proof:
+        return render_page("sso_activate.html", 400, errors=[t("error.proof_failed")], **context)
     if wrong_code:
         return render_page("sso_activate.html", 400, errors=[t("error.code_failed")], **context)
     flow.pop("enrol", None)

@@ -68,7 +68,7 @@ def check_csrf() -> bool:
     return bool(sent) and hmac.compare_digest(sent, flow.get("csrf", ""))
 
 
-HOME = "/sso/account"
+HOME = "/account"
 _MAX_NEXT = 4096
 
 
@@ -185,9 +185,15 @@ def logout_settings() -> LogoutSettings:
 
 
 def end_own_access(
-    person_id: uuid.UUID, reason: str, *, session_id: uuid.UUID | None, revoke_all_tokens: bool
+    person_id: uuid.UUID,
+    reason: str,
+    *,
+    session_id: uuid.UUID | None,
+    revoke_all_tokens: bool,
+    keep_session: uuid.UUID | None = None,
 ) -> None:
-    """A person ends their own access: one session (and its tokens) or all of them."""
+    """A person ends their own access: one session (and its tokens), all of them, or all
+    but `keep_session` (the one they are using)."""
     hub = current_hub()
     end_access(
         get_db(),
@@ -199,4 +205,5 @@ def end_own_access(
         reason=reason,
         session_id=session_id,
         revoke_all_tokens=revoke_all_tokens,
+        keep_session=keep_session,
     )

@@ -42,6 +42,7 @@ from idhub.services import current_hub
 from idhub.web.proxies import throttle_key
 
 PENDING_TTL_S = 300  # between the password and the TOTP code
+AFTER_RECOVERY_PAGE = "/account/security"  # the account wing's second-factor page
 
 
 @bp.get("/sso/login")
@@ -186,6 +187,9 @@ def code_submit() -> Response:
         )
         return allow_form_redirect(page, _pending_target())
     next_url = safe_next(flow.pop("pending", {}).get("next"))
+    if method == "recovery":  # a lost phone, likely: re-enrol first, then carry on
+        flow["after_recovery"] = next_url
+        next_url = AFTER_RECOVERY_PAGE
     response = redirect(next_url, 303)
     set_cookie(response, secret, secure=secure_cookies(), max_age=sso.session_ttl_s)
     return response
