@@ -25,9 +25,9 @@ from idhub.keyring import Keyring
 from idhub.models import ActionToken, Person, PersonCredential, RecoveryCode, utcnow
 from idhub.oidc import totp
 from idhub.oidc.credentials import handover_matches, set_credentials
-from idhub.oidc.passkeys import remove_all as remove_all_passkeys
 from idhub.oidc.failures import note_failure
 from idhub.oidc.login import credential
+from idhub.oidc.passkeys import remove_all as remove_all_passkeys
 from idhub.oidc.passwords import verify_password
 from idhub.oidc.settings import SsoSettings
 from idhub.oidc.throttle import code_locked, count_code_failure
