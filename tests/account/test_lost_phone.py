@@ -5,11 +5,14 @@ or the hand-over code the API returned to the officer, five wrong proofs end the
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from idhub.cli import main
+from idhub.models import Passkey
 from tests.account.helpers import events
 from tests.conftest import Api, register_client, token_for
 from tests.fixtures.sso import PASSWORD, code_at, form_fields, open_link, sign_in
@@ -38,7 +41,26 @@ def _submit(browser, hub, page, **data):  # type: ignore[no-untyped-def]
     return secret, browser.post(hub + "/sso/activate", data={**form_fields(page.text), **fields})
 
 
+def _passkeys(app, person: dict) -> int:  # type: ignore[no-untyped-def]
+    with app.extensions["idhub"].db.reading() as session:
+        return len(
+            session.scalars(
+                select(Passkey).where(Passkey.person_id == uuid.UUID(person["id"]))
+            ).all()
+        )
+
+
 def test_proven_by_the_password_only_the_second_factor_is_new(app, hub, officer, person):
+    with app.extensions["idhub"].db.transaction() as session:  # a passkey on the lost phone
+        session.add(
+            Passkey(
+                person_id=uuid.UUID(person["id"]),
+                credential_id="bWF0LWRpZW4tdGhvYWk",
+                public_key=b"cose",
+                name="Điện thoại cũ",
+            )
+        )
+    assert _passkeys(app, person) == 1
     path, _ = _lost_phone_reset(officer, hub, person)
     browser, page = open_link(hub, path)
     assert 'name="proof"' in page.text
@@ -50,6 +72,9 @@ def test_proven_by_the_password_only_the_second_factor_is_new(app, hub, officer,
     assert sign_in(hub, person["username"], PASSWORD, secret, step=1).status_code == 303
     [event] = events(app, "sso.totp.enrol", person["id"])[-1:]
     assert "proven by password" in (event.reason or "")
+    # Every old second factor goes: the phone's passkey no longer signs in.
+    assert _passkeys(app, person) == 0
+    assert events(app, "sso.passkey.remove_all", person["id"])
 
 
 def test_proven_by_the_hand_over_code_a_new_password_is_needed(app, hub, officer, person):
