@@ -1,5 +1,6 @@
 """What every storage hook shares: one write transaction, the running app's keyring, audit
-log and sign-on settings, the issuer, revoking a token family and auditing a sign-on event."""
+log and sign-on settings, the issuer, revoking a token family, recording a consent and
+auditing a sign-on event."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from flask import g, has_request_context, request
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from idhub.changes.chain import Actor, AuditLog
-from idhub.db import WRITE_METHODS, db_session, get_db
+from idhub.db import WRITE_METHODS, db_session, get_db, table_of, upsert
 from idhub.keyring import Keyring
-from idhub.models import OAuthToken, utcnow
+from idhub.models import Consent, OAuthToken, utcnow
 from idhub.oidc.settings import SsoSettings
 from idhub.oidc.state import oidc_state
 from idhub.services import current_hub
@@ -90,3 +91,25 @@ def record_audit(
         object_id=object_id,
         after=after,
     )
+
+
+def record_consent(session: Session, person_id: uuid.UUID, client_id: str, scope: str) -> None:
+    """A person allows a client these scopes (added to what they allowed before).
+
+    Several tabs may allow the same app at the same moment: the row is made with INSERT …
+    ON CONFLICT DO NOTHING (the others wait for it, then find it) and the scopes merged
+    under a row lock, so every tab goes through and none fails on the primary key."""
+    now = utcnow()
+    session.execute(
+        upsert(session, table_of(Consent))
+        .values(person_id=person_id, client_id=client_id, scope="", granted_at=now)
+        .on_conflict_do_nothing(index_elements=["person_id", "client_id"])
+    )
+    row = session.scalars(
+        select(Consent)
+        .where(Consent.person_id == person_id, Consent.client_id == client_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    row.scope = " ".join(sorted(set(row.scope.split()) | set(scope.split())))
+    row.granted_at = now
