@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import uuid
 from typing import Any
 
 from authlib.oauth2.rfc6749 import OAuth2Request, grants
@@ -26,9 +27,9 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
 from flask import g
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
-from idhub.db import get_db
+from idhub.db import db_session, get_db, table_of
 from idhub.models import AuthorizationCode, utcnow
 from idhub.oidc import keys
 from idhub.oidc.models import ALL_METHODS, Client, CodeModel, SignedIn, issued_to
@@ -42,6 +43,8 @@ from idhub.oidc.storage import (
 )
 from idhub.oidc.userinfo import user_info
 
+_CODES = table_of(AuthorizationCode)
+
 
 def offers_refresh(client: Client, scope: str | None) -> bool:
     """A refresh token for this grant: the client may refresh, and the app asked for
@@ -54,6 +57,16 @@ def offers_refresh(client: Client, scope: str | None) -> bool:
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS  # "none" only for public clients (Client)
 
+    _validated: tuple[str | None] | None = None
+
+    def validate_authorization_request(self) -> str | None:
+        """Authlib validates the same request twice (for the consent page, then again
+        before the redirect back): the checks run once per grant, the answer (or the
+        error) is the same the second time."""
+        if self._validated is None:
+            self._validated = (super().validate_authorization_request(),)
+        return self._validated[0]
+
     def generate_token(self, *args: Any, include_refresh_token: bool = True, **kwargs: Any) -> dict:
         scope = kwargs.get("scope")
         include = include_refresh_token and offers_refresh(self.request.client, scope)
@@ -63,61 +76,56 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         user: SignedIn = request.user
         data = request.payload.data
         now = utcnow()
+        hub_session = user.session
         with writing() as session:
-            session.add(
-                AuthorizationCode(
-                    code_hash=keyring().token_hash(code),
-                    client_id=request.client.get_client_id(),
-                    person_id=user.person.id,
-                    session_id=user.session.id if user.session else None,
-                    redirect_uri=request.payload.redirect_uri
+            session.execute(
+                insert(_CODES),
+                {
+                    "id": uuid.uuid4(),
+                    "code_hash": keyring().token_hash(code),
+                    "client_id": request.client.get_client_id(),
+                    "person_id": user.person.id,
+                    "session_id": hub_session.id if hub_session else None,
+                    "redirect_uri": request.payload.redirect_uri
                     or request.client.get_default_redirect_uri(),
-                    scope=request.scope or "",
-                    nonce=data.get("nonce"),
-                    code_challenge=data.get("code_challenge"),
-                    code_challenge_method=data.get("code_challenge_method"),
-                    auth_time=user.session.auth_time if user.session else now,
-                    amr=list(user.session.amr) if user.session else [],
-                    created_at=now,
-                    expires_at=now + dt.timedelta(seconds=sso_settings().code_ttl_s),
-                )
+                    "scope": request.scope or "",
+                    "nonce": data.get("nonce"),
+                    "code_challenge": data.get("code_challenge"),
+                    "code_challenge_method": data.get("code_challenge_method"),
+                    "auth_time": hub_session.auth_time if hub_session else now,
+                    "amr": list(hub_session.amr) if hub_session else [],
+                    "created_at": now,
+                    "expires_at": now + dt.timedelta(seconds=sso_settings().code_ttl_s),
+                },
             )
 
     def query_authorization_code(self, code: str, client: Client) -> CodeModel | None:
         digest = keyring().token_hash(code)
         now = utcnow()
+        mine = (_CODES.c.code_hash == digest, _CODES.c.client_id == client.get_client_id())
         with writing() as session:
-            consumed = session.execute(
-                update(AuthorizationCode)
-                .where(
-                    AuthorizationCode.code_hash == digest,
-                    AuthorizationCode.client_id == client.get_client_id(),
-                    AuthorizationCode.used_at.is_(None),
-                )
+            # Consumed and read in one statement: only the first presentation gets the row.
+            row: Any = session.execute(
+                update(_CODES)
+                .where(*mine, _CODES.c.used_at.is_(None))
                 .values(used_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            row = session.scalar(
-                select(AuthorizationCode).where(
-                    AuthorizationCode.code_hash == digest,
-                    AuthorizationCode.client_id == client.get_client_id(),
-                )
-            )
+                .returning(*_CODES.c)
+            ).first()
             if row is None:
+                spent = session.execute(select(_CODES.c.id, _CODES.c.client_id).where(*mine))
+                known = spent.first()
+                if known is not None:
+                    # Presented a second time: refuse, and revoke what the first use issued.
+                    refuse_replay(
+                        session,
+                        known.id,
+                        known.client_id,
+                        action="sso.code.reused",
+                        why="authorization code reused",
+                    )
                 return None
-            if not consumed.rowcount:  # type: ignore[attr-defined]
-                # Presented a second time: refuse, and revoke what the first use issued.
-                refuse_replay(
-                    session,
-                    row.id,
-                    row.client_id,
-                    action="sso.code.reused",
-                    why="authorization code reused",
-                )
-                return None
-            if row.expires_at <= now:
-                return None
-            session.expunge(row)
+        if row.expires_at <= now:
+            return None
         return CodeModel(row)
 
     def delete_authorization_code(self, authorization_code: CodeModel) -> None:
@@ -150,20 +158,17 @@ class IdhubOpenIDCode(OpenIDCode):
     """The OpenID Connect code flow: the ID token next to the access token."""
 
     def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
-        session = get_db().session(write=False)
-        try:
-            return bool(
-                session.scalar(
-                    select(AuthorizationCode.id)
-                    .where(
-                        AuthorizationCode.client_id == request.payload.client_id,
-                        AuthorizationCode.nonce == nonce,
-                    )
-                    .limit(1)
+        # The request's own session: the client was just read in it.
+        return bool(
+            db_session().scalar(
+                select(AuthorizationCode.id)
+                .where(
+                    AuthorizationCode.client_id == request.payload.client_id,
+                    AuthorizationCode.nonce == nonce,
                 )
+                .limit(1)
             )
-        finally:
-            session.close()
+        )
 
     def _signing(self) -> tuple[str, Any]:
         if "_sso_signing" not in g:

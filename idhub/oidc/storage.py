@@ -42,6 +42,26 @@ def writing() -> Iterator[Session]:
             yield session
 
 
+def read_session() -> Session:
+    """One read session for the request's reads (the hub session, the person, the client,
+    the claims): the request's own on GET, else one beside the request's write session, so
+    a token request holds the write lock only while it writes. Closed when the request
+    ends (`close_read_session`)."""
+    if request.method not in WRITE_METHODS:
+        return db_session()
+    session = g.get("_sso_read")
+    if session is None:
+        session = g._sso_read = get_db().session(write=False)
+    return session
+
+
+def close_read_session(_exc: BaseException | None = None) -> None:
+    session = g.pop("_sso_read", None)
+    if session is not None:
+        session.rollback()
+        session.close()
+
+
 def keyring() -> Keyring:
     return current_hub().keyring
 

@@ -17,18 +17,16 @@ from idhub.models import OAuthToken, Person
 from idhub.oidc import keys
 from idhub.oidc.claims import person_claims
 from idhub.oidc.models import PersonToken, SignedIn
-from idhub.oidc.storage import audit_log, issuer, keyring
+from idhub.oidc.storage import audit_log, issuer, keyring, read_session
 
 
 def user_info(user: SignedIn, scope: str) -> UserInfo:
-    """The claims the scope asks for, read fresh from HR."""
-    session = get_db().session(write=False)
-    try:
-        person = session.get(Person, user.person.id)
-        assert person is not None
-        return UserInfo(person_claims(session, person, set(scope.split())))
-    finally:
-        session.close()
+    """The claims the scope asks for, read fresh from HR (in the request's read session,
+    where the person usually is already)."""
+    session = read_session()
+    person = session.get(Person, user.person.id)
+    assert person is not None
+    return UserInfo(person_claims(session, person, set(scope.split())))
 
 
 class PersonBearerValidator(BearerTokenValidator):

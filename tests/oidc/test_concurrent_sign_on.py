@@ -161,8 +161,8 @@ def test_consent_given_in_several_tabs_at_once(app, hub, person, browser):
     _check_all_signed_on(hub, results, registered, person)
     with app.extensions["idhub"].db.reading() as session:
         consents = session.scalar(
-            select(func.count()).select_from(Consent).where(
-                Consent.client_id == registered.client_id
-            )
+            select(func.count())
+            .select_from(Consent)
+            .where(Consent.client_id == registered.client_id)
         )
     assert consents == 1
