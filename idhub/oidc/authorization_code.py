@@ -17,6 +17,7 @@ Codes are stored as keyed SHA-256, never in clear.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import time
 import uuid
 from typing import Any
@@ -27,7 +28,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
 from flask import g
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from idhub.db import db_session, get_db, table_of
 from idhub.models import AuthorizationCode, utcnow
@@ -43,7 +44,25 @@ from idhub.oidc.storage import (
 )
 from idhub.oidc.userinfo import user_info
 
+# The statements of the hot path, built once (building one costs more than running it).
 _CODES = table_of(AuthorizationCode)
+_NEW_CODE = insert(_CODES)
+_MINE = (
+    _CODES.c.code_hash == bindparam("b_code_hash"),
+    _CODES.c.client_id == bindparam("b_client_id"),
+)
+_CONSUME = (
+    update(_CODES)
+    .where(*_MINE, _CODES.c.used_at.is_(None))
+    .values(used_at=bindparam("now"))
+    .returning(*_CODES.c)
+)
+_SPENT = select(_CODES.c.id, _CODES.c.client_id).where(*_MINE)
+_NONCE_SEEN = (
+    select(_CODES.c.id)
+    .where(_CODES.c.client_id == bindparam("client_id"), _CODES.c.nonce == bindparam("nonce"))
+    .limit(1)
+)
 
 
 def offers_refresh(client: Client, scope: str | None) -> bool:
@@ -72,14 +91,18 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         include = include_refresh_token and offers_refresh(self.request.client, scope)
         return super().generate_token(*args, include_refresh_token=include, **kwargs)
 
+    def generate_authorization_code(self) -> str:
+        """288 random bits from `secrets` in one call (48 characters, like Authlib's)."""
+        return secrets.token_urlsafe(36)
+
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         user: SignedIn = request.user
         data = request.payload.data
         now = utcnow()
         hub_session = user.session
         with writing() as session:
-            session.execute(
-                insert(_CODES),
+            session.connection().execute(
+                _NEW_CODE,
                 {
                     "id": uuid.uuid4(),
                     "code_hash": keyring().token_hash(code),
@@ -102,28 +125,25 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def query_authorization_code(self, code: str, client: Client) -> CodeModel | None:
         digest = keyring().token_hash(code)
         now = utcnow()
-        mine = (_CODES.c.code_hash == digest, _CODES.c.client_id == client.get_client_id())
-        with writing() as session:
-            # Consumed and read in one statement: only the first presentation gets the row.
-            row: Any = session.execute(
-                update(_CODES)
-                .where(*mine, _CODES.c.used_at.is_(None))
-                .values(used_at=now)
-                .returning(*_CODES.c)
-            ).first()
-            if row is None:
-                spent = session.execute(select(_CODES.c.id, _CODES.c.client_id).where(*mine))
-                known = spent.first()
-                if known is not None:
-                    # Presented a second time: refuse, and revoke what the first use issued.
-                    refuse_replay(
-                        session,
-                        known.id,
-                        known.client_id,
-                        action="sso.code.reused",
-                        why="authorization code reused",
-                    )
-                return None
+        mine = {"b_code_hash": digest, "b_client_id": client.get_client_id()}
+        # The request's write transaction: the token is stored in the same one (one
+        # commit), and /oauth/token commits it even when the exchange fails after this.
+        session = db_session()
+        # Consumed and read in one statement: only the first presentation gets the row.
+        row: Any = session.connection().execute(_CONSUME, {**mine, "now": now}).first()
+        if row is None:
+            known = session.connection().execute(_SPENT, mine).first()
+            if known is not None:
+                # Presented a second time: refuse, and revoke what the first use issued.
+                refuse_replay(
+                    session,
+                    known.id,
+                    known.client_id,
+                    action="sso.code.reused",
+                    why="authorization code reused",
+                )
+                session.commit()
+            return None
         if row.expires_at <= now:
             return None
         return CodeModel(row)
@@ -158,17 +178,13 @@ class IdhubOpenIDCode(OpenIDCode):
     """The OpenID Connect code flow: the ID token next to the access token."""
 
     def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
-        # The request's own session: the client was just read in it.
-        return bool(
-            db_session().scalar(
-                select(AuthorizationCode.id)
-                .where(
-                    AuthorizationCode.client_id == request.payload.client_id,
-                    AuthorizationCode.nonce == nonce,
-                )
-                .limit(1)
-            )
+        # The request's own transaction: the client was just read in it.
+        found = (
+            db_session()
+            .connection()
+            .execute(_NONCE_SEEN, {"client_id": request.payload.client_id, "nonce": nonce})
         )
+        return found.first() is not None
 
     def _signing(self) -> tuple[str, Any]:
         if "_sso_signing" not in g:

@@ -90,12 +90,21 @@ def query_client(client_id: str) -> Client | None:
         cache = g.setdefault("_oauth_clients", {})
         if client_id in cache:
             return cache[client_id]
-    row: Any = db_session().execute(_BY_CLIENT_ID, {"client_id": client_id}).first()
+    found = db_session().connection().execute(_BY_CLIENT_ID, {"client_id": client_id})
+    row: Any = found.first()
     # A Core row has the model's attribute names: Client reads it as it would the model.
     client = Client(cast(OAuthClient, row), keyring()) if row is not None else None
     if cache is not None:
         cache[client_id] = client
     return client
+
+
+# The person and (if any) the hub session of a code or refresh token: one query.
+_ISSUED_TO = (
+    select(Person, SsoSession)
+    .outerjoin(SsoSession, SsoSession.id == bindparam("session_id"))
+    .where(Person.id == bindparam("person_id"))
+)
 
 
 class SignedIn:
@@ -115,9 +124,8 @@ def issued_to(
     """The person a code or refresh token was issued to, if HR still lets them sign in
     (the grants' `authenticate_user`). With `live_session`, also None once the hub
     session it was issued in has ended."""
-    session = read_session()
-    person = session.get(Person, person_id)
-    hub_session = session.get(SsoSession, session_id) if session_id else None
+    found = read_session().execute(_ISSUED_TO, {"person_id": person_id, "session_id": session_id})
+    person, hub_session = found.first() or (None, None)
     if not person_can_sign_in(person):
         return None
     if live_session and hub_session is not None and hub_session.ended_at is not None:

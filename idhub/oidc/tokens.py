@@ -15,7 +15,7 @@ from idhub.oidc.models import PersonToken, SignedIn
 from idhub.oidc.storage import keyring, sso_settings, writing
 
 log = logging.getLogger(__name__)
-_TOKENS = table_of(OAuthToken)  # Core INSERTs: one statement, no unit of work
+_NEW_TOKEN = insert(table_of(OAuthToken))  # a Core INSERT: one statement, no unit of work
 
 
 def save_token(token: dict, request: OAuth2Request) -> None:
@@ -25,8 +25,8 @@ def save_token(token: dict, request: OAuth2Request) -> None:
         return
     session = db_session()
     now = utcnow()
-    session.execute(
-        insert(_TOKENS),
+    session.connection().execute(
+        _NEW_TOKEN,
         {
             "client_id": request.client.get_client_id(),
             "access_token_hash": keyring().token_hash(token["access_token"]),
@@ -62,8 +62,8 @@ def save_person_token(token: dict, request: OAuth2Request) -> None:
         raise RuntimeError("person token without a code or a refresh token")
     refresh = token.get("refresh_token")
     with writing() as session:
-        session.execute(
-            insert(_TOKENS),
+        session.connection().execute(
+            _NEW_TOKEN,
             {
                 "client_id": request.client.get_client_id(),
                 "access_token_hash": keys.token_hash(token["access_token"]),
