@@ -40,7 +40,7 @@ from idhub.oidc.storage import (
     keyring,
     refuse_replay,
     sso_settings,
-    writing,
+    writing_statements,
 )
 from idhub.oidc.userinfo import user_info
 
@@ -100,8 +100,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         data = request.payload.data
         now = utcnow()
         hub_session = user.session
-        with writing() as session:
-            session.connection().execute(
+        with writing_statements() as connection:
+            connection.execute(
                 _NEW_CODE,
                 {
                     "id": uuid.uuid4(),

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import logging
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from flask import g, has_request_context, request
-from sqlalchemy import select, update
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.orm import Session
 
 from idhub.changes.chain import Actor, AuditLog
-from idhub.db import WRITE_METHODS, db_session, get_db, table_of, upsert
+from idhub.db import WRITE_METHODS, Database, db_session, get_db, table_of, upsert
 from idhub.keyring import Keyring
 from idhub.models import Consent, OAuthToken, utcnow
 from idhub.oidc.settings import SsoSettings
@@ -40,6 +41,26 @@ def writing() -> Iterator[Session]:
     else:
         with get_db().transaction() as session:
             yield session
+
+
+_immediate: weakref.WeakKeyDictionary[Database, Engine] = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def writing_statements() -> Iterator[Connection]:
+    """A write transaction for Core statements alone (no unit of work, no audit): the
+    request's own on POST, else a bare connection (BEGIN IMMEDIATE on SQLite), committed
+    at the end; no Session is made for one INSERT."""
+    if has_request_context() and request.method in WRITE_METHODS:
+        with writing() as session:
+            yield session.connection()
+        return
+    db = get_db()
+    engine = _immediate.get(db)
+    if engine is None:
+        engine = _immediate[db] = db.engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+    with engine.begin() as connection:
+        yield connection
 
 
 def read_session() -> Session:
