@@ -75,12 +75,19 @@ def _primary_post(snapshot: PersonSnapshot) -> tuple[PostSnapshot | None, list[P
     return ranked[0], active
 
 
+def _full_name(person: Person) -> str:
+    """`Person.full_name`, also for a row with the person's columns."""
+    names = (person.family_name, person.middle_name, person.given_name)
+    return " ".join(n for n in names if n)
+
+
 def person_claims(session: Session, person: Person, scopes: set[str]) -> dict[str, Any]:
-    """Every claim the given scopes allow, for one person."""
+    """Every claim the given scopes allow, for one person (the model, or a row with its
+    columns: the token endpoint reads plain rows)."""
     claims: dict[str, Any] = {"sub": str(person.id)}
     if "profile" in scopes:
         claims.update(
-            name=person.full_name,
+            name=_full_name(person),
             family_name=person.family_name,
             given_name=person.given_name,
             preferred_username=person.username,

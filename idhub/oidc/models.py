@@ -99,11 +99,15 @@ def query_client(client_id: str) -> Client | None:
     return client
 
 
-# The person and (if any) the hub session of a code or refresh token: one query.
+# The person and (if any) whether the hub session of a code or refresh token has ended:
+# one query, plain columns (the token endpoint reads them, nothing tracks them).
+_PEOPLE = table_of(Person)
+_SESSIONS = table_of(SsoSession)
 _ISSUED_TO = (
-    select(Person, SsoSession)
-    .outerjoin(SsoSession, SsoSession.id == bindparam("session_id"))
-    .where(Person.id == bindparam("person_id"))
+    select(*_PEOPLE.c, _SESSIONS.c.id.label("hub_session_id"), _SESSIONS.c.ended_at)
+    .select_from(_PEOPLE)
+    .outerjoin(_SESSIONS, _SESSIONS.c.id == bindparam("session_id"))
+    .where(_PEOPLE.c.id == bindparam("person_id"))
 )
 
 
@@ -124,14 +128,17 @@ def issued_to(
     """The person a code or refresh token was issued to, if HR still lets them sign in
     (the grants' `authenticate_user`). With `live_session`, also None once the hub
     session it was issued in has ended."""
-    found = read_session().execute(_ISSUED_TO, {"person_id": person_id, "session_id": session_id})
-    person, hub_session = found.first() or (None, None)
+    found = (
+        read_session()
+        .connection()
+        .execute(_ISSUED_TO, {"person_id": person_id, "session_id": session_id})
+    )
+    person: Any = found.first()  # a row with the person's columns, read as a Person
     if not person_can_sign_in(person):
         return None
-    if live_session and hub_session is not None and hub_session.ended_at is not None:
+    if live_session and person.hub_session_id is not None and person.ended_at is not None:
         return None  # signed out (or disabled) between the redirect and the exchange
-    assert person is not None
-    return SignedIn(person, hub_session)
+    return SignedIn(person, None)
 
 
 class PersonToken(Token):
