@@ -14,7 +14,7 @@ from idhub.db import db_session, get_db, table_of
 from idhub.keyring import Keyring
 from idhub.models import AuthorizationCode, OAuthClient, OAuthToken, Person, SsoSession, utcnow
 from idhub.oidc.claims import person_can_sign_in
-from idhub.oidc.storage import keyring, read_session
+from idhub.oidc.storage import keyring
 from idhub.web.bearer import Token
 
 # Client secrets may come in the Authorization header or the form body (RFC 6749 2.3.1);
@@ -128,8 +128,10 @@ def issued_to(
     """The person a code or refresh token was issued to, if HR still lets them sign in
     (the grants' `authenticate_user`). With `live_session`, also None once the hub
     session it was issued in has ended."""
+    # In the token request's own transaction (on SQLite it holds the write lock by now):
+    # no second connection is taken while the lock is held.
     found = (
-        read_session()
+        db_session()
         .connection()
         .execute(_ISSUED_TO, {"person_id": person_id, "session_id": session_id})
     )

@@ -76,6 +76,22 @@ def read_session() -> Session:
     return session
 
 
+@contextmanager
+def short_read() -> Iterator[Session]:
+    """A read at the start of a request: in the request's read session on GET (no second
+    connection), in a session of its own on POST, given back at once (the request's write
+    transaction may wait for the lock; it must not wait holding a second connection)."""
+    if request.method not in WRITE_METHODS:
+        yield db_session()
+        return
+    session = get_db().session(write=False)
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
 def close_read_session(_exc: BaseException | None = None) -> None:
     session = g.pop("_sso_read", None)
     if session is not None:

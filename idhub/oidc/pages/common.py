@@ -32,7 +32,7 @@ from idhub.oidc.models import SignedIn
 from idhub.oidc.sessions import current_person_session, needs_touch, touch
 from idhub.oidc.settings import SsoSettings
 from idhub.oidc.state import oidc_state
-from idhub.oidc.storage import read_session, writing
+from idhub.oidc.storage import short_read, writing
 from idhub.services import current_hub
 from idhub.web.security import SECURITY_HEADERS
 
@@ -151,9 +151,10 @@ def redirect_target_of(next_url: str) -> str | None:
 
 def signed_in() -> SignedIn | None:
     """The person this browser's hub session belongs to, if it is live."""
-    found = current_person_session(
-        read_session(), current_hub().keyring, request, idle_s=sso_settings().session_idle_s
-    )
+    with short_read() as session:
+        found = current_person_session(
+            session, current_hub().keyring, request, idle_s=sso_settings().session_idle_s
+        )
     if found is None:
         return None
     hub, person = found
