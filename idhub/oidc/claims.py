@@ -65,6 +65,11 @@ def _units_above_posts() -> Select:
 _UNITS_ABOVE_POSTS = _units_above_posts()  # built once
 
 
+def units_of(session: Session, person_id: uuid.UUID) -> UnitDirectory:
+    """The units a person's snapshot reads: their posts' and every unit above them."""
+    return UnitDirectory(session.execute(_UNITS_ABOVE_POSTS, {"person_id": person_id}))
+
+
 def _primary_post(snapshot: PersonSnapshot) -> tuple[PostSnapshot | None, list[PostSnapshot]]:
     active = [p for p in snapshot.posts if p.active_on(snapshot.today)]
     if not active:
@@ -97,7 +102,7 @@ def person_claims(session: Session, person: Person, scopes: set[str]) -> dict[st
     need_policy = bool(scopes & {"email", "org", "roles"})
     if not need_policy or not person.username:
         return claims
-    units = UnitDirectory(session.execute(_UNITS_ABOVE_POSTS, {"person_id": person.id}))
+    units = units_of(session, person.id)
     snapshot = person_snapshots(session, [person], units, dt.date.today())[person.id]
     hub = current_hub()
     desired = desired_account(snapshot, hub.rules, base_dn=hub.connectors.base_dn)
