@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, Uuid
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idhub.models.base import Base, UTCDateTime, utcnow
@@ -54,6 +54,9 @@ class AuthorizationCode(Base):
     """An authorization code (RFC 6749 4.1): single use, short-lived, bound to its request."""
 
     __tablename__ = "oauth_authorization_code"
+    # A nonce seen before is refused (OIDC): found by (client, nonce), not by scanning
+    # every code the client was ever given.
+    __table_args__ = (Index("ix_oauth_authorization_code_client_nonce", "client_id", "nonce"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)

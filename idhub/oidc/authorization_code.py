@@ -17,7 +17,9 @@ Codes are stored as keyed SHA-256, never in clear.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import time
+import uuid
 from typing import Any
 
 from authlib.oauth2.rfc6749 import OAuth2Request, grants
@@ -26,9 +28,9 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
 from flask import g
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 
-from idhub.db import get_db
+from idhub.db import db_session, get_db, table_of
 from idhub.models import AuthorizationCode, utcnow
 from idhub.oidc import keys
 from idhub.oidc.models import ALL_METHODS, Client, CodeModel, SignedIn, issued_to
@@ -38,9 +40,29 @@ from idhub.oidc.storage import (
     keyring,
     refuse_replay,
     sso_settings,
-    writing,
+    writing_statements,
 )
 from idhub.oidc.userinfo import user_info
+
+# The statements of the hot path, built once (building one costs more than running it).
+_CODES = table_of(AuthorizationCode)
+_NEW_CODE = insert(_CODES)
+_MINE = (
+    _CODES.c.code_hash == bindparam("b_code_hash"),
+    _CODES.c.client_id == bindparam("b_client_id"),
+)
+_CONSUME = (
+    update(_CODES)
+    .where(*_MINE, _CODES.c.used_at.is_(None))
+    .values(used_at=bindparam("now"))
+    .returning(*_CODES.c)
+)
+_SPENT = select(_CODES.c.id, _CODES.c.client_id).where(*_MINE)
+_NONCE_SEEN = (
+    select(_CODES.c.id)
+    .where(_CODES.c.client_id == bindparam("client_id"), _CODES.c.nonce == bindparam("nonce"))
+    .limit(1)
+)
 
 
 def offers_refresh(client: Client, scope: str | None) -> bool:
@@ -54,70 +76,76 @@ def offers_refresh(client: Client, scope: str | None) -> bool:
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS  # "none" only for public clients (Client)
 
+    _validated: tuple[str | None] | None = None
+
+    def validate_authorization_request(self) -> str | None:
+        """Authlib validates the same request twice (for the consent page, then again
+        before the redirect back): the checks run once per grant, the answer (or the
+        error) is the same the second time."""
+        if self._validated is None:
+            self._validated = (super().validate_authorization_request(),)
+        return self._validated[0]
+
     def generate_token(self, *args: Any, include_refresh_token: bool = True, **kwargs: Any) -> dict:
         scope = kwargs.get("scope")
         include = include_refresh_token and offers_refresh(self.request.client, scope)
         return super().generate_token(*args, include_refresh_token=include, **kwargs)
 
+    def generate_authorization_code(self) -> str:
+        """288 random bits from `secrets` in one call (48 characters, like Authlib's)."""
+        return secrets.token_urlsafe(36)
+
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         user: SignedIn = request.user
         data = request.payload.data
         now = utcnow()
-        with writing() as session:
-            session.add(
-                AuthorizationCode(
-                    code_hash=keyring().token_hash(code),
-                    client_id=request.client.get_client_id(),
-                    person_id=user.person.id,
-                    session_id=user.session.id if user.session else None,
-                    redirect_uri=request.payload.redirect_uri
+        hub_session = user.session
+        with writing_statements() as connection:
+            connection.execute(
+                _NEW_CODE,
+                {
+                    "id": uuid.uuid4(),
+                    "code_hash": keyring().token_hash(code),
+                    "client_id": request.client.get_client_id(),
+                    "person_id": user.person.id,
+                    "session_id": hub_session.id if hub_session else None,
+                    "redirect_uri": request.payload.redirect_uri
                     or request.client.get_default_redirect_uri(),
-                    scope=request.scope or "",
-                    nonce=data.get("nonce"),
-                    code_challenge=data.get("code_challenge"),
-                    code_challenge_method=data.get("code_challenge_method"),
-                    auth_time=user.session.auth_time if user.session else now,
-                    amr=list(user.session.amr) if user.session else [],
-                    created_at=now,
-                    expires_at=now + dt.timedelta(seconds=sso_settings().code_ttl_s),
-                )
+                    "scope": request.scope or "",
+                    "nonce": data.get("nonce"),
+                    "code_challenge": data.get("code_challenge"),
+                    "code_challenge_method": data.get("code_challenge_method"),
+                    "auth_time": hub_session.auth_time if hub_session else now,
+                    "amr": list(hub_session.amr) if hub_session else [],
+                    "created_at": now,
+                    "expires_at": now + dt.timedelta(seconds=sso_settings().code_ttl_s),
+                },
             )
 
     def query_authorization_code(self, code: str, client: Client) -> CodeModel | None:
         digest = keyring().token_hash(code)
         now = utcnow()
-        with writing() as session:
-            consumed = session.execute(
-                update(AuthorizationCode)
-                .where(
-                    AuthorizationCode.code_hash == digest,
-                    AuthorizationCode.client_id == client.get_client_id(),
-                    AuthorizationCode.used_at.is_(None),
-                )
-                .values(used_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            row = session.scalar(
-                select(AuthorizationCode).where(
-                    AuthorizationCode.code_hash == digest,
-                    AuthorizationCode.client_id == client.get_client_id(),
-                )
-            )
-            if row is None:
-                return None
-            if not consumed.rowcount:  # type: ignore[attr-defined]
+        mine = {"b_code_hash": digest, "b_client_id": client.get_client_id()}
+        # The request's write transaction: the token is stored in the same one (one
+        # commit), and /oauth/token commits it even when the exchange fails after this.
+        session = db_session()
+        # Consumed and read in one statement: only the first presentation gets the row.
+        row: Any = session.connection().execute(_CONSUME, {**mine, "now": now}).first()
+        if row is None:
+            known = session.connection().execute(_SPENT, mine).first()
+            if known is not None:
                 # Presented a second time: refuse, and revoke what the first use issued.
                 refuse_replay(
                     session,
-                    row.id,
-                    row.client_id,
+                    known.id,
+                    known.client_id,
                     action="sso.code.reused",
                     why="authorization code reused",
                 )
-                return None
-            if row.expires_at <= now:
-                return None
-            session.expunge(row)
+                session.commit()
+            return None
+        if row.expires_at <= now:
+            return None
         return CodeModel(row)
 
     def delete_authorization_code(self, authorization_code: CodeModel) -> None:
@@ -150,20 +178,13 @@ class IdhubOpenIDCode(OpenIDCode):
     """The OpenID Connect code flow: the ID token next to the access token."""
 
     def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
-        session = get_db().session(write=False)
-        try:
-            return bool(
-                session.scalar(
-                    select(AuthorizationCode.id)
-                    .where(
-                        AuthorizationCode.client_id == request.payload.client_id,
-                        AuthorizationCode.nonce == nonce,
-                    )
-                    .limit(1)
-                )
-            )
-        finally:
-            session.close()
+        # The request's own transaction: the client was just read in it.
+        found = (
+            db_session()
+            .connection()
+            .execute(_NONCE_SEEN, {"client_id": request.payload.client_id, "nonce": nonce})
+        )
+        return found.first() is not None
 
     def _signing(self) -> tuple[str, Any]:
         if "_sso_signing" not in g:

@@ -17,11 +17,12 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, bindparam, select
+from sqlalchemy.orm import Session, aliased
 
 from idhub.db import get_db
 from idhub.identity.snapshots import UnitDirectory, person_snapshots
-from idhub.models import Person, PersonStatus
+from idhub.models import Assignment, OrgUnit, Person, PersonStatus
 from idhub.services import current_hub
 from provisioning.model import AccountState, PersonSnapshot, PostKind, PostSnapshot
 from provisioning.policy import desired_account
@@ -44,6 +45,31 @@ SUPPORTED_CLAIMS = [
 ]
 
 
+def _units_above_posts() -> Select:
+    """The units of a person's posts and every unit above them (a recursive CTE): the
+    part of the unit tree one person's claims read, not the whole province's."""
+    columns = ("id", "parent_id", "code", "name", "type", "mail_domain", "status")
+    seeds = select(Assignment.unit_id).where(Assignment.person_id == bindparam("person_id"))
+    tree = (
+        select(*(getattr(OrgUnit, c) for c in columns))
+        .where(OrgUnit.id.in_(seeds))
+        .cte("units_above", recursive=True)
+    )
+    parent = aliased(OrgUnit)
+    tree = tree.union(  # UNION, not UNION ALL: a unit reached twice is kept once
+        select(*(getattr(parent, c) for c in columns)).join(tree, parent.id == tree.c.parent_id)
+    )
+    return select(tree)
+
+
+_UNITS_ABOVE_POSTS = _units_above_posts()  # built once
+
+
+def units_of(session: Session, person_id: uuid.UUID) -> UnitDirectory:
+    """The units a person's snapshot reads: their posts' and every unit above them."""
+    return UnitDirectory(session.execute(_UNITS_ABOVE_POSTS, {"person_id": person_id}))
+
+
 def _primary_post(snapshot: PersonSnapshot) -> tuple[PostSnapshot | None, list[PostSnapshot]]:
     active = [p for p in snapshot.posts if p.active_on(snapshot.today)]
     if not active:
@@ -54,12 +80,19 @@ def _primary_post(snapshot: PersonSnapshot) -> tuple[PostSnapshot | None, list[P
     return ranked[0], active
 
 
+def _full_name(person: Person) -> str:
+    """`Person.full_name`, also for a row with the person's columns."""
+    names = (person.family_name, person.middle_name, person.given_name)
+    return " ".join(n for n in names if n)
+
+
 def person_claims(session: Session, person: Person, scopes: set[str]) -> dict[str, Any]:
-    """Every claim the given scopes allow, for one person."""
+    """Every claim the given scopes allow, for one person (the model, or a row with its
+    columns: the token endpoint reads plain rows)."""
     claims: dict[str, Any] = {"sub": str(person.id)}
     if "profile" in scopes:
         claims.update(
-            name=person.full_name,
+            name=_full_name(person),
             family_name=person.family_name,
             given_name=person.given_name,
             preferred_username=person.username,
@@ -69,7 +102,7 @@ def person_claims(session: Session, person: Person, scopes: set[str]) -> dict[st
     need_policy = bool(scopes & {"email", "org", "roles"})
     if not need_policy or not person.username:
         return claims
-    units = UnitDirectory.load(session)
+    units = units_of(session, person.id)
     snapshot = person_snapshots(session, [person], units, dt.date.today())[person.id]
     hub = current_hub()
     desired = desired_account(snapshot, hub.rules, base_dn=hub.connectors.base_dn)

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from idhub.changes.chain import Actor, AuditLog
 from idhub.db import Database
-from idhub.identity.snapshots import UnitDirectory, person_snapshots
+from idhub.identity.snapshots import person_snapshots
 from idhub.models import Person, PersonCredential, PersonStatus
-from idhub.oidc.claims import person_claims
+from idhub.oidc.claims import person_claims, units_of
 from idhub.oidc.failures import note_failure, note_throttled
 from idhub.oidc.passwords import verify_password
 from idhub.oidc.settings import SsoSettings
@@ -68,7 +68,7 @@ def account_enabled(session: Session, person: Person) -> bool:
     """HR says the person may sign in: status active and an account enabled by policy."""
     if person.status is not PersonStatus.ACTIVE or not person.username:
         return False
-    snapshot = person_snapshots(session, [person], UnitDirectory.load(session), dt.date.today())
+    snapshot = person_snapshots(session, [person], units_of(session, person.id), dt.date.today())
     hub = current_hub()
     desired = desired_account(snapshot[person.id], hub.rules, base_dn=hub.connectors.base_dn)
     return desired.state is AccountState.ENABLED

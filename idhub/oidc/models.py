@@ -4,11 +4,13 @@ person, a stored token, a consumed authorization code."""
 from __future__ import annotations
 
 import uuid
+from typing import Any, cast
 
 from authlib.oauth2.rfc6749 import ClientMixin
-from sqlalchemy import select
+from flask import g, has_request_context
+from sqlalchemy import bindparam, select
 
-from idhub.db import db_session, get_db
+from idhub.db import db_session, get_db, table_of
 from idhub.keyring import Keyring
 from idhub.models import AuthorizationCode, OAuthClient, OAuthToken, Person, SsoSession, utcnow
 from idhub.oidc.claims import person_can_sign_in
@@ -73,14 +75,40 @@ class Client(ClientMixin):
         return grant_type in (self.row.grant_types or [])
 
 
+_CLIENTS = table_of(OAuthClient)
+_BY_CLIENT_ID = select(_CLIENTS).where(
+    _CLIENTS.c.client_id == bindparam("client_id"),
+    _CLIENTS.c.disabled_at.is_(None),
+)
+
+
 def query_client(client_id: str) -> Client | None:
-    """A registered, enabled client (Authlib's `query_client`)."""
-    row = db_session().scalar(
-        select(OAuthClient).where(
-            OAuthClient.client_id == client_id, OAuthClient.disabled_at.is_(None)
-        )
-    )
-    return Client(row, keyring()) if row else None
+    """A registered, enabled client (Authlib's `query_client`), read once per request (the
+    authorization endpoint asks for it at each step): a plain row, not a tracked instance."""
+    cache: dict[str, Client | None] | None = None
+    if has_request_context():
+        cache = g.setdefault("_oauth_clients", {})
+        if client_id in cache:
+            return cache[client_id]
+    found = db_session().connection().execute(_BY_CLIENT_ID, {"client_id": client_id})
+    row: Any = found.first()
+    # A Core row has the model's attribute names: Client reads it as it would the model.
+    client = Client(cast(OAuthClient, row), keyring()) if row is not None else None
+    if cache is not None:
+        cache[client_id] = client
+    return client
+
+
+# The person and (if any) whether the hub session of a code or refresh token has ended:
+# one query, plain columns (the token endpoint reads them, nothing tracks them).
+_PEOPLE = table_of(Person)
+_SESSIONS = table_of(SsoSession)
+_ISSUED_TO = (
+    select(*_PEOPLE.c, _SESSIONS.c.id.label("hub_session_id"), _SESSIONS.c.ended_at)
+    .select_from(_PEOPLE)
+    .outerjoin(_SESSIONS, _SESSIONS.c.id == bindparam("session_id"))
+    .where(_PEOPLE.c.id == bindparam("person_id"))
+)
 
 
 class SignedIn:
@@ -100,18 +128,19 @@ def issued_to(
     """The person a code or refresh token was issued to, if HR still lets them sign in
     (the grants' `authenticate_user`). With `live_session`, also None once the hub
     session it was issued in has ended."""
-    session = get_db().session(write=False)
-    try:
-        person = session.get(Person, person_id)
-        hub_session = session.get(SsoSession, session_id) if session_id else None
-    finally:
-        session.close()
+    # In the token request's own transaction (on SQLite it holds the write lock by now):
+    # no second connection is taken while the lock is held.
+    found = (
+        db_session()
+        .connection()
+        .execute(_ISSUED_TO, {"person_id": person_id, "session_id": session_id})
+    )
+    person: Any = found.first()  # a row with the person's columns, read as a Person
     if not person_can_sign_in(person):
         return None
-    if live_session and hub_session is not None and hub_session.ended_at is not None:
+    if live_session and person.hub_session_id is not None and person.ended_at is not None:
         return None  # signed out (or disabled) between the redirect and the exchange
-    assert person is not None
-    return SignedIn(person, hub_session)
+    return SignedIn(person, None)
 
 
 class PersonToken(Token):

@@ -21,6 +21,7 @@ from idhub.oidc.refresh_token import RotatingRefreshTokenGrant
 from idhub.oidc.revocation import Revocation
 from idhub.oidc.settings import SsoSettings
 from idhub.oidc.state import oidc_state
+from idhub.oidc.storage import close_read_session
 from idhub.oidc.userinfo import PersonBearerValidator, UserInfoProtector, UserInfoView
 from idhub.services import Hub
 from idhub.web.bearer import register_person_roles
@@ -75,6 +76,7 @@ def init_sso(app: Flask, hub: Hub) -> None:
         return server.create_endpoint_response("revocation")
 
     app.register_blueprint(bp)
+    app.teardown_appcontext(close_read_session)
     register_person_roles(app, app_roles_of)  # people's tokens at the HR API
     init_i18n(app, hub.settings.section(SsoSettings).default_locale)
     app.register_blueprint(pages_bp)

@@ -1,22 +1,24 @@
 """What every storage hook shares: one write transaction, the running app's keyring, audit
-log and sign-on settings, the issuer, revoking a token family and auditing a sign-on event."""
+log and sign-on settings, the issuer, revoking a token family, recording a consent and
+auditing a sign-on event."""
 
 from __future__ import annotations
 
 import logging
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from flask import g, has_request_context, request
-from sqlalchemy import update
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.orm import Session
 
 from idhub.changes.chain import Actor, AuditLog
-from idhub.db import WRITE_METHODS, db_session, get_db
+from idhub.db import WRITE_METHODS, Database, db_session, get_db, table_of, upsert
 from idhub.keyring import Keyring
-from idhub.models import OAuthToken, utcnow
+from idhub.models import Consent, OAuthToken, utcnow
 from idhub.oidc.settings import SsoSettings
 from idhub.oidc.state import oidc_state
 from idhub.services import current_hub
@@ -39,6 +41,62 @@ def writing() -> Iterator[Session]:
     else:
         with get_db().transaction() as session:
             yield session
+
+
+_immediate: weakref.WeakKeyDictionary[Database, Engine] = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def writing_statements() -> Iterator[Connection]:
+    """A write transaction for Core statements alone (no unit of work, no audit): the
+    request's own on POST, else a bare connection (BEGIN IMMEDIATE on SQLite), committed
+    at the end; no Session is made for one INSERT."""
+    if has_request_context() and request.method in WRITE_METHODS:
+        with writing() as session:
+            yield session.connection()
+        return
+    db = get_db()
+    engine = _immediate.get(db)
+    if engine is None:
+        engine = _immediate[db] = db.engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+    with engine.begin() as connection:
+        yield connection
+
+
+def read_session() -> Session:
+    """One read session for the request's reads (the hub session, the person, the client,
+    the claims): the request's own on GET, else one beside the request's write session, so
+    a token request holds the write lock only while it writes. Closed when the request
+    ends (`close_read_session`)."""
+    if request.method not in WRITE_METHODS:
+        return db_session()
+    session = g.get("_sso_read")
+    if session is None:
+        session = g._sso_read = get_db().session(write=False)
+    return session
+
+
+@contextmanager
+def short_read() -> Iterator[Session]:
+    """A read at the start of a request: in the request's read session on GET (no second
+    connection), in a session of its own on POST, given back at once (the request's write
+    transaction may wait for the lock; it must not wait holding a second connection)."""
+    if request.method not in WRITE_METHODS:
+        yield db_session()
+        return
+    session = get_db().session(write=False)
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+def close_read_session(_exc: BaseException | None = None) -> None:
+    session = g.pop("_sso_read", None)
+    if session is not None:
+        session.rollback()
+        session.close()
 
 
 def keyring() -> Keyring:
@@ -90,3 +148,25 @@ def record_audit(
         object_id=object_id,
         after=after,
     )
+
+
+def record_consent(session: Session, person_id: uuid.UUID, client_id: str, scope: str) -> None:
+    """A person allows a client these scopes (added to what they allowed before).
+
+    Several tabs may allow the same app at the same moment: the row is made with INSERT …
+    ON CONFLICT DO NOTHING (the others wait for it, then find it) and the scopes merged
+    under a row lock, so every tab goes through and none fails on the primary key."""
+    now = utcnow()
+    session.execute(
+        upsert(session, table_of(Consent))
+        .values(person_id=person_id, client_id=client_id, scope="", granted_at=now)
+        .on_conflict_do_nothing(index_elements=["person_id", "client_id"])
+    )
+    row = session.scalars(
+        select(Consent)
+        .where(Consent.person_id == person_id, Consent.client_id == client_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    row.scope = " ".join(sorted(set(row.scope.split()) | set(scope.split())))
+    row.granted_at = now

@@ -7,13 +7,15 @@ import datetime as dt
 import logging
 
 from authlib.oauth2.rfc6749 import OAuth2Request
+from sqlalchemy import insert
 
-from idhub.db import db_session
+from idhub.db import db_session, table_of
 from idhub.models import OAuthToken, utcnow
 from idhub.oidc.models import PersonToken, SignedIn
 from idhub.oidc.storage import keyring, sso_settings, writing
 
 log = logging.getLogger(__name__)
+_NEW_TOKEN = insert(table_of(OAuthToken))  # a Core INSERT: one statement, no unit of work
 
 
 def save_token(token: dict, request: OAuth2Request) -> None:
@@ -23,15 +25,16 @@ def save_token(token: dict, request: OAuth2Request) -> None:
         return
     session = db_session()
     now = utcnow()
-    session.add(
-        OAuthToken(
-            client_id=request.client.get_client_id(),
-            access_token_hash=keyring().token_hash(token["access_token"]),
-            token_type=token.get("token_type", "Bearer"),
-            scope=token.get("scope", ""),
-            issued_at=now,
-            expires_at=now + dt.timedelta(seconds=int(token["expires_in"])),
-        )
+    session.connection().execute(
+        _NEW_TOKEN,
+        {
+            "client_id": request.client.get_client_id(),
+            "access_token_hash": keyring().token_hash(token["access_token"]),
+            "token_type": token.get("token_type", "Bearer"),
+            "scope": token.get("scope", ""),
+            "issued_at": now,
+            "expires_at": now + dt.timedelta(seconds=int(token["expires_in"])),
+        },
     )
     session.commit()
     log.info(
@@ -59,20 +62,21 @@ def save_person_token(token: dict, request: OAuth2Request) -> None:
         raise RuntimeError("person token without a code or a refresh token")
     refresh = token.get("refresh_token")
     with writing() as session:
-        session.add(
-            OAuthToken(
-                client_id=request.client.get_client_id(),
-                access_token_hash=keys.token_hash(token["access_token"]),
-                token_type=token.get("token_type", "Bearer"),
-                scope=token.get("scope", ""),
-                issued_at=now,
-                expires_at=now + dt.timedelta(seconds=int(token["expires_in"])),
-                person_id=user.person.id,
-                session_id=session_id,
-                refresh_token_hash=keys.token_hash(refresh) if refresh else None,
-                refresh_expires_at=refresh_expires if refresh else None,
-                family_id=family_id,
-            )
+        session.connection().execute(
+            _NEW_TOKEN,
+            {
+                "client_id": request.client.get_client_id(),
+                "access_token_hash": keys.token_hash(token["access_token"]),
+                "token_type": token.get("token_type", "Bearer"),
+                "scope": token.get("scope", ""),
+                "issued_at": now,
+                "expires_at": now + dt.timedelta(seconds=int(token["expires_in"])),
+                "person_id": user.person.id,
+                "session_id": session_id,
+                "refresh_token_hash": keys.token_hash(refresh) if refresh else None,
+                "refresh_expires_at": refresh_expires if refresh else None,
+                "family_id": family_id,
+            },
         )
     log.info(
         "person token issued",

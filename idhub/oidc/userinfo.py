@@ -13,22 +13,17 @@ from flask import request as flask_request
 from sqlalchemy import select
 
 from idhub.db import get_db
-from idhub.models import OAuthToken, Person
+from idhub.models import OAuthToken
 from idhub.oidc import keys
 from idhub.oidc.claims import person_claims
 from idhub.oidc.models import PersonToken, SignedIn
-from idhub.oidc.storage import audit_log, issuer, keyring
+from idhub.oidc.storage import audit_log, issuer, keyring, read_session
 
 
 def user_info(user: SignedIn, scope: str) -> UserInfo:
-    """The claims the scope asks for, read fresh from HR."""
-    session = get_db().session(write=False)
-    try:
-        person = session.get(Person, user.person.id)
-        assert person is not None
-        return UserInfo(person_claims(session, person, set(scope.split())))
-    finally:
-        session.close()
+    """The claims the scope asks for, read fresh from HR: the person as the grant's
+    `authenticate_user` read them in this request, their posts in the same read session."""
+    return UserInfo(person_claims(read_session(), user.person, set(scope.split())))
 
 
 class PersonBearerValidator(BearerTokenValidator):

@@ -25,14 +25,14 @@ from sqlalchemy import select
 
 from idhub.changes.chain import Actor
 from idhub.db import get_db
-from idhub.models import OAuthClient, Person, SsoSession
+from idhub.models import OAuthClient
 from idhub.oidc.i18n import LANG_COOKIE, LANGS, locale, t
 from idhub.oidc.logout import LogoutSettings, end_access
 from idhub.oidc.models import SignedIn
-from idhub.oidc.sessions import current_session, needs_touch, touch
+from idhub.oidc.sessions import current_person_session, needs_touch, touch
 from idhub.oidc.settings import SsoSettings
 from idhub.oidc.state import oidc_state
-from idhub.oidc.storage import writing
+from idhub.oidc.storage import short_read, writing
 from idhub.services import current_hub
 from idhub.web.security import SECURITY_HEADERS
 
@@ -149,35 +149,19 @@ def redirect_target_of(next_url: str) -> str | None:
     return wanted if wanted in uris else None
 
 
-def _hub_session() -> SsoSession | None:
-    session = get_db().session(write=False)
-    try:
-        row = current_session(
-            session, current_hub().keyring, request, idle_s=sso_settings().session_idle_s
-        )
-        if row is not None:
-            session.expunge(row)
-    finally:
-        session.close()
-    if row is not None and needs_touch(row):
-        with writing() as write:
-            touch(write, row.id)
-    return row
-
-
 def signed_in() -> SignedIn | None:
     """The person this browser's hub session belongs to, if it is live."""
-    hub = _hub_session()
-    if hub is None:
+    with short_read() as session:
+        found = current_person_session(
+            session, current_hub().keyring, request, idle_s=sso_settings().session_idle_s
+        )
+    if found is None:
         return None
-    session = get_db().session(write=False)
-    try:
-        person = session.get(Person, hub.person_id)
-        if person is not None:
-            session.expunge(person)
-    finally:
-        session.close()
-    return SignedIn(person, hub) if person is not None else None
+    hub, person = found
+    if needs_touch(hub):
+        with writing() as write:
+            touch(write, hub.id)
+    return SignedIn(person, hub)
 
 
 def logout_settings() -> LogoutSettings:

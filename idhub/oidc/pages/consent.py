@@ -26,7 +26,7 @@ from idhub.oidc.pages.common import (
     signed_in,
 )
 from idhub.oidc.state import oidc_state
-from idhub.oidc.storage import audit_log, writing
+from idhub.oidc.storage import audit_log, record_consent, writing
 
 
 def _consented(person_id: uuid.UUID, client_id: str, scope: str) -> bool:
@@ -91,14 +91,7 @@ def authorize() -> Response:
         if request.form.get("decision") != "allow":
             return server.create_authorization_response(grant=grant, grant_user=None)
         with writing() as session:
-            row = session.get(Consent, (user.person.id, client_row.client_id))
-            if row is None:
-                session.add(
-                    Consent(person_id=user.person.id, client_id=client_row.client_id, scope=scope)
-                )
-            else:
-                row.scope = " ".join(sorted(set(row.scope.split()) | set(scope.split())))
-                row.granted_at = utcnow()
+            record_consent(session, user.person.id, client_row.client_id, scope)
             audit_log().record(
                 session,
                 actor=actor(user.person.id),
