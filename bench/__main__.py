@@ -1,13 +1,13 @@
-"""`python -m bench [provisioning|restructure|sso|mail|outage|signin_flood] [options]`: see
-bench/provisioning.py, bench/restructure.py, bench/sso.py, bench/mail.py, bench/outage.py
-and bench/signin_flood.py. With no suite, runs them all with their defaults."""
+"""`python -m bench [provisioning|restructure|sso|mail|outage|signin_flood|flat] [options]`:
+see bench/provisioning.py, bench/restructure.py, bench/sso.py, bench/mail.py, bench/outage.py,
+bench/signin_flood.py and bench/flat.py. With no suite, runs them all with their defaults."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-SUITES = ("provisioning", "restructure", "sso", "mail", "outage", "signin_flood")
+SUITES = ("provisioning", "restructure", "sso", "mail", "outage", "signin_flood", "flat")
 
 if __name__ == "__main__":
     args = sys.argv[1:]
