@@ -27,10 +27,13 @@ class UsernameAllocator:
     collide on the reserved table's primary key; the loser's transaction fails and is
     retried by its caller, so a name is never issued twice.
 
-    On SQLite (text compared byte by byte) a batch instead reads every issued name of
-    its bases, base and base<digits>, as index ranges: a province's 40th "Nguyễn Văn An"
-    then costs one index step and a row per namesake instead of a window of candidates
-    bound one by one, so the cost per joiner stays flat as the namesakes grow.
+    On SQLite (text compared byte by byte) a batch instead asks, per base, how many of
+    base, base2, base3, … are issued and the highest number among them, counted by
+    SQLite over an index range (`[base0, base:)` holds base<digits> in byte order). Names
+    are never reissued, so the numbers are usually dense (1 … k all issued): then the
+    first free name is number k + 1 and every later one is free, and a province's 40th
+    "Nguyễn Văn An" costs the same Python work as a first "Lê Thị Mai". A base with gaps
+    (a seat mailbox's uid, a name issued by hand) has its names read as rows instead.
     """
 
     def __init__(self, session: Session, pattern: str) -> None:
@@ -60,7 +63,7 @@ class UsernameAllocator:
         """
         demand = Counter(bases)
         if self.session.get_bind().dialect.name == "sqlite":
-            self._scan(sorted(demand))
+            self._scan(self._count(sorted(demand)))
             return
         start, size = 1, _PREFETCH_WINDOW
         pending = sorted(demand)
@@ -92,6 +95,47 @@ class UsernameAllocator:
                 .union_all(select(Seat.uid).where(among(self.session, Seat.uid, candidates)))
             )
         )
+
+    def _count(self, bases: list[str]) -> list[str]:
+        """Settle the bases whose issued numbers are dense (1 … k, k + 1 the first free
+        name) from one count per base; returns the others, to be scanned row by row.
+
+        Counted in SQLite, not fetched: the Python work per base is the same for 40
+        namesakes as for none. A numbered name is base + a number ≥ 2 without a leading
+        zero (what `numbered_identifier` makes: above base1, below base:, digits only);
+        other names are not candidates and are left out of the count and the highest."""
+        numbered = (
+            "{c} > b.base || '1' AND {c} < b.base || ':'"
+            " AND substr({c}, length(b.base) + 1) NOT GLOB '*[^0-9]*'"
+        )
+        highest = "SELECT max(CAST(substr({c}, length(b.base) + 1) AS INTEGER)) FROM {t} WHERE "
+        counted = "SELECT count(*) FROM {t} WHERE "
+        columns = []
+        for template in (
+            "EXISTS (SELECT 1 FROM {t} WHERE {c} = b.base)",
+            counted + numbered,
+            highest + numbered,
+        ):
+            for table, column in (("reserved_identifier", "identifier"), ("seat", "uid")):
+                columns.append("(" + template.format(t=table, c=column) + ")")
+        scan = []
+        for offset in range(0, len(bases), _CHUNK):
+            chunk = bases[offset : offset + _CHUNK]
+            values = ", ".join(["(?)"] * len(chunk))
+            statement = (
+                f"WITH b(base) AS (VALUES {values}) SELECT b.base, {', '.join(columns)} FROM b"
+            )
+            rows = self.session.connection().exec_driver_sql(statement, tuple(chunk))
+            for base, *found in rows:
+                has_base = bool(found[0] or found[1])
+                count = has_base + found[2] + found[3]
+                top = max(found[4] or 0, found[5] or 0, 1 if has_base else 0)
+                if count == top:  # 1 … top all issued, every later number free
+                    self._scanned.add(base)
+                    self._first_unknown[base] = top + 1
+                else:
+                    scan.append(base)
+        return scan
 
     def _scan(self, bases: list[str]) -> None:
         """Every issued name of the form base or base<digits>, for all `bases`: one index
