@@ -134,8 +134,7 @@ def main(argv: list[str]) -> int:
                 hub.close()
 
     medians = {
-        hub.name: {part: round(hub.median(part), 3) for part in (*PARTS, "slapd")}
-        for hub in hubs
+        hub.name: {part: round(hub.median(part), 3) for part in (*PARTS, "slapd")} for hub in hubs
     }
     ratio = {part: round(medians["large"][part] / medians["small"][part], 3) for part in PARTS}
     for part in PARTS:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Iterable
 
@@ -10,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idhub.db import among
-from idhub.models import Person, ReservedIdentifier, Seat
+from idhub.models import Person, ReservedIdentifier, Seat, time_ordered_uuid
 from provisioning.naming import allocate_identifier, identifier_base, numbered_identifier
 
 _WINDOW = 64
@@ -192,6 +191,6 @@ def issue_username(session: Session, person: Person, pattern: str) -> str:
     )
     person.username = username
     if person.id is None:
-        person.id = uuid.uuid4()
+        person.id = time_ordered_uuid()
     session.add(ReservedIdentifier(identifier=username, person_id=person.id, person=person))
     return username
