@@ -8,10 +8,13 @@ Here both sizes live in one process at once:
 * two hubs, each with its own throwaway slapd, database and `idhub worker` processes, are
   filled through the batch API to --small and --large people (not measured);
 * then, --rounds times, a probe of --probe joiners goes into each hub in turn (the order
-  alternates: small, large, large, small, …), and the CPU each part spent on it is read:
-  the API (this process, `time.process_time`), the workers and slapd (/proc, user +
-  system), from the first batch to the last job done. Process CPU, not wall time: the
-  other sessions' load stretches the wall clock far more than the CPU a piece of work needs.
+  alternates: small, large, large, small, …), and the CPU each part spent on it is read.
+  The hub's workers are frozen (SIGSTOP) while the API commits the probe's batches, whose
+  CPU is this process's (`time.process_time`); then they are let go (SIGCONT) and their
+  CPU and slapd's (/proc, user + system) are read from then to the last job done. So each
+  figure is that part's own work: no idle polls of the workers during the API's batches,
+  no waits of one for the other's write lock. Process CPU, not wall time: the other
+  sessions' load stretches the wall clock far more than the CPU a piece of work needs.
 * Reported per hub: the median over the rounds of the ms per joiner, and the ratio
   large / small of the medians for the API and the workers (goal ≤ 1.15), with each round's
   own ratio to show the spread.
@@ -27,6 +30,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import signal
 import statistics
 import tempfile
 import time
@@ -78,11 +82,18 @@ class Sized:
                 **{f"{self.name}-worker-{n}": w.pid for n, w in enumerate(self.workers)},
             },
         )
-        meter = CpuMeter(self.server.pid or 0, self.workers)
+        time.sleep(0.2)  # the last round's record and the next idle poll are over
+        for worker in self.workers:  # frozen while the API works: no polls, no lock waits
+            worker.send_signal(signal.SIGSTOP)
+        api = time.process_time()
         self.submit(people)
-        meter.api_done()
+        api = time.process_time() - api
+        meter = CpuMeter(self.server.pid or 0, self.workers)
+        for worker in self.workers:
+            worker.send_signal(signal.SIGCONT)
         wait_for_empty_queue(self.hub, self.workers)
         used = meter.per_item_ms(people)
+        used["api"] = round(api * 1000 / people, 3)
         profiles.stop()
         self.samples.append(used)
         return used

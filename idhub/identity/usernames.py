@@ -103,18 +103,17 @@ class UsernameAllocator:
         namesakes as for none. A numbered name is base + a number ≥ 2 without a leading
         zero (what `numbered_identifier` makes: above base1, below base:, digits only);
         other names are not candidates and are left out of the count and the highest."""
+        # Numbers of up to 6 digits (the allocator gives up before 100,000 candidates);
+        # count and highest packed into one value: one range walk per table and base.
         numbered = (
-            "{c} > b.base || '1' AND {c} < b.base || ':'"
+            "SELECT count(*) * 1000000"
+            " + coalesce(max(CAST(substr({c}, length(b.base) + 1) AS INTEGER)), 0)"
+            " FROM {t} WHERE {c} > b.base || '1' AND {c} < b.base || ':'"
+            " AND length({c}) <= length(b.base) + 6"
             " AND substr({c}, length(b.base) + 1) NOT GLOB '*[^0-9]*'"
         )
-        highest = "SELECT max(CAST(substr({c}, length(b.base) + 1) AS INTEGER)) FROM {t} WHERE "
-        counted = "SELECT count(*) FROM {t} WHERE "
         columns = []
-        for template in (
-            "EXISTS (SELECT 1 FROM {t} WHERE {c} = b.base)",
-            counted + numbered,
-            highest + numbered,
-        ):
+        for template in ("EXISTS (SELECT 1 FROM {t} WHERE {c} = b.base)", numbered):
             for table, column in (("reserved_identifier", "identifier"), ("seat", "uid")):
                 columns.append("(" + template.format(t=table, c=column) + ")")
         scan = []
@@ -125,10 +124,10 @@ class UsernameAllocator:
                 f"WITH b(base) AS (VALUES {values}) SELECT b.base, {', '.join(columns)} FROM b"
             )
             rows = self.session.connection().exec_driver_sql(statement, tuple(chunk))
-            for base, *found in rows:
-                has_base = bool(found[0] or found[1])
-                count = has_base + found[2] + found[3]
-                top = max(found[4] or 0, found[5] or 0, 1 if has_base else 0)
+            for base, in_people, in_seats, *numbers in rows:
+                has_base = bool(in_people or in_seats)
+                count = has_base + sum(n // 1000000 for n in numbers)
+                top = max(1 if has_base else 0, *(n % 1000000 for n in numbers))
                 if count == top:  # 1 … top all issued, every later number free
                     self._scanned.add(base)
                     self._first_unknown[base] = top + 1
