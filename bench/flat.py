@@ -6,22 +6,25 @@ within a 30,000 run) by more than the 15 % the goal allows, so two such runs do 
 Here both sizes live in one process at once:
 
 * two hubs, each with its own throwaway slapd, database and `idhub worker` processes, are
-  filled through the batch API to --small and --large people (not measured);
+  filled through the batch API (not measured; to what size, see below);
 * then, --rounds times, a probe of --probe joiners goes into each hub in turn (the order
   alternates: small, large, large, small, …), and the CPU each part spent on it is read.
   The hub's workers are frozen (SIGSTOP) while the API commits the probe's batches, whose
   CPU is this process's (`time.process_time`); then they are let go (SIGCONT) and their
-  CPU and slapd's (/proc, on-CPU time of every thread) are read from then to the last job done. So each
-  figure is that part's own work: no idle polls of the workers during the API's batches,
-  no waits of one for the other's write lock. Process CPU, not wall time: the other
-  sessions' load stretches the wall clock far more than the CPU a piece of work needs.
+  CPU and slapd's (on-CPU time of every thread, /proc/<pid>/task/*/schedstat) are read
+  from then to the last job done. So each figure is that part's own work: no idle polls
+  of the workers during the API's batches, no waits of one for the other's write lock.
+  Process CPU, not wall time: the other sessions' load stretches the wall clock far more
+  than the CPU a piece of work needs.
 * Reported per hub: the median over the rounds of the ms per joiner, and the ratio
   large / small of the medians for the API and the workers (goal ≤ 1.15), with each round's
   own ratio to show the spread.
 
-The probes add to the hubs: with the defaults the small hub goes from 3,000 to 3,000 +
-rounds × probe people, which the results file records. `--profile DIR` samples the probe
-phases with py-spy: DIR/{small,large}-api.txt and -worker-N.txt (collapsed stacks).
+The probes add to the hubs, so each is filled to its size less half the probes: the
+probes into the small hub span 500 … 5,500 people with the defaults, centred on 3,000,
+and those into the large one 27,500 … 32,500 (the results file records both spans).
+`--profile DIR` samples the probe phases with py-spy: DIR/{small,large}-api.txt and
+-worker-N.txt (collapsed stacks).
 """
 
 from __future__ import annotations
@@ -124,10 +127,14 @@ class Sized:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench flat", description=__doc__)
-    parser.add_argument("--small", type=int, default=3000, help="people in the small hub")
-    parser.add_argument("--large", type=int, default=30000, help="people in the large hub")
+    parser.add_argument(
+        "--small", type=int, default=3000, help="people in the small hub (mid-probes)"
+    )
+    parser.add_argument(
+        "--large", type=int, default=30000, help="people in the large hub (mid-probes)"
+    )
     parser.add_argument("--probe", type=int, default=500, help="joiners per measured probe")
-    parser.add_argument("--rounds", type=int, default=6, help="probes into each hub")
+    parser.add_argument("--rounds", type=int, default=10, help="probes into each hub")
     parser.add_argument("--batch", type=int, default=500, help="joiners per API batch")
     parser.add_argument("--workers", type=int, default=2, help="`idhub worker` processes each")
     parser.add_argument("--profile", metavar="DIR", help="py-spy the probes into DIR")
@@ -139,8 +146,8 @@ def main(argv: list[str]) -> int:
         try:
             started = time.time()
             for name, people in (("small", args.small), ("large", args.large)):
-                hubs.append(Sized(name, workdir, people, args))
-                print(f"{name} hub filled: {people} people ({time.time() - started:.0f} s)")
+                hubs.append(Sized(name, workdir, people - args.rounds * args.probe // 2, args))
+                print(f"{name} hub filled ({time.time() - started:.0f} s)")
             small, large = hubs
             ratios: dict[str, list[float]] = {part: [] for part in PARTS}
             for n in range(args.rounds):
@@ -180,9 +187,9 @@ def main(argv: list[str]) -> int:
         "people": {"small": args.small, "large": args.large},
         "probe_joiners": args.probe,
         "rounds": args.rounds,
-        "people_after_probes": {
-            "small": args.small + args.rounds * args.probe,
-            "large": args.large + args.rounds * args.probe,
+        "people_during_probes": {
+            name: [size - args.rounds * args.probe // 2, size + args.rounds * args.probe // 2]
+            for name, size in (("small", args.small), ("large", args.large))
         },
         "cpu_ms_per_joiner_median": medians,
         "ratio_large_to_small": ratio,
