@@ -141,6 +141,9 @@ def upsert(session: Session, table: Table) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
+SQLITE_CACHE_KIB = 32768  # per connection, at most
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -151,6 +154,11 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA busy_timeout = 30000")
+        # SQLite's default page cache is 2 MiB: past a few thousand people, an HR batch's
+        # inserts into the indexes whose keys are random (audit seals, usernames, search
+        # names) missed it more the bigger the tables were, and a joiner cost more in a
+        # big province (docs/benchmarks.md, flat cost). Taken only as pages are read.
+        cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         cursor.close()
 
     path = sqlite_file(engine)

@@ -19,7 +19,14 @@ from idhub.changes.context import HrContext, apply_changes, snapshot
 from idhub.errors import Conflict, Invalid, NotFound
 from idhub.identity.access import without_access
 from idhub.identity.people import get_person
-from idhub.models import Assignment, AssignmentKind, OrgUnit, Position, UnitStatus
+from idhub.models import (
+    Assignment,
+    AssignmentKind,
+    OrgUnit,
+    Position,
+    UnitStatus,
+    time_ordered_uuid,
+)
 
 
 def get_assignment(session: Session, assignment_id: uuid.UUID) -> Assignment:
@@ -87,7 +94,7 @@ def _validate(session: Session, values: dict[str, Any], except_id: uuid.UUID | N
 def create_assignment(ctx: HrContext, data: dict[str, Any]) -> Assignment:
     get_person(ctx.session, data["person_id"], for_update=True)
     _validate(ctx.session, data, None)
-    assignment = Assignment(id=uuid.uuid4(), **data)
+    assignment = Assignment(id=time_ordered_uuid(), **data)
     ctx.session.add(assignment)
     ctx.record_create(assignment, "assignment.create")
     ctx.converge([assignment.person_id], f"{assignment.kind.value} assignment added")

@@ -35,6 +35,7 @@ from idhub.models import (
     PersonStatus,
     Position,
     ReservedIdentifier,
+    time_ordered_uuid,
     utcnow,
 )
 from provisioning.naming import search_key
@@ -171,7 +172,7 @@ def _people_rows(
             "personal_phone": None,
             "status": PersonStatus.ACTIVE,
             **values,
-            "id": uuid.uuid4(),
+            "id": time_ordered_uuid(),
             "username": allocator.allocate(base),
             "search_name": search_key(full_name(values)),
             "created_at": now,
@@ -236,7 +237,7 @@ def _assignment_rows(
             "end_date": None,
             "decision_ref": None,
             **value,
-            "id": uuid.uuid4(),
+            "id": time_ordered_uuid(),
             "end_decision_ref": None,
             "end_reason": None,
             "created_at": now,

@@ -13,7 +13,7 @@ from idhub.errors import Conflict, NotFound
 from idhub.identity import cccd
 from idhub.identity.access import without_access
 from idhub.identity.usernames import issue_username
-from idhub.models import Person, PersonStatus
+from idhub.models import Person, PersonStatus, time_ordered_uuid
 from provisioning.naming import search_key
 
 NAME_FIELDS = ("family_name", "middle_name", "given_name")
@@ -67,7 +67,7 @@ def create_person(ctx: HrContext, data: dict[str, Any]) -> Person:
     data.setdefault("middle_name", "")
     cccd.check(data["national_id"], data.get("date_of_birth"))
     _check_unique(ctx.session, data, None)
-    person = Person(id=uuid.uuid4(), **data, search_name=search_key(full_name(data)))
+    person = Person(id=time_ordered_uuid(), **data, search_name=search_key(full_name(data)))
     issue_username(ctx.session, person, ctx.naming_pattern)  # before add: one INSERT, no UPDATE
     ctx.session.add(person)
     ctx.record_create(person, "person.create")

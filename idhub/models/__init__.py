@@ -3,7 +3,7 @@
 from idhub.models.app_passwords import AppPassword
 from idhub.models.audit import AuditEvent
 from idhub.models.backchannel import BackchannelNotice
-from idhub.models.base import Base, utcnow
+from idhub.models.base import Base, time_ordered_uuid, utcnow
 from idhub.models.hr import (
     Assignment,
     AssignmentKind,
@@ -86,5 +86,6 @@ __all__ = [
     "Position",
     "UnitStatus",
     "UnitType",
+    "time_ordered_uuid",
     "utcnow",
 ]

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from idhub.models.base import Base, UTCDateTime, utcnow
+from idhub.models.base import Base, UTCDateTime, time_ordered_uuid, utcnow
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
@@ -124,7 +124,7 @@ class OrgUnitLineage(Base):
 class Person(Base):
     __tablename__ = "person"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=time_ordered_uuid)
     national_id: Mapped[str] = mapped_column(String(12), unique=True)  # CCCD
     civil_servant_code: Mapped[str | None] = mapped_column(String(32), unique=True)
     family_name: Mapped[str] = mapped_column(String(100))
@@ -177,7 +177,7 @@ class Assignment(Base):
 
     __tablename__ = "assignment"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=time_ordered_uuid)
     person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("person.id"), index=True)
     unit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("org_unit.id"), index=True)
     position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("position.id"), index=True)
