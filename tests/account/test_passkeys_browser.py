@@ -66,7 +66,7 @@ def page():
 
 
 def sign_out(page, hub: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(hub + "/sso/account")
+    page.goto(hub + "/account/sessions")
     page.click("form:has(input[name=session][value=all]) button[type=submit]")
     page.goto(hub + "/account")
     assert "/sso/login" in page.url

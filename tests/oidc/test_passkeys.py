@@ -253,7 +253,7 @@ def test_enrol_and_sign_in_over_http(app, hub, person, browser):
         csrf,
         {"credential": credential, "next": "https://evil.example/"},
     )
-    assert done.status_code == 200 and done.json()["next"] == "/sso/account"
+    assert done.status_code == 200 and done.json()["next"] == "/account"
     assert alone.get(hub + "/account", allow_redirects=False).status_code == 200
     replay = _post(alone, hub + "/sso/passkey/verify", csrf, {"credential": credential})
     assert replay.status_code == 409  # the flow's challenge is gone
