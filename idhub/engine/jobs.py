@@ -28,11 +28,13 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    case,
     delete,
     func,
     literal_column,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Session
@@ -303,6 +305,55 @@ class JobQueue:
                 )
                 session.add(links[person_id])
         return links
+
+
+def enqueue_later(
+    session: Session,
+    subject_ids: Iterable[uuid.UUID],
+    reason: str,
+    *,
+    target: str,
+    delay_s: float,
+    urgent: bool = True,
+) -> None:
+    """A job for each subject on `target`, due `delay_s` from now (a worker's own
+    follow-up, e.g. the mail target shutting a leaver out again once logins in flight at
+    the cut-off are over). A pending job of the subject takes the reason and the higher
+    urgency, and runs no earlier than this one would."""
+    ids = sorted(set(subject_ids))
+    if not ids:
+        return
+    now = utcnow()
+    due = now + dt.timedelta(seconds=delay_s)
+    table = table_of(ProvisioningJob)
+    statement = upsert(session, table)
+    excluded = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=["subject_id", "target"],
+        index_where=text("state = 'pending'"),
+        set_={
+            "reason": excluded.reason,
+            "coalesced": table.c.coalesced + 1,
+            "urgency": case(
+                (excluded.urgency > table.c.urgency, excluded.urgency), else_=table.c.urgency
+            ),
+            "next_try_at": case(
+                (excluded.next_try_at > table.c.next_try_at, excluded.next_try_at),
+                else_=table.c.next_try_at,
+            ),
+            "updated_at": excluded.updated_at,
+        },
+    )
+    urgency = int(Urgency.URGENT if urgent else Urgency.BULK)
+    rows = [
+        {
+            "subject_id": subject, "target": target, "state": "pending",
+            "reason": reason[:2000], "coalesced": 1, "urgency": urgency, "attempts": 0,
+            "next_try_at": due, "request_id": None, "created_at": now, "updated_at": now,
+        }  # fmt: skip
+        for subject in ids
+    ]
+    session.execute(statement, rows)
 
 
 def upsert_links(session: Session, rows: list[dict[str, Any]]) -> None:

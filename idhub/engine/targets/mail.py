@@ -14,6 +14,12 @@ purpose: HR is the truth, and the mailbox location is derived from the person's 
 
 Seat mailboxes (targets/seats.py) come here once the directory target has converged
 their entry; this target never writes the directory.
+
+A leaver is shut out twice: once when the directory's change reaches this target, and
+again RECUT_AFTER_S later (a job of its own, urgent). A login that read the directory
+before the change (slapd takes a while over an {ARGON2} bind) can be accepted after the
+first flush, and Dovecot would then keep that acceptance in its cache for
+auth_cache_ttl (an hour): the second flush and kick end it.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from idhub.changes.chain import Actor, AuditLog, Change
 from idhub.changes.outbox import enqueue
 from idhub.db import Database, among
 from idhub.engine.followup import ENTRY_CHANGED
-from idhub.engine.jobs import JobQueue, upsert_links
+from idhub.engine.jobs import JobQueue, enqueue_later, upsert_links
 from idhub.engine.target import Recording, Round
 from idhub.engine.targets.mail_facts import with_mail_facts
 from idhub.engine.targets.seat_facts import SEAT_TARGET, SeatFacts, seat_facts
@@ -64,6 +70,12 @@ from provisioning.seats import desired_seat
 
 log = logging.getLogger(__name__)
 MAIL_TARGET = "mail"
+RECUT = "shut out again: a login in flight at the cut-off is ended too"
+"""The reason of the job that shuts a leaver out a second time (see the docstring)."""
+RECUT_AFTER_S = 3.0
+"""How long after the first cut the second one runs: longer than a login that read the
+directory before the change takes to finish (its bind, under load)."""
+_REFRESHES = frozenset({ENTRY_CHANGED, RECUT})  # reasons to flush Dovecot's lookup again
 
 _AUDIT_ACTIONS = (
     (OpKind.DELETE, "mailbox.archive"),
@@ -83,6 +95,14 @@ class MailPlan:
     results: list[Result] = field(default_factory=list)
     deputies: frozenset[str] = frozenset()  # uids delegated to today
     managed_deputies: frozenset[str] = frozenset()  # every uid ever delegated to
+    was_enabled: bool | None = None  # the link's record before this converge
+
+    @property
+    def cuts(self) -> bool:
+        """Shuts an account out that the mail server still let in (the leaver's cut)."""
+        return self.was_enabled is not False and any(
+            op.kind is OpKind.DISABLE for op in self.operations
+        )
 
     @property
     def error(self) -> ConnectorError | None:
@@ -143,6 +163,7 @@ def compute_mail_plans(
                 operations,
                 deputies=deputies.get(person.id, frozenset()),
                 managed_deputies=managed.get(person.id, frozenset()),
+                was_enabled=link.enabled if link else None,
             )
         )
     return plans
@@ -234,7 +255,7 @@ class MailTarget:
                 entry_changed=frozenset(
                     subject
                     for subject, js in by_subject.items()
-                    if any(j.reason == ENTRY_CHANGED for j in js)
+                    if any(j.reason in _REFRESHES for j in js)
                 ),
             )
             people = {p.person_id for p in r.plans}
@@ -382,6 +403,8 @@ class MailTarget:
                 )
         upsert_links(session, rows)
         self.audit.record_many(session, actor=actor, changes=changes, reason=None)
+        cut = [p.person_id for p in plans if p.cuts]
+        enqueue_later(session, cut, RECUT, target=MAIL_TARGET, delay_s=RECUT_AFTER_S)
 
     def _record_seats(
         self, rec: Recording, owned: dict[int, ProvisioningJob], plans: list[SeatPlan]
@@ -470,8 +493,13 @@ def _reported(session: Session, p: SeatPlan) -> None:
 
 
 def _worth_auditing(p: MailPlan) -> bool:
-    """A plan that only refreshed Dovecot's cache changes nothing worth an audit event."""
-    return any(op.kind is not OpKind.MODIFY or "acl_grant" in op.attributes for op in p.operations)
+    """A plan that only refreshed Dovecot's cache (a MODIFY without grants, a DISABLE of
+    an account already shut out) changes nothing worth an audit event."""
+    return any(
+        (op.kind is not OpKind.MODIFY or "acl_grant" in op.attributes)
+        and (op.kind is not OpKind.DISABLE or p.was_enabled is not False)
+        for op in p.operations
+    )
 
 
 def _created(p: MailPlan) -> str | None:
