@@ -347,9 +347,17 @@ def enqueue_later(
     urgency = int(Urgency.URGENT if urgent else Urgency.BULK)
     rows = [
         {
-            "subject_id": subject, "target": target, "state": "pending",
-            "reason": reason[:2000], "coalesced": 1, "urgency": urgency, "attempts": 0,
-            "next_try_at": due, "request_id": None, "created_at": now, "updated_at": now,
+            "subject_id": subject,
+            "target": target,
+            "state": "pending",
+            "reason": reason[:2000],
+            "coalesced": 1,
+            "urgency": urgency,
+            "attempts": 0,
+            "next_try_at": due,
+            "request_id": None,
+            "created_at": now,
+            "updated_at": now,
         }  # fmt: skip
         for subject in ids
     ]

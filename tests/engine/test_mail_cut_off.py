@@ -122,3 +122,34 @@ def test_an_entry_change_of_an_account_already_shut_out_flushes_again(app, api, 
         enqueue(session, [uuid.UUID(leaver["id"])], ENTRY_CHANGED, targets=("mail",))
     drain_all(app)
     assert not can_login(mail_server, "annv", PASSWORD)
+
+
+def test_the_directory_worker_shuts_the_leaver_out_of_dovecot_before_any_mail_job(
+    app, api, mail_server
+):
+    """`idhub worker` gives the directory target a MailCut: once slapd took the disable,
+    the login is refused and the open session ended, before the mail target's job (still
+    queued here) has run."""
+    from idhub.engine.targets.mail import MailCut
+    from tests.fixtures.mail import imap_login
+
+    org = lai_chau(api)
+    leaver = make_person(api)
+    post = make_assignment(api, leaver, org["dept"], org["specialist"])
+    drain_all(app)
+    set_password(app, leaver["id"], PASSWORD)
+    session = imap_login(mail_server, "annv", PASSWORD)  # open, and the login cached
+    ended = api.post(f"/api/v1/assignments/{post['id']}/end", {"end_date": YESTERDAY})
+    assert ended.status_code == 200, ended.json
+
+    directory_worker, mail_worker = make_workers(app)
+    directory_worker.target.on_cut = MailCut(app.extensions["idhub"].connectors.mailboxes())
+    try:
+        assert directory_worker.run_once() == 1
+    finally:
+        directory_worker.close()
+        mail_worker.close()
+    assert _mail_jobs(app, leaver["id"]) == [ENTRY_CHANGED]  # the mail target's turn to come
+    assert not can_login(mail_server, "annv", PASSWORD)
+    with pytest.raises(Exception):  # noqa: B017 - the server closed the kicked session
+        session.select("INBOX")

@@ -15,11 +15,14 @@ purpose: HR is the truth, and the mailbox location is derived from the person's 
 Seat mailboxes (targets/seats.py) come here once the directory target has converged
 their entry; this target never writes the directory.
 
-A leaver is shut out twice: once when the directory's change reaches this target, and
-again RECUT_AFTER_S later (a job of its own, urgent). A login that read the directory
-before the change (slapd takes a while over an {ARGON2} bind) can be accepted after the
-first flush, and Dovecot would then keep that acceptance in its cache for
-auth_cache_ttl (an hour): the second flush and kick end it.
+A leaver is shut out of Dovecot (auth cache flushed, sessions kicked) three times:
+by the directory's worker itself as soon as slapd took the disable (`MailCut`, its
+`on_cut`: no database write, claim or plan between slapd and Dovecot); by this target
+when the directory's change reaches it (recorded and audited); and RECUT_AFTER_S later
+(a job of its own, urgent). A login that read the directory before the change (slapd
+takes a while over an {ARGON2} bind) can be accepted after the earlier flushes, and
+Dovecot would keep that acceptance in its cache for auth_cache_ttl (an hour): the last
+flush and kick end it.
 """
 
 from __future__ import annotations
@@ -42,11 +45,13 @@ from connectors.base import (
     OpKind,
     Result,
 )
+from connectors.dn import rdn_value
 from idhub.changes.chain import Actor, AuditLog, Change
 from idhub.changes.outbox import enqueue
 from idhub.db import Database, among
 from idhub.engine.followup import ENTRY_CHANGED
 from idhub.engine.jobs import JobQueue, enqueue_later, upsert_links
+from idhub.engine.plans import PersonPlan
 from idhub.engine.target import Recording, Round
 from idhub.engine.targets.mail_facts import with_mail_facts
 from idhub.engine.targets.seat_facts import SEAT_TARGET, SeatFacts, seat_facts
@@ -212,6 +217,32 @@ def _with_delegations(connector: Mailboxes, p: MailPlan) -> None:
             current=current,
         )
     )
+
+
+class MailCut:
+    """The directory target's `on_cut`: the people whose disable (or delete) slapd has
+    just taken are shut out of Dovecot at once (auth cache flushed, sessions kicked), in
+    one request, before the directory's round is recorded. Nothing is recorded here: the
+    mail target's job, queued with that record, converges and audits as usual. Dovecot
+    not answering is logged and left to that job."""
+
+    def __init__(self, connector: Mailboxes) -> None:
+        self.connector = connector
+
+    def __call__(self, plans: list[PersonPlan]) -> None:
+        ops = []
+        for p in plans:
+            user = p.desired.attributes.get("uid", ()) or ((rdn_value(p.desired.name) or ""),)
+            key = AccountKey(str(p.person_id))
+            ops.append(Operation(OpKind.DISABLE, key, attributes={"user": user}))
+        try:
+            failed = [r for r in self.connector.apply(ops) if r.error is not None]
+        except ConnectorError as exc:
+            log.warning("shutting %d people out of the mail server failed: %s", len(ops), exc)
+            return
+        for result in failed:
+            log.warning("shutting %s out of the mail server failed: %s", result.operation.target,
+                        result.error)  # fmt: skip
 
 
 @dataclass
