@@ -79,33 +79,19 @@ class JobQueue:
         self.lane = lane
 
     # -- claiming ---------------------------------------------------------------------
+    def due(self) -> bool:
+        """Is there a job to claim now? (A read; always yes on PostgreSQL, whose claim
+        takes no lock from anyone when there is nothing to claim.)"""
+        return not self.db.is_sqlite or self._anything_to_claim(self._claim_query(utcnow()))
+
     def claim(self) -> list[ProvisioningJob]:
         now = utcnow()
-        job = ProvisioningJob
-        busy_elsewhere = select(job.subject_id).where(
-            job.state == JobState.RUNNING,
-            job.lease_expires_at > now,
-            job.target == self.target,
-        )
-        query = (
-            select(job)
-            .where(
-                or_(
-                    and_(job.state == _PENDING_SQL, job.next_try_at <= now),
-                    and_(job.state == JobState.RUNNING, job.lease_expires_at <= now),
-                ),
-                job.subject_id.not_in(busy_elsewhere),
-                job.target == self.target,
-                *self._lane_filter(),
-            )
-            .order_by(job.urgency.desc(), job.next_try_at, job.id)
-            .limit(self.settings.batch_size)
-            .with_for_update(skip_locked=True)
-        )
+        query = self._claim_query(now)
         if self.db.is_sqlite and not self._anything_to_claim(query):
             return []  # an idle poll takes no write lock from the HR API
         with self.db.transaction() as session:
             jobs = []
+            claimed: ProvisioningJob
             for claimed in session.scalars(query):
                 abandoned = claimed.state == JobState.RUNNING  # its lease ran out
                 if abandoned and claimed.attempts >= self.settings.max_attempts:
@@ -136,6 +122,30 @@ class JobQueue:
                 claimed.lease_expires_at = expires
                 claimed.attempts += 1
         return jobs
+
+    def _claim_query(self, now: dt.datetime) -> Select[Any]:
+        job = ProvisioningJob
+        busy_elsewhere = select(job.subject_id).where(
+            job.state == JobState.RUNNING,
+            job.lease_expires_at > now,
+            job.target == self.target,
+        )
+        query = (
+            select(job)
+            .where(
+                or_(
+                    and_(job.state == _PENDING_SQL, job.next_try_at <= now),
+                    and_(job.state == JobState.RUNNING, job.lease_expires_at <= now),
+                ),
+                job.subject_id.not_in(busy_elsewhere),
+                job.target == self.target,
+                *self._lane_filter(),
+            )
+            .order_by(job.urgency.desc(), job.next_try_at, job.id)
+            .limit(self.settings.batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        return query
 
     def _lane_filter(self) -> list[ColumnElement[bool]]:
         if self.lane is Lane.URGENT:
