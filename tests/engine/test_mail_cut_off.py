@@ -153,3 +153,36 @@ def test_the_directory_worker_shuts_the_leaver_out_of_dovecot_before_any_mail_jo
     assert not can_login(mail_server, "annv", PASSWORD)
     with pytest.raises(Exception):  # noqa: B017 - the server closed the kicked session
         session.select("INBOX")
+
+
+def test_an_unreachable_mail_server_does_not_hold_up_the_directory(tmp_path, caplog):
+    """MailCut with nobody listening where Dovecot's API should be: logged, not raised,
+    and not tried again for a while (the mail target's job does the cut later)."""
+    from connectors.mail import MailConfig, MailConnector
+    from idhub.engine.plans import PersonPlan
+    from idhub.engine.targets.mail import MailCut
+    from idhub.ops.devstack.ports import free_port
+    from provisioning.model import AccountState, DesiredAccount
+
+    connector = MailConnector(
+        MailConfig(
+            doveadm_config="",
+            mail_root=str(tmp_path),
+            archive_dir=str(tmp_path),
+            doveadm_url=f"http://127.0.0.1:{free_port()}/doveadm/v1",
+            doveadm_password="x",
+            timeout_s=2.0,
+        )
+    )
+    person = uuid.uuid4()
+    desired = DesiredAccount(
+        str(person), AccountState.DISABLED, "uid=annv,ou=x", {"uid": ("annv",)}, frozenset(), ()
+    )
+    plan = PersonPlan(person_id=person, desired=desired, actual=None, operations=[])
+    cut = MailCut(connector)
+    cut([plan])  # refused connection: logged
+    assert "left to the mail target" in caplog.text
+    assert cut.paused_until > 0
+    caplog.clear()
+    cut([plan])  # paused: no second attempt, no second warning
+    assert "left to the mail target" not in caplog.text

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -224,12 +225,18 @@ class MailCut:
     just taken are shut out of Dovecot at once (auth cache flushed, sessions kicked), in
     one request, before the directory's round is recorded. Nothing is recorded here: the
     mail target's job, queued with that record, converges and audits as usual. Dovecot
-    not answering is logged and left to that job."""
+    not answering is logged and left to that job, and the next PAUSE_AFTER_FAILURE_S
+    skip this step, so an unreachable Dovecot does not hold up the directory's rounds."""
+
+    PAUSE_AFTER_FAILURE_S = 30.0
 
     def __init__(self, connector: Mailboxes) -> None:
         self.connector = connector
+        self.paused_until = 0.0  # monotonic
 
     def __call__(self, plans: list[PersonPlan]) -> None:
+        if time.monotonic() < self.paused_until:
+            return
         ops = []
         for p in plans:
             user = p.desired.attributes.get("uid", ()) or ((rdn_value(p.desired.name) or ""),)
@@ -238,7 +245,11 @@ class MailCut:
         try:
             failed = [r for r in self.connector.apply(ops) if r.error is not None]
         except ConnectorError as exc:
-            log.warning("shutting %d people out of the mail server failed: %s", len(ops), exc)
+            self.paused_until = time.monotonic() + self.PAUSE_AFTER_FAILURE_S
+            log.warning(
+                "shutting %d people out of the mail server failed (left to the mail target; "
+                "not tried again for %.0f s): %s", len(ops), self.PAUSE_AFTER_FAILURE_S, exc,
+            )  # fmt: skip
             return
         for result in failed:
             log.warning("shutting %s out of the mail server failed: %s", result.operation.target,
