@@ -8,7 +8,11 @@ does what a directory write cannot:
   quota checked); it already exists → nothing, or ENABLE when it was last left disabled
   (a cached refusal is flushed);
 * disabled account, not yet shut out on the mail server → DISABLE (auth cache flushed,
-  sessions kicked: login fails at once, not when the cache expires);
+  sessions kicked: login fails at once, not when the cache expires); already shut out
+  but its entry changed (`entry_changed`: the directory wrote it, or the mail target
+  asks to shut it out again) → DISABLE again: the flush is what makes Dovecot see the
+  directory's state, and a login that read the entry before the directory's change can
+  have put an acceptance back in the cache after an earlier flush;
 * absent account (retention over) with a mailbox → DELETE (exported to an archive
   first, then removed);
 * an enabled account whose directory entry changed (`entry_changed`) → MODIFY: Dovecot's
@@ -90,7 +94,7 @@ def plan_mailbox(
                     ),
                 )
             )
-    elif was_enabled is not False:  # disabled here, not yet shut out there
+    elif was_enabled is not False or entry_changed:  # not yet shut out there, or again
         ops.append(
             Operation(
                 OpKind.DISABLE,

@@ -28,11 +28,13 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    case,
     delete,
     func,
     literal_column,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Session
@@ -77,33 +79,19 @@ class JobQueue:
         self.lane = lane
 
     # -- claiming ---------------------------------------------------------------------
+    def due(self) -> bool:
+        """Is there a job to claim now? (A read; always yes on PostgreSQL, whose claim
+        takes no lock from anyone when there is nothing to claim.)"""
+        return not self.db.is_sqlite or self._anything_to_claim(self._claim_query(utcnow()))
+
     def claim(self) -> list[ProvisioningJob]:
         now = utcnow()
-        job = ProvisioningJob
-        busy_elsewhere = select(job.subject_id).where(
-            job.state == JobState.RUNNING,
-            job.lease_expires_at > now,
-            job.target == self.target,
-        )
-        query = (
-            select(job)
-            .where(
-                or_(
-                    and_(job.state == _PENDING_SQL, job.next_try_at <= now),
-                    and_(job.state == JobState.RUNNING, job.lease_expires_at <= now),
-                ),
-                job.subject_id.not_in(busy_elsewhere),
-                job.target == self.target,
-                *self._lane_filter(),
-            )
-            .order_by(job.urgency.desc(), job.next_try_at, job.id)
-            .limit(self.settings.batch_size)
-            .with_for_update(skip_locked=True)
-        )
+        query = self._claim_query(now)
         if self.db.is_sqlite and not self._anything_to_claim(query):
             return []  # an idle poll takes no write lock from the HR API
         with self.db.transaction() as session:
             jobs = []
+            claimed: ProvisioningJob
             for claimed in session.scalars(query):
                 abandoned = claimed.state == JobState.RUNNING  # its lease ran out
                 if abandoned and claimed.attempts >= self.settings.max_attempts:
@@ -134,6 +122,30 @@ class JobQueue:
                 claimed.lease_expires_at = expires
                 claimed.attempts += 1
         return jobs
+
+    def _claim_query(self, now: dt.datetime) -> Select[Any]:
+        job = ProvisioningJob
+        busy_elsewhere = select(job.subject_id).where(
+            job.state == JobState.RUNNING,
+            job.lease_expires_at > now,
+            job.target == self.target,
+        )
+        query = (
+            select(job)
+            .where(
+                or_(
+                    and_(job.state == _PENDING_SQL, job.next_try_at <= now),
+                    and_(job.state == JobState.RUNNING, job.lease_expires_at <= now),
+                ),
+                job.subject_id.not_in(busy_elsewhere),
+                job.target == self.target,
+                *self._lane_filter(),
+            )
+            .order_by(job.urgency.desc(), job.next_try_at, job.id)
+            .limit(self.settings.batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        return query
 
     def _lane_filter(self) -> list[ColumnElement[bool]]:
         if self.lane is Lane.URGENT:
@@ -303,6 +315,63 @@ class JobQueue:
                 )
                 session.add(links[person_id])
         return links
+
+
+def enqueue_later(
+    session: Session,
+    subject_ids: Iterable[uuid.UUID],
+    reason: str,
+    *,
+    target: str,
+    delay_s: float,
+    urgent: bool = True,
+) -> None:
+    """A job for each subject on `target`, due `delay_s` from now (a worker's own
+    follow-up, e.g. the mail target shutting a leaver out again once logins in flight at
+    the cut-off are over). A pending job of the subject takes the reason and the higher
+    urgency, and runs no earlier than this one would."""
+    ids = sorted(set(subject_ids))
+    if not ids:
+        return
+    now = utcnow()
+    due = now + dt.timedelta(seconds=delay_s)
+    table = table_of(ProvisioningJob)
+    statement = upsert(session, table)
+    excluded = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=["subject_id", "target"],
+        index_where=text("state = 'pending'"),
+        set_={
+            "reason": excluded.reason,
+            "coalesced": table.c.coalesced + 1,
+            "urgency": case(
+                (excluded.urgency > table.c.urgency, excluded.urgency), else_=table.c.urgency
+            ),
+            "next_try_at": case(
+                (excluded.next_try_at > table.c.next_try_at, excluded.next_try_at),
+                else_=table.c.next_try_at,
+            ),
+            "updated_at": excluded.updated_at,
+        },
+    )
+    urgency = int(Urgency.URGENT if urgent else Urgency.BULK)
+    rows = [
+        {
+            "subject_id": subject,
+            "target": target,
+            "state": "pending",
+            "reason": reason[:2000],
+            "coalesced": 1,
+            "urgency": urgency,
+            "attempts": 0,
+            "next_try_at": due,
+            "request_id": None,
+            "created_at": now,
+            "updated_at": now,
+        }  # fmt: skip
+        for subject in ids
+    ]
+    session.execute(statement, rows)
 
 
 def upsert_links(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -20,7 +20,11 @@ records why. Written once for every target (engine/target.py; targets in engine/
 * Lanes (engine/jobs.py Lane): a worker alone on its target claims urgent jobs first; `idhub
   worker` runs an urgent lane beside each target's bulk worker, so cutting access starts
   within one poll even while a round of bulk work (seconds on the mail server) runs.
-  The urgent lane leaves the clock and housekeeping to the bulk worker.
+  The urgent lane leaves the clock and housekeeping to the bulk worker. Within one
+  process, while an urgent lane claims, plans and applies, the bulk lanes beside it
+  start no new round and open no record (`URGENT_WORK`, at most HOLD_BULK_S at a time):
+  the urgent round has the interpreter and SQLite's write lock to itself instead of
+  taking turns with rounds of bulk work.
 """
 
 from __future__ import annotations
@@ -55,6 +59,33 @@ TIDY_EVERY_S = 60.0  # the target's housekeeping, besides when the queue runs dr
 # Pauses before recording a round again when the database went away (a restart or a
 # failover takes seconds); together well inside a lease, so the jobs are still ours.
 RECORD_RETRY_DELAYS_S = (0.25, 0.5, 1.0, 2.0, 4.0)
+HOLD_BULK_S = 2.0  # the longest a bulk lane waits for urgent work at one step
+
+
+class UrgentWork:
+    """How many urgent lanes of this process are at work; bulk lanes wait for none."""
+
+    def __init__(self) -> None:
+        self._working = 0
+        self._idle = threading.Condition()
+
+    def begin(self) -> None:
+        with self._idle:
+            self._working += 1
+
+    def end(self) -> None:
+        with self._idle:
+            self._working -= 1
+            if not self._working:
+                self._idle.notify_all()
+
+    def wait(self, timeout: float = HOLD_BULK_S) -> None:
+        """Until no urgent lane is at work, or `timeout` (bulk work is never starved)."""
+        with self._idle:
+            self._idle.wait_for(lambda: not self._working, timeout)
+
+
+URGENT_WORK = UrgentWork()
 
 
 @dataclass(frozen=True)
@@ -108,6 +139,7 @@ class Worker:
         self._wakeup = Wakeup(db.engine)  # an idle worker wakes when jobs are queued
 
     def claim(self) -> list[ProvisioningJob]:
+        self._hold_for_urgent()
         return self.jobs.claim()
 
     # -- rounds -----------------------------------------------------------------------------
@@ -146,6 +178,7 @@ class Worker:
     def _converge(self, jobs: list[ProvisioningJob]) -> Round | None:
         """Plan and apply one claimed batch; None when the target was away (the jobs were
         handed back, and the worker waits for the target)."""
+        self._hold_for_urgent()
         round_ = Round(jobs, by_subject(jobs), time.monotonic())
         try:
             round_.plans = self.target.plan(self.db, round_)
@@ -202,17 +235,15 @@ class Worker:
                     self._await_recorder()
                     self._await_target(stop)
                     continue
-                if not self.target.pipelined:
-                    done = self.run_once()
-                else:
-                    jobs = upcoming or self.claim()
-                    done = len(jobs)
-                    if jobs:
-                        upcoming = self._pipelined_round(jobs, stopping=stop.is_set())
-                    else:
-                        self.outage.succeeded()
-                        self._await_recorder()
-                        self.target.idle()
+                # An urgent lane holds the bulk lanes back from the moment it sees work.
+                urgent = self.lane is Lane.URGENT and bool(upcoming or self.jobs.due())
+                if urgent:
+                    URGENT_WORK.begin()
+                try:
+                    done, upcoming = self._step(upcoming, stop)
+                finally:
+                    if urgent:
+                        URGENT_WORK.end()
             except Exception:  # noqa: BLE001 - a worker must survive a bad round
                 log.exception("worker round failed")
                 done, upcoming = 0, []  # claimed jobs are taken again when their lease ends
@@ -224,6 +255,24 @@ class Worker:
         self._wakeup.close()
         self.target.close()
         log.info("worker %s stopped", self.worker_id)
+
+    def _step(
+        self, upcoming: list[ProvisioningJob], stop: threading.Event
+    ) -> tuple[int, list[ProvisioningJob]]:
+        """One turn of `run`: the jobs done, and those claimed for the next round."""
+        if not self.target.pipelined:
+            return self.run_once(), []
+        jobs = upcoming or self.claim()
+        if jobs:
+            return len(jobs), self._pipelined_round(jobs, stopping=stop.is_set())
+        self.outage.succeeded()
+        self._await_recorder()
+        self.target.idle()
+        return 0, []
+
+    def _hold_for_urgent(self) -> None:
+        if self.lane is Lane.BULK:
+            URGENT_WORK.wait()
 
     def close(self) -> None:
         self.target.close()
@@ -264,6 +313,7 @@ class Worker:
         # Drafted before the write transaction (other writers wait while it is open), on
         # the assumption that this worker still owns every job it claimed; again if not.
         draft = self.target.draft(r, claimed, now)
+        self._hold_for_urgent()
         with self.db.transaction() as session:
             owned = self.jobs.owned_ids(session, claimed)
             if owned != claimed:  # a lease ran out meanwhile: only what is still ours

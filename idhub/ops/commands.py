@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -255,6 +256,7 @@ def _directory_worker(rt: Runtime, lane: Lane | None = None) -> Worker:
         guard=rt.guard,
         then=rt.connectors.then_targets(),
         on_disabled=LeaverHook(rt.db, rt.audit, rt.keyring, rt.settings),
+        on_cut=_mail_cut(rt),
     )
     sso = rt.settings.section(SsoSettings)
     # Failed sign-ins of an account nobody tries again: its closed window is audited here.
@@ -270,6 +272,14 @@ def _directory_worker(rt: Runtime, lane: Lane | None = None) -> Worker:
         periodic=() if urgent else [*tasks(rt.db, rt.audit, rt.rules), failure_audit],
         lane=lane,
     )
+
+
+def _mail_cut(rt: Runtime) -> Callable[[list[Any]], object] | None:
+    """Dovecot shut out by the directory's worker as soon as slapd took a disable."""
+    from idhub.engine.targets.mail import MailCut
+
+    connector = rt.connectors.mailboxes()
+    return MailCut(connector) if connector is not None else None
 
 
 def _mail_worker(rt: Runtime, lane: Lane | None = None) -> Worker | None:

@@ -384,3 +384,22 @@ def test_a_leaver_is_shut_out_of_imap_before_a_backlog_of_mailboxes(
         assert still_waiting >= backlog // 2, (still_waiting, backlog)
     finally:
         app.extensions["idhub"].db.dispose()
+
+
+def test_bulk_lanes_hold_back_while_an_urgent_lane_is_at_work():
+    """Within one `idhub worker` process a bulk lane starts no round and opens no record
+    while an urgent lane claims, plans and applies (engine/worker.py URGENT_WORK)."""
+    import threading
+
+    from idhub.engine.worker import UrgentWork
+
+    work = UrgentWork()
+    work.begin()
+    released = threading.Event()
+    bulk = threading.Thread(target=lambda: (work.wait(timeout=60), released.set()))
+    bulk.start()
+    assert not released.wait(0.3)  # held while the urgent round runs
+    work.end()
+    assert released.wait(30)
+    bulk.join()
+    work.wait(timeout=60)  # nothing urgent: no wait at all

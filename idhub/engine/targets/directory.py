@@ -6,7 +6,9 @@ are rare; targets/seat_entries.py), before the mail target makes their mailboxes
 What follows a converge (mail and seat jobs, recorded addresses) is queued in the same
 transaction as its record (engine/followup.py), as urgent as the converge that caused
 it; people converged to disabled lose their sign-on once the record is committed
-(`on_disabled`, wired in by `idhub worker`).
+(`on_disabled`, wired in by `idhub worker`), and their mail logins as soon as the
+directory took the change (`on_cut`: Dovecot's cache flushed and sessions kicked before
+the round is even recorded; the mail target's own job follows as usual).
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class DirectoryTarget:
         guard: Guard | None = None,
         then: tuple[str, ...] = (),
         on_disabled: Callable[[list[uuid.UUID], Actor], object] | None = None,
+        on_cut: Callable[[list[PersonPlan]], object] | None = None,
     ) -> None:
         self.connector = connector
         self.rules = rules
@@ -91,6 +94,8 @@ class DirectoryTarget:
         self.then = then
         # Sign-on: ends the sessions and tokens of people converged to disabled.
         self.on_disabled = on_disabled
+        # Mail: shuts out, at once, the people whose disable the directory just took.
+        self.on_cut = on_cut
         self._prune_due = False  # a round moved people out of OUs since the last prune
         self._next_prune = 0.0
         self._seats_ou_exists = False  # ou=seats was there or made by an earlier round
@@ -144,6 +149,9 @@ class DirectoryTarget:
         try:
             apply_plans(self.connector, plans.to_apply)
             apply_mail_credentials(self.connector, plans.to_apply)  # app passwords
+            cut = [p for p in plans.to_apply if p.error is None and p.disables]
+            if cut and self.on_cut is not None:
+                self.on_cut(cut)
             if plans.seats:
                 apply_seat_entries(self.connector, plans.seats)
                 self._seats_ou_exists |= any(p.error is None for p in plans.seats)

@@ -14,12 +14,22 @@ purpose: HR is the truth, and the mailbox location is derived from the person's 
 
 Seat mailboxes (targets/seats.py) come here once the directory target has converged
 their entry; this target never writes the directory.
+
+A leaver is shut out of Dovecot (auth cache flushed, sessions kicked) three times:
+by the directory's worker itself as soon as slapd took the disable (`MailCut`, its
+`on_cut`: no database write, claim or plan between slapd and Dovecot); by this target
+when the directory's change reaches it (recorded and audited); and RECUT_AFTER_S later
+(a job of its own, urgent). A login that read the directory before the change (slapd
+takes a while over an {ARGON2} bind) can be accepted after the earlier flushes, and
+Dovecot would keep that acceptance in its cache for auth_cache_ttl (an hour): the last
+flush and kick end it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -36,12 +46,14 @@ from connectors.base import (
     OpKind,
     Result,
 )
+from connectors.dn import rdn_value
 from idhub.changes.chain import Actor, AuditLog, Change
 from idhub.changes.mail_credentials import sessions_ended, sessions_to_end
 from idhub.changes.outbox import enqueue
 from idhub.db import Database, among
 from idhub.engine.followup import ENTRY_CHANGED
-from idhub.engine.jobs import JobQueue, upsert_links
+from idhub.engine.jobs import JobQueue, enqueue_later, upsert_links
+from idhub.engine.plans import PersonPlan
 from idhub.engine.target import Recording, Round
 from idhub.engine.targets.mail_facts import with_mail_facts
 from idhub.engine.targets.seat_facts import SEAT_TARGET, SeatFacts, seat_facts
@@ -65,6 +77,12 @@ from provisioning.seats import desired_seat
 
 log = logging.getLogger(__name__)
 MAIL_TARGET = "mail"
+RECUT = "shut out again: a login in flight at the cut-off is ended too"
+"""The reason of the job that shuts a leaver out a second time (see the docstring)."""
+RECUT_AFTER_S = 3.0
+"""How long after the first cut the second one runs: longer than a login that read the
+directory before the change takes to finish (its bind, under load)."""
+_REFRESHES = frozenset({ENTRY_CHANGED, RECUT})  # reasons to flush Dovecot's lookup again
 
 _AUDIT_ACTIONS = (
     (OpKind.DELETE, "mailbox.archive"),
@@ -84,6 +102,14 @@ class MailPlan:
     results: list[Result] = field(default_factory=list)
     deputies: frozenset[str] = frozenset()  # uids delegated to today
     managed_deputies: frozenset[str] = frozenset()  # every uid ever delegated to
+    was_enabled: bool | None = None  # the link's record before this converge
+
+    @property
+    def cuts(self) -> bool:
+        """Shuts an account out that the mail server still let in (the leaver's cut)."""
+        return self.was_enabled is not False and any(
+            op.kind is OpKind.DISABLE for op in self.operations
+        )
 
     @property
     def error(self) -> ConnectorError | None:
@@ -146,6 +172,7 @@ def compute_mail_plans(
                 operations,
                 deputies=deputies.get(person.id, frozenset()),
                 managed_deputies=managed.get(person.id, frozenset()),
+                was_enabled=link.enabled if link else None,
             )
         )
     return plans
@@ -196,6 +223,42 @@ def _with_delegations(connector: Mailboxes, p: MailPlan) -> None:
     )
 
 
+class MailCut:
+    """The directory target's `on_cut`: the people whose disable (or delete) slapd has
+    just taken are shut out of Dovecot at once (auth cache flushed, sessions kicked), in
+    one request, before the directory's round is recorded. Nothing is recorded here: the
+    mail target's job, queued with that record, converges and audits as usual. Dovecot
+    not answering is logged and left to that job, and the next PAUSE_AFTER_FAILURE_S
+    skip this step, so an unreachable Dovecot does not hold up the directory's rounds."""
+
+    PAUSE_AFTER_FAILURE_S = 30.0
+
+    def __init__(self, connector: Mailboxes) -> None:
+        self.connector = connector
+        self.paused_until = 0.0  # monotonic
+
+    def __call__(self, plans: list[PersonPlan]) -> None:
+        if time.monotonic() < self.paused_until:
+            return
+        ops = []
+        for p in plans:
+            user = p.desired.attributes.get("uid", ()) or ((rdn_value(p.desired.name) or ""),)
+            key = AccountKey(str(p.person_id))
+            ops.append(Operation(OpKind.DISABLE, key, attributes={"user": user}))
+        try:
+            failed = [r for r in self.connector.apply(ops) if r.error is not None]
+        except ConnectorError as exc:
+            self.paused_until = time.monotonic() + self.PAUSE_AFTER_FAILURE_S
+            log.warning(
+                "shutting %d people out of the mail server failed (left to the mail target; "
+                "not tried again for %.0f s): %s", len(ops), self.PAUSE_AFTER_FAILURE_S, exc,
+            )  # fmt: skip
+            return
+        for result in failed:
+            log.warning("shutting %s out of the mail server failed: %s", result.operation.target,
+                        result.error)  # fmt: skip
+
+
 @dataclass
 class MailRound:
     """A round's plans: people's mailboxes, and seat mailboxes (their mailbox and ACL)."""
@@ -237,7 +300,7 @@ class MailTarget:
                 entry_changed=frozenset(
                     subject
                     for subject, js in by_subject.items()
-                    if any(j.reason == ENTRY_CHANGED for j in js)
+                    if any(j.reason in _REFRESHES for j in js)
                 ),
                 end_sessions=frozenset(sessions_to_end(session, list(by_subject))),
             )
@@ -391,6 +454,8 @@ class MailTarget:
                 )
         upsert_links(session, rows)
         self.audit.record_many(session, actor=actor, changes=changes, reason=None)
+        cut = [p.person_id for p in plans if p.cuts]
+        enqueue_later(session, cut, RECUT, target=MAIL_TARGET, delay_s=RECUT_AFTER_S)
 
     def _record_seats(
         self, rec: Recording, owned: dict[int, ProvisioningJob], plans: list[SeatPlan]
@@ -479,8 +544,13 @@ def _reported(session: Session, p: SeatPlan) -> None:
 
 
 def _worth_auditing(p: MailPlan) -> bool:
-    """A plan that only refreshed Dovecot's cache changes nothing worth an audit event."""
-    return any(op.kind is not OpKind.MODIFY or "acl_grant" in op.attributes for op in p.operations)
+    """A plan that only refreshed Dovecot's cache (a MODIFY without grants, a DISABLE of
+    an account already shut out) changes nothing worth an audit event."""
+    return any(
+        (op.kind is not OpKind.MODIFY or "acl_grant" in op.attributes)
+        and (op.kind is not OpKind.DISABLE or p.was_enabled is not False)
+        for op in p.operations
+    )
 
 
 def _created(p: MailPlan) -> str | None:
