@@ -98,23 +98,28 @@ class EventsTarget:
             now = projections(
                 session, people, self.apps, self.hub.rules, self.hub.connectors.base_dn
             )
-            states = {
-                (s.client_id, s.person_id): s
-                for s in session.scalars(
-                    select(EventState).where(among(session, EventState.person_id, people))
-                )
-            }
+            rows = session.execute(
+                select(
+                    EventState.client_id,
+                    EventState.person_id,
+                    EventState.seq,
+                    EventState.projection,
+                    EventState.failures,
+                    EventState.dead,
+                ).where(among(session, EventState.person_id, people))
+            )
+            states = {(r.client_id, r.person_id): r for r in rows}
         plans = []
         for person_id in people:
             for app in self.apps.values():
                 state = states.get((app.client_id, person_id))
                 if state is not None and state.dead:
-                    continue
+                    continue  # held as a dead letter until an admin retries it
                 before = state.projection if state is not None else None
                 after = now[person_id][app.client_id]
-                seq = state.seq if state is not None else 0
                 if before == after:
                     continue
+                seq = state.seq if state is not None else 0
                 events = events_between(app.client_id, person_id, seq, before, after, app.types)
                 last = events[-1].seq if events else seq
                 failures = state.failures if state is not None else 0
