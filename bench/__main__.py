@@ -1,13 +1,23 @@
-"""`python -m bench [provisioning|restructure|sso|mail|outage|signin_flood|app_passwords]`: see
-bench/provisioning.py, bench/restructure.py, bench/sso.py, bench/mail.py, bench/outage.py
-and bench/signin_flood.py. With no suite, runs them all with their defaults."""
+"""`python -m bench [SUITE]`, SUITE one of SUITES: see bench/provisioning.py,
+bench/restructure.py, bench/sso.py, bench/mail.py, bench/outage.py, bench/signin_flood.py,
+bench/app_passwords.py and bench/events.py. With no suite, runs them all with their
+defaults."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-SUITES = ("provisioning", "restructure", "sso", "mail", "outage", "signin_flood", "app_passwords")
+SUITES = (
+    "provisioning",
+    "restructure",
+    "sso",
+    "mail",
+    "outage",
+    "signin_flood",
+    "app_passwords",
+    "events",
+)
 
 if __name__ == "__main__":
     args = sys.argv[1:]

@@ -1,0 +1,224 @@
+"""Change events to the apps: `python -m bench events`.
+
+A hub on SQLite with `--people` staff (one post each), an example app
+(examples/rp_app.py: verifies each Standard Webhooks signature, deduplicates, keeps its
+user table) on loopback, registered and subscribed. Measured in the same run, against the
+same receiver:
+
+* raw_posts_per_s: one signed joiner body POSTed after another with urllib (the floor:
+  what one sender gets from that app without the hub);
+* events_per_s: the hub's events worker delivering every person's joiner (claim, the
+  projection from HR and the rules, the diff, signing, the POST, the record) until the
+  queue is empty;
+* movers_per_s: the same after every person got a second post (mover + role change
+  each: two events per person, counted as events);
+* ratio: events_per_s / raw_posts_per_s (the figure to compare across machines).
+
+The raw rate is measured before, between and after the hub's rounds and averaged, so
+the machine's drift falls on both. Results: bench/results/events.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from examples.rp_app import create_rp
+from idhub import create_app
+from idhub.changes.chain import Actor
+from idhub.changes.outbox import EVENTS_TARGET
+from idhub.config import load_settings
+from idhub.events.delivery import post_event
+from idhub.events.subscriptions import subscribe
+from idhub.events.target import events_worker
+from idhub.identity.cccd import century_and_sex
+from idhub.models import ProvisioningJob, utcnow
+from idhub.oidc.clients import create_client
+from idhub.ops.migrate import upgrade
+
+RESULTS = Path(__file__).resolve().parent / "results" / "events.json"
+
+
+def _client(app, **fields: Any):  # type: ignore[no-untyped-def]
+    scopes = fields.pop("scopes")
+    with app.extensions["idhub"].db.transaction() as session:
+        return create_client(
+            session,
+            app.extensions["idhub"].keyring,
+            app.extensions["idhub"].audit,
+            Actor("cli", "bench"),
+            scopes=scopes,
+            allowed_scopes=scopes,
+            **fields,
+        )
+
+
+def raw_rate(url: str, secret: str, count: int, tag: str) -> float:
+    """POSTs per second of signed joiner bodies, one after another."""
+    started = time.perf_counter()
+    for i in range(count):
+        eid = f"evt_raw_{tag}_{i}"
+        person = {"sub": f"raw-{tag}-{i}", "username": f"raw{tag}{i}", "name": "Lò Văn Hưng"}
+        body = json.dumps({"id": eid, "type": "joiner", "seq": 1, "data": {"person": person}})
+        outcome = post_event(url, secret, eid, body, 10.0, utcnow())
+        assert outcome.error is None, outcome.error
+    return count / (time.perf_counter() - started)
+
+
+def drain(app) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+    """Run the events worker until its queue is empty: (jobs, seconds)."""
+    hub = app.extensions["idhub"]
+    worker = events_worker(hub)
+    started, jobs = time.perf_counter(), 0
+    try:
+        while done := worker.run_once():
+            jobs += done
+    finally:
+        worker.close()
+    elapsed = time.perf_counter() - started
+    with hub.db.reading() as session:
+        left = session.scalar(
+            select(func.count())
+            .select_from(ProvisioningJob)
+            .where(ProvisioningJob.target == EVENTS_TARGET)
+        )
+    assert left == 0, f"{left} event jobs left"
+    return jobs, elapsed
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench events", description=__doc__)
+    parser.add_argument("--people", type=int, default=300)
+    parser.add_argument("--out", default=str(RESULTS), help="results JSON")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="idhub-bench-events-") as tmp:
+        settings = load_settings(
+            overrides={
+                "var_dir": f"{tmp}/var",
+                "database": {"url": f"sqlite:///{tmp}/events.db"},
+                "logging": {"format": "text", "level": "WARNING"},
+                "sso": {"issuer": "http://127.0.0.1:9"},
+            },
+            environ={},
+        )
+        app = create_app(settings)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+        hub = app.extensions["idhub"]
+        upgrade(hub.db.engine)
+        web = app.test_client()
+        admin = _client(app, name="bench admin", scopes=["admin", "hr:write"])
+        auth = (admin.client_id, admin.client_secret)
+        token = web.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=auth)
+        headers = {"Authorization": f"Bearer {(token.json or {})['access_token']}"}
+
+        def post(url: str, body: dict) -> dict:
+            response = web.post(url, json=body, headers=headers)
+            assert response.status_code == 201 and response.json is not None, response.json
+            return dict(response.json)
+
+        def unit(code: str, name: str) -> dict:
+            body = {"code": code, "name": name, "type": "department", "valid_from": "2025-07-01"}
+            return post("/api/v1/org-units", {**body, "mail_domain": f"{code.lower()}.gov.vn"})
+
+        first, second = unit("SNV", "Sở Nội vụ"), unit("STC", "Sở Tài chính")
+        position = post("/api/v1/positions", {"code": "CV", "name": "Chuyên viên"})
+        digit = century_and_sex(1990, False)
+        people = []
+        for i in range(args.people):
+            person = post(
+                "/api/v1/people",
+                {
+                    "national_id": f"001{digit}90{i:06d}",
+                    "family_name": "Nguyễn",
+                    "middle_name": "Văn",
+                    "given_name": f"An {i}",
+                },
+            )
+            post(
+                "/api/v1/assignments",
+                {
+                    "person_id": person["id"],
+                    "unit_id": first["id"],
+                    "position_id": position["id"],
+                    "kind": "primary",
+                    "start_date": "2025-07-01",
+                },
+            )
+            people.append(person)
+
+        receiver = make_server("127.0.0.1", 0, lambda e, s: rp(e, s), threaded=True)
+        base = f"http://127.0.0.1:{receiver.server_port}"
+        registered = _client(
+            app,
+            name="Văn bản",
+            client_id="document",
+            scopes=["openid"],
+            grant_types=["authorization_code"],
+            redirect_uris=[base + "/callback"],
+        )
+        with hub.db.transaction() as session:
+            secret = subscribe(
+                session, hub.keyring, hub.audit, Actor("cli", "bench"), "document",
+                base + "/events", ["joiner", "mover", "leaver", "role_change"],
+            )  # fmt: skip
+        assert secret is not None
+        rp = create_rp("Văn bản", base, "http://127.0.0.1:9", "document",
+                       registered.client_secret or "", secret)  # fmt: skip
+        thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+        thread.start()
+        try:
+            raw_before = raw_rate(base + "/events", secret, args.people, "a")
+            jobs, joiner_s = drain(app)
+            users = rp.extensions["rp_users"]
+            assert sum(1 for u in users.values() if not u["sub"].startswith("raw-")) == len(people)
+            for person in people:  # a second post each: a move and a role change
+                post(
+                    "/api/v1/assignments",
+                    {
+                        "person_id": person["id"],
+                        "unit_id": second["id"],
+                        "position_id": position["id"],
+                        "kind": "concurrent",
+                        "start_date": "2025-07-01",
+                    },
+                )
+            raw_middle = raw_rate(base + "/events", secret, args.people, "b")
+            moved_jobs, mover_s = drain(app)
+            raw_after = raw_rate(base + "/events", secret, args.people, "c")
+        finally:
+            receiver.shutdown()
+        moved = [u for u in users.values() if "STC" in u.get("units", [])]
+        assert len(moved) == len(people), len(moved)
+        seqs = {u["seq"] for u in moved}
+    raw = (raw_before + raw_middle + raw_after) / 3
+    events_per_s = jobs / joiner_s
+    movers_events = 2 * moved_jobs if seqs == {3} else moved_jobs
+    results: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "database": "sqlite",
+        "people": args.people,
+        "raw_posts_per_s": round(raw, 1),
+        "raw_posts_per_s_turns": [round(r, 1) for r in (raw_before, raw_middle, raw_after)],
+        "events_per_s": round(events_per_s, 1),
+        "ratio": round(events_per_s / raw, 3),
+        "movers_events_per_s": round(movers_events / mover_s, 1),
+        "movers_ratio": round(movers_events / mover_s / raw, 3),
+        "events_per_mover": 2 if seqs == {3} else 1,
+    }
+    for key, value in results.items():
+        print(f"{key}: {value}")
+    path = Path(args.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    return 0
