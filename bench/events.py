@@ -14,8 +14,9 @@ same receiver:
   each: two events per person, counted as events);
 * ratio: events_per_s / raw_posts_per_s (the figure to compare across machines).
 
-The raw rate is measured before, between and after the hub's rounds and averaged, so
-the machine's drift falls on both. Results: bench/results/events.json.
+The raw rate is measured in turns of `--turn` POSTs, one before each of the worker's
+rounds (a round is up to `--batch` people: small rounds, many turns), so the machine's drift falls
+on both alike. Results: bench/results/events.json.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from idhub.identity.cccd import century_and_sex
 from idhub.models import ProvisioningJob, utcnow
 from idhub.oidc.clients import create_client
 from idhub.ops.migrate import upgrade
+from idhub.services import ProvisioningSettings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "events.json"
 
@@ -63,29 +65,49 @@ def _client(app, **fields: Any):  # type: ignore[no-untyped-def]
         )
 
 
-def raw_rate(url: str, secret: str, count: int, tag: str) -> float:
-    """POSTs per second of signed joiner bodies, one after another."""
-    started = time.perf_counter()
-    for i in range(count):
-        eid = f"evt_raw_{tag}_{i}"
-        person = {"sub": f"raw-{tag}-{i}", "username": f"raw{tag}{i}", "name": "Lò Văn Hưng"}
-        body = json.dumps({"id": eid, "type": "joiner", "seq": 1, "data": {"person": person}})
-        outcome = post_event(url, secret, eid, body, 10.0, utcnow())
-        assert outcome.error is None, outcome.error
-    return count / (time.perf_counter() - started)
+class Raw:
+    """Signed joiner bodies POSTed one after another with urllib: the floor."""
+
+    def __init__(self, url: str, secret: str) -> None:
+        self.url, self.secret = url, secret
+        self.posts, self.seconds, self.turns = 0, 0.0, []  # type: ignore[var-annotated]
+
+    def turn(self, count: int) -> None:
+        started = time.perf_counter()
+        for _ in range(count):
+            i = self.posts
+            eid = f"evt_raw_{i}"
+            person = {"sub": f"raw-{i}", "username": f"raw{i}", "name": "Lò Văn Hưng"}
+            body = json.dumps({"id": eid, "type": "joiner", "seq": 1, "data": {"person": person}})
+            outcome = post_event(self.url, self.secret, eid, body, 10.0, utcnow())
+            assert outcome.error is None, outcome.error
+            self.posts += 1
+        elapsed = time.perf_counter() - started
+        self.seconds += elapsed
+        self.turns.append(round(count / elapsed, 1))
+
+    @property
+    def rate(self) -> float:
+        return self.posts / self.seconds
 
 
-def drain(app) -> tuple[int, float]:  # type: ignore[no-untyped-def]
-    """Run the events worker until its queue is empty: (jobs, seconds)."""
+def drain(app, raw: Raw, turn: int) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+    """Run the events worker until its queue is empty, a raw turn before each of its
+    rounds (so the machine's drift falls on both alike): (jobs, seconds in rounds)."""
     hub = app.extensions["idhub"]
     worker = events_worker(hub)
-    started, jobs = time.perf_counter(), 0
+    seconds, jobs = 0.0, 0
     try:
-        while done := worker.run_once():
+        while True:
+            raw.turn(turn)
+            started = time.perf_counter()
+            done = worker.run_once()
+            seconds += time.perf_counter() - started
+            if not done:
+                break
             jobs += done
     finally:
         worker.close()
-    elapsed = time.perf_counter() - started
     with hub.db.reading() as session:
         left = session.scalar(
             select(func.count())
@@ -93,12 +115,14 @@ def drain(app) -> tuple[int, float]:  # type: ignore[no-untyped-def]
             .where(ProvisioningJob.target == EVENTS_TARGET)
         )
     assert left == 0, f"{left} event jobs left"
-    return jobs, elapsed
+    return jobs, seconds
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench events", description=__doc__)
-    parser.add_argument("--people", type=int, default=300)
+    parser.add_argument("--people", type=int, default=600)
+    parser.add_argument("--batch", type=int, default=50, help="people in one worker round")
+    parser.add_argument("--turn", type=int, default=50, help="raw POSTs before each round")
     parser.add_argument("--out", default=str(RESULTS), help="results JSON")
     args = parser.parse_args(argv)
 
@@ -109,12 +133,14 @@ def main(argv: list[str]) -> int:
                 "database": {"url": f"sqlite:///{tmp}/events.db"},
                 "logging": {"format": "text", "level": "WARNING"},
                 "sso": {"issuer": "http://127.0.0.1:9"},
+                "provisioning": {"batch_size": args.batch},
             },
             environ={},
         )
         app = create_app(settings)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
         hub = app.extensions["idhub"]
+        batch_size = hub.settings.section(ProvisioningSettings).batch_size
         upgrade(hub.db.engine)
         web = app.test_client()
         admin = _client(app, name="bench admin", scopes=["admin", "hr:write"])
@@ -178,8 +204,8 @@ def main(argv: list[str]) -> int:
         thread = threading.Thread(target=receiver.serve_forever, daemon=True)
         thread.start()
         try:
-            raw_before = raw_rate(base + "/events", secret, args.people, "a")
-            jobs, joiner_s = drain(app)
+            raw = Raw(base + "/events", secret)
+            jobs, joiner_s = drain(app, raw, args.turn)
             users = rp.extensions["rp_users"]
             assert sum(1 for u in users.values() if not u["sub"].startswith("raw-")) == len(people)
             for person in people:  # a second post each: a move and a role change
@@ -193,27 +219,25 @@ def main(argv: list[str]) -> int:
                         "start_date": "2025-07-01",
                     },
                 )
-            raw_middle = raw_rate(base + "/events", secret, args.people, "b")
-            moved_jobs, mover_s = drain(app)
-            raw_after = raw_rate(base + "/events", secret, args.people, "c")
+            moved_jobs, mover_s = drain(app, raw, args.turn)
         finally:
             receiver.shutdown()
         moved = [u for u in users.values() if "STC" in u.get("units", [])]
         assert len(moved) == len(people), len(moved)
         seqs = {u["seq"] for u in moved}
-    raw = (raw_before + raw_middle + raw_after) / 3
     events_per_s = jobs / joiner_s
     movers_events = 2 * moved_jobs if seqs == {3} else moved_jobs
     results: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "database": "sqlite",
         "people": args.people,
-        "raw_posts_per_s": round(raw, 1),
-        "raw_posts_per_s_turns": [round(r, 1) for r in (raw_before, raw_middle, raw_after)],
+        "worker_batch_size": batch_size,
+        "raw_posts_per_s": round(raw.rate, 1),
+        "raw_posts_per_s_turns": raw.turns,
         "events_per_s": round(events_per_s, 1),
-        "ratio": round(events_per_s / raw, 3),
+        "ratio": round(events_per_s / raw.rate, 3),
         "movers_events_per_s": round(movers_events / mover_s, 1),
-        "movers_ratio": round(movers_events / mover_s / raw, 3),
+        "movers_ratio": round(movers_events / mover_s / raw.rate, 3),
         "events_per_mover": 2 if seqs == {3} else 1,
     }
     for key, value in results.items():

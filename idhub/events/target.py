@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from idhub.changes.chain import Actor, AuditLog
 from idhub.changes.outbox import EVENTS_TARGET
-from idhub.db import Database, among
+from idhub.db import Database, among, table_of, upsert
 from idhub.engine.jobs import JobQueue
 from idhub.engine.target import Recording, Round
 from idhub.engine.worker import Worker, WorkerSettings, new_worker_id
@@ -156,19 +156,18 @@ class EventsTarget:
         plans: list[Delivery] = rec.round.plans or []
         session = rec.session
         pending: set[uuid.UUID] = set()
-        delivered = 0
+        done = [d for d in plans if d.error is None]
+        _store_delivered(session, done, rec.now)
+        delivered = sum(len(d.sent) for d in done)
         for d in plans:
+            if d.error is None:
+                continue
             state = session.get(EventState, (d.client_id, d.person_id))
             if state is None:
                 state = EventState(client_id=d.client_id, person_id=d.person_id, seq=0)
                 state.failures, state.dead = 0, False
                 session.add(state)
             state.updated_at = rec.now
-            if d.error is None:
-                state.seq, state.projection = d.seq, d.projection
-                state.failures, state.last_error = 0, None
-                delivered += len(d.sent)
-                continue
             state.last_error = d.error[:2000]
             if d.refused:
                 state.failures = d.failures + 1
@@ -239,6 +238,32 @@ class EventsTarget:
 
     def close(self) -> None:
         pass
+
+
+def _store_delivered(session: Session, done: list[Delivery], now: dt.datetime) -> None:
+    """What the apps now know, for every pair delivered in the round: one statement."""
+    if not done:
+        return
+    statement = upsert(session, table_of(EventState))
+    columns = ("seq", "projection", "failures", "dead", "last_error", "updated_at")
+    statement = statement.on_conflict_do_update(
+        index_elements=["client_id", "person_id"],
+        set_={column: statement.excluded[column] for column in columns},
+    )
+    rows = [
+        {
+            "client_id": d.client_id,
+            "person_id": d.person_id,
+            "seq": d.seq,
+            "projection": d.projection,
+            "failures": 0,
+            "dead": False,
+            "last_error": None,
+            "updated_at": now,
+        }
+        for d in done
+    ]
+    session.execute(statement, rows)
 
 
 def events_worker(hub: Hub) -> Worker:
