@@ -11,7 +11,9 @@ while any app subscribes). A round:
   does not answer at all is not tried again in this round.
 * record — a delivered pair's state becomes what was sent; an undelivered one keeps it
   and the job goes back with the outbox's backoff, so nothing is lost while an app is
-  down and the app gets the net events when it is back. An app that answers with an
+  down and the app gets the net events when it is back. When every app the round had
+  something for is away, the round is handed back as it was (TargetUnavailable) and the
+  worker probes the apps (`AppsProbe`, engine/outage.py) instead of backing jobs off. An app that answers with an
   error `max_attempts` times in a row gets a dead letter (audited) and the pair is held.
 """
 
@@ -26,13 +28,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connectors.base import Health, TargetUnavailable
 from idhub.changes.chain import Actor, AuditLog
 from idhub.changes.outbox import EVENTS_TARGET
 from idhub.db import Database, among, table_of, upsert
 from idhub.engine.jobs import JobQueue
 from idhub.engine.target import Recording, Round
 from idhub.engine.worker import Worker, WorkerSettings, new_worker_id
-from idhub.events.delivery import post_event
+from idhub.events.delivery import answers, post_event
 from idhub.events.projection import Event, events_between, projections
 from idhub.models import EventDeadLetter, EventState, EventSubscription, utcnow
 from idhub.services import Hub, ProvisioningSettings
@@ -71,13 +74,14 @@ class EventsTarget:
     system = "apps' change-event endpoints"
     subjects = "people"
     pipelined = False
-    connector = None
 
     def __init__(self, hub: Hub, max_attempts: int, timeout_s: float = TIMEOUT_S) -> None:
         self.hub = hub
         self.max_attempts = max_attempts
         self.timeout_s = timeout_s
         self.apps: dict[str, App] = {}
+        self.away: list[str] = []  # the URLs of the apps that did not answer last round
+        self.connector = AppsProbe(self)  # engine/outage.py probes it while all are away
         self.db: Database | None = None
         self.audit: AuditLog | None = None
 
@@ -145,6 +149,12 @@ class EventsTarget:
                         away[app.client_id] = outcome.error
                     break
                 delivery.sent.append(event.id)
+        self.away = [self.apps[c].url for c in away]
+        answered = any(d.sent or d.refused for d in plans)
+        if away and not answered:
+            # Every app the round had something for is away: the round goes back as it
+            # was and the worker waits for one of them (engine/outage.py), not the jobs.
+            raise TargetUnavailable("; ".join(f"{c}: {e}" for c, e in away.items()))
         for client_id, error in away.items():
             log.warning("change events to %s not delivered (%s); will retry", client_id, error)
 
@@ -238,6 +248,17 @@ class EventsTarget:
 
     def close(self) -> None:
         pass
+
+
+class AppsProbe:
+    """The target's health check (connectors.base.ChecksHealth): does one of the apps
+    that were away accept a connection again?"""
+
+    def __init__(self, target: EventsTarget) -> None:
+        self.target = target
+
+    def check(self) -> Health:
+        return answers(self.target.away, self.target.timeout_s)
 
 
 def _store_delivered(session: Session, done: list[Delivery], now: dt.datetime) -> None:

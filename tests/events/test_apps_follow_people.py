@@ -160,6 +160,13 @@ def test_an_app_down_catches_up_with_nothing_lost_and_in_order(app, api, admin, 
             worker.close()
             time.sleep(0.6)  # past the test settings' largest backoff (0.5 s)
         assert queued(app) > 0
+        with app.extensions["idhub"].db.reading() as session:
+            attempts = set(
+                session.scalars(
+                    select(ProvisioningJob.attempts).where(ProvisioningJob.target == EVENTS_TARGET)
+                )
+            )
+        assert attempts == {0}  # the app being away costs the jobs no attempt (outage.py)
         before = len(recorder.events)
 
         recorder.up()
