@@ -13,8 +13,9 @@ while any app subscribes). A round:
   and the job goes back with the outbox's backoff, so nothing is lost while an app is
   down and the app gets the net events when it is back. When every app the round had
   something for is away, the round is handed back as it was (TargetUnavailable) and the
-  worker probes the apps (`AppsProbe`, engine/outage.py) instead of backing jobs off. An app that answers with an
-  error `max_attempts` times in a row gets a dead letter (audited) and the pair is held.
+  worker probes the apps (`AppsProbe`, engine/outage.py) instead of backing jobs off.
+  An app that answers with an error `max_attempts` times in a row gets a dead letter
+  (audited) and the pair is held.
 """
 
 from __future__ import annotations

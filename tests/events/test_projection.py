@@ -72,3 +72,30 @@ def test_the_same_event_keeps_its_id_a_different_one_does_not():
     newer = events_between("document", PID, 3, None, person(position="Phó"), EVENT_TYPES)[0]
     assert len({first.id, other_app.id, newer.id}) == 3
     assert first.payload["id"] == first.id and first.id.startswith("evt_")
+
+
+def test_only_the_people_who_may_use_the_app(app, api):
+    """A gated app (the rules give roles in it) hears only about holders of one of its
+    roles, with those roles only; an app the rules do not name, about every active member
+    of staff; nobody hears about a person without a post today."""
+    import dataclasses
+
+    from idhub.events.projection import projections
+    from provisioning.rules import Role
+    from tests.fixtures.factories import make_person
+    from tests.fixtures.sso import hr_person
+
+    hub = app.extensions["idhub"]
+    archive = Role("archivist", app_roles=("archive:keeper",))  # a role no rule gives
+    rules = dataclasses.replace(hub.rules, roles={**hub.rules.roles, "archivist": archive})
+    staff = uuid.UUID(hr_person(api, given_name="Lan")["id"])
+    no_post = uuid.UUID(make_person(api, given_name="Minh")["id"])
+    clients = ["document", "archive", "helpdesk"]
+    with hub.db.reading() as session:
+        found = projections(session, [staff, no_post], clients, rules, hub.connectors.base_dn)
+    assert found[no_post] == dict.fromkeys(clients)
+    assert found[staff]["archive"] is None  # gated, and Lan holds none of its roles
+    assert found[staff]["document"]["roles"] == ["user"]  # "document:user", prefix dropped
+    assert found[staff]["helpdesk"]["roles"] == []  # not gated: every active member
+    assert found[staff]["helpdesk"]["sub"] == str(staff)
+    assert "all-staff" in found[staff]["document"]["groups"]
