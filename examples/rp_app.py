@@ -171,7 +171,7 @@ def main() -> int:
         os.environ["RP_ISSUER"],
         os.environ["RP_CLIENT_ID"],
         os.environ["RP_CLIENT_SECRET"],
-        os.environ.get("RP_EVENTS_SECRET"),
+        os.environ.get("RP_EVENTS_SECRET") or None,
     )
     parts = urlsplit(url)
     from werkzeug.serving import run_simple
