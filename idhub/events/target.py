@@ -38,7 +38,7 @@ from idhub.engine.target import Recording, Round
 from idhub.engine.worker import Worker, WorkerSettings, new_worker_id
 from idhub.events.delivery import answers, post_event
 from idhub.events.projection import Event, events_between, projections
-from idhub.models import EventDeadLetter, EventState, EventSubscription, utcnow
+from idhub.models import EventDeadLetter, EventState, EventSubscription, OAuthClient, utcnow
 from idhub.services import Hub, ProvisioningSettings
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,11 @@ class EventsTarget:
                 s.client_id: App(
                     s.client_id, s.url, list(s.types), self.hub.keyring.decrypt(s.secret_encrypted)
                 )
-                for s in session.scalars(select(EventSubscription))
+                for s in session.scalars(
+                    select(EventSubscription)
+                    .join(OAuthClient, OAuthClient.client_id == EventSubscription.client_id)
+                    .where(OAuthClient.disabled_at.is_(None))  # a disabled app hears nothing
+                )
             }
             if not self.apps:
                 return []
