@@ -15,6 +15,7 @@ SUITES = (
     "signin_flood",
     "flat",
     "app_passwords",
+    "events",
 )
 
 if __name__ == "__main__":

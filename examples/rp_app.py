@@ -7,6 +7,11 @@ of one ends the hub session and the others learn it by back-channel logout.
     python examples/rp_app.py   # configured by RP_NAME, RP_URL, RP_ISSUER,
                                 # RP_CLIENT_ID, RP_CLIENT_SECRET
 
+With an events secret (RP_EVENTS_SECRET, the `whsec_…` that `idhub client events` shows
+once), the app keeps its own user table from the hub's signed change events: `POST
+/events` checks the Standard Webhooks signature, skips an event id it has seen, adds a
+joiner, updates a mover or a role change, removes a leaver; `GET /users` lists the table.
+
 Local sessions are Flask's signed cookies holding the hub's `sid`; a back-channel logout
 token (signature checked against the hub's JWKS) adds its `sid` to an in-memory set that
 ends those local sessions on their next request. Several processes of one app would
@@ -20,19 +25,28 @@ import os
 import secrets
 import sys
 import threading
+from typing import Any
 from urllib.parse import urlsplit
 
 from authlib.integrations.flask_client import OAuth
-from flask import Flask, redirect, request, session, url_for
+from flask import Flask, jsonify, redirect, request, session, url_for
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 SCOPE = "openid profile email org roles"
 
 
-def create_rp(name: str, url: str, issuer: str, client_id: str, client_secret: str) -> Flask:
+def create_rp(
+    name: str,
+    url: str,
+    issuer: str,
+    client_id: str,
+    client_secret: str,
+    events_secret: str | None = None,
+) -> Flask:
     app = Flask(f"rp-{client_id}")
     app.secret_key = secrets.token_urlsafe(32)
     app.config.update(SESSION_COOKIE_NAME=f"rp_{urlsplit(url).port}", SESSION_COOKIE_HTTPONLY=True)
@@ -117,6 +131,35 @@ def create_rp(name: str, url: str, issuer: str, client_id: str, client_secret: s
             ended_sids.add(claims.get("sid"))
         return "", 200, {"Cache-Control": "no-store"}
 
+    users: dict[str, dict[str, Any]] = {}  # the app's own user table, by the hub's `sub`
+    seen: set[str] = set()  # event ids already applied (delivery is at least once)
+    app.extensions["rp_users"] = users
+
+    @app.post("/events")
+    def events():  # type: ignore[no-untyped-def]
+        """The hub's change events (Standard Webhooks): verify, deduplicate, apply."""
+        if events_secret is None:
+            return "no events here", 404
+        try:
+            event = Webhook(events_secret).verify(request.get_data(), dict(request.headers))
+        except (WebhookVerificationError, ValueError):
+            return "invalid signature", 400
+        with lock:
+            if event["id"] in seen:
+                return "", 204
+            person = event["data"]["person"]
+            if event["type"] == "leaver":
+                users.pop(person["sub"], None)
+            else:
+                users[person["sub"]] = {**person, "seq": event["seq"]}
+            seen.add(event["id"])
+        return "", 204
+
+    @app.get("/users")
+    def user_table():  # type: ignore[no-untyped-def]
+        with lock:
+            return jsonify(sorted(users.values(), key=lambda u: u["username"]))
+
     return app
 
 
@@ -128,6 +171,7 @@ def main() -> int:
         os.environ["RP_ISSUER"],
         os.environ["RP_CLIENT_ID"],
         os.environ["RP_CLIENT_SECRET"],
+        os.environ.get("RP_EVENTS_SECRET") or None,
     )
     parts = urlsplit(url)
     from werkzeug.serving import run_simple

@@ -20,6 +20,7 @@ from idhub.config import (
 )
 from idhub.db import close_request_session
 from idhub.engine.api import jobs, seats
+from idhub.events import api as events_api
 from idhub.identity.api import assignments, batches, delegations, org_units, people, positions
 from idhub.logs import configure_logging
 from idhub.oidc import api as oidc_api
@@ -108,6 +109,7 @@ def create_app(
             delegations.blp,
             seats.blp,
             oidc_api.blp,
+            events_api.blp,
         ],
     )
     app.register_blueprint(health_bp)

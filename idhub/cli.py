@@ -8,6 +8,7 @@ from idhub.app import load_checked
 from idhub.audit.commands import audit
 from idhub.config import ConfigError
 from idhub.engine.commands import guard, plan_command, reconcile_command
+from idhub.events import commands as _events_commands  # noqa: F401 - adds `client events`
 from idhub.identity.commands import hr
 from idhub.keyring import MissingKeyError
 from idhub.oidc.commands import client, keys, person

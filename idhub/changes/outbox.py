@@ -17,14 +17,17 @@ from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from typing import NamedTuple
 
-from sqlalchemy import case, text
+from sqlalchemy import case, exists, select, text
 from sqlalchemy.orm import Session
 
 from idhub.changes.wakeup import notify_queued
 from idhub.db import before_commit, table_of, upsert
-from idhub.models import ProvisioningJob, Urgency, utcnow
+from idhub.models import EventSubscription, ProvisioningJob, Urgency, utcnow
 
 TARGETS = ("ldap",)
+# Change events to the apps (idhub/events): queued beside the directory's jobs, only
+# while some app subscribes (one indexed read per statement, none otherwise).
+EVENTS_TARGET = "app_events"
 _PENDING = "idhub.pending_jobs"
 
 
@@ -98,6 +101,8 @@ def enqueue(
     ids = sorted(set(person_ids))
     if not ids:
         return 0
+    if targets is TARGETS and _events_wanted(session):
+        targets = (*TARGETS, EVENTS_TARGET)
     now = utcnow()
     urgency = int(Urgency.URGENT if urgent else Urgency.BULK)
     table = table_of(ProvisioningJob)
@@ -138,3 +143,8 @@ def enqueue(
     session.execute(statement, rows)
     notify_queued(session)
     return len(rows)
+
+
+def _events_wanted(session: Session) -> bool:
+    """Does any app take change events (idhub/events)?"""
+    return bool(session.scalar(select(exists().where(EventSubscription.client_id.is_not(None)))))

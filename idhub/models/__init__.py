@@ -4,6 +4,7 @@ from idhub.models.app_passwords import AppPassword
 from idhub.models.audit import AuditEvent
 from idhub.models.backchannel import BackchannelNotice
 from idhub.models.base import Base, time_ordered_uuid, utcnow
+from idhub.models.events import EventDeadLetter, EventState, EventSubscription
 from idhub.models.hr import (
     Assignment,
     AssignmentKind,
@@ -44,6 +45,9 @@ from idhub.models.sso import (
 )
 
 __all__ = [
+    "EventDeadLetter",
+    "EventState",
+    "EventSubscription",
     "AppPassword",
     "BackchannelNotice",
     "ActionToken",

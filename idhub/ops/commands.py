@@ -168,7 +168,7 @@ def demo_reform(rt: Runtime, province: int, staff: int, seed: int, as_json: bool
 @pass_runtime
 def worker(rt: Runtime, once: bool) -> None:
     """Run a provisioning worker: converge queued people on the directory (and the
-    mailboxes when [mail] is enabled); deliver the apps' back-channel logouts.
+    mailboxes when [mail] is enabled); deliver the apps' back-channel logouts and change events.
 
     Stops cleanly on SIGTERM / Ctrl-C (the round in progress is finished and recorded).
     Several workers may run at once on PostgreSQL. Each target gets two lanes: one for
@@ -183,6 +183,7 @@ def worker(rt: Runtime, once: bool) -> None:
 
     from idhub.config import LoggingSettings
     from idhub.engine.worker import Lane
+    from idhub.events.target import events_worker
     from idhub.logs import configure_logging
     from idhub.ops.backchannel import backchannel_worker
     from idhub.ops.gc import settle_after_startup
@@ -193,9 +194,10 @@ def worker(rt: Runtime, once: bool) -> None:
     logging_settings = rt.settings.section(LoggingSettings)  # an outage's warning and summary
     configure_logging(logging_settings.format, logging_settings.level)
     logouts = backchannel_worker(rt.db, rt.audit, rt.keyring, rt.settings)
+    change_events = events_worker(rt)
     if once:
         w = _directory_worker(rt)
-        others = [o for o in (_mail_worker(rt), logouts) if o is not None]
+        others = [o for o in (_mail_worker(rt), logouts, change_events) if o is not None]
         settle_after_startup()
         total = 0
         while done := w.run_once() + sum(other.run_once() for other in others):
@@ -211,6 +213,7 @@ def worker(rt: Runtime, once: bool) -> None:
         if mail is not None:
             beside.append(mail)
     beside.append(logouts)
+    beside.append(change_events)
     settle_after_startup()
     stop = threading.Event()
     stop_on_signals(stop)

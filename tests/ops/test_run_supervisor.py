@@ -168,6 +168,15 @@ def test_a_killed_worker_and_a_killed_slapd_are_started_again(stack: Stack) -> N
     org = (unit, stack.post("/api/v1/positions", {"code": "CHUYEN_VIEN", "name": "Chuyên viên"}))
     first = joiner(stack, org, 0)
     wait_for(lambda: stack.in_directory(first), timeout=60, interval=0.2)
+    # The example apps take the hub's signed change events (docs/events.md): the joiner
+    # is in their own user table too.
+    app_url = stack.env["apps"][0]["url"]
+
+    def in_app() -> bool:
+        users = requests.get(app_url + "/users", timeout=10).json()
+        return first in {u["sub"] for u in users}
+
+    wait_for(in_app, timeout=60, interval=0.2)
 
     worker = stack.child("idhub.cli worker")
     assert worker is not None

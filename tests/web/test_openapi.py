@@ -117,6 +117,15 @@ class Checked:
     def patch_fresh(self, url: str, json: Any) -> Any:
         return self.patch(url, json, etag=self.get(url).headers["ETag"])
 
+    def put(self, url: str, json: Any = None) -> Any:
+        return self.check("put", url, self.api.client.put(url, json=json, headers=self._auth()))
+
+    def delete(self, url: str) -> Any:
+        return self.check("delete", url, self.api.client.delete(url, headers=self._auth()))
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api.token}"}
+
 
 def test_every_operation_rejects_bad_input(spec, app, client):
     """Generated from the document, so a new endpoint is covered the day it appears."""
@@ -214,6 +223,10 @@ def test_every_answer_matches_the_document(spec, admin, app, client):
     jobs = api.get("/api/v1/jobs").json
     assert jobs
     api.post(f"/api/v1/jobs/{jobs[0]['id']}/retry")  # not failed: 409, in the error format
+    app_client = register_client(app, ["hr:read"], name="Văn bản").client_id
+    events = f"/api/v1/events/subscriptions/{app_client}"
+    api.put(events, {"url": "https://vanban.example.vn/events", "types": ["joiner", "leaver"]})
+    api.post("/api/v1/events/dead-letters/1/retry")  # none yet: 404, in the error format
     ids = {
         "unit_id": org["dept"]["id"],
         "person_id": person["id"],
@@ -233,6 +246,7 @@ def test_every_answer_matches_the_document(spec, admin, app, client):
     api.post(f"/api/v1/changesets/{change_set['id']}/cancel")
     again = api.post("/api/v1/changesets", {**DECISION, "operations": [operation]}).json
     api.post(f"/api/v1/changesets/{again['id']}/apply")
+    api.delete(events)
     answered = {(m, p) for m, p, _ in api.seen}
     missing = {(m, p) for p, m, _ in operations(spec)} - answered
     assert missing <= {("get", "/api/v1/seats/{seat_id}")}, sorted(missing)

@@ -199,6 +199,25 @@ def _demo_apps(hub: Hub) -> list[dict]:
     return apps
 
 
+def _demo_events(hub: Hub, apps: list[dict]) -> list[dict]:
+    """Each example app takes the hub's change events at its /events (docs/events.md),
+    subscribed once; the secret is kept beside the app's client secret."""
+    from idhub.events.projection import EVENT_TYPES
+    from idhub.events.subscriptions import subscribe
+
+    missing = [a for a in apps if not a.get("events_secret")]
+    if not missing:
+        return apps
+    with hub.db.transaction() as session:
+        for demo_app in missing:
+            demo_app["events_secret"] = subscribe(
+                session, hub.keyring, hub.audit, ACTOR, demo_app["client_id"],
+                demo_app["url"] + "/events", EVENT_TYPES, new_key=True,
+            )  # fmt: skip
+    _write_private(_secrets_dir(hub) / DEMO_APPS_FILE, {"apps": apps})
+    return apps
+
+
 def _demo_password_in_directory(hub: Hub, user: dict) -> str | None:
     """Give the demo person's directory entry the demo password, once the worker made it.
 
@@ -340,7 +359,7 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
         demo_user = _demo_user(hub)
         if demo_user:
             demo_user = _demo_sign_on(hub, demo_user)
-        demo_apps = _demo_apps(hub)
+        demo_apps = _demo_events(hub, _demo_apps(hub))
         db.dispose()
 
         hub_url = f"http://{server.host}:{server.port}"
@@ -363,6 +382,7 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
                 "RP_ISSUER": issuer,
                 "RP_CLIENT_ID": demo_app["client_id"],
                 "RP_CLIENT_SECRET": demo_app["client_secret"],
+                "RP_EVENTS_SECRET": demo_app.get("events_secret", ""),
             }
             app = Child(
                 f"example app {demo_app['name']}", [sys.executable, str(EXAMPLE_APP)], rp_env
