@@ -36,6 +36,8 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-demo.txt pyproject.
 	$(BIN)/python -m pip install --quiet --no-deps --ignore-requires-python -r requirements-demo.txt
 	touch $(STAMP)
 
-# Removes the development data (database, slapd data, generated secrets) under var/.
+# Removes the development data (database, slapd data, generated secrets, mail) under var/.
+# A mail stack moved out of a private folder (var/mail is then a link) goes with it.
 clean-var:
+	if [ -L var/mail ]; then rm -rf "$$(readlink var/mail)"; fi
 	rm -rf var

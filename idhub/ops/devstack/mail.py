@@ -23,12 +23,19 @@ Dovecot runs in the foreground under subprocess.Popen (ours to stop; a crash sho
 an exit code). Postfix's master always daemonises: `postfix -c DIR start` / `stop`
 (killing the process `start` launched would leave the master running).
 The lookups are documented for a province's own servers in docs/mail.md.
+
+Dovecot's mail processes run as the system account `mail` (Dovecot refuses root), which
+must reach the mailboxes and Dovecot's sockets. When a parent of `directory` is private
+(a clone in a Debian 12 home folder, 0700), the stack lives in a folder of its own under
+/var/lib/idhub-dev instead (idhub.services.dev_mail_folder), `directory` becomes a
+symbolic link to it, and `relocated` says so.
 """
 
 from __future__ import annotations
 
 import contextlib
 import grp
+import logging
 import os
 import pwd
 import secrets
@@ -46,6 +53,9 @@ from typing import Self
 from idhub.config import PROJECT_DIR
 from idhub.ops.devstack import processes
 from idhub.ops.devstack.ports import free_port
+from idhub.services import DEV_MAIL_FALLBACK, dev_mail_folder
+
+log = logging.getLogger(__name__)
 
 REPO_DIR = PROJECT_DIR
 TEMPLATE_DIR = REPO_DIR / "config" / "mail"
@@ -142,7 +152,8 @@ class MailStack(processes.ServerProcess):
         auth_failure_delay_s: int = 2,
         auth_penalty: bool = True,
     ) -> None:
-        self.directory = Path(directory).resolve()
+        self.configured = Path(directory).absolute()
+        self.directory = dev_mail_folder(directory)
         self.ldap = ldap_source
         self.hostname = hostname
         self.host = "127.0.0.1"
@@ -167,6 +178,17 @@ class MailStack(processes.ServerProcess):
         return (
             f"MailStack({str(self.directory)!r}, smtp={self.smtp_port}, "
             f"imap={self.imap_port}, lmtp={self.lmtp_port})"
+        )
+
+    @property
+    def relocated(self) -> str | None:
+        """Why the stack is not in the folder it was given (None when it is)."""
+        if self.directory.parent != DEV_MAIL_FALLBACK or self.configured == self.directory:
+            return None
+        return (
+            f"{self.configured} is below a folder other accounts cannot search, and "
+            f"Dovecot's mail processes run as {MAIL_USER!r}: the mail stack lives in "
+            f"{self.directory} ({self.configured} links there)"
         )
 
     # ------------------------------------------------------------------ paths
@@ -369,18 +391,7 @@ class MailStack(processes.ServerProcess):
 
     def _prepare_dovecot(self) -> None:
         uid, gid = self._mail_ids()
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o755)
-        # Dovecot's mail processes run as the mail account: it must reach the mail root.
-        # (Dovecot refuses mail access as root.) We open our own folder, never a parent.
-        os.chmod(self.directory, os.stat(self.directory).st_mode | 0o011)  # noqa: S103 - search only
-        for folder in self.directory.parents:
-            if not os.stat(folder).st_mode & 0o001:
-                raise MailStackError(
-                    f"{folder} is not searchable by others (mode "
-                    f"{os.stat(folder).st_mode & 0o777:o}): Dovecot's mail processes run as "
-                    f"{MAIL_USER!r} and cannot reach {self.mail_root}; put the mail stack "
-                    "in another folder"
-                )
+        self._make_directory()
         self.dovecot_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
         self.mail_root.mkdir(exist_ok=True, mode=0o700)
         os.chown(self.mail_root, uid, gid)
@@ -423,7 +434,25 @@ class MailStack(processes.ServerProcess):
             )
             processes.write_file(self.dovecot_dir / f"dovecot-ldap-{role}.conf.ext", text, 0o600)
 
+    def _make_directory(self) -> None:
+        """Create the stack's folder, searchable by the mail account (never a parent
+        opened: a private one sends the stack elsewhere, see `relocated`)."""
+        reason = self.relocated
+        if reason is not None and not self.directory.exists():
+            log.warning("%s", reason)
+            self.directory.parent.mkdir(parents=True, exist_ok=True, mode=0o711)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o755)
+        os.chmod(self.directory, os.stat(self.directory).st_mode | 0o011)  # noqa: S103 - search only
+        if reason is not None:
+            (self.directory / "SOURCE").write_text(f"the dev mail stack of {self.configured}\n")
+            with contextlib.suppress(OSError):  # an empty folder left by an older version
+                self.configured.rmdir()
+            if not self.configured.exists() and not self.configured.is_symlink():
+                self.configured.parent.mkdir(parents=True, exist_ok=True)
+                self.configured.symlink_to(self.directory)
+
     def _prepare_postfix(self) -> None:
+        self._make_directory()
         self.postfix_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
         self.queue_dir.mkdir(exist_ok=True, mode=0o755)
         data_dir = self.directory / "postfix-data"
@@ -502,9 +531,11 @@ class MailStack(processes.ServerProcess):
         )
 
     def remove(self) -> None:
-        """Stop and delete the whole folder (mail included)."""
+        """Stop and delete the whole folder (mail included), and the link to it."""
         self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
+        if self.configured.is_symlink():
+            self.configured.unlink()
 
 
 def _children(pid: int, names: tuple[str, ...]) -> set[int]:

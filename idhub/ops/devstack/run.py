@@ -348,6 +348,7 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
         env.setdefault("IDHUB_VAR_DIR", str(var_dir))
         if mail is not None:  # the worker converges the dev stack's mailboxes too
             env.setdefault("IDHUB_MAIL_ENABLED", "true")
+            env.setdefault("IDHUB_DEV_MAIL_DIR", str(mail.directory))
         gunicorn = Child("gunicorn", gunicorn_argv(server), env)
         worker = Child("worker", [sys.executable, "-m", "idhub.cli", "worker"], env)
         for child in (gunicorn, worker):
@@ -439,6 +440,8 @@ def _start_mail(
         doveadm_port=conf.doveadm_port,
         doveadm_password=doveadm_password,
     )
+    if mail.relocated:
+        _say(mail.relocated)
     started = time.monotonic()
     mail.start()
     _say(
