@@ -42,8 +42,13 @@ class LdapSettings:
     url: str
     base_dn: str
     bind_dn: str
-    password: str  # empty: the dev slapd's generated admin password, from the keyring
+    password: str  # empty: the dev slapd's generated hub password, from the keyring
     timeout_s: float
+    start_tls: bool
+    tls_ca_file: str
+    tls_cert_file: str
+    tls_key_file: str
+    tls_required: bool
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class DevMailSettings:
     enabled: bool
     dir: str
     hostname: str
+    bind_dn: str
     smtp_port: int
     imap_port: int
     lmtp_port: int
@@ -148,8 +154,13 @@ class Connectors:
             url=ldap.url,
             base_dn=ldap.base_dn,
             bind_dn=ldap.bind_dn,
-            password=ldap.password or self.keyring.get("ldap_admin_password"),
+            password=ldap.password or self.keyring.get("ldap_hub_password"),
             timeout_s=ldap.timeout_s,
+            start_tls=ldap.start_tls,
+            tls_ca_file=ldap.tls_ca_file,
+            tls_cert_file=ldap.tls_cert_file,
+            tls_key_file=ldap.tls_key_file,
+            tls_required=ldap.tls_required,
         )
 
     @property
