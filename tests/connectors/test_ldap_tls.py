@@ -139,3 +139,31 @@ def test_the_servers_admin_connection_speaks_tls_too(ldaps: Slapd) -> None:
         assert conn.get_option(ldap.OPT_X_TLS_REQUIRE_CERT) == ldap.OPT_X_TLS_DEMAND
     finally:
         conn.unbind_s()
+
+
+def test_postfix_and_dovecot_read_a_tls_only_directory(tmp_path: Path, mail_tmp: Path) -> None:
+    """The mail stack's maps bind read-only over StartTLS, checking the server's
+    certificate (the CA where the postfix and dovecot accounts can read it)."""
+    from idhub.ops.devstack.mail import LdapSource, MailStack
+    from tests.fixtures.mail import send_mail, wait_for_subject
+    from tests.ops.test_mail_stack import PASSWORD, add_person
+
+    mail_tmp.chmod(0o711)  # the postfix and dovecot accounts reach the CA file
+    pki = make_pki(mail_tmp / "pki")
+    (mail_tmp / "pki").chmod(0o711)
+    pki.ca_file.chmod(0o644)
+    with tls_slapd(tmp_path / "slapd", pki, "starttls") as server:
+        add_person(server, BASE_DN, "annv", mail="annv@laichau.gov.vn")
+        source = LdapSource(
+            server.url, BASE_DN, server.reader_dn, READER_PASSWORD,
+            start_tls=True, ca_file=str(pki.ca_file),
+        )  # fmt: skip
+        stack = MailStack(mail_tmp / "stack", source, auth_failure_delay_s=0, auth_penalty=False)
+        try:
+            with stack:
+                send_mail(stack, "annv@laichau.gov.vn", "Thư qua TLS")
+                wait_for_subject(stack, "annv", PASSWORD, "Thư qua TLS")
+            assert not stack.relocated
+            assert "start_tls = yes" in (stack.postfix_dir / "ldap-mailboxes.cf").read_text()
+        finally:
+            stack.remove()

@@ -34,6 +34,7 @@ symbolic link to it, and `relocated` says so.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import grp
 import logging
 import os
@@ -77,6 +78,18 @@ class LdapSource:
     base_dn: str
     bind_dn: str
     password: str
+    # TLS to the directory: ldaps:// in `url`, or StartTLS; the server's certificate is
+    # checked against `ca_file` (readable by the postfix and dovecot accounts).
+    start_tls: bool = False
+    ca_file: str = ""
+
+    def tls_lines(self, require: str, start_tls: str) -> str:
+        """The TLS lines of a Postfix table (`yes`, `start_tls`) or a Dovecot LDAP file
+        (`demand`, `tls`): the server's certificate checked; none for plain LDAP."""
+        if not (self.start_tls or self.url.startswith("ldaps://")):
+            return ""
+        lines = [f"tls_require_cert = {require}"] + [f"{start_tls} = yes"] * self.start_tls
+        return "\n".join(lines + [f"tls_ca_cert_file = {self.ca_file}"] * bool(self.ca_file))
 
     def __repr__(self) -> str:  # never show the password
         return f"LdapSource({self.url!r}, base_dn={self.base_dn!r}, bind_dn={self.bind_dn!r})"
@@ -353,7 +366,7 @@ class MailStack(processes.ServerProcess):
         """Serve the accounts below another base DN (tests: one subtree per test). The
         configuration is rendered again and both servers reload it; Dovecot's auth
         cache goes with its auth process."""
-        self.ldap = LdapSource(self.ldap.url, base_dn, self.ldap.bind_dn, self.ldap.password)
+        self.ldap = dataclasses.replace(self.ldap, base_dn=base_dn)
         if self.dovecot_running():
             self._prepare_dovecot()
             self.doveadm("reload")
@@ -427,6 +440,7 @@ class MailStack(processes.ServerProcess):
                     "bind_dn": self.ldap.bind_dn,
                     "bind_pw": self.ldap.password,
                     "base_dn": self.ldap.base_dn,
+                    "tls": self.ldap.tls_lines("demand", "tls"),
                     "body": body.replace("{mail_root}", str(self.mail_root))
                     .replace("{mail_uid}", str(uid))
                     .replace("{mail_gid}", str(gid)),
@@ -485,6 +499,7 @@ class MailStack(processes.ServerProcess):
                     "bind_dn": self.ldap.bind_dn,
                     "bind_pw": self.ldap.password,
                     "base_dn": self.ldap.base_dn,
+                    "tls": self.ldap.tls_lines("yes", "start_tls"),
                     "query_filter": query,
                     "result_attribute": attribute,
                     "extra": extra,
