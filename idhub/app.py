@@ -25,6 +25,7 @@ from idhub.identity.api import assignments, batches, delegations, org_units, peo
 from idhub.logs import configure_logging
 from idhub.oidc import api as oidc_api
 from idhub.oidc import init_sso
+from idhub.oidc.keycheck import refuse_mismatched_keys
 from idhub.oidc.server import init_oauth
 from idhub.oidc.settings import OAuthSettings, SsoSettings
 from idhub.ops.health import bp as health_bp
@@ -79,6 +80,7 @@ def create_app(
     hub = Hub(checked)
     # A missing key with data present stops the hub here, before it serves anything.
     hub.keyring.check_start()
+    refuse_mismatched_keys(hub.db, hub.keyring)  # another node's key would fork the data
     app.config.update(
         SECRET_KEY=hub.keyring.get("flask_secret_key"),
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,

@@ -6,6 +6,14 @@ one is made only while the hub holds no data yet; otherwise the keyring refuses
 (`MissingKeyError`, naming the key and what to do). The others (the session cookie key,
 the dev slapd's password) are safely made anew.
 
+Nodes share keys: each secret may come from the environment, as its value
+(`IDHUB_KEY_<NAME>`, e.g. IDHUB_KEY_AUDIT_CHAIN_KEY) or as the path of a file holding it
+(`IDHUB_KEY_<NAME>_FILE`, e.g. a systemd credential or a mounted secret), before the
+secrets folder; a key given so is never written to the folder. A node whose data key
+does not open the data refuses to start (idhub/oidc/keycheck.py, `KeyMismatchError`).
+The OIDC signing keys live in the database, encrypted with encryption_key: nodes that
+share it share them.
+
 Client secrets and API tokens are long random values, so a keyed SHA-256 (HMAC) is
 the right store for them: a stolen database alone cannot be used to check guesses,
 and checking costs microseconds on the token endpoint. argon2 is for human passwords.
@@ -17,7 +25,7 @@ import hashlib
 import hmac
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -28,7 +36,9 @@ _GENERATORS = {
     "token_hash_key": lambda: secrets.token_urlsafe(48),
     "audit_chain_key": lambda: secrets.token_urlsafe(48),
     "encryption_key": lambda: Fernet.generate_key().decode(),
-    "ldap_admin_password": lambda: secrets.token_urlsafe(24),
+    "ldap_admin_password": lambda: secrets.token_urlsafe(24),  # the dev slapd's rootdn
+    "ldap_hub_password": lambda: secrets.token_urlsafe(24),  # the hub's own bind
+    "ldap_mail_password": lambda: secrets.token_urlsafe(24),  # the mail maps' read-only bind
     "doveadm_password": lambda: secrets.token_urlsafe(24),  # the dev Dovecot's HTTP API
 }
 
@@ -54,6 +64,25 @@ class MissingKeyError(RuntimeError):
         )
 
 
+class KeyMismatchError(RuntimeError):
+    """A key is present but does not open the data (another node's, or a stale copy)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            "this node's keys do not open the data: "
+            + "; ".join(problems)
+            + ". Give it the keys the other nodes use (IDHUB_KEY_<NAME>, IDHUB_KEY_<NAME>_FILE "
+            "or the secrets folder; see docs/deploy.md) and start again. Check with "
+            "`idhub keys check`."
+        )
+
+
+def env_name(name: str) -> str:
+    """The environment variable that gives secret `name` (its value)."""
+    return f"IDHUB_KEY_{name.upper()}"
+
+
 class Keyring:
     """Reads each secret from its own file, creating it (0600) the first time it is asked for.
 
@@ -61,10 +90,14 @@ class Keyring:
     asked before a missing data key is made; while it says yes, the keyring refuses."""
 
     def __init__(
-        self, directory: str | os.PathLike[str], holds_data: Callable[[], bool] | None = None
+        self,
+        directory: str | os.PathLike[str],
+        holds_data: Callable[[], bool] | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.holds_data = holds_data
+        self.environ = os.environ if environ is None else environ
         self._cache: dict[str, str] = {}
 
     def get(self, name: str) -> str:
@@ -84,10 +117,42 @@ class Keyring:
         """The secret as stored, or None when its file is missing (never creates one)."""
         if name in self._cache:
             return self._cache[name]
+        given = self._given(name)
+        if given is not None:
+            return given
         try:
             return (self.directory / name).read_text().strip() or None
         except FileNotFoundError:
             return None
+
+    def source(self, name: str) -> str:
+        """Where secret `name` comes from (for `idhub keys check`; never the value)."""
+        variable = env_name(name)
+        if self.environ.get(variable):
+            return f"environment {variable}"
+        if self.environ.get(variable + "_FILE"):
+            return f"file {self.environ[variable + '_FILE']} ({variable}_FILE)"
+        return f"file {self.directory / name}"
+
+    def _given(self, name: str) -> str | None:
+        """The secret from the environment (value, or the file it names), if given there.
+        A named file that is missing or empty is an error, not a reason to make a key."""
+        variable = env_name(name)
+        value = self.environ.get(variable, "").strip()
+        if value:
+            return value
+        path = self.environ.get(variable + "_FILE", "")
+        if not path:
+            return None
+        try:
+            value = Path(path).read_text().strip()
+        except OSError as exc:
+            raise RuntimeError(
+                f"{variable}_FILE names {path}, which cannot be read: {exc}"
+            ) from exc
+        if not value:
+            raise RuntimeError(f"{variable}_FILE names {path}, which is empty")
+        return value
 
     def missing_data_keys(self) -> list[str]:
         """The data keys whose file is missing (or empty)."""

@@ -6,6 +6,8 @@ protocols of `connectors.base`, never for a connector class; only this module bu
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -40,8 +42,13 @@ class LdapSettings:
     url: str
     base_dn: str
     bind_dn: str
-    password: str  # empty: the dev slapd's generated admin password, from the keyring
+    password: str  # empty: the dev slapd's generated hub password, from the keyring
     timeout_s: float
+    start_tls: bool
+    tls_ca_file: str
+    tls_cert_file: str
+    tls_key_file: str
+    tls_required: bool
 
 
 @dataclass(frozen=True)
@@ -66,10 +73,37 @@ class DevMailSettings:
     enabled: bool
     dir: str
     hostname: str
+    bind_dn: str
     smtp_port: int
     imap_port: int
     lmtp_port: int
     doveadm_port: int
+
+    @property
+    def folder(self) -> Path:
+        """Where the dev mail stack lives (see dev_mail_folder)."""
+        return dev_mail_folder(self.dir)
+
+
+# Where the dev mail stack goes when the mail account cannot reach the configured folder.
+DEV_MAIL_FALLBACK = Path("/var/lib/idhub-dev")
+
+
+def reachable_by_others(path: Path) -> bool:
+    """Whether every existing parent folder of `path` is searchable by other accounts."""
+    return all(os.stat(p).st_mode & 0o001 for p in path.parents if p.exists())
+
+
+def dev_mail_folder(configured: str | os.PathLike[str]) -> Path:
+    """The dev mail stack's folder: `configured` when Dovecot's mail processes (the
+    system account `mail`, never root) can reach it; else a folder of its own under
+    /var/lib/idhub-dev named after `configured` (a clone in a 0700 home folder). The
+    same path gives the same folder, so the hub's mail target finds the stack's."""
+    path = Path(configured).resolve()
+    if reachable_by_others(path):
+        return path
+    slug = hashlib.sha256(str(path).encode()).hexdigest()[:16]
+    return DEV_MAIL_FALLBACK / f"mail-{slug}"
 
 
 @dataclass(frozen=True)
@@ -120,8 +154,13 @@ class Connectors:
             url=ldap.url,
             base_dn=ldap.base_dn,
             bind_dn=ldap.bind_dn,
-            password=ldap.password or self.keyring.get("ldap_admin_password"),
+            password=ldap.password or self.keyring.get("ldap_hub_password"),
             timeout_s=ldap.timeout_s,
+            start_tls=ldap.start_tls,
+            tls_ca_file=ldap.tls_ca_file,
+            tls_cert_file=ldap.tls_cert_file,
+            tls_key_file=ldap.tls_key_file,
+            tls_required=ldap.tls_required,
         )
 
     @property
@@ -146,9 +185,8 @@ class Connectors:
             url = mail.doveadm_url or f"http://127.0.0.1:{dev.doveadm_port}/doveadm/v1"
         return MailConnector(
             MailConfig(
-                doveadm_config=mail.doveadm_config
-                or str(Path(dev.dir) / "dovecot" / "dovecot.conf"),
-                mail_root=mail.mail_root or str(Path(dev.dir) / "mail"),
+                doveadm_config=mail.doveadm_config or str(dev.folder / "dovecot" / "dovecot.conf"),
+                mail_root=mail.mail_root or str(dev.folder / "mail"),
                 archive_dir=mail.archive_dir,
                 doveadm=mail.doveadm,
                 timeout_s=mail.timeout_s,

@@ -27,7 +27,7 @@ from idhub.models import Base
 from idhub.oidc.clients import create_client
 from idhub.oidc.settings import OAuthSettings
 from idhub.ops.migrate import upgrade
-from tests.fixtures.ldap import ADMIN_PASSWORD
+from tests.fixtures.ldap import HUB_PASSWORD
 
 # The real servers every test may ask for: slapd, and the Postfix + Dovecot stack.
 pytest_plugins = ["tests.fixtures.ldap", "tests.fixtures.mail"]
@@ -105,8 +105,8 @@ def settings(tmp_path: Path, database_url: str, slapd_server, ldap_base) -> dict
             "ldap": {
                 "url": slapd_server.url,
                 "base_dn": ldap_base,
-                "bind_dn": slapd_server.admin_dn,
-                "password": ADMIN_PASSWORD,
+                "bind_dn": slapd_server.hub_dn,
+                "password": HUB_PASSWORD,
             },
             "logging": {"format": "json", "level": "INFO"},
             "provisioning": {

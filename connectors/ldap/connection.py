@@ -86,13 +86,45 @@ INVALID: tuple[type[ldap.LDAPError], ...] = (
 
 @dataclass(frozen=True)
 class LdapConfig:
-    """Where the directory is and how the hub binds to it."""
+    """Where the directory is and how the hub binds to it.
+
+    TLS: an `ldaps://` URL, or `start_tls` on an `ldap://` one; the server's certificate
+    is always checked (against `tls_ca_file`, else the system's CAs) and its name must
+    match the URL's host. `tls_cert_file`/`tls_key_file`: a client certificate, for a
+    server that asks for one. `tls_required`: refuse to bind over a plain connection
+    (ldapi://, a local socket, counts as protected)."""
 
     url: str
     base_dn: str
     bind_dn: str
     password: str = field(repr=False)
     timeout_s: float = 3.0
+    start_tls: bool = False
+    tls_ca_file: str = ""
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_required: bool = False
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.url.lower().startswith("ldaps://") or self.start_tls
+
+    @property
+    def protected(self) -> bool:
+        return self.uses_tls or self.url.lower().startswith("ldapi://")
+
+
+def _set_tls(conn: Conn, cfg: LdapConfig) -> None:
+    """This connection's TLS context: the server's certificate checked (DEMAND), the CA
+    and client certificate files when given; NEWCTX last makes libldap build it."""
+    conn.set_option(ldap.OPT_X_TLS_REQUIRE_CERT, ldap.OPT_X_TLS_DEMAND)
+    if cfg.tls_ca_file:
+        conn.set_option(ldap.OPT_X_TLS_CACERTFILE, cfg.tls_ca_file)
+    if cfg.tls_cert_file:
+        conn.set_option(ldap.OPT_X_TLS_CERTFILE, cfg.tls_cert_file)
+    if cfg.tls_key_file:
+        conn.set_option(ldap.OPT_X_TLS_KEYFILE, cfg.tls_key_file)
+    conn.set_option(ldap.OPT_X_TLS_NEWCTX, 0)
 
 
 def describe(exc: ldap.LDAPError) -> str:
@@ -145,7 +177,16 @@ class Connection:
         conn.set_option(ldap.OPT_NETWORK_TIMEOUT, cfg.timeout_s)
         conn.set_option(ldap.OPT_TIMEOUT, cfg.timeout_s)
         conn.set_option(ldap.OPT_REFERRALS, 0)
+        if cfg.tls_required and not cfg.protected:
+            raise TargetMisconfigured(
+                f"{self.name}: {cfg.url} is not encrypted and tls_required is set: use "
+                "ldaps:// or start_tls"
+            )
         try:
+            if cfg.uses_tls:
+                _set_tls(conn, cfg)
+            if cfg.start_tls:
+                conn.start_tls_s()
             conn.simple_bind_s(cfg.bind_dn, cfg.password)
         except ldap.LDAPError as exc:
             with contextlib.suppress(ldap.LDAPError):

@@ -5,6 +5,11 @@ install, see idhub/keyring.py). What can be checked against the data is: the aud
 key against the first audit event's seal, the encryption key against one sealed TOTP
 secret and the active signing key. The token hash key cannot be (only keyed hashes of
 secrets are kept), so only its presence is checked.
+
+At start (the web app, the worker), `refuse_mismatched_keys` runs the same checks and
+stops a node whose present keys do not open the data: several nodes must share their
+keys (IDHUB_KEY_<NAME>, IDHUB_KEY_<NAME>_FILE, or the folder), and a node with its own
+would otherwise seal the audit chain with it.
 """
 
 from __future__ import annotations
@@ -12,11 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from idhub.changes.chain import AuditLog
-from idhub.keyring import DATA_KEYS, Keyring
+from idhub.db import Database
+from idhub.keyring import DATA_KEYS, KeyMismatchError, Keyring
 from idhub.models import AuditEvent, PersonCredential, SigningKey
 
 _ALL_KEYS = ("audit_chain_key", "encryption_key", "token_hash_key", "flask_secret_key")
@@ -43,7 +49,21 @@ def check_keys(session: Session, keyring: Keyring) -> list[KeyFinding]:
             findings.extend(_check_encryption(session, value))
         else:
             findings.append(KeyFinding(name, True, "present"))
-    return findings
+    return [KeyFinding(f.name, f.ok, f"{f.detail} [{keyring.source(f.name)}]") for f in findings]
+
+
+def refuse_mismatched_keys(db: Database, keyring: Keyring) -> None:
+    """Raise KeyMismatchError when a present data key does not open the data (missing
+    keys are the keyring's `check_start`). A database not migrated yet holds nothing."""
+    with db.engine.connect() as conn:
+        if not inspect(conn).has_table("audit_event"):
+            return
+    with db.transaction() as session:
+        findings = [
+            f for f in check_keys(session, keyring) if not f.ok and keyring.read(f.name) is not None
+        ]
+    if findings:
+        raise KeyMismatchError([f"{f.name} {f.detail}" for f in findings])
 
 
 def _check_audit(session: Session, key: str) -> KeyFinding:

@@ -185,11 +185,13 @@ def worker(rt: Runtime, once: bool) -> None:
     from idhub.engine.worker import Lane
     from idhub.events.target import events_worker
     from idhub.logs import configure_logging
+    from idhub.oidc.keycheck import refuse_mismatched_keys
     from idhub.ops.backchannel import backchannel_worker
     from idhub.ops.gc import settle_after_startup
     from idhub.ops.signals import stop_on_signals
 
     rt.keyring.check_start()  # a missing key with data present: stop before any work
+    refuse_mismatched_keys(rt.db, rt.keyring)  # nor with keys that do not open the data
     _publish_mail_settings(rt)
     logging_settings = rt.settings.section(LoggingSettings)  # an outage's warning and summary
     configure_logging(logging_settings.format, logging_settings.level)

@@ -11,6 +11,7 @@ class DevSlapdSettings:
     SECTION: ClassVar[str] = "dev_slapd"
     enabled: bool
     dir: str
+    admin_dn: str
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,6 @@ from tests.fixtures.factories import (
     make_assignment,
     make_person,
 )
-from tests.fixtures.ldap import ADMIN_PASSWORD
 from tests.fixtures.mail import can_login, drain_all, enable_mail, imap_login, set_password
 from tests.fixtures.provisioning import directory, drain, entry, wait_for
 
@@ -93,7 +92,7 @@ def idhub_worker(settings: dict, *, mail: dict | None = None) -> Iterator[subpro
         "IDHUB_LDAP_URL": ldap_settings["url"],
         "IDHUB_LDAP_BASE_DN": ldap_settings["base_dn"],
         "IDHUB_LDAP_BIND_DN": ldap_settings["bind_dn"],
-        "IDHUB_LDAP_PASSWORD": ADMIN_PASSWORD,
+        "IDHUB_LDAP_PASSWORD": ldap_settings["password"],
         "IDHUB_LOGGING_LEVEL": "WARNING",
     }
     if mail is not None:

@@ -95,3 +95,65 @@ def test_keys_check_fails_on_keys_that_do_not_open_the_data(cli_env, with_data) 
     assert out.exit_code == 1, out.output
     assert "FAIL\taudit_chain_key\tdoes not verify audit event 1" in out.output
     assert "FAIL\tencryption_key\tdoes not decrypt a TOTP secret" in out.output
+
+
+# ------------------------------------------------------------------ keys shared by nodes
+
+
+def test_keys_from_the_environment_or_a_file_and_never_written(tmp_path, monkeypatch) -> None:
+    from idhub.keyring import Keyring
+
+    shared = tmp_path / "shared-audit-key"
+    shared.write_text("khóa-chung-của-các-máy\n")
+    environ = {
+        "IDHUB_KEY_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "IDHUB_KEY_AUDIT_CHAIN_KEY_FILE": str(shared),
+    }
+    first = Keyring(tmp_path / "node1", environ=environ)
+    second = Keyring(tmp_path / "node2", environ=environ)
+    first.ensure_all()
+    second.ensure_all()
+    for name in ("encryption_key", "audit_chain_key"):
+        assert first.get(name) == second.get(name)
+        assert not (tmp_path / "node1" / name).exists()  # given, never copied to the folder
+    assert first.get("audit_chain_key") == "khóa-chung-của-các-máy"
+    assert second.decrypt(first.encrypt("bí mật")) == "bí mật"
+    assert first.get("token_hash_key") != second.get("token_hash_key")  # not shared: differ
+    assert first.source("audit_chain_key").startswith(f"file {shared}")
+    assert first.source("encryption_key") == "environment IDHUB_KEY_ENCRYPTION_KEY"
+    missing = Keyring(tmp_path / "node3", environ={"IDHUB_KEY_TOKEN_HASH_KEY_FILE": "/nonexistent"})
+    with pytest.raises(RuntimeError, match="IDHUB_KEY_TOKEN_HASH_KEY_FILE"):
+        missing.get("token_hash_key")  # never a new key in its place
+
+
+@pytest.mark.parametrize("name", ["audit_chain_key", "encryption_key"])
+def test_a_node_whose_key_does_not_open_the_data_refuses_to_start(
+    settings, with_data, monkeypatch, name
+) -> None:
+    from idhub.keyring import KeyMismatchError
+
+    other = Fernet.generate_key().decode()  # a valid key, not the data's
+    monkeypatch.setenv(f"IDHUB_KEY_{name.upper()}", other)
+    with pytest.raises(KeyMismatchError) as refused:
+        create_app(settings)
+    assert name in str(refused.value) and other not in str(refused.value)
+    monkeypatch.setenv(
+        f"IDHUB_KEY_{name.upper()}", (secrets_dir(settings) / name).read_text().strip()
+    )
+    create_app(settings).extensions["idhub"].db.dispose()  # the shared key: it starts
+
+
+def test_the_worker_refuses_to_start_with_another_nodes_key(cli_env, with_data, monkeypatch):
+    monkeypatch.setenv("IDHUB_KEY_AUDIT_CHAIN_KEY", "khóa của một máy khác")
+    out = CliRunner().invoke(main, ["worker", "--once"])
+    assert out.exit_code != 0
+    assert "do not open the data" in str(out.exception) + out.output
+
+
+def test_keys_check_names_where_each_key_comes_from(cli_env, with_data, monkeypatch) -> None:
+    key = (secrets_dir(cli_env) / "audit_chain_key").read_text().strip()
+    (secrets_dir(cli_env) / "audit_chain_key").unlink()
+    monkeypatch.setenv("IDHUB_KEY_AUDIT_CHAIN_KEY", key)
+    out = CliRunner().invoke(main, ["keys", "check"])
+    assert out.exit_code == 0, out.output
+    assert "[environment IDHUB_KEY_AUDIT_CHAIN_KEY]" in out.output and key not in out.output

@@ -200,3 +200,34 @@ def test_own_stack_starts_stops_cleanly_and_keeps_mail(mail_tmp, slapd_server, l
     assert not stack.postfix_running() and not stack.dovecot_running()
     with stack:  # same ports, same folder: the mail is still there
         assert subjects(stack, "annv", PASSWORD) == ["Trước khi dừng"]
+
+
+def test_a_stack_below_a_private_folder_lives_where_the_mail_account_reaches(
+    tmp_path, slapd_server, ldap_base
+):
+    """A clone in a Debian 12 home folder (0700): Dovecot's mail processes run as `mail`
+    and could not reach var/mail there, so the stack moves to /var/lib/idhub-dev and
+    var/mail links to it; the hub's mail target finds the same folder."""
+    from idhub.services import DEV_MAIL_FALLBACK, dev_mail_folder
+
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    home.chmod(0o700)
+    configured = home / "idhub" / "var" / "mail"
+    add_person(slapd_server, ldap_base, "annv", mail="annv@laichau.gov.vn")
+    stack: MailStack = make_mail_stack(configured, slapd_server, ldap_base)
+    try:
+        assert stack.directory.parent == DEV_MAIL_FALLBACK
+        assert stack.relocated and str(stack.directory) in stack.relocated
+        with stack:
+            send_mail(stack, "annv@laichau.gov.vn", "Thư trong thư mục riêng")
+            wait_for_subject(stack, "annv", PASSWORD, "Thư trong thư mục riêng")
+        assert configured.is_symlink() and configured.resolve() == stack.directory
+        assert dev_mail_folder(configured) == stack.directory  # what the mail target reads
+        again = make_mail_stack(configured, slapd_server, ldap_base)  # the next `make run`
+        assert again.directory == stack.directory and again.relocated
+        with again:
+            assert subjects(again, "annv", PASSWORD) == ["Thư trong thư mục riêng"]
+    finally:
+        stack.remove()
+    assert not stack.directory.exists() and not configured.is_symlink()

@@ -22,7 +22,15 @@ from connectors.base import AccountKey, Operation, OpKind
 from idhub.engine.targets.passwords import ATTRIBUTE, SCHEME
 from idhub.ops.devstack.mail import MailStack
 from idhub.ops.devstack.slapd import Slapd
-from tests.fixtures.ldap import ADMIN_DN, ADMIN_PASSWORD, BASE_DN, connector_for, make_slapd
+from tests.fixtures.ldap import (
+    ADMIN_DN,
+    ADMIN_PASSWORD,
+    BASE_DN,
+    HUB_PASSWORD,
+    READER_PASSWORD,
+    connector_for,
+    make_slapd,
+)
 from tests.fixtures.mail import can_login, make_mail_stack
 
 PASSWORD = "Mật-khẩu-của-Lan-2026"
@@ -163,9 +171,63 @@ def test_a_password_set_by_the_hub_unlocks_the_entry(server: Slapd) -> None:
 
 
 def test_the_hubs_own_bind_is_never_locked(server: Slapd) -> None:
-    for _ in range(8):
-        assert not can_bind(server, ADMIN_DN, "đoán sai")
-    assert can_bind(server, ADMIN_DN, ADMIN_PASSWORD)
+    for dn, password in (
+        (ADMIN_DN, ADMIN_PASSWORD),
+        (server.hub_dn, HUB_PASSWORD),
+        (server.reader_dn, READER_PASSWORD),
+    ):
+        for _ in range(8):
+            assert not can_bind(server, dn, "đoán sai")
+        assert can_bind(server, dn, password), dn
+
+
+# ------------------------------------------------------------------ least privilege
+
+
+def test_the_hub_account_writes_the_tree_but_not_policies_or_service_accounts(
+    server: Slapd,
+) -> None:
+    hub = bind(server, server.hub_dn, HUB_PASSWORD)
+    try:
+        assert hub.whoami_s() == f"dn:{server.hub_dn}"
+        unit = f"ou=lp{uuid.uuid4().hex[:8]},{BASE_DN}"
+        hub.add_s(unit, [("objectClass", [b"organizationalUnit"]), ("ou", [unit[3:13].encode()])])
+        _uid, dn = add_person(server, unit)
+        hub.modify_s(dn, [(ldap.MOD_REPLACE, "idhubAccountStatus", [b"disabled"])])
+        hub.modify_s(dn, [(ldap.MOD_REPLACE, "userPassword", [b"{ARGON2}x"])])  # disabled too
+        hub.rename_s(dn, "uid=moved", unit)
+        hub.delete_s(f"uid=moved,{unit}")
+        hub.delete_s(unit)
+        for entry in (server.policy_dn, server.service_policy_dn, server.reader_dn):
+            with pytest.raises((ldap.INSUFFICIENT_ACCESS, ldap.NO_SUCH_OBJECT)):
+                hub.modify_s(entry, [(ldap.MOD_REPLACE, "description", [b"x"])])
+            with pytest.raises(ldap.NO_SUCH_OBJECT):  # not even visible
+                hub.search_s(entry, ldap.SCOPE_BASE, "(objectClass=*)")
+        with pytest.raises((ldap.INSUFFICIENT_ACCESS, ldap.NO_SUCH_OBJECT)):
+            hub.modify_s(server.hub_dn, [(ldap.MOD_REPLACE, "userPassword", [b"{SSHA}x"])])
+    finally:
+        hub.unbind_s()
+
+
+def test_the_mail_account_reads_and_writes_nothing(server: Slapd) -> None:
+    uid, dn = add_person(server)
+    reader = bind(server, server.reader_dn, READER_PASSWORD)
+    try:
+        found = reader.search_s(
+            BASE_DN, ldap.SCOPE_SUBTREE, f"(uid={uid})", ["mail", "idhubMailbox", "userPassword"]
+        )
+        assert [d for d, _ in found] == [dn]
+        assert "userPassword" not in found[0][1] and "idhubMailbox" in found[0][1]
+        with pytest.raises(ldap.INSUFFICIENT_ACCESS):
+            reader.modify_s(dn, [(ldap.MOD_REPLACE, "idhubAccountStatus", [b"disabled"])])
+        with pytest.raises(ldap.INSUFFICIENT_ACCESS):
+            reader.add_s(
+                f"ou=nope,{BASE_DN}", [("objectClass", [b"organizationalUnit"]), ("ou", [b"nope"])]
+            )
+        with pytest.raises(ldap.INSUFFICIENT_ACCESS):
+            reader.delete_s(dn)
+    finally:
+        reader.unbind_s()
 
 
 # ------------------------------------------------------------------ IMAP guessing

@@ -23,12 +23,20 @@ Dovecot runs in the foreground under subprocess.Popen (ours to stop; a crash sho
 an exit code). Postfix's master always daemonises: `postfix -c DIR start` / `stop`
 (killing the process `start` launched would leave the master running).
 The lookups are documented for a province's own servers in docs/mail.md.
+
+Dovecot's mail processes run as the system account `mail` (Dovecot refuses root), which
+must reach the mailboxes and Dovecot's sockets. When a parent of `directory` is private
+(a clone in a Debian 12 home folder, 0700), the stack lives in a folder of its own under
+/var/lib/idhub-dev instead (idhub.services.dev_mail_folder), `directory` becomes a
+symbolic link to it, and `relocated` says so.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import grp
+import logging
 import os
 import pwd
 import secrets
@@ -46,6 +54,9 @@ from typing import Self
 from idhub.config import PROJECT_DIR
 from idhub.ops.devstack import processes
 from idhub.ops.devstack.ports import free_port
+from idhub.services import DEV_MAIL_FALLBACK, dev_mail_folder
+
+log = logging.getLogger(__name__)
 
 REPO_DIR = PROJECT_DIR
 TEMPLATE_DIR = REPO_DIR / "config" / "mail"
@@ -67,6 +78,18 @@ class LdapSource:
     base_dn: str
     bind_dn: str
     password: str
+    # TLS to the directory: ldaps:// in `url`, or StartTLS; the server's certificate is
+    # checked against `ca_file` (readable by the postfix and dovecot accounts).
+    start_tls: bool = False
+    ca_file: str = ""
+
+    def tls_lines(self, require: str, start_tls: str) -> str:
+        """The TLS lines of a Postfix table (`yes`, `start_tls`) or a Dovecot LDAP file
+        (`demand`, `tls`): the server's certificate checked; none for plain LDAP."""
+        if not (self.start_tls or self.url.startswith("ldaps://")):
+            return ""
+        lines = [f"tls_require_cert = {require}"] + [f"{start_tls} = yes"] * self.start_tls
+        return "\n".join(lines + [f"tls_ca_cert_file = {self.ca_file}"] * bool(self.ca_file))
 
     def __repr__(self) -> str:  # never show the password
         return f"LdapSource({self.url!r}, base_dn={self.base_dn!r}, bind_dn={self.bind_dn!r})"
@@ -142,7 +165,8 @@ class MailStack(processes.ServerProcess):
         auth_failure_delay_s: int = 2,
         auth_penalty: bool = True,
     ) -> None:
-        self.directory = Path(directory).resolve()
+        self.configured = Path(directory).absolute()
+        self.directory = dev_mail_folder(directory)
         self.ldap = ldap_source
         self.hostname = hostname
         self.host = "127.0.0.1"
@@ -167,6 +191,17 @@ class MailStack(processes.ServerProcess):
         return (
             f"MailStack({str(self.directory)!r}, smtp={self.smtp_port}, "
             f"imap={self.imap_port}, lmtp={self.lmtp_port})"
+        )
+
+    @property
+    def relocated(self) -> str | None:
+        """Why the stack is not in the folder it was given (None when it is)."""
+        if self.directory.parent != DEV_MAIL_FALLBACK or self.configured == self.directory:
+            return None
+        return (
+            f"{self.configured} is below a folder other accounts cannot search, and "
+            f"Dovecot's mail processes run as {MAIL_USER!r}: the mail stack lives in "
+            f"{self.directory} ({self.configured} links there)"
         )
 
     # ------------------------------------------------------------------ paths
@@ -331,7 +366,7 @@ class MailStack(processes.ServerProcess):
         """Serve the accounts below another base DN (tests: one subtree per test). The
         configuration is rendered again and both servers reload it; Dovecot's auth
         cache goes with its auth process."""
-        self.ldap = LdapSource(self.ldap.url, base_dn, self.ldap.bind_dn, self.ldap.password)
+        self.ldap = dataclasses.replace(self.ldap, base_dn=base_dn)
         if self.dovecot_running():
             self._prepare_dovecot()
             self.doveadm("reload")
@@ -369,18 +404,7 @@ class MailStack(processes.ServerProcess):
 
     def _prepare_dovecot(self) -> None:
         uid, gid = self._mail_ids()
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o755)
-        # Dovecot's mail processes run as the mail account: it must reach the mail root.
-        # (Dovecot refuses mail access as root.) We open our own folder, never a parent.
-        os.chmod(self.directory, os.stat(self.directory).st_mode | 0o011)  # noqa: S103 - search only
-        for folder in self.directory.parents:
-            if not os.stat(folder).st_mode & 0o001:
-                raise MailStackError(
-                    f"{folder} is not searchable by others (mode "
-                    f"{os.stat(folder).st_mode & 0o777:o}): Dovecot's mail processes run as "
-                    f"{MAIL_USER!r} and cannot reach {self.mail_root}; put the mail stack "
-                    "in another folder"
-                )
+        self._make_directory()
         self.dovecot_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
         self.mail_root.mkdir(exist_ok=True, mode=0o700)
         os.chown(self.mail_root, uid, gid)
@@ -416,6 +440,7 @@ class MailStack(processes.ServerProcess):
                     "bind_dn": self.ldap.bind_dn,
                     "bind_pw": self.ldap.password,
                     "base_dn": self.ldap.base_dn,
+                    "tls": self.ldap.tls_lines("demand", "tls"),
                     "body": body.replace("{mail_root}", str(self.mail_root))
                     .replace("{mail_uid}", str(uid))
                     .replace("{mail_gid}", str(gid)),
@@ -423,7 +448,25 @@ class MailStack(processes.ServerProcess):
             )
             processes.write_file(self.dovecot_dir / f"dovecot-ldap-{role}.conf.ext", text, 0o600)
 
+    def _make_directory(self) -> None:
+        """Create the stack's folder, searchable by the mail account (never a parent
+        opened: a private one sends the stack elsewhere, see `relocated`)."""
+        reason = self.relocated
+        if reason is not None and not self.directory.exists():
+            log.warning("%s", reason)
+            self.directory.parent.mkdir(parents=True, exist_ok=True, mode=0o711)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o755)
+        os.chmod(self.directory, os.stat(self.directory).st_mode | 0o011)  # noqa: S103 - search only
+        if reason is not None:
+            (self.directory / "SOURCE").write_text(f"the dev mail stack of {self.configured}\n")
+            with contextlib.suppress(OSError):  # an empty folder left by an older version
+                self.configured.rmdir()
+            if not self.configured.exists() and not self.configured.is_symlink():
+                self.configured.parent.mkdir(parents=True, exist_ok=True)
+                self.configured.symlink_to(self.directory)
+
     def _prepare_postfix(self) -> None:
+        self._make_directory()
         self.postfix_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
         self.queue_dir.mkdir(exist_ok=True, mode=0o755)
         data_dir = self.directory / "postfix-data"
@@ -456,6 +499,7 @@ class MailStack(processes.ServerProcess):
                     "bind_dn": self.ldap.bind_dn,
                     "bind_pw": self.ldap.password,
                     "base_dn": self.ldap.base_dn,
+                    "tls": self.ldap.tls_lines("yes", "start_tls"),
                     "query_filter": query,
                     "result_attribute": attribute,
                     "extra": extra,
@@ -502,9 +546,11 @@ class MailStack(processes.ServerProcess):
         )
 
     def remove(self) -> None:
-        """Stop and delete the whole folder (mail included)."""
+        """Stop and delete the whole folder (mail included), and the link to it."""
         self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
+        if self.configured.is_symlink():
+            self.configured.unlink()
 
 
 def _children(pid: int, names: tuple[str, ...]) -> set[int]:

@@ -316,7 +316,7 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
     ldap_settings = settings.section(LdapSettings)
     dev_slapd = settings.section(DevSlapdSettings)
     server = settings.section(ServerSettings)
-    ldap_password = ldap_settings.password or hub.keyring.get("ldap_admin_password")
+    ldap_password = ldap_settings.password or hub.keyring.get("ldap_hub_password")
 
     stopping = False
 
@@ -337,8 +337,12 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
             slapd = Slapd(
                 dev_slapd.dir,
                 base_dn=ldap_settings.base_dn,
-                admin_dn=ldap_settings.bind_dn,
-                admin_password=ldap_password,
+                admin_dn=dev_slapd.admin_dn,
+                admin_password=hub.keyring.get("ldap_admin_password"),
+                hub_dn=ldap_settings.bind_dn,
+                hub_password=ldap_password,
+                reader_dn=settings.section(DevMailSettings).bind_dn,
+                reader_password=hub.keyring.get("ldap_mail_password"),
                 host=url.hostname or "127.0.0.1",
                 port=url.port or 389,
             )
@@ -347,7 +351,7 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
         mail = _start_mail(
             settings.section(DevMailSettings),
             ldap_settings,
-            ldap_password,
+            hub.keyring.get("ldap_mail_password"),
             hub.keyring.get("doveadm_password"),
         )
 
@@ -367,6 +371,7 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
         env.setdefault("IDHUB_VAR_DIR", str(var_dir))
         if mail is not None:  # the worker converges the dev stack's mailboxes too
             env.setdefault("IDHUB_MAIL_ENABLED", "true")
+            env.setdefault("IDHUB_DEV_MAIL_DIR", str(mail.directory))
         gunicorn = Child("gunicorn", gunicorn_argv(server), env)
         worker = Child("worker", [sys.executable, "-m", "idhub.cli", "worker"], env)
         for child in (gunicorn, worker):
@@ -444,14 +449,15 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
 
 
 def _start_mail(
-    conf: DevMailSettings, ldap_settings: LdapSettings, ldap_password: str, doveadm_password: str
+    conf: DevMailSettings, ldap_settings: LdapSettings, reader_password: str, doveadm_password: str
 ) -> MailStack | None:
-    """The throwaway Postfix + Dovecot reading the directory, when [dev_mail] enables it."""
+    """The throwaway Postfix + Dovecot reading the directory (with the read-only account),
+    when [dev_mail] enables it."""
     if not conf.enabled:
         return None
     mail = MailStack(
         conf.dir,
-        LdapSource(ldap_settings.url, ldap_settings.base_dn, ldap_settings.bind_dn, ldap_password),
+        LdapSource(ldap_settings.url, ldap_settings.base_dn, conf.bind_dn, reader_password),
         hostname=conf.hostname,
         smtp_port=conf.smtp_port,
         imap_port=conf.imap_port,
@@ -459,6 +465,8 @@ def _start_mail(
         doveadm_port=conf.doveadm_port,
         doveadm_password=doveadm_password,
     )
+    if mail.relocated:
+        _say(mail.relocated)
     started = time.monotonic()
     mail.start()
     _say(

@@ -8,6 +8,12 @@ The instance lives in one folder:
     <directory>/slapd.pid    written by slapd, removed on a clean stop
     <directory>/indexes.txt  the `index` lines the data was last indexed with
 
+Least privilege: besides the rootdn (seeding, tests), two service accounts live right
+below the suffix, under a password policy without lockout (a guesser must not lock the
+hub out): the hub's own (`hub_dn`, write access to the tree, never to the policy or the
+service accounts) and a read-only one for Postfix and Dovecot's maps (`reader_dn`).
+config/ldap/ has the same ACLs as LDIF for an existing OpenLDAP (docs/deploy.md).
+
 We run slapd in the foreground under subprocess.Popen, so the process is ours to stop
 and a crash shows up as an exit code, not as a silent daemon. `-d none` logs start-up
 errors and shut-down lines to stderr (there is no syslog here), nothing per operation.
@@ -15,11 +21,15 @@ errors and shut-down lines to stderr (there is no syslog here), nothing per oper
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
 import os
 import signal
 import string
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
@@ -55,6 +65,18 @@ _BASE_OBJECT_CLASSES: dict[str, list[bytes]] = {
 }
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """The server's certificate, its key, the CA clients check it with, and the mode:
+    "ldaps" (TLS from the first byte) or "starttls" (plain port, TLS required)."""
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path
+    mode: str = "ldaps"
+    verify_client: bool = False  # demand a client certificate signed by ca_file
+
+
 class SlapdError(RuntimeError):
     """The throwaway slapd could not be configured, started or stopped; says why."""
 
@@ -77,6 +99,11 @@ class Slapd(processes.ServerProcess):
         port: int | None = None,
         max_failures: int = 5,
         lockout_s: int = 900,
+        hub_dn: str | None = None,
+        hub_password: str | None = None,
+        reader_dn: str | None = None,
+        reader_password: str | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
         if not admin_password:
             raise SlapdError("admin_password must not be empty")
@@ -89,8 +116,15 @@ class Slapd(processes.ServerProcess):
         self.base_dn = base_dn
         self.admin_dn = admin_dn
         self._admin_password = admin_password
+        # The service accounts (made at start when given a password; rootdn stands alone).
+        self.hub_dn = hub_dn or f"cn=idhub-hub,{base_dn}"
+        self.reader_dn = reader_dn or f"cn=idhub-mail,{base_dn}"
+        self._service_passwords = {self.hub_dn: hub_password, self.reader_dn: reader_password}
         self.host = host
         self._port = port
+        # With TLS files: ldaps:// only (mode "ldaps"), or ldap:// where every operation
+        # but StartTLS needs TLS first (mode "starttls", slapd's `security tls=1`).
+        self.tls = tls
         # The password policy, in step with the hub's lockout ([sso] lockout_threshold, lockout_s).
         self.max_failures = max_failures
         self.lockout_s = lockout_s
@@ -127,6 +161,11 @@ class Slapd(processes.ServerProcess):
         return f"cn=passwordPolicy,{self.base_dn}"
 
     @property
+    def service_policy_dn(self) -> str:
+        """The service accounts' password policy: no lockout (right below the suffix)."""
+        return f"cn=servicePolicy,{self.base_dn}"
+
+    @property
     def port(self) -> int:
         """The TCP port; picked on first access when none was given."""
         if self._port is None:
@@ -136,7 +175,8 @@ class Slapd(processes.ServerProcess):
     @property
     def url(self) -> str:
         """`ldap://host:port` for clients (python-ldap, Postfix, Dovecot)."""
-        return f"ldap://{self.host}:{self.port}"
+        scheme = "ldaps" if self.tls is not None and self.tls.mode == "ldaps" else "ldap"
+        return f"{scheme}://{self.host}:{self.port}"
 
     @property
     def pid(self) -> int | None:
@@ -176,6 +216,7 @@ class Slapd(processes.ServerProcess):
             self._wait_until_bindable(deadline)
             self._ensure_base_entry()
             self._ensure_password_policy()
+            self._ensure_service_accounts()
             if not self.is_running():  # the bind may have reached someone else's server
                 raise SlapdError(f"slapd exited during start; log tail:\n{self.log_tail()}")
         except BaseException:
@@ -206,6 +247,15 @@ class Slapd(processes.ServerProcess):
         conn.set_option(ldap.OPT_TIMEOUT, timeout)
         conn.set_option(ldap.OPT_REFERRALS, 0)
         try:
+            if self.tls is not None:
+                conn.set_option(ldap.OPT_X_TLS_CACERTFILE, str(self.tls.ca_file))
+                conn.set_option(ldap.OPT_X_TLS_REQUIRE_CERT, ldap.OPT_X_TLS_DEMAND)
+                if self.tls.verify_client:  # the server's own pair serves as the client's
+                    conn.set_option(ldap.OPT_X_TLS_CERTFILE, str(self.tls.cert_file))
+                    conn.set_option(ldap.OPT_X_TLS_KEYFILE, str(self.tls.key_file))
+                conn.set_option(ldap.OPT_X_TLS_NEWCTX, 0)
+                if self.tls.mode == "starttls":
+                    conn.start_tls_s()
             conn.simple_bind_s(self.admin_dn, self._admin_password)
         except ldap.LDAPError:
             conn.unbind_s()
@@ -227,9 +277,27 @@ class Slapd(processes.ServerProcess):
             rootdn=self.admin_dn,
             rootpw_hash="{ARGON2}" + _ROOTPW_HASHER.hash(self._admin_password),
             policy_dn=self.policy_dn,
+            service_policy_dn=self.service_policy_dn,
+            hub_dn=self.hub_dn,
+            reader_dn=self.reader_dn,
             max_failures=self.max_failures,
             lockout_s=self.lockout_s,
+            tls=self._tls_lines(),
         )
+
+    def _tls_lines(self) -> str:
+        if self.tls is None:
+            return "# No TLS (the dev stack speaks plain LDAP on loopback)."
+        lines = [
+            f'TLSCACertificateFile "{self.tls.ca_file}"',
+            f'TLSCertificateFile "{self.tls.cert_file}"',
+            f'TLSCertificateKeyFile "{self.tls.key_file}"',
+        ]
+        if self.tls.mode == "starttls":
+            lines.append("security tls=1")
+        if self.tls.verify_client:
+            lines.append("TLSVerifyClient demand")
+        return "\n".join(lines)
 
     def _write_config(self) -> None:
         # 0600 from the first byte: the file holds the admin password hash.
@@ -381,3 +449,57 @@ class Slapd(processes.ServerProcess):
             )
         finally:
             conn.unbind_s()
+
+    def _ensure_service_accounts(self) -> None:
+        """The hub's and the mail maps' accounts (applicationProcess + simpleSecurityObject)
+        with the passwords given, under the no-lockout policy; made or brought in step."""
+        accounts = {
+            dn: pw for dn, pw in self._service_passwords.items() if pw and dn != self.admin_dn
+        }
+        if not accounts:
+            return
+        conn = self.connect()
+        try:
+            policy = {
+                "objectClass": [b"top", b"applicationProcess", b"pwdPolicy"],
+                "cn": [b"servicePolicy"],
+                "pwdAttribute": [b"userPassword"],
+                "pwdLockout": [b"FALSE"],
+                "pwdMaxFailure": [b"0"],
+                "pwdAllowUserChange": [b"FALSE"],
+                "pwdCheckQuality": [b"0"],
+                "pwdMustChange": [b"FALSE"],
+            }
+            with contextlib.suppress(ldap.ALREADY_EXISTS):
+                conn.add_s(self.service_policy_dn, ldap.modlist.addModlist(policy))
+            for dn, password in accounts.items():
+                # A salted SHA-512: a long random secret needs no slow hash, and the maps
+                # (Postfix opens several) bind often.
+                hashed = _ssha512(password)
+                try:
+                    conn.search_s(dn, ldap.SCOPE_BASE, "(objectClass=*)", ["1.1"])
+                except ldap.NO_SUCH_OBJECT:
+                    rdn = ldap.dn.str2dn(dn)[0][0]
+                    entry = {
+                        "objectClass": [b"top", b"applicationProcess", b"simpleSecurityObject"],
+                        "cn": [rdn[1].encode()],
+                        "userPassword": [hashed],
+                        "pwdPolicySubentry": [self.service_policy_dn.encode()],
+                    }
+                    conn.add_s(dn, ldap.modlist.addModlist(entry))
+                    continue
+                conn.modify_s(
+                    dn,
+                    [
+                        (ldap.MOD_REPLACE, "userPassword", [hashed]),
+                        (ldap.MOD_REPLACE, "pwdPolicySubentry", [self.service_policy_dn.encode()]),
+                    ],
+                )
+        finally:
+            conn.unbind_s()
+
+
+def _ssha512(password: str) -> bytes:
+    salt = os.urandom(16)
+    digest = hashlib.sha512(password.encode() + salt).digest()
+    return b"{SSHA512}" + base64.b64encode(digest + salt)
