@@ -28,6 +28,7 @@ from idhub.oidc.server import init_oauth
 from idhub.oidc.settings import OAuthSettings, SsoSettings
 from idhub.ops.health import bp as health_bp
 from idhub.ops.settings import DemoSettings, DevSlapdSettings
+from idhub.national import api as national_api
 from idhub.reorg import api as changesets
 from idhub.services import (
     DevMailSettings,
@@ -108,6 +109,7 @@ def create_app(
             delegations.blp,
             seats.blp,
             oidc_api.blp,
+            national_api.blp,
         ],
     )
     app.register_blueprint(health_bp)

@@ -31,6 +31,8 @@ class NationalKey(Base):
     alg: Mapped[str] = mapped_column(String(16))
     private_key_encrypted: Mapped[str] = mapped_column(Text)
     public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # A self-signed X.509 certificate of the same key: XAdES names the signer by one.
+    certificate_pem: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 

@@ -127,24 +127,39 @@ def of_person(session: Session, person_id: uuid.UUID) -> dict[str, Any]:
     """Every post (quá trình công tác) with its unit, position, dates and the decision that
     started and ended it, reorganisations included; what a change made in place."""
     get_person(session, person_id)
+    return {"person_id": str(person_id), **of_people(session, [person_id])[person_id]}
+
+
+_CHUNK = 900
+
+
+def of_people(session: Session, person_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    """The work history of many people in a few statements: {person id: posts, reorganisations}."""
+    result: dict[uuid.UUID, dict[str, Any]] = {
+        p: {"posts": [], "reorganisations": []} for p in person_ids
+    }
+    for offset in range(0, len(person_ids), _CHUNK):
+        _chunk(session, person_ids[offset : offset + _CHUNK], result)
+    return result
+
+
+def _chunk(session: Session, ids: list[uuid.UUID], result: dict[uuid.UUID, dict[str, Any]]) -> None:
     posts = session.execute(
         select(Assignment, OrgUnit.code, OrgUnit.name, Position.code, Position.name)
         .join(OrgUnit, OrgUnit.id == Assignment.unit_id)
         .join(Position, Position.id == Assignment.position_id)
-        .where(Assignment.person_id == person_id)
+        .where(Assignment.person_id.in_(ids))
         .order_by(Assignment.start_date, Assignment.id)
     ).all()
-    changes = list(
-        session.scalars(
-            select(ChangeSet)
-            .join(ChangeSetPerson, ChangeSetPerson.change_set_id == ChangeSet.id)
-            .where(ChangeSetPerson.person_id == person_id)
-            .order_by(ChangeSet.effective_date)
-        )
-    )
-    by_id = {c.id: c for c in changes}
+    went_through = session.execute(
+        select(ChangeSetPerson.person_id, ChangeSet)
+        .join(ChangeSet, ChangeSetPerson.change_set_id == ChangeSet.id)
+        .where(ChangeSetPerson.person_id.in_(ids))
+        .order_by(ChangeSet.effective_date)
+    ).all()
+    by_id = {c.id: c for _, c in went_through}
     kept: dict[uuid.UUID, list[PostHistory]] = {}
-    for row in session.scalars(select(PostHistory).where(PostHistory.person_id == person_id)):
+    for row in session.scalars(select(PostHistory).where(PostHistory.person_id.in_(ids))):
         kept.setdefault(row.assignment_id, []).append(row)
     missing = {
         cs
@@ -156,7 +171,6 @@ def of_person(session: Session, person_id: uuid.UUID) -> dict[str, Any]:
         by_id.update(
             {c.id: c for c in session.scalars(select(ChangeSet).where(ChangeSet.id.in_(missing)))}
         )
-    result = []
     for a, unit_code, unit_name, position_code, position_name in posts:
         rows = kept.get(a.id, [])
         post = {
@@ -172,12 +186,14 @@ def of_person(session: Session, person_id: uuid.UUID) -> dict[str, Any]:
             "decision_ref": a.decision_ref,
             "end_decision_ref": a.end_decision_ref,
             "end_reason": a.end_reason,
-            "started_by": _decision(by_id.get(a.start_change_set_id), a.decision_ref)
-            if a.start_change_set_id
-            else _decision(None, a.decision_ref),
-            "ended_by": _decision(by_id.get(a.end_change_set_id), a.end_decision_ref)
-            if a.end_change_set_id
-            else _decision(None, a.end_decision_ref),
+            "started_by": _decision(
+                by_id.get(a.start_change_set_id) if a.start_change_set_id else None,
+                a.decision_ref,
+            ),
+            "ended_by": _decision(
+                by_id.get(a.end_change_set_id) if a.end_change_set_id else None,
+                a.end_decision_ref,
+            ),
             "changed_in_place": [
                 {
                     "kind": r.kind,
@@ -194,11 +210,9 @@ def of_person(session: Session, person_id: uuid.UUID) -> dict[str, Any]:
         post["periods"] = _periods(
             post, [r for r in rows if r.kind == "renamed"], a.start_date, a.end_date
         )
-        result.append(post)
-    return {
-        "person_id": str(person_id),
-        "posts": result,
-        "reorganisations": [
+        result[a.person_id]["posts"].append(post)
+    for person_id, c in went_through:
+        result[person_id]["reorganisations"].append(
             {
                 "change_set_id": str(c.id),
                 "title": c.title,
@@ -208,6 +222,4 @@ def of_person(session: Session, person_id: uuid.UUID) -> dict[str, Any]:
                 "effective_date": c.effective_date.isoformat(),
                 "state": c.state.value,
             }
-            for c in changes
-        ],
-    }
+        )

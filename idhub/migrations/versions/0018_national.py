@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("alg", sa.String(length=16), nullable=False),
         sa.Column("private_key_encrypted", sa.Text(), nullable=False),
         sa.Column("public_jwk", sa.JSON(), nullable=False),
+        sa.Column("certificate_pem", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("retired_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("kid", name=op.f("pk_national_key")),
