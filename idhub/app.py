@@ -22,13 +22,13 @@ from idhub.db import close_request_session
 from idhub.engine.api import jobs, seats
 from idhub.identity.api import assignments, batches, delegations, org_units, people, positions
 from idhub.logs import configure_logging
+from idhub.national import api as national_api
 from idhub.oidc import api as oidc_api
 from idhub.oidc import init_sso
 from idhub.oidc.server import init_oauth
 from idhub.oidc.settings import OAuthSettings, SsoSettings
 from idhub.ops.health import bp as health_bp
 from idhub.ops.settings import DemoSettings, DevSlapdSettings
-from idhub.national import api as national_api
 from idhub.reorg import api as changesets
 from idhub.services import (
     DevMailSettings,
@@ -114,6 +114,7 @@ def create_app(
     )
     app.register_blueprint(health_bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(national_api.keys_bp)
 
     @app.get("/")
     def index():  # type: ignore[no-untyped-def]

@@ -1,5 +1,6 @@
 """The national exchange API: exports (create, list, fetch the signed document), the keys
-that verify them (JWKS, public), signed imports and the partners that may send them.
+that verify them (JWKS, public at /national/jwks.json), signed imports and the partners
+that may send them.
 
 Listing, making and fetching exports and sending batches need the `national:exchange`
 scope, which `admin` does not imply: the documents carry every CCCD. Registering a
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 
+from flask import Blueprint as FlaskBlueprint
 from flask import Response, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -83,14 +85,16 @@ class PartnerSchema(Schema):
     active = fields.Boolean()
 
 
-@blp.route("/jwks.json")
-class Jwks(MethodView):
-    @blp.response(200)
-    def get(self):
-        """The keys that verify every export (public; retired keys included)."""
-        response = jsonify(keys.jwks(db_session()))
-        response.headers["Cache-Control"] = "public, max-age=300"
-        return response
+# Public, like the sign-on's /oauth/jwks: outside the token-protected API document.
+keys_bp = FlaskBlueprint("national_keys", __name__)
+
+
+@keys_bp.get("/national/jwks.json")
+def jwks() -> Response:
+    """The keys that verify every export (retired keys included)."""
+    response = jsonify(keys.jwks(db_session()))
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
 
 
 @blp.route("/exports")

@@ -40,7 +40,7 @@ def verify_jws(token: str, jwks: list[dict[str, Any]]) -> dict[str, Any]:
     """The payload of a compact JWS signed by one of `jwks`; Invalid otherwise."""
     token = token.strip()
     parts = token.split(".")
-    if len(parts) != 3 or not parts[2]:
+    if token.startswith(("{", "[")) or len(parts) != 3 or not parts[2]:
         raise Invalid("The document is not signed (no JWS signature).", code="national_unsigned")
     try:
         header = jws.extract_compact(token.encode()).protected

@@ -76,7 +76,7 @@ def register_partner(
 def _claims(token: str) -> dict[str, Any]:
     """The unverified payload, only to find whose key to check it with."""
     parts = token.strip().split(".")
-    if len(parts) != 3 or not parts[2]:
+    if token.lstrip().startswith(("{", "[")) or len(parts) != 3 or not parts[2]:
         raise Invalid(
             "The batch is not signed (a compact JWS is expected).", code="national_unsigned"
         )

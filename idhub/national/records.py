@@ -65,7 +65,7 @@ def _units(session: Session, ids: set[uuid.UUID]) -> list[dict[str, Any]]:
     units: dict[uuid.UUID, OrgUnit] = {}
     wanted = list(ids)
     while wanted:  # the units named, and every unit above them
-        rows = []
+        rows: list[OrgUnit] = []
         for offset in range(0, len(wanted), _CHUNK):
             rows += session.scalars(
                 select(OrgUnit).where(OrgUnit.id.in_(wanted[offset : offset + _CHUNK]))

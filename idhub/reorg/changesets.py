@@ -534,7 +534,7 @@ def _keep_renamed(
             ),
         )
     )
-    posts = [
+    posts: list[tuple[reorg.Post, str | None]] = [
         (reorg.Post(str(a), str(p), str(u), str(pos), kind.value, start, end), None)
         for a, p, u, pos, kind, start, end in rows
     ]

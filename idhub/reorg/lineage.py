@@ -101,7 +101,8 @@ def _periods(
     post: dict[str, Any], renames: list[PostHistory], start: dt.date, end: dt.date | None
 ) -> list[dict[str, Any]]:
     """A post cut at each rename of its unit: the name it was held under, period by period."""
-    periods, since = [], start
+    periods: list[dict[str, Any]] = []
+    since = start
     for row in sorted(renames, key=lambda r: r.effective_date):
         periods.append(
             {
