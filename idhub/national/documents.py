@@ -25,6 +25,7 @@ from idhub.errors import Invalid
 NS = "urn:idhub:national:personnel:1"
 ROOT = "HoSoNhanSu"  # personnel records
 _DEFAULT_ALG = {"RSA": "RS256", "EC": "ES256", "OKP": "EdDSA"}
+_LISTS = {"people", "units", "reorganisations", "posts", "changed_in_place", "periods"}
 _TAG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -92,13 +93,14 @@ def from_xml(element: etree._Element) -> Any:
     children = list(element)
     if element.get("nil") == "true":
         return None
-    if not children:
-        return element.text or ""
-    if all(etree.QName(c).localname == "item" for c in children) and (
-        etree.QName(element).localname
-        in {"people", "units", "reorganisations", "posts", "changed_in_place", "periods"}
+    if (
+        etree.QName(element).localname in _LISTS
+        and all(etree.QName(c).localname == "item" for c in children)
+        and (children or not (element.text or "").strip())
     ):
         return [from_xml(c) for c in children]
+    if not children:
+        return element.text or ""
     return {etree.QName(c).localname: from_xml(c) for c in children}
 
 
