@@ -102,6 +102,20 @@ def jwks(rt: Runtime) -> None:
         click.echo(json.dumps(keys.jwks(session), indent=2))
 
 
+@national.command("rotate-key")
+@pass_runtime
+def rotate_key(rt: Runtime) -> None:
+    """Sign new exports with a new key; the old one stays published (old exports verify).
+
+    \b
+    Example:
+      idhub national rotate-key
+    """
+    with rt.db.transaction() as session:
+        row = keys.rotate(session, rt.keyring, rt.audit, rt.actor)
+        click.echo(row.kid)
+
+
 @national.command("partner")
 @click.argument("name")
 @click.option("--kind", type=click.Choice(imports.KINDS), required=True)

@@ -145,3 +145,22 @@ def test_the_cli_exports_and_verifies(app, api, tmp_path):
     tampered.write_text(text[:-5] + ("A" if text[-5] != "A" else "B") + text[-4:])
     result = runner.invoke(main, ["national", "verify", str(tampered)])
     assert result.exit_code != 0 and "national_bad_signature" in result.output
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_after_a_key_rotation_old_and_new_exports_both_verify(app, api, client, exchange):
+    from click.testing import CliRunner
+
+    from idhub.cli import main
+
+    _tree(api)
+    first = exchange.post("/api/v1/national/exports", {}).json
+    rotated = CliRunner().invoke(main, ["national", "rotate-key"])
+    assert rotated.exit_code == 0, rotated.output
+    second = exchange.post("/api/v1/national/exports", {}).json
+    assert rotated.output.strip() == second["kid"] != first["kid"]
+    published = client.get("/national/jwks.json").json
+    assert {k["kid"] for k in published["keys"]} == {first["kid"], second["kid"]}
+    for made in (first, second):
+        token = exchange.get(f"/api/v1/national/exports/{made['id']}").get_data(as_text=True)
+        assert _verified_by_jwcrypto(token, published)["jti"] == made["id"]
