@@ -34,12 +34,12 @@ from idhub.models import (
     OrgUnit,
     OrgUnitLineage,
     Person,
-    PostHistory,
     ProvisioningJob,
     UnitStatus,
     UnitType,
     utcnow,
 )
+from idhub.reorg.history import keep_history, keep_renamed
 from idhub.reorg.schemas import core_operations, stored
 from provisioning import reorg
 from provisioning.naming import search_key
@@ -294,7 +294,7 @@ def write_effect(ctx: HrContext, change_set: ChangeSet, effect: reorg.Effect) ->
         before = snapshot(unit)
         unit.parent_id = uuid.UUID(parent) if parent else None
         changes.append(_changed(unit, before, "org_unit.move"))
-    _keep_renamed(session, change_set, [units[uuid.UUID(u)] for u in effect.renames], now)
+    keep_renamed(session, change_set, [units[uuid.UUID(u)] for u in effect.renames], now)
     for unit_id, rename in effect.renames.items():
         unit = units[uuid.UUID(unit_id)]
         before = snapshot(unit)
@@ -443,7 +443,7 @@ def _move_posts(
             for row in new_rows
         )
     in_place = [m for m in effect.post_moves if m.in_place]
-    _keep_history(session, change_set, "repointed", [(m.post, m.to_unit) for m in in_place], now)
+    keep_history(session, change_set, "repointed", [(m.post, m.to_unit) for m in in_place], now)
     for move in in_place:
         assert move.to_unit is not None  # in place means it has somewhere to go
         session.execute(
@@ -468,77 +468,6 @@ def _move_posts(
             )
         )
     return changes
-
-
-def _keep_history(
-    session: Session,
-    change_set: ChangeSet,
-    kind: str,
-    posts: list[tuple[reorg.Post, str | None]],
-    now: dt.datetime,
-) -> None:
-    """A post_history row per post about to change in place: the unit it had before."""
-    if not posts:
-        return
-    unit_ids = {uuid.UUID(post.unit_id) for post, _ in posts}
-    names = {
-        uid: (code, name)
-        for uid, code, name in session.execute(
-            select(OrgUnit.id, OrgUnit.code, OrgUnit.name).where(OrgUnit.id.in_(unit_ids))
-        )
-    }
-    rows = []
-    for post, to_unit in posts:
-        unit_id = uuid.UUID(post.unit_id)
-        code, name = names[unit_id]
-        rows.append(
-            {
-                "id": uuid.uuid4(),
-                "assignment_id": uuid.UUID(post.id),
-                "person_id": uuid.UUID(post.person_id),
-                "change_set_id": change_set.id,
-                "kind": kind,
-                "effective_date": change_set.effective_date,
-                "unit_id": unit_id,
-                "unit_code": code,
-                "unit_name": name,
-                "to_unit_id": uuid.UUID(to_unit) if to_unit else unit_id,
-                "recorded_at": now,
-            }
-        )
-    for offset in range(0, len(rows), _CHUNK):
-        session.execute(insert(PostHistory), rows[offset : offset + _CHUNK])
-
-
-def _keep_renamed(
-    session: Session, change_set: ChangeSet, renamed: list[OrgUnit], now: dt.datetime
-) -> None:
-    """Posts held in a unit being renamed keep the name they were held under."""
-    if not renamed:
-        return
-    rows = session.execute(
-        select(
-            Assignment.id,
-            Assignment.person_id,
-            Assignment.unit_id,
-            Assignment.position_id,
-            Assignment.kind,
-            Assignment.start_date,
-            Assignment.end_date,
-        ).where(
-            Assignment.unit_id.in_([u.id for u in renamed]),
-            Assignment.start_date < change_set.effective_date,
-            or_(
-                Assignment.end_date.is_(None),
-                Assignment.end_date >= change_set.effective_date,
-            ),
-        )
-    )
-    posts: list[tuple[reorg.Post, str | None]] = [
-        (reorg.Post(str(a), str(p), str(u), str(pos), kind.value, start, end), None)
-        for a, p, u, pos, kind, start, end in rows
-    ]
-    _keep_history(session, change_set, "renamed", posts, now)
 
 
 def apply_due(ctx: HrContext, today: dt.date) -> list[uuid.UUID]:
