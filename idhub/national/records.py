@@ -23,6 +23,7 @@ from idhub.models import (
     OrgUnit,
     OrgUnitLineage,
     Person,
+    Position,
 )
 from idhub.reorg.lineage import of_people
 
@@ -31,12 +32,20 @@ _CHUNK = 900
 
 
 def changed_people(session: Session, since: dt.datetime | None) -> list[uuid.UUID]:
-    """Everyone (full), or whoever changed since: the person, a post, a reorganisation."""
+    """Everyone (full), or whoever changed since: the person, a post, the unit or position
+    of a post, a reorganisation they went through."""
     if since is None:
         return list(session.scalars(select(Person.id).order_by(Person.id)))
     ids = union(
         select(Person.id).where(Person.updated_at >= since),
         select(Assignment.person_id).where(Assignment.updated_at >= since),
+        # A unit or position renamed outside a change set: its holders' records read anew.
+        select(Assignment.person_id)
+        .join(OrgUnit, OrgUnit.id == Assignment.unit_id)
+        .where(OrgUnit.updated_at >= since),
+        select(Assignment.person_id)
+        .join(Position, Position.id == Assignment.position_id)
+        .where(Position.updated_at >= since),
         select(ChangeSetPerson.person_id)
         .join(ChangeSet, ChangeSet.id == ChangeSetPerson.change_set_id)
         .where(ChangeSet.applied_at >= since),

@@ -97,6 +97,14 @@ def test_an_incremental_export_holds_only_who_changed(app, api, exchange):
     assert [p["person_id"] for p in payload["people"]] == [people[0]["id"]]
     assert payload["since"] is not None
 
+    # A unit renamed outside a change set: its people's records are in the next one.
+    mark = dt.datetime.now(dt.UTC)
+    api.patch_fresh(f"/api/v1/org-units/{communes[2]['id']}", {"short_name": "Bản Bo"})
+    again = exchange.post("/api/v1/national/exports", {"since": mark.isoformat()}).json
+    token = exchange.get(f"/api/v1/national/exports/{again['id']}").get_data(as_text=True)
+    payload = _verified_by_jwcrypto(token, exchange.get("/national/jwks.json").json)
+    assert [p["person_id"] for p in payload["people"]] == [people[2]["id"]]
+
 
 def test_an_xml_export_is_xades_signed_and_an_altered_one_refused(app, api, exchange):
     from idhub.errors import Invalid
