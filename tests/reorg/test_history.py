@@ -36,7 +36,9 @@ def test_a_merge_shows_the_old_and_new_unit_with_the_decision_and_dates(app, api
 
 
 def test_a_rename_and_a_future_post_keep_what_they_were(app, api):
-    root = make_unit(api, code="12", name="Ủy ban nhân dân tỉnh Lai Châu", type="province_committee")
+    root = make_unit(
+        api, code="12", name="Ủy ban nhân dân tỉnh Lai Châu", type="province_committee"
+    )
     dept = make_unit(
         api,
         code="SNV",
