@@ -23,6 +23,7 @@ from idhub.engine.api import jobs, seats
 from idhub.events import api as events_api
 from idhub.identity.api import assignments, batches, delegations, org_units, people, positions
 from idhub.logs import configure_logging
+from idhub.national import api as national_api
 from idhub.oidc import api as oidc_api
 from idhub.oidc import init_sso
 from idhub.oidc.keycheck import refuse_mismatched_keys
@@ -112,10 +113,12 @@ def create_app(
             seats.blp,
             oidc_api.blp,
             events_api.blp,
+            national_api.blp,
         ],
     )
     app.register_blueprint(health_bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(national_api.keys_bp)
 
     @app.get("/")
     def index():  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ from idhub.engine.commands import guard, plan_command, reconcile_command
 from idhub.events import commands as _events_commands  # noqa: F401 - adds `client events`
 from idhub.identity.commands import hr
 from idhub.keyring import MissingKeyError
+from idhub.national.commands import national
 from idhub.oidc.commands import client, keys, person
 from idhub.ops.commands import db, demo, run, serve, worker
 from idhub.reorg.commands import changeset
@@ -57,6 +58,7 @@ for command in (
     run,
     serve,
     changeset,
+    national,
 ):
     main.add_command(command)
 

@@ -22,7 +22,17 @@ FLOORS: dict[str, frozenset[str]] = {
     "foundation": frozenset({"config", "errors", "keyring", "logs", "db", "models"}),
     "floor": frozenset({"changes", "services", "runtime", "web"}),
     "wing": frozenset(
-        {"identity", "engine", "oidc", "reorg", "audit", "scheduler", "account", "events"}
+        {
+            "identity",
+            "engine",
+            "oidc",
+            "reorg",
+            "audit",
+            "scheduler",
+            "account",
+            "events",
+            "national",
+        }
     ),
     "roof": frozenset({"idhub", "app", "cli", "wsgi", "ops", "migrations"}),
 }
@@ -36,6 +46,7 @@ WING_DEPENDS: dict[str, frozenset[str]] = {
     "scheduler": frozenset({"identity", "engine", "reorg"}),
     "account": frozenset({"identity", "oidc"}),
     "events": frozenset({"identity", "engine", "oidc"}),
+    "national": frozenset({"identity", "reorg"}),
 }
 # The pure core may use the connectors' lowest floor: plain types and DN text helpers.
 CORE_MAY_IMPORT = frozenset({"connectors.base", "connectors.dn"})

@@ -19,6 +19,7 @@ from idhub.models.hr import (
 )
 from idhub.models.idempotency import IdempotencyRecord
 from idhub.models.mail import MailAddress, MailDelegation, Seat
+from idhub.models.national import NationalExport, NationalImport, NationalKey, NationalPartner
 from idhub.models.oauth import OAuthClient, OAuthToken
 from idhub.models.passkey import Passkey, PasskeyChallenge
 from idhub.models.provisioning import (
@@ -30,7 +31,7 @@ from idhub.models.provisioning import (
     ReservedIdentifier,
     Urgency,
 )
-from idhub.models.reorg import ChangeSet, ChangeSetPerson, ChangeSetState
+from idhub.models.reorg import ChangeSet, ChangeSetPerson, ChangeSetState, PostHistory
 from idhub.models.sso import (
     ActionToken,
     AuthorizationCode,
@@ -91,5 +92,10 @@ __all__ = [
     "UnitStatus",
     "UnitType",
     "time_ordered_uuid",
+    "NationalExport",
+    "NationalImport",
+    "NationalKey",
+    "NationalPartner",
+    "PostHistory",
     "utcnow",
 ]

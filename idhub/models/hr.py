@@ -188,6 +188,9 @@ class Assignment(Base):
     decision_ref: Mapped[str | None] = mapped_column(String(255))  # số quyết định
     end_decision_ref: Mapped[str | None] = mapped_column(String(255))
     end_reason: Mapped[str | None] = mapped_column(Text)
+    # The reorganisation (change set) that started / ended the post, when one did.
+    start_change_set_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    end_change_set_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)

@@ -71,3 +71,27 @@ class ChangeSetPerson(Base):
     person_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("person.id"), primary_key=True, index=True
     )
+
+
+class PostHistory(Base):
+    """What a post looked like before a reorganisation changed it without ending it.
+
+    A post that starts on or after the effective date is re-pointed to its new unit
+    (`kind` "repointed"); a unit renamed or recoded keeps its row, so the posts in it
+    keep the old name here (`kind` "renamed"). Ended-and-restarted posts need no row:
+    both halves are assignments of their own.
+    """
+
+    __tablename__ = "post_history"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    assignment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("assignment.id"), index=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("person.id"), index=True)
+    change_set_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("change_set.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    effective_date: Mapped[dt.date] = mapped_column(Date)
+    unit_id: Mapped[uuid.UUID] = mapped_column(Uuid)  # the unit before
+    unit_code: Mapped[str] = mapped_column(String(32))
+    unit_name: Mapped[str] = mapped_column(String(255))
+    to_unit_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -39,6 +39,7 @@ from idhub.models import (
     UnitType,
     utcnow,
 )
+from idhub.reorg.history import keep_history, keep_renamed
 from idhub.reorg.schemas import core_operations, stored
 from provisioning import reorg
 from provisioning.naming import search_key
@@ -232,6 +233,9 @@ def apply(ctx: HrContext, change_set: ChangeSet, today: dt.date | None = None) -
         "units_renamed": len(effect.renames),
         "posts_moved": sum(1 for m in effect.post_moves if m.to_unit is not None),
         "posts_ended": sum(1 for m in effect.post_moves if m.to_unit is None),
+        # Every post closed on the eve (moved ones start again in their new unit).
+        "posts_closed": sum(1 for m in effect.post_moves if not m.in_place),
+        "posts_repointed": sum(1 for m in effect.post_moves if m.in_place),
         "people": len(people),
     }
     change_set.state = ChangeSetState.APPLIED
@@ -290,6 +294,7 @@ def write_effect(ctx: HrContext, change_set: ChangeSet, effect: reorg.Effect) ->
         before = snapshot(unit)
         unit.parent_id = uuid.UUID(parent) if parent else None
         changes.append(_changed(unit, before, "org_unit.move"))
+    keep_renamed(session, change_set, [units[uuid.UUID(u)] for u in effect.renames], now)
     for unit_id, rename in effect.renames.items():
         unit = units[uuid.UUID(unit_id)]
         before = snapshot(unit)
@@ -383,6 +388,7 @@ def _move_posts(
                 end_date=eve,
                 end_decision_ref=change_set.decision_number,
                 end_reason=change_set.title,
+                end_change_set_id=change_set.id,
                 updated_at=now,
                 version=Assignment.version + 1,
             )
@@ -418,6 +424,8 @@ def _move_posts(
                 "decision_ref": change_set.decision_number,
                 "end_decision_ref": None,
                 "end_reason": None,
+                "start_change_set_id": change_set.id,
+                "end_change_set_id": None,
                 "created_at": now,
                 "updated_at": now,
                 "version": 1,
@@ -434,7 +442,9 @@ def _move_posts(
             )
             for row in new_rows
         )
-    for move in (m for m in effect.post_moves if m.in_place):
+    in_place = [m for m in effect.post_moves if m.in_place]
+    keep_history(session, change_set, "repointed", [(m.post, m.to_unit) for m in in_place], now)
+    for move in in_place:
         assert move.to_unit is not None  # in place means it has somewhere to go
         session.execute(
             update(Assignment)
@@ -442,6 +452,7 @@ def _move_posts(
             .values(
                 unit_id=uuid.UUID(move.to_unit),
                 decision_ref=change_set.decision_number,
+                start_change_set_id=change_set.id,
                 updated_at=now,
                 version=Assignment.version + 1,
             )

@@ -40,6 +40,7 @@ ADMIN_SCOPE_ROLES = {
     "audit:read": "idhub:auditor",
     "admin": "idhub:admin",
     "access:reset": "idhub:security-officer",
+    "national:exchange": "idhub:national-exchange",
 }
 PersonRoles = Callable[[uuid.UUID], set[str]]  # a person's application roles, today
 _ROLES_KEY = "idhub.person_roles"

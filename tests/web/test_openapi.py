@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
+from joserfc.jwk import RSAKey
 from openapi_schema_validator import OAS30ReadValidator, oas30_format_checker
 from openapi_spec_validator import validate
 
@@ -131,7 +132,11 @@ def test_every_operation_rejects_bad_input(spec, app, client):
     """Generated from the document, so a new endpoint is covered the day it appears."""
     # admin, and access:reset: resetting someone's access is a right admin does not imply.
     api = Checked(
-        Api(client, token_for(client, register_client(app, ["admin", "access:reset"]))), spec
+        Api(
+            client,
+            token_for(client, register_client(app, ["admin", "access:reset", "national:exchange"])),
+        ),
+        spec,
     )
     for path, method, op in operations(spec):
         url = _concrete(path, spec)
@@ -218,6 +223,18 @@ def test_every_answer_matches_the_document(spec, admin, app, client):
     officer = Checked(Api(client, token_for(client, register_client(app, ["access:reset"]))), spec)
     officer.post(f"/api/v1/people/{person['id']}/access-reset", {"reason": "mất điện thoại"})
     api.seen |= officer.seen
+    exchange = Checked(
+        Api(client, token_for(client, register_client(app, ["national:exchange"]))), spec
+    )
+    export = exchange.post("/api/v1/national/exports", {"format": "jws"}).json
+    exchange.get("/api/v1/national/exports")
+    exchange.post("/api/v1/national/imports", {"not": "signed"})  # 422 in the error format
+    partner_key = RSAKey.generate_key(2048).as_dict(private=False)
+    api.post(
+        "/api/v1/national/partners",
+        {"name": "HRM tỉnh", "kind": "hr", "public_jwk": partner_key},
+    )
+    api.seen |= exchange.seen
     api.post("/api/v1/reconcile")
     api.post("/api/v1/guard/release", {"reason": "kiểm tra"})
     jobs = api.get("/api/v1/jobs").json
@@ -233,12 +250,14 @@ def test_every_answer_matches_the_document(spec, admin, app, client):
         "position_id": org["specialist"]["id"],
         "assignment_id": kept["id"],
         "change_set_id": change_set["id"],
+        "export_id": export["id"],
     }
     for path, method, _op in operations(spec):
         if method != "get" or "{seat_id}" in path:
             continue  # seats appear once the worker has converged a seat post
         url = re.sub(r"\{([^}]+)\}", lambda m: ids[m.group(1)], path)
-        response = api.get(url)
+        response = (exchange if "/national/" in path else api).get(url)
+        api.seen |= exchange.seen
         assert response.status_code == 200, (path, response.json)
     for unit in api.get("/api/v1/org-units").json:
         api.get(f"/api/v1/org-units/{unit['id']}/lineage")

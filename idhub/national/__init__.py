@@ -1,0 +1,1 @@
+"""The national exchange: signed exports of personnel records, verification, signed imports."""
