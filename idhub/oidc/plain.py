@@ -39,9 +39,9 @@ class PlainRead:
 
     def first(self, engine: Engine, params: dict[str, Any]) -> dict[str, Any] | None:
         sql, compiled, names = self._for(engine)
-        bound = compiled.construct_params(params)
+        # The statement's bind names are the parameters' keys (no expanding or typed binds).
         args: Any = (
-            tuple(bound[key] for key in compiled.positiontup) if compiled.positional else bound
+            tuple(params[key] for key in compiled.positiontup) if compiled.positional else params
         )
         connection = engine.raw_connection()
         try:

@@ -3,7 +3,8 @@
     idc1.<payload>.<mac>     payload: base64url(JSON {k, c, s, i, e, j, v}), mac: base64url
                              of HMAC-SHA256(key k, "idc1.<payload>"), 32 bytes
 
-k: the sealing key's id; c: client id; s: scope; i, e: issued at, expires at (Unix s);
+k: the sealing key's id; c: client id; s: scope; i, e: issued at, expires at (Unix ms:
+a client disabled and enabled again within a second refuses only what came before);
 j: 128 random bits (the jti, what revocation lists); v: a fingerprint of the client's
 secret hash (a new secret ends the tokens of the old one). Only the hub opens them (its
 API; other resource servers ask introspection), so a MAC is enough: no signature.
@@ -80,18 +81,19 @@ def seal(keyring: Keyring, client: OAuthClient, scope: str, ttl_s: int) -> tuple
     """A new sealed access token for this client; with its expiry (Unix seconds)."""
     keys = seal_keys(keyring)
     key = keys.by_id[keys.current_id]
-    now = int(time.time())
+    now = int(time.time() * 1000)
     payload = {
         "k": keys.current_id,
         "c": client.client_id,
         "s": scope,
         "i": now,
-        "e": now + ttl_s,
+        "e": now + ttl_s * 1000,
         "j": secrets.token_urlsafe(16),
         "v": _secret_print(key, client.client_secret_hash),
     }
     body = PREFIX + _b64(json.dumps(payload, separators=(",", ":")).encode())
-    return body + "." + _b64(hmac.new(key, body.encode(), hashlib.sha256).digest()), now + ttl_s
+    mac = _b64(hmac.new(key, body.encode(), hashlib.sha256).digest())
+    return body + "." + mac, now // 1000 + ttl_s
 
 
 def is_sealed(token_string: str) -> bool:
@@ -183,11 +185,11 @@ def open_sealed(keyring: Keyring, token_string: str) -> SealedRow | None:
     row = SealedRow(
         client_id=client_id,
         scope=scope,
-        issued_at=dt.datetime.fromtimestamp(issued, dt.UTC),
-        expires_at=dt.datetime.fromtimestamp(expires, dt.UTC),
+        issued_at=dt.datetime.fromtimestamp(issued / 1000, dt.UTC),
+        expires_at=dt.datetime.fromtimestamp(expires / 1000, dt.UTC),
         jti=jti,
     )
-    if expires <= time.time():
+    if expires <= time.time() * 1000:
         return row  # expired: no need to ask the database
     client = _STANDING.first(get_db().engine, {"client_id": client_id, "jti": jti})
     if client is None or _refused(client, row.issued_at, key, fingerprint):
