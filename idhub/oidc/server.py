@@ -14,7 +14,7 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer
 from flask import Blueprint, Flask, Response, g, request
 
 from idhub.config import Settings
-from idhub.oidc.client_credentials import ClientCredentialsGrant
+from idhub.oidc.client_credentials import ClientCredentialsGrant, plain_exchange
 from idhub.oidc.models import CC_REQUEST, query_client
 from idhub.oidc.sealed import PREFIX, open_sealed
 from idhub.oidc.settings import OAuthSettings, SsoSettings
@@ -64,9 +64,12 @@ def init_oauth(app: Flask, hub: Hub) -> AuthorizationServer:
         is spent whatever the answer (what the grant consumed is committed). Client
         credentials write nothing (their tokens are sealed): a read transaction, no
         write lock taken."""
+        response = None
         if request.form.get("grant_type") == "client_credentials":
             g.setdefault(CC_REQUEST, True)
-        response = server.create_token_response()
+            response = plain_exchange(server.scopes_supported)
+        if response is None:
+            response = server.create_token_response()
         session = g.get("_db_session")
         if session is not None:
             session.commit()

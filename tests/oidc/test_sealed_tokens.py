@@ -174,3 +174,38 @@ def test_no_token_in_the_logs(app, client, caplog):
     logged = " ".join(f"{r.getMessage()} {vars(r)}" for r in caplog.records)
     assert "token issued" in logged
     assert token not in logged and token.rsplit(".", 1)[1] not in logged
+
+
+def test_the_plain_exchange_and_authlibs_grant_agree(app, client):
+    """A plainly valid request is answered without Authlib's request objects; anything
+    else by Authlib's grant: the same tokens and the same refusals either way."""
+    reg = register_client(app, ["hr:read", "audit:read"])
+    auth = (reg.client_id, reg.client_secret)
+
+    def exchange(data: dict, **kwargs) -> tuple[int, dict]:
+        response = client.post(
+            "/oauth/token", data={"grant_type": "client_credentials", **data}, **kwargs
+        )
+        return response.status_code, response.json
+
+    plain = exchange({"scope": "hr:read"}, auth=auth)
+    other = exchange({"scope": "hr:read", "note": "x"}, auth=auth)  # through Authlib
+    posted = exchange({"client_id": reg.client_id, "client_secret": reg.client_secret})
+    for status, body in (plain, other):
+        assert status == 200 and body["scope"] == "hr:read" and body["expires_in"] == 3600
+        assert people(client, body["access_token"]) == 200
+    assert posted[0] == 200 and posted[1]["scope"] == "audit:read hr:read"
+    assert exchange({"scope": "admin"}, auth=auth)[1]["error"] == "invalid_scope"
+    assert exchange({"scope": "nonsense"}, auth=auth)[1]["error"] == "invalid_scope"
+    wrong = exchange({}, auth=(reg.client_id, "wrong"))
+    assert wrong[0] == 401 and wrong[1]["error"] == "invalid_client"
+    # A sign-on app (no client-credentials grant) is refused by either path.
+    hub = app.extensions["idhub"]
+    with hub.db.transaction() as session:
+        session.execute(
+            update(OAuthClient)
+            .where(OAuthClient.client_id == reg.client_id)
+            .values(grant_types=["authorization_code"])
+        )
+    refused = exchange({}, auth=auth)
+    assert refused[0] in (400, 401) and refused[1]["error"] == "unauthorized_client"
