@@ -62,8 +62,9 @@ def init_oauth(app: Flask, hub: Hub) -> AuthorizationServer:
     def issue_token() -> Response:
         """RFC 6749 token endpoint; errors in the RFC's own format. A code presented here
         is spent whatever the answer (what the grant consumed is committed). Client
-        credentials write nothing (their tokens are sealed): a read transaction, no
-        write lock taken."""
+        credentials write nothing (their tokens are sealed): the client is read outside
+        the request's write transaction (no write lock taken), and a plainly valid
+        exchange is answered by `plain_exchange`, any other by Authlib's grant."""
         response = None
         if request.form.get("grant_type") == "client_credentials":
             g.setdefault(CC_REQUEST, True)
