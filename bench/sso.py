@@ -3,7 +3,8 @@
 Reported (bench/results/sso.json), each per second on one core (one thread):
 
 * baseline_per_s_per_core: GET /healthz — the framework's own floor for a request;
-* cc_tokens_per_s_per_core: client-credentials tokens (keyed SHA-256, no argon2);
+* cc_tokens_per_s_per_core: client-credentials tokens (the secret checked as a keyed
+  SHA-256, no argon2; the token sealed with HMAC-SHA256, nothing written);
 * sso_second_app_per_s_per_core: a person already signed in at the hub opens another
   app: GET /oauth/authorize (PKCE S256) → code → POST /oauth/token (ID token signed RS256);
 * argon2_hashes_per_s: argon2id hashes with the production parameters (config/idhub.toml);

@@ -34,6 +34,9 @@ from cryptography.fernet import Fernet, InvalidToken
 _GENERATORS = {
     "flask_secret_key": lambda: secrets.token_urlsafe(48),
     "token_hash_key": lambda: secrets.token_urlsafe(48),
+    # Seals client-credential access tokens (idhub/oidc/sealed.py): one key a line, the
+    # first seals, the others still open (a rotation). Made anew, it only ends tokens.
+    "token_seal_key": lambda: secrets.token_urlsafe(48),
     "audit_chain_key": lambda: secrets.token_urlsafe(48),
     "encryption_key": lambda: Fernet.generate_key().decode(),
     "ldap_admin_password": lambda: secrets.token_urlsafe(24),  # the dev slapd's rootdn

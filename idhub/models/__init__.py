@@ -20,7 +20,7 @@ from idhub.models.hr import (
 from idhub.models.idempotency import IdempotencyRecord
 from idhub.models.mail import MailAddress, MailDelegation, Seat
 from idhub.models.national import NationalExport, NationalImport, NationalKey, NationalPartner
-from idhub.models.oauth import OAuthClient, OAuthToken
+from idhub.models.oauth import OAuthClient, OAuthToken, TokenDenylist
 from idhub.models.passkey import Passkey, PasskeyChallenge
 from idhub.models.provisioning import (
     AccountLink,
@@ -82,6 +82,7 @@ __all__ = [
     "LineageKind",
     "OAuthClient",
     "OAuthToken",
+    "TokenDenylist",
     "Passkey",
     "PasskeyChallenge",
     "OrgUnit",

@@ -38,6 +38,9 @@ class OAuthClient(Base):
     refresh_token_ttl_s: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Sealed (self-contained) access tokens issued up to this moment are refused: set
+    # when the client is disabled, so enabling it again does not revive them.
+    tokens_revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class OAuthToken(Base):
@@ -60,3 +63,15 @@ class OAuthToken(Base):
     refresh_rotated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Every token descending from one authorization code shares the code's id.
     family_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+
+
+class TokenDenylist(Base):
+    """Sealed client access tokens revoked before their expiry (RFC 7009), by their jti;
+    a row is needed only until the token would have expired anyway."""
+
+    __tablename__ = "token_denylist"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    revoked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)

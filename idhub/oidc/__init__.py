@@ -8,10 +8,13 @@ Protocol, one module per standard (Authlib's own split):
 (RFC 7009), `userinfo` (OIDC Core 5.3), `discovery` (metadata document and JWKS),
 `logout` (RP-initiated and back-channel, ending a leaver's access).
 Under them: `models` (Authlib's views of our rows: client, person, token, code),
-`tokens` (storing issued tokens), `storage` (the write transaction and what the hooks
-share), `keys` (signing keys, JWKS, rotation), `claims` (ID token and userinfo claims
-from HR). `settings` declares [oauth] and [sso]; `state` holds the wing's per-app state
-(the server, the issuer, cookie security). `setup` wires it all into the app.
+`tokens` (storing a person's issued tokens), `sealed` (client-credential access tokens
+sealed with a MAC, stored nowhere; their deny-list), `plain` (one-row reads without a
+Session, for the token exchange and the bearer check), `storage` (the write transaction
+and what the hooks share), `keys` (signing keys, JWKS, rotation), `claims` (ID token
+and userinfo claims from HR). `settings` declares [oauth] and [sso]; `state` holds the
+wing's per-app state (the server, the issuer, cookie security). `setup` wires it all
+into the app.
 
 People and their credentials: `clients` (the client registry), `credentials` (action
 links, setting a password and TOTP), `passwords` and `totp`, `login` (the password

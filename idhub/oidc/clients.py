@@ -155,7 +155,9 @@ def set_client_disabled(
 ) -> int:
     """Disable a client (or enable it again). Disabling revokes every token it holds, so
     introspection says inactive, bearer checks refuse and refresh fails at once (its
-    secret no longer authenticates either); returns how many tokens were revoked."""
+    secret no longer authenticates either): the stored ones marked, the sealed ones
+    issued until now refused for good (`tokens_revoked_at`), even once it is enabled
+    again; returns how many stored tokens were revoked."""
     row = session.scalar(
         select(OAuthClient).where(OAuthClient.client_id == client_id).with_for_update()
     )
@@ -165,6 +167,7 @@ def set_client_disabled(
     now = utcnow()
     if disabled:
         row.disabled_at = row.disabled_at or now
+        row.tokens_revoked_at = now
         result = session.execute(
             update(OAuthToken)
             .where(OAuthToken.client_id == client_id, OAuthToken.revoked_at.is_(None))

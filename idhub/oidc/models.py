@@ -4,6 +4,7 @@ person, a stored token, a consumed authorization code."""
 from __future__ import annotations
 
 import uuid
+from types import SimpleNamespace
 from typing import Any, cast
 
 from authlib.oauth2.rfc6749 import ClientMixin
@@ -14,6 +15,8 @@ from idhub.db import db_session, get_db, table_of
 from idhub.keyring import Keyring
 from idhub.models import AuthorizationCode, OAuthClient, OAuthToken, Person, SsoSession, utcnow
 from idhub.oidc.claims import person_can_sign_in
+from idhub.oidc.plain import PlainRead, json_list
+from idhub.oidc.sealed import is_sealed, open_sealed
 from idhub.oidc.storage import keyring
 from idhub.web.bearer import Token
 
@@ -82,16 +85,37 @@ _BY_CLIENT_ID = select(_CLIENTS).where(
 )
 
 
+# What a client-credentials exchange needs of its client, read without a Session.
+_CC_CLIENT = PlainRead(
+    select(
+        _CLIENTS.c.client_id,
+        _CLIENTS.c.client_secret_hash,
+        _CLIENTS.c.client_type,
+        _CLIENTS.c.scope,
+        _CLIENTS.c.grant_types,
+    ).where(_CLIENTS.c.client_id == bindparam("client_id"), _CLIENTS.c.disabled_at.is_(None))
+)
+CC_REQUEST = "_oauth_cc_request"  # set on g by /oauth/token for a client-credentials grant
+
+
 def query_client(client_id: str) -> Client | None:
     """A registered, enabled client (Authlib's `query_client`), read once per request (the
-    authorization endpoint asks for it at each step): a plain row, not a tracked instance."""
+    authorization endpoint asks for it at each step): a plain row, not a tracked instance.
+    A client-credentials exchange (it writes nothing) reads the few columns it needs in
+    one plain read (`plain`)."""
     cache: dict[str, Client | None] | None = None
     if has_request_context():
         cache = g.setdefault("_oauth_clients", {})
         if client_id in cache:
             return cache[client_id]
-    found = db_session().connection().execute(_BY_CLIENT_ID, {"client_id": client_id})
-    row: Any = found.first()
+    row: Any
+    if has_request_context() and g.get(CC_REQUEST):
+        plain = _CC_CLIENT.first(get_db().engine, {"client_id": client_id})
+        if plain is not None:
+            plain["grant_types"] = json_list(plain["grant_types"])
+        row = SimpleNamespace(**plain) if plain is not None else None
+    else:
+        row = db_session().connection().execute(_BY_CLIENT_ID, {"client_id": client_id}).first()
     # A Core row has the model's attribute names: Client reads it as it would the model.
     client = Client(cast(OAuthClient, row), keyring()) if row is not None else None
     if cache is not None:
@@ -182,8 +206,11 @@ class PersonToken(Token):
 
 
 def find_token(token_string: str, hint: str | None) -> PersonToken | None:
-    """A stored token by its value, access or refresh, the hinted kind tried first
-    (introspection and revocation's `query_token`)."""
+    """A token by its value, access or refresh, the hinted kind tried first (introspection
+    and revocation's `query_token`): a sealed client token opened, a stored one found."""
+    if is_sealed(token_string):
+        sealed = open_sealed(keyring(), token_string)
+        return PersonToken(cast(OAuthToken, sealed)) if sealed is not None else None
     digest = keyring().token_hash(token_string)
     session = get_db().session(write=False)
     try:

@@ -1,4 +1,5 @@
-"""Token revocation (RFC 7009): Authlib's endpoint, its storage hook filled."""
+"""Token revocation (RFC 7009): Authlib's endpoint, its storage hook filled. A sealed
+client token is denied by its jti until it expires; a stored one is marked revoked."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from sqlalchemy import update
 
 from idhub.models import OAuthToken, utcnow
 from idhub.oidc.models import ALL_METHODS, PersonToken, find_token
+from idhub.oidc.sealed import SealedRow, deny
 from idhub.oidc.storage import revoke_family, writing
 
 
@@ -19,7 +21,9 @@ class Revocation(RevocationEndpoint):
 
     def revoke_token(self, token: PersonToken, request: OAuth2Request) -> None:
         with writing() as session:
-            if token.kind == "refresh_token" and token.row.family_id is not None:
+            if isinstance(token.row, SealedRow):
+                deny(session, token.row)
+            elif token.kind == "refresh_token" and token.row.family_id is not None:
                 # RFC 7009 2.1: revoking a refresh token also revokes the grant's access tokens.
                 revoke_family(session, token.row.family_id, "refresh token revoked by its client")
             else:

@@ -1,5 +1,6 @@
-"""Storing what the token endpoint issues (Authlib's `save_token`): a client's own token,
-or a person's access and refresh tokens; keyed SHA-256 digests, never the values."""
+"""Storing what the token endpoint issues (Authlib's `save_token`): a person's access and
+refresh tokens, as keyed SHA-256 digests, never the values. A client's own token (client
+credentials) is sealed and stored nowhere (`sealed`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 from authlib.oauth2.rfc6749 import OAuth2Request
 from sqlalchemy import insert
 
-from idhub.db import db_session, table_of
+from idhub.db import table_of
 from idhub.models import OAuthToken, utcnow
 from idhub.oidc.models import PersonToken, SignedIn
 from idhub.oidc.storage import keyring, sso_settings, writing
@@ -19,28 +20,11 @@ _NEW_TOKEN = insert(table_of(OAuthToken))  # a Core INSERT: one statement, no un
 
 
 def save_token(token: dict, request: OAuth2Request) -> None:
-    """Authlib's `save_token` for every grant at /oauth/token."""
-    if getattr(request, "user", None) is not None:  # a person's token: the sign-on grants
-        save_person_token(token, request)
-        return
-    session = db_session()
-    now = utcnow()
-    session.connection().execute(
-        _NEW_TOKEN,
-        {
-            "client_id": request.client.get_client_id(),
-            "access_token_hash": keyring().token_hash(token["access_token"]),
-            "token_type": token.get("token_type", "Bearer"),
-            "scope": token.get("scope", ""),
-            "issued_at": now,
-            "expires_at": now + dt.timedelta(seconds=int(token["expires_in"])),
-        },
-    )
-    session.commit()
-    log.info(
-        "token issued",
-        extra={"client_id": request.client.get_client_id(), "scope": token.get("scope", "")},
-    )
+    """Authlib's `save_token` for every grant at /oauth/token that stores its tokens (the
+    sign-on grants); client credentials seal theirs and never call it."""
+    if getattr(request, "user", None) is None:  # pragma: no cover - no such grant
+        raise RuntimeError("only a person's tokens are stored")
+    save_person_token(token, request)
 
 
 def save_person_token(token: dict, request: OAuth2Request) -> None:

@@ -44,6 +44,15 @@ ADMIN_SCOPE_ROLES = {
 }
 PersonRoles = Callable[[uuid.UUID], set[str]]  # a person's application roles, today
 _ROLES_KEY = "idhub.person_roles"
+# Self-contained tokens (the sign-on wing seals client-credential tokens): a token that
+# starts with the prefix is read by its reader (a row-like view, or None), never looked up.
+TokenReader = Callable[[str], Any]
+_READERS_KEY = "idhub.token_readers"
+
+
+def register_token_reader(app: Any, prefix: str, reader: TokenReader) -> None:
+    """Tokens starting with `prefix` are opened by `reader`, not found by their hash."""
+    app.extensions.setdefault(_READERS_KEY, {})[prefix] = reader
 
 
 def register_person_roles(app: Any, source: PersonRoles) -> None:
@@ -92,6 +101,10 @@ class Token(TokenMixin):
 
 class HashedBearerTokenValidator(BearerTokenValidator):
     def authenticate_token(self, token_string: str) -> Token | None:
+        for prefix, reader in current_app.extensions.get(_READERS_KEY, {}).items():
+            if token_string.startswith(prefix):
+                sealed = reader(token_string)
+                return Token(sealed) if sealed is not None else None
         digest = current_hub().keyring.token_hash(token_string)
         # Its own short read: the request's (write) transaction starts only if the view needs it.
         with get_db().session(write=False) as session:
