@@ -13,6 +13,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import Select, select
 
+from idhub.admin_scope import visible
 from idhub.db import db_session
 from idhub.identity.units import get_unit
 from idhub.models import ChangeSet, ChangeSetState
@@ -24,6 +25,7 @@ from idhub.web.common import (
     WRITE_SCOPES,
     Docs,
     Resource,
+    current_scope,
     hr_context,
     read_one,
     require_if_match,
@@ -113,6 +115,7 @@ class PersonHistorySchema(Schema):
 
 def _listed(filters: dict) -> Select:
     query = select(ChangeSet).order_by(ChangeSet.effective_date.desc(), ChangeSet.id)
+    query = visible.change_sets(query, current_scope())
     return where_equal(query, ChangeSet, filters, ("state",))
 
 

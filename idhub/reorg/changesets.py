@@ -55,6 +55,7 @@ def get_change_set(session: Session, change_set_id: uuid.UUID) -> ChangeSet:
 
 
 def create_change_set(ctx: HrContext, data: dict[str, Any]) -> ChangeSet:
+    ctx.scope.require_everywhere("reorganisations / sắp xếp tổ chức")
     change_set = ChangeSet(
         id=uuid.uuid4(),
         state=ChangeSetState.DRAFT,
@@ -66,6 +67,7 @@ def create_change_set(ctx: HrContext, data: dict[str, Any]) -> ChangeSet:
 
 
 def update_change_set(ctx: HrContext, change_set: ChangeSet, changes: dict[str, Any]) -> ChangeSet:
+    ctx.scope.require_everywhere("reorganisations / sắp xếp tổ chức")
     if change_set.state not in _EDITABLE:
         raise Conflict(
             f"The change set is {change_set.state.value}; it can no longer be edited.",
@@ -185,6 +187,7 @@ def problem_json(problem: reorg.Problem) -> dict[str, Any]:
 # -- applying --------------------------------------------------------------------------------
 def schedule(ctx: HrContext, change_set: ChangeSet) -> ChangeSet:
     """Apply on the effective date (the daily sweep does it); checked now as well."""
+    ctx.scope.require_everywhere("reorganisations / sắp xếp tổ chức")
     _must_be_open(change_set)
     effect = check(ctx.session, change_set)
     if not effect.ok:
@@ -196,6 +199,7 @@ def schedule(ctx: HrContext, change_set: ChangeSet) -> ChangeSet:
 
 
 def cancel(ctx: HrContext, change_set: ChangeSet) -> ChangeSet:
+    ctx.scope.require_everywhere("reorganisations / sắp xếp tổ chức")
     _must_be_open(change_set)
     before = snapshot(change_set)
     change_set.state = ChangeSetState.CANCELLED
@@ -212,6 +216,7 @@ def _must_be_open(change_set: ChangeSet) -> None:
 
 def apply(ctx: HrContext, change_set: ChangeSet, today: dt.date | None = None) -> dict[str, int]:
     """Apply now, in the caller's transaction; returns the counts kept as its summary."""
+    ctx.scope.require_everywhere("apply a reorganisation / áp dụng sắp xếp tổ chức")
     _must_be_open(change_set)
     today = today or dt.date.today()
     if change_set.effective_date > today:
