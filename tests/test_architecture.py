@@ -20,9 +20,9 @@ MAX_LINES = 600
 # wings import only the wings named in WING_DEPENDS; nothing below the roof imports it.
 FLOORS: dict[str, frozenset[str]] = {
     "foundation": frozenset({"config", "errors", "keyring", "logs", "db", "models"}),
-    "floor": frozenset({"changes", "services", "runtime", "web"}),
+    "floor": frozenset({"admin_scope", "changes", "services", "runtime", "web"}),
     "wing": frozenset(
-        {"identity", "engine", "oidc", "reorg", "audit", "scheduler", "account"}
+        {"identity", "engine", "oidc", "reorg", "audit", "scheduler", "account", "admin"}
     ),
     "roof": frozenset({"idhub", "app", "cli", "wsgi", "ops", "migrations"}),
 }
@@ -35,6 +35,7 @@ WING_DEPENDS: dict[str, frozenset[str]] = {
     "reorg": frozenset({"identity", "engine"}),
     "scheduler": frozenset({"identity", "engine", "reorg"}),
     "account": frozenset({"identity", "oidc"}),
+    "admin": frozenset({"identity"}),
 }
 # The pure core may use the connectors' lowest floor: plain types and DN text helpers.
 CORE_MAY_IMPORT = frozenset({"connectors.base", "connectors.dn"})

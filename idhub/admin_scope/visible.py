@@ -20,6 +20,7 @@ from idhub.admin_scope.scope import Scope
 from idhub.db import among
 from idhub.errors import NotFound
 from idhub.models import (
+    AdminGrant,
     Assignment,
     AuditEvent,
     MailDelegation,
@@ -136,6 +137,14 @@ def require_delegation(session: Session, scope: Scope, delegation_id: uuid.UUID)
         raise NotFound(f"No delegation with id {delegation_id}.", code="delegation_not_found")
 
 
+def require_grant(session: Session, scope: Scope, grant_id: uuid.UUID) -> None:
+    if scope.units is None:
+        return
+    unit_id = session.scalar(select(AdminGrant.unit_id).where(AdminGrant.id == grant_id))
+    if not scope.covers(unit_id):
+        raise NotFound(f"No grant with id {grant_id}.", code="admin_grant_not_found")
+
+
 # A path variable of the API → the check of the object it names.
 GUARDS = {
     "person_id": require_person,
@@ -145,6 +154,7 @@ GUARDS = {
     "job_id": require_job,
     "change_set_id": require_change_set,
     "delegation_id": require_delegation,
+    "grant_id": require_grant,
 }
 
 

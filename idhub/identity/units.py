@@ -24,6 +24,16 @@ def get_unit(session: Session, unit_id: uuid.UUID) -> OrgUnit:
     return unit
 
 
+def unit_by_code(session: Session, code: str) -> OrgUnit:
+    """The active unit with this code (codes of retired units may be reused)."""
+    unit = session.scalar(
+        select(OrgUnit).where(OrgUnit.code == code, OrgUnit.status == UnitStatus.ACTIVE)
+    )
+    if unit is None:
+        raise NotFound(f"No active unit with code {code!r}.", code="unit_not_found")
+    return unit
+
+
 def _check_code_free(session: Session, code: str, except_id: uuid.UUID | None = None) -> None:
     query = select(OrgUnit.id).where(OrgUnit.code == code, OrgUnit.status == UnitStatus.ACTIVE)
     if except_id is not None:

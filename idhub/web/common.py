@@ -22,7 +22,7 @@ from idhub.admin_scope import grants, visible
 from idhub.admin_scope.scope import EVERYWHERE, Scope
 from idhub.changes.chain import Actor
 from idhub.changes.context import HrContext
-from idhub.db import db_session
+from idhub.db import db_session, get_db
 from idhub.errors import Conflict, Invalid, PreconditionFailed, PreconditionRequired
 from idhub.models import IdempotencyRecord
 from idhub.services import current_hub
@@ -51,11 +51,14 @@ def request_scope(scopes: list[str]) -> Scope:
     token = current_token_object()
     if token is None:
         return EVERYWHERE
-    session = db_session()
-    if token.person_id is None:
-        return grants.client_scope(session, token.client_id)
-    granted = set(token.get_scope().split()) & set(scopes)
-    return grants.person_scope(session, token.held(), token.province_scopes() & granted, granted)
+    # Its own short read, like the token's: a view that runs its own transactions (a
+    # reconcile, a preview) must not find the request's write lock already taken.
+    with get_db().session(write=False) as session:
+        if token.person_id is None:
+            return grants.client_scope(session, token.client_id)
+        granted = set(token.get_scope().split()) & set(scopes)
+        province = token.province_scopes() & granted
+        return grants.person_scope(session, token.held(), province, granted)
 
 
 def current_scope() -> Scope:
@@ -74,11 +77,11 @@ def scoped(blp: Blueprint, scopes: list[str]) -> Callable:
         @functools.wraps(view)
         def within_scope(*args: Any, **kwargs: Any) -> Any:
             scope = g.admin_scope = request_scope(scopes)
-            if not scope.everywhere:
-                for name, value in kwargs.items():
-                    guard = visible.GUARDS.get(name)
-                    if guard is not None:
-                        guard(db_session(), scope, value)
+            guards = [(visible.GUARDS[k], v) for k, v in kwargs.items() if k in visible.GUARDS]
+            if guards and not scope.everywhere:
+                with get_db().session(write=False) as session:
+                    for guard, value in guards:
+                        guard(session, scope, value)
             return view(*args, **kwargs)
 
         protected = require_oauth(scopes)(within_scope)

@@ -209,6 +209,11 @@ def test_every_answer_matches_the_document(spec, admin, app, client):
     officer = Checked(Api(client, token_for(client, register_client(app, ["access:reset"]))), spec)
     officer.post(f"/api/v1/people/{person['id']}/access-reset", {"reason": "mất điện thoại"})
     api.seen |= officer.seen
+    grant = api.post(
+        "/api/v1/admin-grants",
+        {"person_id": deputy["id"], "role": "hr_officer", "unit_id": org["dept"]["id"]},
+    ).json
+    api.post(f"/api/v1/admin-grants/{grant['id']}/revoke", {"reason": "hết nhiệm vụ"})
     api.post("/api/v1/reconcile")
     api.post("/api/v1/guard/release", {"reason": "kiểm tra"})
     jobs = api.get("/api/v1/jobs").json
@@ -220,6 +225,7 @@ def test_every_answer_matches_the_document(spec, admin, app, client):
         "position_id": org["specialist"]["id"],
         "assignment_id": kept["id"],
         "change_set_id": change_set["id"],
+        "grant_id": grant["id"],
     }
     for path, method, _op in operations(spec):
         if method != "get" or "{seat_id}" in path:
