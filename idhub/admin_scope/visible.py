@@ -49,10 +49,11 @@ def person_clause(session: Session, scope: Scope, person_id: Any = Person.id) ->
     posted_here = exists().where(
         Assignment.person_id == person_id, among(session, Assignment.unit_id, units)
     )
-    owned = select(Person.id).where(
-        Person.id == person_id, among(session, Person.owner_unit_id, units)
-    )
-    return or_(mine, and_(~posted_now, or_(posted_here, exists(owned))))
+    if person_id is Person.id:
+        owned = among(session, Person.owner_unit_id, units)
+    else:  # not correlated: the people the scope's units recorded
+        owned = person_id.in_(select(Person.id).where(among(session, Person.owner_unit_id, units)))
+    return or_(mine, and_(~posted_now, or_(posted_here, owned)))
 
 
 def people(query: Select, session: Session, scope: Scope, column: Any = Person.id) -> Select:
