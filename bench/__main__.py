@@ -7,7 +7,16 @@ from __future__ import annotations
 import importlib
 import sys
 
-SUITES = ("provisioning", "restructure", "sso", "mail", "outage", "signin_flood", "app_passwords")
+SUITES = (
+    "provisioning",
+    "restructure",
+    "sso",
+    "mail",
+    "outage",
+    "signin_flood",
+    "app_passwords",
+    "admin_scope",
+)
 
 if __name__ == "__main__":
     args = sys.argv[1:]

@@ -1,10 +1,9 @@
 """What a scope sees: SQL filters for lists and counts, 404 for one object outside it.
 
-A person is in a scope when a post of theirs not yet ended is in it; a person with no
-such post (a leaver, a joiner whose post starts later is covered above) when any former
-post was, or — never posted — when the scope holds the unit that recorded them
-(`owner_unit_id`). Outside one's scope an object is not listed, not counted and answers
-404 like one that does not exist.
+A person is in a scope when a post of theirs not yet ended (or not yet begun) is in
+it; a person with no such post (a leaver) when any former post was, or — never posted —
+when the scope holds the unit that recorded them (`owner_unit_id`). Outside one's scope
+an object is not listed, not counted and answers 404 like one that does not exist.
 """
 
 from __future__ import annotations
@@ -13,8 +12,8 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, false, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, exists, false, or_, select, union
+from sqlalchemy.orm import Session, aliased
 
 from idhub.admin_scope.scope import Scope
 from idhub.db import among
@@ -34,26 +33,32 @@ def _open(day: dt.date) -> Any:
     return or_(Assignment.end_date.is_(None), Assignment.end_date >= day)
 
 
+def people_in(session: Session, scope: Scope) -> Any:
+    """The ids of the people in a (limited) scope, as one uncorrelated SELECT driven by
+    the posts of its units (indexed by unit), so a list filtered by it reads the
+    commune's posts once instead of checking every person of the province."""
+    units = list(scope.units or ())
+    day = dt.date.today()
+    other = aliased(Assignment)
+    posted_now = exists().where(
+        other.person_id == Assignment.person_id,
+        or_(other.end_date.is_(None), other.end_date >= day),
+    )
+    here = among(session, Assignment.unit_id, units)
+    held_here = select(Assignment.person_id).where(here, _open(day))
+    left_here = select(Assignment.person_id).where(here, ~posted_now)
+    anywhere = exists().where(Assignment.person_id == Person.id)
+    owned = select(Person.id).where(among(session, Person.owner_unit_id, units), ~anywhere)
+    return union(held_here, left_here, owned)
+
+
 def person_clause(session: Session, scope: Scope, person_id: Any = Person.id) -> Any:
     """True for the people (rows of `person_id`'s table) the scope reaches; None: all."""
     if scope.units is None:
         return None
     if not scope.units:
         return false()
-    units = list(scope.units)
-    day = dt.date.today()
-    mine = exists().where(
-        Assignment.person_id == person_id, among(session, Assignment.unit_id, units), _open(day)
-    )
-    posted_now = exists().where(Assignment.person_id == person_id, _open(day))
-    posted_here = exists().where(
-        Assignment.person_id == person_id, among(session, Assignment.unit_id, units)
-    )
-    if person_id is Person.id:
-        owned = among(session, Person.owner_unit_id, units)
-    else:  # not correlated: the people the scope's units recorded
-        owned = person_id.in_(select(Person.id).where(among(session, Person.owner_unit_id, units)))
-    return or_(mine, and_(~posted_now, or_(posted_here, owned)))
+    return person_id.in_(people_in(session, scope))
 
 
 def people(query: Select, session: Session, scope: Scope, column: Any = Person.id) -> Select:
@@ -62,7 +67,7 @@ def people(query: Select, session: Session, scope: Scope, column: Any = Person.i
         return query
     if column is Person.id:
         return query.where(person_clause(session, scope))
-    return query.where(column.in_(select(Person.id).where(person_clause(session, scope))))
+    return query.where(person_clause(session, scope, column))
 
 
 def units(query: Select, session: Session, scope: Scope, column: Any) -> Select:
@@ -164,7 +169,7 @@ def jobs(query: Select, session: Session, scope: Scope) -> Select:
     if scope.units is None:
         return query
     seats = units(select(Seat.id), session, scope, Seat.unit_id)
-    in_scope = select(Person.id).where(person_clause(session, scope))
+    in_scope = people_in(session, scope)
     return query.where(
         or_(ProvisioningJob.subject_id.in_(in_scope), ProvisioningJob.subject_id.in_(seats))
     )
@@ -175,7 +180,7 @@ def audit_events(query: Select, session: Session, scope: Scope) -> Select:
     if scope.units is None:
         return query
     ids: set[str] = {str(u) for u in scope.units}
-    ids |= {str(p) for p in session.scalars(select(Person.id).where(person_clause(session, scope)))}
+    ids |= {str(p) for p in session.scalars(people_in(session, scope))}
     ids |= {
         str(a)
         for a in session.scalars(units(select(Assignment.id), session, scope, Assignment.unit_id))
