@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Select, exists, false, or_, select, union
@@ -152,7 +153,8 @@ def require_grant(session: Session, scope: Scope, grant_id: uuid.UUID) -> None:
 
 
 # A path variable of the API → the check of the object it names.
-GUARDS = {
+Guard = Callable[[Session, Scope, Any], None]
+GUARDS: dict[str, Guard] = {
     "person_id": require_person,
     "unit_id": require_unit,
     "assignment_id": require_assignment,
