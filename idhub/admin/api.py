@@ -38,8 +38,12 @@ ANY_ADMIN = ["hr:read", "hr:write", "audit:read", "admin", "access:reset"]
 
 class GrantSchema(Schema):
     id = fields.UUID(dump_only=True)
-    person_id = fields.UUID(allow_none=True)
-    client_id = fields.String(allow_none=True, validate=validate.Length(max=64))
+    person_id = fields.UUID(required=True)
+    client_id = fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "Reserved: API clients are limited by their own subtree."},
+    )
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     unit_id = fields.UUID(
         allow_none=True,

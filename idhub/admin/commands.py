@@ -43,8 +43,7 @@ def _ctx(rt: Runtime, session: Session, reason: str | None) -> HrContext:
 
 
 @admin.command("grant")
-@click.option("--person", "who", help="Username or id of the person.")
-@click.option("--client", "client_id", help="Or an API client's client_id.")
+@click.option("--person", "who", required=True, help="Username or id of the person.")
 @click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option("--unit", "unit_code", help="Code of the subtree's root unit (none: province).")
 @click.option("--from", "valid_from", type=click.DateTime(["%Y-%m-%d"]), help="First day.")
@@ -53,8 +52,7 @@ def _ctx(rt: Runtime, session: Session, reason: str | None) -> HrContext:
 @pass_runtime
 def grant_command(
     rt: Runtime,
-    who: str | None,
-    client_id: str | None,
+    who: str,
     role: str,
     unit_code: str | None,
     valid_from: dt.datetime | None,
@@ -71,8 +69,7 @@ def grant_command(
     try:
         with rt.db.transaction() as session:
             data = {
-                "person_id": _person(session, who) if who else None,
-                "client_id": client_id,
+                "person_id": _person(session, who),
                 "role": role,
                 "unit_id": unit_by_code(session, unit_code).id if unit_code else None,
                 "valid_from": valid_from.date() if valid_from else None,

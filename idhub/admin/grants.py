@@ -23,7 +23,7 @@ from idhub.changes.context import HrContext, snapshot
 from idhub.errors import Conflict, Invalid, NotFound
 from idhub.identity.people import get_person
 from idhub.identity.units import get_unit
-from idhub.models import AdminGrant, OAuthClient, utcnow
+from idhub.models import AdminGrant, utcnow
 
 MayGrant = Callable[[str], Scope]
 
@@ -57,22 +57,18 @@ def get_grant(session: Session, grant_id: uuid.UUID) -> AdminGrant:
 
 
 def grant_role(ctx: HrContext, data: dict[str, Any], may_grant: MayGrant) -> AdminGrant:
-    """A role over a unit's subtree (or the province) for a person or an API client."""
+    """A role over a unit's subtree (or the province) for a person. An API client is
+    limited by its own subtree (`idhub client create --subtree`), not by grants."""
     role, unit_id = data["role"], data.get("unit_id")
     if role not in ROLES:
         raise Invalid(f"Unknown role {role!r}.", details={"role": [f"One of {', '.join(ROLES)}."]})
-    person_id, client_id = data.get("person_id"), data.get("client_id")
-    if (person_id is None) == (client_id is None):
+    person_id = data.get("person_id")
+    if person_id is None:
         raise Invalid(
-            "A grant is for one person or one API client.",
-            details={"person_id": ["Give person_id or client_id."]},
+            "A grant is for a person (an API client is limited by its subtree).",
+            details={"person_id": ["Required."]},
         )
-    if person_id is not None:
-        get_person(ctx.session, person_id)
-    elif (
-        ctx.session.scalar(select(OAuthClient.id).where(OAuthClient.client_id == client_id)) is None
-    ):
-        raise NotFound(f"No client {client_id!r}.", code="client_not_found")
+    get_person(ctx.session, person_id)
     if unit_id is not None:
         get_unit(ctx.session, unit_id)
     _check_reach(may_grant, role, unit_id)
@@ -85,7 +81,6 @@ def grant_role(ctx: HrContext, data: dict[str, Any], may_grant: MayGrant) -> Adm
     grant = AdminGrant(
         id=uuid.uuid4(),
         person_id=person_id,
-        client_id=client_id,
         role=role,
         unit_id=unit_id,
         valid_from=start,

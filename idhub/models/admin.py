@@ -17,8 +17,9 @@ from idhub.models.base import Base, UTCDateTime, utcnow
 
 
 class AdminGrant(Base):
-    """`role` over the subtree of `unit_id` (NULL: the whole province), for a person or an
-    API client, from `valid_from` to `valid_to` (inclusive; NULL: open-ended)."""
+    """`role` over the subtree of `unit_id` (NULL: the whole province), for a person, from
+    `valid_from` to `valid_to` (inclusive; NULL: open-ended). `client_id` is reserved:
+    an API client is limited by its own `subtree_unit_id` today, not by grants."""
 
     __tablename__ = "admin_grant"
 
