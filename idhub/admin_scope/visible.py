@@ -23,6 +23,7 @@ from idhub.models import (
     AdminGrant,
     Assignment,
     AuditEvent,
+    ChangeSet,
     MailDelegation,
     Person,
     ProvisioningJob,
@@ -129,8 +130,12 @@ def require_job(session: Session, scope: Scope, job_id: int) -> None:
 
 
 def require_change_set(session: Session, scope: Scope, change_set_id: uuid.UUID) -> None:
-    """Change sets are the province's (a subtree's drafts are not told apart yet)."""
-    if scope.units is not None:
+    """A subtree administrator's own drafts (and those of units below); the province's
+    change sets (no owner unit) only province-wide."""
+    if scope.units is None:
+        return
+    owner = session.scalar(select(ChangeSet.owner_unit_id).where(ChangeSet.id == change_set_id))
+    if not scope.covers(owner):
         raise NotFound(f"No change set with id {change_set_id}.", code="change_set_not_found")
 
 
@@ -193,5 +198,5 @@ def audit_events(query: Select, session: Session, scope: Scope) -> Select:
     return query.where(among(session, AuditEvent.object_id, sorted(ids)))
 
 
-def change_sets(query: Select, scope: Scope) -> Select:
-    return query if scope.units is None else query.where(false())
+def change_sets(query: Select, session: Session, scope: Scope) -> Select:
+    return units(query, session, scope, ChangeSet.owner_unit_id)

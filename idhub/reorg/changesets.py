@@ -54,20 +54,37 @@ def get_change_set(session: Session, change_set_id: uuid.UUID) -> ChangeSet:
     return change_set
 
 
+def _within_scope(ctx: HrContext, change_set: ChangeSet) -> None:
+    """A subtree administrator's draft reaches only their subtree: every existing unit it
+    retires, moves, renames, sends people to or puts new units under."""
+    if ctx.scope.everywhere:
+        return
+    effect = check(ctx.session, change_set)
+    reached = {
+        *effect.units,
+        *(parent for parent in effect.parents.values() if parent),
+        *(parent for _, parent in effect.new_units.values() if parent),
+        *(move.to_unit for move in effect.post_moves if move.to_unit),
+        *(successor for _, successor, _, _ in effect.lineage),
+    } - set(effect.new_units)
+    for unit in sorted(reached):
+        ctx.scope.require(uuid.UUID(unit), "a unit the change set reaches / đơn vị bị tác động")
+
+
 def create_change_set(ctx: HrContext, data: dict[str, Any]) -> ChangeSet:
-    ctx.scope.require_everywhere("reorganisations / sắp xếp tổ chức")
     change_set = ChangeSet(
         id=uuid.uuid4(),
         state=ChangeSetState.DRAFT,
+        owner_unit_id=ctx.scope.home,
         **{**data, "operations": stored(data["operations"])},
     )
+    _within_scope(ctx, change_set)
     ctx.session.add(change_set)
     ctx.record_create(change_set, "changeset.create")
     return change_set
 
 
 def update_change_set(ctx: HrContext, change_set: ChangeSet, changes: dict[str, Any]) -> ChangeSet:
-    ctx.scope.require_everywhere("reorganisations / sắp xếp tổ chức")
     if change_set.state not in _EDITABLE:
         raise Conflict(
             f"The change set is {change_set.state.value}; it can no longer be edited.",
@@ -79,6 +96,7 @@ def update_change_set(ctx: HrContext, change_set: ChangeSet, changes: dict[str, 
     for key, value in changes.items():
         setattr(change_set, key, value)
     change_set.state = ChangeSetState.DRAFT  # edited: schedule it again after a new check
+    _within_scope(ctx, change_set)
     ctx.record_change(change_set, before, "changeset.update")
     return change_set
 
@@ -199,7 +217,7 @@ def schedule(ctx: HrContext, change_set: ChangeSet) -> ChangeSet:
 
 
 def cancel(ctx: HrContext, change_set: ChangeSet) -> ChangeSet:
-    ctx.scope.require_everywhere("reorganisations / sắp xếp tổ chức")
+    ctx.scope.require(change_set.owner_unit_id, "the change set / phương án")
     _must_be_open(change_set)
     before = snapshot(change_set)
     change_set.state = ChangeSetState.CANCELLED

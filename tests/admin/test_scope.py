@@ -262,3 +262,28 @@ def test_the_command_line_grants_lists_and_revokes(app, admin, settings, monkeyp
         ],
     )
     assert made.exit_code == 0, made.output
+
+
+def test_an_officer_drafts_change_sets_in_the_subtree_the_province_applies(app, client, admin):
+    p = province(admin)
+    commune = subtree_client(app, client, p.a["id"])
+    decision = {
+        "title": "Đổi tên văn phòng",
+        "decision_number": "7/QĐ-UBND",
+        "decision_date": "2025-06-16",
+        "decision_issuer": "UBND xã Tam Đường",
+        "effective_date": "2025-07-01",
+    }
+    rename = {"op": "rename", "unit": "XA.TAMDUONG.VP", "name": "Văn phòng HĐND và UBND xã"}
+    draft = commune.post("/api/v1/changesets", {**decision, "operations": [rename]})
+    assert draft.status_code == 201, draft.json
+    assert ids(commune.get("/api/v1/changesets").json) == {draft.json["id"]}
+    other = subtree_client(app, client, p.b["id"])
+    assert other.get("/api/v1/changesets").json == []
+    assert other.get(f"/api/v1/changesets/{draft.json['id']}").status_code == 404
+    outside = {"op": "rename", "unit": "XA.SINHO", "name": "Xã khác"}
+    refused = commune.post("/api/v1/changesets", {**decision, "operations": [outside]})
+    assert refused.status_code == 403 and refused.json["code"] == "outside_admin_scope"
+    applied = commune.post(f"/api/v1/changesets/{draft.json['id']}/apply")
+    assert applied.status_code == 403 and applied.json["code"] == "province_admin_required"
+    assert admin.post(f"/api/v1/changesets/{draft.json['id']}/apply").status_code == 200

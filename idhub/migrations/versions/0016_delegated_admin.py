@@ -70,9 +70,19 @@ def upgrade() -> None:
             "fk_person_owner_unit_id_org_unit", "org_unit", ["owner_unit_id"], ["id"]
         )
         batch_op.create_index("ix_person_owner_unit_id", ["owner_unit_id"], unique=False)
+    with op.batch_alter_table("change_set", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("owner_unit_id", sa.Uuid(), nullable=True))
+        batch_op.create_foreign_key(
+            "fk_change_set_owner_unit_id_org_unit", "org_unit", ["owner_unit_id"], ["id"]
+        )
+        batch_op.create_index("ix_change_set_owner_unit_id", ["owner_unit_id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("change_set", schema=None) as batch_op:
+        batch_op.drop_index("ix_change_set_owner_unit_id")
+        batch_op.drop_constraint("fk_change_set_owner_unit_id_org_unit", type_="foreignkey")
+        batch_op.drop_column("owner_unit_id")
     with op.batch_alter_table("person", schema=None) as batch_op:
         batch_op.drop_index("ix_person_owner_unit_id")
         batch_op.drop_constraint("fk_person_owner_unit_id_org_unit", type_="foreignkey")
