@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException
 
 from idhub.admin_scope.grants import Held, held_by_person, scopes_of
 from idhub.db import get_db
-from idhub.models import OAuthToken, utcnow
+from idhub.models import OAuthClient, OAuthToken, utcnow
 from idhub.services import current_hub
 
 _MESSAGES = {
@@ -73,8 +73,10 @@ def person_scope(scope: str, allowed: set[str]) -> str:
 
 
 class Token(TokenMixin):
-    def __init__(self, row: OAuthToken) -> None:
+    def __init__(self, row: OAuthToken, subtree_unit_id: uuid.UUID | None = None) -> None:
         self.row = row
+        # The client's subtree limit (delegated administration), read with the token.
+        self.subtree_unit_id = subtree_unit_id
         self.client_id = row.client_id
         self.person_id: uuid.UUID | None = row.person_id
         self._api_scope: str | None = None
@@ -123,8 +125,12 @@ class HashedBearerTokenValidator(BearerTokenValidator):
         digest = current_hub().keyring.token_hash(token_string)
         # Its own short read: the request's (write) transaction starts only if the view needs it.
         with get_db().session(write=False) as session:
-            row = session.scalar(select(OAuthToken).where(OAuthToken.access_token_hash == digest))
-        return Token(row) if row else None
+            found = session.execute(
+                select(OAuthToken, OAuthClient.subtree_unit_id)
+                .join(OAuthClient, OAuthClient.client_id == OAuthToken.client_id)
+                .where(OAuthToken.access_token_hash == digest)
+            ).first()
+        return Token(found[0], found[1]) if found else None
 
 
 class ApiResourceProtector(ResourceProtector):

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from idhub.admin_scope import grants, visible
-from idhub.admin_scope.scope import EVERYWHERE, Scope
+from idhub.admin_scope.scope import EVERYWHERE, Scope, scope_of
 from idhub.changes.chain import Actor
 from idhub.changes.context import HrContext
 from idhub.db import db_session, get_db
@@ -49,13 +49,13 @@ def request_scope(scopes: list[str]) -> Scope:
     """The units the request's token reaches with any of `scopes` (delegated
     administration): a person's roles over subtrees, an API client's subtree, or all."""
     token = current_token_object()
-    if token is None:
+    if token is None or (token.person_id is None and token.subtree_unit_id is None):
         return EVERYWHERE
     # Its own short read, like the token's: a view that runs its own transactions (a
     # reconcile, a preview) must not find the request's write lock already taken.
     with get_db().session(write=False) as session:
         if token.person_id is None:
-            return grants.client_scope(session, token.client_id)
+            return scope_of(session, [token.subtree_unit_id])
         granted = set(token.get_scope().split()) & set(scopes)
         province = token.province_scopes() & granted
         return grants.person_scope(session, token.held(), province, granted)
