@@ -11,7 +11,10 @@ the app's own test client (no network):
 * people_list_province_p50_ms / _p95_ms: GET /api/v1/people?page_size=50, province-wide;
 * people_list_commune_p50_ms / _p95_ms: the same with the commune's client;
 * person_get_province_p95_ms / person_get_commune_p95_ms: GET /api/v1/people/{id};
-* ratios commune / province (the figures to compare across machines).
+* ratios commune / province (the figures to compare across machines);
+* with `--before CHECKOUT` (the code before #18, e.g. `git archive 53d5ffd | tar -x -C
+  /tmp/before18`): before_people_list_*, measured right after in a process of its own on
+  the same data, and the ratios of the province-wide and the commune's list to it.
 
 Results: bench/results/admin_scope.json.
 """
@@ -21,7 +24,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -85,11 +91,12 @@ def _token(app: Any, subtree: uuid.UUID | None) -> str:
             scopes=["hr:read"],
             allowed_scopes=["hr:read"],
         )
-        session.execute(
-            update(OAuthClient)
-            .where(OAuthClient.client_id == new.client_id)
-            .values(subtree_unit_id=subtree)
-        )
+        if subtree is not None:
+            session.execute(
+                update(OAuthClient)
+                .where(OAuthClient.client_id == new.client_id)
+                .values(subtree_unit_id=subtree)
+            )
     response = app.test_client().post(
         "/oauth/token",
         data={"grant_type": "client_credentials"},
@@ -110,12 +117,41 @@ def _p95(values: list[float]) -> float:
     return sorted(values)[int(0.95 * (len(values) - 1))]
 
 
+def _before(args: argparse.Namespace) -> dict[str, Any]:
+    """The province-wide figures with the code of `args.before`, same data and rounds."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        options = ["--province-only", "--people", str(args.people), "--communes",
+                   str(args.communes), "--rounds", str(args.rounds), "--out", out.name]  # fmt: skip
+        # Not `python bench/admin_scope.py`: bench/ would shadow the packages named alike.
+        run = (
+            "import runpy, sys; sys.argv = sys.argv[1:]; "
+            "runpy.run_path(sys.argv[0], run_name='__main__')"
+        )
+        command = [sys.executable, "-c", run, __file__, *options]
+        env = {**os.environ, "PYTHONPATH": str(Path(args.before).resolve())}
+        subprocess.run(command, env=env, check=True, cwd=args.before)
+        times = json.loads(Path(out.name).read_text(encoding="utf-8"))
+    before = {
+        "before_people_list_p50_ms": round(statistics.median(times["province_list"]), 2),
+        "before_people_list_p95_ms": round(_p95(times["province_list"]), 2),
+        "before_person_get_p95_ms": round(_p95(times["province_get"]), 2),
+    }
+    return before
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench admin_scope")
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument("--communes", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--out", default=str(RESULTS), help="results JSON")
+    parser.add_argument(
+        "--before",
+        metavar="CHECKOUT",
+        help="also measure the province-wide list with the code of this checkout (before "
+        "#18), in a process of its own right after, for the before/after ratio",
+    )
+    parser.add_argument("--province-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="idhub-bench-") as folder:
         url = f"sqlite:///{folder}/idhub.db"
@@ -130,7 +166,9 @@ def main(argv: list[str]) -> int:
         _, units = _seed(engine, args.people, args.communes)
         engine.dispose()
         client = app.test_client()
-        tokens = {"province": _token(app, None), "commune": _token(app, units[0])}
+        tokens = {"province": _token(app, None)}
+        if not args.province_only:
+            tokens["commune"] = _token(app, units[0])
         one = {"province": None, "commune": None}
         for name, token in tokens.items():
             listed = client.get(
@@ -143,7 +181,10 @@ def main(argv: list[str]) -> int:
                 times[f"{name}_list"].append(_ms(client, "/api/v1/people?page_size=50", token))
                 times[f"{name}_get"].append(_ms(client, f"/api/v1/people/{one[name]}", token))
         app.extensions["idhub"].db.dispose()
-    result = {
+    if args.province_only:
+        Path(args.out).write_text(json.dumps(times), encoding="utf-8")
+        return 0
+    result: dict[str, Any] = {
         "people": args.people,
         "communes": args.communes,
         "rounds": args.rounds,
@@ -160,10 +201,19 @@ def main(argv: list[str]) -> int:
     result["get_p95_ratio_commune_to_province"] = round(
         result["person_get_commune_p95_ms"] / result["person_get_province_p95_ms"], 3
     )
+    if args.before:
+        result.update(_before(args))
+        for name, after in (
+            ("province", "people_list_province"),
+            ("commune", "people_list_commune"),
+        ):
+            result[f"list_p95_ratio_{name}_to_before"] = round(
+                result[f"{after}_p95_ms"] / result["before_people_list_p95_ms"], 3
+            )
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main([]))
+    raise SystemExit(main(sys.argv[1:]))

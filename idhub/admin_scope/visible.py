@@ -82,14 +82,21 @@ def units(query: Select, session: Session, scope: Scope, column: Any) -> Select:
 
 
 def has_person(session: Session, scope: Scope, person_id: uuid.UUID) -> bool:
+    """One person against a limited scope: the same rule as `people_in`, read from the
+    person's own posts (indexed by person) rather than from the scope's."""
     if scope.units is None:
         return True
-    return (
-        session.scalar(
-            select(Person.id).where(Person.id == person_id, person_clause(session, scope))
-        )
-        is not None
-    )
+    day = dt.date.today()
+    posts = session.execute(
+        select(Assignment.unit_id, Assignment.end_date).where(Assignment.person_id == person_id)
+    ).all()
+    held = [unit for unit, end in posts if end is None or end >= day]
+    if held:
+        return any(unit in scope.units for unit in held)
+    if posts:
+        return any(unit in scope.units for unit, _ in posts)
+    owner = session.scalar(select(Person.owner_unit_id).where(Person.id == person_id))
+    return owner in scope.units
 
 
 def require_person(session: Session, scope: Scope, person_id: uuid.UUID) -> None:

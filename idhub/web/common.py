@@ -45,9 +45,10 @@ RESET_SCOPES = ["access:reset"]
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
-def request_scope(scopes: list[str]) -> Scope:
+def request_scope(scopes: list[str], ids: dict[str, Any] | None = None) -> Scope:
     """The units the request's token reaches with any of `scopes` (delegated
-    administration): a person's roles over subtrees, an API client's subtree, or all."""
+    administration): a person's roles over subtrees, an API client's subtree, or all.
+    Objects named by `ids` (path variables) outside it raise 404 as if absent."""
     token = current_token_object()
     if token is None or (token.person_id is None and token.subtree_unit_id is None):
         return EVERYWHERE
@@ -55,10 +56,17 @@ def request_scope(scopes: list[str]) -> Scope:
     # reconcile, a preview) must not find the request's write lock already taken.
     with get_db().session(write=False) as session:
         if token.person_id is None:
-            return scope_of(session, [token.subtree_unit_id])
-        granted = set(token.get_scope().split()) & set(scopes)
-        province = token.province_scopes() & granted
-        return grants.person_scope(session, token.held(), province, granted)
+            scope = scope_of(session, [token.subtree_unit_id])
+        else:
+            granted = set(token.get_scope().split()) & set(scopes)
+            province = token.province_scopes() & granted
+            scope = grants.person_scope(session, token.held(), province, granted)
+        if not scope.everywhere:
+            for name, value in (ids or {}).items():
+                guard = visible.GUARDS.get(name)
+                if guard is not None:
+                    guard(session, scope, value)
+        return scope
 
 
 def current_scope() -> Scope:
@@ -76,12 +84,7 @@ def scoped(blp: Blueprint, scopes: list[str]) -> Callable:
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def within_scope(*args: Any, **kwargs: Any) -> Any:
-            scope = g.admin_scope = request_scope(scopes)
-            guards = [(visible.GUARDS[k], v) for k, v in kwargs.items() if k in visible.GUARDS]
-            if guards and not scope.everywhere:
-                with get_db().session(write=False) as session:
-                    for guard, value in guards:
-                        guard(session, scope, value)
+            g.admin_scope = request_scope(scopes, kwargs)
             return view(*args, **kwargs)
 
         protected = require_oauth(scopes)(within_scope)
