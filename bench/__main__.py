@@ -1,6 +1,7 @@
-"""`python -m bench [provisioning|restructure|sso|mail|outage|signin_flood|app_passwords]`: see
-bench/provisioning.py, bench/restructure.py, bench/sso.py, bench/mail.py, bench/outage.py
-and bench/signin_flood.py. With no suite, runs them all with their defaults."""
+"""`python -m bench [provisioning|restructure|sso|mail|outage|signin_flood|app_passwords|
+admin_scope]`: see bench/provisioning.py, bench/restructure.py, bench/sso.py, bench/mail.py,
+bench/outage.py, bench/signin_flood.py and bench/admin_scope.py. With no suite, runs them
+all with their defaults."""
 
 from __future__ import annotations
 
