@@ -88,7 +88,12 @@ def grant_command(
 @click.option("--reason", required=True, help="Why (audited).")
 @pass_runtime
 def revoke_command(rt: Runtime, grant_id: uuid.UUID, reason: str) -> None:
-    """Revoke a grant now (it stays in the history)."""
+    """Revoke a grant now (it stays in the history).
+
+    \b
+    Example:
+      idhub admin revoke 0b9e…-… --reason "hết nhiệm vụ"
+    """
     try:
         with rt.db.transaction() as session:
             grant = grants.get_grant(session, grant_id)
@@ -107,7 +112,12 @@ def revoke_command(rt: Runtime, grant_id: uuid.UUID, reason: str) -> None:
 def list_command(
     rt: Runtime, who: str | None, unit_code: str | None, show_all: bool, as_json: bool
 ) -> None:
-    """Grants by hand (valid today unless --all)."""
+    """Grants by hand (valid today unless --all).
+
+    \b
+    Example:
+      idhub admin list --unit XA.TAMDUONG --all
+    """
     try:
         with rt.db.session(write=False) as session:
             filters: dict = {}
@@ -147,7 +157,12 @@ def list_command(
 @click.argument("who")
 @pass_runtime
 def roles_command(rt: Runtime, who: str) -> None:
-    """What a person holds today, by hand and by rule (their posts)."""
+    """What a person holds today, by hand and by rule (their posts).
+
+    \b
+    Example:
+      idhub admin roles annv
+    """
     try:
         with rt.db.session(write=False) as session:
             found = held.held_by_person(session, _person(session, who), rt.rules)
