@@ -190,7 +190,8 @@ def jobs(query: Select, session: Session, scope: Scope) -> Select:
 
 
 def audit_events(query: Select, session: Session, scope: Scope) -> Select:
-    """Events about objects in scope: its people, units, their posts and seats."""
+    """Events about objects in scope: its people, units, their posts and seats, grants
+    over its units, its change-set drafts."""
     if scope.units is None:
         return query
     ids: set[str] = {str(u) for u in scope.units}
@@ -200,6 +201,12 @@ def audit_events(query: Select, session: Session, scope: Scope) -> Select:
         for a in session.scalars(units(select(Assignment.id), session, scope, Assignment.unit_id))
     }
     ids |= {str(s) for s in session.scalars(units(select(Seat.id), session, scope, Seat.unit_id))}
+    owned: list[tuple[Any, Any]] = [  # grants over its units, its own change-set drafts
+        (AdminGrant.id, AdminGrant.unit_id),
+        (ChangeSet.id, ChangeSet.owner_unit_id),
+    ]
+    for key, unit in owned:
+        ids |= {str(i) for i in session.scalars(units(select(key), session, scope, unit))}
     if not ids:
         return query.where(false())
     return query.where(among(session, AuditEvent.object_id, sorted(ids)))

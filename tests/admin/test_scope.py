@@ -287,3 +287,5 @@ def test_an_officer_drafts_change_sets_in_the_subtree_the_province_applies(app, 
     applied = commune.post(f"/api/v1/changesets/{draft.json['id']}/apply")
     assert applied.status_code == 403 and applied.json["code"] == "province_admin_required"
     assert admin.post(f"/api/v1/changesets/{draft.json['id']}/apply").status_code == 200
+    about = {e["object_id"] for e in commune.get("/api/v1/audit").json}
+    assert draft.json["id"] in about
