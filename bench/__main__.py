@@ -16,6 +16,7 @@ SUITES = (
     "flat",
     "app_passwords",
     "events",
+    "admin_scope",
 )
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask, jsonify
 
 from idhub.account import bp as account_bp
+from idhub.admin import api as admin_api
 from idhub.audit import api as audit_api
 from idhub.config import (
     DatabaseSettings,
@@ -114,6 +115,7 @@ def create_app(
             oidc_api.blp,
             events_api.blp,
             national_api.blp,
+            admin_api.blp,
         ],
     )
     app.register_blueprint(health_bp)

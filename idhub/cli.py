@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from idhub.admin.commands import admin
 from idhub.app import load_checked
 from idhub.audit.commands import audit
 from idhub.config import ConfigError
@@ -59,6 +60,7 @@ for command in (
     serve,
     changeset,
     national,
+    admin,
 ):
     main.add_command(command)
 

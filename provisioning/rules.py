@@ -14,6 +14,8 @@ What the rules say (see the comments in config/rules.toml for the operator's vie
   reaches adds its roles (thresholds are cumulative: a level-6 post gets the roles of
   ``min_level = 1`` *and* of ``min_level = 3``);
 * ``[unit_types.<type>]``: roles for every active post in a unit of that type;
+* ``[admin_posts]``: position code → administrative roles (``hr_officer``, …) the holder
+  of such a post has over the subtree of the post's unit, while the post is held;
 * ``unit_groups``: every enabled account is in ``unit-<unit code, lower-cased>`` for each
   unit where it holds an active post;
 * a role carries groups, a quota class and application roles. When several roles name
@@ -32,9 +34,16 @@ from types import MappingProxyType
 from typing import Any
 
 from provisioning.naming import DEFAULT_PATTERN
-from provisioning.rules_schema import DEFAULT_BOUNCE, FORWARD_TARGETS, UNIT_TYPES, read_rules
+from provisioning.rules_schema import (
+    ADMIN_ROLES,
+    DEFAULT_BOUNCE,
+    FORWARD_TARGETS,
+    UNIT_TYPES,
+    read_rules,
+)
 
 __all__ = [
+    "ADMIN_ROLES",
     "UNIT_TYPES",
     "DirectoryRules",
     "JoinerRules",
@@ -172,6 +181,8 @@ class Rules:
     leadership: tuple[LeadershipRule, ...] = ()  # by min_level, lowest first
     unit_types: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
     unit_groups: bool = False
+    # Position code → administrative roles its holder has over the post's unit subtree.
+    admin_posts: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
 
     def best_quota(self, classes: Iterable[str]) -> str | None:
         """The largest of these quota classes, or None for none."""
@@ -231,6 +242,7 @@ def _rules(v: dict[str, Any]) -> Rules:
         leadership=tuple(LeadershipRule(e["min_level"], e["roles"]) for e in v["leadership"]),
         unit_types=MappingProxyType({t: body["roles"] for t, body in v["unit_types"].items()}),
         unit_groups=v["unit_groups"],
+        admin_posts=MappingProxyType(dict(v["admin_posts"])),
     )
 
 

@@ -56,6 +56,8 @@ APP_ROLE = re.compile(r"[a-z0-9][a-z0-9._-]*:[a-z0-9][a-z0-9._-]*")
 MAX_NAME_LENGTH = 64
 LEAVER_MAIL_ACTIONS = ("forward", "bounce")
 FORWARD_TARGETS = ("successor", "unit")
+# Administrative roles a post may carry over its own unit's subtree ([admin_posts]).
+ADMIN_ROLES = ("province_admin", "hr_officer", "security_officer", "auditor", "app_owner")
 DEFAULT_BOUNCE = "{name} <{address}> no longer works here; this mail was not delivered."
 BOUNCE_FIELDS = ("name", "address")
 LOCAL_PART = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -338,6 +340,16 @@ RULES = Table(
             MAP, key=_unit_type, item=Field(TABLE, table=Table({"roles": ROLE_REFS}))
         ),
         "unit_groups": Field(BOOLEAN, default=False),
+        "admin_posts": Field(
+            MAP,
+            key=_position_code,
+            item=Field(
+                STRINGS,
+                choices=ADMIN_ROLES,
+                what="administrative role",
+                list_of="administrative roles",
+            ),
+        ),
         "mail": Field(TABLE, table=MAIL),
         "seats": Field(
             TABLE,

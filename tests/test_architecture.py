@@ -20,7 +20,7 @@ MAX_LINES = 600
 # wings import only the wings named in WING_DEPENDS; nothing below the roof imports it.
 FLOORS: dict[str, frozenset[str]] = {
     "foundation": frozenset({"config", "errors", "keyring", "logs", "db", "models"}),
-    "floor": frozenset({"changes", "services", "runtime", "web"}),
+    "floor": frozenset({"admin_scope", "changes", "services", "runtime", "web"}),
     "wing": frozenset(
         {
             "identity",
@@ -32,6 +32,7 @@ FLOORS: dict[str, frozenset[str]] = {
             "account",
             "events",
             "national",
+            "admin",
         }
     ),
     "roof": frozenset({"idhub", "app", "cli", "wsgi", "ops", "migrations"}),
@@ -47,6 +48,7 @@ WING_DEPENDS: dict[str, frozenset[str]] = {
     "account": frozenset({"identity", "oidc"}),
     "events": frozenset({"identity", "engine", "oidc"}),
     "national": frozenset({"identity", "reorg"}),
+    "admin": frozenset({"identity"}),
 }
 # The pure core may use the connectors' lowest floor: plain types and DN text helpers.
 CORE_MAY_IMPORT = frozenset({"connectors.base", "connectors.dn"})

@@ -6,11 +6,19 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
+from idhub.admin_scope import visible
 from idhub.audit.schemas import AuditEventSchema, AuditQuerySchema, AuditVerifySchema
 from idhub.db import db_session
 from idhub.models import AuditEvent
 from idhub.services import current_hub
-from idhub.web.common import AUDIT_SCOPES, list_many, paginate, scoped, where_equal
+from idhub.web.common import (
+    AUDIT_SCOPES,
+    current_scope,
+    list_many,
+    paginate,
+    scoped,
+    where_equal,
+)
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="The audit trail.")
 
@@ -37,6 +45,7 @@ class AuditEvents(MethodView):
             query = query.where(AuditEvent.at >= filters["since"])
         if "until" in filters:
             query = query.where(AuditEvent.at < filters["until"])
+        query = visible.audit_events(query, db_session(), current_scope())
         return paginate(query, pagination_parameters)
 
 
@@ -46,4 +55,5 @@ class AuditVerify(MethodView):
     @blp.response(200, AuditVerifySchema)
     def get(self):
         """Walk the whole hash chain and report the first broken link, if any."""
+        current_scope().require_everywhere("verify the whole audit chain")
         return current_hub().audit.verify_session(db_session())

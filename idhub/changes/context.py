@@ -13,13 +13,14 @@ from typing import Any
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
+from idhub.admin_scope.scope import EVERYWHERE, Scope
 from idhub.changes.chain import Actor, AuditLog, diff
 from idhub.changes.outbox import CutCheck, converge_later
 from provisioning.naming import DEFAULT_PATTERN, nfc
 
 _AS_IS = frozenset({str, int, bool, type(None)})  # already plain JSON values
 # Bookkeeping columns that say nothing about the HR fact itself.
-_NOT_AUDITED = {"created_at", "updated_at", "version", "search_name"}
+_NOT_AUDITED = {"created_at", "updated_at", "version", "search_name", "owner_unit_id"}
 
 
 @dataclass
@@ -29,6 +30,8 @@ class HrContext:
     actor: Actor
     reason: str | None = None
     naming_pattern: str = DEFAULT_PATTERN
+    # The units the actor administers (delegated administration); the CLI: everywhere.
+    scope: Scope = EVERYWHERE
 
     def converge(
         self,

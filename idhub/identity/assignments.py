@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from idhub.admin_scope import visible
+from idhub.admin_scope.scope import outside
 from idhub.changes.context import HrContext, apply_changes, snapshot
 from idhub.errors import Conflict, Invalid, NotFound
 from idhub.identity.access import without_access
@@ -91,8 +93,30 @@ def _validate(session: Session, values: dict[str, Any], except_id: uuid.UUID | N
     )
 
 
+def holds_post(session: Session, person_id: uuid.UUID) -> bool:
+    """Whether the person holds a post today or later."""
+    today = dt.date.today()
+    query = select(Assignment.id).where(
+        Assignment.person_id == person_id,
+        or_(Assignment.end_date.is_(None), Assignment.end_date >= today),
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
+def _in_scope(ctx: HrContext, unit_id: uuid.UUID) -> None:
+    ctx.scope.require(unit_id, "the unit of the post / đơn vị của chức vụ")
+
+
 def create_assignment(ctx: HrContext, data: dict[str, Any]) -> Assignment:
     get_person(ctx.session, data["person_id"], for_update=True)
+    if not ctx.scope.everywhere:
+        _in_scope(ctx, data["unit_id"])
+        # Someone else's staff stays theirs: only a person in scope, or one holding no
+        # post today (a newcomer, a transfer whose old post has ended), is posted here.
+        if not visible.has_person(ctx.session, ctx.scope, data["person_id"]) and holds_post(
+            ctx.session, data["person_id"]
+        ):
+            raise outside("the person holds a post elsewhere / người đang giữ chức vụ nơi khác")
     _validate(ctx.session, data, None)
     assignment = Assignment(id=time_ordered_uuid(), **data)
     ctx.session.add(assignment)
@@ -105,6 +129,7 @@ def update_assignment(
     ctx: HrContext, assignment: Assignment, changes: dict[str, Any]
 ) -> Assignment:
     get_person(ctx.session, assignment.person_id, for_update=True)
+    _in_scope(ctx, assignment.unit_id)
     before = snapshot(assignment)
     merged = {
         "person_id": assignment.person_id,
@@ -135,6 +160,7 @@ def end_assignment(
     decision_ref: str | None,
     reason: str | None,
 ) -> Assignment:
+    _in_scope(ctx, assignment.unit_id)
     if assignment.end_date is not None:
         raise Conflict(
             f"The assignment already ended on {assignment.end_date.isoformat()}.",

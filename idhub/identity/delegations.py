@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from idhub.admin_scope import visible
 from idhub.changes.context import HrContext, snapshot
 from idhub.changes.outbox import enqueue
 from idhub.errors import Invalid, NotFound
@@ -41,6 +42,8 @@ def create_delegation(ctx: HrContext, owner_id: uuid.UUID, data: dict[str, Any])
     owner = get_person(ctx.session, owner_id)
     problems: dict[str, list[str]] = {}
     deputy = ctx.session.get(Person, data["deputy_id"])
+    if deputy is not None and not visible.has_person(ctx.session, ctx.scope, deputy.id):
+        deputy = None  # outside one's scope: as if it did not exist
     if deputy is None:
         problems["deputy_id"] = [f"No person with id {data['deputy_id']}."]
     elif deputy.id == owner.id:

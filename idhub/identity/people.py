@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from idhub.admin_scope import visible
 from idhub.changes.context import HrContext, apply_changes, nfc_fields, snapshot
 from idhub.errors import Conflict, NotFound
 from idhub.identity import cccd
@@ -68,6 +69,7 @@ def create_person(ctx: HrContext, data: dict[str, Any]) -> Person:
     cccd.check(data["national_id"], data.get("date_of_birth"))
     _check_unique(ctx.session, data, None)
     person = Person(id=time_ordered_uuid(), **data, search_name=search_key(full_name(data)))
+    person.owner_unit_id = ctx.scope.home  # seen by its unit's officers until posted
     issue_username(ctx.session, person, ctx.naming_pattern)  # before add: one INSERT, no UPDATE
     ctx.session.add(person)
     ctx.record_create(person, "person.create")
@@ -77,6 +79,8 @@ def create_person(ctx: HrContext, data: dict[str, Any]) -> Person:
 
 def update_person(ctx: HrContext, person: Person, changes: dict[str, Any]) -> Person:
     changes = nfc_fields(changes, NAME_FIELDS)
+    if not visible.has_person(ctx.session, ctx.scope, person.id):
+        raise NotFound(f"No person with id {person.id}.", code="person_not_found")
     before = snapshot(person)
     if "national_id" in changes or "date_of_birth" in changes:
         # Only when they change: a stored record that fails stays editable otherwise

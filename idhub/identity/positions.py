@@ -34,6 +34,7 @@ def _check_code_free(session: Session, code: str, except_id: uuid.UUID | None) -
 
 def create_position(ctx: HrContext, data: dict[str, Any]) -> Position:
     data = nfc_fields(data, ("name",))
+    ctx.scope.require_everywhere("the position catalogue / danh mục chức vụ")
     _check_code_free(ctx.session, data["code"], None)
     position = Position(id=uuid.uuid4(), **{"leadership_level": 0, **data})
     ctx.session.add(position)
@@ -43,6 +44,7 @@ def create_position(ctx: HrContext, data: dict[str, Any]) -> Position:
 
 def update_position(ctx: HrContext, position: Position, changes: dict[str, Any]) -> Position:
     changes = nfc_fields(changes, ("name",))
+    ctx.scope.require_everywhere("the position catalogue / danh mục chức vụ")
     before = snapshot(position)
     if "code" in changes:
         _check_code_free(ctx.session, changes["code"], position.id)

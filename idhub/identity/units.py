@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import CTE, Select, literal, select
 from sqlalchemy.orm import Session
 
+from idhub.admin_scope.scope import outside
 from idhub.changes.context import HrContext, apply_changes, nfc_fields, snapshot
 from idhub.errors import Conflict, Invalid, NotFound
 from idhub.models import OrgUnit, UnitStatus
@@ -20,6 +21,16 @@ def get_unit(session: Session, unit_id: uuid.UUID) -> OrgUnit:
     unit = session.get(OrgUnit, unit_id)
     if unit is None:
         raise NotFound(f"No org unit with id {unit_id}.", code="org_unit_not_found")
+    return unit
+
+
+def unit_by_code(session: Session, code: str) -> OrgUnit:
+    """The active unit with this code (codes of retired units may be reused)."""
+    unit = session.scalar(
+        select(OrgUnit).where(OrgUnit.code == code, OrgUnit.status == UnitStatus.ACTIVE)
+    )
+    if unit is None:
+        raise NotFound(f"No active unit with code {code!r}.", code="unit_not_found")
     return unit
 
 
@@ -66,6 +77,8 @@ def create_unit(ctx: HrContext, data: dict[str, Any]) -> OrgUnit:
     data = nfc_fields(data, _NAME_FIELDS)
     _check_dates(data)
     _check_code_free(ctx.session, data["code"])
+    if not ctx.scope.everywhere:
+        ctx.scope.require(data.get("parent_id"), "the parent unit / đơn vị cấp trên")
     if data.get("parent_id"):
         _check_parent(ctx.session, data["parent_id"], None)
     unit = OrgUnit(id=uuid.uuid4(), status=UnitStatus.ACTIVE, **data)
@@ -81,6 +94,12 @@ def update_unit(ctx: HrContext, unit: OrgUnit, changes: dict[str, Any]) -> OrgUn
     _check_dates({**before_dates(unit), **changes})
     if "code" in changes and changes["code"] != unit.code and unit.status == UnitStatus.ACTIVE:
         _check_code_free(ctx.session, changes["code"], unit.id)
+    ctx.scope.require(unit.id, "the unit / đơn vị")
+    if "parent_id" in changes and changes["parent_id"] != unit.parent_id:
+        # A move out of one's subtree (or of its root) is refused.
+        ctx.scope.require(changes["parent_id"], "the new parent unit / đơn vị cấp trên mới")
+        if unit.id in ctx.scope.roots:
+            raise outside("the root of your subtree / gốc phạm vi của bạn")
     if changes.get("parent_id") and changes["parent_id"] != unit.parent_id:
         _check_parent(ctx.session, changes["parent_id"], unit.id)
     apply_changes(unit, changes)

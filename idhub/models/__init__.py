@@ -1,5 +1,6 @@
 """All tables of the hub; importing this module registers them on Base.metadata."""
 
+from idhub.models.admin import AdminGrant
 from idhub.models.app_passwords import AppPassword
 from idhub.models.audit import AuditEvent
 from idhub.models.backchannel import BackchannelNotice
@@ -49,6 +50,7 @@ __all__ = [
     "EventDeadLetter",
     "EventState",
     "EventSubscription",
+    "AdminGrant",
     "AppPassword",
     "BackchannelNotice",
     "ActionToken",

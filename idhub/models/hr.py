@@ -140,6 +140,9 @@ class Person(Base):
     status: Mapped[PersonStatus] = mapped_column(
         _enum(PersonStatus, "person_status"), default=PersonStatus.ACTIVE
     )
+    # Whose administrators see the record while the person holds no post: the unit of
+    # the subtree-limited officer who recorded them (NULL: recorded province-wide).
+    owner_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("org_unit.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)

@@ -36,6 +36,10 @@ class OAuthClient(Base):
     refresh_without_offline: Mapped[bool] = mapped_column(Boolean, default=False)
     # A refresh-token family's absolute lifetime; NULL: [sso] refresh_token_ttl_s.
     refresh_token_ttl_s: Mapped[int | None] = mapped_column(Integer)
+    # An API client limited to a unit's subtree (a commune's own HR system); NULL: all.
+    subtree_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("org_unit.id"))
+    # The app owner who registered it (an app owner manages only their own clients).
+    owner_person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("person.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Sealed (self-contained) access tokens issued up to this moment are refused: set

@@ -48,6 +48,8 @@ class ChangeSet(Base):
         default=ChangeSetState.DRAFT,
     )
     applied_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # A subtree administrator's draft: the root of their subtree (NULL: the province's).
+    owner_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("org_unit.id"), index=True)
     # Counts written at apply (units created / retired / moved, people moved, posts).
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -62,9 +63,12 @@ def create_client(
     first_party: bool = False,
     refresh_without_offline: bool = False,
     refresh_token_ttl_s: int | None = None,
+    subtree_unit_id: uuid.UUID | None = None,
+    owner_person_id: uuid.UUID | None = None,
 ) -> NewClient:
     """Register a client: by default a confidential API client (client credentials);
-    with sign-on grants, an app that signs people in (authorization code, refresh)."""
+    with sign-on grants, an app that signs people in (authorization code, refresh).
+    `subtree_unit_id` limits an API client to that unit and the units below it."""
     grant_types = list(grant_types or [CLIENT_CREDENTIALS])
     if client_type not in CLIENT_TYPES:
         raise Invalid(
@@ -125,6 +129,8 @@ def create_client(
         first_party=first_party,
         refresh_without_offline=refresh_without_offline,
         refresh_token_ttl_s=refresh_token_ttl_s,
+        subtree_unit_id=subtree_unit_id,
+        owner_person_id=owner_person_id,
     )
     session.add(client)
     session.flush()
@@ -145,6 +151,7 @@ def create_client(
             "first_party": first_party,
             "refresh_without_offline": refresh_without_offline,
             "refresh_token_ttl_s": refresh_token_ttl_s,
+            "subtree_unit_id": str(subtree_unit_id) if subtree_unit_id else None,
         },
     )
     return NewClient(client_id, client_secret)

@@ -8,6 +8,7 @@ import json
 import click
 
 from idhub.errors import DomainError
+from idhub.identity.units import unit_by_code
 from idhub.runtime import Runtime, fail, pass_runtime
 
 
@@ -54,6 +55,13 @@ def client() -> None:
     default=None,
     help="Seconds a refresh-token family lives (default: sso.refresh_token_ttl_s).",
 )
+@click.option(
+    "--subtree",
+    "subtree",
+    default=None,
+    metavar="UNITCODE",
+    help="Limit an API client to this unit and the units below it (a commune's HR system).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print id and secret as JSON.")
 @pass_runtime
 def client_create(
@@ -69,6 +77,7 @@ def client_create(
     first_party: bool,
     refresh_without_offline: bool,
     refresh_token_ttl_s: int | None,
+    subtree: str | None,
     as_json: bool,
 ) -> None:
     """Register a client: an API client (client credentials) or a sign-on app.
@@ -88,6 +97,7 @@ def client_create(
     allowed = supported_scopes(rt.settings)
     try:
         with rt.db.transaction() as session:
+            root = unit_by_code(session, subtree).id if subtree else None
             new = create_client(
                 session,
                 rt.keyring,
@@ -105,6 +115,7 @@ def client_create(
                 first_party=first_party,
                 refresh_without_offline=refresh_without_offline,
                 refresh_token_ttl_s=refresh_token_ttl_s,
+                subtree_unit_id=root,
             )
     except DomainError as exc:
         fail(exc)

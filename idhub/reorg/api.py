@@ -13,6 +13,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import Select, select
 
+from idhub.admin_scope import visible
 from idhub.db import db_session
 from idhub.identity.units import get_unit
 from idhub.models import ChangeSet, ChangeSetState
@@ -24,6 +25,7 @@ from idhub.web.common import (
     WRITE_SCOPES,
     Docs,
     Resource,
+    current_scope,
     hr_context,
     read_one,
     require_if_match,
@@ -113,6 +115,7 @@ class PersonHistorySchema(Schema):
 
 def _listed(filters: dict) -> Select:
     query = select(ChangeSet).order_by(ChangeSet.effective_date.desc(), ChangeSet.id)
+    query = visible.change_sets(query, db_session(), current_scope())
     return where_equal(query, ChangeSet, filters, ("state",))
 
 
@@ -249,5 +252,11 @@ class OrgUnitLineageView(MethodView):
 class PersonHistory(MethodView):
     @read_one(blp, PersonHistorySchema, "person")
     def get(self, person_id: uuid.UUID):
-        """A person's posts over time and the reorganisations they went through."""
-        return lineage.of_person(db_session(), person_id)
+        """A person's posts over time and the reorganisations they went through (a subtree
+        administrator sees the posts in their subtree)."""
+        history = lineage.of_person(db_session(), person_id)
+        scope = current_scope()
+        if not scope.everywhere:
+            posts = history["posts"]
+            history["posts"] = [p for p in posts if scope.covers(uuid.UUID(p["unit_id"]))]
+        return history

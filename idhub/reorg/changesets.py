@@ -55,12 +55,31 @@ def get_change_set(session: Session, change_set_id: uuid.UUID) -> ChangeSet:
     return change_set
 
 
+def _within_scope(ctx: HrContext, change_set: ChangeSet) -> None:
+    """A subtree administrator's draft reaches only their subtree: every existing unit it
+    retires, moves, renames, sends people to or puts new units under."""
+    if ctx.scope.everywhere:
+        return
+    effect = check(ctx.session, change_set)
+    reached = {
+        *effect.units,
+        *(parent for parent in effect.parents.values() if parent),
+        *(parent for _, parent in effect.new_units.values() if parent),
+        *(move.to_unit for move in effect.post_moves if move.to_unit),
+        *(successor for _, successor, _, _ in effect.lineage),
+    } - set(effect.new_units)
+    for unit in sorted(reached):
+        ctx.scope.require(uuid.UUID(unit), "a unit the change set reaches / đơn vị bị tác động")
+
+
 def create_change_set(ctx: HrContext, data: dict[str, Any]) -> ChangeSet:
     change_set = ChangeSet(
         id=uuid.uuid4(),
         state=ChangeSetState.DRAFT,
+        owner_unit_id=ctx.scope.home,
         **{**data, "operations": stored(data["operations"])},
     )
+    _within_scope(ctx, change_set)
     ctx.session.add(change_set)
     ctx.record_create(change_set, "changeset.create")
     return change_set
@@ -78,6 +97,7 @@ def update_change_set(ctx: HrContext, change_set: ChangeSet, changes: dict[str, 
     for key, value in changes.items():
         setattr(change_set, key, value)
     change_set.state = ChangeSetState.DRAFT  # edited: schedule it again after a new check
+    _within_scope(ctx, change_set)
     ctx.record_change(change_set, before, "changeset.update")
     return change_set
 
@@ -186,6 +206,7 @@ def problem_json(problem: reorg.Problem) -> dict[str, Any]:
 # -- applying --------------------------------------------------------------------------------
 def schedule(ctx: HrContext, change_set: ChangeSet) -> ChangeSet:
     """Apply on the effective date (the daily sweep does it); checked now as well."""
+    ctx.scope.require_everywhere("reorganisations / sắp xếp tổ chức")
     _must_be_open(change_set)
     effect = check(ctx.session, change_set)
     if not effect.ok:
@@ -197,6 +218,7 @@ def schedule(ctx: HrContext, change_set: ChangeSet) -> ChangeSet:
 
 
 def cancel(ctx: HrContext, change_set: ChangeSet) -> ChangeSet:
+    ctx.scope.require(change_set.owner_unit_id, "the change set / phương án")
     _must_be_open(change_set)
     before = snapshot(change_set)
     change_set.state = ChangeSetState.CANCELLED
@@ -213,6 +235,7 @@ def _must_be_open(change_set: ChangeSet) -> None:
 
 def apply(ctx: HrContext, change_set: ChangeSet, today: dt.date | None = None) -> dict[str, int]:
     """Apply now, in the caller's transaction; returns the counts kept as its summary."""
+    ctx.scope.require_everywhere("apply a reorganisation / áp dụng sắp xếp tổ chức")
     _must_be_open(change_set)
     today = today or dt.date.today()
     if change_set.effective_date > today:

@@ -2,9 +2,11 @@
 
 Tokens issued to people (through sign-on apps) are checked against the person: an app
 given an API scope would otherwise hand it to everyone who signs in. A person's token
-carries an administrative scope only while the person holds its hub role, an application
-role from the rules (`ADMIN_SCOPE_ROLES`, e.g. "idhub:hr-writer" for hr:write); without
-a source of roles (the sign-on wing registers one) it carries none.
+carries an administrative scope only while the person holds it: province-wide through
+a hub role, an application role from the rules (`ADMIN_SCOPE_ROLES`, e.g.
+"idhub:hr-writer" for hr:write; without a source of roles — the sign-on wing registers
+one — none), or over a unit subtree through an administrative grant (by hand or by a
+post, idhub/admin_scope/grants.py), which then limits what it reaches.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from flask import current_app, g, jsonify
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
+from idhub.admin_scope.grants import Held, held_by_person, scopes_of
 from idhub.db import get_db
-from idhub.models import OAuthToken, utcnow
+from idhub.models import OAuthClient, OAuthToken, utcnow
 from idhub.services import current_hub
 
 _MESSAGES = {
@@ -60,24 +63,48 @@ def register_person_roles(app: Any, source: PersonRoles) -> None:
     app.extensions[_ROLES_KEY] = source
 
 
-def person_scope(person_id: uuid.UUID, scope: str) -> str:
-    """The token's scopes less the administrative ones the person does not hold now."""
-    scopes = scope.split()
-    if not any(s in ADMIN_SCOPE_ROLES for s in scopes):
-        return scope
+def province_scopes(person_id: uuid.UUID) -> set[str]:
+    """The administrative scopes a person holds province-wide, by the rules' app roles."""
     source: PersonRoles | None = current_app.extensions.get(_ROLES_KEY)
     roles = source(person_id) if source is not None else set()
-    return " ".join(
-        s for s in scopes if s not in ADMIN_SCOPE_ROLES or ADMIN_SCOPE_ROLES[s] in roles
-    )
+    return {s for s, role in ADMIN_SCOPE_ROLES.items() if role in roles}
+
+
+def held_roles(person_id: uuid.UUID) -> list[Held]:
+    """A person's administrative roles over subtrees today (by hand and by rule)."""
+    with get_db().session(write=False) as session:
+        return held_by_person(session, person_id, current_hub().rules)
+
+
+def person_scope(scope: str, allowed: set[str]) -> str:
+    """The token's scopes less the administrative ones the person does not hold now,
+    province-wide (app roles) or over some subtree (grants): `allowed`."""
+    return " ".join(s for s in scope.split() if s not in ADMIN_SCOPE_ROLES or s in allowed)
 
 
 class Token(TokenMixin):
-    def __init__(self, row: OAuthToken) -> None:
+    def __init__(self, row: OAuthToken, subtree_unit_id: uuid.UUID | None = None) -> None:
         self.row = row
+        # The client's subtree limit (delegated administration), read with the token.
+        self.subtree_unit_id = subtree_unit_id
         self.client_id = row.client_id
         self.person_id: uuid.UUID | None = row.person_id
         self._api_scope: str | None = None
+        self._province: set[str] | None = None
+        self._held: list[Held] | None = None
+
+    def province_scopes(self) -> set[str]:
+        """A person's token: the scopes held province-wide (app roles); a client's: all."""
+        if self._province is None:
+            pid = self.person_id
+            self._province = province_scopes(pid) if pid else set(self.row.scope.split())
+        return self._province
+
+    def held(self) -> list[Held]:
+        """A person's token: their roles over subtrees today; a client's: none."""
+        if self._held is None:
+            self._held = held_roles(self.person_id) if self.person_id else []
+        return self._held
 
     def check_client(self, client: Any) -> bool:
         return client.get_client_id() == self.row.client_id
@@ -86,7 +113,11 @@ class Token(TokenMixin):
         """What the token may do at the API: for a person's, only the roles they hold."""
         if self._api_scope is None:
             row = self.row
-            self._api_scope = person_scope(row.person_id, row.scope) if row.person_id else row.scope
+            if row.person_id and any(s in ADMIN_SCOPE_ROLES for s in row.scope.split()):
+                allowed = self.province_scopes() | scopes_of(self.held())
+                self._api_scope = person_scope(row.scope, allowed)
+            else:
+                self._api_scope = row.scope
         return self._api_scope
 
     def get_expires_in(self) -> int:
@@ -108,8 +139,12 @@ class HashedBearerTokenValidator(BearerTokenValidator):
         digest = current_hub().keyring.token_hash(token_string)
         # Its own short read: the request's (write) transaction starts only if the view needs it.
         with get_db().session(write=False) as session:
-            row = session.scalar(select(OAuthToken).where(OAuthToken.access_token_hash == digest))
-        return Token(row) if row else None
+            found = session.execute(
+                select(OAuthToken, OAuthClient.subtree_unit_id)
+                .join(OAuthClient, OAuthClient.client_id == OAuthToken.client_id)
+                .where(OAuthToken.access_token_hash == digest)
+            ).first()
+        return Token(found[0], found[1]) if found else None
 
 
 class ApiResourceProtector(ResourceProtector):
@@ -138,6 +173,11 @@ require_oauth.register_token_validator(HashedBearerTokenValidator(realm="idhub")
 def current_client_id() -> str | None:
     token = current_token._get_current_object() if current_token else None
     return token.client_id if token is not None else None
+
+
+def current_token_object() -> Token | None:
+    token = current_token._get_current_object() if current_token else None
+    return token if isinstance(token, Token) else None
 
 
 def current_person_id() -> uuid.UUID | None:

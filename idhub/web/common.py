@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from flask import Response, current_app, g, request
+from flask import Response, current_app, g, has_request_context, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from sqlalchemy import Select, func, select
@@ -18,13 +18,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from idhub.admin_scope import grants, visible
+from idhub.admin_scope.scope import EVERYWHERE, Scope, scope_of
 from idhub.changes.chain import Actor
 from idhub.changes.context import HrContext
-from idhub.db import db_session
+from idhub.db import db_session, get_db
 from idhub.errors import Conflict, Invalid, PreconditionFailed, PreconditionRequired
 from idhub.models import IdempotencyRecord
 from idhub.services import current_hub
-from idhub.web.bearer import current_client_id, current_person_id, require_oauth
+from idhub.web.bearer import (
+    current_client_id,
+    current_person_id,
+    current_token_object,
+    require_oauth,
+)
 from idhub.web.limits import MAX_ID
 from idhub.web.schemas import CONTROL_CHARS, ErrorSchema
 from provisioning.naming import nfc, search_key
@@ -38,11 +45,49 @@ RESET_SCOPES = ["access:reset"]
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
+def request_scope(scopes: list[str], ids: dict[str, Any] | None = None) -> Scope:
+    """The units the request's token reaches with any of `scopes` (delegated
+    administration): a person's roles over subtrees, an API client's subtree, or all.
+    Objects named by `ids` (path variables) outside it raise 404 as if absent."""
+    token = current_token_object()
+    if token is None or (token.person_id is None and token.subtree_unit_id is None):
+        return EVERYWHERE
+    # Its own short read, like the token's: a view that runs its own transactions (a
+    # reconcile, a preview) must not find the request's write lock already taken.
+    with get_db().session(write=False) as session:
+        if token.person_id is None:
+            scope = scope_of(session, [token.subtree_unit_id])
+        else:
+            granted = set(token.get_scope().split()) & set(scopes)
+            province = token.province_scopes() & granted
+            scope = grants.person_scope(session, token.held(), province, granted)
+        if not scope.everywhere:
+            for name, value in (ids or {}).items():
+                guard = visible.GUARDS.get(name)
+                if guard is not None:
+                    guard(session, scope, value)
+        return scope
+
+
+def current_scope() -> Scope:
+    """The scope `scoped` worked out for this request (everywhere outside a request)."""
+    return g.get("admin_scope", EVERYWHERE) if has_request_context() else EVERYWHERE
+
+
 def scoped(blp: Blueprint, scopes: list[str]) -> Callable:
-    """Require a bearer token with any one of `scopes`, and say so in the OpenAPI document."""
+    """Require a bearer token with any one of `scopes`, and say so in the OpenAPI document.
+
+    Then the token's administrative scope is worked out, and an object named in the path
+    (a person, unit, post, seat, job, …) outside it answers 404 as one that does not exist.
+    """
 
     def decorator(view: Callable) -> Callable:
-        protected = require_oauth(scopes)(view)
+        @functools.wraps(view)
+        def within_scope(*args: Any, **kwargs: Any) -> Any:
+            g.admin_scope = request_scope(scopes, kwargs)
+            return view(*args, **kwargs)
+
+        protected = require_oauth(scopes)(within_scope)
         protected = blp.doc(security=[{"oauth2": [s]} for s in scopes])(protected)
         protected = blp.alt_response(401, schema=ErrorSchema, description="No valid token.")(
             protected
@@ -81,6 +126,7 @@ def hr_context(reason: str | None = None) -> HrContext:
         actor=actor(),
         reason=reason or _header_reason(),
         naming_pattern=hub.rules.naming.pattern,
+        scope=current_scope(),
     )
 
 

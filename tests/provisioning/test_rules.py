@@ -191,7 +191,8 @@ ERRORS: list[tuple[Mutation, str]] = [
      "unit_types.comune_committee: unknown unit type (known: province_committee"),
     (setter("unit_types", "department", "roles", value=["ghost"]),
      "unit_types.department.roles[0]: unknown role 'ghost'"),
-    (setter("unit_group", value=True), "unit_group: unknown key (expected one of: default_roles"),
+    (setter("unit_group", value=True),
+     "unit_group: unknown key (expected one of: admin_posts, default_roles"),
     (setter("unit_groups", value="yes"), "unit_groups: must be true or false, not a string"),
 ]  # fmt: skip
 

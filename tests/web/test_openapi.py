@@ -235,6 +235,11 @@ def test_every_answer_matches_the_document(spec, admin, app, client):
         {"name": "HRM tỉnh", "kind": "hr", "public_jwk": partner_key},
     )
     api.seen |= exchange.seen
+    grant = api.post(
+        "/api/v1/admin-grants",
+        {"person_id": deputy["id"], "role": "hr_officer", "unit_id": org["dept"]["id"]},
+    ).json
+    api.post(f"/api/v1/admin-grants/{grant['id']}/revoke", {"reason": "hết nhiệm vụ"})
     api.post("/api/v1/reconcile")
     api.post("/api/v1/guard/release", {"reason": "kiểm tra"})
     jobs = api.get("/api/v1/jobs").json
@@ -251,6 +256,7 @@ def test_every_answer_matches_the_document(spec, admin, app, client):
         "assignment_id": kept["id"],
         "change_set_id": change_set["id"],
         "export_id": export["id"],
+        "grant_id": grant["id"],
     }
     for path, method, _op in operations(spec):
         if method != "get" or "{seat_id}" in path:

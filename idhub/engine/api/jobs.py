@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
+from idhub.admin_scope import visible
 from idhub.changes.guard import Guard, release
 from idhub.db import db_session
 from idhub.engine.preview import preview_person
@@ -17,7 +18,16 @@ from idhub.errors import Conflict, NotFound
 from idhub.identity.people import get_person
 from idhub.models import AccountLink, JobState, ProvisioningJob, utcnow
 from idhub.services import Directory, ProvisioningSettings, current_hub
-from idhub.web.common import actor, list_many, paginate, read_one, scoped, where_equal, writes
+from idhub.web.common import (
+    actor,
+    current_scope,
+    list_many,
+    paginate,
+    read_one,
+    scoped,
+    where_equal,
+    writes,
+)
 from idhub.web.schemas import ErrorSchema, Text
 
 blp = Blueprint(
@@ -186,6 +196,7 @@ class Jobs(MethodView):
         """The provisioning queue (pending, running, failed, held jobs)."""
         query = select(ProvisioningJob).order_by(ProvisioningJob.id)
         query = where_equal(query, ProvisioningJob, filters, ("state", "subject_id"))
+        query = visible.jobs(query, db_session(), current_scope())
         return paginate(query, pagination_parameters)
 
 
@@ -227,6 +238,7 @@ class Reconcile(MethodView):
     @blp.response(200, ReconcileReportSchema)
     def post(self, options):
         """Scan the directory, report drift and orphans; `repair=true` queues converges."""
+        current_scope().require_everywhere("reconcile the directory / đối soát thư mục")
         hub = current_hub()
         connector = _connector()
         try:
@@ -259,6 +271,7 @@ class GuardRelease(MethodView):
     @blp.response(200, GuardReleasedSchema)
     def post(self, data):
         """Confirm mass changes held by the guard; it stays open for one window."""
+        current_scope().require_everywhere("release the mass-change guard")
         hub = current_hub()
         count = release(
             hub.db,

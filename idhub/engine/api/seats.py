@@ -9,11 +9,12 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
+from idhub.admin_scope import visible
 from idhub.db import db_session
 from idhub.errors import NotFound
 from idhub.identity.snapshots import UnitDirectory
 from idhub.models import Seat
-from idhub.web.common import list_many, paginate, read_one
+from idhub.web.common import current_scope, list_many, paginate, read_one
 
 blp = Blueprint(
     "seats",
@@ -67,6 +68,7 @@ class Seats(MethodView):
     def get(self, args, pagination_parameters):
         """Every seat mailbox (they appear when a post listed in [seats] is first held)."""
         query = select(Seat).order_by(Seat.uid)
+        query = visible.units(query, db_session(), current_scope(), Seat.unit_id)
         if args.get("unit_id"):
             query = query.where(Seat.unit_id == args["unit_id"])
         return _shown(paginate(query, pagination_parameters))

@@ -9,6 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import Select, or_, select
 
+from idhub.admin_scope import visible
 from idhub.changes.context import HrContext
 from idhub.db import db_session
 from idhub.identity import assignments
@@ -23,6 +24,7 @@ from idhub.web.common import (
     Docs,
     Resource,
     create_one,
+    current_scope,
     hr_context,
     where_equal,
     with_etag,
@@ -39,6 +41,7 @@ blp = Blueprint(
 
 def _listed(filters: dict) -> Select:
     query = select(Assignment).order_by(Assignment.start_date.desc(), Assignment.id)
+    query = visible.units(query, db_session(), current_scope(), Assignment.unit_id)
     query = where_equal(query, Assignment, filters, ("person_id", "unit_id", "position_id", "kind"))
     if "active_on" in filters:
         day = filters["active_on"]

@@ -13,9 +13,11 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from idhub.admin_scope import visible
+from idhub.admin_scope.scope import outside
 from idhub.changes.context import HrContext
 from idhub.changes.guard import Guard
 from idhub.db import db_session
@@ -29,7 +31,7 @@ from idhub.identity.schemas import (
     PersonPatchSchema,
     PersonSchema,
 )
-from idhub.models import Assignment
+from idhub.models import Assignment, Person
 from idhub.services import ProvisioningSettings, current_hub
 from idhub.web.common import create_one, hr_context
 from idhub.web.schemas import Text
@@ -169,6 +171,7 @@ class Batches(MethodView):
                 code="mass_change_guard",
             )
         ctx = hr_context(reason=batch.get("reason"))
+        _within_scope(ctx, items)
         refs: dict[str, uuid.UUID] = {}
         results = []
         touched: set[uuid.UUID] = set()
@@ -182,7 +185,38 @@ class Batches(MethodView):
                 {"index": index, "op": item["op"], "id": str(object_id)}
                 for (index, item), object_id in zip(run, ids, strict=True)
             )
+        if ctx.scope.home is not None and refs:  # seen by the officer's unit until posted
+            session.execute(
+                update(Person)
+                .where(Person.id.in_(list(refs.values())))
+                .values(owner_unit_id=ctx.scope.home)
+            )
         return {"items": results, "jobs": len(touched)}
+
+
+def _within_scope(ctx: HrContext, items: list[dict]) -> None:
+    """A subtree-limited actor's batch touches only its subtree: checked before any write."""
+    scope, session = ctx.scope, ctx.session
+    if scope.everywhere:
+        return
+    for index, item in enumerate(items):
+        op, data = item["op"], item["loaded"]
+        try:
+            if op == "create_assignment":
+                scope.require(data["unit_id"], "the unit of the post / đơn vị của chức vụ")
+                person = data["person_id"]
+                if not (isinstance(person, str) and person.startswith(_REF)):
+                    person_id = people.get_person(session, uuid.UUID(str(person))).id
+                    if not visible.has_person(session, scope, person_id) and assignments.holds_post(
+                        session, person_id
+                    ):
+                        raise outside("the person holds a post elsewhere")
+            elif op == "update_person":
+                visible.require_person(session, scope, item["id"])
+            elif op in ("update_assignment", "end_assignment"):
+                visible.require_assignment(session, scope, item["id"])
+        except DomainError as exc:
+            raise _failed(exc, index, op) from exc
 
 
 def _runs(items: list[dict]) -> list[list[tuple[int, dict]]]:

@@ -8,11 +8,20 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import Select, select
 
+from idhub.admin_scope import visible
 from idhub.db import db_session
 from idhub.identity import units
 from idhub.identity.schemas import OrgUnitPatchSchema, OrgUnitQuerySchema, OrgUnitSchema
 from idhub.models import OrgUnit
-from idhub.web.common import Docs, Resource, contains, paginate, read_one, where_equal
+from idhub.web.common import (
+    Docs,
+    Resource,
+    contains,
+    current_scope,
+    paginate,
+    read_one,
+    where_equal,
+)
 
 blp = Blueprint(
     "org-units", __name__, url_prefix="/api/v1/org-units", description="Org units (the org tree)."
@@ -22,6 +31,7 @@ PAGE = {"page_size": 50, "max_page_size": 500}
 
 def _listed(filters: dict) -> Select:
     query = select(OrgUnit).order_by(OrgUnit.code, OrgUnit.id)
+    query = visible.units(query, db_session(), current_scope(), OrgUnit.id)
     query = where_equal(query, OrgUnit, filters, ("code", "type", "status", "parent_id"))
     if "q" in filters:
         query = query.where(contains(OrgUnit.search_name, filters["q"]))
@@ -75,4 +85,5 @@ class OrgUnitAncestors(MethodView):
     def get(self, unit_id: uuid.UUID):
         """The chain of parents, from the root down to the unit's parent."""
         units.get_unit(db_session(), unit_id)
-        return units.ancestors(db_session(), unit_id)
+        scope = current_scope()
+        return [unit for unit in units.ancestors(db_session(), unit_id) if scope.covers(unit.id)]

@@ -10,6 +10,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import Select, or_, select
 
+from idhub.admin_scope import visible
 from idhub.db import db_session
 from idhub.identity import people
 from idhub.identity.schemas import (
@@ -19,7 +20,7 @@ from idhub.identity.schemas import (
     PersonSchema,
 )
 from idhub.models import Assignment, Person
-from idhub.web.common import Docs, Resource, contains, read_one, where_equal
+from idhub.web.common import Docs, Resource, contains, current_scope, read_one, where_equal
 
 blp = Blueprint("people", __name__, url_prefix="/api/v1/people", description="People (staff).")
 
@@ -34,6 +35,7 @@ def current_in_unit(unit_id: uuid.UUID, on: dt.date) -> Select:
 
 def _listed(filters: dict) -> Select:
     query = select(Person).order_by(Person.search_name, Person.id)
+    query = visible.people(query, db_session(), current_scope())
     query = where_equal(query, Person, filters, ("status", "national_id", "civil_servant_code"))
     if "q" in filters:
         query = query.where(contains(Person.search_name, filters["q"]))
@@ -72,4 +74,5 @@ class PersonAssignments(MethodView):
             .where(Assignment.person_id == person_id)
             .order_by(Assignment.start_date.desc(), Assignment.id)
         )
+        query = visible.units(query, db_session(), current_scope(), Assignment.unit_id)
         return list(db_session().scalars(query))
