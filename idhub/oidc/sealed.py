@@ -29,6 +29,7 @@ import hmac
 import json
 import secrets
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,6 +112,8 @@ class SealedRow:
     expires_at: dt.datetime
     jti: str
     revoked_at: dt.datetime | None = None
+    # The client's subtree limit (delegated administration), read with its standing.
+    subtree_unit_id: uuid.UUID | None = None
     person_id: None = None
     session_id: None = None
     family_id: None = None
@@ -148,6 +151,7 @@ _STANDING = PlainRead(
         _CLIENTS.c.scope,
         _CLIENTS.c.disabled_at,
         _CLIENTS.c.tokens_revoked_at,
+        _CLIENTS.c.subtree_unit_id,
         select(_DENIED.c.jti)
         .where(_DENIED.c.jti == bindparam("jti"))
         .scalar_subquery()
@@ -196,6 +200,8 @@ def open_sealed(keyring: Keyring, token_string: str) -> SealedRow | None:
         row.revoked_at = utcnow()
         return row
     held = set(client["scope"].split())
+    subtree = client["subtree_unit_id"]  # the driver's value: hex text on SQLite, a UUID on PG
+    row.subtree_unit_id = uuid.UUID(str(subtree)) if subtree is not None else None
     row.scope = " ".join(s for s in scope.split() if s in held)
     return row
 

@@ -135,7 +135,7 @@ class HashedBearerTokenValidator(BearerTokenValidator):
         for prefix, reader in current_app.extensions.get(_READERS_KEY, {}).items():
             if token_string.startswith(prefix):
                 sealed = reader(token_string)
-                return Token(sealed) if sealed is not None else None
+                return Token(sealed, sealed.subtree_unit_id) if sealed is not None else None
         digest = current_hub().keyring.token_hash(token_string)
         # Its own short read: the request's (write) transaction starts only if the view needs it.
         with get_db().session(write=False) as session:
