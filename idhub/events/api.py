@@ -16,6 +16,9 @@ from idhub.services import current_hub
 from idhub.web.common import actor, list_many, paginate, scoped, where_equal, writes
 from idhub.web.schemas import ErrorSchema
 
+# Province-wide by nature (every person, every app): never for a subtree-limited actor.
+PROVINCE_ONLY = "change events of the apps / sự kiện thay đổi gửi các ứng dụng"
+
 blp = Blueprint(
     "events",
     __name__,
@@ -67,7 +70,13 @@ class SubscriptionSchema(Schema):
 
 @blp.route("/dead-letters")
 class DeadLetters(MethodView):
-    @list_many(blp, DeadLetterQuerySchema, DeadLetterSchema(many=True), scopes=ADMIN)
+    @list_many(
+        blp,
+        DeadLetterQuerySchema,
+        DeadLetterSchema(many=True),
+        scopes=ADMIN,
+        province=PROVINCE_ONLY,
+    )
     def get(self, filters, pagination_parameters):
         """Events an app refused until the last attempt (its pair is held until retried)."""
         query = select(EventDeadLetter).order_by(EventDeadLetter.id)
@@ -77,7 +86,7 @@ class DeadLetters(MethodView):
 
 @blp.route("/dead-letters/<int:letter_id>/retry")
 class DeadLetterRetry(MethodView):
-    @scoped(blp, ADMIN)
+    @scoped(blp, ADMIN, province=PROVINCE_ONLY)
     @writes
     @blp.response(200, RetriedSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such dead letter.")
@@ -89,7 +98,7 @@ class DeadLetterRetry(MethodView):
 
 @blp.route("/subscriptions/<string:client_id>")
 class Subscription(MethodView):
-    @scoped(blp, ADMIN)
+    @scoped(blp, ADMIN, province=PROVINCE_ONLY)
     @writes
     @blp.arguments(SubscriptionInSchema)
     @blp.response(200, SubscriptionSchema)
@@ -111,7 +120,7 @@ class Subscription(MethodView):
         assert row is not None
         return {"client_id": client_id, "url": row.url, "types": row.types, "secret": secret}
 
-    @scoped(blp, ADMIN)
+    @scoped(blp, ADMIN, province=PROVINCE_ONLY)
     @writes
     @blp.response(204)
     @blp.alt_response(404, schema=ErrorSchema, description="The app takes no events.")

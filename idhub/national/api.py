@@ -29,6 +29,9 @@ from idhub.web.settings import ServerSettings
 EXCHANGE_SCOPES = ["national:exchange"]
 PARTNER_SCOPES = ["admin"]
 
+# Province-wide by nature (every person, every app): never for a subtree-limited actor.
+PROVINCE_ONLY = "national exchange / trao đổi với cơ sở dữ liệu quốc gia"
+
 blp = Blueprint(
     "national",
     __name__,
@@ -99,7 +102,13 @@ def jwks() -> Response:
 
 @blp.route("/exports")
 class Exports(MethodView):
-    @list_many(blp, ExportQuerySchema, ExportSchema(many=True), scopes=EXCHANGE_SCOPES)
+    @list_many(
+        blp,
+        ExportQuerySchema,
+        ExportSchema(many=True),
+        scopes=EXCHANGE_SCOPES,
+        province=PROVINCE_ONLY,
+    )
     def get(self, filters, pagination_parameters):
         """List exports, newest first."""
         query = exports.listed()
@@ -107,7 +116,7 @@ class Exports(MethodView):
             query = query.where(NationalExport.format == filters["format"])
         return paginate(query, pagination_parameters)
 
-    @scoped(blp, EXCHANGE_SCOPES)
+    @scoped(blp, EXCHANGE_SCOPES, province=PROVINCE_ONLY)
     @writes
     @blp.arguments(ExportRequestSchema)
     @blp.response(201, ExportSchema)
@@ -127,7 +136,7 @@ class Exports(MethodView):
 
 @blp.route("/exports/<uuid:export_id>")
 class ExportById(MethodView):
-    @scoped(blp, EXCHANGE_SCOPES)
+    @scoped(blp, EXCHANGE_SCOPES, province=PROVINCE_ONLY)
     @writes
     @blp.response(200, description="The signed document (application/jose or XML).")
     @blp.alt_response(404, schema=ErrorSchema, description="No such export.")
@@ -145,7 +154,7 @@ class ExportById(MethodView):
 
 @blp.route("/imports")
 class Imports(MethodView):
-    @scoped(blp, EXCHANGE_SCOPES)
+    @scoped(blp, EXCHANGE_SCOPES, province=PROVINCE_ONLY)
     @writes
     @blp.response(201, ImportSchema)
     @blp.alt_response(409, schema=ErrorSchema, description="Replayed batch.")
@@ -160,7 +169,7 @@ class Imports(MethodView):
 
 @blp.route("/partners")
 class Partners(MethodView):
-    @scoped(blp, PARTNER_SCOPES)
+    @scoped(blp, PARTNER_SCOPES, province=PROVINCE_ONLY)
     @writes
     @blp.arguments(PartnerRequestSchema)
     @blp.response(201, PartnerSchema)

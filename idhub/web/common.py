@@ -74,17 +74,21 @@ def current_scope() -> Scope:
     return g.get("admin_scope", EVERYWHERE) if has_request_context() else EVERYWHERE
 
 
-def scoped(blp: Blueprint, scopes: list[str]) -> Callable:
+def scoped(blp: Blueprint, scopes: list[str], *, province: str | None = None) -> Callable:
     """Require a bearer token with any one of `scopes`, and say so in the OpenAPI document.
 
     Then the token's administrative scope is worked out, and an object named in the path
     (a person, unit, post, seat, job, …) outside it answers 404 as one that does not exist.
+    With `province` (what the operation is, for the message), only a province-wide actor
+    may call it at all: refused before the body is read.
     """
 
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def within_scope(*args: Any, **kwargs: Any) -> Any:
             g.admin_scope = request_scope(scopes, kwargs)
+            if province is not None:
+                g.admin_scope.require_everywhere(province)
             return view(*args, **kwargs)
 
         protected = require_oauth(scopes)(within_scope)
@@ -365,10 +369,11 @@ def list_many(
     scopes: list[str] = READ_SCOPES,
     page_size: int = 50,
     max_page_size: int = 500,
+    province: str | None = None,
 ) -> Callable:
     """GET of a collection: filters from the query string, paged (X-Pagination)."""
     return _stack(
-        scoped(blp, scopes),
+        scoped(blp, scopes, province=province),
         blp.arguments(query, location="query"),
         blp.response(200, response),
         blp.paginate(page_size=page_size, max_page_size=max_page_size),

@@ -89,6 +89,10 @@ def _writes_into_b(p, b_ids: dict[str, str]) -> dict[str, tuple[dict, set[int]]]
     }
 
 
+# Province-wide by nature (every person, every app): refused to a subtree-limited client.
+PROVINCE_WIDE = ("/api/v1/events/", "/api/v1/national/")
+
+
 def test_a_subtree_client_gets_nothing_outside_its_subtree(spec, app, client, admin):
     p = province(admin)
     deputy_b = make_person(admin, family_name="Vàng", middle_name="A", given_name="Dế")
@@ -127,6 +131,20 @@ def test_a_subtree_client_gets_nothing_outside_its_subtree(spec, app, client, ad
     writes = _writes_into_b(p, b_ids)
     checked = set()
     for path, item in spec["paths"].items():
+        if path.startswith(PROVINCE_WIDE):
+            for method in set(item) & {"get", "post", "put", "patch", "delete"}:
+                url = re.sub(
+                    r"\{([^}]+)\}",
+                    lambda m: "1" if m.group(1) == "letter_id" else b_ids["seat_id"],
+                    path,
+                )
+                response = commune.client.open(
+                    url, method=method.upper(), headers=commune._headers(None), json={}
+                )
+                assert response.status_code == 403, (method, path, response.json)
+                assert response.json["code"] in ("province_admin_required", "insufficient_scope")
+                checked.add((method, path))
+            continue
         for method in ("get", "post", "patch"):
             if method not in item:
                 continue
