@@ -26,7 +26,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from idhub.account.pages import SECTIONS, Section, bp, render_section, require_person
+from idhub.account.pages import (
+    SECTIONS,
+    Section,
+    bp,
+    password_proof,
+    render_section,
+    require_person,
+)
 from idhub.changes.mail_credentials import (
     AppPasswordSettings,
     mark_mail_credentials,
@@ -37,9 +44,8 @@ from idhub.changes.mail_credentials import (
 from idhub.db import get_db
 from idhub.models import AppPassword, utcnow
 from idhub.oidc.i18n import t
-from idhub.oidc.login import Outcome, check_password
 from idhub.oidc.pages.account import local_time
-from idhub.oidc.pages.common import actor, check_csrf, error_page, sso_settings
+from idhub.oidc.pages.common import actor, check_csrf, error_page
 from idhub.oidc.storage import writing
 from idhub.services import current_hub
 
@@ -136,16 +142,7 @@ def create_app_password() -> Response:
     if not label or len(label) > LABEL_MAX or any(unicodedata.category(c)[0] == "C" for c in label):
         return _page(person.id, 400, error=t("account.app_passwords.error.label"))
     hub = current_hub()
-    proof = check_password(
-        get_db(),
-        sso_settings(),
-        hub.audit,
-        actor(person.id),
-        person.username or "",
-        request.form.get("password", ""),
-        request.remote_addr,
-    )
-    if proof.outcome is not Outcome.OK or proof.person_id != person.id:
+    if password_proof(who, request.form.get("password", "")) is not None:
         return _page(person.id, 400, error=t("account.app_passwords.error.password"), label=label)
     password = new_app_password()
     with writing() as session:

@@ -17,8 +17,10 @@ from werkzeug.wrappers import Response
 from idhub.db import get_db
 from idhub.identity.snapshots import UnitDirectory, person_snapshots
 from idhub.oidc.i18n import t
+from idhub.oidc.login import Outcome, check_password
 from idhub.oidc.models import SignedIn
-from idhub.oidc.pages.common import render_page, signed_in
+from idhub.oidc.pages.common import actor, render_page, signed_in, sso_settings
+from idhub.services import current_hub
 
 bp = Blueprint("account", __name__, url_prefix="/account", template_folder="../templates")
 
@@ -40,6 +42,26 @@ def require_person() -> SignedIn | Response:
     if who is None:
         return redirect("/sso/login?" + urlencode({"next": request.full_path.rstrip("?")}), 303)
     return who
+
+
+def password_proof(who: SignedIn, password: str) -> str | None:
+    """The person's own password, checked as a sign-in checks it (the address throttle,
+    the lockout and the failure tally count it): None when right, else "throttled" or
+    "wrong" (a wrong password and someone else's are the same answer)."""
+    check = check_password(
+        get_db(),
+        sso_settings(),
+        current_hub().audit,
+        actor(who.person.id),
+        who.person.username or "",
+        password[:1024],
+        request.remote_addr,
+    )
+    if check.outcome is Outcome.THROTTLED:
+        return "throttled"
+    if check.outcome is not Outcome.OK or check.person_id != who.person.id:
+        return "wrong"
+    return None
 
 
 def render_section(template: str, status: int = 200, **context: Any) -> Response:

@@ -19,15 +19,21 @@ from flask import session as flow
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from idhub.account.pages import SECTIONS, Section, bp, render_section, require_person
+from idhub.account.pages import (
+    SECTIONS,
+    Section,
+    bp,
+    password_proof,
+    render_section,
+    require_person,
+)
 from idhub.changes.mail_credentials import mark_mail_credentials
 from idhub.db import get_db
 from idhub.models import Passkey, utcnow
 from idhub.oidc.i18n import t
-from idhub.oidc.login import Outcome, check_password
 from idhub.oidc.models import SignedIn
 from idhub.oidc.pages.account import local_time
-from idhub.oidc.pages.common import actor, check_csrf, error_page, sso_settings
+from idhub.oidc.pages.common import actor, check_csrf, error_page
 from idhub.oidc.pages.passkey import answer, hub_rp, json_csrf
 from idhub.oidc.passkeys import (
     PasskeyError,
@@ -92,17 +98,8 @@ def passkeys_confirm() -> Response:
         return who
     if not check_csrf():
         return error_page("error.csrf")
-    hub = current_hub()
-    check = check_password(
-        get_db(),
-        sso_settings(),
-        hub.audit,
-        actor(who.person.id),
-        who.person.username or "",
-        request.form.get("password", "")[:1024],
-        request.remote_addr,
-    )
-    if check.outcome is not Outcome.OK or check.person_id != who.person.id or who.session is None:
+    refused = password_proof(who, request.form.get("password", ""))
+    if refused is not None or who.session is None:
         return _page(who, 401, error=t("account.passkeys.error.password"))
     flow[FLOW_REAUTH] = {"session": str(who.session.id), "at": time.time()}
     return redirect(PAGE, 303)

@@ -16,13 +16,20 @@ from __future__ import annotations
 from flask import request
 from werkzeug.wrappers import Response
 
-from idhub.account.pages import SECTIONS, Section, bp, render_section, require_person
+from idhub.account.pages import (
+    SECTIONS,
+    Section,
+    bp,
+    password_proof,
+    render_section,
+    require_person,
+)
 from idhub.db import get_db
 from idhub.errors import Invalid
 from idhub.models import Person
 from idhub.oidc.credentials import set_password_only
 from idhub.oidc.i18n import t
-from idhub.oidc.login import Outcome, check_password, credential
+from idhub.oidc.login import credential
 from idhub.oidc.pages.common import actor, check_csrf, end_own_access, error_page, sso_settings
 from idhub.oidc.passwords import check_password_rules
 from idhub.services import current_hub
@@ -71,18 +78,10 @@ def change_password() -> Response:
         check_password_rules(sso, who.person, new)
     except Invalid as exc:
         return _page(400, errors=rule_messages(exc, sso.password_min_length))
-    check = check_password(
-        db,
-        sso,
-        hub.audit,
-        actor(who.person.id),
-        who.person.username or "",
-        current,
-        request.remote_addr,
-    )
-    if check.outcome is Outcome.THROTTLED:
+    refused = password_proof(who, current)
+    if refused == "throttled":
         return _page(429, errors=[t("error.throttled")])
-    if check.outcome is not Outcome.OK or check.person_id != who.person.id:
+    if refused is not None:
         return _page(401, errors=[t("account.error.current_password")])
     with db.transaction() as session:
         person = session.get(Person, who.person.id)

@@ -16,14 +16,24 @@ from typing import Any
 
 from flask import request
 from flask import session as flow
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from idhub.account.pages import SECTIONS, Section, bp, render_section, require_person
+from idhub.account.pages import (
+    SECTIONS,
+    Section,
+    bp,
+    password_proof,
+    render_section,
+    require_person,
+)
+from idhub.changes.chain import Actor
 from idhub.db import get_db
 from idhub.errors import Invalid
+from idhub.models import PersonCredential
 from idhub.oidc import totp
 from idhub.oidc.i18n import t
-from idhub.oidc.login import Outcome, check_password, credential
+from idhub.oidc.login import credential
 from idhub.oidc.models import SignedIn
 from idhub.oidc.pages.account import local_time, recent_failures
 from idhub.oidc.pages.common import actor, check_csrf, error_page, safe_next, sso_settings
@@ -85,21 +95,27 @@ def security() -> Response:
 
 def _prove_password(who: SignedIn) -> Response | None:
     """The password, checked as a sign-in is; a refusal page, or None when right."""
-    hub = current_hub()
-    check = check_password(
-        get_db(),
-        sso_settings(),
-        hub.audit,
-        actor(who.person.id),
-        who.person.username or "",
-        request.form.get("password", "")[:1024],
-        request.remote_addr,
-    )
-    if check.outcome is Outcome.THROTTLED:
+    refused = password_proof(who, request.form.get("password", ""))
+    if refused == "throttled":
         return _page(who, 429, errors=[t("error.throttled")])
-    if check.outcome is not Outcome.OK or check.person_id != who.person.id:
+    if refused is not None:
         return _page(who, 401, errors=[t("account.error.current_password")])
     return None
+
+
+def _prove_factor(session: Session, cred: PersonCredential, me: Actor) -> str | None:
+    """The current TOTP code or a recovery code from the form, counted by the code lock."""
+    hub = current_hub()
+    return prove_factor(
+        session,
+        hub.keyring,
+        sso_settings(),
+        hub.audit,
+        me,
+        cred,
+        request.form.get("code", ""),
+        throttle_key(request.remote_addr),
+    )
 
 
 def _factor_error(outcome: str) -> str:
@@ -120,22 +136,13 @@ def reenrol() -> Response:
     refused = _prove_password(who)
     if refused is not None:
         return refused
-    hub, sso = current_hub(), sso_settings()
+    hub = current_hub()
     me = actor(who.person.id)
     failed = None
     try:
         with get_db().transaction() as session:
             cred = credential(session, who.person.id, lock=True)
-            failed = prove_factor(
-                session,
-                hub.keyring,
-                sso,
-                hub.audit,
-                me,
-                cred,
-                request.form.get("code", ""),
-                throttle_key(request.remote_addr),
-            )
+            failed = _prove_factor(session, cred, me)
             if failed is None:
                 reenrol_totp(
                     session,
@@ -166,21 +173,12 @@ def recovery_codes() -> Response:
     refused = _prove_password(who)
     if refused is not None:
         return refused
-    hub, sso = current_hub(), sso_settings()
+    hub = current_hub()
     me = actor(who.person.id)
     codes: list[str] = []
     with get_db().transaction() as session:
         cred = credential(session, who.person.id, lock=True)
-        failed = prove_factor(
-            session,
-            hub.keyring,
-            sso,
-            hub.audit,
-            me,
-            cred,
-            request.form.get("code", ""),
-            throttle_key(request.remote_addr),
-        )
+        failed = _prove_factor(session, cred, me)
         if failed is None:
             codes = regenerate_recovery_codes(session, hub.keyring, hub.audit, me, who.person.id)
     if failed is not None:
