@@ -96,7 +96,12 @@ def verify(rt: Runtime, file: Path, jwks_file: Path | None) -> None:
 @national.command("jwks")
 @pass_runtime
 def jwks(rt: Runtime) -> None:
-    """Print the JWKS that verifies every export (also at /api/v1/national/jwks.json)."""
+    """Print the JWKS that verifies every export (also public at /national/jwks.json).
+
+    \b
+    Example:
+      idhub national jwks > national-jwks.json
+    """
     with rt.db.transaction() as session:
         keys.signing_key(session, rt.keyring, rt.audit, rt.actor)
         click.echo(json.dumps(keys.jwks(session), indent=2))

@@ -1,7 +1,7 @@
 """Signing and verifying export documents: compact JWS (joserfc) and XAdES (signxml).
 
 The JWS payload is a JWT-shaped JSON object (`iss`, `jti`, `iat`, then the records), so
-any JOSE library verifies it against the keys published at `/api/v1/national/jwks.json`.
+any JOSE library verifies it against the keys published at `/national/jwks.json`.
 The XML form carries the same records as elements, enveloped-signed in XAdES-BES with the
 signing key's self-signed certificate in KeyInfo.
 """
