@@ -21,6 +21,7 @@ share that set in a database or cache instead.
 from __future__ import annotations
 
 import html
+import logging
 import os
 import secrets
 import sys
@@ -175,6 +176,10 @@ def main() -> int:
     )
     parts = urlsplit(url)
     from werkzeug.serving import run_simple
+
+    # One access line per request would bury `make run`'s log under the demo's thousands
+    # of change events; errors still show.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     run_simple(parts.hostname or "127.0.0.1", parts.port or 80, app, threaded=True)
     return 0
