@@ -21,11 +21,13 @@ share that set in a database or cache instead.
 from __future__ import annotations
 
 import html
+import json
 import logging
 import os
 import secrets
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,6 +49,7 @@ def create_rp(
     client_id: str,
     client_secret: str,
     events_secret: str | None = None,
+    journal: Path | None = None,
 ) -> Flask:
     app = Flask(f"rp-{client_id}")
     app.secret_key = secrets.token_urlsafe(32)
@@ -136,6 +139,30 @@ def create_rp(
     seen: set[str] = set()  # event ids already applied (delivery is at least once)
     app.extensions["rp_users"] = users
 
+    def apply(event: dict[str, Any]) -> None:
+        person = event["data"]["person"]
+        if event["type"] == "leaver":
+            users.pop(person["sub"], None)
+        else:
+            users[person["sub"]] = {**person, "seq": event["seq"]}
+        seen.add(event["id"])
+
+    # The table outlives a restart: every applied event is appended to a journal before
+    # the hub is answered (the hub counts an answered event as delivered), and replayed
+    # at start. A line torn by a kill was never answered, so the hub sends it again.
+    log = None
+    if journal is not None:
+        if journal.exists():
+            for line in journal.read_text(encoding="utf-8").splitlines():
+                try:
+                    apply(json.loads(line))
+                except (ValueError, KeyError, TypeError):
+                    continue
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        log = journal.open("a", encoding="utf-8")
+        if log.tell() and not journal.read_bytes().endswith(b"\n"):
+            log.write("\n")  # end a torn line, or the next event would be glued to it
+
     @app.post("/events")
     def events():  # type: ignore[no-untyped-def]
         """The hub's change events (Standard Webhooks): verify, deduplicate, apply."""
@@ -148,12 +175,10 @@ def create_rp(
         with lock:
             if event["id"] in seen:
                 return "", 204
-            person = event["data"]["person"]
-            if event["type"] == "leaver":
-                users.pop(person["sub"], None)
-            else:
-                users[person["sub"]] = {**person, "seq": event["seq"]}
-            seen.add(event["id"])
+            if log is not None:
+                log.write(json.dumps(event, ensure_ascii=False) + "\n")
+                log.flush()
+            apply(event)
         return "", 204
 
     @app.get("/users")
@@ -173,6 +198,7 @@ def main() -> int:
         os.environ["RP_CLIENT_ID"],
         os.environ["RP_CLIENT_SECRET"],
         os.environ.get("RP_EVENTS_SECRET") or None,
+        Path(os.environ["RP_EVENTS_JOURNAL"]) if os.environ.get("RP_EVENTS_JOURNAL") else None,
     )
     parts = urlsplit(url)
     from werkzeug.serving import run_simple

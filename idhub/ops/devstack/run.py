@@ -388,6 +388,10 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
                 "RP_CLIENT_ID": demo_app["client_id"],
                 "RP_CLIENT_SECRET": demo_app["client_secret"],
                 "RP_EVENTS_SECRET": demo_app.get("events_secret", ""),
+                # the app's own user table, kept across restarts of `make run`
+                "RP_EVENTS_JOURNAL": str(
+                    var_dir / "apps" / f"{demo_app['client_id']}.events.jsonl"
+                ),
             }
             app = Child(
                 f"example app {demo_app['name']}", [sys.executable, str(EXAMPLE_APP)], rp_env
