@@ -160,6 +160,7 @@ def create_rp(
                     continue
         journal.parent.mkdir(parents=True, exist_ok=True)
         log = journal.open("a", encoding="utf-8")
+        journal.chmod(0o600)  # people's names and posts: the app's owner only
         if log.tell() and not journal.read_bytes().endswith(b"\n"):
             log.write("\n")  # end a torn line, or the next event would be glued to it
 

@@ -51,6 +51,7 @@ def test_the_user_table_survives_a_restart(tmp_path):
     assert _send(first, "ev3", "leaver", "a", 2).status_code == 204
     assert _send(first, "ev2", "joiner", "b", 1).status_code == 204  # a retry: applied once
     assert len(journal.read_text(encoding="utf-8").splitlines()) == 3
+    assert journal.stat().st_mode & 0o777 == 0o600
 
     with journal.open("a", encoding="utf-8") as torn:  # killed in the middle of a line
         torn.write('{"id": "ev4", "type": "join')
