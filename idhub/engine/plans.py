@@ -3,11 +3,13 @@ for them): what a converge intends for one subject, and what its run came to."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from connectors.base import Account, ConnectorError, Operation, OpKind, Result
+from connectors.base import Account, AccountKey, ConnectorError, Operation, OpKind, Result
 from provisioning.model import DesiredAccount
 
 
@@ -55,3 +57,31 @@ class PersonPlan(Outcome):
     def disables(self) -> bool:
         """Does this plan take an account away (disable or delete)?"""
         return any(op.kind in (OpKind.DISABLE, OpKind.DELETE) for op in self.operations)
+
+
+def write_with_entry(
+    p: PersonPlan, attributes: Mapping[str, tuple[str, ...]], reason: str, *, on_create: bool = True
+) -> bool:
+    """Write `attributes` with the person's entry: into its CREATE when this round makes it
+    (unless `on_create` is False), else as a MODIFY of the entry it has. False when there
+    is no entry and none is made."""
+    create = next((i for i, op in enumerate(p.operations) if op.kind is OpKind.CREATE), None)
+    if create is not None:
+        if on_create:
+            op = p.operations[create]
+            p.operations[create] = dataclasses.replace(
+                op, attributes={**op.attributes, **attributes}
+            )
+        return True
+    if p.actual is None:
+        return False
+    p.operations.append(
+        Operation(
+            kind=OpKind.MODIFY,
+            target=AccountKey(str(p.person_id)),
+            attributes=dict(attributes),
+            reason=reason,
+            current=p.actual.name,
+        )
+    )
+    return True

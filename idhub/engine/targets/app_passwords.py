@@ -21,8 +21,6 @@ set meanwhile; a failed write leaves it, and the job is retried like any converg
 
 from __future__ import annotations
 
-import dataclasses
-
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
@@ -37,7 +35,7 @@ from connectors.base import (
 )
 from idhub.changes.mail_credentials import app_hashes, requirement_on, second_factor_ids
 from idhub.db import among
-from idhub.engine.plans import MailCredentials, PersonPlan
+from idhub.engine.plans import MailCredentials, PersonPlan, write_with_entry
 from idhub.models import AppPassword, PersonCredential, utcnow
 from provisioning.model import AccountState
 
@@ -87,21 +85,8 @@ def with_mail_credentials(session: Session, plans: list[PersonPlan]) -> None:
         flag = {FLAG: ("TRUE",) if p.person_id in second else ()}
         if p.mail_stamp is None and _flag_of(p) == flag[FLAG]:
             continue  # only the account password changed (its own write flushes Dovecot)
-        create = next((i for i, op in enumerate(p.operations) if op.kind is OpKind.CREATE), None)
-        if create is not None:
-            if flag[FLAG]:
-                op = p.operations[create]
-                p.operations[create] = dataclasses.replace(op, attributes={**op.attributes, **flag})
-        elif p.actual is not None:
-            p.operations.append(
-                Operation(
-                    kind=OpKind.MODIFY,
-                    target=AccountKey(str(p.person_id)),
-                    attributes=flag,
-                    reason="mail credentials set at the hub",
-                    current=p.actual.name,
-                )
-            )
+        # a new entry needs the flag only when it is set
+        write_with_entry(p, flag, "mail credentials set at the hub", on_create=bool(flag[FLAG]))
 
 
 def _flag_of(p: PersonPlan) -> tuple[str, ...]:

@@ -11,14 +11,11 @@ old password stops opening an LDAP bind (and IMAP) as soon as the converge lands
 
 from __future__ import annotations
 
-import dataclasses
-
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from connectors.base import AccountKey, Operation, OpKind
 from idhub.db import among
-from idhub.engine.plans import PersonPlan
+from idhub.engine.plans import PersonPlan, write_with_entry
 from idhub.engine.targets.app_passwords import clear_mail_credentials, with_mail_credentials
 from idhub.models import PersonCredential
 from provisioning.model import AccountState
@@ -53,21 +50,7 @@ def with_pending_passwords(session: Session, plans: list[PersonPlan]) -> None:
         if row is None or p.failure is not None or p.desired.state is AccountState.ABSENT:
             continue
         value = {ATTRIBUTE: (SCHEME + row.password_hash,)}
-        create = next((i for i, op in enumerate(p.operations) if op.kind is OpKind.CREATE), None)
-        if create is not None:
-            op = p.operations[create]
-            p.operations[create] = dataclasses.replace(op, attributes={**op.attributes, **value})
-        elif p.actual is not None:
-            p.operations.append(
-                Operation(
-                    kind=OpKind.MODIFY,
-                    target=AccountKey(str(p.person_id)),
-                    attributes=value,
-                    reason="password set at the hub",
-                    current=p.actual.name,
-                )
-            )
-        else:
+        if not write_with_entry(p, value, "password set at the hub"):
             continue  # no entry and none made: the mark waits for the entry's converge
         p.password_stamp = row.directory_password_pending_at
 
