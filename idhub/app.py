@@ -12,6 +12,7 @@ from flask import Flask, jsonify
 from idhub.account import bp as account_bp
 from idhub.admin import api as admin_api
 from idhub.audit import api as audit_api
+from idhub.console import bp as console_bp
 from idhub.config import (
     DatabaseSettings,
     LoggingSettings,
@@ -120,12 +121,14 @@ def create_app(
     )
     app.register_blueprint(health_bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(console_bp)
     app.register_blueprint(national_api.keys_bp)
 
     @app.get("/")
     def index():  # type: ignore[no-untyped-def]
         return jsonify(
             service="IDHub",
+            console="/admin",
             api_docs="/api/v1/docs",
             openapi="/api/v1/openapi.json",
             token_endpoint="/oauth/token",

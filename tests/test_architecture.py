@@ -33,6 +33,7 @@ FLOORS: dict[str, frozenset[str]] = {
             "events",
             "national",
             "admin",
+            "console",
         }
     ),
     "roof": frozenset({"idhub", "app", "cli", "wsgi", "ops", "migrations"}),
@@ -49,6 +50,9 @@ WING_DEPENDS: dict[str, frozenset[str]] = {
     "events": frozenset({"identity", "engine", "oidc"}),
     "national": frozenset({"identity", "reorg"}),
     "admin": frozenset({"identity"}),
+    "console": frozenset(
+        {"identity", "engine", "oidc", "reorg", "audit", "admin", "events", "national"}
+    ),
 }
 # The pure core may use the connectors' lowest floor: plain types and DN text helpers.
 CORE_MAY_IMPORT = frozenset({"connectors.base", "connectors.dn"})
