@@ -12,7 +12,6 @@ from flask import Flask, jsonify
 from idhub.account import bp as account_bp
 from idhub.admin import api as admin_api
 from idhub.audit import api as audit_api
-from idhub.console import bp as console_bp
 from idhub.config import (
     DatabaseSettings,
     LoggingSettings,
@@ -20,12 +19,14 @@ from idhub.config import (
     Settings,
     load_settings,
 )
+from idhub.console import bp as console_bp
 from idhub.db import close_request_session
 from idhub.engine.api import jobs, seats
 from idhub.events import api as events_api
 from idhub.identity.api import assignments, batches, delegations, org_units, people, positions
 from idhub.logs import configure_logging
 from idhub.national import api as national_api
+from idhub.national.settings import NationalSettings
 from idhub.oidc import api as oidc_api
 from idhub.oidc import init_sso
 from idhub.oidc.keycheck import refuse_mismatched_keys
@@ -62,6 +63,7 @@ SECTIONS: tuple[type, ...] = (
     SsoSettings,
     DevSlapdSettings,
     DemoSettings,
+    NationalSettings,
 )
 
 

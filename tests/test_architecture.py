@@ -48,7 +48,7 @@ WING_DEPENDS: dict[str, frozenset[str]] = {
     "scheduler": frozenset({"identity", "engine", "reorg"}),
     "account": frozenset({"identity", "oidc"}),
     "events": frozenset({"identity", "engine", "oidc"}),
-    "national": frozenset({"identity", "reorg"}),
+    "national": frozenset({"identity", "reorg", "engine"}),
     "admin": frozenset({"identity"}),
     "console": frozenset(
         {"identity", "engine", "oidc", "reorg", "audit", "admin", "events", "national"}

@@ -185,6 +185,7 @@ def worker(rt: Runtime, once: bool) -> None:
     from idhub.engine.worker import Lane
     from idhub.events.target import events_worker
     from idhub.logs import configure_logging
+    from idhub.national.push import push_worker
     from idhub.oidc.keycheck import refuse_mismatched_keys
     from idhub.ops.backchannel import backchannel_worker
     from idhub.ops.gc import settle_after_startup
@@ -197,9 +198,10 @@ def worker(rt: Runtime, once: bool) -> None:
     configure_logging(logging_settings.format, logging_settings.level)
     logouts = backchannel_worker(rt.db, rt.audit, rt.keyring, rt.settings)
     change_events = events_worker(rt)
+    national = push_worker(rt)  # None unless [national] push_url is set
     if once:
         w = _directory_worker(rt)
-        others = [o for o in (_mail_worker(rt), logouts, change_events) if o is not None]
+        others = [o for o in (_mail_worker(rt), logouts, change_events, national) if o is not None]
         settle_after_startup()
         total = 0
         while done := w.run_once() + sum(other.run_once() for other in others):
@@ -216,6 +218,8 @@ def worker(rt: Runtime, once: bool) -> None:
             beside.append(mail)
     beside.append(logouts)
     beside.append(change_events)
+    if national is not None:
+        beside.append(national)
     settle_after_startup()
     stop = threading.Event()
     stop_on_signals(stop)
