@@ -116,6 +116,7 @@ def changesets_list() -> Response:
                 .offset((page - 1) * PAGE_SIZE)
             )
         )
+        session.expunge_all()  # read after the read-only transaction is undone
     return render_console(
         "console_changesets.html",
         title=t("console.changeset.title.list"),

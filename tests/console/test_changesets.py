@@ -22,9 +22,7 @@ def _count(app) -> int:  # type: ignore[no-untyped-def]
         return session.scalar(select(func.count()).select_from(ChangeSet)) or 0
 
 
-def test_province_admin_creates_checks_previews_applies_and_follows(
-    app, api, hub, person, browser
-):
+def test_province_admin_creates_checks_previews_applies_and_follows(app, api, hub, person, browser):
     grant(app, person["id"], "province_admin")
     province, district, communes, people, head = province_tree(api)
     drain(app)
