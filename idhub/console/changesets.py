@@ -37,6 +37,7 @@ from idhub.services import current_hub
 from provisioning.naming import search_key
 
 SCOPES = ("hr:write", "admin")
+PREVIEW_ROWS = 1000  # on the page; the CSV has every row
 _ACTIONS: dict[str, Any] = {
     "apply": changesets.apply,
     "schedule": changesets.schedule,
@@ -54,15 +55,40 @@ def error_text(exc: DomainError, prefix: str) -> str:
     return exc.message if text == key else f"{text} ({exc.message})"
 
 
+# The schema's commonest messages, said in the reader's language (the rest as they are).
+_MESSAGES = (
+    ("Missing data for required field.", "required"),
+    ("Must not be blank.", "required"),
+    ("Field may not be null.", "required"),
+    ("Required for ", "required"),
+    ("Not a valid date.", "date"),
+    ("Not a field of ", "not_a_field"),
+    ("Must be one of", "unknown_op"),
+    ("A list of at least two parts.", "two_parts"),
+)
+
+
+def _message(text: str) -> str:
+    for start, slug in _MESSAGES:
+        if text.startswith(start):
+            return t(f"console.changeset.form.msg.{slug}")
+    return text
+
+
 def _problem_line(line: str) -> str:
     if line.startswith("row:"):
         _, number, field, message = line.split(":", 3)
         return t(
-            "console.changeset.form.row_error", row=number, field=_label(field), message=message
+            "console.changeset.form.row_error",
+            row=number,
+            field=_label(field),
+            message=_message(message),
         )
     if line.startswith("field:"):
         _, field, message = line.split(":", 2)
-        return t("console.changeset.form.field_error", field=_label(field), message=message)
+        return t(
+            "console.changeset.form.field_error", field=_label(field), message=_message(message)
+        )
     key, _, extra = line.partition(":")
     return t(key, columns=extra) if extra else t(key)
 
@@ -301,6 +327,13 @@ def changeset_preview(change_set_id: uuid.UUID) -> Response:
     unit = request.args.get("unit", "").strip()
     name = request.args.get("q", "").strip()
     rows = [r for r in result.get("rows", []) if _matches(r, unit, name)]
+    if request.args.get("format") != "csv" and len(rows) > PREVIEW_ROWS:
+        shown, notice = (
+            rows[:PREVIEW_ROWS],
+            t("console.changeset.preview.capped", shown=PREVIEW_ROWS, total=len(rows)),
+        )
+    else:
+        shown, notice = rows, None
     if request.args.get("format") == "csv":
         filename = f"phuong-an-{change_set_id}-xem-truoc.csv"
         return FlaskResponse(
@@ -313,7 +346,8 @@ def changeset_preview(change_set_id: uuid.UUID) -> Response:
         title=t("console.changeset.title.preview", title=change_set.title),
         cs=change_set,
         result=result,
-        rows=rows,
+        rows=shown,
+        notice=notice,
         unit=unit,
         q=name,
     )

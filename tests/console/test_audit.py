@@ -120,3 +120,14 @@ def test_province_only_verify_is_refused_with_a_message(app, api, hub, person, b
     token = csrf(browser.get(hub + "/admin/changesets/new").text)
     refused = browser.post(hub + "/admin/audit/verify?lang=vi", data={"csrf_token": token})
     assert refused.status_code == 403 and "Chỉ quản trị viên cấp tỉnh" in refused.text
+
+
+def test_an_hr_officer_without_audit_read_is_refused_the_audit_pages(
+    app, api, hub, person, browser
+):
+    province, district, communes, people, head = province_tree(api)
+    grant(app, person["id"], "hr_officer", communes[0]["id"])
+    home = browser.get(hub + "/admin")
+    assert "/admin/audit" not in home.text and "/admin/changesets" in home.text
+    assert browser.get(hub + "/admin/audit").status_code == 403
+    assert browser.get(hub + "/admin/audit/export.csv").status_code == 403

@@ -71,7 +71,10 @@ def test_form_errors_are_shown_and_nothing_is_written(app, api, hub, person, bro
     bad = {**merge_form(token, title=""), "into_0": "", "name_0": "", "type_0": ""}
     answer = browser.post(hub + "/admin/changesets/new?lang=vi", data=bad)
     assert answer.status_code == 422
-    assert "Tên phương án" in answer.text and "Dòng 1" in answer.text
+    assert (
+        "Tên phương án: Bắt buộc" in answer.text
+        and "Dòng 1 · Thành đơn vị: Bắt buộc" in answer.text
+    )
     assert 'value="3460; 3461"' in answer.text  # what was typed stays on the form
     no_csrf = browser.post(hub + "/admin/changesets/new", data={**merge_form("wrong")})
     assert no_csrf.status_code == 400
@@ -132,3 +135,48 @@ def test_a_commune_officer_drafts_within_the_commune_only(app, api, hub, person,
     cancelled = browser.post(mine + "/cancel", data={"csrf_token": token}, allow_redirects=False)
     assert cancelled.status_code == 303
     assert "Đã hủy" in browser.get(mine + "?lang=vi").text
+
+
+def test_a_future_change_set_is_scheduled_not_applied(app, api, hub, person, browser):
+    grant(app, person["id"], "province_admin")
+    province_tree(api)
+    token = csrf(browser.get(hub + "/admin/changesets/new").text)
+    later = merge_form(token, effective_date="2099-01-01")
+    page_url = (
+        hub
+        + browser.post(hub + "/admin/changesets/new", data=later, allow_redirects=False).headers[
+            "Location"
+        ]
+    )
+    early = browser.post(page_url + "/apply?lang=vi", data={"csrf_token": token})
+    assert early.status_code == 409 and "Chưa đến ngày hiệu lực" in early.text
+    scheduled = browser.post(page_url + "/schedule?lang=vi", data={"csrf_token": token})
+    assert scheduled.status_code == 200 and "Đã hẹn áp dụng vào ngày hiệu lực" in scheduled.text
+    assert re.search(r'class="state">Đã hẹn<', scheduled.text)
+
+
+def test_problems_are_listed_with_their_operation_and_nothing_is_applied(
+    app, api, hub, person, browser
+):
+    grant(app, person["id"], "province_admin")
+    province_tree(api)
+    cs = api.post(
+        "/api/v1/changesets",
+        {
+            **DECISION,
+            "operations": [
+                {"op": "merge", "sources": ["3460", "nowhere"], "into": "3461"},
+                {"op": "move", "unit": "105", "parent": "3462"},
+            ],
+        },
+    ).json
+    page_url = hub + f"/admin/changesets/{cs['id']}"
+    checked = browser.get(page_url + "?check=1&lang=vi")
+    assert "Phương án có 2 lỗi" in checked.text or "Phương án có 3 lỗi" in checked.text
+    problems = re.findall(
+        r'<tr class="bad"><td>(\d+)</td><td class="mono">(\w+)</td>', checked.text
+    )
+    assert ("1", "unknown_unit") in problems and ("2", "unit_cycle") in problems
+    refused = browser.post(page_url + "/apply?lang=vi", data={"csrf_token": csrf(checked.text)})
+    assert refused.status_code == 422 and "chưa áp dụng gì" in refused.text
+    assert api.get(f"/api/v1/changesets/{cs['id']}").json["state"] == "draft"
