@@ -72,7 +72,14 @@ def test_search_event_verify_and_export(app, api, hub, person, browser):
             "operations": [{"op": "rename", "unit": "3462", "name": "Bản Bo"}],
         },
     ).json
-    assert api.post(f"/api/v1/changesets/{cs['id']}/cancel").status_code == 200
+    cancelled = browser.post(
+        hub + f"/admin/changesets/{cs['id']}/cancel",
+        data={"csrf_token": csrf(by_person.text)},
+        allow_redirects=False,
+    )
+    assert cancelled.status_code == 303
+    by_actor = browser.get(hub + "/admin/audit", params={"actor": person["username"]})
+    assert "changeset.cancel" in by_actor.text and "org_unit.update" not in by_actor.text
     exported = browser.get(hub + "/admin/audit/export.csv", params={"action": "changeset.cancel"})
     assert exported.status_code == 200 and "attachment" in exported.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(exported.text.lstrip("\ufeff"))))
