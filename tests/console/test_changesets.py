@@ -62,6 +62,22 @@ def test_province_admin_creates_checks_previews_applies_and_follows(app, api, hu
         assert ",ou=3470,ou=12," in entry(app, p["id"])[0]
     again = browser.post(page_url + "/apply", data={"csrf_token": csrf(page.text)})
     assert again.status_code == 409  # closed: shown on the page, nothing written
+    # Every page of these sections in both languages: no message key left untranslated.
+    for path in (
+        "/admin/changesets",
+        "/admin/changesets/new",
+        page_url[len(hub) :] + "?check=1",
+        page_url[len(hub) :] + "/preview",
+        page_url[len(hub) :] + "/progress",
+        "/admin/jobs",
+        "/admin/reconcile",
+        "/admin/guard",
+        "/admin/audit",
+    ):
+        for lang in ("vi", "en"):
+            shown = browser.get(hub + path, params={"lang": lang})
+            assert shown.status_code == 200, (path, shown.text)
+            assert not re.search(r"console\.(changeset|jobs|audit)\.", shown.text), (path, lang)
 
 
 def test_form_errors_are_shown_and_nothing_is_written(app, api, hub, person, browser):
