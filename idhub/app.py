@@ -12,7 +12,6 @@ from flask import Flask, jsonify
 from idhub.account import bp as account_bp
 from idhub.admin import api as admin_api
 from idhub.audit import api as audit_api
-from idhub.console import bp as console_bp
 from idhub.config import (
     DatabaseSettings,
     LoggingSettings,
@@ -20,10 +19,12 @@ from idhub.config import (
     Settings,
     load_settings,
 )
+from idhub.console import bp as console_bp
 from idhub.db import close_request_session
 from idhub.engine.api import jobs, seats
 from idhub.events import api as events_api
 from idhub.identity.api import assignments, batches, delegations, org_units, people, positions
+from idhub.imports import api as imports_api
 from idhub.logs import configure_logging
 from idhub.national import api as national_api
 from idhub.oidc import api as oidc_api
@@ -108,6 +109,7 @@ def create_app(
             positions.blp,
             assignments.blp,
             batches.blp,
+            imports_api.blp,
             audit_api.blp,
             jobs.blp,
             changesets.blp,
