@@ -72,7 +72,7 @@ class ImportResultSchema(Schema):
     unknown_headers = fields.List(fields.String())
     rows = fields.List(fields.Nested(RowResultSchema))
     people = fields.List(fields.UUID(), metadata={"description": "The people created."})
-    items = fields.List(fields.Dict(), metadata={"description": "The batch's items."})
+    batch_items = fields.List(fields.Dict(), metadata={"description": "The batch: index, op, id."})
     jobs = fields.Integer(metadata={"description": "People queued for converge."})
 
 
@@ -127,7 +127,12 @@ class Imports(MethodView):
                 details={"rows": [r for r in answer["rows"] if r["status"] == "error"]},
             )
         applied = service.apply(hr_context(reason=form.get("reason")), checked)
-        return {**answer, "people": applied.people, "items": applied.items, "jobs": applied.jobs}
+        return {
+            **answer,
+            "people": applied.people,
+            "batch_items": applied.items,
+            "jobs": applied.jobs,
+        }
 
 
 @blp.route("/template")

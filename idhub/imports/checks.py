@@ -266,8 +266,8 @@ def _positions(session: Session, codes: set[str]) -> dict[str, Any]:
     wanted = {c.upper() for c in codes - {""}}
     found: dict[str, Any] = {}
     for chunk in _chunks(wanted):
-        found.update(session.execute(select(Position.code, Position.id).where(
-            Position.code.in_(chunk))).tuples().all())  # fmt: skip
+        query = select(Position.code, Position.id).where(Position.code.in_(chunk))
+        found.update((code, position_id) for code, position_id in session.execute(query))
     return found
 
 

@@ -36,9 +36,9 @@ class Message:
     en: str
 
     @classmethod
-    def of(cls, code: str, **values: Any) -> Message:
-        key = f"import.error.{code}"
-        return cls(code, text(key, "vi", **values), text(key, "en", **values))
+    def of(cls, which: str, /, **values: Any) -> Message:
+        key = f"import.error.{which}"
+        return cls(which, text(key, "vi", **values), text(key, "en", **values))
 
     def as_dict(self) -> dict[str, str]:
         return {"code": self.code, "vi": self.vi, "en": self.en}

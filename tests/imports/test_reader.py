@@ -89,8 +89,10 @@ def test_a_workbook_with_macros_is_refused():
     data = xlsx([row(1)])
     xlsm = _with_part(data, "xl/vbaProject.bin", b"\xd0\xcf\x11\xe0 VBA project")
     assert refused(xlsm) == "macros"
-    types = zipfile.ZipFile(io.BytesIO(data)).read("[Content_Types].xml").replace(
-        b"sheet.main+xml", b"sheet.macroEnabled.main+xml"
+    types = (
+        zipfile.ZipFile(io.BytesIO(data))
+        .read("[Content_Types].xml")
+        .replace(b"sheet.main+xml", b"sheet.macroEnabled.main+xml")
     )
     assert refused(_with_part(data, "docProps/extra.xml", b"<x/>", types)) == "macros"
 
