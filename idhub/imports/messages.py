@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from babel.support import Translations
+from babel.support import NullTranslations, Translations
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 
 
 @functools.cache
-def _catalogue(lang: str) -> Translations:
+def _catalogue(lang: str) -> NullTranslations:
     return Translations.load(str(TRANSLATIONS), [lang])
 
 

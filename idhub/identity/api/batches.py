@@ -176,7 +176,7 @@ def apply_batch(ctx: HrContext, raw_items: list[dict], *, confirm: bool = False)
         )
     _within_scope(ctx, items)
     refs: dict[str, uuid.UUID] = {}
-    results = []
+    results: list[dict[str, Any]] = []
     touched: set[uuid.UUID] = set()
     for run in _runs(items):
         if run[0][1]["op"] in bulk.CREATES:
