@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 
 from flask import redirect, request, url_for
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from idhub.console.frame import Admin, bp, local, require, require_form, section
@@ -58,6 +59,15 @@ def _refused(refused: Refused) -> str:
     return Message.of(refused.code, **refused.values).say(locale())
 
 
+@bp.errorhandler(413)
+def _too_large(error: HTTPException) -> Response | HTTPException:
+    """An upload over the limit, refused before it was read: the page, not JSON."""
+    if request.endpoint != "console.import_upload":
+        return error
+    return _page(413, error=Message.of("too_large", limit_mb=MAX_BYTES // (1024 * 1024)).say(
+        locale()))  # fmt: skip
+
+
 @bp.get("/imports")
 def import_home() -> Response:
     admin = _admin()
@@ -103,12 +113,14 @@ def import_upload() -> Response:
     return redirect(url_for("console.import_preview", upload_id=upload_id), 303)
 
 
-def _owned(admin: Admin, upload_id: str, session: object) -> ImportUpload | None:
+def _owned(
+    admin: Admin, upload_id: str, session: object, *, for_update: bool = False
+) -> ImportUpload | None:
     try:
         wanted = uuid.UUID(upload_id)
     except ValueError:
         return None
-    return service.owned(session, wanted, admin.person.id)  # type: ignore[arg-type]
+    return service.owned(session, wanted, admin.person.id, for_update=for_update)  # type: ignore[arg-type]
 
 
 def _not_found() -> Response:
@@ -175,7 +187,7 @@ def import_confirm(upload_id: str) -> Response:
     reason = (request.form.get("reason") or "").strip()[:500] or None
     try:
         with get_db().transaction() as session:
-            upload = _owned(admin, upload_id, session)
+            upload = _owned(admin, upload_id, session, for_update=True)
             if upload is None or not service.usable(upload, request.form.get("digest", "")):
                 return _not_found()
             scope = admin.scope(*SCOPES)

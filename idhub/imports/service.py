@@ -65,9 +65,12 @@ def keep(session: Session, person_id: uuid.UUID, filename: str, checked: Checked
     return upload
 
 
-def owned(session: Session, upload_id: uuid.UUID, person_id: uuid.UUID) -> ImportUpload | None:
-    """The upload if this person made it (someone else's answers as absent)."""
-    upload = session.get(ImportUpload, upload_id)
+def owned(
+    session: Session, upload_id: uuid.UUID, person_id: uuid.UUID, *, for_update: bool = False
+) -> ImportUpload | None:
+    """The upload if this person made it (someone else's answers as absent). Locked for a
+    confirm, so two confirms of one upload (two tabs) apply it once."""
+    upload = session.get(ImportUpload, upload_id, with_for_update=for_update)
     if upload is None or upload.person_id != person_id:
         return None
     return upload
