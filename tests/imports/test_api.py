@@ -141,3 +141,14 @@ def test_the_template_from_the_api(api):
     csv_ = api.get("/api/v1/imports/template?format=csv")
     assert csv_.data.decode("utf-8-sig").startswith("Họ,Tên đệm,Tên")
     assert api.get("/api/v1/imports/template?format=xls").status_code == 422
+
+
+def test_english_headers_and_iso_dates_are_accepted(api):
+    province(api)
+    headers = ["family name", "middle name", "given name", "national_id", "date of birth",
+               "unit code", "position code", "kind", "start date", "Ghi chú"]  # fmt: skip
+    values = ["Lò", "Văn", "Pằn", "001190000011", "1990-03-15", "XA.TAMDUONG", "chuyen_vien",
+              "concurrent", "2026-01-01", "không đọc"]  # fmt: skip
+    answer = upload(api, csv_bytes([values], headers=headers), "en.csv", dry_run="true").json
+    assert answer["ok"], answer["rows"]
+    assert answer["unknown_headers"] == ["Ghi chú"]
