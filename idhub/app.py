@@ -24,6 +24,7 @@ from idhub.db import close_request_session
 from idhub.engine.api import jobs, seats
 from idhub.events import api as events_api
 from idhub.identity.api import assignments, batches, delegations, org_units, people, positions
+from idhub.imports import api as imports_api
 from idhub.logs import configure_logging
 from idhub.national import api as national_api
 from idhub.national.settings import NationalSettings
@@ -110,6 +111,7 @@ def create_app(
             positions.blp,
             assignments.blp,
             batches.blp,
+            imports_api.blp,
             audit_api.blp,
             jobs.blp,
             changesets.blp,

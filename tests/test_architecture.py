@@ -34,6 +34,7 @@ FLOORS: dict[str, frozenset[str]] = {
             "national",
             "admin",
             "console",
+            "imports",
         }
     ),
     "roof": frozenset({"idhub", "app", "cli", "wsgi", "ops", "migrations"}),
@@ -50,8 +51,9 @@ WING_DEPENDS: dict[str, frozenset[str]] = {
     "events": frozenset({"identity", "engine", "oidc"}),
     "national": frozenset({"identity", "reorg", "engine"}),
     "admin": frozenset({"identity"}),
+    "imports": frozenset({"identity"}),
     "console": frozenset(
-        {"identity", "engine", "oidc", "reorg", "audit", "admin", "events", "national"}
+        {"identity", "engine", "oidc", "reorg", "audit", "admin", "events", "national", "imports"}
     ),
 }
 # The pure core may use the connectors' lowest floor: plain types and DN text helpers.

@@ -19,6 +19,7 @@ from idhub.models.hr import (
     UnitType,
 )
 from idhub.models.idempotency import IdempotencyRecord
+from idhub.models.imports import ImportUpload
 from idhub.models.mail import MailAddress, MailDelegation, Seat
 from idhub.models.national import NationalExport, NationalImport, NationalKey, NationalPartner
 from idhub.models.oauth import OAuthClient, OAuthToken, TokenDenylist
@@ -81,6 +82,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "IdempotencyRecord",
+    "ImportUpload",
     "LineageKind",
     "OAuthClient",
     "OAuthToken",
