@@ -19,6 +19,7 @@ from idhub.models.hr import (
     UnitType,
 )
 from idhub.models.idempotency import IdempotencyRecord
+from idhub.models.keys import KeyFingerprint
 from idhub.models.mail import MailAddress, MailDelegation, Seat
 from idhub.models.national import NationalExport, NationalImport, NationalKey, NationalPartner
 from idhub.models.oauth import OAuthClient, OAuthToken, TokenDenylist
@@ -47,6 +48,7 @@ from idhub.models.sso import (
 )
 
 __all__ = [
+    "KeyFingerprint",
     "EventDeadLetter",
     "EventState",
     "EventSubscription",
