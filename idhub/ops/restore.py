@@ -152,11 +152,13 @@ def _restore_database(hub: Hub, archive: OpenedArchive) -> None:
 
 
 def _restore_directory(hub: Hub, path: Path) -> int:
-    """Add every entry, parents before children; the base itself only when missing."""
+    """Add every entry, parents before children and groups after their members (the
+    memberOf overlay sets a member's memberOf only when the member is there); the base
+    itself only when missing."""
     with path.open("rb") as fh:
         parser = ldif.LDIFRecordList(fh)
         parser.parse()
-    records = sorted(parser.all_records, key=lambda r: len(ldap.dn.str2dn(r[0])))
+    records = sorted(parser.all_records, key=lambda r: (_is_group(r[1]), len(ldap.dn.str2dn(r[0]))))
     connection = ldap_connection(hub)
     base = hub.connectors.base_dn.lower()
 
@@ -176,6 +178,14 @@ def _restore_directory(hub: Hub, path: Path) -> int:
         return connection.raw("restore: add the directory's entries", add_all, reconnect=False)
     finally:
         connection.close()
+
+
+_GROUP_CLASSES = {b"groupofnames", b"groupofuniquenames", b"groupofurls"}
+
+
+def _is_group(attrs: dict[str, list[bytes]]) -> bool:
+    classes = next((v for k, v in attrs.items() if k.lower() == "objectclass"), [])
+    return any(c.lower() in _GROUP_CLASSES for c in classes)
 
 
 # -- after ---------------------------------------------------------------------------------

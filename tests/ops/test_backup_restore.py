@@ -1,0 +1,228 @@
+"""The drill: back up a running hub (people, posts, a leaver, done and pending jobs, audit
+events), restore it into a fresh folder, a fresh empty slapd and a fresh database, and
+find the same hub: the audit chain verifies, the same entries, no drift once the
+pending jobs converged. And the refusals: a wrong passphrase, a tampered archive, a
+target that is not empty."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import io
+import json
+import tarfile
+import uuid
+from pathlib import Path
+
+import ldap
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from idhub.app import create_app, load_checked
+from idhub.cli import main
+from idhub.engine.reconcile import reconcile
+from idhub.models import JobState, ProvisioningJob
+from idhub.ops.backup import make_backup
+from idhub.ops.backup_archive import ArchiveError
+from idhub.ops.restore import RestoreRefused, restore
+from idhub.runtime import Runtime
+from tests.conftest import PG_ADMIN_URL
+from tests.fixtures.factories import make_assignment, make_person, make_position, make_unit
+from tests.fixtures.ldap import ADMIN_DN, ADMIN_PASSWORD, make_slapd
+from tests.fixtures.provisioning import drain
+
+PASSPHRASE = "cụm mật khẩu đủ dài 2026"
+YESTERDAY = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+
+
+def _cli_env(monkeypatch, settings) -> None:
+    monkeypatch.setenv("IDHUB_DATABASE_URL", settings["database"]["url"])
+    monkeypatch.setenv("IDHUB_VAR_DIR", settings["var_dir"])
+    for key in ("url", "base_dn", "bind_dn", "password"):
+        monkeypatch.setenv(f"IDHUB_LDAP_{key.upper()}", settings["ldap"][key])
+    monkeypatch.setenv("IDHUB_BACKUP_PASSPHRASE", PASSPHRASE)
+
+
+@pytest.fixture
+def populated(app, api) -> dict:
+    """A hub that has run a while: converged people, a leaver, and changes still queued."""
+    unit = make_unit(api)
+    position = make_position(api)
+    people = [make_person(api, given_name=name) for name in ("An", "Bình", "Chi")]
+    posts = [make_assignment(api, p, unit, position) for p in people]
+    drain(app)
+    api.post(f"/api/v1/assignments/{posts[2]['id']}/end", {"end_date": YESTERDAY})
+    drain(app)  # the leaver is disabled in the directory
+    late = make_person(api, given_name="Dũng")
+    make_assignment(api, late, unit, position)  # queued, not converged yet
+    return {"people": people, "late": late}
+
+
+def _pending(hub) -> int:
+    with hub.db.transaction() as session:
+        query = select(func.count()).select_from(ProvisioningJob)
+        return session.scalar(query.where(ProvisioningJob.state == JobState.PENDING)) or 0
+
+
+def _entries(url: str, base: str) -> dict[str, dict[str, list[bytes]]]:
+    conn = ldap.initialize(url)
+    conn.simple_bind_s(ADMIN_DN, ADMIN_PASSWORD)
+    try:
+        rows = conn.search_s(base, ldap.SCOPE_SUBTREE, "(objectClass=*)", ["*", "memberOf"])
+    finally:
+        conn.unbind_s()
+    return {dn.lower(): {k.lower(): sorted(v) for k, v in attrs.items()} for dn, attrs in rows}
+
+
+@pytest.fixture
+def fresh_target(settings, tmp_path: Path, database_url: str):
+    """Another place: its own folder, an empty slapd, an empty (not migrated) database."""
+    with make_slapd(tmp_path / "slapd-b") as server:
+        target = copy.deepcopy(settings)
+        target["var_dir"] = str(tmp_path / "var-b")
+        target["secrets"]["dir"] = str(tmp_path / "var-b" / "secrets")
+        target["ldap"]["url"] = server.url
+        if database_url.startswith("sqlite"):
+            target["database"]["url"] = f"sqlite:///{tmp_path / 'restored.db'}"
+            yield target
+            return
+        name = f"idhub_restore_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0"))
+        url = make_url(PG_ADMIN_URL).set(database=name)
+        target["database"]["url"] = url.render_as_string(hide_password=False)
+        try:
+            yield target
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+def _hub(settings) -> Runtime:
+    return Runtime(load_checked(settings))
+
+
+def test_the_drill_backup_restore_elsewhere_same_hub(
+    app, populated, settings, fresh_target, tmp_path, monkeypatch
+):
+    source = app.extensions["idhub"]
+    pending = _pending(source)
+    assert pending >= 1
+    _cli_env(monkeypatch, settings)
+    out = CliRunner().invoke(main, ["backup", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    (archive,) = tmp_path.glob("idhub-backup-*.tar.gz")
+    assert archive.stat().st_mode & 0o777 == 0o600
+    assert PASSPHRASE not in out.output
+    _no_secret_in_clear(archive, Path(settings["var_dir"]) / "secrets")
+
+    _cli_env(monkeypatch, fresh_target)
+    out = CliRunner().invoke(main, ["restore", str(archive)])
+    assert out.exit_code == 0, out.output
+    assert "FAIL" not in out.output and "audit chain:" in out.output
+
+    restored = create_app(fresh_target)  # starts: the keys open the data
+    try:
+        hub = restored.extensions["idhub"]
+        out = CliRunner().invoke(main, ["audit", "verify"])
+        assert out.exit_code == 0 and "intact" in out.output, out.output
+        out = CliRunner().invoke(main, ["keys", "check"])
+        assert out.exit_code == 0, out.output
+        base = settings["ldap"]["base_dn"]
+        assert _entries(fresh_target["ldap"]["url"], base) == _entries(
+            settings["ldap"]["url"], base
+        )
+        assert _pending(hub) == pending  # the queued work came along
+        drain(restored)
+        assert _pending(hub) == 0
+        report = reconcile(hub.db, hub.connectors.directory(), hub.rules, base_dn=base)
+        assert report.people == 4 and report.in_sync == 4, report.as_dict()
+        assert not report.drift and not report.orphans
+    finally:
+        restored.extensions["idhub"].db.dispose()
+
+
+def _no_secret_in_clear(archive: Path, secrets_dir: Path) -> None:
+    with tarfile.open(archive) as tar:
+        blob = b"".join(tar.extractfile(m).read() for m in tar.getmembers() if m.isfile())
+    for key in secrets_dir.iterdir():
+        assert key.read_bytes().strip() not in blob, key.name
+
+
+def test_a_wrong_passphrase_is_refused(app, populated, fresh_target, tmp_path):
+    archive, _ = make_backup(_hub_of(app), tmp_path, PASSPHRASE)
+    target = _hub(fresh_target)
+    with pytest.raises(ArchiveError, match="wrong passphrase"):
+        restore(target, archive, "not the passphrase at all")
+    _nothing_written(target, fresh_target)
+
+
+def test_a_tampered_archive_is_refused(app, populated, fresh_target, tmp_path):
+    archive, _ = make_backup(_hub_of(app), tmp_path / "a.tar.gz", PASSPHRASE)
+    parts = _read(archive)
+    parts["directory.ldif"] += b"\ndn: cn=intruder\nobjectClass: person\ncn: intruder\nsn: x\n"
+    _write(archive, parts)
+    target = _hub(fresh_target)
+    with pytest.raises(ArchiveError, match=r"part directory\.ldif was altered"):
+        restore(target, archive, PASSPHRASE)
+    manifest = json.loads(parts["manifest.json"])
+    manifest["parts"]["directory.ldif"]["sha256"] = "0" * 64  # and the manifest to match
+    parts["manifest.json"] = json.dumps(manifest).encode()
+    _write(archive, parts)
+    with pytest.raises(ArchiveError, match="manifest was altered"):
+        restore(target, archive, PASSPHRASE)
+    _nothing_written(target, fresh_target)
+
+
+def test_restore_into_a_non_empty_target_is_refused(
+    app, populated, settings, fresh_target, tmp_path, monkeypatch
+):
+    archive, _ = make_backup(_hub_of(app), tmp_path, PASSPHRASE)
+    _cli_env(monkeypatch, settings)  # the running hub itself: data everywhere
+    out = CliRunner().invoke(main, ["restore", str(archive)])
+    assert out.exit_code == 1
+    assert (
+        "restore refused" in out.output and "database" in out.output and "not empty" in out.output
+    )
+    target = _hub(fresh_target)  # an empty database, but a directory with entries
+    conn = ldap.initialize(fresh_target["ldap"]["url"])
+    conn.simple_bind_s(ADMIN_DN, ADMIN_PASSWORD)
+    base = fresh_target["ldap"]["base_dn"]
+    conn.add_s(base, [("objectClass", [b"organizationalUnit"]), ("ou", [b"x"])])
+    conn.add_s(f"ou=old,{base}", [("objectClass", [b"organizationalUnit"]), ("ou", [b"old"])])
+    conn.unbind_s()
+    with pytest.raises(RestoreRefused, match="directory is not empty"):
+        restore(target, archive, PASSPHRASE)
+    _nothing_written(target, fresh_target)
+
+
+def _hub_of(app) -> Runtime:
+    return app.extensions["idhub"]
+
+
+def _nothing_written(target: Runtime, settings) -> None:
+    with target.db.engine.connect() as conn:
+        from sqlalchemy import inspect
+
+        assert inspect(conn).get_table_names() == []
+    assert not Path(settings["secrets"]["dir"]).exists() or not any(
+        (Path(settings["secrets"]["dir"]) / name).exists()
+        for name in ("audit_chain_key", "encryption_key", "token_hash_key")
+    )
+
+
+def _read(archive: Path) -> dict[str, bytes]:
+    with tarfile.open(archive) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+
+
+def _write(archive: Path, parts: dict[str, bytes]) -> None:
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, data in parts.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
