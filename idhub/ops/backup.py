@@ -158,7 +158,7 @@ def make_backup(hub: Hub, dest: Path, passphrase: str) -> tuple[Path, dict[str, 
     sealer = Sealer.new(passphrase)
     if dest.is_dir():
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        dest = dest / f"idhub-backup-{stamp}.tar.gz"
+        dest = dest / f"idhub-backup-{stamp}.tar"
     keys = {name: value for name in KEY_NAMES if (value := hub.keyring.read(name)) is not None}
     manifest = _facts(hub)  # before the dumps: the chain head is at most what they hold
     with tempfile.TemporaryDirectory(prefix="idhub-backup-") as tmp:

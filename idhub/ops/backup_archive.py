@@ -1,12 +1,15 @@
-"""The backup archive: a gzipped tar of parts, the keys sealed with a passphrase, and a
+"""The backup archive: a tar of parts, the keys sealed with a passphrase, and a
 manifest that says what is inside, authenticated with the same passphrase.
 
-Keys: scrypt (n=2^15, r=8, p=1, a random salt) turns the passphrase into 64 bytes; the
-first 32 are an AES-256-GCM key that seals the keyring's secrets (`keys.enc`), the last
-32 an HMAC key over the manifest (`manifest.mac`). The manifest holds the SHA-256 of
-every other part, so a changed part, a changed manifest or a wrong passphrase is found
-before anything is restored. Nothing secret is in clear in the archive: the database
-holds only keyed hashes and encrypted secrets, the LDIF the directory's password hashes.
+Keys: scrypt (n=2^15, r=8, p=1, a random salt) turns the passphrase into 96 bytes: an
+AES-256-GCM key that seals the keyring's secrets (`keys.enc`), an HMAC key over the
+manifest (`manifest.mac`), and an AES-256-GCM key for the parts. The parts (the
+database, the LDIF: personal data, password hashes) are encrypted too, in 1 MiB chunks
+(each compressed first: encrypted data does not compress), each sealed with the part's
+name, its number and whether it is the last (a chunk moved, cut or swapped does not
+open). The manifest, in clear (versions, counts, the chain head; no secret), holds the
+SHA-256 of every other file, so a changed part, a changed manifest or a wrong
+passphrase is found before anything is restored.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import io
 import json
 import os
 import secrets
+import struct
 import tarfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,15 +48,15 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _derive(passphrase: str, kdf: Mapping[str, Any]) -> tuple[bytes, bytes]:
+def _derive(passphrase: str, kdf: Mapping[str, Any]) -> tuple[bytes, bytes, bytes]:
     try:
         salt = base64.b64decode(kdf["salt"])
-        material = Scrypt(salt=salt, length=64, n=kdf["n"], r=kdf["r"], p=kdf["p"]).derive(
+        material = Scrypt(salt=salt, length=96, n=kdf["n"], r=kdf["r"], p=kdf["p"]).derive(
             passphrase.encode()
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ArchiveError(f"the archive's key derivation settings are damaged: {exc}") from exc
-    return material[:32], material[32:]
+    return material[:32], material[32:64], material[64:]
 
 
 def sha256_file(path: Path) -> str:
@@ -69,6 +74,7 @@ class Sealer:
     kdf: dict[str, Any]
     enc_key: bytes
     mac_key: bytes
+    part_key: bytes
 
     @classmethod
     def new(cls, passphrase: str) -> Sealer:
@@ -105,12 +111,61 @@ class Sealer:
     def mac(self, manifest: bytes) -> str:
         return hmac.new(self.mac_key, manifest, hashlib.sha256).hexdigest()
 
+    def encrypt_part(self, name: str, src: Path, dst: Path) -> None:
+        """`src` → `dst`: a random 8-byte prefix, then (length, AES-GCM chunk) pairs."""
+        aead, prefix = AESGCM(self.part_key), secrets.token_bytes(8)
+        with src.open("rb") as fin, dst.open("wb") as fout:
+            fout.write(prefix)
+            chunk, index = fin.read(_CHUNK), 0
+            while True:
+                following = fin.read(_CHUNK)
+                last = not following
+                nonce = prefix + struct.pack(">I", index)
+                plain = zlib.compress(chunk)
+                sealed = aead.encrypt(nonce, plain, _chunk_aad(name, index, last))
+                fout.write(struct.pack(">I", len(sealed)) + sealed)
+                if last:
+                    return
+                chunk, index = following, index + 1
+
+    def decrypt_part(self, name: str, src: Path, dst: Path) -> None:
+        aead = AESGCM(self.part_key)
+        with src.open("rb") as fin, dst.open("wb") as fout:
+            prefix, index = fin.read(8), 0
+            header = fin.read(4)
+            while len(header) == 4:
+                sealed = fin.read(struct.unpack(">I", header)[0])
+                header = fin.read(4)
+                last = not header
+                try:
+                    nonce = prefix + struct.pack(">I", index)
+                    plain = aead.decrypt(nonce, sealed, _chunk_aad(name, index, last))
+                    fout.write(zlib.decompress(plain))
+                except (InvalidTag, zlib.error):
+                    raise ArchiveError(f"part {name} does not decrypt: altered") from None
+                index += 1
+            if index == 0 or header:
+                raise ArchiveError(f"part {name} is cut short")
+
+
+_CHUNK = 1 << 20
+
+
+def _chunk_aad(name: str, index: int, last: bool) -> bytes:
+    return f"{FORMAT}|{name}|{index}|{int(last)}".encode()
+
 
 def write_archive(
     dest: Path, parts: Mapping[str, Path], manifest: dict[str, Any], sealer: Sealer, keys: bytes
 ) -> None:
-    """Write the tar: the parts, keys.enc, the manifest (with every part's hash) and its
-    MAC; first to a temporary file beside `dest` (0600), then renamed into place."""
+    """Write the tar: the parts (encrypted), keys.enc, the manifest (with every file's
+    hash) and its MAC; first to a temporary file beside `dest` (0600), then renamed."""
+    sealed = {}
+    for name, path in parts.items():
+        sealed[name] = path.with_name(path.name + ".sealed")
+        sealer.encrypt_part(name, path, sealed[name])
+        path.unlink()  # the clear copy goes as soon as it is sealed
+    parts = sealed
     hashes = {
         name: {"sha256": sha256_file(path), "bytes": path.stat().st_size}
         for name, path in parts.items()
@@ -120,7 +175,7 @@ def write_archive(
     body = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False).encode()
     temporary = dest.with_name(dest.name + ".partial")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+    with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w") as tar:
         _add_bytes(tar, MANIFEST, body)
         _add_bytes(tar, MANIFEST_MAC, sealer.mac(body).encode())
         _add_bytes(tar, KEYS, keys)
@@ -176,4 +231,9 @@ def open_archive(src: Path, passphrase: str, into: Path) -> OpenedArchive:
     for name, facts in listed.items():
         if not hmac.compare_digest(sha256_file(into / name), str(facts.get("sha256"))):
             raise ArchiveError(f"part {name} was altered: its SHA-256 is not the manifest's")
-    return OpenedArchive(manifest, keys, into)
+    clear = into / "clear"
+    clear.mkdir(mode=0o700)
+    for name in listed:
+        if name != KEYS:
+            sealer.decrypt_part(name, into / name, clear / name)
+    return OpenedArchive(manifest, keys, clear)

@@ -69,7 +69,7 @@ def restore(rt: Runtime, src: Path, passphrase_file: Path | None) -> None:
 
     \b
     Example:
-      IDHUB_BACKUP_PASSPHRASE=… idhub restore /srv/backups/idhub-backup-20261205T170000Z.tar.gz
+      IDHUB_BACKUP_PASSPHRASE=… idhub restore /srv/backups/idhub-backup-20261205T170000Z.tar
     """
     from idhub.ops.backup_archive import ArchiveError
     from idhub.ops.restore import RestoreRefused

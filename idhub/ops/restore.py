@@ -53,6 +53,9 @@ class RestoreReport:
 
 
 def restore(hub: Hub, src: Path, passphrase: str) -> RestoreReport:
+    target = sqlite_file(hub.db.engine) if hub.db.is_sqlite else None
+    if target is not None:  # a new node: its data folder may not be there yet
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="idhub-restore-") as tmp:
         archive = open_archive(src, passphrase, Path(tmp))
         report = RestoreReport(archive.manifest)

@@ -25,7 +25,7 @@ from idhub.cli import main
 from idhub.engine.reconcile import reconcile
 from idhub.models import JobState, ProvisioningJob
 from idhub.ops.backup import make_backup
-from idhub.ops.backup_archive import ArchiveError
+from idhub.ops.backup_archive import ArchiveError, open_archive
 from idhub.ops.restore import RestoreRefused, restore
 from idhub.runtime import Runtime
 from tests.conftest import PG_ADMIN_URL
@@ -55,9 +55,24 @@ def populated(app, api) -> dict:
     drain(app)
     api.post(f"/api/v1/assignments/{posts[2]['id']}/end", {"end_date": YESTERDAY})
     drain(app)  # the leaver is disabled in the directory
+    _set_password_hash(app, people[0]["id"])
     late = make_person(api, given_name="Dũng")
     make_assignment(api, late, unit, position)  # queued, not converged yet
     return {"people": people, "late": late}
+
+
+def _set_password_hash(app, person_id: str) -> None:
+    """A password set at the directory (as the sign-on does): its hash must come along."""
+    conn = ldap.initialize(app.extensions["idhub"].connectors.ldap_config.url)
+    conn.simple_bind_s(ADMIN_DN, ADMIN_PASSWORD)
+    try:
+        base = app.extensions["idhub"].connectors.base_dn
+        ((dn, _),) = conn.search_s(
+            base, ldap.SCOPE_SUBTREE, f"(idhubPersonId={person_id})", ["1.1"]
+        )
+        conn.modify_s(dn, [(ldap.MOD_REPLACE, "userPassword", [b"{SSHA}c2FsdHNhbHRzYWx0c2FsdA=="])])
+    finally:
+        conn.unbind_s()
 
 
 def _pending(hub) -> int:
@@ -115,10 +130,14 @@ def test_the_drill_backup_restore_elsewhere_same_hub(
     _cli_env(monkeypatch, settings)
     out = CliRunner().invoke(main, ["backup", str(tmp_path)])
     assert out.exit_code == 0, out.output
-    (archive,) = tmp_path.glob("idhub-backup-*.tar.gz")
+    (archive,) = tmp_path.glob("idhub-backup-*.tar")
     assert archive.stat().st_mode & 0o777 == 0o600
     assert PASSPHRASE not in out.output
-    _no_secret_in_clear(archive, Path(settings["var_dir"]) / "secrets")
+    _no_secret_in_clear(archive, Path(settings["var_dir"]) / "secrets", populated)
+    opened = open_archive(archive, PASSPHRASE, tmp_path / "opened")
+    saved = opened.part("directory.ldif").read_text()
+    assert "userPassword: {SSHA}" in saved  # the hashes come along, inside the encryption
+    assert "\nmember:" not in saved  # dynamic groups saved as their URL, not expanded
 
     _cli_env(monkeypatch, fresh_target)
     out = CliRunner().invoke(main, ["restore", str(archive)])
@@ -146,11 +165,15 @@ def test_the_drill_backup_restore_elsewhere_same_hub(
         restored.extensions["idhub"].db.dispose()
 
 
-def _no_secret_in_clear(archive: Path, secrets_dir: Path) -> None:
+def _no_secret_in_clear(archive: Path, secrets_dir: Path, populated: dict) -> None:
+    """Neither a key nor personal data nor a password hash readable without the passphrase."""
     with tarfile.open(archive) as tar:
         blob = b"".join(tar.extractfile(m).read() for m in tar.getmembers() if m.isfile())
     for key in secrets_dir.iterdir():
         assert key.read_bytes().strip() not in blob, key.name
+    for person in populated["people"]:
+        assert person["national_id"].encode() not in blob
+    assert b"{SSHA}" not in blob and b"SQLite format" not in blob
 
 
 def test_a_wrong_passphrase_is_refused(app, populated, fresh_target, tmp_path):
@@ -162,7 +185,7 @@ def test_a_wrong_passphrase_is_refused(app, populated, fresh_target, tmp_path):
 
 
 def test_a_tampered_archive_is_refused(app, populated, fresh_target, tmp_path):
-    archive, _ = make_backup(_hub_of(app), tmp_path / "a.tar.gz", PASSPHRASE)
+    archive, _ = make_backup(_hub_of(app), tmp_path / "a.tar", PASSPHRASE)
     parts = _read(archive)
     parts["directory.ldif"] += b"\ndn: cn=intruder\nobjectClass: person\ncn: intruder\nsn: x\n"
     _write(archive, parts)
@@ -221,7 +244,7 @@ def _read(archive: Path) -> dict[str, bytes]:
 
 
 def _write(archive: Path, parts: dict[str, bytes]) -> None:
-    with tarfile.open(archive, "w:gz") as tar:
+    with tarfile.open(archive, "w") as tar:
         for name, data in parts.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
