@@ -36,7 +36,7 @@ from idhub.db import Database
 from idhub.db.sqlite_gate import sqlite_file
 from idhub.keyring import KEY_NAMES
 from idhub.models import AuditEvent, JobState, Person, ProvisioningJob
-from idhub.ops.backup_archive import KEYS, Sealer, write_archive
+from idhub.ops.backup_archive import KEYS, ArchiveError, Sealer, write_archive
 from idhub.services import Hub
 
 DATABASE_SQLITE, DATABASE_PG, DIRECTORY = "database.sqlite", "database.pgdump", "directory.ldif"
@@ -65,12 +65,14 @@ def dump_database(db: Database, folder: Path) -> Path:
         return path
     path = folder / DATABASE_PG
     url, env = libpq(db.url)
-    subprocess.run(
+    done = subprocess.run(
         ["pg_dump", "--format=custom", "--no-owner", "--no-privileges", "--file", str(path), url],
         env=env,
-        check=True,
         capture_output=True,
+        text=True,
     )
+    if done.returncode != 0:
+        raise ArchiveError(f"pg_dump failed: {done.stderr.strip()[-2000:]}")
     return path
 
 
@@ -99,7 +101,7 @@ def directory_entries(hub: Hub) -> Iterator[tuple[str, dict[str, list[bytes]]]]:
                         cookie = ctrl.cookie
                 return rows, cookie
 
-            rows, cookie = connection.raw("backup: read the directory", page, reconnect=False)
+            rows, cookie = connection.call("backup: read the directory", page, reconnect=False)
             yield from ((dn, attrs) for dn, attrs in rows if dn)
             if not cookie:
                 return

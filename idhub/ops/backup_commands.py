@@ -42,13 +42,14 @@ def backup(rt: Runtime, dest: Path, passphrase_file: Path | None) -> None:
     Example:
       IDHUB_BACKUP_PASSPHRASE=… idhub backup /srv/backups/
     """
+    from connectors.base import ConnectorError
     from idhub.ops.backup import make_backup
     from idhub.ops.backup_archive import ArchiveError
 
     try:
         path, manifest = make_backup(rt, dest, _passphrase(passphrase_file, confirm=True))
-    except ArchiveError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except (ArchiveError, ConnectorError) as exc:
+        raise click.ClickException(f"backup failed: {exc}") from exc
     counts = manifest["counts"]
     head = manifest["audit_head"] or {"id": 0}
     click.echo(
@@ -71,14 +72,20 @@ def restore(rt: Runtime, src: Path, passphrase_file: Path | None) -> None:
     Example:
       IDHUB_BACKUP_PASSPHRASE=… idhub restore /srv/backups/idhub-backup-20261205T170000Z.tar
     """
+    from connectors.base import ConnectorError
     from idhub.ops.backup_archive import ArchiveError
-    from idhub.ops.restore import RestoreRefused
+    from idhub.ops.restore import RestoreFailed, RestoreRefused
     from idhub.ops.restore import restore as run_restore
 
     try:
         report = run_restore(rt, src, _passphrase(passphrase_file, confirm=False))
     except (ArchiveError, RestoreRefused) as exc:
         raise click.ClickException(f"restore refused: {exc}") from exc
+    except (RestoreFailed, ConnectorError) as exc:
+        raise click.ClickException(
+            f"restore failed: {exc}. The target holds part of the archive: empty it "
+            "(a new database, the base's entries removed) before trying again"
+        ) from exc
     if report.keys_written:
         click.echo(f"keys written to {rt.keyring.directory}: {', '.join(report.keys_written)}")
     if report.keys_kept:

@@ -39,6 +39,11 @@ class RestoreRefused(Exception):
     """The target is not empty, or does not fit the archive: nothing was written."""
 
 
+class RestoreFailed(Exception):
+    """A step failed after the checks: the target holds part of the archive; empty it
+    (a new database, the base's entries removed) before trying again."""
+
+
 @dataclass
 class RestoreReport:
     manifest: dict[str, Any]
@@ -114,7 +119,7 @@ def _children(hub: Hub, base: str) -> list[str]:
         return [dn for dn, _ in rows if dn]
 
     try:
-        return connection.raw("restore: is the base empty", search)
+        return connection.call("restore: is the base empty", search)
     finally:
         connection.close()
 
@@ -151,7 +156,7 @@ def _restore_database(hub: Hub, archive: OpenedArchive) -> None:
         env=env, capture_output=True, text=True,
     )  # fmt: skip
     if done.returncode != 0:
-        raise RuntimeError(f"pg_restore failed: {done.stderr.strip()[-2000:]}")
+        raise RestoreFailed(f"pg_restore failed: {done.stderr.strip()[-2000:]}")
 
 
 def _restore_directory(hub: Hub, path: Path) -> int:
@@ -178,7 +183,7 @@ def _restore_directory(hub: Hub, path: Path) -> int:
         return added
 
     try:
-        return connection.raw("restore: add the directory's entries", add_all, reconnect=False)
+        return connection.call("restore: add the directory's entries", add_all, reconnect=False)
     finally:
         connection.close()
 
