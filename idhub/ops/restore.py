@@ -32,6 +32,7 @@ from idhub.models import AuditEvent, Person
 from idhub.oidc.keycheck import FINGERPRINTED, check_keys
 from idhub.ops.backup import DATABASE_PG, DATABASE_SQLITE, DIRECTORY, ldap_connection, libpq
 from idhub.ops.backup_archive import OpenedArchive, open_archive
+from idhub.ops.migrate import current_revision, head_revision
 from idhub.services import Hub
 
 
@@ -219,6 +220,13 @@ def _check(hub: Hub, report: RestoreReport) -> None:
         checks.append((events >= counts.get("audit_events", 0), f"{events} audit events"))
         for finding in check_keys(session, hub.keyring):
             checks.append((finding.ok, f"key {finding.name}: {finding.detail}"))
+    revision, head = current_revision(hub.db.engine), head_revision(hub.db.engine)
+    checks.append(
+        (True, f"database at revision {revision} (this IDHub's)")
+        if revision == head
+        else (False, f"database at revision {revision}, this IDHub's is {head}: run "
+              "`idhub db upgrade`")
+    )  # fmt: skip
     wanted = counts.get("directory_entries", 0)
     checks.append(
         (report.entries_added + 1 >= wanted, f"{report.entries_added} directory entries added")

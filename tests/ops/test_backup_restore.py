@@ -10,7 +10,10 @@ import copy
 import datetime as dt
 import io
 import json
+import subprocess
 import tarfile
+import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -21,10 +24,12 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from idhub.app import create_app, load_checked
+from idhub.changes.chain import Actor
 from idhub.cli import main
+from idhub.db import Database
 from idhub.engine.reconcile import reconcile
 from idhub.models import JobState, ProvisioningJob
-from idhub.ops.backup import make_backup
+from idhub.ops.backup import libpq, make_backup
 from idhub.ops.backup_archive import ArchiveError, open_archive
 from idhub.ops.restore import RestoreRefused, restore
 from idhub.runtime import Runtime
@@ -251,3 +256,67 @@ def _write(archive: Path, parts: dict[str, bytes]) -> None:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+
+
+def test_a_backup_taken_while_the_hub_writes_is_consistent(app, populated, tmp_path):
+    """The database part is one consistent copy even with an appender at work: its audit
+    chain verifies to its end."""
+    hub = app.extensions["idhub"]
+    stop, written = threading.Event(), []
+
+    def appender() -> None:
+        while not stop.is_set():
+            with hub.db.transaction() as session:
+                hub.audit.record(
+                    session, actor=Actor("system", "drill"), action="test.write", object_type="test"
+                )
+            written.append(1)
+
+    thread = threading.Thread(target=appender)
+    thread.start()
+    try:
+        while len(written) < 5:
+            time.sleep(0.01)
+        archive, manifest = make_backup(hub, tmp_path, PASSPHRASE)
+    finally:
+        stop.set()
+        thread.join()
+    opened = open_archive(archive, PASSPHRASE, tmp_path / "opened")
+    copy_url = _copy_url(opened, hub, tmp_path)
+    copied = Database(copy_url)
+    try:
+        with copied.transaction() as session:
+            result = hub.audit.verify_session(session)
+        assert result.ok, result
+        assert result.checked >= manifest["audit_head"]["id"]
+    finally:
+        copied.dispose()
+        if not copy_url.startswith("sqlite"):
+            _drop(copy_url)
+
+
+def _copy_url(opened, hub, tmp_path: Path) -> str:
+    """The archive's database, made readable: the SQLite file itself, or a PostgreSQL
+    database it is restored into."""
+    if hub.db.is_sqlite:
+        return f"sqlite:///{opened.part('database.sqlite')}"
+    name = f"idhub_copy_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0"))
+    admin.dispose()
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    libpq_url, env = libpq(url)
+    subprocess.run(
+        ["pg_restore", "--no-owner", "--dbname", libpq_url, str(opened.part("database.pgdump"))],
+        env=env,
+        check=True,
+    )
+    return url
+
+
+def _drop(url: str) -> None:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    admin.dispose()
