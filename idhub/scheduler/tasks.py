@@ -42,8 +42,12 @@ def audit_anchor(db: Database, writer: AnchorWriter, every_s: float) -> Periodic
     """Sign the audit chain's head and write it outside the database (when it moved)."""
 
     def run(actor: Actor) -> None:
-        with db.transaction() as session:
-            anchor = writer.write(session)
+        try:
+            with db.transaction() as session:
+                anchor = writer.write(session)
+        except OSError as exc:  # an unwritable folder must not stop the clock's other tasks
+            log.error("audit anchor not written to %s: %s", writer.directory, exc)
+            return
         if anchor is not None:
             log.info("audit chain anchored at event %d", anchor["event_id"])
 

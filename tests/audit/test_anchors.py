@@ -92,3 +92,37 @@ def test_the_scheduler_anchors_only_when_the_chain_grew(api, app, tmp_path):
     anchor_task.run(None)
     found = load_anchors(tmp_path / "anchors")
     assert len(found) == 2 and found[1].anchor["event_id"] > found[0].anchor["event_id"]
+
+
+def test_an_unwritable_anchor_folder_does_not_stop_the_clock(api, app, tmp_path, caplog):
+    hub = app.extensions["idhub"]
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    writer = AnchorWriter(blocker / "anchors", hub.keyring, to_syslog=False)
+    (anchor_task,) = [
+        t for t in tasks(hub.db, hub.audit, hub.rules, writer) if t.name == "audit anchor"
+    ]
+    anchor_task.run(None)  # logged, not raised
+    assert "audit anchor not written" in caplog.text
+
+
+def test_idhub_worker_anchors_into_the_configured_folder(api, settings, tmp_path):
+    """`idhub worker`'s clock has the anchor task, writing where [audit] anchor_dir says."""
+    from idhub.app import load_checked
+    from idhub.ops.commands import _clock
+    from idhub.runtime import Runtime
+
+    make_unit(api)
+    anchors = tmp_path / "worker-anchors"
+    rt = Runtime(
+        load_checked({**settings, "audit": {**settings["audit"], "anchor_dir": str(anchors)}})
+    )
+    clock = {task.name: task for task in _clock(rt)}
+    assert clock["audit anchor"].every_s == settings["audit"]["anchor_interval_s"]
+    clock["audit anchor"].run(None)
+    (written,) = load_anchors(anchors)
+    assert written.anchor["event_id"] >= 2
+    off = Runtime(load_checked({**settings, "audit": {**settings["audit"], "anchor_dir": ""}}))
+    assert "audit anchor" not in {task.name for task in _clock(off)}
+    rt.db.dispose()
+    off.db.dispose()
