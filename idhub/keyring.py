@@ -190,7 +190,7 @@ class Keyring:
         if name not in _GENERATORS:
             raise KeyError(f"unknown secret {name!r}")
         stored = self._create(self.directory / name, value)
-        if not hmac.compare_digest(stored, value):
+        if not hmac.compare_digest(stored.encode(), value.encode()):
             raise RuntimeError(f"{self.directory / name} already holds another {name}")
         self._cache[name] = value
 

@@ -220,7 +220,7 @@ def open_archive(src: Path, passphrase: str, into: Path) -> OpenedArchive:
     keys = sealer.open_keys((into / KEYS).read_bytes()) if (into / KEYS).exists() else None
     if keys is None:
         raise ArchiveError(f"{src} has no keys part")
-    if not hmac.compare_digest(sealer.mac(body), mac):
+    if not hmac.compare_digest(sealer.mac(body).encode(), mac.encode()):
         raise ArchiveError("the manifest was altered: its MAC does not match (archive tampered)")
     listed = manifest.get("parts") or {}
     present = {p.name for p in into.iterdir()} - {MANIFEST, MANIFEST_MAC}
@@ -229,7 +229,9 @@ def open_archive(src: Path, passphrase: str, into: Path) -> OpenedArchive:
             f"the archive's parts {sorted(present)} are not the manifest's {sorted(listed)}"
         )
     for name, facts in listed.items():
-        if not hmac.compare_digest(sha256_file(into / name), str(facts.get("sha256"))):
+        if not hmac.compare_digest(
+            sha256_file(into / name).encode(), str(facts.get("sha256")).encode()
+        ):
             raise ArchiveError(f"part {name} was altered: its SHA-256 is not the manifest's")
     clear = into / "clear"
     clear.mkdir(mode=0o700)

@@ -27,7 +27,6 @@ from sqlalchemy import func, inspect, select
 
 from idhub.changes.chain import AuditLog
 from idhub.db.sqlite_gate import sqlite_file
-from idhub.keyring import DATA_KEYS
 from idhub.models import AuditEvent, Person
 from idhub.oidc.keycheck import FINGERPRINTED, check_keys
 from idhub.ops.backup import DATABASE_PG, DATABASE_SQLITE, DIRECTORY, ldap_connection, libpq
@@ -100,9 +99,13 @@ def _refuse_unfit(hub: Hub, archive: OpenedArchive) -> None:
             f"the directory is not empty: {base} holds entries (e.g. {children[0]}); "
             "restore only into an empty base"
         )
-    for name in DATA_KEYS:
+    for name in FINGERPRINTED:  # the keys nodes must share
         have, want = hub.keyring.read(name), archive.keys.get(name)
-        if have is not None and want is not None and not hmac.compare_digest(have, want):
+        if (
+            have is not None
+            and want is not None
+            and not hmac.compare_digest(have.encode(), want.encode())
+        ):
             raise RestoreRefused(
                 f"this node already has another {name} ({hub.keyring.source(name)}): "
                 "remove it (or give the archive's) and restore again"
@@ -134,7 +137,7 @@ def _write_keys(hub: Hub, archive: OpenedArchive, report: RestoreReport) -> None
         if have is None:
             hub.keyring.restore(name, value)
             report.keys_written.append(name)
-        elif name not in FINGERPRINTED and not hmac.compare_digest(have, value):
+        elif name not in FINGERPRINTED and not hmac.compare_digest(have.encode(), value.encode()):
             report.keys_kept.append(name)
 
 
@@ -212,7 +215,9 @@ def _check(hub: Hub, report: RestoreReport) -> None:
         head = manifest.get("audit_head")
         if head:
             stored = session.scalar(select(AuditEvent.hash).where(AuditEvent.id == head["id"]))
-            same = stored is not None and hmac.compare_digest(stored, head["hash"])
+            same = stored is not None and hmac.compare_digest(
+                stored.encode(), str(head["hash"]).encode()
+            )
             checks.append((same, f"the manifest's chain head (event {head['id']}) is there"))
         people = session.scalar(select(func.count()).select_from(Person)) or 0
         events = session.scalar(select(func.count()).select_from(AuditEvent)) or 0

@@ -20,7 +20,7 @@ from pathlib import Path
 import ldap
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from idhub.app import create_app, load_checked
@@ -236,8 +236,6 @@ def _hub_of(app) -> Runtime:
 
 def _nothing_written(target: Runtime, settings) -> None:
     with target.db.engine.connect() as conn:
-        from sqlalchemy import inspect
-
         assert inspect(conn).get_table_names() == []
     assert not Path(settings["secrets"]["dir"]).exists() or not any(
         (Path(settings["secrets"]["dir"]) / name).exists()
@@ -320,3 +318,16 @@ def _drop(url: str) -> None:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
     admin.dispose()
+
+
+def test_a_node_with_another_data_key_is_refused(app, populated, fresh_target, tmp_path):
+    archive, _ = make_backup(_hub_of(app), tmp_path, PASSPHRASE)
+    secrets_dir = Path(fresh_target["secrets"]["dir"])
+    secrets_dir.mkdir(parents=True)
+    (secrets_dir / "audit_chain_key").write_text("khóa riêng của máy này\n")
+    target = _hub(fresh_target)
+    with pytest.raises(RestoreRefused, match="already has another audit_chain_key"):
+        restore(target, archive, PASSPHRASE)
+    with target.db.engine.connect() as conn:
+        assert inspect(conn).get_table_names() == []
+    assert not (secrets_dir / "encryption_key").exists()
