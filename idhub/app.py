@@ -12,6 +12,7 @@ from flask import Flask, jsonify
 from idhub.account import bp as account_bp
 from idhub.admin import api as admin_api
 from idhub.audit import api as audit_api
+from idhub.audit.settings import AuditSettings
 from idhub.config import (
     DatabaseSettings,
     LoggingSettings,
@@ -52,6 +53,7 @@ from idhub.web.settings import ApiSettings, ServerSettings
 # Every settings section the hub reads, checked at start.
 SECTIONS: tuple[type, ...] = (
     DatabaseSettings,
+    AuditSettings,
     SecretsSettings,
     LoggingSettings,
     LdapSettings,

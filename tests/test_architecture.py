@@ -46,7 +46,7 @@ WING_DEPENDS: dict[str, frozenset[str]] = {
     "engine": frozenset({"identity"}),
     "oidc": frozenset({"identity"}),
     "reorg": frozenset({"identity", "engine"}),
-    "scheduler": frozenset({"identity", "engine", "reorg"}),
+    "scheduler": frozenset({"identity", "engine", "reorg", "audit"}),
     "account": frozenset({"identity", "oidc"}),
     "events": frozenset({"identity", "engine", "oidc"}),
     "national": frozenset({"identity", "reorg", "engine"}),

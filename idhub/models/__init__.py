@@ -20,6 +20,7 @@ from idhub.models.hr import (
 )
 from idhub.models.idempotency import IdempotencyRecord
 from idhub.models.imports import ImportUpload
+from idhub.models.keys import KeyFingerprint
 from idhub.models.mail import MailAddress, MailDelegation, Seat
 from idhub.models.national import NationalExport, NationalImport, NationalKey, NationalPartner
 from idhub.models.oauth import OAuthClient, OAuthToken, TokenDenylist
@@ -48,6 +49,7 @@ from idhub.models.sso import (
 )
 
 __all__ = [
+    "KeyFingerprint",
     "EventDeadLetter",
     "EventState",
     "EventSubscription",

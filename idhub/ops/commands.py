@@ -15,6 +15,7 @@ import click
 from idhub.runtime import Runtime, pass_runtime
 
 if TYPE_CHECKING:  # imported where used: `idhub --help` loads no engine
+    from idhub.engine.periodic import Periodic
     from idhub.engine.worker import Lane, Worker
 
 
@@ -253,7 +254,6 @@ def _directory_worker(rt: Runtime, lane: Lane | None = None) -> Worker:
     from idhub.oidc.failures import flush_closed
     from idhub.oidc.logout import LeaverHook
     from idhub.oidc.settings import SsoSettings
-    from idhub.scheduler.tasks import tasks
     from idhub.services import ProvisioningSettings
 
     lane = lane or Lane.ALL
@@ -278,9 +278,22 @@ def _directory_worker(rt: Runtime, lane: Lane | None = None) -> Worker:
         target,
         settings=WorkerSettings.from_settings(rt.settings.section(ProvisioningSettings)),
         worker_id=new_worker_id("urgent:") if urgent else None,
-        periodic=() if urgent else [*tasks(rt.db, rt.audit, rt.rules), failure_audit],
+        periodic=() if urgent else [*_clock(rt), failure_audit],
         lane=lane,
     )
+
+
+def _clock(rt: Runtime) -> list[Periodic]:
+    """The scheduler's tasks, with the audit anchor when [audit] anchor_dir is set."""
+    from idhub.audit.anchors import AnchorWriter
+    from idhub.audit.settings import AuditSettings
+    from idhub.scheduler.tasks import tasks
+
+    section = rt.settings.section(AuditSettings)
+    writer = None
+    if section.anchor_dir:
+        writer = AnchorWriter(section.anchor_dir, rt.keyring, to_syslog=section.anchor_syslog)
+    return tasks(rt.db, rt.audit, rt.rules, writer, section.anchor_interval_s)
 
 
 def _mail_cut(rt: Runtime) -> Callable[[list[Any]], object] | None:
