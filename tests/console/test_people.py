@@ -1,0 +1,82 @@
+"""People, a person's page and units at the console: what an officer of commune A sees,
+and that commune B's people are not listed, counted, searchable or reachable (404)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.console.communes import Communes, two_communes
+
+
+@pytest.fixture
+def communes(app, api, person) -> Communes:
+    return two_communes(app, api, person)
+
+
+def test_the_list_holds_the_officers_commune_only(hub, browser, communes):
+    page = browser.get(hub + "/admin/people?lang=vi")
+    assert page.status_code == 200, page.text
+    assert "Trần Văn Bình" in page.text
+    assert "Lê Thị Cúc" not in page.text
+    assert "1 người" in page.text  # counted: commune A's one person, nobody of B
+
+
+def test_search_ignores_accents_and_stays_in_scope(hub, browser, communes):
+    found = browser.get(hub + "/admin/people", params={"q": "tran van binh"})
+    assert "Trần Văn Bình" in found.text
+    for q in ("le thi cuc", communes.cuc["national_id"], communes.cuc["username"]):
+        page = browser.get(hub + "/admin/people", params={"q": q, "lang": "vi"})
+        assert page.status_code == 200
+        assert "Lê Thị Cúc" not in page.text
+        assert "0 người" in page.text
+    by_cccd = browser.get(hub + "/admin/people", params={"q": communes.binh["national_id"]})
+    assert "Trần Văn Bình" in by_cccd.text
+    by_username = browser.get(hub + "/admin/people", params={"q": communes.binh["username"]})
+    assert "Trần Văn Bình" in by_username.text
+    by_unit = browser.get(hub + "/admin/people", params={"unit": "xa.an"})
+    assert "Trần Văn Bình" in by_unit.text
+    other_unit = browser.get(hub + "/admin/people", params={"unit": "XA.BAC", "lang": "vi"})
+    assert "Lê Thị Cúc" not in other_unit.text
+
+
+def test_a_persons_page_in_scope_and_404_outside(hub, browser, communes):
+    page = browser.get(hub + f"/admin/people/{communes.binh['id']}?lang=vi")
+    assert page.status_code == 200, page.text
+    for text in ("Hồ sơ nhân sự", communes.binh["national_id"], "Công chức văn phòng", "UBND xã An Bình", "ldap"):
+        assert text in page.text
+    assert browser.get(hub + f"/admin/people/{communes.cuc['id']}").status_code == 404
+
+
+def test_units_tree_and_unit_page(hub, browser, communes):
+    tree = browser.get(hub + "/admin/units?lang=vi")
+    assert tree.status_code == 200
+    assert "XA.AN" in tree.text and "XA.BAC" not in tree.text
+    unit = browser.get(hub + f"/admin/units/{communes.a['id']}?lang=vi")
+    assert unit.status_code == 200
+    assert "Trần Văn Bình" in unit.text and "Lịch sử sắp xếp" in unit.text
+    assert browser.get(hub + f"/admin/units/{communes.b['id']}").status_code == 404
+
+
+def test_home_lists_what_needs_attention_in_scope(app, hub, browser, communes):
+    import datetime as dt
+
+    from idhub.models import JobState, ProvisioningJob
+
+    hub_ = app.extensions["idhub"]
+    with hub_.db.transaction() as session:
+        for who, error in ((communes.binh, "lỗi của xã An"), (communes.cuc, "lỗi của xã Bắc")):
+            session.add(
+                ProvisioningJob(
+                    subject_id=__import__("uuid").UUID(who["id"]),
+                    target="ldap",
+                    state=JobState.FAILED,
+                    reason="test",
+                    last_error=error,
+                )
+            )
+    page = browser.get(hub + "/admin?lang=vi")
+    assert page.status_code == 200, page.text
+    assert "Cần chú ý" in page.text
+    assert "lỗi của xã An" in page.text
+    assert "lỗi của xã Bắc" not in page.text
+    assert dt.date.today()  # the soon-starting list is exercised by test_actions
