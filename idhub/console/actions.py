@@ -31,7 +31,12 @@ from idhub.console.frame import (
 from idhub.console.plans import Write, preview, save
 from idhub.db import get_db
 from idhub.errors import DomainError, Invalid, NotFound
-from idhub.identity.assignments import create_assignment, end_assignment, get_assignment
+from idhub.identity.assignments import (
+    create_assignment,
+    end_assignment,
+    get_assignment,
+    update_assignment,
+)
 from idhub.identity.people import create_person, get_person, update_person
 from idhub.models import (
     Assignment,
@@ -245,7 +250,9 @@ def _change_position(person_id: uuid.UUID, assignment_id: uuid.UUID, data: dict[
             reason=data.get("reason"),
         )
         ctx.session.flush()
-        unit_code = data.get("unit_code") or ctx.session.get(OrgUnit, old.unit_id).code
+        unit_code = data.get("unit_code") or ctx.session.scalar(
+            select(OrgUnit.code).where(OrgUnit.id == old.unit_id)
+        )
         _post(ctx, person_id, {**data, "unit_code": unit_code}, old.kind)
         return {person_id}
 
@@ -267,13 +274,17 @@ def _leaver(person_id: uuid.UUID, data: dict[str, Any]) -> Write:
             )
         )
         for post in open_posts:
-            end_assignment(
-                ctx,
-                post,
-                end_date=max(data["end_date"], post.start_date),
-                decision_ref=data.get("decision_ref"),
-                reason=data.get("reason"),
-            )
+            last = max(data["end_date"], post.start_date)
+            if post.end_date is None:
+                end_assignment(
+                    ctx,
+                    post,
+                    end_date=last,
+                    decision_ref=data.get("decision_ref"),
+                    reason=data.get("reason"),
+                )
+            else:  # already ending, later than the last day: brought forward
+                update_assignment(ctx, post, {"end_date": last})
         if data["end_date"] < dt.date.today():
             update_person(ctx, person, {"status": PersonStatus.LEFT})
         return {person_id}
@@ -448,7 +459,9 @@ def end_sessions(person_id: uuid.UUID) -> Response:
                 )
             )
         )
-    page = dict(action="end_sessions", person=person, live=live, values={}, field_errors={})
+    page: dict[str, Any] = dict(
+        action="end_sessions", person=person, live=live, values={}, field_errors={}
+    )
     title = t("console.people.action.end_sessions")
     if request.method == "GET":
         return render_console("console_people_sessions.html", title=title, **page)

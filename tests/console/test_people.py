@@ -42,7 +42,13 @@ def test_search_ignores_accents_and_stays_in_scope(hub, browser, communes):
 def test_a_persons_page_in_scope_and_404_outside(hub, browser, communes):
     page = browser.get(hub + f"/admin/people/{communes.binh['id']}?lang=vi")
     assert page.status_code == 200, page.text
-    for text in ("Hồ sơ nhân sự", communes.binh["national_id"], "Công chức văn phòng", "UBND xã An Bình", "ldap"):
+    for text in (
+        "Hồ sơ nhân sự",
+        communes.binh["national_id"],
+        "Công chức văn phòng",
+        "UBND xã An Bình",
+        "ldap",
+    ):
         assert text in page.text
     assert browser.get(hub + f"/admin/people/{communes.cuc['id']}").status_code == 404
 
