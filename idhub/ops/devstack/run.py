@@ -27,6 +27,7 @@ from idhub.config import PROJECT_DIR, SecretsSettings
 from idhub.db import Database
 from idhub.models import OAuthClient, OrgUnit, Person
 from idhub.oidc.settings import OAuthSettings, SsoSettings
+from idhub.ops.demo.console import console_accounts
 from idhub.ops.devstack.mail import LdapSource, MailStack
 from idhub.ops.devstack.slapd import Slapd
 from idhub.ops.devstack.supervisor import Child, Server, Supervisor
@@ -364,6 +365,12 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
         if demo_user:
             demo_user = _demo_sign_on(hub, demo_user)
         demo_apps = _demo_events(hub, _demo_apps(hub))
+        console = console_accounts(  # the console's demo administrators and commune client
+            hub,
+            _secrets_dir(hub),
+            f"http://{server.host}:{server.port}",
+            skip={demo_user["username"]} if demo_user else set(),
+        )
         db.dispose()
 
         hub_url = f"http://{server.host}:{server.port}"
@@ -421,6 +428,7 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
                 **_mail_env(mail),
                 "admin_client": admin_client,
                 "demo_user": demo_user,
+                **console,
             },
         )
         _banner(hub_url, env_path, admin_client, demo_user, demo_apps)
