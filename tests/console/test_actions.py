@@ -179,7 +179,7 @@ def test_add_concurrent_post_end_post_change_position_leaver(app, api, hub, brow
     }
     preview = browser.post(base + "/leave?lang=vi", data={**leave, "step": "preview"})
     assert preview.status_code == 200, preview.text
-    plan = preview.text.split("id=\"plan\"")[1].split("</section>")[0]
+    plan = preview.text.split('id="plan"')[1].split("</section>")[0]
     assert "uid=binhtv," in plan  # the account as it will be (not yet in the directory)
     assert (
         browser.post(
