@@ -3,6 +3,8 @@ and that commune B's people are not listed, counted, searchable or reachable (40
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.console.communes import Communes, two_communes
@@ -86,3 +88,23 @@ def test_home_lists_what_needs_attention_in_scope(app, hub, browser, communes):
     assert "lỗi của xã An" in page.text
     assert "lỗi của xã Bắc" not in page.text
     assert dt.date.today()  # the soon-starting list is exercised by test_actions
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_every_page_is_translated(hub, browser, communes, lang):
+    paths = [
+        "/admin",
+        "/admin/people",
+        f"/admin/people/{communes.binh['id']}",
+        "/admin/units",
+        f"/admin/units/{communes.a['id']}",
+        "/admin/people/new",
+        f"/admin/people/{communes.binh['id']}/posts/new",
+        f"/admin/people/{communes.binh['id']}/leave",
+    ]
+    for path in paths:
+        page = browser.get(hub + path, params={"lang": lang})
+        assert page.status_code == 200, (path, page.status_code)
+        # a message key shown as is
+        assert not re.search(r"console\.(home|people|units|title|nav)\.", page.text), path
+        assert "admin.role." not in page.text, path
