@@ -144,6 +144,9 @@ def test_add_concurrent_post_end_post_change_position_leaver(app, api, hub, brow
         "start_date": TODAY.isoformat(),
         "reason": "Kiêm nhiệm",
     }
+    elsewhere = {**add, "unit_code": "XA.BAC", "step": "confirm"}
+    refused = browser.post(base + "/posts/new?lang=vi", data=elsewhere)
+    assert refused.status_code == 422 and "Ngoài phạm vi quản trị của bạn" in refused.text
     preview = browser.post(base + "/posts/new?lang=vi", data={**add, "step": "preview"})
     assert preview.status_code == 200 and "Kế hoạch đồng bộ" in preview.text
     assert (

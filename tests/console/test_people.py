@@ -4,6 +4,7 @@ and that commune B's people are not listed, counted, searchable or reachable (40
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 
@@ -66,28 +67,33 @@ def test_units_tree_and_unit_page(hub, browser, communes):
 
 
 def test_home_lists_what_needs_attention_in_scope(app, hub, browser, communes):
-    import datetime as dt
-
     from idhub.models import JobState, ProvisioningJob
 
     hub_ = app.extensions["idhub"]
     with hub_.db.transaction() as session:
-        for who, error in ((communes.binh, "lỗi của xã An"), (communes.cuc, "lỗi của xã Bắc")):
+        for who, state, reason, error in (
+            (communes.binh, JobState.FAILED, "test", "lỗi của xã An"),
+            (communes.cuc, JobState.FAILED, "test", "lỗi của xã Bắc"),
+            (communes.binh, JobState.HELD, "person changed", "giữ lại ở xã An"),
+            (communes.cuc, JobState.HELD, "person changed", "giữ lại ở xã Bắc"),
+            (communes.binh, JobState.PENDING, "reconciliation found drift", "lệch ở xã An"),
+            (communes.cuc, JobState.PENDING, "reconciliation found drift", "lệch ở xã Bắc"),
+        ):
             session.add(
                 ProvisioningJob(
-                    subject_id=__import__("uuid").UUID(who["id"]),
-                    target="ldap",
-                    state=JobState.FAILED,
-                    reason="test",
+                    subject_id=uuid.UUID(who["id"]),
+                    target={JobState.FAILED: "ldap", JobState.HELD: "mail"}.get(state, "events"),
+                    state=state,
+                    reason=reason,
                     last_error=error,
                 )
             )
     page = browser.get(hub + "/admin?lang=vi")
     assert page.status_code == 200, page.text
     assert "Cần chú ý" in page.text
-    assert "lỗi của xã An" in page.text
-    assert "lỗi của xã Bắc" not in page.text
-    assert dt.date.today()  # the soon-starting list is exercised by test_actions
+    for mine in ("lỗi của xã An", "giữ lại ở xã An", "lệch ở xã An"):
+        assert mine in page.text
+    assert "xã Bắc" not in page.text
 
 
 @pytest.mark.parametrize("lang", ["vi", "en"])
