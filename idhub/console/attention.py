@@ -6,6 +6,7 @@ grants ending in the next 7 days."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from idhub.admin_scope import visible
 from idhub.admin_scope.scope import Scope
+from idhub.engine.drift import last
 from idhub.models import (
     AdminGrant,
     Assignment,
@@ -27,7 +29,6 @@ from idhub.models import (
 
 SHOWN = 20
 SOON_DAYS = 7
-DRIFT_REASON = "reconciliation found drift"  # engine/reconcile.py queues its repairs so
 
 
 def _jobs(session: Session, scope: Scope, *where: Any) -> SimpleNamespace:
@@ -46,6 +47,30 @@ def _jobs(session: Session, scope: Scope, *where: Any) -> SimpleNamespace:
         else {}
     )
     return SimpleNamespace(rows=rows, total=total, names=names)
+
+
+def _drift(session: Session, scope: Scope) -> SimpleNamespace | None:
+    """The last reconcile's drifted people in scope (None: no reconcile yet)."""
+    found = last(session)
+    if found is None:
+        return None
+    rows = found["drifted"]
+    if scope.units is not None:
+        mine = {str(p) for p in session.scalars(visible.people_in(session, scope))}
+        rows = [r for r in rows if r["person_id"] in mine]
+    shown = rows[:SHOWN]
+    ids = [uuid.UUID(r["person_id"]) for r in shown]
+    people = (
+        {p.id: p.full_name for p in session.scalars(select(Person).where(Person.id.in_(ids)))}
+        if ids
+        else {}
+    )
+    return SimpleNamespace(
+        at=found["at"],
+        total=len(rows),
+        rows=[SimpleNamespace(**r, id=uuid.UUID(r["person_id"])) for r in shown],
+        names=people,
+    )
 
 
 def _posts(session: Session, scope: Scope, column: Any, today: dt.date) -> list[Any]:
@@ -93,12 +118,7 @@ def attention(session: Session, scope: Scope) -> SimpleNamespace:
     return SimpleNamespace(
         failed=_jobs(session, scope, ProvisioningJob.state == JobState.FAILED),
         held=_jobs(session, scope, ProvisioningJob.state == JobState.HELD),
-        drift=_jobs(
-            session,
-            scope,
-            ProvisioningJob.state != JobState.RUNNING,
-            ProvisioningJob.reason.like(f"%{DRIFT_REASON}%"),
-        ),
+        drift=_drift(session, scope),
         starting=_posts(session, scope, Assignment.start_date, today),
         leaving=_posts(session, scope, Assignment.end_date, today),
         delegations=delegation_rows[:SHOWN],

@@ -67,6 +67,7 @@ def test_units_tree_and_unit_page(hub, browser, communes):
 
 
 def test_home_lists_what_needs_attention_in_scope(app, hub, browser, communes):
+    from idhub.engine.drift import remember
     from idhub.models import JobState, ProvisioningJob
 
     hub_ = app.extensions["idhub"]
@@ -76,8 +77,6 @@ def test_home_lists_what_needs_attention_in_scope(app, hub, browser, communes):
             (communes.cuc, JobState.FAILED, "test", "lỗi của xã Bắc"),
             (communes.binh, JobState.HELD, "person changed", "giữ lại ở xã An"),
             (communes.cuc, JobState.HELD, "person changed", "giữ lại ở xã Bắc"),
-            (communes.binh, JobState.PENDING, "reconciliation found drift", "lệch ở xã An"),
-            (communes.cuc, JobState.PENDING, "reconciliation found drift", "lệch ở xã Bắc"),
         ):
             session.add(
                 ProvisioningJob(
@@ -88,10 +87,24 @@ def test_home_lists_what_needs_attention_in_scope(app, hub, browser, communes):
                     last_error=error,
                 )
             )
+        remember(  # as a reconcile does
+            session,
+            {
+                "people": 2,
+                "in_sync": 0,
+                "drift": {"attributes": 2},
+                "drifted": [
+                    {"person_id": who["id"], "dn": f"uid={dn}", "drift": ["attributes"]}
+                    for who, dn in ((communes.binh, "lech.xa.an"), (communes.cuc, "lech.xa.bac"))
+                ],
+                "orphans": [],
+            },
+        )
     page = browser.get(hub + "/admin?lang=vi")
     assert page.status_code == 200, page.text
     assert "Cần chú ý" in page.text
-    for mine in ("lỗi của xã An", "giữ lại ở xã An", "lệch ở xã An"):
+    assert "uid=lech.xa.an" in page.text and "lech.xa.bac" not in page.text
+    for mine in ("lỗi của xã An", "giữ lại ở xã An"):
         assert mine in page.text
     assert "xã Bắc" not in page.text
 
