@@ -28,21 +28,19 @@ from idhub.console.frame import (
     require,
 )
 from idhub.db import get_db
+from idhub.engine.accounts import account_states
 from idhub.engine.targets.mail_facts import with_mail_facts
 from idhub.identity.personal import PERSONAL_FIELDS, note_personal_read
 from idhub.identity.snapshots import UnitDirectory, person_snapshots
 from idhub.models import (
-    AccountLink,
     Assignment,
     AuditEvent,
     Consent,
-    JobState,
     MailDelegation,
     OAuthClient,
     OrgUnit,
     Person,
     Position,
-    ProvisioningJob,
     Seat,
     SsoSession,
     utcnow,
@@ -53,42 +51,6 @@ from provisioning.policy import desired_account
 
 READ = ("hr:read", "hr:write", "admin")
 AUDIT_PAGE = 25
-
-
-def account_states(session: Session, person_id: uuid.UUID) -> list[dict[str, Any]]:
-    """Per target: state (in sync, pending, failed, absent), DN, last converge, error;
-    the same reading as GET /api/v1/people/{id}/accounts."""
-    links = {
-        link.target: link
-        for link in session.scalars(select(AccountLink).where(AccountLink.person_id == person_id))
-    }
-    jobs = {
-        job.target: job
-        for job in session.scalars(
-            select(ProvisioningJob)
-            .where(ProvisioningJob.subject_id == person_id)
-            .order_by(ProvisioningJob.id)
-        )
-    }
-    states = []
-    for target in sorted(set(links) | set(jobs) | {"ldap"}):
-        link, job = links.get(target), jobs.get(target)
-        state = link.state.value if link else "pending"
-        if job is not None and job.state in (JobState.PENDING, JobState.RUNNING, JobState.HELD):
-            state = "held" if job.state == JobState.HELD else "pending"
-        if job is not None and job.state == JobState.FAILED:
-            state = "failed"
-        states.append(
-            {
-                "target": target,
-                "state": state,
-                "dn": link.name if link else None,
-                "enabled": link.enabled if link else None,
-                "error": (job.last_error if job else None) or (link.last_error if link else None),
-                "converged_at": link.last_converged_at if link else None,
-            }
-        )
-    return states
 
 
 def used_bytes(username: str) -> int | None:
