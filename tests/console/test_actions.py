@@ -273,3 +273,30 @@ def test_home_lists_posts_starting_soon(app, api, hub, browser, communes):
     page = browser.get(hub + "/admin?lang=vi")
     assert "Vũ Thị Hoa" in page.text
     assert "Đỗ Văn Khang" not in page.text
+
+
+def test_home_lists_grants_ending_soon_in_scope(app, api, hub, browser, communes):
+    from idhub.admin.grants import everywhere, grant_role
+    from idhub.changes.chain import Actor
+    from idhub.changes.context import HrContext
+
+    hub_ = app.extensions["idhub"]
+    with hub_.db.transaction() as session:
+        ctx = HrContext(session=session, audit=hub_.audit, actor=Actor("cli", "test"))
+        for who, unit in ((communes.binh, communes.a), (communes.cuc, communes.b)):
+            grant_role(
+                ctx,
+                {
+                    "person_id": uuid.UUID(who["id"]),
+                    "role": "auditor",
+                    "unit_id": uuid.UUID(unit["id"]),
+                    "valid_from": TODAY - dt.timedelta(days=30),
+                    "valid_to": TODAY + dt.timedelta(days=2),
+                    "reason": "kiểm tra",
+                },
+                everywhere,
+            )
+    page = browser.get(hub + "/admin?lang=vi")
+    section = page.text.split("Ủy quyền hết hạn trong 7 ngày tới")[1]
+    assert "Vai trò quản trị Kiểm toán viên: Trần Văn Bình" in section
+    assert "Lê Thị Cúc" not in section
