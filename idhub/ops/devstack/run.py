@@ -431,7 +431,7 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
                 **console,
             },
         )
-        _banner(hub_url, env_path, admin_client, demo_user, demo_apps)
+        _banner(hub_url, env_path, admin_client, demo_user, demo_apps, console)
         if slapd is not None:
             supervisor.watch(Server("slapd", slapd.is_running, slapd.start, lambda: slapd.pid))
         if mail is not None:
@@ -499,7 +499,12 @@ def _mail_env(mail: MailStack | None) -> dict[str, Any]:
 
 
 def _banner(
-    hub_url: str, env_path: Path, client: dict, user: dict | None, apps: list[dict]
+    hub_url: str,
+    env_path: Path,
+    client: dict,
+    user: dict | None,
+    apps: list[dict],
+    console: dict | None = None,
 ) -> None:
     lines = [
         "",
@@ -521,6 +526,14 @@ def _banner(
             "",
             f"  Demo person: {user['name']} (username {user['username']}; password "
             "and TOTP secret in env.json demo_user)",
+        ]
+    if console:
+        officer = console["unit_hr_officer"]
+        lines += [
+            "",
+            f"  Console: {console['console_url']} (province admin "
+            f"{console['province_admin']['username']}; HR officer of {officer['unit_code']} "
+            f"{officer['username']}; passwords and TOTP secrets in env.json)",
         ]
     if apps:
         lines += ["", "  Example apps (single sign-on at the hub):"]
