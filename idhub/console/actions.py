@@ -131,8 +131,9 @@ def _checked(fields: tuple[Field, ...], values: dict[str, str]) -> dict[str, Any
 
 
 def _message(error: DomainError) -> str:
-    """A rule's message for the person at the console: Vietnamese first when the rule
-    says it in both (\"vi / en\"), else the console's own words for its code."""
+    """A rule's message for the person at the console: the console's own words for its
+    code (Vietnamese or English, as the page), else the rule's (the scope and CCCD rules
+    say theirs in both languages)."""
     key = f"console.people.error.{error.code}"
     translated = t(key)
     if translated != key:
@@ -241,7 +242,11 @@ def _change_position(person_id: uuid.UUID, assignment_id: uuid.UUID, data: dict[
         old = _own_post(ctx, person_id, assignment_id)
         start = data["start_date"]
         if start <= old.start_date:
-            raise Invalid("Too early.", code="change_too_early", details={"start_date": ["x"]})
+            raise Invalid(
+                "The new post must start after the old one started.",
+                code="change_too_early",
+                details={"start_date": ["Not after the old post's start."]},
+            )
         end_assignment(
             ctx,
             old,
