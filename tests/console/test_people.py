@@ -127,3 +127,15 @@ def test_every_page_is_translated(hub, browser, communes, lang):
         # a message key shown as is
         assert not re.search(r"console\.(home|people|units|title|nav)\.", page.text), path
         assert "admin.role." not in page.text, path
+
+
+def test_a_province_administrator_sees_every_commune(app, api, hub, browser, person):
+    from tests.console.grants import grant
+
+    found = two_communes(app, api, person, role="auditor")
+    grant(app, person["id"], "province_admin")
+    page = browser.get(hub + "/admin/people", params={"q": "thi", "lang": "vi"})
+    assert "Lê Thị Cúc" in page.text and "Đặng Thị Ánh" in page.text
+    assert browser.get(hub + f"/admin/people/{found.cuc['id']}").status_code == 200
+    tree = browser.get(hub + "/admin/units")
+    assert "XA.AN" in tree.text and "XA.BAC" in tree.text
