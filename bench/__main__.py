@@ -18,6 +18,7 @@ SUITES = (
     "events",
     "admin_scope",
     "console_import",
+    "console",
 )
 
 if __name__ == "__main__":

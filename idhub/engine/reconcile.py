@@ -19,6 +19,7 @@ from connectors.base import KeyKind, OpKind
 from idhub.changes.guard import Guard
 from idhub.changes.outbox import enqueue
 from idhub.db import Database
+from idhub.engine.drift import remember
 from idhub.engine.targets.ldap import DirectoryView, compute_plans
 from idhub.models import Person
 from idhub.services import Directory
@@ -118,6 +119,7 @@ def reconcile(
         report.orphans = sorted(a.name for key, a in view.accounts.items() if key.id not in known)
         if guard is not None and not confirm:
             report.guard_tripped = guard.would_trip(session, taking)
+        remember(session, report.as_dict())  # for the console's home (engine/drift.py)
     if repair and to_converge and not report.guard_tripped:
         with db.transaction() as session:
             why = "reconciliation found drift"

@@ -12,12 +12,13 @@ from sqlalchemy import select
 from idhub.admin_scope import visible
 from idhub.changes.guard import Guard, release
 from idhub.db import db_session
+from idhub.engine.accounts import account_states
 from idhub.engine.preview import preview_person
 from idhub.engine.reconcile import reconcile
 from idhub.engine.retry import retry_job
 from idhub.errors import NotFound
 from idhub.identity.people import get_person
-from idhub.models import AccountLink, JobState, ProvisioningJob
+from idhub.models import JobState, ProvisioningJob
 from idhub.services import Directory, ProvisioningSettings, current_hub
 from idhub.web.common import (
     actor,
@@ -135,41 +136,7 @@ class PersonAccounts(MethodView):
         """The person's account on each target: in sync, pending, failed (with the error)."""
         session = db_session()
         get_person(session, person_id)
-        links = {
-            link.target: link
-            for link in session.scalars(
-                select(AccountLink).where(AccountLink.person_id == person_id)
-            )
-        }
-        jobs = {
-            job.target: job
-            for job in session.scalars(
-                select(ProvisioningJob)
-                .where(ProvisioningJob.subject_id == person_id)
-                .order_by(ProvisioningJob.id)
-            )
-        }
-        states = []
-        for target in sorted(set(links) | set(jobs) | {"ldap"}):
-            link, job = links.get(target), jobs.get(target)
-            state = link.state.value if link else "pending"
-            if job is not None and job.state in (JobState.PENDING, JobState.RUNNING, JobState.HELD):
-                state = "pending"
-            if job is not None and job.state == JobState.FAILED:
-                state = "failed"
-            states.append(
-                {
-                    "target": target,
-                    "state": state,
-                    "dn": link.name if link else None,
-                    "enabled": link.enabled if link else None,
-                    "last_error": (job.last_error if job else None)
-                    or (link.last_error if link else None),
-                    "last_converged_at": link.last_converged_at if link else None,
-                    "job": job,
-                }
-            )
-        return states
+        return account_states(session, person_id)
 
 
 @blp.route("/people/<uuid:person_id>/plan")

@@ -26,6 +26,7 @@ from idhub.config import PROJECT_DIR
 from idhub.db import Database
 from idhub.models import OAuthClient, OrgUnit, Person
 from idhub.oidc.settings import OAuthSettings, SsoSettings
+from idhub.ops.demo.console import console_accounts
 from idhub.ops.devstack import handover
 from idhub.ops.devstack.mail import LdapSource, MailStack
 from idhub.ops.devstack.slapd import Slapd
@@ -323,6 +324,12 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
         if demo_user:
             demo_user = _demo_sign_on(hub, demo_user)
         demo_apps = _demo_events(hub, _demo_apps(hub))
+        console = console_accounts(  # the console's demo administrators and commune client
+            hub,
+            handover.secrets_dir(hub),
+            f"http://{server.host}:{server.port}",
+            skip={demo_user["username"]} if demo_user else set(),
+        )
         db.dispose()
 
         hub_url = f"http://{server.host}:{server.port}"
@@ -381,9 +388,10 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
                 "admin_client": admin_client,
                 "demo_user": demo_user,
                 "national": handover.national(hub, hub_url),
+                **console,
             },
         )
-        _banner(hub_url, env_path, admin_client, demo_user, demo_apps)
+        _banner(hub_url, env_path, admin_client, demo_user, demo_apps, console)
         if slapd is not None:
             supervisor.watch(Server("slapd", slapd.is_running, slapd.start, lambda: slapd.pid))
         if mail is not None:
@@ -451,7 +459,12 @@ def _mail_env(mail: MailStack | None) -> dict[str, Any]:
 
 
 def _banner(
-    hub_url: str, env_path: Path, client: dict, user: dict | None, apps: list[dict]
+    hub_url: str,
+    env_path: Path,
+    client: dict,
+    user: dict | None,
+    apps: list[dict],
+    console: dict | None = None,
 ) -> None:
     lines = [
         "",
@@ -473,6 +486,14 @@ def _banner(
             "",
             f"  Demo person: {user['name']} (username {user['username']}; password "
             "and TOTP secret in env.json demo_user)",
+        ]
+    if console:
+        officer = console["unit_hr_officer"]
+        lines += [
+            "",
+            f"  Console: {console['console_url']} (province admin "
+            f"{console['province_admin']['username']}; HR officer of {officer['unit_code']} "
+            f"{officer['username']}; passwords and TOTP secrets in env.json)",
         ]
     if apps:
         lines += ["", "  Example apps (single sign-on at the hub):"]
