@@ -1,7 +1,7 @@
 """The throwaway mail stack against the real slapd: SMTP in, LMTP to Dovecot, IMAP out.
 
 Entries are written by hand here (no hub), so these tests pin down what Postfix and
-Dovecot do with the directory attributes the hub writes (config/mail/, docs/mail.md).
+Dovecot do with the directory attributes the hub writes (idhub/defaults/mail/, docs/mail.md).
 """
 
 from __future__ import annotations

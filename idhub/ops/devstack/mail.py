@@ -51,15 +51,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-from idhub.config import PROJECT_DIR
+from idhub.config import DEFAULTS_DIR
 from idhub.ops.devstack import processes
 from idhub.ops.devstack.ports import free_port
 from idhub.services import DEV_MAIL_FALLBACK, dev_mail_folder
 
 log = logging.getLogger(__name__)
 
-REPO_DIR = PROJECT_DIR
-TEMPLATE_DIR = REPO_DIR / "config" / "mail"
+TEMPLATE_DIR = DEFAULTS_DIR / "mail"
 POSTFIX = "/usr/sbin/postfix"
 DOVECOT = "/usr/sbin/dovecot"
 DOVEADM = "/usr/bin/doveadm"
