@@ -14,9 +14,11 @@ worker_class = "sync"
 timeout = 30
 graceful_timeout = 10
 keepalive = 5
-# Requests are logged by the app itself (JSON lines, no query strings: they may hold codes).
-accesslog = None
-errorlog = "-"
+# gunicorn's error and access logs through the hub's formatter: the same JSON lines on
+# stderr as the app's, [logging] format/level from the settings; access lines carry the
+# method, path, status and duration, never the query string (it may hold a code).
+from idhub.ops.gunicorn_conf import accesslog, errorlog, logconfig_dict  # noqa: E402, F401
+
 loglevel = "info"
 # A worker is replaced after this many requests (with jitter), bounding any slow leak.
 max_requests = 5000
