@@ -95,7 +95,8 @@ class GunicornAccessFields(logging.Filter):
         if isinstance(atoms, Mapping):
             record.msg, record.args = "%s %s %s", (atoms["m"], atoms["U"], atoms["s"])
             record.method, record.path = atoms["m"], atoms["U"]
-            record.status = int(atoms["s"]) if str(atoms["s"]).isdigit() else atoms["s"]
+            status = str(atoms["s"])
+            record.status = int(status) if status.isdigit() else status
             record.bytes = atoms["B"]
             record.duration_ms = atoms["M"]
             record.remote_addr = atoms["h"]

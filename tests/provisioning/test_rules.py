@@ -1,4 +1,5 @@
-"""provisioning.rules: the shipped idhub/defaults/rules.toml, and every validation error with its place."""
+"""provisioning.rules: the shipped idhub/defaults/rules.toml, and every validation error with
+its place."""
 
 from __future__ import annotations
 
