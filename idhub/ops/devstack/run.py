@@ -485,8 +485,11 @@ def _mail_env(mail: MailStack | None) -> dict[str, Any]:
         return {}
     return {
         "smtp": {"host": mail.host, "port": mail.smtp_port},
-        "imap": {"host": mail.host, "port": mail.imap_port},
-        "submission": {"host": mail.host, "port": mail.submission_port},  # SMTP AUTH
+        "imap": {"host": mail.host, "port": mail.imap_port},  # STARTTLS
+        "imaps": {"host": mail.host, "port": mail.imaps_port},
+        "submission": {"host": mail.host, "port": mail.submission_port},  # STARTTLS, AUTH
+        # The stack's own CA: what a mail client trusts for the ports above.
+        "mail_ca_file": str(mail.tls.ca_file),
     }
 
 
