@@ -14,6 +14,7 @@ venv's site-packages); pip installs our wheel into the new virtualenv with
 
 from __future__ import annotations
 
+import email.parser
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,17 +56,51 @@ def _run(argv: list[str], **kw) -> str:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh virtualenv with this tree's wheel installed in it."""
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel of this tree, as `pip wheel --no-deps .` builds it (docs/deploy.md step 3)."""
     work = tmp_path_factory.mktemp("wheel")
-    source, dist, env_dir = work / "src", work / "dist", work / "venv"
+    source, dist = work / "src", work / "dist"
     # A copy, so that the build's own folders (build/, *.egg-info) stay out of the checkout.
     shutil.copytree(PROJECT_DIR, source, ignore=_NOT_SOURCES)
     _run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
          "--no-index", "-q", "-w", str(dist), str(source)]
     )  # fmt: skip
-    [wheel] = dist.glob("idhub-*.whl")
+    [built] = dist.glob("idhub-*.whl")
+    return built
+
+
+def test_the_wheel_carries_its_data_and_licence_and_not_the_gpl_demo_data(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        [metadata] = [n for n in names if n.endswith(".dist-info/METADATA")]
+        headers = email.parser.Parser().parsestr(archive.read(metadata).decode())
+    for shipped in (
+        "idhub/defaults/idhub.toml",
+        "idhub/defaults/rules.toml",
+        "idhub/defaults/ldap/idhub.schema",
+        "idhub/defaults/ldap/idhub-acl.ldif",
+        "idhub/defaults/mail/dovecot.conf.tmpl",
+        "idhub/translations/vi/LC_MESSAGES/messages.mo",
+        "idhub/templates/sso_login.html",
+        "idhub/static/api-docs.js",
+        "idhub/migrations/alembic.ini",
+    ):
+        assert shipped in names, shipped
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    assert headers["License-Expression"] == "Apache-2.0"
+    requires = headers.get_all("Requires-Dist")
+    assert any(r.startswith("joserfc==") for r in requires)
+    # The demo's data (GPL-3.0) only with the extra: never in the runtime install.
+    assert [r for r in requires if "vietnam" in r] == [
+        'vietnam-provinces==2026.9.0; extra == "demo"'
+    ]
+
+
+@pytest.fixture(scope="module")
+def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtualenv with this tree's wheel installed in it."""
+    env_dir = tmp_path_factory.mktemp("venv") / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)])
     python = env_dir / "bin" / "python"
     where = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
