@@ -206,6 +206,7 @@ class Settings:
 class DatabaseSettings:
     SECTION: ClassVar[str] = "database"
     url: str
+    pool_size: int
 
 
 @dataclass(frozen=True)

@@ -232,7 +232,8 @@ class Hub:
 
     @cached_property
     def db(self) -> Database:
-        return Database(self.settings.section(DatabaseSettings).url)
+        database = self.settings.section(DatabaseSettings)
+        return Database(database.url, pool_size=database.pool_size)
 
     @cached_property
     def audit(self) -> AuditLog:

@@ -35,7 +35,7 @@ def json_serializer(value: Any) -> str:
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -49,7 +49,11 @@ class Database:
             _configure_sqlite(self.engine)
         else:
             self.engine = create_engine(
-                url, echo=echo, pool_pre_ping=True, pool_size=10, json_serializer=json_serializer
+                url,
+                echo=echo,
+                pool_pre_ping=True,
+                pool_size=pool_size,
+                json_serializer=json_serializer,
             )
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(
