@@ -475,7 +475,9 @@ def _start_mail(
     mail.start()
     _say(
         f"mail answering in {time.monotonic() - started:.1f} s: SMTP 127.0.0.1:{mail.smtp_port}, "
-        f"IMAP 127.0.0.1:{mail.imap_port} (mail in {mail.mail_root})"
+        f"IMAP 127.0.0.1:{mail.imap_port}, IMAPS 127.0.0.1:{mail.imaps_port}, submission "
+        f"127.0.0.1:{mail.submission_port} (TLS with the CA {mail.tls.ca_file}; mail in "
+        f"{mail.mail_root})"
     )
     return mail
 
