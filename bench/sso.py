@@ -7,7 +7,7 @@ Reported (bench/results/sso.json), each per second on one core (one thread):
   SHA-256, no argon2; the token sealed with HMAC-SHA256, nothing written);
 * sso_second_app_per_s_per_core: a person already signed in at the hub opens another
   app: GET /oauth/authorize (PKCE S256) → code → POST /oauth/token (ID token signed RS256);
-* argon2_hashes_per_s: argon2id hashes with the production parameters (config/idhub.toml);
+* argon2_hashes_per_s: argon2id hashes with the production parameters (idhub/defaults/idhub.toml);
 * password_logins_per_s: POST /sso/login with the right password (the argon2 factor; the
   TOTP step cannot repeat within 30 s by design).
 

@@ -37,7 +37,8 @@ class _Main(click.Group):
 def main(ctx: click.Context) -> None:
     """IDHub: the identity and access hub (HR → LDAP, mail and sign-on).
 
-    Settings come from config/idhub.toml, the file in IDHUB_CONFIG and IDHUB_* variables.
+    Settings come from the shipped defaults, the file in IDHUB_CONFIG (an installed hub:
+    /etc/idhub/idhub.toml when IDHUB_CONFIG is not set) and IDHUB_* variables.
     """
     try:
         ctx.obj = Runtime(load_checked())

@@ -1,9 +1,11 @@
-"""Settings: config/idhub.toml, then the file named by IDHUB_CONFIG, then IDHUB_* variables;
-read by typed sections, each declared by the room that uses it."""
+"""Settings: idhub/defaults/idhub.toml (package data), then the file named by IDHUB_CONFIG (or
+/etc/idhub/idhub.toml for an installed hub), then IDHUB_* variables; read by typed sections,
+each declared by the room that uses it."""
 
 from __future__ import annotations
 
 import copy
+import importlib.resources
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -12,7 +14,15 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar, cast, get_origin, get_type_hints
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-DEFAULTS_FILE = PROJECT_DIR / "config" / "idhub.toml"
+# A source checkout (make run, the tests) keeps its data in ./var and reads no /etc; an
+# installed hub (pip install idhub-….whl) has no pyproject.toml next to its package.
+FROM_CHECKOUT = (PROJECT_DIR / "pyproject.toml").is_file()
+# What the package ships (defaults, rules, LDAP schema and LDIF, mail templates): package
+# data, so an installed hub finds it in site-packages. A real folder: slapd reads from it.
+DEFAULTS_DIR = Path(str(importlib.resources.files("idhub") / "defaults"))
+DEFAULTS_FILE = DEFAULTS_DIR / "idhub.toml"
+SYSTEM_CONFIG = Path("/etc/idhub/idhub.toml")
+INSTALLED_VAR_DIR = "/var/lib/idhub"
 
 
 class ConfigError(Exception):
@@ -54,10 +64,18 @@ def _env_overrides(settings: dict[str, Any], environ: Mapping[str, str]) -> dict
     return overrides
 
 
-def _resolve_paths(settings: dict[str, Any]) -> None:
+def _resolve_paths(settings: dict[str, Any], from_checkout: bool) -> None:
+    """Relative paths are relative to the checkout (make run, tests) or, for an installed hub,
+    to the current folder; an empty var_dir is ./var or /var/lib/idhub; an empty rules_file
+    is the packaged idhub/defaults/rules.toml."""
+    base = PROJECT_DIR if from_checkout else Path.cwd()
+    if not settings["var_dir"]:
+        settings["var_dir"] = "var" if from_checkout else INSTALLED_VAR_DIR
+    if not settings["provisioning"]["rules_file"]:
+        settings["provisioning"]["rules_file"] = str(DEFAULTS_DIR / "rules.toml")
     var_dir = Path(settings["var_dir"])
     if not var_dir.is_absolute():
-        var_dir = PROJECT_DIR / var_dir
+        var_dir = base / var_dir
     settings["var_dir"] = str(var_dir)
 
     def expand(value: Any) -> Any:
@@ -72,27 +90,39 @@ def _resolve_paths(settings: dict[str, Any]) -> None:
     for section, key in (("secrets", "dir"), ("dev_slapd", "dir"), ("provisioning", "rules_file")):
         path = Path(settings[section][key])
         if not path.is_absolute():
-            settings[section][key] = str(PROJECT_DIR / path)
+            settings[section][key] = str(base / path)
+
+
+def config_file(environ: Mapping[str, str], from_checkout: bool = FROM_CHECKOUT) -> str | None:
+    """The operator's file: IDHUB_CONFIG, else /etc/idhub/idhub.toml for an installed hub."""
+    named = environ.get("IDHUB_CONFIG")
+    if named:
+        return named
+    if not from_checkout and SYSTEM_CONFIG.is_file():
+        return str(SYSTEM_CONFIG)
+    return None
 
 
 def load_settings(
-    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    from_checkout: bool = FROM_CHECKOUT,
 ) -> dict[str, Any]:
     """Build the settings tree. `overrides` (used by tests) is applied last."""
     environ = os.environ if environ is None else environ
     with DEFAULTS_FILE.open("rb") as fh:
         settings: dict[str, Any] = tomllib.load(fh)
-    extra_file = environ.get("IDHUB_CONFIG")
+    extra_file = config_file(environ, from_checkout)
     if extra_file:
         try:
             with open(extra_file, "rb") as fh:
                 _merge(settings, tomllib.load(fh), extra_file)
         except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read IDHUB_CONFIG={extra_file}: {exc}") from exc
+            raise ConfigError(f"cannot read the settings file {extra_file}: {exc}") from exc
     _merge(settings, _env_overrides(settings, environ), "environment")
     if overrides:
         _merge(settings, copy.deepcopy(dict(overrides)), "overrides")
-    _resolve_paths(settings)
+    _resolve_paths(settings, from_checkout)
     return settings
 
 
@@ -148,7 +178,7 @@ def bind_section(kind: type[S], tree: Mapping[str, Any]) -> S:
 
 
 class Settings:
-    """The settings tree (as loaded: config/idhub.toml, IDHUB_CONFIG, IDHUB_* variables) and
+    """The settings tree (as loaded: idhub/defaults/idhub.toml, IDHUB_CONFIG, IDHUB_* variables) and
     its typed sections, each bound and checked on first use."""
 
     def __init__(self, tree: Mapping[str, Any]) -> None:

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from flask import g, has_request_context
@@ -78,12 +79,71 @@ class TextFormatter(logging.Formatter):
         return scrub(line)
 
 
+def make_formatter(fmt: str = "auto", stream: Any = None) -> logging.Formatter:
+    """JSON lines, or readable text on a terminal when fmt is "auto" ([logging] format)."""
+    stream = stream or sys.stderr
+    use_json = fmt == "json" or (fmt == "auto" and not getattr(stream, "isatty", lambda: False)())
+    return JsonFormatter() if use_json else TextFormatter()
+
+
+class GunicornAccessFields(logging.Filter):
+    """gunicorn's access record (its atoms) as the fields the hub's own request lines carry:
+    method, path, status, duration; never the query string (it may hold a code or a token)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        atoms = record.args
+        if isinstance(atoms, Mapping):
+            record.msg, record.args = "%s %s %s", (atoms["m"], atoms["U"], atoms["s"])
+            record.method, record.path = atoms["m"], atoms["U"]
+            status = str(atoms["s"])
+            record.status = int(status) if status.isdigit() else status
+            record.bytes = atoms["B"]
+            record.duration_ms = atoms["M"]
+            record.remote_addr = atoms["h"]
+            request_id = atoms["{x-request-id}o"]  # the hub's answer header; "-" when none
+            if request_id != "-":
+                record.request_id = request_id
+        return True
+
+
+def gunicorn_logconfig(fmt: str = "auto", level: str = "INFO") -> dict[str, Any]:
+    """gunicorn's `logconfig_dict`: its error and access logs through the hub's formatter, as
+    the same lines on stderr. The root handler is named "idhub", so configure_logging in a
+    worker replaces it instead of adding a second one."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"idhub": {"()": "idhub.logs.make_formatter", "fmt": fmt}},
+        "filters": {
+            "request_id": {"()": "idhub.logs.RequestIdFilter"},
+            "access": {"()": "idhub.logs.GunicornAccessFields"},
+        },
+        "handlers": {
+            "idhub": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "idhub",
+                "filters": ["request_id"],
+            }
+        },
+        "root": {"level": level.upper(), "handlers": ["idhub"]},
+        "loggers": {
+            "gunicorn.error": {"level": level.upper(), "handlers": [], "propagate": True},
+            "gunicorn.access": {
+                "level": "INFO",
+                "handlers": [],
+                "propagate": True,
+                "filters": ["access"],
+            },
+        },
+    }
+
+
 def configure_logging(fmt: str = "auto", level: str = "INFO", stream: Any = None) -> None:
     """Install one handler on the root logger (idempotent: replaces the one set before)."""
     stream = stream or sys.stderr
-    use_json = fmt == "json" or (fmt == "auto" and not getattr(stream, "isatty", lambda: False)())
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
+    handler.setFormatter(make_formatter(fmt, stream))
     handler.addFilter(RequestIdFilter())
     handler.set_name("idhub")
     root = logging.getLogger()

@@ -1,4 +1,4 @@
-"""The provisioning rules (config/rules.toml) as typed, frozen objects, and their lookups.
+"""The provisioning rules (idhub/defaults/rules.toml) as typed, frozen objects, and their lookups.
 
 ``load_rules(path)`` reads and validates the TOML file; ``parse_rules(mapping)`` validates
 an already parsed mapping against the schema in :mod:`provisioning.rules_schema`. Both
@@ -6,7 +6,7 @@ return a frozen :class:`Rules` or raise :class:`RulesError` listing *every* prob
 its location in the file (``roles.leader.quota: unknown quota class 'huge'``), so the
 province's IT staff fix the file in one go.
 
-What the rules say (see the comments in config/rules.toml for the operator's view):
+What the rules say (see the comments in idhub/defaults/rules.toml for the operator's view):
 
 * ``default_roles``: roles of every enabled account;
 * ``[positions]``: position code → roles, for every active post (primary or concurrent);

@@ -1,4 +1,4 @@
-"""The schema of the rules file (config/rules.toml): every table described once.
+"""The schema of the rules file (idhub/defaults/rules.toml): every table described once.
 
 Each table is a :class:`Table` of :class:`Field` entries (type, required or default,
 allowed values, names defined elsewhere in the file it refers to, an extra check), read

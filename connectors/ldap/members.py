@@ -1,7 +1,7 @@
 """Group membership, kept on the member: one member's changes written to its
 idhubMemberOf, and the hub groups (groupOfURLs) they name made on first use.
 
-config/ldap/slapd.conf.tmpl explains why membership lives on the member: a hub group's
+idhub/defaults/ldap/slapd.conf.tmpl explains why membership lives on the member: a hub group's
 memberURL selects the entries naming it, and slapd's dynlist overlay expands it into
 `member` (and `memberOf` on the members) for other clients, so a move, rename or delete
 of a person never writes to a group.

@@ -36,7 +36,7 @@ REQUIRED_KEY = "mail.app_passwords_required"
 
 @dataclass(frozen=True)
 class AppPasswordSettings:
-    """`[mail]` keys of app passwords (config/idhub.toml)."""
+    """`[mail]` keys of app passwords (idhub/defaults/idhub.toml)."""
 
     SECTION: ClassVar[str] = "mail"
     # On: the account password alone no longer opens IMAP/SMTP (any LDAP bind) for a

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, cast
 
 from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import ColumnElement, Engine, Table, any_, bindparam, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from idhub.db.sqlite_gate import WriteGate, sqlite_file
@@ -39,6 +41,7 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
+            _make_folder(url)
             self.engine = create_engine(
                 url,
                 echo=echo,
@@ -151,6 +154,14 @@ def upsert(session: Session, table: Table) -> Any:
 
 
 SQLITE_CACHE_KIB = 32768  # per connection, at most
+
+
+def _make_folder(url: str) -> None:
+    """A fresh install's data folder (var_dir) may not exist yet: SQLite makes the file, not
+    its folder. Private (0700): the database holds people's data."""
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -9,6 +9,7 @@ default (`sso.default_locale`). Every text is NFC.
 
 from __future__ import annotations
 
+import importlib.resources
 import unicodedata
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from idhub.services import current_hub
 
 LANGS = ("vi", "en")
 LANG_COOKIE = "idhub_lang"
-TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+TRANSLATIONS = Path(str(importlib.resources.files("idhub") / "translations"))
 
 
 def select_locale() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.resources
 from pathlib import Path
 
 from alembic import command
@@ -12,7 +13,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
+# Package data (an installed wheel carries the scripts and alembic.ini): a real folder.
+MIGRATIONS_DIR = Path(str(importlib.resources.files("idhub") / "migrations"))
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -21,6 +21,8 @@ def gunicorn_argv(
         "--graceful-timeout",
         "10",
         "--no-control-socket",
-        # No gunicorn access log: the app logs each request itself, without query strings.
+        # gunicorn's error and access logs as the hub's JSON lines (no query strings).
+        "--config",
+        "python:idhub.ops.gunicorn_conf",
         "idhub.wsgi:app",
     ]

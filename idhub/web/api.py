@@ -3,6 +3,7 @@ scheme, the JSON error format and the local Swagger UI. Each wing brings its blu
 
 from __future__ import annotations
 
+import importlib.resources
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -126,8 +127,10 @@ def init_api(app: Flask, public_url: str, blueprints: Iterable[Blueprint]) -> Ap
 
 
 def _register_docs(app: Flask) -> None:
-    """Browsable docs with Swagger UI served from the package, not from a CDN."""
-    import swagger_ui_bundle
+    """Browsable docs with Swagger UI served from a maintained package (flask-swagger-ui's
+    dist/ folder: Swagger UI's own release files), not from a CDN. Only its files are used:
+    its blueprint's page starts Swagger UI with an inline script, which the CSP forbids."""
+    swagger_ui_dist = str(importlib.resources.files("flask_swagger_ui") / "dist")
 
     @app.get("/api/v1/docs")
     def api_docs() -> ResponseReturnValue:
@@ -135,4 +138,4 @@ def _register_docs(app: Flask) -> None:
 
     @app.get("/api/v1/docs/static/<path:filename>")
     def api_docs_static(filename: str) -> ResponseReturnValue:
-        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=3600)
+        return send_from_directory(swagger_ui_dist, filename, max_age=3600)

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from idhub.changes.mail_credentials import publish_requirement
 from idhub.models import AppPassword, AuditEvent
-from tests.fixtures.mail import can_login, drain_all, enable_mail, imap_login
+from tests.fixtures.mail import can_login, drain_all, enable_mail, imap_login, tls_context
 from tests.fixtures.sso import PASSWORD, form_fields, hr_person
 
 SHOWN = re.compile(
@@ -46,10 +46,11 @@ def create(hub, browser, label: str, password: str = PASSWORD):  # type: ignore[
 
 
 def smtp_auth(stack, user: str, password: str) -> bool:
-    """SMTP AUTH PLAIN on the submission port (UTF-8: the account password has
-    diacritics); True when accepted."""
+    """SMTP AUTH PLAIN on the submission port, after STARTTLS (UTF-8: the account password
+    has diacritics); True when accepted."""
     token = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
     with smtplib.SMTP(stack.host, stack.submission_port, timeout=10) as smtp:
+        smtp.starttls(context=tls_context(stack))
         smtp.ehlo()
         assert smtp.has_extn("auth"), smtp.esmtp_features
         code, _ = smtp.docmd("AUTH", "PLAIN " + token)

@@ -9,7 +9,7 @@ import pytest
 
 from provisioning.rules import RulesError, load_rules, parse_rules
 
-RULES = Path(__file__).resolve().parents[2] / "config" / "rules.toml"
+RULES = Path(__file__).resolve().parents[2] / "idhub" / "defaults" / "rules.toml"
 
 
 def test_the_province_file_names_the_commune_personnel_officer():

@@ -7,7 +7,8 @@ import stat
 
 import pytest
 
-from idhub.config import PROJECT_DIR, ConfigError, load_settings
+from idhub import config
+from idhub.config import DEFAULTS_DIR, PROJECT_DIR, ConfigError, load_settings
 from idhub.keyring import Keyring
 
 
@@ -17,6 +18,25 @@ def test_defaults_resolve_paths():
     assert settings["database"]["url"] == f"sqlite:///{PROJECT_DIR}/var/idhub.db"
     assert settings["secrets"]["dir"] == str(PROJECT_DIR / "var" / "secrets")
     assert settings["server"]["port"] == 8080
+    assert settings["provisioning"]["rules_file"] == str(DEFAULTS_DIR / "rules.toml")
+
+
+def test_an_installed_hub_reads_etc_and_keeps_data_in_var_lib(tmp_path, monkeypatch):
+    etc = tmp_path / "idhub.toml"
+    etc.write_text('[server]\nport = 9001\n[provisioning]\nrules_file = "rules.toml"\n')
+    monkeypatch.setattr(config, "SYSTEM_CONFIG", etc)
+    monkeypatch.chdir(tmp_path)
+    installed = load_settings(environ={}, from_checkout=False)
+    assert installed["var_dir"] == "/var/lib/idhub"
+    assert installed["secrets"]["dir"] == "/var/lib/idhub/secrets"
+    assert installed["server"]["port"] == 9001
+    assert installed["provisioning"]["rules_file"] == str(tmp_path / "rules.toml")
+    # IDHUB_CONFIG wins over /etc; a checkout never reads /etc.
+    other = tmp_path / "other.toml"
+    other.write_text("[server]\nport = 9002\n")
+    named = load_settings(environ={"IDHUB_CONFIG": str(other)}, from_checkout=False)
+    assert named["server"]["port"] == 9002
+    assert load_settings(environ={}, from_checkout=True)["server"]["port"] == 8080
 
 
 def test_file_then_environment_override(tmp_path):

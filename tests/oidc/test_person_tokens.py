@@ -17,7 +17,7 @@ from idhub.oidc.clients import create_client
 from tests.fixtures.factories import make_assignment, make_person, make_position, make_unit
 from tests.fixtures.sso import PASSWORD, action_link, activate, code_flow, sign_in
 
-RULES = Path(__file__).resolve().parents[2] / "config" / "rules.toml"
+RULES = Path(__file__).resolve().parents[2] / "idhub" / "defaults" / "rules.toml"
 
 
 @pytest.fixture

@@ -1,14 +1,16 @@
 """The throwaway mail stack against the real slapd: SMTP in, LMTP to Dovecot, IMAP out.
 
 Entries are written by hand here (no hub), so these tests pin down what Postfix and
-Dovecot do with the directory attributes the hub writes (config/mail/, docs/mail.md).
+Dovecot do with the directory attributes the hub writes (idhub/defaults/mail/, docs/mail.md).
 """
 
 from __future__ import annotations
 
+import base64
 import imaplib
 import smtplib
 import socket
+import ssl
 import time
 import uuid
 
@@ -17,14 +19,17 @@ import pytest
 from argon2 import PasswordHasher
 
 from idhub.ops.devstack.mail import MailStack
+from idhub.ops.devstack.run import _mail_env
 from tests.fixtures.mail import (
     can_login,
     imap_login,
     make_mail_stack,
     send_mail,
     subjects,
+    tls_context,
     wait_for_subject,
 )
+from tests.fixtures.tls import make_pki
 
 PASSWORD = "Mật-khẩu-thư-2026"
 
@@ -93,6 +98,47 @@ def test_mail_to_the_address_and_an_alias_is_read_over_imap(slapd_server, ldap_b
     seen = wait_for_subject(mail_server, "annv", PASSWORD, "Gửi địa chỉ cũ")
     assert seen == ["Giấy mời họp", "Gửi địa chỉ cũ"]
     assert not can_login(mail_server, "annv", "wrong password")
+
+
+def _plain(user: str, password: str) -> bytes:
+    return b"\0" + user.encode() + b"\0" + password.encode()
+
+
+def test_the_stack_speaks_tls_with_its_own_ca(slapd_server, ldap_base, mail_server, tmp_path):
+    """IMAPS and IMAP STARTTLS log in with the stack's CA; submission offers AUTH only
+    after STARTTLS; a client trusting another CA gets nothing."""
+    add_person(slapd_server, ldap_base, "lanpt", mail="lanpt@laichau.gov.vn")
+    context = tls_context(mail_server)
+    with imaplib.IMAP4_SSL(mail_server.host, mail_server.imaps_port, ssl_context=context) as imaps:
+        imaps.authenticate("PLAIN", lambda _: _plain("lanpt", PASSWORD))
+        assert imaps.select("INBOX")[0] == "OK"
+    assert can_login(mail_server, "lanpt", PASSWORD)  # STARTTLS (tests/fixtures/mail.py)
+
+    token = base64.b64encode(_plain("lanpt", PASSWORD)).decode()
+    with smtplib.SMTP(mail_server.host, mail_server.submission_port, timeout=10) as smtp:
+        smtp.ehlo()
+        assert smtp.has_extn("starttls") and not smtp.has_extn("auth")
+        assert smtp.docmd("AUTH", "PLAIN " + token)[0] != 235
+    with smtplib.SMTP(mail_server.host, mail_server.submission_port, timeout=10) as smtp:
+        smtp.starttls(context=context)
+        smtp.ehlo()
+        assert smtp.has_extn("auth")
+        assert smtp.docmd("AUTH", "PLAIN " + token)[0] == 235
+    with smtplib.SMTP(mail_server.host, mail_server.smtp_port, timeout=10) as smtp:
+        smtp.ehlo()
+        assert smtp.has_extn("starttls")  # offered to other servers on port 25 as well
+
+    # `make run` tells mail clients which CA to trust (var/run/env.json).
+    assert _mail_env(mail_server)["mail_ca_file"] == str(mail_server.tls.ca_file)
+
+    stranger = ssl.create_default_context(cafile=str(make_pki(tmp_path).other_ca_file))
+    with pytest.raises(ssl.SSLCertVerificationError):
+        imaplib.IMAP4_SSL(mail_server.host, mail_server.imaps_port, ssl_context=stranger)
+    with (
+        smtplib.SMTP(mail_server.host, mail_server.submission_port, timeout=10) as smtp,
+        pytest.raises(ssl.SSLCertVerificationError),
+    ):
+        smtp.starttls(context=stranger)
 
 
 def test_unknown_addresses_and_other_domains_are_refused(slapd_server, ldap_base, mail_server):

@@ -1,4 +1,4 @@
-"""config/ldap/*.ldif (for a province's existing OpenLDAP, cn=config) are what the dev
+"""idhub/defaults/ldap/*.ldif (for a province's existing OpenLDAP, cn=config) are what the dev
 slapd's template says: regenerated here and compared, so the two never drift."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def test_the_committed_ldif_matches_the_slapd_template() -> None:
     for name, text in render().items():
         committed = (CONFIG_DIR / name).read_text()
         assert committed == text, (
-            f"config/ldap/{name} is stale: run `python -m idhub.ops.devstack.ldif`"
+            f"idhub/defaults/ldap/{name} is stale: run `python -m idhub.ops.devstack.ldif`"
         )
 
 

@@ -112,7 +112,7 @@ def _rules_with(mail: dict):
 
     from tests.provisioning.test_policy import ROOT
 
-    data = tomllib.loads((ROOT / "config" / "rules.toml").read_text())
+    data = tomllib.loads((ROOT / "idhub" / "defaults" / "rules.toml").read_text())
     data["mail"] = mail
     return parse_rules(data)
 

@@ -29,7 +29,7 @@ from provisioning.policy import desired_account
 from provisioning.rules import Rules, load_rules
 
 ROOT = Path(__file__).resolve().parents[2]
-RULES = load_rules(ROOT / "config" / "rules.toml")
+RULES = load_rules(ROOT / "idhub" / "defaults" / "rules.toml")
 BASE = "dc=idhub,dc=gov,dc=vn"
 TODAY = dt.date(2026, 4, 15)
 LONG_AGO = dt.date(2020, 1, 1)

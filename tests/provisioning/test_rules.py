@@ -1,4 +1,5 @@
-"""provisioning.rules: the shipped config/rules.toml, and every validation error with its place."""
+"""provisioning.rules: the shipped idhub/defaults/rules.toml, and every validation error with
+its place."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from provisioning.rules import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-RULES_FILE = ROOT / "config" / "rules.toml"
+RULES_FILE = ROOT / "idhub" / "defaults" / "rules.toml"
 
 
 def shipped() -> dict[str, Any]:

@@ -18,7 +18,7 @@ from provisioning.rules import RulesError, load_rules, parse_rules
 from provisioning.seats import SEAT_RIGHTS, SeatSnapshot, desired_seat, seat_key, seat_uid_base
 
 BASE = "dc=laichau,dc=gov,dc=vn"
-RULES = load_rules("config/rules.toml")
+RULES = load_rules("idhub/defaults/rules.toml")
 UNIT = UnitSnapshot(
     id="6f1c1a52-8f0e-4a1e-9a55-0d7a3d1c2b10",
     code="03410",
@@ -149,5 +149,5 @@ def test_seat_rules_are_checked():
 def _raw_rules() -> dict:
     import tomllib
 
-    with open("config/rules.toml", "rb") as f:
+    with open("idhub/defaults/rules.toml", "rb") as f:
         return tomllib.load(f)

@@ -290,4 +290,7 @@ def test_docs_page_is_served_locally(client):
     assert page.status_code == 200
     assert b"swagger-ui-bundle.js" in page.data and b"http" not in page.data.split(b"<body>")[1]
     assert client.get("/api/v1/docs/static/swagger-ui-bundle.js").status_code == 200
+    # A current Swagger UI (5.x, from flask-swagger-ui), not the 4.15 bundle of 2022.
+    version = client.get("/api/v1/docs/static/VERSION").data.decode()
+    assert version.startswith("v5."), version
     assert client.get("/static/api-docs.js").status_code == 200

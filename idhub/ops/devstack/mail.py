@@ -11,12 +11,15 @@ all:
     <directory>/dovecot/        dovecot.conf, the LDAP lookups, base_dir (sockets)
     <directory>/dovecot.log     Dovecot's log_path
     <directory>/mail/           the mailboxes: <mail root>/<idhubMailbox>/Maildir
+    <directory>/tls/            the stack's own CA (ca.pem) and server pair (certs.py)
 
     SMTP  127.0.0.1:<smtp_port>  (Postfix smtpd; virtual domains and aliases from LDAP)
     LMTP  127.0.0.1:<lmtp_port>  (Dovecot; Postfix delivers here)
-    IMAP  127.0.0.1:<imap_port>  (Dovecot; passwords checked by slapd with auth_bind)
+    IMAP  127.0.0.1:<imap_port>  (Dovecot; passwords checked by slapd with auth_bind;
+          STARTTLS offered) and IMAPS 127.0.0.1:<imaps_port> (TLS from the first byte)
     SMTP  127.0.0.1:<submission_port>  (Postfix submission: SMTP AUTH only, checked by
-          Dovecot's auth service on 127.0.0.1:<auth_port>, the same passdb as IMAP)
+          Dovecot's auth service on 127.0.0.1:<auth_port>, the same passdb as IMAP;
+          AUTH only after STARTTLS, as on a province's server; port 25's SMTP offers it)
     HTTP  127.0.0.1:<doveadm_port>  (doveadm's API, Basic auth doveadm:<doveadm_password>)
 
 Dovecot runs in the foreground under subprocess.Popen (ours to stop; a crash shows as
@@ -51,15 +54,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-from idhub.config import PROJECT_DIR
+from idhub.config import DEFAULTS_DIR
 from idhub.ops.devstack import processes
+from idhub.ops.devstack.certs import DevTls, ensure_dev_tls
 from idhub.ops.devstack.ports import free_port
 from idhub.services import DEV_MAIL_FALLBACK, dev_mail_folder
 
 log = logging.getLogger(__name__)
 
-REPO_DIR = PROJECT_DIR
-TEMPLATE_DIR = REPO_DIR / "config" / "mail"
+TEMPLATE_DIR = DEFAULTS_DIR / "mail"
 POSTFIX = "/usr/sbin/postfix"
 DOVECOT = "/usr/sbin/dovecot"
 DOVEADM = "/usr/bin/doveadm"
@@ -161,6 +164,7 @@ class MailStack(processes.ServerProcess):
         doveadm_port: int | None = None,
         submission_port: int | None = None,
         auth_port: int | None = None,
+        imaps_port: int | None = None,
         doveadm_password: str | None = None,
         auth_failure_delay_s: int = 2,
         auth_penalty: bool = True,
@@ -178,6 +182,7 @@ class MailStack(processes.ServerProcess):
         # password where allowed); Postfix asks Dovecot's auth service over TCP.
         self.submission_port = submission_port or free_port(self.host)
         self.auth_port = auth_port or free_port(self.host)
+        self.imaps_port = imaps_port or free_port(self.host)
         # doveadm's HTTP API (Basic auth); a fresh one per stack unless the hub gives its own.
         self.doveadm_password = doveadm_password or secrets.token_urlsafe(24)
         # Guessing passwords over IMAP is slowed as Dovecot does by default (tests that
@@ -233,6 +238,12 @@ class MailStack(processes.ServerProcess):
         return self.directory / "mail"
 
     @property
+    def tls(self) -> DevTls:
+        """The stack's CA (what clients trust: `tls.ca_file`) and server pair, made on
+        first use."""
+        return ensure_dev_tls(self.directory / "tls", self.hostname)
+
+    @property
     def postfix_log(self) -> Path:
         return self.directory / "postfix.log"
 
@@ -273,6 +284,7 @@ class MailStack(processes.ServerProcess):
         _check_port_free(self.host, self.lmtp_port)
         _check_port_free(self.host, self.doveadm_port)
         _check_port_free(self.host, self.auth_port)
+        _check_port_free(self.host, self.imaps_port)
         with self.dovecot_log.open("ab") as log:
             log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting dovecot\n".encode())
             log.flush()
@@ -286,6 +298,7 @@ class MailStack(processes.ServerProcess):
             )
         processes.started(self)
         for port, greeting in ((self.imap_port, b"* OK"), (self.lmtp_port, b"220")):
+            # (IMAPS answers once the TLS handshake is done: the IMAP port tells enough.)
             self._wait_greeting(port, greeting, deadline, "dovecot", self._dovecot_alive)
 
     def stop_dovecot(self, timeout: float = 10.0) -> None:
@@ -377,10 +390,10 @@ class MailStack(processes.ServerProcess):
             # restarts its services with the new configuration.
             # Processes of the old generation finish their session and exit; wait for
             # them, or the next connection may still reach one with the old tables.
-            old = _children(pid, ("smtpd", "cleanup", "trivial-rewrite"))
+            old = processes.children_of(pid, ("smtpd", "cleanup", "trivial-rewrite"))
             os.kill(pid, signal.SIGHUP)
             deadline = time.monotonic() + 10
-            while old & _children(pid, ()) and time.monotonic() < deadline:
+            while old & processes.children_of(pid, ()) and time.monotonic() < deadline:
                 time.sleep(0.02)
 
     def doveadm(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -425,6 +438,9 @@ class MailStack(processes.ServerProcess):
             "auth_port": self.auth_port,
             "doveadm_password": self.doveadm_password,
             "conf_dir": self.dovecot_dir,
+            "imaps_port": self.imaps_port,
+            "tls_cert": self.tls.cert_file,
+            "tls_key": self.tls.key_file,
         }
         processes.write_file(self.dovecot_conf, _render("dovecot.conf.tmpl", values), 0o600)
         for role, body in (
@@ -483,6 +499,8 @@ class MailStack(processes.ServerProcess):
             "smtp_port": self.smtp_port,
             "submission_port": self.submission_port,
             "auth_port": self.auth_port,
+            "tls_cert": self.tls.cert_file,
+            "tls_key": self.tls.key_file,
         }
         processes.write_file(self.postfix_dir / "main.cf", _render("main.cf.tmpl", values), 0o644)
         processes.write_file(
@@ -551,28 +569,6 @@ class MailStack(processes.ServerProcess):
         shutil.rmtree(self.directory, ignore_errors=True)
         if self.configured.is_symlink():
             self.configured.unlink()
-
-
-def _children(pid: int, names: tuple[str, ...]) -> set[int]:
-    """Pids of the live child processes of `pid` (from /proc) whose command line starts
-    with one of `names` (any child when empty)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 1 and fields[1] == str(pid) and fields[0] != "Z":
-            try:
-                command = (entry / "cmdline").read_bytes().split(b"\0")[0].decode()
-            except OSError:
-                continue
-            if not names or command in names:
-                found.add(int(entry.name))
-    return found
 
 
 def _render(template: str, values: dict[str, object]) -> str:

@@ -97,3 +97,25 @@ def failure_of(argv: Sequence[str], timeout: float) -> str | None:
     if done.returncode == 0:
         return None
     return (done.stdout + done.stderr).strip()
+
+
+def children_of(pid: int, names: tuple[str, ...]) -> set[int]:
+    """Pids of the live child processes of `pid` (from /proc) whose command line starts
+    with one of `names` (any child when empty)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 1 and fields[1] == str(pid) and fields[0] != "Z":
+            try:
+                command = (entry / "cmdline").read_bytes().split(b"\0")[0].decode()
+            except OSError:
+                continue
+            if not names or command in names:
+                found.add(int(entry.name))
+    return found

@@ -443,7 +443,9 @@ def _start_mail(
     mail.start()
     _say(
         f"mail answering in {time.monotonic() - started:.1f} s: SMTP 127.0.0.1:{mail.smtp_port}, "
-        f"IMAP 127.0.0.1:{mail.imap_port} (mail in {mail.mail_root})"
+        f"IMAP 127.0.0.1:{mail.imap_port}, IMAPS 127.0.0.1:{mail.imaps_port}, submission "
+        f"127.0.0.1:{mail.submission_port} (TLS with the CA {mail.tls.ca_file}; mail in "
+        f"{mail.mail_root})"
     )
     return mail
 
@@ -453,8 +455,11 @@ def _mail_env(mail: MailStack | None) -> dict[str, Any]:
         return {}
     return {
         "smtp": {"host": mail.host, "port": mail.smtp_port},
-        "imap": {"host": mail.host, "port": mail.imap_port},
-        "submission": {"host": mail.host, "port": mail.submission_port},  # SMTP AUTH
+        "imap": {"host": mail.host, "port": mail.imap_port},  # STARTTLS
+        "imaps": {"host": mail.host, "port": mail.imaps_port},
+        "submission": {"host": mail.host, "port": mail.submission_port},  # STARTTLS, AUTH
+        # The stack's own CA: what a mail client trusts for the ports above.
+        "mail_ca_file": str(mail.tls.ca_file),
     }
 
 

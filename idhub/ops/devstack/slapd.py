@@ -2,7 +2,7 @@
 
 The instance lives in one folder:
 
-    <directory>/slapd.conf   rendered from config/ldap/slapd.conf.tmpl on every start
+    <directory>/slapd.conf   rendered from idhub/defaults/ldap/slapd.conf.tmpl on every start
     <directory>/data/        the back-mdb database; kept between runs
     <directory>/slapd.log    slapd's stderr (appended)
     <directory>/slapd.pid    written by slapd, removed on a clean stop
@@ -12,7 +12,7 @@ Least privilege: besides the rootdn (seeding, tests), two service accounts live 
 below the suffix, under a password policy without lockout (a guesser must not lock the
 hub out): the hub's own (`hub_dn`, write access to the tree, never to the policy or the
 service accounts) and a read-only one for Postfix and Dovecot's maps (`reader_dn`).
-config/ldap/ has the same ACLs as LDIF for an existing OpenLDAP (docs/deploy.md).
+idhub/defaults/ldap/ has the same ACLs as LDIF for an existing OpenLDAP (docs/deploy.md).
 
 We run slapd in the foreground under subprocess.Popen, so the process is ours to stop
 and a crash shows up as an exit code, not as a silent daemon. `-d none` logs start-up
@@ -39,12 +39,11 @@ import ldap.dn
 import ldap.ldapobject
 import ldap.modlist
 
-from idhub.config import PROJECT_DIR
+from idhub.config import DEFAULTS_DIR
 from idhub.ops.devstack import processes
 from idhub.ops.devstack.ports import free_port
 
-REPO_DIR = PROJECT_DIR
-CONFIG_DIR = REPO_DIR / "config" / "ldap"
+CONFIG_DIR = DEFAULTS_DIR / "ldap"
 TEMPLATE = CONFIG_DIR / "slapd.conf.tmpl"
 IDHUB_SCHEMA = CONFIG_DIR / "idhub.schema"
 SYSTEM_SCHEMA_DIR = Path("/etc/ldap/schema")
