@@ -25,3 +25,7 @@ max_requests_jitter = 500
 # worker that dies takes nothing shared with it.
 preload_app = False
 control_socket_disable = True
+# /metrics sums the counters of every worker (and of `idhub worker` on this machine) from
+# PROMETHEUS_MULTIPROC_DIR (default <var_dir>/metrics), which the master makes and sets
+# before forking; a dead worker's live gauges are removed (docs/metrics.md).
+from idhub.ops.gunicorn_hooks import child_exit, on_starting  # noqa: E402, F401

@@ -21,6 +21,10 @@ def gunicorn_argv(
         "--graceful-timeout",
         "10",
         "--no-control-socket",
+        # The hooks: the metrics' multiprocess folder (made and set by the master, before
+        # it forks), and a dead worker's live gauges removed.
+        "--config",
+        "python:idhub.ops.gunicorn_hooks",
         # No gunicorn access log: the app logs each request itself, without query strings.
         "idhub.wsgi:app",
     ]
