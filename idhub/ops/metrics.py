@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from flask import Blueprint, Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -29,6 +30,8 @@ from idhub.web.bearer import require_oauth
 
 bp = Blueprint("metrics", __name__)
 SCOPES = ["metrics", "admin"]  # either one
+# The text format every Prometheus reads (2.x and 3.x; the names need no escaping).
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 # Always shown, at 0 when idle, so a dashboard's series do not come and go.
 KNOWN_TARGETS = (*TARGETS, MAIL_TARGET, BACKCHANNEL_TARGET, EVENTS_TARGET)
 STATES = ("pending", "running", "held", "failed")
@@ -87,6 +90,4 @@ def metrics() -> Response:
     queue = CollectorRegistry()
     queue.register(QueueCollector(current_hub().db))
     body = generate_latest(_counted()) + generate_latest(queue)
-    return Response(
-        body, headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"}
-    )
+    return Response(body, headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"})
