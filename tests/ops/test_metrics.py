@@ -5,7 +5,9 @@ test compares a value before and after what it does."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -213,3 +215,24 @@ def test_counts_are_summed_over_gunicorn_workers(app, settings, served):
     # Every worker's requests, once each: the sum over both processes' files.
     assert value(samples, name, endpoint="health.healthz") == sent
     assert value(samples, "idhub_tokens_issued_total", grant_type="client_credentials") == 1
+
+
+def _family(sample_name: str) -> str:
+    for suffix in ("_bucket", "_count", "_sum", "_total"):
+        if sample_name.endswith(suffix):
+            return sample_name.removesuffix(suffix)
+    return sample_name
+
+
+def test_the_dashboard_and_the_doc_name_only_what_the_hub_exports(app, client):
+    text = client.get("/metrics", headers=bearer(app, client, ["metrics"])).get_data(as_text=True)
+    exported = {family.name for family in text_string_to_metric_families(text)}
+    dashboard = json.loads((PROJECT_DIR / "docs" / "grafana-idhub.json").read_text())
+    used = {_family(n) for n in re.findall(r"idhub_[a-z_]+", json.dumps(dashboard["panels"]))}
+    assert used and used - exported == set()
+    documented = re.findall(
+        r"^\| `(idhub_[a-z_]+)`", (PROJECT_DIR / "docs" / "metrics.md").read_text(), re.M
+    )
+    assert {_family(n) for n in documented} == exported - {
+        f for f in exported if not f.startswith("idhub_")
+    }
