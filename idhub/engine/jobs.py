@@ -405,10 +405,10 @@ _COUNTED = (JobState.PENDING, JobState.RUNNING, JobState.HELD, JobState.FAILED)
 
 
 def queue_counts(session: Session) -> dict[tuple[str, str], int]:
-    """Jobs by (target, state). One query per state with the state as literal SQL: the
-    pending count reads only the partial index uq_provisioning_job_pending (subject,
-    target), the others the range of ix_provisioning_job_claim for their state (running
-    and held jobs are few; parked ones are what an administrator must look at)."""
+    """Jobs by (target, state). One query per state, the state as literal SQL, each a
+    range of ix_provisioning_job_claim (state, next_try_at) and the rows in it (for their
+    target): what is queued, never the whole table. Running and held jobs are few; a
+    backlog costs a read per pending job, once a scrape, not per request."""
     counts: dict[tuple[str, str], int] = {}
     job = ProvisioningJob
     for state in _COUNTED:
