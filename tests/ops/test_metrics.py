@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,12 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from connectors.base import InvalidData
 from idhub import create_app
+from idhub.changes.outbox import enqueue
 from idhub.config import PROJECT_DIR
+from idhub.engine.jobs import JobQueue
+from idhub.engine.worker import WorkerSettings
 from idhub.ops.devstack.ports import free_port
 from tests.conftest import register_client, token_for
 from tests.fixtures.factories import joiner_items, lai_chau
@@ -236,3 +241,34 @@ def test_the_dashboard_and_the_doc_name_only_what_the_hub_exports(app, client):
     assert {_family(n) for n in documented} == exported - {
         f for f in exported if not f.startswith("idhub_")
     }
+
+
+def test_refused_jobs_are_counted_failed_or_parked_and_shown_in_the_queue(app, client):
+    """A target refusing data: one target error of its kind, the job parked, the gauge
+    showing it; then one the worker retries: failed, back in the queue."""
+    hub = app.extensions["idhub"]
+    headers = bearer(app, client, ["metrics"])
+    before = scrape(client, headers)
+    queue = JobQueue(hub.db, "ldap", "test-worker", WorkerSettings())
+    with hub.db.transaction() as session:
+        enqueue(session, [uuid.uuid4(), uuid.uuid4()], "test")
+    parked, retried = queue.claim()
+    with hub.db.transaction() as session:
+        jobs = queue.owned(session, [parked.id])
+        queue.requeue_failed(session, jobs, InvalidData("no such attribute"))
+    with hub.db.transaction() as session:
+        jobs = queue.owned(session, [retried.id])
+        queue.requeue(session, jobs, "busy", park=False, kind="Busy")
+    after = scrape(client, headers)
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("idhub_jobs_parked_total", target="ldap") == 1
+    assert delta("idhub_jobs_failed_total", target="ldap") == 1
+    assert delta("idhub_target_errors_total", target="ldap", kind="InvalidData") == 1
+    assert delta("idhub_target_errors_total", target="ldap", kind="Busy") == 1
+    assert value(after, "idhub_queue_jobs", target="ldap", state="failed") == 1
+    assert value(after, "idhub_queue_jobs", target="ldap", state="pending") == 1
+    assert value(after, "idhub_queue_depth", target="ldap") == 1
+    assert value(after, "idhub_queue_oldest_job_age_seconds", target="ldap") > 0
