@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import Counter, Histogram, disable_created_metrics, values
 
@@ -75,6 +76,21 @@ TOKENS = Counter(
 )
 GRANT_TYPES = frozenset({"client_credentials", "authorization_code", "refresh_token"})
 SIGNIN_RESULTS = ("ok", "failed", "locked", "throttled")
+
+
+_HTTP_CHILDREN: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+
+def request_answered(endpoint: str, method: str, status: str, seconds: float) -> None:
+    """One request (every request: the children are kept, not looked up by `labels` each
+    time; the keys are bounded — endpoints, methods, status classes)."""
+    key = (endpoint, method, status)
+    children = _HTTP_CHILDREN.get(key)
+    if children is None:
+        children = (HTTP_SECONDS.labels(endpoint, method), HTTP_REQUESTS.labels(*key))
+        _HTTP_CHILDREN[key] = children
+    children[0].observe(seconds)
+    children[1].inc()
 
 
 def signed_in(result: str) -> None:

@@ -10,7 +10,7 @@ import uuid
 
 from flask import Flask, Response, g, request
 
-from idhub.metrics import HTTP_REQUESTS, HTTP_SECONDS
+from idhub.metrics import request_answered
 from idhub.web.limits import install_body_limit
 
 access_log = logging.getLogger("idhub.access")
@@ -54,8 +54,7 @@ def install_request_hooks(app: Flask) -> None:
         # The endpoint's name, never the path: ids in paths would make a series per object.
         endpoint = request.endpoint or "unmatched"
         method = request.method if request.method in _METHODS else "other"
-        HTTP_SECONDS.labels(endpoint, method).observe(seconds)
-        HTTP_REQUESTS.labels(endpoint, method, f"{response.status_code // 100}xx").inc()
+        request_answered(endpoint, method, f"{response.status_code // 100}xx", seconds)
         access_log.info(
             "%s %s %s",
             request.method,
