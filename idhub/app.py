@@ -35,6 +35,7 @@ from idhub.oidc.keycheck import refuse_mismatched_keys
 from idhub.oidc.server import init_oauth
 from idhub.oidc.settings import OAuthSettings, SsoSettings
 from idhub.ops.health import bp as health_bp
+from idhub.ops.metrics import bp as metrics_bp
 from idhub.ops.settings import DemoSettings, DevSlapdSettings
 from idhub.reorg import api as changesets
 from idhub.services import (
@@ -126,6 +127,7 @@ def create_app(
         ],
     )
     app.register_blueprint(health_bp)
+    app.register_blueprint(metrics_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(console_bp)
     app.register_blueprint(national_api.keys_bp)
@@ -141,6 +143,7 @@ def create_app(
             openid_configuration="/.well-known/openid-configuration",
             health="/healthz",
             ready="/readyz",
+            metrics="/metrics",
         )
 
     return app

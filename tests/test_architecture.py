@@ -19,7 +19,7 @@ MAX_LINES = 600
 # The shell's rooms, bottom to top. A room may import its own floor and the floors below;
 # wings import only the wings named in WING_DEPENDS; nothing below the roof imports it.
 FLOORS: dict[str, frozenset[str]] = {
-    "foundation": frozenset({"config", "errors", "keyring", "logs", "db", "models"}),
+    "foundation": frozenset({"config", "errors", "keyring", "logs", "metrics", "db", "models"}),
     "floor": frozenset({"admin_scope", "changes", "services", "runtime", "web"}),
     "wing": frozenset(
         {

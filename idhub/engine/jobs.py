@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from connectors.base import ConnectorError
 from idhub.db import Database, among, table_of, upsert
+from idhub.metrics import JOBS_FAILED, JOBS_PARKED, TARGET_ERRORS
 from idhub.models import AccountLink, JobState, LinkState, ProvisioningJob, Urgency, utcnow
 
 if TYPE_CHECKING:  # worker.py builds the queue with its settings
@@ -99,6 +100,7 @@ class JobQueue:
                     claimed.state = JobState.FAILED
                     claimed.last_error = f"abandoned by its worker {claimed.attempts} times; parked"
                     claimed.lease_owner = claimed.lease_expires_at = None
+                    JOBS_PARKED.labels(self.target).inc()
                     continue
                 jobs.append(claimed)
             expires = now + dt.timedelta(seconds=self.settings.lease_s)
@@ -223,7 +225,14 @@ class JobQueue:
         """Jobs whose subject failed: retried later, or parked when retrying cannot help.
         Returns the message recorded and whether they were parked."""
         message = f"{type(error).__name__}: {error}"
-        self.requeue(session, jobs, message, park=not error.retry, queued_again=queued_again)
+        self.requeue(
+            session,
+            jobs,
+            message,
+            park=not error.retry,
+            queued_again=queued_again,
+            kind=type(error).__name__,
+        )
         return message, any(j.state == JobState.FAILED for j in jobs)
 
     def requeue(
@@ -233,9 +242,11 @@ class JobQueue:
         error: str,
         park: bool,
         queued_again: AbstractSet[uuid.UUID] | None = None,
+        kind: str = "refused",
     ) -> None:
         """Back to the queue with a backoff, or parked as failed when retrying cannot help;
-        the job of a subject a later change queued again is dropped instead.
+        the job of a subject a later change queued again is dropped instead. Counted in
+        the metrics: one target error of `kind`, and each job failed or parked.
 
         A target that is away never parks a job: it converges when the target is back.
         `queued_again` (from `queued_again`) lets a caller with many groups of jobs look
@@ -243,10 +254,12 @@ class JobQueue:
         """
         if queued_again is None:
             queued_again = set() if park else self.queued_again(session, jobs)
+        TARGET_ERRORS.labels(self.target, kind).inc()
         for job in jobs:
             if not park and job.subject_id in queued_again:
                 session.delete(job)
                 continue
+            (JOBS_PARKED if park else JOBS_FAILED).labels(self.target).inc()
             if park:
                 job.state = JobState.FAILED
             else:
@@ -385,3 +398,37 @@ def upsert_links(session: Session, rows: list[dict[str, Any]]) -> None:
         set_={column: statement.excluded[column] for column in columns},
     )
     session.execute(statement, rows)
+
+
+# -- what the queue holds (the metrics' gauges, read at scrape time) ------------------------
+_COUNTED = (JobState.PENDING, JobState.RUNNING, JobState.HELD, JobState.FAILED)
+
+
+def queue_counts(session: Session) -> dict[tuple[str, str], int]:
+    """Jobs by (target, state). One query per state, the state as literal SQL, each a
+    range of ix_provisioning_job_claim (state, next_try_at) and the rows in it (for their
+    target): what is queued, never the whole table. Running and held jobs are few; a
+    backlog costs a read per pending job, once a scrape, not per request."""
+    counts: dict[tuple[str, str], int] = {}
+    job = ProvisioningJob
+    for state in _COUNTED:
+        rows = session.execute(
+            select(job.target, func.count())
+            .where(job.state == literal_column(f"'{state.value}'"))
+            .group_by(job.target)
+        )
+        counts.update({(target, state.value): n for target, n in rows})
+    return counts
+
+
+def oldest_waiting(session: Session, target: str) -> dt.datetime | None:
+    """When the target's oldest job still to do (pending, running or held) was queued.
+    Ids grow with time and coalescing keeps a job's row, so the lowest id is the oldest:
+    the primary key is walked from its start and the first match ends the read."""
+    job = ProvisioningJob
+    return session.scalar(
+        select(job.created_at)
+        .where(job.target == target, job.state != literal_column("'failed'"))
+        .order_by(job.id)
+        .limit(1)
+    )

@@ -49,6 +49,7 @@ from idhub.engine.jobs import JobQueue, Lane
 from idhub.engine.outage import OutageWatch
 from idhub.engine.periodic import Clock, Periodic
 from idhub.engine.target import Recording, Round, Target, by_subject
+from idhub.metrics import CONVERGE_SECONDS, TARGET_ERRORS
 from idhub.models import JobState, LinkState, ProvisioningJob, utcnow
 from idhub.services import ProvisioningSettings
 
@@ -186,6 +187,7 @@ class Worker:
                 self.jobs.renew([j.id for j in jobs])
             self.target.apply(round_.plans)
         except TargetUnavailable as exc:
+            TARGET_ERRORS.labels(self.target.name, type(exc).__name__).inc()
             self.outage.failed(len(jobs), exc)
             self._record_outage(jobs, exc)
             return None
@@ -321,7 +323,16 @@ class Worker:
             rec = Recording(session, r, owned, self.jobs, self.audit, self.actor, now)
             self.target.record(rec, draft)
             self.jobs.finish(session, rec.done)
+        self._observe_converged(r, set(rec.done))
         self.target.after_record(r)
+
+    def _observe_converged(self, r: Round, done: set[int]) -> None:
+        """Commit to target, for the metrics: each finished job's age, now it is recorded."""
+        now = utcnow()
+        latency = CONVERGE_SECONDS.labels(self.target.name)
+        for job in r.jobs:
+            if job.id in done:
+                latency.observe(max(0.0, (now - job.created_at).total_seconds()))
 
     def _record_outage(self, jobs: list[ProvisioningJob], exc: TargetUnavailable) -> None:
         """The target was away: every job back as it was, its subject shown pending."""

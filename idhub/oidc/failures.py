@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from idhub.changes.chain import Actor, AuditLog
 from idhub.db import Database
+from idhub.metrics import signed_in
 from idhub.models import LoginFailureTally, utcnow
 from idhub.oidc.settings import SsoSettings
 from idhub.oidc.throttle import row_for_update
@@ -102,8 +103,12 @@ def note_failure(
     source: str | None,
     throttled: bool = False,
     locked: bool = False,
+    refused_locked: bool = False,
 ) -> None:
-    """Add one failure to its account's tally; the closed window before it is audited."""
+    """Add one failure to its account's tally; the closed window before it is audited.
+    The metrics count it as locked when this failure locked the account (`locked`) or
+    the try was refused because it already was (`refused_locked`)."""
+    signed_in("throttled" if throttled else "locked" if locked or refused_locked else "failed")
     _add(
         session,
         settings,
@@ -173,6 +178,7 @@ def note_throttled(
 ) -> None:
     """A try refused by the per-address throttle: counted in memory, written with the
     others every THROTTLED_FLUSH_S (no database write per refused try)."""
+    signed_in("throttled")
     counts_here = throttled_counts()
     if not counts_here.add(person_id, step, source):
         return

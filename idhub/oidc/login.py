@@ -157,5 +157,6 @@ def _failed(
             step="password",
             source=source,
             locked=locked,
+            refused_locked=reason == "locked here",
         )
     return Check(Outcome.FAILED, person_id, reason + (", now locked here" if locked else ""))

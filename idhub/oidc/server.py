@@ -14,6 +14,7 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer
 from flask import Blueprint, Flask, Response, g, request
 
 from idhub.config import Settings
+from idhub.metrics import token_issued
 from idhub.oidc.client_credentials import ClientCredentialsGrant, plain_exchange
 from idhub.oidc.models import CC_REQUEST, query_client
 from idhub.oidc.sealed import PREFIX, open_sealed
@@ -66,7 +67,8 @@ def init_oauth(app: Flask, hub: Hub) -> AuthorizationServer:
         the request's write transaction (no write lock taken), and a plainly valid
         exchange is answered by `plain_exchange`, any other by Authlib's grant."""
         response = None
-        if request.form.get("grant_type") == "client_credentials":
+        grant_type = request.form.get("grant_type", "")
+        if grant_type == "client_credentials":
             g.setdefault(CC_REQUEST, True)
             response = plain_exchange(server.scopes_supported)
         if response is None:
@@ -74,6 +76,8 @@ def init_oauth(app: Flask, hub: Hub) -> AuthorizationServer:
         session = g.get("_db_session")
         if session is not None:
             session.commit()
+        if response.status_code == 200:
+            token_issued(grant_type)  # a counter: the token endpoint does no more for metrics
         response.headers["Cache-Control"] = "no-store"
         response.headers["Pragma"] = "no-cache"
         return response

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from idhub.keyring import Keyring
+from idhub.metrics import signed_in
 from idhub.models import Person, SsoSession, utcnow
 
 COOKIE = "idhub_session"
@@ -52,6 +53,7 @@ def start_session(
     )
     session.add(row)
     session.flush()
+    signed_in("ok")
     return row, secret
 
 

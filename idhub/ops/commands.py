@@ -186,6 +186,7 @@ def worker(rt: Runtime, once: bool) -> None:
     from idhub.engine.worker import Lane
     from idhub.events.target import events_worker
     from idhub.logs import configure_logging
+    from idhub.metrics import default_folder, use_folder
     from idhub.national.push import push_worker
     from idhub.oidc.keycheck import refuse_mismatched_keys
     from idhub.ops.backchannel import backchannel_worker
@@ -194,6 +195,8 @@ def worker(rt: Runtime, once: bool) -> None:
 
     rt.keyring.check_start()  # a missing key with data present: stop before any work
     refuse_mismatched_keys(rt.db, rt.keyring)  # nor with keys that do not open the data
+    # Counters into the folder the web's /metrics sums (docs/metrics.md), before any counts.
+    use_folder(default_folder(rt.settings.var_dir), clean=True)
     _publish_mail_settings(rt)
     logging_settings = rt.settings.section(LoggingSettings)  # an outage's warning and summary
     configure_logging(logging_settings.format, logging_settings.level)

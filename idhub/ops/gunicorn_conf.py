@@ -26,3 +26,6 @@ max_requests_jitter = 500
 # Nothing preloaded, so a worker that dies takes nothing shared with it.
 preload_app = False
 control_socket_disable = True
+# The hooks: the metrics' multiprocess folder (made and set by the master before it forks,
+# docs/metrics.md), and a dead worker's live gauges removed.
+from idhub.ops.gunicorn_hooks import child_exit, on_starting  # noqa: E402, F401

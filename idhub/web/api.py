@@ -110,6 +110,7 @@ def init_api(app: Flask, public_url: str, blueprints: Iterable[Blueprint]) -> Ap
         "audit:read": "Read the audit trail.",
         "admin": "Everything.",
         "national:exchange": "Make, list and fetch signed national exports; send signed batches.",
+        "metrics": "Read /metrics (Prometheus text format).",
     }
     api.spec.components.security_scheme(
         "oauth2",

@@ -1,4 +1,5 @@
-"""Headers every response carries, and the request id and access-log line of each request."""
+"""Headers every response carries, and the request id, access-log line and latency metric
+of each request."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import uuid
 
 from flask import Flask, Response, g, request
 
+from idhub.metrics import request_answered
 from idhub.web.limits import install_body_limit
 
 access_log = logging.getLogger("idhub.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
+# A metric label: any other method (a client may send anything) is "other".
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -46,6 +50,11 @@ def install_request_hooks(app: Flask) -> None:
             response.headers.setdefault("Strict-Transport-Security", HSTS)
         if request.path.startswith(("/api/", "/oauth/")):
             response.headers.setdefault("Cache-Control", "no-store")
+        seconds = time.perf_counter() - g.get("started", time.perf_counter())
+        # The endpoint's name, never the path: ids in paths would make a series per object.
+        endpoint = request.endpoint or "unmatched"
+        method = request.method if request.method in _METHODS else "other"
+        request_answered(endpoint, method, f"{response.status_code // 100}xx", seconds)
         access_log.info(
             "%s %s %s",
             request.method,
@@ -53,9 +62,7 @@ def install_request_hooks(app: Flask) -> None:
             response.status_code,
             extra={
                 "status": response.status_code,
-                "duration_ms": round(
-                    (time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1
-                ),
+                "duration_ms": round(seconds * 1000, 1),
                 "remote_addr": request.remote_addr,
             },
         )

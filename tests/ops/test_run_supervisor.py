@@ -19,6 +19,7 @@ import ldap
 import ldap.filter
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from idhub.config import PROJECT_DIR
 from idhub.ops.devstack import supervisor
@@ -154,6 +155,20 @@ def joiner(stack: Stack, org: tuple[dict, dict], n: int) -> str:
     return next(i["id"] for i in done["items"] if i["op"] == "create_person")
 
 
+def converged(stack: Stack) -> float:
+    """The directory's converged jobs as the hub's /metrics sums them over its processes."""
+    response = requests.get(
+        stack.env["metrics_url"], headers={"Authorization": f"Bearer {stack.token()}"}, timeout=10
+    )
+    response.raise_for_status()
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+        if s.name == "idhub_converge_latency_seconds_count" and s.labels.get("target") == "ldap"
+    )
+
+
 def test_a_killed_worker_and_a_killed_slapd_are_started_again(stack: Stack) -> None:
     unit = stack.post(
         "/api/v1/org-units",
@@ -217,6 +232,8 @@ def test_a_killed_worker_and_a_killed_slapd_are_started_again(stack: Stack) -> N
     assert stack.in_directory(first)  # on its data
     third = joiner(stack, org, 2)  # the worker waited out the outage by itself
     wait_for(lambda: stack.in_directory(third), timeout=60, interval=0.2)
+    # The worker's counters reach the web's /metrics through the shared folder (metrics_url).
+    wait_for(lambda: converged(stack) >= 2, timeout=30, interval=0.2)
 
     running = children_of(stack.proc.pid)  # gunicorn, the worker, slapd, the example apps
     assert len(running) >= 6, running

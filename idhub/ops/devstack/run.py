@@ -374,6 +374,8 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
             {
                 "hub_url": hub_url,
                 "issuer": issuer,
+                # Prometheus text; the admin client's token reads it (scope metrics or admin).
+                "metrics_url": f"{hub_url}/metrics",
                 "apps": [
                     {"name": a["name"], "url": a["url"], "client_id": a["client_id"]}
                     for a in demo_apps
@@ -477,6 +479,7 @@ def _banner(
         f"  API docs:        {hub_url}/api/v1/docs",
         f"  OpenAPI:         {hub_url}/api/v1/openapi.json",
         f"  Readiness:       {hub_url}/readyz",
+        f"  Metrics:         {hub_url}/metrics (bearer token of the admin client)",
         f"  Connection data: {env_path} (readable by you only)",
         "",
         "  Demo admin API client (client credentials, every scope):",
