@@ -23,6 +23,7 @@ from idhub.models.mail import MailAddress, MailDelegation, Seat
 from idhub.models.national import NationalExport, NationalImport, NationalKey, NationalPartner
 from idhub.models.oauth import OAuthClient, OAuthToken, TokenDenylist
 from idhub.models.passkey import Passkey, PasskeyChallenge
+from idhub.models.personal import PersonalRead
 from idhub.models.provisioning import (
     AccountLink,
     HubState,
@@ -47,6 +48,7 @@ from idhub.models.sso import (
 )
 
 __all__ = [
+    "PersonalRead",
     "EventDeadLetter",
     "EventState",
     "EventSubscription",

@@ -13,6 +13,7 @@ from sqlalchemy import Select, or_, select
 from idhub.admin_scope import visible
 from idhub.db import db_session
 from idhub.identity import people
+from idhub.identity.personal import cccd_clause
 from idhub.identity.schemas import (
     AssignmentSchema,
     PersonPatchSchema,
@@ -36,7 +37,9 @@ def current_in_unit(unit_id: uuid.UUID, on: dt.date) -> Select:
 def _listed(filters: dict) -> Select:
     query = select(Person).order_by(Person.search_name, Person.id)
     query = visible.people(query, db_session(), current_scope())
-    query = where_equal(query, Person, filters, ("status", "national_id", "civil_servant_code"))
+    query = where_equal(query, Person, filters, ("status", "civil_servant_code"))
+    if "national_id" in filters:
+        query = query.where(cccd_clause(filters["national_id"]))
     if "q" in filters:
         query = query.where(contains(Person.search_name, filters["q"]))
     if "unit_id" in filters:
