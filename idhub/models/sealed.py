@@ -30,7 +30,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Engine, Text
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql import operators
+from sqlalchemy.sql import ClauseElement, operators
 from sqlalchemy.types import String, TypeDecorator
 
 _ATTRIBUTE = "idhub_personal_keys"
@@ -124,7 +124,9 @@ class _NoCompare(Text.Comparator):  # type: ignore[type-arg]
     would silently match nothing. Only IS [NOT] NULL is allowed."""
 
     def operate(self, op: Any, *other: Any, **kwargs: Any) -> Any:
-        if op in (operators.is_, operators.is_not):
+        # Against another column (SQLAlchemy's own bookkeeping does so) or NULL: allowed.
+        literal = any(not isinstance(o, ClauseElement) for o in other)
+        if op in (operators.is_, operators.is_not) or not literal:
             return super().operate(op, *other, **kwargs)
         raise TypeError(
             "a sealed personal-data column cannot be compared or ordered; find a person by "

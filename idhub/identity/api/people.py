@@ -13,7 +13,7 @@ from sqlalchemy import Select, or_, select
 from idhub.admin_scope import visible
 from idhub.db import db_session
 from idhub.identity import people
-from idhub.identity.personal import cccd_clause
+from idhub.identity.personal import PERSONAL_FIELDS, cccd_clause, note_personal_read
 from idhub.identity.schemas import (
     AssignmentSchema,
     PersonPatchSchema,
@@ -21,7 +21,15 @@ from idhub.identity.schemas import (
     PersonSchema,
 )
 from idhub.models import Assignment, Person
-from idhub.web.common import Docs, Resource, contains, current_scope, read_one, where_equal
+from idhub.web.common import (
+    Docs,
+    Resource,
+    actor,
+    contains,
+    current_scope,
+    read_one,
+    where_equal,
+)
 
 blp = Blueprint("people", __name__, url_prefix="/api/v1/people", description="People (staff).")
 
@@ -47,6 +55,12 @@ def _listed(filters: dict) -> Select:
     return query
 
 
+def _shown(shown: list[Person]) -> None:
+    """The personal fields an API client (or officer) was given: one row per person."""
+    fields = [f for f in PERSONAL_FIELDS if any(getattr(p, f) is not None for p in shown)]
+    note_personal_read(actor(), [p.id for p in shown], fields, "api")
+
+
 People, PersonById = Resource(
     blp, "", "person_id", "person", PersonSchema, PersonPatchSchema, PersonQuerySchema
 ).views(
@@ -63,6 +77,7 @@ People, PersonById = Resource(
     fetch=people.get_person,
     update=people.update_person,
     fetch_for_update=functools.partial(people.get_person, for_update=True),
+    shown=_shown,
 )
 
 

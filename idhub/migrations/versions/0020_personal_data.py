@@ -44,7 +44,8 @@ _PG_GUARDS = [
 
 def _person(index: bool) -> sa.TableClause:
     """The person table's columns touched here, as raw text (no sealing type)."""
-    columns = [sa.column("id", sa.Uuid()), *(sa.column(c, sa.Text()) for c in SEALED)]
+    columns: list[sa.ColumnClause[Any]] = [sa.column("id", sa.Uuid())]
+    columns += [sa.column(c, sa.Text()) for c in SEALED]
     if index:
         columns.append(sa.column("national_id_index", sa.String(64)))
     return sa.table("person", *columns)
