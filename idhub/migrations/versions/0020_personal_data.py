@@ -163,6 +163,10 @@ def downgrade() -> None:
             ("personal_email", sa.String(length=254)),
             ("personal_phone", sa.String(length=32)),
         ):
+            if column == "date_of_birth" and op.get_bind().dialect.name == "sqlite":
+                # SQLite copies the column with CAST(… AS DATE), a number: '1990-05-01'
+                # would become 1990. Its dates are ISO text under either declared type.
+                continue
             batch.alter_column(
                 column,
                 type_=old,
