@@ -128,9 +128,7 @@ class Person(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=time_ordered_uuid)
     # CCCD, sealed (idhub/models/sealed.py); found and kept unique by its blind index.
     national_id: Mapped[str] = mapped_column(Sealed("person.national_id"))
-    national_id_index: Mapped[str] = mapped_column(
-        BlindIndex(), unique=True, default=index_default
-    )
+    national_id_index: Mapped[str] = mapped_column(BlindIndex(), unique=True, default=index_default)
     civil_servant_code: Mapped[str | None] = mapped_column(String(32), unique=True)
     family_name: Mapped[str] = mapped_column(String(100))
     middle_name: Mapped[str] = mapped_column(String(100), default="")
@@ -139,9 +137,7 @@ class Person(Base):
     username: Mapped[str | None] = mapped_column(String(64), unique=True)
     # Lower-case, diacritics folded (đ → d): "nguyen van an". Kept for search.
     search_name: Mapped[str] = mapped_column(String(320), index=True)
-    date_of_birth: Mapped[dt.date | None] = mapped_column(
-        Sealed("person.date_of_birth", date=True)
-    )
+    date_of_birth: Mapped[dt.date | None] = mapped_column(Sealed("person.date_of_birth", date=True))
     personal_email: Mapped[str | None] = mapped_column(Sealed("person.personal_email"))
     personal_phone: Mapped[str | None] = mapped_column(Sealed("person.personal_phone"))
     status: Mapped[PersonStatus] = mapped_column(
