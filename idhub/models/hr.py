@@ -154,7 +154,9 @@ class Person(Base):
 
     @validates("national_id")
     def _index_national_id(self, _key: str, value: str) -> str:
-        self.national_id_index = value  # hashed by its type when written
+        # Hashed by its type when written: until reloaded, the attribute holds the CCCD
+        # itself, so read the index only from the database (or via identity.personal).
+        self.national_id_index = value
         return value
 
     @property
