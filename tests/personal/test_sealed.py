@@ -167,3 +167,24 @@ def test_secrets_folder_holds_the_personal_keys(settings, app) -> None:
     folder = Path(settings["var_dir"]) / "secrets"
     assert (folder / "personal_data_key").read_text().startswith("1:")
     assert (folder / "personal_index_key").exists()
+
+
+def test_people_made_by_the_batch_api_are_found_by_cccd(app, api) -> None:
+    cccds = ["001090011111", "001091022222"]
+    made = api.post(
+        "/api/v1/batches",
+        {
+            "items": [
+                {
+                    "op": "create_person",
+                    "data": {"national_id": c, "family_name": "Hà", "given_name": f"Lan{n}"},
+                }
+                for n, c in enumerate(cccds)
+            ]
+        },
+    )
+    assert made.status_code == 200, made.json
+    for item, cccd in zip(made.json["items"], cccds, strict=True):
+        found = api.get("/api/v1/people", query_string={"national_id": cccd}).json
+        assert [p["id"] for p in found] == [item["id"]]
+    assert all(row[0].startswith("v1.") for row in raw_people(app))
