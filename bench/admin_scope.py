@@ -163,7 +163,7 @@ def main(argv: list[str]) -> int:
             environ={},
         )  # fmt: skip
         app = create_app(settings)  # its keys are made while the database is empty
-        _, units = _seed(engine, args.people, args.communes)
+        _, units = _seed(app.extensions["idhub"].db.engine, args.people, args.communes)
         engine.dispose()
         client = app.test_client()
         tokens = {"province": _token(app, None)}

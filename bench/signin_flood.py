@@ -40,6 +40,7 @@ from sqlalchemy import select
 from idhub import create_app
 from idhub.changes.chain import Actor
 from idhub.config import load_settings
+from idhub.identity.personal import cccd_clause
 from idhub.models import Person
 from idhub.oidc.clients import create_client
 from idhub.oidc.credentials import set_credentials
@@ -216,7 +217,7 @@ def main(argv: list[str]) -> int:
             )
             secret = pyotp.random_base32()
             with db.transaction() as session:
-                row = session.scalar(select(Person).where(Person.national_id == cccd(n)))
+                row = session.scalar(select(Person).where(cccd_clause(cccd(n))))
                 assert row is not None and row.username
                 usernames.append(row.username)
                 set_credentials(

@@ -43,6 +43,10 @@ _GENERATORS = {
     # Signs the audit anchors (idhub/audit/anchors.py): an Ed25519 seed, base64. Made anew,
     # only the anchors written before need the old public key to be checked.
     "audit_anchor_key": lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    # Personal data (idhub/models/sealed.py): AES-256-GCM keys, one `<version>:<base64>` a
+    # line (the first seals, all open); and the key of the CCCD's blind index.
+    "personal_data_key": lambda: "1:" + base64.urlsafe_b64encode(os.urandom(32)).decode(),
+    "personal_index_key": lambda: secrets.token_urlsafe(48),
     "ldap_admin_password": lambda: secrets.token_urlsafe(24),  # the dev slapd's rootdn
     "ldap_hub_password": lambda: secrets.token_urlsafe(24),  # the hub's own bind
     "ldap_mail_password": lambda: secrets.token_urlsafe(24),  # the mail maps' read-only bind
@@ -54,6 +58,8 @@ DATA_KEYS = {
     "audit_chain_key": "the audit chain's seals (every event would look tampered with)",
     "encryption_key": "the TOTP secrets and the signing keys (encrypted with it)",
     "token_hash_key": "every client secret and token (stored as keyed hashes)",
+    "personal_data_key": "every person's CCCD, date of birth and personal contact (sealed)",
+    "personal_index_key": "finding a person by CCCD and its uniqueness (the blind index)",
 }
 
 
@@ -102,13 +108,14 @@ def env_name(name: str) -> str:
 class Keyring:
     """Reads each secret from its own file, creating it (0600) the first time it is asked for.
 
-    `holds_data` (given by the hub: does the database hold audit events or people?) is
-    asked before a missing data key is made; while it says yes, the keyring refuses."""
+    `holds_data(name)` (given by the hub: does the database hold data sealed with key
+    `name`?) is asked before a missing data key is made; while it says yes, the keyring
+    refuses."""
 
     def __init__(
         self,
         directory: str | os.PathLike[str],
-        holds_data: Callable[[], bool] | None = None,
+        holds_data: Callable[[str], bool] | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.directory = Path(directory)
@@ -123,7 +130,7 @@ class Keyring:
             raise KeyError(f"unknown secret {name!r}")
         value = self.read(name)
         if value is None:
-            if name in DATA_KEYS and self.holds_data is not None and self.holds_data():
+            if name in DATA_KEYS and self.holds_data is not None and self.holds_data(name):
                 raise MissingKeyError(self.directory, [name])
             value = self._create(self.directory / name, _GENERATORS[name]())
         self._cache[name] = value
@@ -179,8 +186,9 @@ class Keyring:
         data; on a fresh install, make every key. Touches the database only when a key
         is missing."""
         missing = self.missing_data_keys()
-        if missing and self.holds_data is not None and self.holds_data():
-            raise MissingKeyError(self.directory, missing)
+        holding = [n for n in missing if self.holds_data is not None and self.holds_data(n)]
+        if holding:
+            raise MissingKeyError(self.directory, holding)
         for name in missing:
             self.get(name)
 

@@ -32,6 +32,7 @@ from idhub.changes.chain import AuditLog
 from idhub.config import DatabaseSettings, SecretsSettings, Settings
 from idhub.db import Database
 from idhub.keyring import Keyring
+from idhub.models import sealed
 from provisioning.rules import Rules, load_rules
 
 
@@ -213,13 +214,21 @@ class Hub:
     def keyring(self) -> Keyring:
         return Keyring(self.settings.section(SecretsSettings).dir, holds_data=self.holds_data)
 
-    def holds_data(self) -> bool:
+    def holds_data(self, name: str = "") -> bool:
         """Does the database hold audit events or people (data the secrets seal or
         encrypt)? A database not migrated yet holds none; one that cannot be reached
-        raises (we cannot tell, so no key is made)."""
+        raises (we cannot tell, so no key is made). The personal data keys: does it hold
+        people whose data is sealed (an older schema keeps it plain, and the migration
+        that seals it needs the keys made)."""
         engine = self.db.engine
         with engine.connect() as conn:
             tables = inspect(conn)
+            if name in ("personal_data_key", "personal_index_key"):
+                if not tables.has_table("person") or "national_id_index" not in {
+                    c["name"] for c in tables.get_columns("person")
+                }:
+                    return False
+                return conn.execute(text("SELECT 1 FROM person LIMIT 1")).first() is not None
             for table in ("audit_event", "person"):
                 if (
                     tables.has_table(table)
@@ -233,7 +242,16 @@ class Hub:
     @cached_property
     def db(self) -> Database:
         conf = self.settings.section(DatabaseSettings)
-        return Database(conf.url, pool_size=conf.pool_size, max_overflow=conf.max_overflow)
+        db = Database(conf.url, pool_size=conf.pool_size, max_overflow=conf.max_overflow)
+        sealed.attach(db.engine, self.personal_keys)
+        return db
+
+    def personal_keys(self) -> sealed.PersonalKeys:
+        """The keys of the sealed personal data (asked when a person is first read or
+        written, so a command that touches no one needs no keys)."""
+        return sealed.PersonalKeys(
+            self.keyring.get("personal_data_key"), self.keyring.get("personal_index_key")
+        )
 
     @cached_property
     def audit(self) -> AuditLog:

@@ -1,6 +1,7 @@
 """Self-service at /account: what a signed-in person manages for themselves — their HR
 record (read-only), password, second factor and recovery codes, passkeys, app passwords for
-mail clients, the apps they may open, their mailbox and their sessions.
+mail clients, the apps they may open, their mailbox, their sessions, and their personal
+data (who saw it; download it).
 
 A wing above `identity` and `oidc`: it reads the HR record and uses the sign-on's
 sessions, credentials and pages' plumbing (CSRF, rendering, language), and owns no
@@ -16,6 +17,7 @@ from idhub.account import app_passwords  # noqa: F401
 from idhub.account import apps  # noqa: F401
 from idhub.account import mailbox  # noqa: F401
 from idhub.account import sessions  # noqa: F401
+from idhub.account import personal_data  # noqa: F401
 from idhub.account.pages import bp
 
 __all__ = ["bp"]

@@ -20,7 +20,14 @@ from provisioning.naming import DEFAULT_PATTERN, nfc
 
 _AS_IS = frozenset({str, int, bool, type(None)})  # already plain JSON values
 # Bookkeeping columns that say nothing about the HR fact itself.
-_NOT_AUDITED = {"created_at", "updated_at", "version", "search_name", "owner_unit_id"}
+_NOT_AUDITED = {
+    "created_at",
+    "updated_at",
+    "version",
+    "search_name",
+    "owner_unit_id",
+    "national_id_index",  # the blind index: the CCCD itself is the fact
+}
 
 
 @dataclass

@@ -26,6 +26,7 @@ from idhub.errors import DomainError, NotFound
 from idhub.identity import cccd
 from idhub.identity.assignments import check_assignment
 from idhub.identity.people import NAME_FIELDS, UNIQUE_FIELDS, duplicate, full_name
+from idhub.identity.personal import blind
 from idhub.identity.usernames import UsernameAllocator
 from idhub.models import (
     Assignment,
@@ -146,9 +147,12 @@ def _people_rows(
         except DomainError as exc:
             failures.append(ItemFailed(item.index, exc))
     for field in UNIQUE_FIELDS:
-        column = getattr(Person, field)
+        # The CCCD is found by its blind index: the bound CCCDs are hashed by its type.
+        column = Person.national_id_index if field == "national_id" else getattr(Person, field)
         wanted = {d[field] for d in data if d.get(field)}
         taken = {row[0] for row in _in_chunks(session, column, wanted)}
+        if field == "national_id":
+            taken = {value for value in wanted if blind(session, value) in taken}
         seen: set[str] = set()
         for item, values in zip(items, data, strict=True):
             value = values.get(field)

@@ -13,6 +13,7 @@ from idhub.changes.context import HrContext, apply_changes, nfc_fields, snapshot
 from idhub.errors import Conflict, NotFound
 from idhub.identity import cccd
 from idhub.identity.access import without_access
+from idhub.identity.personal import cccd_clause
 from idhub.identity.usernames import issue_username
 from idhub.models import Person, PersonStatus, time_ordered_uuid
 from provisioning.naming import search_key
@@ -50,7 +51,10 @@ def _check_unique(session: Session, data: dict[str, Any], except_id: uuid.UUID |
         value = data.get(field)
         if not value:
             continue
-        query = select(Person.id).where(getattr(Person, field) == value)
+        if field == "national_id":
+            query = select(Person.id).where(cccd_clause(value))
+        else:
+            query = select(Person.id).where(Person.civil_servant_code == value)
         if except_id is not None:
             query = query.where(Person.id != except_id)
         if session.scalar(query) is not None:

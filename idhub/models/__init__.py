@@ -25,6 +25,7 @@ from idhub.models.mail import MailAddress, MailDelegation, Seat
 from idhub.models.national import NationalExport, NationalImport, NationalKey, NationalPartner
 from idhub.models.oauth import OAuthClient, OAuthToken, TokenDenylist
 from idhub.models.passkey import Passkey, PasskeyChallenge
+from idhub.models.personal import PersonalRead
 from idhub.models.provisioning import (
     AccountLink,
     HubState,
@@ -50,6 +51,7 @@ from idhub.models.sso import (
 
 __all__ = [
     "KeyFingerprint",
+    "PersonalRead",
     "EventDeadLetter",
     "EventState",
     "EventSubscription",

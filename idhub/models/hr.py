@@ -18,9 +18,10 @@ from sqlalchemy import (
     Uuid,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from idhub.models.base import Base, UTCDateTime, time_ordered_uuid, utcnow
+from idhub.models.sealed import BlindIndex, Sealed, index_default
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
@@ -125,7 +126,9 @@ class Person(Base):
     __tablename__ = "person"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=time_ordered_uuid)
-    national_id: Mapped[str] = mapped_column(String(12), unique=True)  # CCCD
+    # CCCD, sealed (idhub/models/sealed.py); found and kept unique by its blind index.
+    national_id: Mapped[str] = mapped_column(Sealed("person.national_id"))
+    national_id_index: Mapped[str] = mapped_column(BlindIndex(), unique=True, default=index_default)
     civil_servant_code: Mapped[str | None] = mapped_column(String(32), unique=True)
     family_name: Mapped[str] = mapped_column(String(100))
     middle_name: Mapped[str] = mapped_column(String(100), default="")
@@ -134,9 +137,9 @@ class Person(Base):
     username: Mapped[str | None] = mapped_column(String(64), unique=True)
     # Lower-case, diacritics folded (đ → d): "nguyen van an". Kept for search.
     search_name: Mapped[str] = mapped_column(String(320), index=True)
-    date_of_birth: Mapped[dt.date | None] = mapped_column(Date)
-    personal_email: Mapped[str | None] = mapped_column(String(254))
-    personal_phone: Mapped[str | None] = mapped_column(String(32))
+    date_of_birth: Mapped[dt.date | None] = mapped_column(Sealed("person.date_of_birth", date=True))
+    personal_email: Mapped[str | None] = mapped_column(Sealed("person.personal_email"))
+    personal_phone: Mapped[str | None] = mapped_column(Sealed("person.personal_phone"))
     status: Mapped[PersonStatus] = mapped_column(
         _enum(PersonStatus, "person_status"), default=PersonStatus.ACTIVE
     )
@@ -148,7 +151,13 @@ class Person(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
-    __table_args__ = (CheckConstraint("length(national_id) = 12", name="national_id_length"),)
+
+    @validates("national_id")
+    def _index_national_id(self, _key: str, value: str) -> str:
+        # Hashed by its type when written: until reloaded, the attribute holds the CCCD
+        # itself, so read the index only from the database (or via identity.personal).
+        self.national_id_index = value
+        return value
 
     @property
     def full_name(self) -> str:

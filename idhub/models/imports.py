@@ -14,6 +14,7 @@ from sqlalchemy import JSON, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idhub.models.base import Base, UTCDateTime, utcnow
+from idhub.models.sealed import SealedJSON
 
 
 class ImportUpload(Base):
@@ -23,7 +24,8 @@ class ImportUpload(Base):
     person_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)  # the uploader, the owner
     filename: Mapped[str] = mapped_column(String(255))
     digest: Mapped[str] = mapped_column(String(64))  # sha256 of the canonical rows
-    rows: Mapped[list[Any] | None] = mapped_column(JSON)  # [row number, raw values] pairs
+    # [row number, raw values] pairs: CCCDs and dates of birth, so sealed like a person's.
+    rows: Mapped[list[Any] | None] = mapped_column(SealedJSON("import_upload.rows"))
     row_count: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | applied
     people: Mapped[list[str] | None] = mapped_column(JSON)  # ids created, once applied

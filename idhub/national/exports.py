@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from idhub.changes.chain import Actor, AuditLog
 from idhub.changes.outbox import enqueue
 from idhub.errors import Invalid, NotFound
+from idhub.identity.personal import note_personal_read
 from idhub.keyring import Keyring
 from idhub.models import NationalExport, utcnow
 from idhub.national import documents, keys, records
@@ -73,6 +74,13 @@ def create_export(
     )
     session.add(row)
     session.flush()
+    note_personal_read(
+        actor,
+        [uuid.UUID(p["person_id"]) for p in content["people"]],
+        ("national_id", "date_of_birth"),
+        "national_export",
+        session=session,
+    )
     audit.record(
         session,
         actor=actor,

@@ -31,6 +31,7 @@ from idhub.changes.chain import Actor
 from idhub.changes.context import HrContext
 from idhub.errors import Conflict, Invalid, NotFound
 from idhub.identity.people import update_person
+from idhub.identity.personal import cccd_clause
 from idhub.models import NationalImport, NationalPartner, Person, PersonStatus, utcnow
 from idhub.national.documents import verify_jws
 
@@ -165,7 +166,7 @@ def _apply(ctx: HrContext, item: Any, allowed: tuple[str, ...], index: int) -> N
             code="national_field_refused",
             details={"record": index, "fields": unknown},
         )
-    person = ctx.session.scalar(select(Person).where(Person.national_id == item["national_id"]))
+    person = ctx.session.scalar(select(Person).where(cccd_clause(item["national_id"])))
     if person is None:
         raise NotFound(
             f"Record {index}: no person with that national ID.",

@@ -3,11 +3,14 @@
 Read-only: a missing key is reported, never made (the keyring makes keys only on a fresh
 install, see idhub/keyring.py). What can be checked against the data is: the audit chain
 key against the first audit event's seal, the encryption key against one sealed TOTP
-secret and the active signing key. The token hash key cannot be (only keyed hashes of
+secret and the active signing key; the personal data keys against the first person's
+sealed CCCD and its blind index. The token hash key cannot be (only keyed hashes of
 secrets are kept): for it, and for the others too, the key's fingerprint (a keyed HMAC
 of a constant, idhub/keyring.py) is compared with the one recorded in `key_fingerprint`
 when the first node started with it (`record_fingerprints`, at every start, adds the
-missing ones: a database made before the table gets them at its next start).
+missing ones: a database made before the table gets them at its next start). The
+personal data key is not fingerprinted: it holds several versions, and adding one to
+rotate would change its fingerprint; the sealed CCCD checks it.
 
 At start (the web app, the worker), `refuse_mismatched_keys` runs the same checks and
 stops a node whose present keys do not open the data: several nodes must share their
@@ -21,24 +24,33 @@ import hmac
 from dataclasses import dataclass
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
 from idhub.changes.chain import AuditLog
 from idhub.db import Database
 from idhub.keyring import DATA_KEYS, KeyMismatchError, Keyring, fingerprint
 from idhub.models import AuditEvent, KeyFingerprint, PersonCredential, SigningKey
+from idhub.models.sealed import PersonalKeys, SealError
 
 _ALL_KEYS = (
     "audit_chain_key",
     "encryption_key",
     "token_hash_key",
     "audit_anchor_key",
+    "personal_data_key",
+    "personal_index_key",
     "flask_secret_key",
 )
 # The keys nodes must share, whose fingerprint is recorded (the anchor key: anchors
 # signed by a node with its own would not verify with the others' public key).
-FINGERPRINTED = (*DATA_KEYS, "audit_anchor_key")
+FINGERPRINTED = tuple(k for k in (*DATA_KEYS, "audit_anchor_key") if k != "personal_data_key")
+_CHECKED_AGAINST_DATA = (
+    "audit_chain_key",
+    "encryption_key",
+    "personal_data_key",
+    "personal_index_key",
+)
 
 
 @dataclass(frozen=True)
@@ -62,9 +74,12 @@ def check_keys(session: Session, keyring: Keyring) -> list[KeyFinding]:
             findings.append(_check_audit(session, value))
         elif name == "encryption_key":
             findings.extend(_check_encryption(session, value))
+        elif name in ("personal_data_key", "personal_index_key"):
+            data_key = keyring.read("personal_data_key")
+            findings.append(_check_personal(session, name, value, data_key))
         if value is not None and name in FINGERPRINTED:
             findings.append(_check_fingerprint(session, name, value))
-        elif value is not None and name not in ("audit_chain_key", "encryption_key"):
+        elif value is not None and name not in _CHECKED_AGAINST_DATA:
             findings.append(KeyFinding(name, True, "present"))
     return [KeyFinding(f.name, f.ok, f"{f.detail} [{keyring.source(f.name)}]") for f in findings]
 
@@ -162,3 +177,28 @@ def _check_encryption(session: Session, key: str) -> list[KeyFinding]:
         else:
             findings.append(KeyFinding("encryption_key", True, f"present; {what} decrypts"))
     return findings
+
+
+def _check_personal(session: Session, name: str, key: str, data_key: str | None) -> KeyFinding:
+    """Open the first person's sealed CCCD (data key) and hash it again (index key)."""
+    columns = {c["name"] for c in inspect(session.connection()).get_columns("person")}
+    if "national_id_index" not in columns:
+        return KeyFinding(name, True, "present (personal data not sealed yet: migrate)")
+    row = session.execute(
+        text("SELECT national_id, national_id_index FROM person ORDER BY id LIMIT 1")
+    ).first()
+    if row is None:
+        return KeyFinding(name, True, "present (no people yet)")
+    if name == "personal_data_key":
+        try:
+            PersonalKeys(key, "-").open(row[0], "person.national_id")
+        except (SealError, ValueError):
+            return KeyFinding(name, False, "does not open the first person's CCCD: not its key")
+        return KeyFinding(name, True, "present; the first person's CCCD opens")
+    try:
+        cccd = PersonalKeys(data_key or "", key).open(row[0], "person.national_id")
+    except (SealError, ValueError):
+        return KeyFinding(name, True, "present (not checked: the data key does not open)")
+    if PersonalKeys(data_key or "", key).blind(cccd) != row[1]:
+        return KeyFinding(name, False, "does not give the first person's blind index")
+    return KeyFinding(name, True, "present; the first person's blind index matches")

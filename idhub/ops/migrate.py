@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 # Package data (an installed wheel carries the scripts and alembic.ini): a real folder.
@@ -26,16 +28,38 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     cfg = alembic_config(engine)
-    with engine.connect() as conn:
+    with engine.connect() as conn, _foreign_keys_off(conn):
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     cfg = alembic_config(engine)
-    with engine.connect() as conn:
+    with engine.connect() as conn, _foreign_keys_off(conn):
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
+
+
+@contextmanager
+def _foreign_keys_off(conn: Connection) -> Iterator[None]:
+    """SQLite alters a table by copying it into a new one and dropping the old: with
+    foreign keys on, dropping a table others refer to (person) fails once it has rows.
+    So they are off while migrating (set outside any transaction, as SQLite requires)
+    and checked after. The personal data keys, which a migration that seals data needs,
+    reach it through the engine's dialect (idhub.models.sealed.attach, done by Hub.db)."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    raw.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+        broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"the migration left broken foreign keys: {broken[:5]}")
+    finally:
+        raw.execute("PRAGMA foreign_keys = ON")
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -21,6 +21,7 @@ from idhub.changes.chain import Change
 from idhub.changes.context import HrContext, snapshot, snapshot_values
 from idhub.errors import Conflict, Invalid, NotFound
 from idhub.identity.assignments import people_holding
+from idhub.identity.personal import blind, cccd_in
 from idhub.identity.units import subtree_ids
 from idhub.models import (
     AccountLink,
@@ -115,16 +116,17 @@ def _people_resolver(session: Session, operations: list[dict[str, Any]]) -> Any:
             except ValueError:
                 continue
         rows = session.execute(
-            select(Person.id, Person.username, Person.national_id).where(
+            select(Person.id, Person.username, Person.national_id_index).where(
                 or_(
                     Person.id.in_(ids),
                     Person.username.in_(list(refs)),
-                    Person.national_id.in_(list(refs)),
+                    cccd_in(refs),
                 )
             )
         )
-        for person_id, username, national_id in rows:
-            for ref in (str(person_id), username, national_id):
+        by_index = {blind(session, ref): ref for ref in refs if ref.isdigit()}
+        for person_id, username, index in rows:
+            for ref in (str(person_id), username, by_index.get(index)):
                 if ref is not None and ref in refs:
                     known[ref] = str(person_id)
     return lambda ref: known.get(ref, ref)

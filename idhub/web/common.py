@@ -424,25 +424,33 @@ class Resource:
         fetch: Callable[[Session, Any], Any],
         update: Callable[[HrContext, Any, dict[str, Any]], Any],
         fetch_for_update: Callable[[Session, Any], Any] | None = None,
+        shown: Callable[[list[Any]], None] | None = None,
     ) -> tuple[type[MethodView], type[MethodView]]:
-        """Register the collection and the item views on the blueprint; return their classes."""
+        """Register the collection and the item views on the blueprint; return their classes.
+        `shown(objects)` is told what a GET (list or item) or a PATCH returns (e.g. to
+        note who read personal data)."""
         blp, location = self.blp, f"{self.blp.url_prefix or ''}{self.rule}"
         locked = fetch_for_update or fetch
 
+        def show(objects: list[Any]) -> list[Any]:
+            if shown is not None:
+                shown(objects)
+            return objects
+
         def list_(_view: MethodView, filters: dict[str, Any], pagination_parameters: Any) -> list:
-            return paginate(listed(filters), pagination_parameters)
+            return show(paginate(listed(filters), pagination_parameters))
 
         def create_(_view: MethodView, data: dict[str, Any]) -> tuple:
             obj = create(hr_context(), data)
             return with_etag(obj, 201, {"Location": f"{location}/{obj.id}"})
 
         def get_(_view: MethodView, **ids: Any) -> tuple:
-            return with_etag(fetch(db_session(), *ids.values()))
+            return with_etag(show([fetch(db_session(), *ids.values())])[0])
 
         def patch_(_view: MethodView, changes: dict[str, Any], **ids: Any) -> tuple:
             obj = locked(db_session(), *ids.values())
             require_if_match(obj)
-            return with_etag(update(hr_context(), obj, changes))
+            return with_etag(show([update(hr_context(), obj, changes)])[0])
 
         one = self.schema
         listing = list_many(blp, self.query_schema, one(many=True), page_size=self.page_size)

@@ -12,6 +12,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
+from idhub.identity.personal import cccd_clause
 from idhub.models import Person
 from tests.admin.scoping import person_api
 from tests.console.communes import Communes, two_communes
@@ -82,7 +83,7 @@ def test_an_officer_records_a_joiner_in_a_browser(app, client, hub, person, comm
     page.wait_for_url(f"{hub}/admin/people/*")
     assert "Phạm Quang Huy" in page.inner_text("h1")
     with app.extensions["idhub"].db.reading() as session:
-        joiner = session.scalar(select(Person).where(Person.national_id == cccd))
+        joiner = session.scalar(select(Person).where(cccd_clause(cccd)))
         joiner_id, username = joiner.id, joiner.username
     _converge(app)
     found = entry(app, str(joiner_id))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from idhub.models import ImportUpload, Person
 from tests.admin.scoping import province
@@ -79,6 +79,11 @@ def test_confirm_applies_exactly_the_preview_once(app, api, hub, person, browser
     before = people(app)
     response = send(browser, hub, xlsx([row(1), row(2, unit="XA.TAMDUONG.VP")]))
     assert "Sẽ tạo 2 người" in response.text, response.text
+    with app.extensions["idhub"].db.transaction() as session:  # waiting: sealed, not plain
+        raw = session.scalar(text("SELECT rows FROM import_upload"))
+        kept = session.scalars(select(ImportUpload)).one().rows
+    assert "001190000001" not in raw and "Nguyễn" not in raw
+    assert any("001190000001" in str(values) for _n, values in kept)
     fields = form_fields(response.text)
     confirm_url = response.url + "/confirm"
     wrong = browser.post(confirm_url, data={**fields, "digest": "0" * 64})

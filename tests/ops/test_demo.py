@@ -30,6 +30,7 @@ from idhub.models import (
     Position,
     UnitStatus,
     UnitType,
+    sealed,
 )
 from idhub.ops.demo import DemoAlreadyLoaded, DemoSummary, DemoUnavailable, load_demo
 from provisioning.naming import search_key
@@ -53,6 +54,8 @@ needs_provinces = pytest.mark.skipif(
 def make_db(directory: Path) -> Database:
     db = Database(f"sqlite:///{directory}/t.db")
     Base.metadata.create_all(db.engine)
+    keys = sealed.PersonalKeys(sealed.new_data_key(), sealed.new_index_key())
+    sealed.attach(db.engine, lambda: keys)  # a bare engine: its own personal data keys
     return db
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import Select, or_, select
 from idhub.admin_scope import visible
 from idhub.db import db_session
 from idhub.identity import people
+from idhub.identity.personal import PERSONAL_FIELDS, cccd_clause, note_personal_read
 from idhub.identity.schemas import (
     AssignmentSchema,
     PersonPatchSchema,
@@ -20,7 +21,15 @@ from idhub.identity.schemas import (
     PersonSchema,
 )
 from idhub.models import Assignment, Person
-from idhub.web.common import Docs, Resource, contains, current_scope, read_one, where_equal
+from idhub.web.common import (
+    Docs,
+    Resource,
+    actor,
+    contains,
+    current_scope,
+    read_one,
+    where_equal,
+)
 
 blp = Blueprint("people", __name__, url_prefix="/api/v1/people", description="People (staff).")
 
@@ -36,12 +45,20 @@ def current_in_unit(unit_id: uuid.UUID, on: dt.date) -> Select:
 def _listed(filters: dict) -> Select:
     query = select(Person).order_by(Person.search_name, Person.id)
     query = visible.people(query, db_session(), current_scope())
-    query = where_equal(query, Person, filters, ("status", "national_id", "civil_servant_code"))
+    query = where_equal(query, Person, filters, ("status", "civil_servant_code"))
+    if "national_id" in filters:
+        query = query.where(cccd_clause(filters["national_id"]))
     if "q" in filters:
         query = query.where(contains(Person.search_name, filters["q"]))
     if "unit_id" in filters:
         query = query.where(Person.id.in_(current_in_unit(filters["unit_id"], dt.date.today())))
     return query
+
+
+def _shown(shown: list[Person]) -> None:
+    """The personal fields an API client (or officer) was given: one row per person."""
+    fields = [f for f in PERSONAL_FIELDS if any(getattr(p, f) is not None for p in shown)]
+    note_personal_read(actor(), [p.id for p in shown], fields, "api")
 
 
 People, PersonById = Resource(
@@ -60,6 +77,7 @@ People, PersonById = Resource(
     fetch=people.get_person,
     update=people.update_person,
     fetch_for_update=functools.partial(people.get_person, for_update=True),
+    shown=_shown,
 )
 
 

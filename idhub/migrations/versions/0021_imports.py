@@ -25,7 +25,7 @@ def upgrade() -> None:
         sa.Column("person_id", sa.Uuid(), nullable=False),
         sa.Column("filename", sa.String(length=255), nullable=False),
         sa.Column("digest", sa.String(length=64), nullable=False),
-        sa.Column("rows", sa.JSON(), nullable=True),
+        sa.Column("rows", sa.Text(), nullable=True),  # sealed (idhub/models/sealed.py)
         sa.Column("row_count", sa.Integer(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("people", sa.JSON(), nullable=True),
