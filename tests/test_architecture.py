@@ -33,6 +33,7 @@ FLOORS: dict[str, frozenset[str]] = {
             "events",
             "national",
             "admin",
+            "scim",
         }
     ),
     "roof": frozenset({"idhub", "app", "cli", "wsgi", "ops", "migrations"}),
@@ -49,6 +50,7 @@ WING_DEPENDS: dict[str, frozenset[str]] = {
     "events": frozenset({"identity", "engine", "oidc"}),
     "national": frozenset({"identity", "reorg"}),
     "admin": frozenset({"identity"}),
+    "scim": frozenset({"identity"}),
 }
 # The pure core may use the connectors' lowest floor: plain types and DN text helpers.
 CORE_MAY_IMPORT = frozenset({"connectors.base", "connectors.dn"})

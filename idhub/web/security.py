@@ -44,7 +44,7 @@ def install_request_hooks(app: Flask) -> None:
             response.headers.setdefault(name, value)
         if request.is_secure:
             response.headers.setdefault("Strict-Transport-Security", HSTS)
-        if request.path.startswith(("/api/", "/oauth/")):
+        if request.path.startswith(("/api/", "/oauth/", "/scim/")):
             response.headers.setdefault("Cache-Control", "no-store")
         access_log.info(
             "%s %s %s",
