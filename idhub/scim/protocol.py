@@ -87,12 +87,7 @@ def as_error(exc: Exception) -> tuple[int, str, str | None]:
 @bp.errorhandler(Exception)
 def _handle(exc: Exception) -> Response:
     status, detail, scim_type = as_error(exc)
-    response = scim_error(status, detail, scim_type)
-    if isinstance(exc, HTTPException) and exc.response is not None:
-        challenge = exc.response.headers.get("WWW-Authenticate")
-        if challenge:
-            response.headers["WWW-Authenticate"] = challenge
-    return response
+    return scim_error(status, detail, scim_type)
 
 
 def guarded(scopes: list[str]) -> Callable:
@@ -104,7 +99,25 @@ def guarded(scopes: list[str]) -> Callable:
             g.admin_scope = request_scope(scopes)
             return view(*args, **kwargs)
 
-        return require_oauth(scopes)(within)
+        protected = require_oauth(scopes)(within)
+
+        @functools.wraps(view)
+        def in_scim_format(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return protected(*args, **kwargs)
+            except HTTPException as exc:
+                # The bearer guard answers with a ready response (no code): re-dressed.
+                if exc.code is not None or exc.response is None:
+                    raise
+                status = exc.response.status_code
+                _, detail, _ = as_error(exc)
+                response = scim_error(status, detail)
+                challenge = exc.response.headers.get("WWW-Authenticate")
+                if challenge:
+                    response.headers["WWW-Authenticate"] = challenge
+                return response
+
+        return in_scim_format
 
     return decorator
 

@@ -6,11 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from scim2_client.engines.werkzeug import TestSCIMClient
-from scim2_models import EnterpriseUser, Group, User
-from werkzeug.test import Client
-
-from idhub.scim.models import IdhubUser
+from scim2_client.engines.wsgi import WSGISCIMClient
 from tests.admin.scoping import subtree_client
 from tests.conftest import Api, register_client, token_for
 from tests.fixtures.factories import lai_chau, make_assignment, make_person, make_unit
@@ -72,19 +68,18 @@ def raw(client, writer_token) -> Raw:
     return Raw(client, writer_token)
 
 
-def scim_client(app, token: str) -> TestSCIMClient:
-    scim = TestSCIMClient(
-        Client(app),
-        scim_prefix=PREFIX,
-        environ={"headers": {"Authorization": f"Bearer {token}"}},
-        resource_models=(User[EnterpriseUser | IdhubUser], Group),
+def scim_client(app, token: str) -> WSGISCIMClient:
+    scim = WSGISCIMClient(
+        app,
+        base_url=f"http://localhost{PREFIX}",
+        headers={"Authorization": f"Bearer {token}"},
     )
     scim.discover()
     return scim
 
 
 @pytest.fixture
-def scim(app, writer_token) -> TestSCIMClient:
+def scim(app, writer_token) -> WSGISCIMClient:
     return scim_client(app, writer_token)
 
 
