@@ -314,3 +314,8 @@ def one_schema(urn: str) -> Response:
             return respond(dump(item))
     raise NotFoundException(detail=f"No Schema {urn}.")
 
+
+
+@bp.get("/<path:unknown>")  # GET only: a known path with another method stays a 405
+def nowhere(unknown: str) -> Response:
+    raise NotFoundException(detail=f"No SCIM endpoint /{unknown}.")
