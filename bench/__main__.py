@@ -17,6 +17,7 @@ SUITES = (
     "app_passwords",
     "events",
     "admin_scope",
+    "scim",
 )
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""POST /Bulk (RFC 7644 §3.7): Users' writes, each operation its own transaction (as the RFC
-asks: one failing does not undo the others), `bulkId:` references to Users created earlier
-in the same request, and `failOnErrors` to stop after that many failures."""
+"""POST /Bulk (RFC 7644 §3.7): Users' writes, each operation in a savepoint of its own (as
+the RFC asks, one failing does not undo the others; one commit for the request), `bulkId:`
+references to Users created earlier in the same request, and `failOnErrors` to stop after
+that many failures."""
 
 from __future__ import annotations
 
@@ -81,6 +82,10 @@ def _apply(op: dict[str, Any], created: dict[str, str]) -> tuple[int, Any, str |
     return 200, person, f"/Users/{person.id}"
 
 
+def _session_state(session: Any) -> dict[str, Any]:
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in session.info.items()}
+
+
 @bp.post("/Bulk")
 @guarded(WRITE)
 def bulk() -> Response:
@@ -105,14 +110,18 @@ def bulk() -> Response:
         entry: dict[str, Any] = {"method": str(op.get("method", "")).upper()}
         if op.get("bulkId"):
             entry["bulkId"] = op["bulkId"]
+        kept = _session_state(session)
         try:
-            status, person, location = _apply(op, created)
-            session.commit()
+            with session.begin_nested():
+                status, person, location = _apply(op, created)
             entry.update(status=str(status), location=base + (location or ""))
             if person is not None and status != 204:
                 entry["version"] = weak_etag(person.version)
         except Exception as exc:  # noqa: BLE001 - each operation fails on its own
-            session.rollback()
+            # What the transaction keeps beside the rows (the audit chain's head, the
+            # outbox's pending jobs) goes back to before the operation, as the rows did.
+            session.info.clear()
+            session.info.update(kept)
             code, detail, scim_type = as_error(exc)
             if isinstance(exc, StaleDataError):
                 code, detail, scim_type = 412, "The resource changed meanwhile.", None
@@ -123,4 +132,9 @@ def bulk() -> Response:
         results.append(entry)
         if isinstance(fail_on, int) and fail_on > 0 and failures >= fail_on:
             break
+    try:
+        session.commit()
+    except (StaleDataError, IntegrityError):
+        session.rollback()
+        raise
     return respond({"schemas": [BULK_RESPONSE], "Operations": results})

@@ -172,3 +172,27 @@ def test_bulk_through_the_client_library(scim, org):
     response = scim.bulk(request)
     assert not isinstance(response, Error)
     assert response.operations[0].status == 201
+
+
+def test_a_failed_bulk_operation_leaves_no_trace_and_the_audit_chain_whole(app, raw, org):
+    """The second joiner fails after its person was recorded (the unit is unknown): its
+    audit event and converge job go with its savepoint; the chain still verifies."""
+    before = counts(app)
+    lost = joiner(cccd="001090000124", code="CC902")
+    lost[HUB]["posts"][0]["unitCode"] = "NOWHERE"
+    ops = [
+        {"method": "POST", "path": "/Users", "bulkId": "a", "data": joiner()},
+        {"method": "POST", "path": "/Users", "bulkId": "b", "data": lost},
+        {"method": "POST", "path": "/Users", "bulkId": "c",
+         "data": joiner(cccd="001090000125", code="CC903")},
+    ]  # fmt: skip
+    response = raw("POST", "/Bulk", {"schemas": [BULK], "Operations": ops})
+    assert [r["status"] for r in response.json["Operations"]] == ["201", "400", "201"]
+    people, events, jobs = counts(app)
+    assert people == before[0] + 2
+    hub = app.extensions["idhub"]
+    with hub.db.session(write=False) as session:
+        assert hub.audit.verify_session(session).ok
+        subjects = set(session.scalars(select(ProvisioningJob.subject_id)))
+        known = set(session.scalars(select(Person.id)))
+    assert subjects <= known  # no job for the person rolled back

@@ -37,6 +37,7 @@ from idhub.services import DevMailSettings, Hub, LdapSettings
 from idhub.web.settings import ServerSettings
 
 DEMO_CLIENT_FILE = "demo_admin_client.json"
+DEMO_SCIM_CLIENT_FILE = "demo_scim_client.json"
 DEMO_USER_FILE = "demo_user.json"
 DEMO_APPS_FILE = "demo_apps.json"
 # The example apps (examples/rp_app.py), on the ports after the hub's.
@@ -69,13 +70,21 @@ def _secrets_dir(hub: Hub) -> Path:
     return Path(hub.settings.section(SecretsSettings).dir)
 
 
-def _demo_client(hub: Hub) -> dict:
-    """The demo API client with every scope; its secret is kept (0600) so env.json can show it."""
+def _demo_client(
+    hub: Hub,
+    *,
+    name: str = "Demo admin client",
+    scopes: tuple[str, ...] | None = None,
+    file: str = DEMO_CLIENT_FILE,
+) -> dict:
+    """The demo API client (by default with every scope); its secret is kept (0600) so
+    env.json can show it."""
     from idhub.oidc.clients import create_client
 
     db = hub.db
-    scopes = hub.settings.section(OAuthSettings).scopes
-    path = _secrets_dir(hub) / DEMO_CLIENT_FILE
+    allowed = hub.settings.section(OAuthSettings).scopes
+    scopes = allowed if scopes is None else scopes
+    path = _secrets_dir(hub) / file
     saved = _read_json(path)
     with db.transaction() as session:
         if saved and session.scalar(
@@ -87,9 +96,9 @@ def _demo_client(hub: Hub) -> dict:
             hub.keyring,
             hub.audit,
             ACTOR,
-            name="Demo admin client",
+            name=name,
             scopes=list(scopes),
-            allowed_scopes=list(scopes),
+            allowed_scopes=list(allowed),
         )
     saved = {"client_id": new.client_id, "client_secret": new.client_secret}
     _write_private(path, saved)
@@ -360,6 +369,11 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
         if load_demo_data:
             _load_demo_if_empty(db, hub.audit, settings.section(DemoSettings))
         admin_client = _demo_client(hub)
+        # An HR system's SCIM client (env.json `scim`): reads and writes Users at /scim/v2.
+        scim_client = _demo_client(
+            hub, name="Demo HR system (SCIM)", scopes=("scim:read", "scim:write"),
+            file=DEMO_SCIM_CLIENT_FILE,
+        )  # fmt: skip
         demo_user = _demo_user(hub)
         if demo_user:
             demo_user = _demo_sign_on(hub, demo_user)
@@ -420,6 +434,7 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
                 },
                 **_mail_env(mail),
                 "admin_client": admin_client,
+                "scim": {"url": f"{hub_url}/scim/v2", **scim_client},
                 "demo_user": demo_user,
             },
         )
