@@ -38,7 +38,8 @@ from idhub.scim.protocol import (
 )
 from idhub.scim.users import View, users, weak_etag
 from idhub.services import current_hub
-from idhub.web.common import actor, current_scope, hr_context, writes as one_transaction
+from idhub.web.common import actor, current_scope, hr_context
+from idhub.web.common import writes as one_transaction
 
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 PERSONAL_SHOWN = ["national_id", "date_of_birth"]
@@ -57,8 +58,8 @@ def _params(source: dict[str, Any]) -> ResponseParameters:
             value = [v.strip() for v in value.split(",") if v.strip()]
         return value or None
 
-    return ResponseParameters[HubUser](  # type: ignore[misc]
-        attributes=names("attributes"), excluded_attributes=names("excludedAttributes")
+    return ResponseParameters[HubUser].model_validate(  # type: ignore[misc]
+        {"attributes": names("attributes"), "excludedAttributes": names("excludedAttributes")}
     )
 
 
@@ -236,9 +237,11 @@ def list_groups() -> Response:
     start = max(1, _int(request.args, "startIndex", 1))
     count = min(max(0, _int(request.args, "count", 100)), models.MAX_RESULTS)
     page = found[start - 1 : start - 1 + count]
-    params = ResponseParameters[Group](  # type: ignore[misc]
-        attributes=request.args.get("attributes") or None,
-        excluded_attributes=request.args.get("excludedAttributes") or None,
+    params = ResponseParameters[Group].model_validate(  # type: ignore[misc]
+        {
+            "attributes": request.args.get("attributes") or None,
+            "excludedAttributes": request.args.get("excludedAttributes") or None,
+        }
     )
     return respond(
         {
@@ -313,7 +316,6 @@ def one_schema(urn: str) -> Response:
         if item.id == urn:
             return respond(dump(item))
     raise NotFoundException(detail=f"No Schema {urn}.")
-
 
 
 @bp.get("/<path:unknown>")  # GET only: a known path with another method stays a 405

@@ -25,7 +25,16 @@ from idhub.db import db_session
 from idhub.scim import writes
 from idhub.scim.api import current, visible_person
 from idhub.scim.models import MAX_BULK_BYTES, MAX_BULK_OPERATIONS, HubUser
-from idhub.scim.protocol import WRITE, as_error, body, bp, check_version, error_body, guarded, respond
+from idhub.scim.protocol import (
+    WRITE,
+    as_error,
+    body,
+    bp,
+    check_version,
+    error_body,
+    guarded,
+    respond,
+)
 from idhub.scim.users import weak_etag
 from idhub.web.common import hr_context
 
@@ -90,7 +99,9 @@ def _session_state(session: Any) -> dict[str, Any]:
 @guarded(WRITE)
 def bulk() -> Response:
     if (request.content_length or 0) > MAX_BULK_BYTES:
-        raise PayloadTooLargeException(detail=f"A bulk request holds at most {MAX_BULK_BYTES} bytes.")
+        raise PayloadTooLargeException(
+            detail=f"A bulk request holds at most {MAX_BULK_BYTES} bytes."
+        )
     payload = body()
     if BULK_REQUEST not in payload.get("schemas", []):
         raise InvalidSyntaxException(detail=f"schemas must name {BULK_REQUEST}.")

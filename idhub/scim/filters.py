@@ -84,7 +84,9 @@ def _last_modified(op: Op, value: Any) -> Any:
     """A person changed after t when the record or any post did: later than t for gt/ge,
     neither later for lt/le (so the two halves of an incremental sync never overlap)."""
     person = _moment(Person.updated_at, op, value)
-    post = exists().where(Assignment.person_id == Person.id, _moment(Assignment.updated_at, op, value))
+    post = exists().where(
+        Assignment.person_id == Person.id, _moment(Assignment.updated_at, op, value)
+    )
     if op in (Op.gt, Op.ge):
         return or_(person, post)
     if op in (Op.lt, Op.le):
@@ -127,27 +129,37 @@ def _name(op: Op, value: Any) -> Any:
 
 # attribute → (comparison, column for `pr`). The key is "<schema urn>:<attr>[.<sub>]", lower.
 Compare = Callable[[Op, Any], Any]
-ENT, HUB = ENTERPRISE_USER.lower(), IDHUB_USER.lower()
+C, ENT, HUB = CORE.lower(), ENTERPRISE_USER.lower(), IDHUB_USER.lower()
+
+
+def _lower(column: Any) -> tuple[Compare, Any]:
+    """A string column compared case-insensitively."""
+    return (lambda op, v: _text(func.lower(column), op, v)), column
+
+
+def _unit(column: Any) -> tuple[Compare, Any]:
+    """A post held today in a unit whose `column` matches."""
+    return (lambda op, v: _current_post(_text(func.lower(column), op, v))), None
+
+
 _ATTRIBUTES: dict[str, tuple[Compare, Any]] = {
-    f"{CORE.lower()}:id": (lambda op, v: _id(op, v), Person.id),
-    f"{CORE.lower()}:username": (lambda op, v: _text(func.lower(Person.username), op, v), Person.username),
-    f"{CORE.lower()}:displayname": (_name, Person.search_name),
-    f"{CORE.lower()}:name.formatted": (_name, Person.search_name),
-    f"{CORE.lower()}:name.familyname": (lambda op, v: _text(func.lower(Person.family_name), op, v), Person.family_name),
-    f"{CORE.lower()}:name.givenname": (lambda op, v: _text(func.lower(Person.given_name), op, v), Person.given_name),
-    f"{CORE.lower()}:name.middlename": (lambda op, v: _text(func.lower(Person.middle_name), op, v), Person.middle_name),
-    f"{CORE.lower()}:active": (_active, Person.status),
-    f"{CORE.lower()}:emails": (_email, Person.username),
-    f"{CORE.lower()}:emails.value": (_email, Person.username),
-    f"{CORE.lower()}:meta.lastmodified": (_last_modified, Person.updated_at),
-    f"{CORE.lower()}:meta.created": (lambda op, v: _moment(Person.created_at, op, v), Person.created_at),
-    f"{ENT}:employeenumber": (
-        lambda op, v: _text(func.lower(Person.civil_servant_code), op, v), Person.civil_servant_code
-    ),
-    f"{ENT}:department": (lambda op, v: _current_post(_text(func.lower(OrgUnit.name), op, v)), None),
-    f"{HUB}:unitcode": (lambda op, v: _current_post(_text(func.lower(OrgUnit.code), op, v)), None),
-}  # fmt: skip
-_UNQUALIFIED = {key.rsplit(":", 1)[1]: key for key in _ATTRIBUTES if not key.startswith(CORE.lower())}
+    f"{C}:id": (lambda op, v: _id(op, v), Person.id),
+    f"{C}:username": _lower(Person.username),
+    f"{C}:displayname": (_name, Person.search_name),
+    f"{C}:name.formatted": (_name, Person.search_name),
+    f"{C}:name.familyname": _lower(Person.family_name),
+    f"{C}:name.givenname": _lower(Person.given_name),
+    f"{C}:name.middlename": _lower(Person.middle_name),
+    f"{C}:active": (_active, Person.status),
+    f"{C}:emails": (_email, Person.username),
+    f"{C}:emails.value": (_email, Person.username),
+    f"{C}:meta.lastmodified": (_last_modified, Person.updated_at),
+    f"{C}:meta.created": (lambda op, v: _moment(Person.created_at, op, v), Person.created_at),
+    f"{ENT}:employeenumber": _lower(Person.civil_servant_code),
+    f"{ENT}:department": _unit(OrgUnit.name),
+    f"{HUB}:unitcode": _unit(OrgUnit.code),
+}
+_UNQUALIFIED = {key.rsplit(":", 1)[1]: key for key in _ATTRIBUTES if not key.startswith(C)}
 
 
 def _id(op: Op, value: Any) -> Any:
@@ -197,9 +209,11 @@ class SqlFilter(FilterVisitor[Any]):
             return _current_post(true())
         if key.endswith(":active"):
             return true()
-        return and_(column.is_not(None), func.length(column) > 0) if key.endswith(
-            ("name", "number", "username", "emails", "emails.value", "middlename")
-        ) else column.is_not(None)
+        return (
+            and_(column.is_not(None), func.length(column) > 0)
+            if key.endswith(("name", "number", "username", "emails", "emails.value", "middlename"))
+            else column.is_not(None)
+        )
 
     def visit_not(self, node: Not) -> Any:
         return not_(self.visit(node.expr))

@@ -53,8 +53,14 @@ def groups(session: Session, scope: Scope, view: View) -> list[Any]:
             id=name,
             display_name=name,
             members=[
-                GroupMember(value=str(p.id), display=p.full_name, type="User",
-                            ref=f"{view.base}/Users/{p.id}")
+                GroupMember.model_validate(
+                    {
+                        "value": str(p.id),
+                        "display": p.full_name,
+                        "type": "User",
+                        "$ref": f"{view.base}/Users/{p.id}",
+                    }
+                )
                 for p in sorted(people, key=lambda p: p.id)
             ],
             meta=Meta(resource_type="Group", location=f"{view.base}/Groups/{name}"),

@@ -9,22 +9,14 @@ from typing import Annotated, Any
 
 from scim2_models import (
     URN,
-    AuthenticationScheme,
-    Bulk,
-    ChangePassword,
     ComplexAttribute,
     EnterpriseUser,
-    ETag,
     Extension,
-    Filter,
     Group,
     Meta,
     Mutability,
-    Patch,
     ResourceType,
-    SchemaExtension,
     ServiceProviderConfig,
-    Sort,
     User,
 )
 
@@ -68,55 +60,60 @@ EXTENSIONS = (EnterpriseUser, IdhubUser)
 
 
 def service_provider_config(base: str) -> ServiceProviderConfig:
-    return ServiceProviderConfig(
-        documentation_uri=f"{base}/docs",
-        patch=Patch(supported=True),
-        bulk=Bulk(
-            supported=True,
-            max_operations=MAX_BULK_OPERATIONS,
-            max_payload_size=MAX_BULK_BYTES,
-        ),
-        filter=Filter(supported=True, max_results=MAX_RESULTS),
-        change_password=ChangePassword(supported=False),
-        sort=Sort(supported=True),
-        etag=ETag(supported=True),
-        authentication_schemes=[
-            AuthenticationScheme(
-                type="oauthbearertoken",
-                name="OAuth Bearer Token",
-                description=(
-                    "A client-credentials token from /oauth/token with scim:read "
-                    "(and scim:write to write). Groups are read-only: they follow posts."
-                ),
-                primary=True,
-            )
-        ],
-        meta=Meta(resource_type="ServiceProviderConfig", location=f"{base}/ServiceProviderConfig"),
+    return ServiceProviderConfig.model_validate(
+        {
+            "documentationUri": f"{base}/docs",
+            "patch": {"supported": True},
+            "bulk": {
+                "supported": True,
+                "maxOperations": MAX_BULK_OPERATIONS,
+                "maxPayloadSize": MAX_BULK_BYTES,
+            },
+            "filter": {"supported": True, "maxResults": MAX_RESULTS},
+            "changePassword": {"supported": False},
+            "sort": {"supported": True},
+            "etag": {"supported": True},
+            "authenticationSchemes": [
+                {
+                    "type": "oauthbearertoken",
+                    "name": "OAuth Bearer Token",
+                    "description": (
+                        "A client-credentials token from /oauth/token with scim:read "
+                        "(and scim:write to write). Groups are read-only: they follow posts."
+                    ),
+                    "primary": True,
+                }
+            ],
+            "meta": {
+                "resourceType": "ServiceProviderConfig",
+                "location": f"{base}/ServiceProviderConfig",
+            },
+        }
     )
 
 
 def resource_types(base: str) -> list[ResourceType]:
-    user = ResourceType(
-        id="User",
-        name="User",
-        description="A person of the province's staff (an HR record).",
-        endpoint="/Users",
-        schema_=URN("urn:ietf:params:scim:schemas:core:2.0:User"),
-        schema_extensions=[
-            SchemaExtension(schema_=URN(ENTERPRISE_USER), required=False),
-            SchemaExtension(schema_=URN(IDHUB_USER), required=False),
+    user = {
+        "id": "User",
+        "name": "User",
+        "description": "A person of the province's staff (an HR record).",
+        "endpoint": "/Users",
+        "schema": "urn:ietf:params:scim:schemas:core:2.0:User",
+        "schemaExtensions": [
+            {"schema": ENTERPRISE_USER, "required": False},
+            {"schema": IDHUB_USER, "required": False},
         ],
-        meta=Meta(resource_type="ResourceType", location=f"{base}/ResourceTypes/User"),
-    )
-    group = ResourceType(
-        id="Group",
-        name="Group",
-        description="A group the hub provisions (unit and role groups); read-only.",
-        endpoint="/Groups",
-        schema_=URN("urn:ietf:params:scim:schemas:core:2.0:Group"),
-        meta=Meta(resource_type="ResourceType", location=f"{base}/ResourceTypes/Group"),
-    )
-    return [user, group]
+        "meta": {"resourceType": "ResourceType", "location": f"{base}/ResourceTypes/User"},
+    }
+    group = {
+        "id": "Group",
+        "name": "Group",
+        "description": "A group the hub provisions (unit and role groups); read-only.",
+        "endpoint": "/Groups",
+        "schema": "urn:ietf:params:scim:schemas:core:2.0:Group",
+        "meta": {"resourceType": "ResourceType", "location": f"{base}/ResourceTypes/Group"},
+    }
+    return [ResourceType.model_validate(user), ResourceType.model_validate(group)]
 
 
 def schemas(base: str) -> list[Any]:

@@ -3,6 +3,7 @@ errors in the SCIM format (RFC 7644 §3.12), application/scim+json, weak ETags."
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from collections.abc import Callable
@@ -62,7 +63,11 @@ def as_error(exc: Exception) -> tuple[int, str, str | None]:
     if isinstance(exc, ValidationError):
         errors = Error.from_validation_errors(exc.errors()) if exc.errors() else []
         first = errors[0] if errors else None
-        return 400, str(first.detail if first else exc), (first.scim_type if first else None) or "invalidValue"
+        return (
+            400,
+            str(first.detail if first else exc),
+            (first.scim_type if first else None) or "invalidValue",
+        )
     if isinstance(exc, Conflict):
         return 409, exc.message, "uniqueness"
     if isinstance(exc, Invalid):
@@ -75,10 +80,9 @@ def as_error(exc: Exception) -> tuple[int, str, str | None]:
     if isinstance(exc, HTTPException):
         detail = exc.description or exc.name
         if exc.response is not None:  # the bearer guard's JSON body
-            try:
-                detail = json.loads(exc.response.get_data(as_text=True)).get("message", detail)
-            except ValueError:
-                pass
+            with contextlib.suppress(ValueError):
+                text = exc.response.get_data(as_text=True)  # type: ignore[attr-defined]
+                detail = json.loads(text).get("message", detail)
         return exc.code or 500, str(detail), None
     current_app.logger.exception("SCIM request failed")
     return 500, "Internal error; the request id is in the logs.", None

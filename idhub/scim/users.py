@@ -49,9 +49,7 @@ def last_modified(session: Session, people: Sequence[Person]) -> dict[uuid.UUID,
         .group_by(Assignment.person_id)
     )
     posts = {pid: _utc(at) for pid, at in rows if at is not None}
-    return {
-        p.id: max(_utc(p.updated_at), posts.get(p.id, _utc(p.updated_at))) for p in people
-    }
+    return {p.id: max(_utc(p.updated_at), posts.get(p.id, _utc(p.updated_at))) for p in people}
 
 
 def _placement(posts: Iterable[PostSnapshot], today: dt.date) -> PostSnapshot | None:
@@ -90,9 +88,20 @@ def _user(person: Person, snap: PersonSnapshot, modified: dt.datetime, view: Vie
         ),
         display_name=person.full_name,
         active=account.state is AccountState.ENABLED,
-        emails=[Email(value=m, type="work", primary=i == 0) for i, m in enumerate(mail)] or None,
+        emails=[
+            Email.model_validate({"value": m, "type": "work", "primary": i == 0})
+            for i, m in enumerate(mail)
+        ]
+        or None,
         groups=[
-            GroupMembership(value=name, display=name, type="direct")
+            GroupMembership.model_validate(
+                {
+                    "value": name,
+                    "display": name,
+                    "type": "direct",
+                    "$ref": f"{view.base}/Groups/{name}",
+                }
+            )
             for name in sorted(group_name(dn) for dn in account.groups)
         ]
         or None,

@@ -90,7 +90,7 @@ def create_user(ctx: HrContext, user: Any) -> Person:
     person = people.create_person(ctx, data)
     ctx.session.flush()
     hub = user[IdhubUser]
-    for post in (hub.posts if hub and hub.posts else []):
+    for post in hub.posts if hub and hub.posts else []:
         assignments.create_assignment(ctx, _post_data(ctx.session, person, post))
     return person
 

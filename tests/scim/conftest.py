@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from scim2_client.engines.wsgi import WSGISCIMClient
+
 from tests.admin.scoping import subtree_client
 from tests.conftest import Api, register_client, token_for
 from tests.fixtures.factories import lai_chau, make_assignment, make_person, make_unit

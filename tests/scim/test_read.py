@@ -35,7 +35,9 @@ def test_a_user_carries_the_hub_and_enterprise_extensions(scim, org):
     user = scim.query(HubUser, org["an"]["id"])
     assert user.user_name == org["an"]["username"]
     assert (user.name.family_name, user.name.middle_name, user.name.given_name) == (
-        "Nguyễn", "Văn", "An",
+        "Nguyễn",
+        "Văn",
+        "An",
     )
     assert user.active is True
     assert user.emails[0].value == f"{org['an']['username']}@laichau.gov.vn"
@@ -56,7 +58,7 @@ def test_a_user_carries_the_hub_and_enterprise_extensions(scim, org):
         ('name.familyName co "guy"', {"an"}),
         ('displayName sw "tran thi"', {"binh"}),  # diacritics ignored
         ('displayName ew "Cường"', {"cuong"}),
-        (f'{ENT}:employeeNumber pr', {"an"}),
+        (f"{ENT}:employeeNumber pr", {"an"}),
         ('employeeNumber eq "cc001"', {"an"}),  # case-insensitive
         (f'{HUB}:unitCode eq "03388"', {"cuong"}),
         ('department co "nội vụ"', {"an", "binh"}),
@@ -104,7 +106,7 @@ def test_attributes_parameter(raw, org):
 @pytest.mark.parametrize(
     ("text", "scim_type"),
     [
-        ('userName eq', "invalidFilter"),
+        ("userName eq", "invalidFilter"),
         ('nickName eq "x"', "invalidFilter"),  # not stored by the hub: refused, not ignored
         ('meta.lastModified gt "yesterday"', "invalidFilter"),
         (f'{HUB}:nationalId eq "001090000001"', "invalidFilter"),  # needs scim:personal

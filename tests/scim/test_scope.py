@@ -14,7 +14,7 @@ def test_a_subtree_client_sees_and_counts_only_its_subtree(app, client, org):
     listing = commune("GET", "/Users").json
     assert listing["totalResults"] == 1
     assert [u["id"] for u in listing["Resources"]] == [org["cuong"]["id"]]
-    everyone = commune("GET", "/Users?filter=" + quote('userName pr')).json
+    everyone = commune("GET", "/Users?filter=" + quote("userName pr")).json
     assert everyone["totalResults"] == 1
     assert commune("GET", f"/Users/{org['an']['id']}").status_code == 404
     groups = {g["id"] for g in commune("GET", "/Groups").json["Resources"]}
@@ -30,9 +30,9 @@ def test_a_subtree_client_cannot_touch_outside(app, client, org, raw):
     assert commune("DELETE", an).status_code == 404
     outside = commune("POST", "/Users", joiner(unit_code="SNV"))
     assert outside.status_code == 403
-    assert raw("GET", "/Users?filter=" + quote('employeeNumber eq "CC900"')).json[
-        "totalResults"
-    ] == 0  # nothing written
+    assert (
+        raw("GET", "/Users?filter=" + quote('employeeNumber eq "CC900"')).json["totalResults"] == 0
+    )  # nothing written
     inside = commune("POST", "/Users", joiner(unit_code="03388"))
     assert inside.status_code == 201, inside.json
     assert commune("GET", "/Users").json["totalResults"] == 2

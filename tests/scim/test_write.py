@@ -40,9 +40,9 @@ def test_a_scim_joiner_is_audited_and_appears_in_the_directory(app, scim, org):
             session.scalars(select(AuditEvent.action).where(AuditEvent.actor_type == "client"))
         )
         jobs = session.scalar(
-            select(func.count()).select_from(ProvisioningJob).where(
-                ProvisioningJob.subject_id == __import__("uuid").UUID(created.id)
-            )
+            select(func.count())
+            .select_from(ProvisioningJob)
+            .where(ProvisioningJob.subject_id == __import__("uuid").UUID(created.id))
         )
     assert {"person.create", "assignment.create"} <= actions
     assert jobs >= 1
@@ -56,7 +56,15 @@ def test_a_scim_joiner_is_audited_and_appears_in_the_directory(app, scim, org):
     ("change", "scim_type"),
     [
         ({HUB: {"nationalId": "12345"}}, "invalidValue"),  # a CCCD has 12 digits
-        ({HUB: {"nationalId": "001090000123", "posts": [{"unitCode": "NOWHERE", "positionCode": "CHUYEN_VIEN"}]}}, "invalidValue"),
+        (
+            {
+                HUB: {
+                    "nationalId": "001090000123",
+                    "posts": [{"unitCode": "NOWHERE", "positionCode": "CHUYEN_VIEN"}],
+                }
+            },
+            "invalidValue",
+        ),
         ({"name": {"familyName": "Phạm", "givenName": "x" * 101}}, "invalidValue"),
         ({ENT: {"employeeNumber": "CC001"}}, "uniqueness"),  # An's code
         ({"active": False}, "invalidValue"),
