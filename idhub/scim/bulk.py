@@ -56,7 +56,9 @@ def _resolve(value: Any, created: dict[str, str]) -> Any:
     return json.loads(_BULK_ID.sub(swap, text))
 
 
-def _apply(op: dict[str, Any], created: dict[str, str]) -> tuple[int, Any, str | None]:
+def _apply(
+    op: dict[str, Any], created: dict[str, str], codes: writes.Codes
+) -> tuple[int, Any, str | None]:
     """One operation → (status, the person or None, its location)."""
     session = db_session()
     method = str(op.get("method", "")).upper()
@@ -68,7 +70,7 @@ def _apply(op: dict[str, Any], created: dict[str, str]) -> tuple[int, Any, str |
         if not isinstance(data, dict):
             raise InvalidSyntaxException(detail="POST needs data.")
         user = HubUser.model_validate(data, scim_ctx=Context.RESOURCE_CREATION_REQUEST)
-        person = writes.create_user(hr_context(), user)
+        person = writes.create_user(hr_context(), user, codes)
         if op.get("bulkId"):
             created[str(op["bulkId"])] = str(person.id)
         return 201, person, f"/Users/{person.id}"
@@ -113,6 +115,7 @@ def bulk() -> Response:
     fail_on = payload.get("failOnErrors")
     session = db_session()
     created: dict[str, str] = {}
+    codes: writes.Codes = {}
     results, failures = [], 0
     base = request.host_url.rstrip("/") + bp.url_prefix  # type: ignore[operator]
     for op in operations:
@@ -124,7 +127,7 @@ def bulk() -> Response:
         kept = _session_state(session)
         try:
             with session.begin_nested():
-                status, person, location = _apply(op, created)
+                status, person, location = _apply(op, created, codes)
             entry.update(status=str(status), location=base + (location or ""))
             if person is not None and status != 204:
                 entry["version"] = weak_etag(person.version)

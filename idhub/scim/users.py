@@ -16,11 +16,22 @@ from sqlalchemy.orm import Session
 
 from idhub.db import among
 from idhub.identity.snapshots import UnitDirectory, person_snapshots
-from idhub.models import Assignment, Person
+from idhub.models import Assignment, OrgUnit, Person
 from idhub.scim.models import HubUser, IdhubUser, Post
 from provisioning.model import AccountState, PersonSnapshot, PostKind, PostSnapshot
 from provisioning.policy import desired_account
 from provisioning.rules import Rules
+
+# What UnitDirectory reads of a unit (as identity/snapshots.py loads it for the engine).
+UNIT_COLUMNS = (
+    OrgUnit.id,
+    OrgUnit.parent_id,
+    OrgUnit.code,
+    OrgUnit.name,
+    OrgUnit.type,
+    OrgUnit.mail_domain,
+    OrgUnit.status,
+)
 
 
 @dataclass(frozen=True)
@@ -134,10 +145,29 @@ def group_name(dn: str) -> str:
     return dn.split(",", 1)[0].split("=", 1)[1]
 
 
+def unit_directory(session: Session, people: Sequence[Person]) -> UnitDirectory:
+    """Only the units these people hold posts in and their ancestors (a query per level
+    of the tree, not the whole province's thousands of units for one User)."""
+    wanted = set(
+        session.scalars(
+            select(Assignment.unit_id)
+            .where(among(session, Assignment.person_id, [p.id for p in people]))
+            .distinct()
+        )
+    )
+    rows: dict[uuid.UUID, Any] = {}
+    while wanted:
+        found = session.execute(select(*UNIT_COLUMNS).where(OrgUnit.id.in_(list(wanted))))
+        for row in found:
+            rows[row.id] = row
+        wanted = {r.parent_id for r in rows.values() if r.parent_id and r.parent_id not in rows}
+    return UnitDirectory(rows.values())
+
+
 def users(session: Session, people: Sequence[Person], view: View) -> list[Any]:
     """The SCIM Users of these people, in order: a constant number of queries per page."""
     today = dt.date.today()
-    snaps = person_snapshots(session, people, UnitDirectory.load(session), today)
+    snaps = person_snapshots(session, people, unit_directory(session, people), today)
     modified = last_modified(session, people)
     return [_user(p, snaps[p.id], modified[p.id], view) for p in people]
 

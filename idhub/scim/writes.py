@@ -42,26 +42,31 @@ def _fields(user: Any) -> dict[str, Any]:
     }
 
 
-def _by_code(session: Session, model: Any, code: str | None, what: str) -> Any:
+Codes = dict[tuple[str, str], Any]  # (table, code) → id, looked up once per request
+
+
+def _by_code(session: Session, model: Any, code: str | None, what: str, codes: Codes) -> Any:
     if not code:
         raise InvalidValueException(detail=f"A post needs {what}.")
-    query = select(model.id).where(model.code == code)
-    if model is OrgUnit:  # a code may come back after a reorganisation: the live unit
-        query = query.where(OrgUnit.status == UnitStatus.ACTIVE)
-    found = session.scalar(query.limit(1))
-    if found is None:
+    key = (model.__tablename__, code)
+    if key not in codes:
+        query = select(model.id).where(model.code == code)
+        if model is OrgUnit:  # a code may come back after a reorganisation: the live unit
+            query = query.where(OrgUnit.status == UnitStatus.ACTIVE)
+        codes[key] = session.scalar(query.limit(1))
+    if codes[key] is None:
         raise InvalidValueException(detail=f"Unknown {what} {code!r}.")
-    return found
+    return codes[key]
 
 
-def _post_data(session: Session, person: Person, post: Post) -> dict[str, Any]:
+def _post_data(session: Session, person: Person, post: Post, codes: Codes) -> dict[str, Any]:
     kind = (post.kind or "primary").lower()
     if kind not in {k.value for k in AssignmentKind}:
         raise InvalidValueException(detail="A post's kind is primary or concurrent.")
     raw = {
         "person_id": str(person.id),
-        "unit_id": str(_by_code(session, OrgUnit, post.unit_code, "unitCode")),
-        "position_id": str(_by_code(session, Position, post.position_code, "positionCode")),
+        "unit_id": str(_by_code(session, OrgUnit, post.unit_code, "unitCode", codes)),
+        "position_id": str(_by_code(session, Position, post.position_code, "positionCode", codes)),
         "kind": kind,
         "start_date": (post.start_date or dt.date.today()).isoformat(),
         "end_date": post.end_date.isoformat() if post.end_date else None,
@@ -74,8 +79,10 @@ def _post_data(session: Session, person: Person, post: Post) -> dict[str, Any]:
     return loaded
 
 
-def create_user(ctx: HrContext, user: Any) -> Person:
-    """A joiner: the REST API's create_person, then create_assignment for each post."""
+def create_user(ctx: HrContext, user: Any, codes: Codes | None = None) -> Person:
+    """A joiner: the REST API's create_person, then create_assignment for each post
+    (`codes`: units and positions already looked up in this request, e.g. a Bulk)."""
+    codes = {} if codes is None else codes
     raw = {k: v for k, v in _fields(user).items() if v is not None}
     if "national_id" not in raw:
         raise InvalidValueException(
@@ -88,10 +95,9 @@ def create_user(ctx: HrContext, user: Any) -> Person:
     except ValidationError as exc:
         raise _refused(exc) from exc
     person = people.create_person(ctx, data)
-    ctx.session.flush()
     hub = user[IdhubUser]
     for post in hub.posts if hub and hub.posts else []:
-        assignments.create_assignment(ctx, _post_data(ctx.session, person, post))
+        assignments.create_assignment(ctx, _post_data(ctx.session, person, post, codes))
     return person
 
 
