@@ -59,12 +59,12 @@ def _by_code(session: Session, model: Any, code: str | None, what: str, codes: C
     return codes[key]
 
 
-def _post_data(session: Session, person: Person, post: Post, codes: Codes) -> dict[str, Any]:
+def _post_raw(session: Session, post: Post, codes: Codes) -> dict[str, Any]:
+    """A post as the REST API's assignment body (codes → ids), without the person."""
     kind = (post.kind or "primary").lower()
     if kind not in {k.value for k in AssignmentKind}:
         raise InvalidValueException(detail="A post's kind is primary or concurrent.")
-    raw = {
-        "person_id": str(person.id),
+    return {
         "unit_id": str(_by_code(session, OrgUnit, post.unit_code, "unitCode", codes)),
         "position_id": str(_by_code(session, Position, post.position_code, "positionCode", codes)),
         "kind": kind,
@@ -72,8 +72,27 @@ def _post_data(session: Session, person: Person, post: Post, codes: Codes) -> di
         "end_date": post.end_date.isoformat() if post.end_date else None,
         "decision_ref": post.decision_ref,
     }
+
+
+def joiner_bodies(
+    session: Session, user: Any, codes: Codes
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A SCIM joiner → the REST API's person body and assignment bodies (not yet loaded)."""
+    raw = {k: v for k, v in _fields(user).items() if v is not None}
+    if "national_id" not in raw:
+        raise InvalidValueException(
+            detail="A new person needs the CCCD (urn:…:idhub:2.0:User nationalId)."
+        )
+    if user.active is False:
+        raise InvalidValueException(detail="A new person cannot start as inactive.")
+    hub = user[IdhubUser]
+    posts = [_post_raw(session, post, codes) for post in (hub.posts if hub and hub.posts else [])]
+    return raw, posts
+
+
+def _load(schema: Any, raw: dict[str, Any]) -> dict[str, Any]:
     try:
-        loaded: dict[str, Any] = AssignmentSchema().load(raw)
+        loaded: dict[str, Any] = schema.load(raw)
     except ValidationError as exc:
         raise _refused(exc) from exc
     return loaded
@@ -82,22 +101,11 @@ def _post_data(session: Session, person: Person, post: Post, codes: Codes) -> di
 def create_user(ctx: HrContext, user: Any, codes: Codes | None = None) -> Person:
     """A joiner: the REST API's create_person, then create_assignment for each post
     (`codes`: units and positions already looked up in this request, e.g. a Bulk)."""
-    codes = {} if codes is None else codes
-    raw = {k: v for k, v in _fields(user).items() if v is not None}
-    if "national_id" not in raw:
-        raise InvalidValueException(
-            detail="A new person needs the CCCD (urn:…:idhub:2.0:User nationalId)."
-        )
-    if user.active is False:
-        raise InvalidValueException(detail="A new person cannot start as inactive.")
-    try:
-        data = PersonSchema().load(raw)
-    except ValidationError as exc:
-        raise _refused(exc) from exc
-    person = people.create_person(ctx, data)
-    hub = user[IdhubUser]
-    for post in hub.posts if hub and hub.posts else []:
-        assignments.create_assignment(ctx, _post_data(ctx.session, person, post, codes))
+    raw, posts = joiner_bodies(ctx.session, user, {} if codes is None else codes)
+    person = people.create_person(ctx, _load(PersonSchema(), raw))
+    for post in posts:
+        body = {**post, "person_id": str(person.id)}
+        assignments.create_assignment(ctx, _load(AssignmentSchema(), body))
     return person
 
 

@@ -204,3 +204,28 @@ def test_a_failed_bulk_operation_leaves_no_trace_and_the_audit_chain_whole(app, 
         subjects = set(session.scalars(select(ProvisioningJob.subject_id)))
         known = set(session.scalars(select(Person.id)))
     assert subjects <= known  # no job for the person rolled back
+
+
+def test_a_bulk_of_joiners_goes_all_at_once_or_one_by_one(app, raw, org):
+    """Joiners only take the REST batch path together; when the batch refuses one (a CCCD
+    already used), each runs on its own and only that one fails."""
+    together = [
+        {"method": "POST", "path": "/Users", "bulkId": f"j{n}",
+         "data": joiner(cccd=f"00109000020{n}", code=f"CC95{n}")}
+        for n in range(3)
+    ]  # fmt: skip
+    response = raw("POST", "/Bulk", {"schemas": [BULK], "Operations": together})
+    assert [r["status"] for r in response.json["Operations"]] == ["201", "201", "201"]
+    assert [r["bulkId"] for r in response.json["Operations"]] == ["j0", "j1", "j2"]
+    first = raw("GET", response.json["Operations"][0]["location"].split("/scim/v2", 1)[1]).json
+    assert first[HUB]["posts"][0]["unitCode"] == "SNV"
+    mixed = [
+        {"method": "POST", "path": "/Users", "data": joiner(cccd="001090000301", code="CC961")},
+        {"method": "POST", "path": "/Users", "data": joiner(cccd="001090000200", code="CC962")},
+        {"method": "POST", "path": "/Users", "data": joiner(cccd="001090000302", code="CC963")},
+    ]
+    response = raw("POST", "/Bulk", {"schemas": [BULK], "Operations": mixed})
+    assert [r["status"] for r in response.json["Operations"]] == ["201", "409", "201"]
+    hub = app.extensions["idhub"]
+    with hub.db.session(write=False) as session:
+        assert hub.audit.verify_session(session).ok

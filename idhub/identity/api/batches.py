@@ -154,44 +154,46 @@ class Batches(MethodView):
     )
     def post(self, batch):
         """Apply a list of person / assignment changes atomically (all or nothing)."""
-        items = _validate(batch["items"])
-        session = db_session()
-        ends = [
-            (item["id"], item["loaded"]["end_date"])
-            for item in items
-            if item["op"] == "end_assignment"
-        ]
-        guard = Guard.from_settings(current_hub().settings.section(ProvisioningSettings))
-        if not batch["confirm"] and guard.would_trip(
-            session, _people_left_without_post(session, ends)
-        ):
-            raise Conflict(
-                "This batch would disable more accounts than the mass-change guard allows; "
-                "send it again with confirm=true if that is intended.",
-                code="mass_change_guard",
-            )
-        ctx = hr_context(reason=batch.get("reason"))
-        _within_scope(ctx, items)
-        refs: dict[str, uuid.UUID] = {}
-        results = []
-        touched: set[uuid.UUID] = set()
-        for run in _runs(items):
-            if run[0][1]["op"] in bulk.CREATES:
-                ids = _create_run(ctx, run, refs)
-                touched.update(_people_of(run, ids, refs))
-            else:
-                ids = [_apply_one(ctx, index, item, refs, touched) for index, item in run]
-            results.extend(
-                {"index": index, "op": item["op"], "id": str(object_id)}
-                for (index, item), object_id in zip(run, ids, strict=True)
-            )
-        if ctx.scope.home is not None and refs:  # seen by the officer's unit until posted
-            session.execute(
-                update(Person)
-                .where(Person.id.in_(list(refs.values())))
-                .values(owner_unit_id=ctx.scope.home)
-            )
-        return {"items": results, "jobs": len(touched)}
+        return apply_batch(batch)
+
+
+def apply_batch(batch: dict[str, Any]) -> dict[str, Any]:
+    """A batch (`items`, `reason`, `confirm`), all or nothing, in the request's transaction;
+    the SCIM server's Bulk takes this path for a run of joiners too."""
+    items = _validate(batch["items"])
+    session = db_session()
+    ends = [
+        (item["id"], item["loaded"]["end_date"]) for item in items if item["op"] == "end_assignment"
+    ]
+    guard = Guard.from_settings(current_hub().settings.section(ProvisioningSettings))
+    if not batch["confirm"] and guard.would_trip(session, _people_left_without_post(session, ends)):
+        raise Conflict(
+            "This batch would disable more accounts than the mass-change guard allows; "
+            "send it again with confirm=true if that is intended.",
+            code="mass_change_guard",
+        )
+    ctx = hr_context(reason=batch.get("reason"))
+    _within_scope(ctx, items)
+    refs: dict[str, uuid.UUID] = {}
+    results: list[dict[str, Any]] = []
+    touched: set[uuid.UUID] = set()
+    for run in _runs(items):
+        if run[0][1]["op"] in bulk.CREATES:
+            ids = _create_run(ctx, run, refs)
+            touched.update(_people_of(run, ids, refs))
+        else:
+            ids = [_apply_one(ctx, index, item, refs, touched) for index, item in run]
+        results.extend(
+            {"index": index, "op": item["op"], "id": str(object_id)}
+            for (index, item), object_id in zip(run, ids, strict=True)
+        )
+    if ctx.scope.home is not None and refs:  # seen by the officer's unit until posted
+        session.execute(
+            update(Person)
+            .where(Person.id.in_(list(refs.values())))
+            .values(owner_unit_id=ctx.scope.home)
+        )
+    return {"items": results, "jobs": len(touched)}
 
 
 def _within_scope(ctx: HrContext, items: list[dict]) -> None:
