@@ -19,6 +19,7 @@ from scim2_models import (
     PayloadTooLargeException,
     TooManyException,
 )
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -145,14 +146,17 @@ def _all_at_once(operations: list[Any], codes: writes.Codes) -> list[dict[str, A
         return None
     ids = [r["id"] for r in done["items"] if r["op"] == "create_person"]
     base = request.host_url.rstrip("/") + PREFIX
+    versions = dict(
+        session.execute(
+            select(Person.id, Person.version).where(Person.id.in_([uuid.UUID(i) for i in ids]))
+        ).tuples().all()
+    )  # one query: the batch wrote them set-based, not as tracked objects
     results = []
     for op, person_id in zip(operations, ids, strict=True):
-        person = session.get(Person, uuid.UUID(person_id))
         entry = {"method": "POST", "status": "201", "location": f"{base}/Users/{person_id}"}
         if op.get("bulkId"):
             entry["bulkId"] = op["bulkId"]
-        if person is not None:
-            entry["version"] = weak_etag(person.version)
+        entry["version"] = weak_etag(versions.get(uuid.UUID(person_id), 1))
         results.append(entry)
     return results
 
