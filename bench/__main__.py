@@ -17,6 +17,7 @@ SUITES = (
     "app_passwords",
     "events",
     "admin_scope",
+    "console_import",
     "scim",
 )
 

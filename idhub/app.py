@@ -12,6 +12,7 @@ from flask import Flask, jsonify
 from idhub.account import bp as account_bp
 from idhub.admin import api as admin_api
 from idhub.audit import api as audit_api
+from idhub.audit.settings import AuditSettings
 from idhub.config import (
     DatabaseSettings,
     LoggingSettings,
@@ -19,12 +20,15 @@ from idhub.config import (
     Settings,
     load_settings,
 )
+from idhub.console import bp as console_bp
 from idhub.db import close_request_session
 from idhub.engine.api import jobs, seats
 from idhub.events import api as events_api
 from idhub.identity.api import assignments, batches, delegations, org_units, people, positions
+from idhub.imports import api as imports_api
 from idhub.logs import configure_logging
 from idhub.national import api as national_api
+from idhub.national.settings import NationalSettings
 from idhub.oidc import api as oidc_api
 from idhub.oidc import init_sso
 from idhub.oidc.keycheck import refuse_mismatched_keys
@@ -50,6 +54,7 @@ from idhub.web.settings import ApiSettings, ServerSettings
 # Every settings section the hub reads, checked at start.
 SECTIONS: tuple[type, ...] = (
     DatabaseSettings,
+    AuditSettings,
     SecretsSettings,
     LoggingSettings,
     LdapSettings,
@@ -62,6 +67,7 @@ SECTIONS: tuple[type, ...] = (
     SsoSettings,
     DevSlapdSettings,
     DemoSettings,
+    NationalSettings,
 )
 
 
@@ -108,6 +114,7 @@ def create_app(
             positions.blp,
             assignments.blp,
             batches.blp,
+            imports_api.blp,
             audit_api.blp,
             jobs.blp,
             changesets.blp,
@@ -121,6 +128,7 @@ def create_app(
     )
     app.register_blueprint(health_bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(console_bp)
     app.register_blueprint(national_api.keys_bp)
     app.register_blueprint(scim.bp)  # /scim/v2: every SCIM route, Bulk's included
 
@@ -128,6 +136,7 @@ def create_app(
     def index():  # type: ignore[no-untyped-def]
         return jsonify(
             service="IDHub",
+            console="/admin",
             api_docs="/api/v1/docs",
             openapi="/api/v1/openapi.json",
             token_endpoint="/oauth/token",

@@ -14,6 +14,7 @@ from idhub.identity.commands import hr
 from idhub.keyring import MissingKeyError
 from idhub.national.commands import national
 from idhub.oidc.commands import client, keys, person
+from idhub.ops.backup_commands import backup, restore
 from idhub.ops.commands import db, demo, run, serve, worker
 from idhub.reorg.commands import changeset
 from idhub.runtime import Runtime
@@ -61,6 +62,8 @@ for command in (
     changeset,
     national,
     admin,
+    backup,
+    restore,
 ):
     main.add_command(command)
 

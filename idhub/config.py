@@ -176,6 +176,12 @@ class Settings:
 class DatabaseSettings:
     SECTION: ClassVar[str] = "database"
     url: str
+    pool_size: int  # PostgreSQL: connections kept open per process
+    max_overflow: int  # and opened beyond them under load
+
+    def __post_init__(self) -> None:
+        if self.pool_size < 1 or self.max_overflow < 0:
+            raise ConfigError("database.pool_size must be ≥ 1 and max_overflow ≥ 0")
 
 
 @dataclass(frozen=True)

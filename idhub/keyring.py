@@ -21,6 +21,7 @@ and checking costs microseconds on the token endpoint. argon2 is for human passw
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
@@ -39,6 +40,9 @@ _GENERATORS = {
     "token_seal_key": lambda: secrets.token_urlsafe(48),
     "audit_chain_key": lambda: secrets.token_urlsafe(48),
     "encryption_key": lambda: Fernet.generate_key().decode(),
+    # Signs the audit anchors (idhub/audit/anchors.py): an Ed25519 seed, base64. Made anew,
+    # only the anchors written before need the old public key to be checked.
+    "audit_anchor_key": lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     "ldap_admin_password": lambda: secrets.token_urlsafe(24),  # the dev slapd's rootdn
     "ldap_hub_password": lambda: secrets.token_urlsafe(24),  # the hub's own bind
     "ldap_mail_password": lambda: secrets.token_urlsafe(24),  # the mail maps' read-only bind
@@ -79,6 +83,15 @@ class KeyMismatchError(RuntimeError):
             "or the secrets folder; see docs/deploy.md) and start again. Check with "
             "`idhub keys check`."
         )
+
+
+KEY_NAMES = tuple(_GENERATORS)  # every secret, in a fixed order (backups, checks)
+_FINGERPRINT_LABEL = b"idhub key fingerprint v1"
+
+
+def fingerprint(value: str) -> str:
+    """A keyed HMAC of a constant: tells two keys apart, reveals nothing of the key."""
+    return hmac.new(value.encode(), _FINGERPRINT_LABEL, hashlib.sha256).hexdigest()
 
 
 def env_name(name: str) -> str:
@@ -170,6 +183,16 @@ class Keyring:
             raise MissingKeyError(self.directory, missing)
         for name in missing:
             self.get(name)
+
+    def restore(self, name: str, value: str) -> None:
+        """Write secret `name` to the secrets folder (0600) as restored from a backup; one
+        already there with another value is an error (the caller decides beforehand)."""
+        if name not in _GENERATORS:
+            raise KeyError(f"unknown secret {name!r}")
+        stored = self._create(self.directory / name, value)
+        if not hmac.compare_digest(stored.encode(), value.encode()):
+            raise RuntimeError(f"{self.directory / name} already holds another {name}")
+        self._cache[name] = value
 
     def ensure_all(self) -> None:
         for name in _GENERATORS:

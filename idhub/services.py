@@ -232,7 +232,8 @@ class Hub:
 
     @cached_property
     def db(self) -> Database:
-        return Database(self.settings.section(DatabaseSettings).url)
+        conf = self.settings.section(DatabaseSettings)
+        return Database(conf.url, pool_size=conf.pool_size, max_overflow=conf.max_overflow)
 
     @cached_property
     def audit(self) -> AuditLog:

@@ -33,6 +33,8 @@ FLOORS: dict[str, frozenset[str]] = {
             "events",
             "national",
             "admin",
+            "console",
+            "imports",
             "scim",
         }
     ),
@@ -45,11 +47,15 @@ WING_DEPENDS: dict[str, frozenset[str]] = {
     "engine": frozenset({"identity"}),
     "oidc": frozenset({"identity"}),
     "reorg": frozenset({"identity", "engine"}),
-    "scheduler": frozenset({"identity", "engine", "reorg"}),
+    "scheduler": frozenset({"identity", "engine", "reorg", "audit"}),
     "account": frozenset({"identity", "oidc"}),
     "events": frozenset({"identity", "engine", "oidc"}),
-    "national": frozenset({"identity", "reorg"}),
+    "national": frozenset({"identity", "reorg", "engine"}),
     "admin": frozenset({"identity"}),
+    "imports": frozenset({"identity"}),
+    "console": frozenset(
+        {"identity", "engine", "oidc", "reorg", "audit", "admin", "events", "national", "imports"}
+    ),
     "scim": frozenset({"identity"}),
 }
 # The pure core may use the connectors' lowest floor: plain types and DN text helpers.

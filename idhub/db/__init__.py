@@ -33,7 +33,9 @@ def json_serializer(value: Any) -> str:
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, pool_size: int = 10, max_overflow: int = 10
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -45,8 +47,15 @@ class Database:
             )
             _configure_sqlite(self.engine)
         else:
+            # Per process: a node's connections are (gunicorn workers + worker lanes) ×
+            # (pool_size + max_overflow); keep that under the server's max_connections.
             self.engine = create_engine(
-                url, echo=echo, pool_pre_ping=True, pool_size=10, json_serializer=json_serializer
+                url,
+                echo=echo,
+                pool_pre_ping=True,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                json_serializer=json_serializer,
             )
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(

@@ -11,8 +11,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import secrets
-import socket
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,7 +18,7 @@ from dataclasses import dataclass
 
 from standardwebhooks.webhooks import Webhook
 
-from connectors.base import Health
+from idhub.engine.reach import answers
 
 
 def new_secret() -> str:
@@ -64,24 +62,6 @@ def post_event(
         return Outcome(f"HTTP {exc.code}")
     except (urllib.error.URLError, OSError, ValueError) as exc:
         return Outcome(f"{type(exc).__name__}: {exc}"[:500], reachable=False)
-
-
-def answers(urls: list[str], timeout_s: float) -> Health:
-    """Does any of these apps accept a connection again? (A TCP connect to its host and
-    port: the events target's health check while every app it sends to is away.)"""
-    started = time.monotonic()
-    errors = []
-    for url in urls:
-        parts = urllib.parse.urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            with socket.create_connection((parts.hostname or "", port), timeout=timeout_s):
-                pass
-        except OSError as exc:
-            errors.append(f"{parts.netloc}: {exc}")
-            continue
-        return Health(True, f"{parts.netloc} answers", (time.monotonic() - started) * 1000)
-    return Health(False, "; ".join(errors) or "no app", (time.monotonic() - started) * 1000)
 
 
 __all__ = ["Outcome", "answers", "new_secret", "post_event", "signed_headers"]

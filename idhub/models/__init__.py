@@ -19,6 +19,8 @@ from idhub.models.hr import (
     UnitType,
 )
 from idhub.models.idempotency import IdempotencyRecord
+from idhub.models.imports import ImportUpload
+from idhub.models.keys import KeyFingerprint
 from idhub.models.mail import MailAddress, MailDelegation, Seat
 from idhub.models.national import NationalExport, NationalImport, NationalKey, NationalPartner
 from idhub.models.oauth import OAuthClient, OAuthToken, TokenDenylist
@@ -47,6 +49,7 @@ from idhub.models.sso import (
 )
 
 __all__ = [
+    "KeyFingerprint",
     "EventDeadLetter",
     "EventState",
     "EventSubscription",
@@ -81,6 +84,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "IdempotencyRecord",
+    "ImportUpload",
     "LineageKind",
     "OAuthClient",
     "OAuthToken",

@@ -51,6 +51,9 @@ class NationalExport(Base):
     document: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Delivery to the province's platform ([national] push_url), when one is set.
+    pushed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    push_error: Mapped[str | None] = mapped_column(Text)
 
 
 class NationalPartner(Base):

@@ -21,6 +21,7 @@ from idhub.db import db_session
 from idhub.errors import Invalid
 from idhub.models import NationalExport
 from idhub.national import exports, imports, keys
+from idhub.national.settings import NationalSettings
 from idhub.services import current_hub
 from idhub.web.common import actor, hr_context, list_many, paginate, scoped, writes
 from idhub.web.schemas import ErrorSchema
@@ -59,6 +60,12 @@ class ExportSchema(Schema):
     created_by = fields.String()
     created_at = fields.DateTime()
     media_type = fields.Function(lambda row: exports.MEDIA_TYPES[row.format])
+    pushed_at = fields.DateTime(
+        allow_none=True, metadata={"description": "Delivered to the platform."}
+    )
+    push_error = fields.String(
+        allow_none=True, metadata={"description": "The platform's last refusal."}
+    )
 
 
 class ExportQuerySchema(Schema):
@@ -131,6 +138,7 @@ class Exports(MethodView):
             fmt=body["format"],
             since=body["since"],
             issuer=hub.settings.section(ServerSettings).public_url,
+            push=hub.settings.section(NationalSettings).pushing,
         )
 
 

@@ -12,6 +12,7 @@ import click
 from idhub.changes.context import HrContext
 from idhub.errors import DomainError
 from idhub.national import documents, exports, imports, keys
+from idhub.national.settings import NationalSettings
 from idhub.runtime import Runtime, fail, pass_runtime
 from idhub.web.settings import ServerSettings
 
@@ -50,6 +51,7 @@ def export(rt: Runtime, since: str | None, fmt: str, output: Path | None) -> Non
                 fmt=fmt,
                 since=when,
                 issuer=rt.settings.section(ServerSettings).public_url,
+                push=rt.settings.section(NationalSettings).pushing,
             )
             document, export_id, count = row.document, row.id, row.records
     except DomainError as exc:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idhub.changes.chain import Actor, AuditLog
+from idhub.changes.outbox import enqueue
 from idhub.errors import Invalid, NotFound
 from idhub.keyring import Keyring
 from idhub.models import NationalExport, utcnow
@@ -23,6 +24,8 @@ from idhub.national import documents, keys, records
 
 FORMATS = ("jws", "xml")
 MEDIA_TYPES = {"jws": "application/jose", "xml": "application/xml"}
+# The engine target pushing exports to the province's platform (national/push.py).
+PUSH_TARGET = "national_push"
 
 
 def create_export(
@@ -34,9 +37,10 @@ def create_export(
     fmt: str = "jws",
     since: dt.datetime | None = None,
     issuer: str = "idhub",
+    push: bool = False,
 ) -> NationalExport:
     """A signed export of everyone (or whoever changed since `since`), in the caller's
-    transaction."""
+    transaction; with `push`, its delivery to the platform is queued in it too."""
     if fmt not in FORMATS:
         raise Invalid(f"Unknown format {fmt!r}; use jws or xml.", code="national_bad_format")
     if since is not None and since.tzinfo is None:
@@ -83,6 +87,8 @@ def create_export(
             "sha256": row.sha256,
         },
     )
+    if push:
+        enqueue(session, [row.id], "national export made", targets=(PUSH_TARGET,))
     return row
 
 
@@ -120,6 +126,8 @@ def summary(row: NationalExport) -> dict[str, Any]:
         "created_by": row.created_by,
         "created_at": row.created_at,
         "media_type": MEDIA_TYPES[row.format],
+        "pushed_at": row.pushed_at,
+        "push_error": row.push_error,
     }
 
 

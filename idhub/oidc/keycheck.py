@@ -4,7 +4,10 @@ Read-only: a missing key is reported, never made (the keyring makes keys only on
 install, see idhub/keyring.py). What can be checked against the data is: the audit chain
 key against the first audit event's seal, the encryption key against one sealed TOTP
 secret and the active signing key. The token hash key cannot be (only keyed hashes of
-secrets are kept), so only its presence is checked.
+secrets are kept): for it, and for the others too, the key's fingerprint (a keyed HMAC
+of a constant, idhub/keyring.py) is compared with the one recorded in `key_fingerprint`
+when the first node started with it (`record_fingerprints`, at every start, adds the
+missing ones: a database made before the table gets them at its next start).
 
 At start (the web app, the worker), `refuse_mismatched_keys` runs the same checks and
 stops a node whose present keys do not open the data: several nodes must share their
@@ -14,6 +17,7 @@ would otherwise seal the audit chain with it.
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -22,10 +26,19 @@ from sqlalchemy.orm import Session
 
 from idhub.changes.chain import AuditLog
 from idhub.db import Database
-from idhub.keyring import DATA_KEYS, KeyMismatchError, Keyring
-from idhub.models import AuditEvent, PersonCredential, SigningKey
+from idhub.keyring import DATA_KEYS, KeyMismatchError, Keyring, fingerprint
+from idhub.models import AuditEvent, KeyFingerprint, PersonCredential, SigningKey
 
-_ALL_KEYS = ("audit_chain_key", "encryption_key", "token_hash_key", "flask_secret_key")
+_ALL_KEYS = (
+    "audit_chain_key",
+    "encryption_key",
+    "token_hash_key",
+    "audit_anchor_key",
+    "flask_secret_key",
+)
+# The keys nodes must share, whose fingerprint is recorded (the anchor key: anchors
+# signed by a node with its own would not verify with the others' public key).
+FINGERPRINTED = (*DATA_KEYS, "audit_anchor_key")
 
 
 @dataclass(frozen=True)
@@ -40,14 +53,18 @@ def check_keys(session: Session, keyring: Keyring) -> list[KeyFinding]:
     findings = []
     for name in _ALL_KEYS:
         value = keyring.read(name)
-        if value is None:
+        if value is None and name == "audit_anchor_key":
+            findings.append(KeyFinding(name, True, "not made yet (the first anchor makes it)"))
+        elif value is None:
             why = DATA_KEYS.get(name, "made anew at start; harmless (sessions end)")
             findings.append(KeyFinding(name, False, f"missing from {keyring.directory} ({why})"))
         elif name == "audit_chain_key":
             findings.append(_check_audit(session, value))
         elif name == "encryption_key":
             findings.extend(_check_encryption(session, value))
-        else:
+        if value is not None and name in FINGERPRINTED:
+            findings.append(_check_fingerprint(session, name, value))
+        elif value is not None and name not in ("audit_chain_key", "encryption_key"):
             findings.append(KeyFinding(name, True, "present"))
     return [KeyFinding(f.name, f.ok, f"{f.detail} [{keyring.source(f.name)}]") for f in findings]
 
@@ -64,6 +81,33 @@ def refuse_mismatched_keys(db: Database, keyring: Keyring) -> None:
         ]
     if findings:
         raise KeyMismatchError([f"{f.name} {f.detail}" for f in findings])
+    record_fingerprints(db, keyring)
+
+
+def record_fingerprints(db: Database, keyring: Keyring) -> None:
+    """Record the fingerprint of each shared key this node has and the database lacks
+    (the first node to start with a key records it; the others are checked against it)."""
+    with db.engine.connect() as conn:
+        if not inspect(conn).has_table("key_fingerprint"):
+            return
+    with db.transaction() as session:
+        known = set(session.scalars(select(KeyFingerprint.name)))
+        for name in FINGERPRINTED:
+            value = keyring.read(name)
+            if name not in known and value is not None:
+                session.add(KeyFingerprint(name=name, fingerprint=fingerprint(value)))
+
+
+def _check_fingerprint(session: Session, name: str, value: str) -> KeyFinding:
+    stored = session.get(KeyFingerprint, name)
+    if stored is None:
+        return KeyFinding(name, True, "present (no fingerprint recorded yet; the next start does)")
+    when = f"{stored.created_at:%Y-%m-%d}"
+    if hmac.compare_digest(stored.fingerprint, fingerprint(value)):
+        return KeyFinding(name, True, f"present; matches the fingerprint recorded {when}")
+    return KeyFinding(
+        name, False, f"differs from the key recorded {when}: not the key the data was made with"
+    )
 
 
 def _check_audit(session: Session, key: str) -> KeyFinding:

@@ -15,6 +15,7 @@ import click
 from idhub.runtime import Runtime, pass_runtime
 
 if TYPE_CHECKING:  # imported where used: `idhub --help` loads no engine
+    from idhub.engine.periodic import Periodic
     from idhub.engine.worker import Lane, Worker
 
 
@@ -185,6 +186,7 @@ def worker(rt: Runtime, once: bool) -> None:
     from idhub.engine.worker import Lane
     from idhub.events.target import events_worker
     from idhub.logs import configure_logging
+    from idhub.national.push import push_worker
     from idhub.oidc.keycheck import refuse_mismatched_keys
     from idhub.ops.backchannel import backchannel_worker
     from idhub.ops.gc import settle_after_startup
@@ -197,9 +199,10 @@ def worker(rt: Runtime, once: bool) -> None:
     configure_logging(logging_settings.format, logging_settings.level)
     logouts = backchannel_worker(rt.db, rt.audit, rt.keyring, rt.settings)
     change_events = events_worker(rt)
+    national = push_worker(rt)  # None unless [national] push_url is set
     if once:
         w = _directory_worker(rt)
-        others = [o for o in (_mail_worker(rt), logouts, change_events) if o is not None]
+        others = [o for o in (_mail_worker(rt), logouts, change_events, national) if o is not None]
         settle_after_startup()
         total = 0
         while done := w.run_once() + sum(other.run_once() for other in others):
@@ -216,6 +219,8 @@ def worker(rt: Runtime, once: bool) -> None:
             beside.append(mail)
     beside.append(logouts)
     beside.append(change_events)
+    if national is not None:
+        beside.append(national)
     settle_after_startup()
     stop = threading.Event()
     stop_on_signals(stop)
@@ -249,7 +254,6 @@ def _directory_worker(rt: Runtime, lane: Lane | None = None) -> Worker:
     from idhub.oidc.failures import flush_closed
     from idhub.oidc.logout import LeaverHook
     from idhub.oidc.settings import SsoSettings
-    from idhub.scheduler.tasks import tasks
     from idhub.services import ProvisioningSettings
 
     lane = lane or Lane.ALL
@@ -274,9 +278,22 @@ def _directory_worker(rt: Runtime, lane: Lane | None = None) -> Worker:
         target,
         settings=WorkerSettings.from_settings(rt.settings.section(ProvisioningSettings)),
         worker_id=new_worker_id("urgent:") if urgent else None,
-        periodic=() if urgent else [*tasks(rt.db, rt.audit, rt.rules), failure_audit],
+        periodic=() if urgent else [*_clock(rt), failure_audit],
         lane=lane,
     )
+
+
+def _clock(rt: Runtime) -> list[Periodic]:
+    """The scheduler's tasks, with the audit anchor when [audit] anchor_dir is set."""
+    from idhub.audit.anchors import AnchorWriter
+    from idhub.audit.settings import AuditSettings
+    from idhub.scheduler.tasks import tasks
+
+    section = rt.settings.section(AuditSettings)
+    writer = None
+    if section.anchor_dir:
+        writer = AnchorWriter(section.anchor_dir, rt.keyring, to_syslog=section.anchor_syslog)
+    return tasks(rt.db, rt.audit, rt.rules, writer, section.anchor_interval_s)
 
 
 def _mail_cut(rt: Runtime) -> Callable[[list[Any]], object] | None:

@@ -139,7 +139,7 @@ def _all_at_once(operations: list[Any], codes: writes.Codes) -> list[dict[str, A
     kept = _session_state(session)
     try:
         with session.begin_nested():
-            done = apply_batch({"items": items, "reason": None, "confirm": False})
+            done = apply_batch(hr_context(), items)
     except Exception:  # noqa: BLE001 - one by one, each with its own answer
         session.info.clear()
         session.info.update(kept)
@@ -149,7 +149,9 @@ def _all_at_once(operations: list[Any], codes: writes.Codes) -> list[dict[str, A
     versions = dict(
         session.execute(
             select(Person.id, Person.version).where(Person.id.in_([uuid.UUID(i) for i in ids]))
-        ).tuples().all()
+        )
+        .tuples()
+        .all()
     )  # one query: the batch wrote them set-based, not as tracked objects
     results = []
     for op, person_id in zip(operations, ids, strict=True):

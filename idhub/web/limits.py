@@ -43,12 +43,24 @@ def _drain(stream: io.RawIOBase | io.BufferedIOBase, most: int = _DRAIN) -> None
         left -= len(chunk)
 
 
+# The few endpoints that take a file (a spreadsheet import) may take more than the
+# default: endpoint → its own limit, still refused before the body is read.
+LARGER_BODIES: dict[str, int] = {}
+
+
+def allow_larger_body(endpoint: str, limit: int) -> None:
+    LARGER_BODIES[endpoint] = limit
+
+
 def install_body_limit(app: Flask) -> None:
-    """Refuse any body over MAX_CONTENT_LENGTH with 413, chunked or not."""
+    """Refuse any body over MAX_CONTENT_LENGTH (or the endpoint's own limit) with 413,
+    chunked or not."""
 
     @app.before_request
     def _bounded_body() -> None:
-        limit = app.config.get("MAX_CONTENT_LENGTH")
+        limit = LARGER_BODIES.get(request.endpoint or "", app.config.get("MAX_CONTENT_LENGTH"))
+        if request.endpoint in LARGER_BODIES:
+            request.max_content_length = limit  # Werkzeug's own check, for this request
         environ = request.environ
         if limit is None or "stream" in request.__dict__:  # no limit, or already read
             return

@@ -5,6 +5,7 @@ place something in B or needs the province, and lists without a trace of B."""
 
 from __future__ import annotations
 
+import io
 import re
 from typing import Any
 
@@ -14,6 +15,7 @@ from idhub import create_app
 from idhub.config import load_settings
 from tests.admin.scoping import province, subtree_client
 from tests.fixtures.factories import make_person
+from tests.imports.sheets import row, xlsx
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +174,12 @@ def test_a_subtree_client_gets_nothing_outside_its_subtree(spec, app, client, ad
             elif "{" in path:
                 response = commune.post(url, {})
                 assert response.status_code == 404, (path, response.json)
+            elif path == "/api/v1/imports":  # a sheet placing someone in B: a row error
+                sheet = xlsx([row(1, unit=p.b["code"], position=p.clerk["code"])])
+                response = commune.post(url, None, data={"file": (io.BytesIO(sheet), "b.xlsx")})
+                assert response.status_code == 422, response.json
+                errors = response.json["details"]["rows"][0]["errors"]
+                assert errors["unit_code"][0]["code"] == "unit_outside"
             else:
                 body, expected = writes[path]
                 response = commune.post(url, body)

@@ -70,8 +70,8 @@ class Stack:
         pids = [p for p, cmd in children_of(self.proc.pid).items() if marker in cmd]
         return pids[0] if pids else None
 
-    def token(self) -> str:
-        client = self.env["admin_client"]
+    def token(self, entry: str = "admin_client") -> str:
+        client = self.env[entry]
         response = requests.post(
             f"{self.env['hub_url']}/oauth/token",
             data={"grant_type": "client_credentials"},
@@ -167,6 +167,22 @@ def test_a_killed_worker_and_a_killed_slapd_are_started_again(stack: Stack) -> N
     )
     org = (unit, stack.post("/api/v1/positions", {"code": "CHUYEN_VIEN", "name": "Chuyên viên"}))
     first = joiner(stack, org, 0)
+    # The national exchange's hand-over: its published keys, and a client that may list
+    # exports and nothing more.
+    national = stack.env["national"]
+    assert requests.get(national["jwks_url"], timeout=10).json() == {"keys": []}
+    exports = requests.get(
+        f"{stack.env['hub_url']}/api/v1/national/exports",
+        headers={"Authorization": f"Bearer {stack.token('national')}"},
+        timeout=10,
+    )
+    assert exports.status_code == 200, exports.text
+    people = requests.get(
+        f"{stack.env['hub_url']}/api/v1/people",
+        headers={"Authorization": f"Bearer {stack.token('national')}"},
+        timeout=10,
+    )
+    assert people.status_code == 403
     wait_for(lambda: stack.in_directory(first), timeout=60, interval=0.2)
     # The example apps take the hub's signed change events (docs/events.md): the joiner
     # is in their own user table too.

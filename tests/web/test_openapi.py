@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
 from typing import Any
@@ -14,6 +15,7 @@ from openapi_spec_validator import validate
 
 from idhub import create_app
 from idhub.config import load_settings
+from idhub.imports.sheets import template
 from tests.conftest import Api, register_client, token_for
 from tests.fixtures.factories import lai_chau, make_assignment, make_person
 
@@ -156,8 +158,12 @@ def test_every_operation_rejects_bad_input(spec, app, client):
                 response = api.get(url + "?page=0")
                 assert response.status_code == 422, (path, response.json)
                 assert api.get(url + "?page_size=abc").status_code == 422
-            else:  # takes no input at all
-                assert not op.get("parameters") and "requestBody" not in op
+            else:  # takes no input, or only a choice in the query: a wrong one is refused
+                assert "requestBody" not in op
+                for parameter in op.get("parameters", []):
+                    assert parameter["in"] == "query" and "enum" in parameter["schema"], path
+                    response = api.get(f"{url}?{parameter['name']}=not-a-valid-value")
+                    assert response.status_code == 422, (path, response.json)
         elif method == "post" and "requestBody" not in op:
             query = [p["name"] for p in op.get("parameters", []) if p["in"] == "query"]
             response = api.post(url + (f"?{query[0]}=not-a-valid-value" if query else ""))
@@ -216,6 +222,8 @@ def test_every_answer_matches_the_document(spec, admin, app, client):
     api.post(f"{delegations}/{delegation['id']}/end", {"end_date": "2025-09-30"})
     body = {"national_id": "012190000001", "family_name": "Lò", "given_name": "Mai"}
     api.post("/api/v1/batches", {"items": [{"op": "create_person", "data": body}]})
+    sheet = io.BytesIO(template("csv"))  # its example's unit is not here: row errors
+    api.post("/api/v1/imports", None, data={"file": (sheet, "mau.csv"), "dry_run": "true"})
     operation = {"op": "rename", "unit": org["dept"]["code"], "name": "Sở Nội vụ mới"}
     change_set = api.post("/api/v1/changesets", {**DECISION, "operations": [operation]}).json
     api.patch_fresh(f"/api/v1/changesets/{change_set['id']}", {"title": "Đổi tên Sở"})

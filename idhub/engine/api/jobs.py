@@ -14,9 +14,10 @@ from idhub.changes.guard import Guard, release
 from idhub.db import db_session
 from idhub.engine.preview import preview_person
 from idhub.engine.reconcile import reconcile
-from idhub.errors import Conflict, NotFound
+from idhub.engine.retry import retry_job
+from idhub.errors import NotFound
 from idhub.identity.people import get_person
-from idhub.models import AccountLink, JobState, ProvisioningJob, utcnow
+from idhub.models import AccountLink, JobState, ProvisioningJob
 from idhub.services import Directory, ProvisioningSettings, current_hub
 from idhub.web.common import (
     actor,
@@ -213,21 +214,7 @@ class JobRetry(MethodView):
         job = session.get(ProvisioningJob, job_id)
         if job is None:
             raise NotFound(f"No job {job_id}.", code="job_not_found")
-        if job.state != JobState.FAILED:
-            raise Conflict("Only failed jobs can be retried.", code="job_not_failed")
-        other = session.scalar(
-            select(ProvisioningJob.id).where(
-                ProvisioningJob.subject_id == job.subject_id,
-                ProvisioningJob.target == job.target,
-                ProvisioningJob.state == JobState.PENDING,
-            )
-        )
-        if other is not None:
-            raise Conflict("The person already has a pending job.", code="job_already_pending")
-        job.state, job.attempts, job.next_try_at = JobState.PENDING, 0, utcnow()
-        current_hub().audit.record(
-            session, actor=actor(), action="job.retry", object_type="job", object_id=job.id
-        )
+        retry_job(session, current_hub().audit, actor(), job)
         return job
 
 

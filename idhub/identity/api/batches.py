@@ -20,7 +20,6 @@ from idhub.admin_scope import visible
 from idhub.admin_scope.scope import outside
 from idhub.changes.context import HrContext
 from idhub.changes.guard import Guard
-from idhub.db import db_session
 from idhub.errors import Conflict, DomainError, Invalid
 from idhub.identity import assignments, bulk, people
 from idhub.identity.api.assignments import end_as_asked
@@ -154,25 +153,27 @@ class Batches(MethodView):
     )
     def post(self, batch):
         """Apply a list of person / assignment changes atomically (all or nothing)."""
-        return apply_batch(batch)
+        return apply_batch(
+            hr_context(reason=batch.get("reason")), batch["items"], confirm=batch["confirm"]
+        )
 
 
-def apply_batch(batch: dict[str, Any]) -> dict[str, Any]:
-    """A batch (`items`, `reason`, `confirm`), all or nothing, in the request's transaction;
-    the SCIM server's Bulk takes this path for a run of joiners too."""
-    items = _validate(batch["items"])
-    session = db_session()
+def apply_batch(ctx: HrContext, raw_items: list[dict], *, confirm: bool = False) -> dict:
+    """Validate and apply a batch in the caller's transaction (the API's and the console's
+    spreadsheet import's one path): the items' ids in order and how many people got a job.
+    Raises a DomainError (nothing may be committed then) for the first item breaking a rule."""
+    items = _validate(raw_items)
+    session = ctx.session
     ends = [
         (item["id"], item["loaded"]["end_date"]) for item in items if item["op"] == "end_assignment"
     ]
     guard = Guard.from_settings(current_hub().settings.section(ProvisioningSettings))
-    if not batch["confirm"] and guard.would_trip(session, _people_left_without_post(session, ends)):
+    if not confirm and guard.would_trip(session, _people_left_without_post(session, ends)):
         raise Conflict(
             "This batch would disable more accounts than the mass-change guard allows; "
             "send it again with confirm=true if that is intended.",
             code="mass_change_guard",
         )
-    ctx = hr_context(reason=batch.get("reason"))
     _within_scope(ctx, items)
     refs: dict[str, uuid.UUID] = {}
     results: list[dict[str, Any]] = []

@@ -8,7 +8,6 @@ started again with a backoff (supervisor.py), and Ctrl-C or SIGTERM stops all of
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -22,11 +21,12 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
-from idhub.changes.chain import Actor, AuditLog
-from idhub.config import PROJECT_DIR, SecretsSettings
+from idhub.changes.chain import AuditLog
+from idhub.config import PROJECT_DIR
 from idhub.db import Database
 from idhub.models import OAuthClient, OrgUnit, Person
 from idhub.oidc.settings import OAuthSettings, SsoSettings
+from idhub.ops.devstack import handover
 from idhub.ops.devstack.mail import LdapSource, MailStack
 from idhub.ops.devstack.slapd import Slapd
 from idhub.ops.devstack.supervisor import Child, Server, Supervisor
@@ -37,72 +37,22 @@ from idhub.services import DevMailSettings, Hub, LdapSettings
 from idhub.web.settings import ServerSettings
 
 DEMO_CLIENT_FILE = "demo_admin_client.json"
-DEMO_SCIM_CLIENT_FILE = "demo_scim_client.json"
 DEMO_USER_FILE = "demo_user.json"
 DEMO_APPS_FILE = "demo_apps.json"
 # The example apps (examples/rp_app.py), on the ports after the hub's.
 DEMO_APPS = ("Văn bản", "Họp trực tuyến", "Nhân sự")
 EXAMPLE_APP = PROJECT_DIR / "examples" / "rp_app.py"
-ACTOR = Actor("system", "devstack")
+ACTOR = handover.ACTOR
 
 
 def _say(message: str) -> None:
     print(f"[idhub run] {message}", flush=True)
 
 
-def _write_private(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2, ensure_ascii=False)
-        fh.write("\n")
-    os.chmod(path, 0o600)
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
-def _secrets_dir(hub: Hub) -> Path:
-    return Path(hub.settings.section(SecretsSettings).dir)
-
-
-def _demo_client(
-    hub: Hub,
-    *,
-    name: str = "Demo admin client",
-    scopes: tuple[str, ...] | None = None,
-    file: str = DEMO_CLIENT_FILE,
-) -> dict:
-    """The demo API client (by default with every scope); its secret is kept (0600) so
-    env.json can show it."""
-    from idhub.oidc.clients import create_client
-
-    db = hub.db
-    allowed = hub.settings.section(OAuthSettings).scopes
-    scopes = allowed if scopes is None else scopes
-    path = _secrets_dir(hub) / file
-    saved = _read_json(path)
-    with db.transaction() as session:
-        if saved and session.scalar(
-            select(OAuthClient.id).where(OAuthClient.client_id == saved["client_id"])
-        ):
-            return saved
-        new = create_client(
-            session,
-            hub.keyring,
-            hub.audit,
-            ACTOR,
-            name=name,
-            scopes=list(scopes),
-            allowed_scopes=list(allowed),
-        )
-    saved = {"client_id": new.client_id, "client_secret": new.client_secret}
-    _write_private(path, saved)
-    return saved
+def _demo_client(hub: Hub) -> dict:
+    """The demo API client with every scope; its secret is kept (0600) so env.json can show it."""
+    scopes = list(hub.settings.section(OAuthSettings).scopes)
+    return handover.kept_client(hub, DEMO_CLIENT_FILE, "Demo admin client", scopes)
 
 
 def _demo_user(hub: Hub) -> dict | None:
@@ -110,8 +60,8 @@ def _demo_user(hub: Hub) -> dict | None:
     import secrets
 
     db = hub.db
-    path = _secrets_dir(hub) / DEMO_USER_FILE
-    saved = _read_json(path)
+    path = handover.secrets_dir(hub) / DEMO_USER_FILE
+    saved = handover.read_json(path)
     if saved:
         return saved
     with db.transaction() as session:
@@ -124,7 +74,7 @@ def _demo_user(hub: Hub) -> dict | None:
             "username": person.username,
             "password": secrets.token_urlsafe(12),
         }
-    _write_private(path, saved)
+    handover.write_private(path, saved)
     return saved
 
 
@@ -162,7 +112,7 @@ def _demo_sign_on(hub: Hub, user: dict) -> dict:
 
                 user["password"] = _secrets.token_urlsafe(12)
     user["totp_secret"] = secret
-    _write_private(_secrets_dir(hub) / DEMO_USER_FILE, user)
+    handover.write_private(handover.secrets_dir(hub) / DEMO_USER_FILE, user)
     return user
 
 
@@ -170,8 +120,8 @@ def _demo_apps(hub: Hub) -> list[dict]:
     """The three example apps, registered once (first-party, with logout URIs)."""
     from idhub.oidc.clients import create_client
 
-    path = _secrets_dir(hub) / DEMO_APPS_FILE
-    saved = (_read_json(path) or {}).get("apps") or []
+    path = handover.secrets_dir(hub) / DEMO_APPS_FILE
+    saved = (handover.read_json(path) or {}).get("apps") or []
     server = hub.settings.section(ServerSettings)
     host, port = server.host, server.port
     with hub.db.transaction() as session:
@@ -204,7 +154,7 @@ def _demo_apps(hub: Hub) -> list[dict]:
                     "client_secret": new.client_secret,
                 }
             )
-    _write_private(path, {"apps": apps})
+    handover.write_private(path, {"apps": apps})
     return apps
 
 
@@ -223,7 +173,7 @@ def _demo_events(hub: Hub, apps: list[dict]) -> list[dict]:
                 session, hub.keyring, hub.audit, ACTOR, demo_app["client_id"],
                 demo_app["url"] + "/events", EVENT_TYPES, new_key=True,
             )  # fmt: skip
-    _write_private(_secrets_dir(hub) / DEMO_APPS_FILE, {"apps": apps})
+    handover.write_private(handover.secrets_dir(hub) / DEMO_APPS_FILE, {"apps": apps})
     return apps
 
 
@@ -369,11 +319,6 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
         if load_demo_data:
             _load_demo_if_empty(db, hub.audit, settings.section(DemoSettings))
         admin_client = _demo_client(hub)
-        # An HR system's SCIM client (env.json `scim`): reads and writes Users at /scim/v2.
-        scim_client = _demo_client(
-            hub, name="Demo HR system (SCIM)", scopes=("scim:read", "scim:write"),
-            file=DEMO_SCIM_CLIENT_FILE,
-        )  # fmt: skip
         demo_user = _demo_user(hub)
         if demo_user:
             demo_user = _demo_sign_on(hub, demo_user)
@@ -417,7 +362,7 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
             _wait_answering(demo_app["url"], app)
         if demo_user and dev_slapd.enabled:
             demo_user["dn"] = _demo_password_in_directory(hub, demo_user)
-        _write_private(
+        handover.write_private(
             env_path,
             {
                 "hub_url": hub_url,
@@ -434,8 +379,9 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
                 },
                 **_mail_env(mail),
                 "admin_client": admin_client,
-                "scim": {"url": f"{hub_url}/scim/v2", **scim_client},
                 "demo_user": demo_user,
+                "national": handover.national(hub, hub_url),
+                "scim": handover.scim(hub, hub_url),
             },
         )
         _banner(hub_url, env_path, admin_client, demo_user, demo_apps)
