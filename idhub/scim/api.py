@@ -80,11 +80,11 @@ def visible_person(session: Session, raw: str, *, for_update: bool = False) -> P
     try:
         person_id = uuid.UUID(raw)
     except ValueError:
-        raise NotFoundException(detail=f"No User {raw}.") from None
+        raise NotFoundException(detail=f"Không có người dùng {raw}. / No User {raw}.") from None
     query = select(Person).where(Person.id == person_id)
     person = session.scalar(query.with_for_update() if for_update else query)
     if person is None or not visible.has_person(session, current_scope(), person_id):
-        raise NotFoundException(detail=f"No User {raw}.")
+        raise NotFoundException(detail=f"Không có người dùng {raw}. / No User {raw}.")
     return person
 
 
@@ -95,7 +95,9 @@ def _int(source: dict[str, Any], key: str, default: int) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise InvalidValueException(detail=f"{key} must be an integer.") from None
+        raise InvalidValueException(
+            detail=f"{key} phải là số nguyên. / {key} must be an integer."
+        ) from None
 
 
 def search(source: dict[str, Any]) -> Response:
@@ -260,7 +262,7 @@ def get_group(name: str) -> Response:
     for group in _groups():
         if group.id == name:
             return respond(dump(group))
-    raise NotFoundException(detail=f"No Group {name}.")
+    raise NotFoundException(detail=f"Không có nhóm {name}. / No Group {name}.")
 
 
 @bp.route("/Groups", methods=["POST"])
@@ -269,7 +271,8 @@ def get_group(name: str) -> Response:
 def write_group(name: str | None = None) -> Response:
     del name
     raise NotImplementedException(
-        detail="Groups are read-only: membership follows posts and the rules file."
+        detail="Nhóm chỉ đọc: thành viên theo chức vụ và tệp quy tắc. / "
+        "Groups are read-only: membership follows posts and the rules file."
     )
 
 

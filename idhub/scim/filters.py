@@ -66,7 +66,9 @@ def _when(value: Any) -> dt.datetime:
         try:
             moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         except ValueError as exc:
-            raise InvalidFilterException(detail=f"Not a date-time: {value!r}.") from exc
+            raise InvalidFilterException(
+                detail=f"Không phải ngày giờ: {value!r}. / Not a date-time: {value!r}."
+            ) from exc
     return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
@@ -172,6 +174,12 @@ def _id(op: Op, value: Any) -> Any:
     return Person.id == wanted if op is Op.eq else Person.id != wanted
 
 
+def _unsupported(path: AttrPath) -> InvalidFilterException:
+    return InvalidFilterException(
+        detail=f"Không lọc được theo {path}. / Filtering on {path} is not supported."
+    )
+
+
 class SqlFilter(FilterVisitor[Any]):
     """One filter tree → one WHERE clause over `person`."""
 
@@ -189,21 +197,22 @@ class SqlFilter(FilterVisitor[Any]):
         if key == f"{HUB}:nationalid":
             return self._cccd(node)
         if key not in _ATTRIBUTES:
-            raise InvalidFilterException(detail=f"Filtering on {node.attr_path} is not supported.")
+            raise _unsupported(node.attr_path)
         return _ATTRIBUTES[key][0](node.op, node.value)
 
     def _cccd(self, node: Comparison) -> Any:
         # Finding someone by CCCD is itself a personal-data lookup: scim:personal only.
         if not self.personal or node.op is not Op.eq or not isinstance(node.value, str):
             raise InvalidFilterException(
-                detail="nationalId takes eq only, and only with the scim:personal scope."
+                detail="Lọc theo CCCD chỉ với eq và quyền scim:personal. / "
+                "nationalId takes eq only, and only with the scim:personal scope."
             )
         return cccd_clause(node.value)
 
     def visit_present(self, node: Present) -> Any:
         key = self._resolve(node.attr_path)
         if key not in _ATTRIBUTES:
-            raise InvalidFilterException(detail=f"Filtering on {node.attr_path} is not supported.")
+            raise _unsupported(node.attr_path)
         column = _ATTRIBUTES[key][1]
         if column is None:
             return _current_post(true())
@@ -269,5 +278,7 @@ def sort_column(sort_by: str) -> Any:
     for prefix in (CORE.lower() + ":", ENT + ":"):
         name = name.removeprefix(prefix)
     if name not in _SORTS:
-        raise InvalidValueException(detail=f"sortBy {sort_by!r} is not supported.")
+        raise InvalidValueException(
+            detail=f"Không sắp xếp được theo {sort_by!r}. / sortBy {sort_by!r} is not supported."
+        )
     return _SORTS[name]

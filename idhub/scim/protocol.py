@@ -135,7 +135,9 @@ def body() -> dict[str, Any]:
     """The request's JSON (application/scim+json or application/json)."""
     data = request.get_json(force=True, silent=True)
     if not isinstance(data, dict):
-        raise InvalidSyntaxException(detail="The body is not a JSON object.")
+        raise InvalidSyntaxException(
+            detail="Nội dung không phải đối tượng JSON. / The body is not a JSON object."
+        )
     return data
 
 
@@ -149,5 +151,6 @@ def check_version(version: int, if_match: str | None = None) -> None:
     tags = parse_etags(header)
     if not tags.star_tag and not tags.contains_weak(str(version)):
         raise PreconditionFailedException(
-            detail="The resource changed since you read it; GET it again and retry."
+            detail="Bản ghi đã thay đổi từ lần đọc trước; hãy đọc lại. / "
+            "The resource changed since you read it; GET it again and retry."
         )

@@ -47,7 +47,7 @@ Codes = dict[tuple[str, str], Any]  # (table, code) → id, looked up once per r
 
 def _by_code(session: Session, model: Any, code: str | None, what: str, codes: Codes) -> Any:
     if not code:
-        raise InvalidValueException(detail=f"A post needs {what}.")
+        raise InvalidValueException(detail=f"Chức vụ thiếu {what}. / A post needs {what}.")
     key = (model.__tablename__, code)
     if key not in codes:
         query = select(model.id).where(model.code == code)
@@ -55,7 +55,7 @@ def _by_code(session: Session, model: Any, code: str | None, what: str, codes: C
             query = query.where(OrgUnit.status == UnitStatus.ACTIVE)
         codes[key] = session.scalar(query.limit(1))
     if codes[key] is None:
-        raise InvalidValueException(detail=f"Unknown {what} {code!r}.")
+        raise InvalidValueException(detail=f"Không có {what} {code!r}. / Unknown {what} {code!r}.")
     return codes[key]
 
 
@@ -63,7 +63,10 @@ def _post_raw(session: Session, post: Post, codes: Codes) -> dict[str, Any]:
     """A post as the REST API's assignment body (codes → ids), without the person."""
     kind = (post.kind or "primary").lower()
     if kind not in {k.value for k in AssignmentKind}:
-        raise InvalidValueException(detail="A post's kind is primary or concurrent.")
+        raise InvalidValueException(
+            detail="Loại chức vụ là primary hoặc concurrent (kiêm nhiệm). / "
+            "A post's kind is primary or concurrent."
+        )
     return {
         "unit_id": str(_by_code(session, OrgUnit, post.unit_code, "unitCode", codes)),
         "position_id": str(_by_code(session, Position, post.position_code, "positionCode", codes)),
@@ -81,10 +84,14 @@ def joiner_bodies(
     raw = {k: v for k, v in _fields(user).items() if v is not None}
     if "national_id" not in raw:
         raise InvalidValueException(
-            detail="A new person needs the CCCD (urn:…:idhub:2.0:User nationalId)."
+            detail="Người mới cần số CCCD. / "
+            "A new person needs the CCCD (urn:…:idhub:2.0:User nationalId)."
         )
     if user.active is False:
-        raise InvalidValueException(detail="A new person cannot start as inactive.")
+        raise InvalidValueException(
+            detail="Người mới không thể bắt đầu ở trạng thái ngừng. / "
+            "A new person cannot start as inactive."
+        )
     hub = user[IdhubUser]
     posts = [_post_raw(session, post, codes) for post in (hub.posts if hub and hub.posts else [])]
     return raw, posts
@@ -135,7 +142,8 @@ def change_user(ctx: HrContext, person: Person, before: Any, after: Any) -> Pers
         hub_before = before[IdhubUser]
         if _post_keys(hub_after.posts) != _post_keys(hub_before.posts if hub_before else None):
             raise MutabilityException(
-                detail="Posts change through /api/v1/assignments (a decision, dates), "
+                detail="Chức vụ đổi qua /api/v1/assignments, không qua SCIM. / "
+                "Posts change through /api/v1/assignments (a decision, dates), "
                 "not through SCIM PUT or PATCH."
             )
     if not raw:
