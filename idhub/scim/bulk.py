@@ -146,13 +146,9 @@ def _all_at_once(operations: list[Any], codes: writes.Codes) -> list[dict[str, A
         return None
     ids = [r["id"] for r in done["items"] if r["op"] == "create_person"]
     base = request.host_url.rstrip("/") + PREFIX
-    versions = dict(
-        session.execute(
-            select(Person.id, Person.version).where(Person.id.in_([uuid.UUID(i) for i in ids]))
-        )
-        .tuples()
-        .all()
-    )  # one query: the batch wrote them set-based, not as tracked objects
+    wanted = select(Person.id, Person.version).where(Person.id.in_([uuid.UUID(i) for i in ids]))
+    # One query: the batch wrote them set-based, not as tracked objects.
+    versions = {pid: version for pid, version in session.execute(wanted)}
     results = []
     for op, person_id in zip(operations, ids, strict=True):
         entry = {"method": "POST", "status": "201", "location": f"{base}/Users/{person_id}"}
