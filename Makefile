@@ -47,7 +47,7 @@ lint: setup
 # the provisioning runs.
 BENCH_PG_DB   ?= idhub_bench
 BENCH_PG      := postgresql+psycopg://postgres@127.0.0.1:5432/$(BENCH_PG_DB)
-BENCH_SUITES  := restructure sso mail outage signin_flood flat app_passwords events console
+BENCH_SUITES  := restructure sso mail outage signin_flood flat app_passwords events console scim
 BENCH_ARGS    ?=
 
 bench: setup postgres

@@ -19,6 +19,7 @@ SUITES = (
     "admin_scope",
     "console_import",
     "console",
+    "scim",
 )
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from idhub.ops.health import bp as health_bp
 from idhub.ops.metrics import bp as metrics_bp
 from idhub.ops.settings import DemoSettings, DevSlapdSettings
 from idhub.reorg import api as changesets
+from idhub.scim import bulk as scim
 from idhub.services import (
     DevMailSettings,
     Hub,
@@ -131,6 +132,7 @@ def create_app(
     app.register_blueprint(account_bp)
     app.register_blueprint(console_bp)
     app.register_blueprint(national_api.keys_bp)
+    app.register_blueprint(scim.bp)  # /scim/v2: every SCIM route, Bulk's included
 
     @app.get("/")
     def index():  # type: ignore[no-untyped-def]
@@ -142,6 +144,7 @@ def create_app(
             token_endpoint="/oauth/token",
             openid_configuration="/.well-known/openid-configuration",
             health="/healthz",
+            scim="/scim/v2",
             ready="/readyz",
             metrics="/metrics",
         )

@@ -35,6 +35,7 @@ FLOORS: dict[str, frozenset[str]] = {
             "admin",
             "console",
             "imports",
+            "scim",
         }
     ),
     "roof": frozenset({"idhub", "app", "cli", "wsgi", "ops", "migrations"}),
@@ -55,6 +56,7 @@ WING_DEPENDS: dict[str, frozenset[str]] = {
     "console": frozenset(
         {"identity", "engine", "oidc", "reorg", "audit", "admin", "events", "national", "imports"}
     ),
+    "scim": frozenset({"identity"}),
 }
 # The pure core may use the connectors' lowest floor: plain types and DN text helpers.
 CORE_MAY_IMPORT = frozenset({"connectors.base", "connectors.dn"})

@@ -111,6 +111,9 @@ def init_api(app: Flask, public_url: str, blueprints: Iterable[Blueprint]) -> Ap
         "admin": "Everything.",
         "national:exchange": "Make, list and fetch signed national exports; send signed batches.",
         "metrics": "Read /metrics (Prometheus text format).",
+        "scim:read": "SCIM 2.0 (/scim/v2): read Users and Groups.",
+        "scim:write": "SCIM 2.0: joiners, changes and leavers of Users (also reads).",
+        "scim:personal": "SCIM 2.0: also CCCD and date of birth (personal data).",
     }
     api.spec.components.security_scheme(
         "oauth2",

@@ -45,6 +45,10 @@ ADMIN_SCOPE_ROLES = {
     "access:reset": "idhub:security-officer",
     "national:exchange": "idhub:national-exchange",
     "metrics": "idhub:monitoring",
+    # The SCIM server's (idhub/scim): as HR's reading and writing.
+    "scim:read": "idhub:hr-reader",
+    "scim:write": "idhub:hr-writer",
+    "scim:personal": "idhub:hr-writer",
 }
 PersonRoles = Callable[[uuid.UUID], set[str]]  # a person's application roles, today
 _ROLES_KEY = "idhub.person_roles"

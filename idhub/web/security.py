@@ -48,7 +48,7 @@ def install_request_hooks(app: Flask) -> None:
             response.headers.setdefault(name, value)
         if request.is_secure:
             response.headers.setdefault("Strict-Transport-Security", HSTS)
-        if request.path.startswith(("/api/", "/oauth/")):
+        if request.path.startswith(("/api/", "/oauth/", "/scim/")):
             response.headers.setdefault("Cache-Control", "no-store")
         seconds = time.perf_counter() - g.get("started", time.perf_counter())
         # The endpoint's name, never the path: ids in paths would make a series per object.

@@ -208,6 +208,18 @@ def test_a_killed_worker_and_a_killed_slapd_are_started_again(stack: Stack) -> N
         return first in {u["sub"] for u in users}
 
     wait_for(in_app, timeout=60, interval=0.2)
+    # The SCIM hand-over (env.json `scim`): an HR system's client reads the joiner.
+    scim = stack.env["scim"]
+    token = requests.post(
+        f"{stack.env['hub_url']}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(scim["client_id"], scim["client_secret"]),
+        timeout=10,
+    ).json()["access_token"]
+    found = requests.get(
+        f"{scim['url']}/Users/{first}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert found.status_code == 200 and found.json()["active"] is True, found.text
 
     worker = stack.child("idhub.cli worker")
     assert worker is not None

@@ -71,3 +71,12 @@ def national(hub: Hub, hub_url: str) -> dict[str, str]:
         hub, "demo_national_client.json", "Cổng dữ liệu tỉnh (demo)", ["national:exchange"]
     )
     return {"jwks_url": f"{hub_url}/national/jwks.json", **client}
+
+
+def scim(hub: Hub, hub_url: str) -> dict[str, str]:
+    """The SCIM server: its root, and an HR system's client that reads and writes Users
+    (scim:read, scim:write; not scim:personal)."""
+    client = kept_client(
+        hub, "demo_scim_client.json", "Hệ thống nhân sự (SCIM, demo)", ["scim:read", "scim:write"]
+    )
+    return {"url": f"{hub_url}/scim/v2", **client}

@@ -391,6 +391,7 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
                 "demo_user": demo_user,
                 "national": handover.national(hub, hub_url),
                 **console,
+                "scim": handover.scim(hub, hub_url),
             },
         )
         _banner(hub_url, env_path, admin_client, demo_user, demo_apps, console)
