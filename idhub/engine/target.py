@@ -100,6 +100,32 @@ class Target(Protocol):
     def close(self) -> None: ...
 
 
+class Delivers:
+    """The hooks a target that only sends (to apps, to a platform) leaves empty: it keeps
+    no rows of its own to show an outage's state, and has nothing to tidy. Mixed in by the
+    events, back-channel logout and national push targets."""
+
+    def holders(
+        self, session: Session, queue: JobQueue, subjects: list[uuid.UUID]
+    ) -> dict[uuid.UUID, Any]:
+        return {}
+
+    def after_apply(self, round_: Round) -> None:
+        pass
+
+    def after_record(self, round_: Round) -> None:
+        pass
+
+    def idle(self) -> None:
+        pass
+
+    def tidy(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def by_subject(jobs: list[ProvisioningJob]) -> dict[uuid.UUID, list[ProvisioningJob]]:
     grouped: dict[uuid.UUID, list[ProvisioningJob]] = {}
     for job in jobs:

@@ -33,8 +33,7 @@ from connectors.base import Health, TargetUnavailable
 from idhub.changes.chain import Actor, AuditLog
 from idhub.changes.outbox import EVENTS_TARGET
 from idhub.db import Database, among, table_of, upsert
-from idhub.engine.jobs import JobQueue
-from idhub.engine.target import Recording, Round
+from idhub.engine.target import Delivers, Recording, Round
 from idhub.engine.worker import Worker, WorkerSettings, new_worker_id
 from idhub.events.delivery import answers, post_event
 from idhub.events.projection import Event, events_between, projections
@@ -68,7 +67,7 @@ class Delivery:
     sent: list[str] = field(default_factory=list)
 
 
-class EventsTarget:
+class EventsTarget(Delivers):
     """Delivers the change events of a round's people (engine.target.Target)."""
 
     name = EVENTS_TARGET
@@ -233,26 +232,6 @@ class EventsTarget:
             after={"client_id": d.client_id, "events": [e.id for e in unsent], "error": d.error},
         )
         log.warning("change events to %s dead-lettered: %s", d.client_id, d.error)
-
-    def holders(
-        self, session: Session, queue: JobQueue, subjects: list[uuid.UUID]
-    ) -> dict[uuid.UUID, Any]:
-        return {}
-
-    def after_apply(self, round_: Round) -> None:
-        pass
-
-    def after_record(self, round_: Round) -> None:
-        pass
-
-    def idle(self) -> None:
-        pass
-
-    def tidy(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 class AppsProbe:

@@ -24,14 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from connectors.base import Health, TargetUnavailable
 from idhub.changes.chain import Actor, AuditLog
 from idhub.db import Database, among
-from idhub.engine.jobs import JobQueue
 from idhub.engine.reach import answers
-from idhub.engine.target import Recording, Round
+from idhub.engine.target import Delivers, Recording, Round
 from idhub.engine.worker import Worker, WorkerSettings, new_worker_id
 from idhub.models import NationalExport
 from idhub.national.exports import MEDIA_TYPES, PUSH_TARGET
@@ -51,7 +49,7 @@ class Push:
     reachable: bool = True
 
 
-class NationalPushTarget:
+class NationalPushTarget(Delivers):
     """Delivers a round's exports to the platform (engine.target.Target)."""
 
     name = PUSH_TARGET
@@ -149,26 +147,6 @@ class NationalPushTarget:
             park = any(j.attempts >= self.max_attempts for j in jobs)
             rec.queue.requeue(session, jobs, f"push refused: {error}", park=park)
             log.warning("national export %s not pushed (%s)", subject, error)
-
-    def holders(
-        self, session: Session, queue: JobQueue, subjects: list[uuid.UUID]
-    ) -> dict[uuid.UUID, Any]:
-        return {}
-
-    def after_apply(self, round_: Round) -> None:
-        pass
-
-    def after_record(self, round_: Round) -> None:
-        pass
-
-    def idle(self) -> None:
-        pass
-
-    def tidy(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 class PlatformProbe:

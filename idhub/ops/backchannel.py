@@ -15,13 +15,10 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from idhub.changes.chain import Actor, AuditLog
 from idhub.config import Settings
 from idhub.db import Database
-from idhub.engine.jobs import JobQueue
-from idhub.engine.target import Recording, Round
+from idhub.engine.target import Delivers, Recording, Round
 from idhub.engine.worker import Worker, WorkerSettings, new_worker_id
 from idhub.keyring import Keyring
 from idhub.oidc.backchannel import (
@@ -37,7 +34,7 @@ from idhub.services import ProvisioningSettings
 log = logging.getLogger(__name__)
 
 
-class BackchannelTarget:
+class BackchannelTarget(Delivers):
     """Delivers the logout notices of a round's sessions (engine.target.Target)."""
 
     name = BACKCHANNEL_TARGET
@@ -103,26 +100,6 @@ class BackchannelTarget:
         delivered = sum(1 for n in notices if n.error is None and n.uri is not None)
         if delivered:
             log.info("back-channel logouts delivered", extra={"delivered": delivered})
-
-    def holders(
-        self, session: Session, queue: JobQueue, subjects: list[uuid.UUID]
-    ) -> dict[uuid.UUID, Any]:
-        return {}  # no link rows: the notices themselves show what is pending
-
-    def after_apply(self, round_: Round) -> None:
-        pass
-
-    def after_record(self, round_: Round) -> None:
-        pass
-
-    def idle(self) -> None:
-        pass
-
-    def tidy(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def backchannel_worker(

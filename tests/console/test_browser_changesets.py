@@ -8,7 +8,7 @@ from __future__ import annotations
 from tests.console.grants import grant
 from tests.console.ops import DECISION, province_tree
 from tests.fixtures.provisioning import BackgroundWorker, drain, entry
-from tests.fixtures.sso import PASSWORD, code_at
+from tests.fixtures.sso import sign_in_page
 from tests.oidc.test_browser import page  # noqa: F401  (the Chromium tab fixture)
 
 
@@ -18,14 +18,7 @@ def test_province_admin_merges_two_communes_in_a_browser(app, api, hub, person, 
     drain(app)
     old_dn = entry(app, people[0]["id"])[0]
 
-    page.goto(hub + "/admin/changesets/new?lang=vi")
-    assert "/sso/login" in page.url
-    page.fill("input[name=username]", person["username"])
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.fill("input[name=code]", code_at(person["secret"], 0))
-    page.click("button[type=submit]")
-    page.wait_for_url("**/admin/changesets/new**")
+    sign_in_page(page, hub, "/admin/changesets/new?lang=vi", person, "**/admin/changesets/new**")
 
     for name in ("title", "decision_number", "decision_issuer"):
         page.fill(f"input[name={name}]", DECISION[name])

@@ -18,7 +18,7 @@ from tests.admin.scoping import person_api
 from tests.console.communes import Communes, two_communes
 from tests.fixtures.factories import make_assignment, make_person, national_id
 from tests.fixtures.provisioning import entry, make_worker, wait_for
-from tests.fixtures.sso import PASSWORD, code_at
+from tests.fixtures.sso import sign_in_page
 from tests.oidc.test_browser import page  # noqa: F401  (the Chromium tab fixture)
 
 
@@ -45,14 +45,7 @@ def _converge(app) -> None:
 
 
 def test_an_officer_records_a_joiner_in_a_browser(app, client, hub, person, communes, page):  # noqa: F811
-    page.goto(hub + "/admin/people?lang=vi")
-    assert "/sso/login" in page.url
-    page.fill("input[name=username]", person["username"])
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.fill("input[name=code]", code_at(person["secret"], 0))
-    page.click("button[type=submit]")
-    page.wait_for_url(hub + "/admin/people?lang=vi")
+    sign_in_page(page, hub, "/admin/people?lang=vi", person)
 
     page.fill("input[name=q]", "dang thi anh")
     page.click("form.search button[type=submit]")

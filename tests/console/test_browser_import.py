@@ -11,7 +11,7 @@ from idhub.models import ImportUpload
 from tests.admin.scoping import province
 from tests.console.grants import grant
 from tests.fixtures.provisioning import BackgroundWorker, entry
-from tests.fixtures.sso import PASSWORD, code_at
+from tests.fixtures.sso import sign_in_page
 from tests.imports.sheets import row, xlsx
 from tests.oidc.test_browser import page  # noqa: F401  (the Chromium tab fixture)
 
@@ -35,14 +35,7 @@ def test_an_officer_imports_a_sheet_fixes_it_and_the_people_reach_ldap(
     (tmp_path / "nhan-su.xlsx").write_bytes(xlsx(bad))
     (tmp_path / "nhan-su-da-sua.xlsx").write_bytes(xlsx(good))
 
-    page.goto(hub + "/admin/imports?lang=vi")
-    assert "/sso/login" in page.url
-    page.fill("input[name=username]", person["username"])
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.fill("input[name=code]", code_at(person["secret"], 0))
-    page.click("button[type=submit]")
-    page.wait_for_url(hub + "/admin/imports?lang=vi")
+    sign_in_page(page, hub, "/admin/imports?lang=vi", person)
 
     page.set_input_files("input[name=file]", str(tmp_path / "nhan-su.xlsx"))
     page.click("form button[type=submit]")

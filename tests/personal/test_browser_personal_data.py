@@ -6,20 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.fixtures.sso import PASSWORD, code_at
+from tests.fixtures.sso import sign_in_page
 from tests.oidc.test_browser import page  # noqa: F401  (the Chromium tab fixture)
 
 
 def test_who_saw_my_data_and_download_it_in_a_browser(app, api, hub, person, page):  # noqa: F811
     assert api.get(f"/api/v1/people/{person['id']}").status_code == 200
-    page.goto(hub + "/account/personal-data")
-    assert "/sso/login" in page.url
-    page.fill("input[name=username]", person["username"])
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.fill("input[name=code]", code_at(person["secret"], 0))
-    page.click("button[type=submit]")
-    page.wait_for_url(hub + "/account/personal-data")
+    sign_in_page(page, hub, "/account/personal-data", person)
     row = page.locator("table.reads tbody tr")
     assert row.count() == 1
     assert "Giao diện lập trình (API)" in row.inner_text()

@@ -5,26 +5,19 @@ its subtree). Made once, kept (0600) beside the other demo secrets, shown in env
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import secrets
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-import pyotp
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from idhub.admin.grants import everywhere, grant_role
 from idhub.changes.chain import Actor
 from idhub.changes.context import HrContext
-from idhub.errors import Invalid
 from idhub.models import AdminGrant, Assignment, OAuthClient, OrgUnit, Person, UnitType
 from idhub.oidc.clients import create_client
-from idhub.oidc.credentials import set_credentials
-from idhub.oidc.settings import SsoSettings
+from idhub.ops.devstack import handover
 from idhub.services import Hub
 
 FILE = "demo_console.json"
@@ -63,29 +56,6 @@ def _person_of(session: Session, unit_id: uuid.UUID | None, taken: set[uuid.UUID
     return session.scalar(query.order_by(Person.created_at, Person.id).limit(1))
 
 
-def _sign_on(hub: Hub, session: Session, person: Person) -> dict[str, str]:
-    """A password and a TOTP secret for the person (as the demo user gets them)."""
-    secret = pyotp.random_base32()
-    password = secrets.token_urlsafe(12)
-    for _ in range(5):  # a random password could contain the person's name: draw again
-        try:
-            set_credentials(
-                session,
-                hub.keyring,
-                hub.audit,
-                hub.settings.section(SsoSettings),
-                ACTOR,
-                person,
-                password=password,
-                totp_secret=secret,
-                totp_code=pyotp.TOTP(secret).at(time.time() - 30),
-            )
-            break
-        except Invalid:
-            password = secrets.token_urlsafe(12)
-    return {"username": person.username or "", "password": password, "totp_secret": secret}
-
-
 def _grant(hub: Hub, session: Session, person: Person, role: str, unit: uuid.UUID | None) -> None:
     held = session.scalar(
         select(AdminGrant.id).where(
@@ -118,10 +88,7 @@ def console_accounts(
     """`console_url`, `province_admin`, `unit_hr_officer`, `unit_client` for env.json
     (empty when the demo holds no commune). `skip`: usernames taken by other demo roles."""
     path = secrets_dir / FILE
-    try:
-        saved = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        saved = None
+    saved = handover.read_json(path)
     with hub.db.transaction() as session:
         if saved and session.scalar(
             select(OAuthClient.id).where(OAuthClient.client_id == saved["unit_client"]["client_id"])
@@ -148,15 +115,16 @@ def console_accounts(
             subtree_unit_id=commune.id,
         )
         saved = {
-            "province_admin": _sign_on(hub, session, admin),
-            "unit_hr_officer": {**_sign_on(hub, session, officer), "unit_code": commune.code},
+            "province_admin": handover.sign_on(hub, session, admin),
+            "unit_hr_officer": {
+                **handover.sign_on(hub, session, officer),
+                "unit_code": commune.code,
+            },
             "unit_client": {
                 "client_id": client.client_id,
                 "client_secret": client.client_secret,
                 "unit_code": commune.code,
             },
         }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(saved, out, ensure_ascii=False, indent=2)
+    handover.write_private(path, saved)
     return {"console_url": hub_url + "/admin", **saved}

@@ -64,6 +64,40 @@ def kept_client(hub: Hub, filename: str, name: str, scopes: list[str]) -> dict[s
     return saved
 
 
+def sign_on(hub: Hub, session: Any, person: Any, password: str | None = None) -> dict[str, str]:
+    """Hub credentials for a demo person: `password` (or a random one) and a new TOTP
+    secret, set as an activation would; the username, password and secret to hand over."""
+    import secrets
+    import time
+
+    import pyotp
+
+    from idhub.errors import Invalid
+    from idhub.oidc.credentials import set_credentials
+    from idhub.oidc.settings import SsoSettings
+
+    secret = pyotp.random_base32()
+    password = password or secrets.token_urlsafe(12)
+    for _ in range(5):  # a random password could contain the person's name: draw again
+        try:
+            set_credentials(
+                session,
+                hub.keyring,
+                hub.audit,
+                hub.settings.section(SsoSettings),
+                ACTOR,
+                person,
+                password=password,
+                totp_secret=secret,
+                # The previous step's code, so the code shown now works for the first sign-in.
+                totp_code=pyotp.TOTP(secret).at(time.time() - 30),
+            )
+            break
+        except Invalid:
+            password = secrets.token_urlsafe(12)
+    return {"username": person.username or "", "password": password, "totp_secret": secret}
+
+
 def national(hub: Hub, hub_url: str) -> dict[str, str]:
     """The national exchange: where its keys are published, and a client that may list and
     fetch exports (national:exchange, nothing else)."""

@@ -81,38 +81,13 @@ def _demo_user(hub: Hub) -> dict | None:
 
 def _demo_sign_on(hub: Hub, user: dict) -> dict:
     """Give the demo person hub credentials: the demo password and a TOTP secret (kept)."""
-    import pyotp
-
-    from idhub.errors import Invalid
-    from idhub.oidc.credentials import set_credentials
-
     if user.get("totp_secret"):
         return user
-    secret = pyotp.random_base32()
     with hub.db.transaction() as session:
         person = session.get(Person, uuid.UUID(user["person_id"]))
         if person is None:
             return user
-        for _ in range(5):  # a random password could contain the person's name: draw again
-            try:
-                set_credentials(
-                    session,
-                    hub.keyring,
-                    hub.audit,
-                    hub.settings.section(SsoSettings),
-                    ACTOR,
-                    person,
-                    password=user["password"],
-                    totp_secret=secret,
-                    # The previous step's code, so the code shown now works for the first sign-in.
-                    totp_code=pyotp.TOTP(secret).at(time.time() - 30),
-                )
-                break
-            except Invalid:
-                import secrets as _secrets
-
-                user["password"] = _secrets.token_urlsafe(12)
-    user["totp_secret"] = secret
+        user.update(handover.sign_on(hub, session, person, user["password"]))
     handover.write_private(handover.secrets_dir(hub) / DEMO_USER_FILE, user)
     return user
 
