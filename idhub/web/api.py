@@ -108,6 +108,7 @@ def init_api(app: Flask, public_url: str, blueprints: Iterable[Blueprint]) -> Ap
         "hr:write": "Change HR data (also reads).",
         "audit:read": "Read the audit trail.",
         "admin": "Everything.",
+        "apps": "Manage the sign-on apps and API clients one owns (an app owner).",
         "national:exchange": "Make, list and fetch signed national exports; send signed batches.",
     }
     api.spec.components.security_scheme(

@@ -44,6 +44,7 @@ ADMIN_SCOPE_ROLES = {
     "admin": "idhub:admin",
     "access:reset": "idhub:security-officer",
     "national:exchange": "idhub:national-exchange",
+    "apps": "idhub:app-owner",
 }
 PersonRoles = Callable[[uuid.UUID], set[str]]  # a person's application roles, today
 _ROLES_KEY = "idhub.person_roles"
