@@ -248,7 +248,8 @@ def app_page(client_id: str) -> Response:
     if isinstance(admin, Response):
         return admin
     done = request.args.get("done", "")
-    notice = t(f"console.apps.notice.{done}") if done in ("disabled", "enabled") else None
+    shown = ("disabled", "enabled", "updated")
+    notice = t(f"console.apps.notice.{done}") if done in shown else None
     return _app_page(admin, client_id, notice=notice)
 
 
@@ -300,3 +301,83 @@ def app_disable(client_id: str) -> Response:
 @bp.post("/apps/<client_id>/enable")
 def app_enable(client_id: str) -> Response:
     return _set_disabled(client_id, False)
+
+
+# -- changing an app: name, URIs, scopes (as PATCH /api/v1/clients/{id}) ----------------------
+EDITABLE = (
+    "name",
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "backchannel_logout_uri",
+    "client_uri",
+)
+
+
+def _edit_page(
+    admin: Admin, row: OAuthClient, form: dict[str, Any], status: int = 200, **extra: Any
+) -> Response:
+    return render_console(
+        "console_app_edit.html",
+        status,
+        title=row.name,
+        row=row,
+        form=form,
+        scopes=_allowed(),
+        sign_on=client_admin.is_sign_on(row),
+        field_errors=extra.pop("field_errors", {}),
+        **extra,
+    )
+
+
+@bp.get("/apps/<client_id>/edit")
+def app_edit(client_id: str) -> Response:
+    admin = require(*APPS)
+    if isinstance(admin, Response):
+        return admin
+    with get_db().reading() as session:
+        row = _managed(admin, session, client_id)
+        session.expunge(row)
+    form = {
+        "name": row.name,
+        "redirect_uris": "\n".join(row.redirect_uris or []),
+        "post_logout_redirect_uris": "\n".join(row.post_logout_redirect_uris or []),
+        "backchannel_logout_uri": row.backchannel_logout_uri or "",
+        "client_uri": row.client_uri or "",
+        "scopes": row.scope.split(),
+    }
+    return _edit_page(admin, row, form)
+
+
+@bp.post("/apps/<client_id>/edit")
+def app_update(client_id: str) -> Response:
+    admin = require(*APPS)
+    if isinstance(admin, Response):
+        return admin
+    require_form()
+    form: dict[str, Any] = {name: request.form.get(name, "").strip() for name in EDITABLE}
+    form["scopes"] = request.form.getlist("scopes")
+    data = {
+        "name": form["name"],
+        "redirect_uris": _lines(form["redirect_uris"]),
+        "post_logout_redirect_uris": _lines(form["post_logout_redirect_uris"]),
+        "backchannel_logout_uri": form["backchannel_logout_uri"] or None,
+        "client_uri": form["client_uri"] or None,
+        "scopes": form["scopes"],
+    }
+    try:
+        with get_db().transaction() as session:
+            row = _managed(admin, session, client_id)
+            client_admin.update(session, current_hub().audit, manager(admin), row, data, _allowed())
+    except DomainError as exc:
+        with get_db().reading() as session:
+            row = _managed(admin, session, client_id)
+            session.expunge(row)
+        return _edit_page(
+            admin,
+            row,
+            form,
+            exc.status if exc.status in (403, 409) else 422,
+            error=error_text(exc, "console.apps"),
+            field_errors=_field_errors(exc),
+        )
+    return redirect(url_for("console.app_page", client_id=client_id, done="updated"), 303)

@@ -189,3 +189,34 @@ def test_an_api_client_is_never_wider_than_its_registrar(app, api, hub, person, 
     cid, _ = _secret_of(made.text)
     page = browser.get(hub + f"/admin/apps/{cid}")
     assert "XA.A" in page.text
+
+
+def test_an_app_owner_changes_their_app_within_limits(app, hub, person, browser):
+    grant(app, person["id"], "app_owner")
+    token = csrf(browser.get(hub + "/admin/apps/new").text)
+    cid, _ = _secret_of(browser.post(hub + "/admin/apps/new", data=_form(token)).text)
+    edit = browser.get(hub + f"/admin/apps/{cid}/edit?lang=vi")
+    assert edit.status_code == 200 and REDIRECT in edit.text
+    form = {
+        "csrf_token": token,
+        "name": "Văn bản (mới)",
+        "redirect_uris": REDIRECT + "\nhttps://vanban.example.vn/callback2",
+        "post_logout_redirect_uris": "",
+        "backchannel_logout_uri": "",
+        "client_uri": "https://vanban.example.vn/",
+        "scopes": ["openid", "profile"],
+    }
+    bad = browser.post(
+        hub + f"/admin/apps/{cid}/edit", data={**form, "redirect_uris": "https://x/#frag"}
+    )
+    assert bad.status_code == 422 and 'id="err-redirect_uris"' in bad.text
+    wider = browser.post(
+        hub + f"/admin/apps/{cid}/edit?lang=en", data={**form, "scopes": ["openid", "hr:read"]}
+    )
+    assert wider.status_code == 403 and "more than you hold" in wider.text
+    assert "Văn bản (mới)" not in browser.get(hub + f"/admin/apps/{cid}").text
+    saved = browser.post(hub + f"/admin/apps/{cid}/edit", data=form, allow_redirects=False)
+    assert saved.status_code == 303
+    page = browser.get(hub + f"/admin/apps/{cid}")
+    assert "Văn bản (mới)" in page.text and "callback2" in page.text
+    assert browser.get(hub + f"/admin/apps/{_other_app(app)}/edit").status_code == 404

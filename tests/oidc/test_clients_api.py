@@ -73,6 +73,10 @@ def test_nobody_gives_a_client_more_than_they_hold(app, client, admin):
     widen = api.patch_fresh(f"/api/v1/clients/{cid}", {"scopes": ["hr:read", "hr:write"]})
     assert widen.status_code == 403
     assert api.get(f"/api/v1/clients/{cid}").json["scopes"] == ["hr:read"]
+    # Its subtree is fixed at registration: no PATCH widens it.
+    moved = api.patch_fresh(f"/api/v1/clients/{cid}", {"subtree_unit_id": p.b["id"]})
+    assert moved.status_code == 422
+    assert api.get(f"/api/v1/clients/{cid}").json["subtree_unit_id"] == p.a1["id"]
 
 
 def test_rotate_and_disable_take_effect_at_once(app, client, admin):
