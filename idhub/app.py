@@ -30,7 +30,7 @@ from idhub.logs import configure_logging
 from idhub.national import api as national_api
 from idhub.national.settings import NationalSettings
 from idhub.oidc import api as oidc_api
-from idhub.oidc import init_sso
+from idhub.oidc import clients_api, init_sso
 from idhub.oidc.keycheck import refuse_mismatched_keys
 from idhub.oidc.server import init_oauth
 from idhub.oidc.settings import OAuthSettings, SsoSettings
@@ -125,6 +125,7 @@ def create_app(
             events_api.blp,
             national_api.blp,
             admin_api.blp,
+            clients_api.blp,
         ],
     )
     app.register_blueprint(health_bp)

@@ -14,11 +14,13 @@ ROLES = ADMIN_ROLES
 # What a role may do at the API, inside its subtree. A province administrator does
 # everything; an app owner only manages their own clients (no HR data).
 ROLE_SCOPES: dict[str, frozenset[str]] = {
-    PROVINCE_ADMIN: frozenset({"hr:read", "hr:write", "audit:read", "admin", "access:reset"}),
+    PROVINCE_ADMIN: frozenset(
+        {"hr:read", "hr:write", "audit:read", "admin", "access:reset", "apps"}
+    ),
     HR_OFFICER: frozenset({"hr:read", "hr:write"}),
     SECURITY_OFFICER: frozenset({"hr:read", "audit:read", "access:reset"}),
     AUDITOR: frozenset({"hr:read", "audit:read"}),
-    APP_OWNER: frozenset(),
+    APP_OWNER: frozenset({"apps"}),  # their own clients (idhub/oidc/client_admin.py)
 }
 
 LABELS = {

@@ -9,9 +9,10 @@ role) and rendering; one module per section, each appending itself to `SECTIONS`
 
 # Import order is the navigation's order: each section appends itself to SECTIONS.
 from idhub.console import home  # noqa: F401, I001
+from idhub.console import people, person, units, actions  # noqa: F401
 from idhub.console import imports  # noqa: F401
 from idhub.console import changesets, jobs, audit  # noqa: F401
-from idhub.console import people, person, units, actions  # noqa: F401
+from idhub.console import apps, seats, delegations, grants  # noqa: F401
 from idhub.console.frame import bp
 
 __all__ = ["bp"]

@@ -16,7 +16,8 @@ and userinfo claims from HR). `settings` declares [oauth] and [sso]; `state` hol
 wing's per-app state (the server, the issuer, cookie security). `setup` wires it all
 into the app.
 
-People and their credentials: `clients` (the client registry), `credentials` (action
+People and their credentials: `clients` (the client registry), `client_admin` and
+`clients_api` (who manages which client; /api/v1/clients), `credentials` (action
 links, setting a password and TOTP), `passwords` and `totp`, `login` (the password
 check), `throttle` and `failures` (lockout, throttling, failures audited per window),
 `sessions` (browser sessions in the database), `pages` (the server-rendered

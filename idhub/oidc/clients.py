@@ -28,7 +28,7 @@ SIGN_ON_GRANTS = ("authorization_code", "refresh_token")
 CLIENT_TYPES = ("confidential", "public")
 
 
-def _check_uri(uri: str, field: str) -> str:
+def check_uri(uri: str, field: str) -> str:
     parts = urlsplit(uri)
     loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
     if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
@@ -83,14 +83,14 @@ def create_client(
             "A public client cannot use client credentials.",
             details={"grant": [CLIENT_CREDENTIALS]},
         )
-    redirect_uris = [_check_uri(u, "redirect_uri") for u in redirect_uris or []]
+    redirect_uris = [check_uri(u, "redirect_uri") for u in redirect_uris or []]
     post_logout = [
-        _check_uri(u, "post_logout_redirect_uri") for u in post_logout_redirect_uris or []
+        check_uri(u, "post_logout_redirect_uri") for u in post_logout_redirect_uris or []
     ]
     if backchannel_logout_uri:
-        _check_uri(backchannel_logout_uri, "backchannel_logout_uri")
+        check_uri(backchannel_logout_uri, "backchannel_logout_uri")
     if client_uri:
-        _check_uri(client_uri, "client_uri")
+        check_uri(client_uri, "client_uri")
     if "authorization_code" in grant_types and not redirect_uris:
         raise Invalid(
             "A sign-on client needs at least one redirect URI.",

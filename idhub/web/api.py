@@ -109,6 +109,7 @@ def init_api(app: Flask, public_url: str, blueprints: Iterable[Blueprint]) -> Ap
         "hr:write": "Change HR data (also reads).",
         "audit:read": "Read the audit trail.",
         "admin": "Everything.",
+        "apps": "Manage the sign-on apps and API clients one owns (an app owner).",
         "national:exchange": "Make, list and fetch signed national exports; send signed batches.",
         "metrics": "Read /metrics (Prometheus text format).",
         "scim:read": "SCIM 2.0 (/scim/v2): read Users and Groups.",

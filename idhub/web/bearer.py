@@ -49,6 +49,7 @@ ADMIN_SCOPE_ROLES = {
     "scim:read": "idhub:hr-reader",
     "scim:write": "idhub:hr-writer",
     "scim:personal": "idhub:hr-writer",
+    "apps": "idhub:app-owner",
 }
 PersonRoles = Callable[[uuid.UUID], set[str]]  # a person's application roles, today
 _ROLES_KEY = "idhub.person_roles"

@@ -17,7 +17,7 @@ from idhub.oidc.clients import create_client
 from tests.conftest import Api, register_client, token_for
 from tests.fixtures.factories import make_assignment, make_person, make_position, make_unit
 
-ALL_SCOPES = ["hr:read", "hr:write", "audit:read", "admin", "access:reset"]
+ALL_SCOPES = ["hr:read", "hr:write", "audit:read", "admin", "access:reset", "apps"]
 
 
 @dataclass

@@ -77,6 +77,8 @@ def _writes_into_b(p, b_ids: dict[str, str]) -> dict[str, tuple[dict, set[int]]]
             {403},
         ),
         "/api/v1/reconcile": (None, {403}),
+        # A client (no person) owns no apps: it manages none unless province-wide admin.
+        "/api/v1/clients": ({"name": "App", "redirect_uris": ["https://b.example/cb"]}, {403}),
         "/api/v1/guard/release": ({"reason": "thử"}, {403}),
         # Inside its own scope (the joiner belongs to the commune that recorded them).
         "/api/v1/people": (
@@ -127,6 +129,9 @@ def test_a_subtree_client_gets_nothing_outside_its_subtree(spec, app, client, ad
         "job_id": str(job["id"]),
         "delegation_id": delegation["id"],
         "seat_id": "00000000-0000-0000-0000-000000000001",
+        "client_id": admin.post(
+            "/api/v1/clients", {"name": "App of B", "redirect_uris": ["https://b.example/cb"]}
+        ).json["client_id"],
     }
     hidden = {v for k, v in b_ids.items() if k not in ("position_id", "job_id")} | {deputy_b["id"]}
     commune = subtree_client(app, client, p.a["id"])

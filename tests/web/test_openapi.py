@@ -257,6 +257,12 @@ def test_every_answer_matches_the_document(spec, admin, app, client):
     events = f"/api/v1/events/subscriptions/{app_client}"
     api.put(events, {"url": "https://vanban.example.vn/events", "types": ["joiner", "leaver"]})
     api.post("/api/v1/events/dead-letters/1/retry")  # none yet: 404, in the error format
+    app_body = {"name": "Một cửa", "redirect_uris": ["https://motcua.example.vn/cb"]}
+    sign_on = api.post("/api/v1/clients", app_body).json["client_id"]
+    api.patch_fresh(f"/api/v1/clients/{sign_on}", {"client_uri": None})
+    api.post(f"/api/v1/clients/{sign_on}/rotate-secret")
+    api.post(f"/api/v1/clients/{sign_on}/disable")
+    api.post(f"/api/v1/clients/{sign_on}/enable")
     ids = {
         "unit_id": org["dept"]["id"],
         "person_id": person["id"],
@@ -265,6 +271,7 @@ def test_every_answer_matches_the_document(spec, admin, app, client):
         "change_set_id": change_set["id"],
         "export_id": export["id"],
         "grant_id": grant["id"],
+        "client_id": sign_on,
     }
     for path, method, _op in operations(spec):
         if method != "get" or "{seat_id}" in path:
