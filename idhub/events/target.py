@@ -104,9 +104,16 @@ class EventsTarget:
             }
             if not self.apps:
                 return []
-            now = projections(
-                session, people, self.apps, self.hub.rules, self.hub.connectors.base_dn
+            # Each client's app key (the client id for a client registered without one).
+            keys = dict(
+                session.execute(
+                    select(OAuthClient.client_id, OAuthClient.app_key).where(
+                        OAuthClient.client_id.in_(list(self.apps))
+                    )
+                ).tuples()
             )
+            apps = {c: keys.get(c) or c for c in self.apps}
+            now = projections(session, people, apps, self.hub.rules, self.hub.connectors.base_dn)
             rows = session.execute(
                 select(
                     EventState.client_id,
