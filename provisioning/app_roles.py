@@ -19,8 +19,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from provisioning.model import AccountState, DesiredAccount
+from provisioning.rules import Rules
 
 __all__ = ["AppRoles", "DelegationSpec", "app_of", "delegated_roles", "roles_for_app"]
+
+
+def known_apps(rules: Rules) -> set[str]:
+    """Every app key the rules give roles in."""
+    return {app_of(r) for role in rules.roles.values() for r in role.app_roles}
 
 
 def app_of(app_role: str) -> str:
@@ -94,4 +100,4 @@ def merge(parts: Iterable[AppRoles]) -> AppRoles:
     return AppRoles(tuple(sorted(everywhere)), tuple(sorted(by_unit)))
 
 
-__all__ += ["merge"]
+__all__ += ["known_apps", "merge"]

@@ -110,7 +110,7 @@ class EventsTarget:
                     select(OAuthClient.client_id, OAuthClient.app_key).where(
                         OAuthClient.client_id.in_(list(self.apps))
                     )
-                ).tuples()
+                ).all()
             )
             apps = {c: keys.get(c) or c for c in self.apps}
             now = projections(session, people, apps, self.hub.rules, self.hub.connectors.base_dn)

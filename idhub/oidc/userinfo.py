@@ -25,9 +25,7 @@ def user_info(user: SignedIn, scope: str, client: OAuthClient | None) -> UserInf
     """The claims the scope asks for, as `client` may see them (its own app's roles),
     read fresh from HR: the person as the grant's `authenticate_user` read them in this
     request, their posts in the same read session."""
-    return UserInfo(
-        person_claims(read_session(), user.person, set(scope.split()), client=client)
-    )
+    return UserInfo(person_claims(read_session(), user.person, set(scope.split()), client=client))
 
 
 class PersonBearerValidator(BearerTokenValidator):

@@ -20,7 +20,8 @@ from provisioning.rules import Rules
 
 __all__ = ["NONE", "RANGE", "Entitlements", "entitlements", "unit_group_name"]
 
-RANGE = ("roles", "groups", "app_roles", "quota_class", "unit_app_roles")  # fields of DesiredAccount; no attribute
+# Fields of DesiredAccount; no attribute.
+RANGE = ("roles", "groups", "app_roles", "quota_class", "unit_app_roles")
 
 
 class Entitlements(NamedTuple):
