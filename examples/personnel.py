@@ -20,6 +20,7 @@ from examples.rp_base import Kind, escape
 
 SCOPE = "openid profile org hr:read hr:write"
 TIMEOUT = 10
+NOT_FOUND = "Không tìm thấy đơn vị hoặc chức vụ (trong phạm vi của bạn)."
 
 
 def home(user: dict[str, Any]) -> str:
@@ -110,14 +111,21 @@ def routes(app: Flask, hub: Any, page: Any) -> None:
         )  # fmt: skip
         return found.json() if found.ok else []
 
-    def post_assignment(http: requests.Session, person_id: str, kind: str = "primary") -> Any:
+    def where() -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The unit and position the form names, as the officer's token sees them: a unit
+        outside the officer's subtree is not found (the hub's scope rule)."""
+        http = api()
         unit = one(http, "org-units", request.form["unit_code"].strip())
         position = one(http, "positions", request.form["position_code"].strip())
-        if unit is None or position is None:
-            return None
+        return (unit, position) if unit is not None and position is not None else None
+
+    def post_assignment(
+        http: requests.Session, person_id: str, found: tuple[dict[str, Any], dict[str, Any]]
+    ) -> requests.Response:
+        unit, position = found
         body = {
             "person_id": person_id, "unit_id": unit["id"], "position_id": position["id"],
-            "kind": kind, "start_date": request.form["start_date"],
+            "kind": "primary", "start_date": request.form["start_date"],
         }  # fmt: skip
         return http.post(f"{base()}/assignments", json=body, timeout=TIMEOUT)
 
@@ -125,6 +133,9 @@ def routes(app: Flask, hub: Any, page: Any) -> None:
     def joiner():  # type: ignore[no-untyped-def]
         checked()
         http = api()
+        found = where()
+        if found is None:  # checked first: nobody is created without a post
+            return outcome(NOT_FOUND, False)
         names = ("family_name", "middle_name", "given_name", "national_id")
         made = http.post(
             f"{base()}/people", json={k: request.form[k].strip() for k in names}, timeout=TIMEOUT
@@ -132,9 +143,7 @@ def routes(app: Flask, hub: Any, page: Any) -> None:
         if not made.ok:
             return failed(made)
         person = made.json()
-        posted = post_assignment(http, person["id"])
-        if posted is None:
-            return outcome("Không tìm thấy đơn vị hoặc chức vụ.", False)
+        posted = post_assignment(http, person["id"], found)
         if not posted.ok:
             return failed(posted)
         return outcome(f"Đã tiếp nhận {person.get('username') or person['id']}.", True)
@@ -145,6 +154,9 @@ def routes(app: Flask, hub: Any, page: Any) -> None:
         http = api()
         person_id = request.form["person_id"].strip()
         day = request.form["start_date"]
+        found = where()
+        if found is None:
+            return outcome(NOT_FOUND, False)
         for post in open_posts(http, person_id, day):
             if post.get("kind") == "primary":
                 ended = http.post(
@@ -153,9 +165,7 @@ def routes(app: Flask, hub: Any, page: Any) -> None:
                 )  # fmt: skip
                 if not ended.ok:
                     return failed(ended)
-        posted = post_assignment(http, person_id)
-        if posted is None:
-            return outcome("Không tìm thấy đơn vị hoặc chức vụ.", False)
+        posted = post_assignment(http, person_id, found)
         return failed(posted) if not posted.ok else outcome("Đã điều động.", True)
 
     @app.post("/staff/leaver")
