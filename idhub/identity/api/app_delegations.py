@@ -9,14 +9,14 @@ import uuid
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
+from sqlalchemy import or_, select
 
 from idhub.admin_scope import visible
 from idhub.db import db_session
-from idhub.errors import NotFound
 from idhub.identity import app_delegations
 from idhub.models import AppDelegation
 from idhub.services import current_hub
-from idhub.web.common import READ_SCOPES, create_one, hr_context, scoped, with_etag
+from idhub.web.common import create_one, hr_context, list_many, paginate, with_etag
 from idhub.web.schemas import Text
 from provisioning.app_roles import known_apps
 
@@ -43,27 +43,34 @@ class AppDelegationSchema(Schema):
     start_date = fields.Date(required=True)
     end_date = fields.Date(required=True, metadata={"description": "Last day (inclusive)."})
     reason = Text(required=True, max_length=1000)
-    started_at = fields.DateTime(dump_only=True)
-    ended_at = fields.DateTime(dump_only=True)
-    revoked_at = fields.DateTime(dump_only=True)
+    started_at = fields.DateTime(dump_only=True, allow_none=True)
+    ended_at = fields.DateTime(dump_only=True, allow_none=True)
+    revoked_at = fields.DateTime(dump_only=True, allow_none=True)
     version = fields.Integer(dump_only=True)
 
 
 class AppDelegationQuerySchema(Schema):
-    person_id = fields.UUID(required=True, metadata={"description": "Given or received."})
+    person_id = fields.UUID(metadata={"description": "Given or received by this person."})
 
 
 @blp.route("")
 class AppDelegations(MethodView):
-    @scoped(blp, READ_SCOPES)
-    @blp.arguments(AppDelegationQuerySchema, location="query")
-    @blp.response(200, AppDelegationSchema(many=True))
-    def get(self, query):
-        """A person's delegations given or received, running or to come."""
+    @list_many(blp, AppDelegationQuerySchema, AppDelegationSchema(many=True))
+    def get(self, filters, pagination_parameters):
+        """Delegations running or to come (not revoked) of people in one's scope; with
+        person_id, those the person gave or received."""
         ctx = hr_context()
-        if not visible.has_person(ctx.session, ctx.scope, query["person_id"]):
-            raise NotFound(f"No person with id {query['person_id']}.")
-        return app_delegations.of_person(ctx.session, query["person_id"], dt.date.today())
+        query = select(AppDelegation).where(
+            AppDelegation.revoked_at.is_(None), AppDelegation.end_date >= dt.date.today()
+        )
+        if "person_id" in filters:
+            who = filters["person_id"]
+            query = query.where(
+                or_(AppDelegation.delegator_id == who, AppDelegation.deputy_id == who)
+            )
+        query = visible.people(query, ctx.session, ctx.scope, AppDelegation.delegator_id)
+        return paginate(query.order_by(AppDelegation.start_date, AppDelegation.id),
+                        pagination_parameters)  # fmt: skip
 
     @create_one(blp, AppDelegationSchema, AppDelegationSchema, "Conflict.")
     def post(self, data):
