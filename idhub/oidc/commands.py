@@ -160,7 +160,8 @@ def client_list(rt: Runtime) -> None:
     with rt.db.transaction() as session:
         for row in session.scalars(select(OAuthClient).order_by(OAuthClient.created_at)):
             state = "disabled" if row.disabled_at else "active"
-            click.echo(f"{row.client_id}\t{state}\t{row.scope}\t{row.name}")
+            app = f"\tapp={row.app_key}" if row.app_key else ""
+            click.echo(f"{row.client_id}\t{state}\t{row.scope}\t{row.name}{app}")
 
 
 @client.command("disable")

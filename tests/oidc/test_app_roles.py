@@ -5,14 +5,17 @@ only, switched on and off by the date and announced to the apps following events
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
 from idhub.changes.chain import Actor
 from idhub.changes.context import HrContext
+from idhub.cli import main
 from idhub.errors import Invalid
 from idhub.events.projection import projections
 from idhub.identity import app_delegations
@@ -21,6 +24,7 @@ from idhub.oidc.claims import person_claims
 from provisioning.app_roles import known_apps
 from tests.fixtures.factories import make_assignment, make_person, make_position, make_unit
 from tests.fixtures.sso import register_app
+from tests.oidc.test_admin import _env
 
 TODAY = dt.date.today()
 DAY = dt.timedelta(days=1)
@@ -193,3 +197,18 @@ def test_bad_delegations_are_refused_with_every_problem(app, people) -> None:
             reason=" ",
         )
     assert set(caught.value.details or {}) == {"deputy", "app", "roles", "end_date", "reason"}
+
+
+def test_the_cli_registers_an_app_key_and_refuses_a_bad_one(app, settings, monkeypatch) -> None:
+    _env(monkeypatch, settings)
+    base = ["client", "create", "--name", "Họp", "--scope", "openid", "--json"]
+    out = CliRunner().invoke(main, [*base, "--app", "meeting"])
+    assert out.exit_code == 0, out.output
+    client_id = json.loads(out.stdout)["client_id"]
+    with app.extensions["idhub"].db.reading() as session:
+        row = session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
+        assert row is not None and row.app_key == "meeting" and not row.hub_roles
+    listed = CliRunner().invoke(main, ["client", "list"])
+    assert f"{client_id}\tactive\topenid\tHọp\tapp=meeting" in listed.output
+    bad = CliRunner().invoke(main, [*base, "--app", "Họp"])
+    assert bad.exit_code != 0 and "App key" in bad.output
