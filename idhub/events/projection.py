@@ -21,7 +21,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,9 +80,11 @@ def projections(
     rules: Rules,
     base_dn: str,
     today: dt.date | None = None,
+    without_groups: Collection[str] = (),
 ) -> dict[uuid.UUID, dict[str, dict[str, Any] | None]]:
     """Each person's projection for each app (client id; a mapping gives each client's
-    app key, else the client id is the app key)."""
+    app key, else the client id is the app key). The clients in `without_groups` (no
+    `hub_roles`) are not told the hub's groups."""
     app_of_client = dict(clients) if isinstance(clients, Mapping) else {c: c for c in clients}
     clients = list(app_of_client)
     today = today or dt.date.today()
@@ -118,7 +120,10 @@ def projections(
             mine = _app_part(session, person, desired, app, today, rules, base_dn)
             if app in gated and not (mine["roles"] or mine["roles_by_unit"]):
                 continue  # not among this app's users
-            found[person.id][client] = {**common, **mine}
+            told = {**common, **mine}
+            if client in without_groups:
+                del told["groups"]
+            found[person.id][client] = told
     return found
 
 

@@ -105,15 +105,19 @@ class EventsTarget:
             if not self.apps:
                 return []
             # Each client's app key (the client id for a client registered without one).
-            keys = dict(
-                session.execute(
-                    select(OAuthClient.client_id, OAuthClient.app_key).where(
-                        OAuthClient.client_id.in_(list(self.apps))
-                    )
-                ).all()
-            )
+            # and whether it may see the hub's groups (`hub_roles`, docs/sso.md).
+            clients = session.execute(
+                select(OAuthClient.client_id, OAuthClient.app_key, OAuthClient.hub_roles).where(
+                    OAuthClient.client_id.in_(list(self.apps))
+                )
+            ).all()
+            keys = {r.client_id: r.app_key for r in clients}
             apps = {c: keys.get(c) or c for c in self.apps}
-            now = projections(session, people, apps, self.hub.rules, self.hub.connectors.base_dn)
+            hidden = {r.client_id for r in clients if not r.hub_roles}
+            now = projections(
+                session, people, apps, self.hub.rules, self.hub.connectors.base_dn,
+                without_groups=hidden,
+            )  # fmt: skip
             rows = session.execute(
                 select(
                     EventState.client_id,

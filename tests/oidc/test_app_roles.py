@@ -180,6 +180,13 @@ def test_events_to_the_meeting_app_follow_the_delegation(app, people) -> None:
     assert after == before
     from idhub.events.projection import changes
 
+    assert "groups" in before  # a generic client (hub_roles) is told the groups
+    with hub.db.reading() as session:
+        hidden = projections(
+            session, [deputy], {"meeting-app": "meeting"}, hub.rules, hub.connectors.base_dn,
+            without_groups={"meeting-app"},
+        )[deputy]["meeting-app"]  # fmt: skip
+    assert "groups" not in hidden and hidden["roles"] == ["user"]
     assert [t for t, _ in changes(before, during)] == ["role_change"]
     assert [t for t, _ in changes(during, after)] == ["role_change"]
 
