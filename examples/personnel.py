@@ -10,6 +10,7 @@ server-rendered with a CSRF token of the app's own session.
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 from typing import Any
 
@@ -157,10 +158,15 @@ def routes(app: Flask, hub: Any, page: Any) -> None:
         found = where()
         if found is None:
             return outcome(NOT_FOUND, False)
+        # The old primary post ends the day before the new one starts (end inclusive).
+        try:
+            last = (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
+        except ValueError:
+            return outcome("Ngày không hợp lệ.", False)
         for post in open_posts(http, person_id, day):
             if post.get("kind") == "primary":
                 ended = http.post(
-                    f"{base()}/assignments/{post['id']}/end", json={"end_date": day},
+                    f"{base()}/assignments/{post['id']}/end", json={"end_date": last},
                     timeout=TIMEOUT,
                 )  # fmt: skip
                 if not ended.ok:

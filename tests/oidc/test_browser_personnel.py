@@ -46,6 +46,8 @@ def test_an_hr_officer_records_a_joiner_through_the_app(app, api, hub, personnel
     x = make_unit(api, code="XA.BANLANG", name="Ủy ban nhân dân xã Bản Lang",
                   mail_domain="banlang.laichau.gov.vn")  # fmt: skip
     y = make_unit(api, code="XA.NAMTAM", name="Ủy ban nhân dân xã Nậm Tăm")
+    office = make_unit(api, code="XA.BANLANG.VP", name="Văn phòng xã Bản Lang",
+                       type="other", parent_id=x["id"])  # fmt: skip
     hr_post = make_position(api, code="CONG_CHUC_VP_TK", name="Công chức Văn phòng – Thống kê")
     make_position(api, code="CHUYEN_VIEN", name="Chuyên viên")
     officer = make_person(api, family_name="Lò", middle_name="Thị", given_name="Hoa")
@@ -81,7 +83,28 @@ def test_an_hr_officer_records_a_joiner_through_the_app(app, api, hub, personnel
         # Another commune is outside the officer's scope: the hub does not even show it.
         refused = joiner("Páo", "XA.NAMTAM")
         assert refused == "Không tìm thấy đơn vị hoặc chức vụ (trong phạm vi của bạn).", refused
+        joined = api.get("/api/v1/people?q=Sình").json[0]
+
+        def submit(form: str, **values: str) -> str:
+            page.goto(personnel + "/staff")
+            for name, value in values.items():
+                page.fill(f"#{form} [name={name}]", value)
+            page.click(f"#{form} button[type=submit]")
+            return page.inner_text("#outcome")
+
+        tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+        moved = submit(
+            "move", person_id=joined["id"], unit_code="XA.BANLANG.VP",
+            position_code="CHUYEN_VIEN", start_date=tomorrow,
+        )  # fmt: skip
+        assert moved == "Đã điều động.", moved
+        left = submit("leaver", person_id=joined["id"], end_date=tomorrow)
+        assert left == "Đã ghi nhận nghỉ việc.", left
         browser.close()
+    posts = api.get(f"/api/v1/assignments?person_id={joined['id']}").json
+    assert sorted((p["unit_id"], p["end_date"]) for p in posts) == sorted(
+        [(x["id"], today), (office["id"], tomorrow)]
+    )
 
     found = api.get("/api/v1/people?q=Sình").json
     assert [p["username"] for p in found] == [outcome.removeprefix("Đã tiếp nhận ").rstrip(".")]
