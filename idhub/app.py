@@ -24,7 +24,15 @@ from idhub.console import bp as console_bp
 from idhub.db import close_request_session
 from idhub.engine.api import jobs, seats
 from idhub.events import api as events_api
-from idhub.identity.api import assignments, batches, delegations, org_units, people, positions
+from idhub.identity.api import (
+    app_delegations,
+    assignments,
+    batches,
+    delegations,
+    org_units,
+    people,
+    positions,
+)
 from idhub.imports import api as imports_api
 from idhub.logs import configure_logging
 from idhub.national import api as national_api
@@ -120,6 +128,7 @@ def create_app(
             jobs.blp,
             changesets.blp,
             delegations.blp,
+            app_delegations.blp,
             seats.blp,
             oidc_api.blp,
             events_api.blp,

@@ -121,6 +121,8 @@ class DesiredAccount:
     groups: frozenset[str]
     containers: tuple[Container, ...]
     roles: tuple[str, ...] = ()
-    app_roles: tuple[str, ...] = ()
+    app_roles: tuple[str, ...] = ()  # held everywhere
+    # (unit code, app role) of the roles bound to a unit (`per_unit` in the rules).
+    unit_app_roles: tuple[tuple[str, str], ...] = ()
     quota_class: str | None = None
     reasons: tuple[str, ...] = ()

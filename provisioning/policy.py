@@ -99,6 +99,7 @@ def desired_account(person: PersonSnapshot, rules: Rules, *, base_dn: str) -> De
         containers=containers,
         roles=grants.roles,
         app_roles=grants.app_roles,
+        unit_app_roles=grants.unit_app_roles,
         quota_class=grants.quota_class,
         reasons=tuple(dict.fromkeys((*life.reasons, *grants.reasons, *mail_reasons))),
     )

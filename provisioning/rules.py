@@ -18,7 +18,10 @@ What the rules say (see the comments in idhub/defaults/rules.toml for the operat
   of such a post has over the subtree of the post's unit, while the post is held;
 * ``unit_groups``: every enabled account is in ``unit-<unit code, lower-cased>`` for each
   unit where it holds an active post;
-* a role carries groups, a quota class and application roles. When several roles name
+* a role carries groups, a quota class and application roles ("<app>:<role>"); with
+  ``per_unit = true`` its application roles are held for the unit of each post that
+  gives the role ("meeting:chair" of commune X), see :mod:`provisioning.app_roles`.
+  When several roles name
   a quota class, the class with the **largest size** wins (two classes may not have
   the same size, so the rule never needs a tie-break).
 """
@@ -87,6 +90,8 @@ class Role:
     quota: str | None = None
     app_roles: tuple[str, ...] = ()
     description: str = ""
+    # The app roles are held for the unit of the post that gave the role, not everywhere.
+    per_unit: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +238,7 @@ def _rules(v: dict[str, Any]) -> Rules:
                     body["quota"],
                     tuple(sorted(body["app_roles"])),
                     body["description"],
+                    body["per_unit"],
                 )
                 for name, body in v["roles"].items()
             }

@@ -18,6 +18,7 @@ import dataclasses
 import datetime as dt
 import re
 import string
+import unicodedata
 from collections.abc import Callable, Collection, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -52,7 +53,9 @@ nobody."""
 
 GROUP_NAME = re.compile(r"[a-z0-9][a-z0-9.-]*")
 ROLE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
-APP_ROLE = re.compile(r"[a-z0-9][a-z0-9._-]*:[a-z0-9][a-z0-9._-]*")
+# "<app>:<role>": the app key is ASCII (it names an OAuth client's app); the role part may
+# use Vietnamese letters ("document:văn-thư"), lower-case and NFC, as apps show it.
+APP_ROLE = re.compile(r"[a-z0-9][a-z0-9._-]*:[^\W_A-Z][^\WA-Z]*(?:[.-][^\W_A-Z][^\WA-Z]*)*")
 MAX_NAME_LENGTH = 64
 LEAVER_MAIL_ACTIONS = ("forward", "bounce")
 FORWARD_TARGETS = ("successor", "unit")
@@ -127,6 +130,27 @@ def _name(pattern: re.Pattern[str], what: str) -> Callable[[Problems, str, str],
 def _name_check(pattern: re.Pattern[str], what: str) -> Check:
     name = _name(pattern, what)
     return lambda problems, loc, value, raw: value if name(problems, loc, value) else None
+
+
+def _app_role(problems: Problems, loc: str, value: str, raw: Any) -> str | None:
+    name = _name(APP_ROLE, "application role")
+    if not name(problems, loc, value):
+        return None
+    if value != unicodedata.normalize("NFC", value) or value != value.lower():
+        problem(problems, loc, f"application role {value!r} must be lower-case NFC")
+        return None
+    return value
+
+
+def _per_unit_needs_app_roles(
+    problems: Problems, where: str, values: dict[str, Any], raw: Any
+) -> None:
+    if values["per_unit"] and not values["app_roles"] and "app_roles" not in raw:
+        problem(
+            problems,
+            _join(where, "per_unit"),
+            "a role bound to a unit needs app_roles (only application roles carry a unit)",
+        )
 
 
 def _container_name(problems: Problems, loc: str, value: str, raw: Any) -> str:
@@ -271,11 +295,13 @@ ROLE = Table(
     {
         "groups": Field(STRINGS, default=(), item_check=_name_check(GROUP_NAME, "group name")),
         "quota": Field(STRING, refs="quotas", what="quota class", show_known=True),
-        "app_roles": Field(
-            STRINGS, default=(), item_check=_name_check(APP_ROLE, "application role")
-        ),
+        "app_roles": Field(STRINGS, default=(), item_check=_app_role),
+        # true: the app roles are held for the unit of the post that gives the role
+        # ("meeting:chair" of commune X's meetings), not everywhere.
+        "per_unit": Field(BOOLEAN, default=False),
         "description": Field(STRING, default=""),
-    }
+    },
+    checks=(_per_unit_needs_app_roles,),
 )
 
 RULES = Table(

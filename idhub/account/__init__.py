@@ -16,6 +16,7 @@ from idhub.account import passkeys  # noqa: F401
 from idhub.account import app_passwords  # noqa: F401
 from idhub.account import apps  # noqa: F401
 from idhub.account import mailbox  # noqa: F401
+from idhub.account import app_rights  # noqa: F401
 from idhub.account import sessions  # noqa: F401
 from idhub.account import personal_data  # noqa: F401
 from idhub.account.pages import bp

@@ -21,7 +21,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,13 +31,15 @@ from sqlalchemy.orm import Session
 from idhub.db import among
 from idhub.identity.snapshots import UnitDirectory, person_snapshots
 from idhub.models import Person, PersonStatus
+from idhub.oidc.app_claims import delegated_to
+from provisioning.app_roles import merge, roles_for_app
 from provisioning.model import AccountState, PersonSnapshot, PostKind
 from provisioning.policy import desired_account
 from provisioning.rules import Rules
 
 EVENT_TYPES = ("joiner", "mover", "leaver", "role_change")
 MOVER_KEYS = ("unit", "position", "units")
-ROLE_KEYS = ("roles", "groups")
+ROLE_KEYS = ("roles", "roles_by_unit", "delegated", "groups")
 
 
 @dataclass(frozen=True)
@@ -74,13 +76,18 @@ def _cn(dn: str) -> str:
 def projections(
     session: Session,
     person_ids: Sequence[uuid.UUID],
-    clients: Iterable[str],
+    clients: Iterable[str] | Mapping[str, str],
     rules: Rules,
     base_dn: str,
     today: dt.date | None = None,
+    without_groups: Collection[str] = (),
 ) -> dict[uuid.UUID, dict[str, dict[str, Any] | None]]:
-    """Each person's projection for each app (client id)."""
-    clients = list(clients)
+    """Each person's projection for each app (client id; a mapping gives each client's
+    app key, else the client id is the app key). The clients in `without_groups` (no
+    `hub_roles`) are not told the hub's groups."""
+    app_of_client = dict(clients) if isinstance(clients, Mapping) else {c: c for c in clients}
+    clients = list(app_of_client)
+    today = today or dt.date.today()
     people = list(session.scalars(select(Person).where(among(session, Person.id, person_ids))))
     found: dict[uuid.UUID, dict[str, dict[str, Any] | None]] = {
         pid: dict.fromkeys(clients) for pid in person_ids
@@ -88,9 +95,7 @@ def projections(
     live = [p for p in people if p.status is PersonStatus.ACTIVE and p.username]
     if not live or not clients:
         return found
-    snapshots = person_snapshots(
-        session, live, UnitDirectory.load(session), today or dt.date.today()
-    )
+    snapshots = person_snapshots(session, live, UnitDirectory.load(session), today)
     gated = gated_apps(rules)
     for person in live:
         snapshot = snapshots[person.id]
@@ -111,12 +116,50 @@ def projections(
             "groups": sorted(_cn(dn) for dn in desired.groups),
         }
         for client in clients:
-            roles = sorted(
-                r.partition(":")[2] for r in desired.app_roles if r.partition(":")[0] == client
-            )
-            if client in gated and not roles:
+            app = app_of_client[client]
+            mine = _app_part(session, person, desired, app, today, rules, base_dn)
+            if app in gated and not (mine["roles"] or mine["roles_by_unit"]):
                 continue  # not among this app's users
-            found[person.id][client] = {**common, "roles": roles}
+            told = {**common, **mine}
+            if client in without_groups:
+                del told["groups"]
+            found[person.id][client] = told
+    return found
+
+
+def _app_part(
+    session: Session,
+    person: Person,
+    desired: Any,
+    app: str,
+    today: dt.date,
+    rules: Rules,
+    base_dn: str,
+) -> dict[str, Any]:
+    """The app's roles (prefix dropped), per unit, and the delegations behind them."""
+    delegated = delegated_to(session, person, app, today, rules, base_dn)
+    held = merge([roles_for_app(desired, app), *(given for _, _, given in delegated)])
+    return {
+        "roles": [r.partition(":")[2] for r in held.everywhere],
+        "roles_by_unit": _by_unit(held.by_unit),
+        "delegated": [
+            {
+                "id": str(row.id),
+                "from": {"sub": str(giver.id), "username": giver.username},
+                "roles": [r.partition(":")[2] for r in given.everywhere],
+                "roles_by_unit": _by_unit(given.by_unit),
+                "start": row.start_date.isoformat(),
+                "end": row.end_date.isoformat(),
+            }
+            for row, giver, given in delegated
+        ],
+    }
+
+
+def _by_unit(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for unit, role in pairs:
+        found.setdefault(unit, []).append(role.partition(":")[2])
     return found
 
 

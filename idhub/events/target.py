@@ -103,9 +103,20 @@ class EventsTarget(Delivers):
             }
             if not self.apps:
                 return []
+            # Each client's app key (the client id for a client registered without one).
+            # and whether it may see the hub's groups (`hub_roles`, docs/sso.md).
+            clients = session.execute(
+                select(OAuthClient.client_id, OAuthClient.app_key, OAuthClient.hub_roles).where(
+                    OAuthClient.client_id.in_(list(self.apps))
+                )
+            ).all()
+            keys = {r.client_id: r.app_key for r in clients}
+            apps = {c: keys.get(c) or c for c in self.apps}
+            hidden = {r.client_id for r in clients if not r.hub_roles}
             now = projections(
-                session, people, self.apps, self.hub.rules, self.hub.connectors.base_dn
-            )
+                session, people, apps, self.hub.rules, self.hub.connectors.base_dn,
+                without_groups=hidden,
+            )  # fmt: skip
             rows = session.execute(
                 select(
                     EventState.client_id,

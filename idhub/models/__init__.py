@@ -2,6 +2,7 @@
 
 from idhub.models.admin import AdminGrant
 from idhub.models.app_passwords import AppPassword
+from idhub.models.app_roles import AppDelegation
 from idhub.models.audit import AuditEvent
 from idhub.models.backchannel import BackchannelNotice
 from idhub.models.base import Base, time_ordered_uuid, utcnow
@@ -50,6 +51,7 @@ from idhub.models.sso import (
 )
 
 __all__ = [
+    "AppDelegation",
     "KeyFingerprint",
     "PersonalRead",
     "EventDeadLetter",

@@ -40,6 +40,11 @@ class OAuthClient(Base):
     subtree_unit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("org_unit.id"))
     # The app owner who registered it (an app owner manages only their own clients).
     owner_person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("person.id"))
+    # The app this client is ("document", "meeting"): it receives the "<app>:<role>"
+    # application roles of the rules, and no other app's. NULL: no app roles.
+    app_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Also the hub-wide `roles` and `groups` claims (internal names an app rarely needs).
+    hub_roles: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Sealed (self-contained) access tokens issued up to this moment are refused: set

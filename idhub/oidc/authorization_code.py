@@ -213,5 +213,9 @@ class IdhubOpenIDCode(OpenIDCode):
             claims["sid"] = str(authorization_code.row.session_id)
         return claims
 
+    def encode_id_token(self, token: dict, request: OAuth2Request) -> str:
+        g._sso_id_token_client = request.client.row  # whose app roles go in
+        return str(super().encode_id_token(token, request))
+
     def generate_user_info(self, user: SignedIn, scope: str) -> UserInfo:
-        return user_info(user, scope)
+        return user_info(user, scope, g.get("_sso_id_token_client"))

@@ -8,7 +8,11 @@ Scopes decide which claims an app sees:
 | profile   | name, family_name, middle_name, given_name, preferred_username |
 | email     | email, email_verified (the official mailbox the hub provisions) |
 | org       | unit {code, name}, position, units (every unit with a post today) |
-| roles     | roles, app_roles, groups (computed by `provisioning.policy` from rules.toml) |
+| roles     | app_roles, app_roles_by_unit, delegated_app_roles (the client's own app only,
+|           | see idhub/oidc/app_claims.py); roles, groups (clients with `hub_roles`) |
+
+Without a client (the hub's own pages, the HR API's check of a person's token) `roles`
+gives every application role the person holds everywhere, undelegated.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from sqlalchemy.orm import Session, aliased
 
 from idhub.db import get_db
 from idhub.identity.snapshots import UnitDirectory, person_snapshots
-from idhub.models import Assignment, OrgUnit, Person, PersonStatus
+from idhub.models import Assignment, OAuthClient, OrgUnit, Person, PersonStatus
+from idhub.oidc.app_claims import app_claims
 from idhub.services import current_hub
 from provisioning.model import AccountState, PersonSnapshot, PostKind, PostSnapshot
 from provisioning.policy import desired_account
@@ -41,6 +46,8 @@ SUPPORTED_CLAIMS = [
     "units",
     "roles",
     "app_roles",
+    "app_roles_by_unit",
+    "delegated_app_roles",
     "groups",
 ]
 
@@ -86,9 +93,16 @@ def _full_name(person: Person) -> str:
     return " ".join(n for n in names if n)
 
 
-def person_claims(session: Session, person: Person, scopes: set[str]) -> dict[str, Any]:
+def person_claims(
+    session: Session,
+    person: Person,
+    scopes: set[str],
+    client: OAuthClient | None = None,
+    today: dt.date | None = None,
+) -> dict[str, Any]:
     """Every claim the given scopes allow, for one person (the model, or a row with its
-    columns: the token endpoint reads plain rows)."""
+    columns: the token endpoint reads plain rows), as `client` may see them."""
+    today = today or dt.date.today()
     claims: dict[str, Any] = {"sub": str(person.id)}
     if "profile" in scopes:
         claims.update(
@@ -103,7 +117,7 @@ def person_claims(session: Session, person: Person, scopes: set[str]) -> dict[st
     if not need_policy or not person.username:
         return claims
     units = units_of(session, person.id)
-    snapshot = person_snapshots(session, [person], units, dt.date.today())[person.id]
+    snapshot = person_snapshots(session, [person], units, today)[person.id]
     hub = current_hub()
     desired = desired_account(snapshot, hub.rules, base_dn=hub.connectors.base_dn)
     if "email" in scopes:
@@ -119,9 +133,15 @@ def person_claims(session: Session, person: Person, scopes: set[str]) -> dict[st
             claims["units"] = sorted({p.unit.code for p in active})
     if "roles" in scopes:
         enabled = desired.state is AccountState.ENABLED
-        claims["roles"] = list(desired.roles) if enabled else []
-        claims["app_roles"] = list(desired.app_roles) if enabled else []
-        claims["groups"] = sorted(_cn(dn) for dn in desired.groups) if enabled else []
+        if client is None or client.hub_roles:
+            claims["roles"] = list(desired.roles) if enabled else []
+            claims["groups"] = sorted(_cn(dn) for dn in desired.groups) if enabled else []
+        if client is None:
+            claims["app_roles"] = list(desired.app_roles) if enabled else []
+        elif enabled:
+            claims.update(app_claims(session, person, desired, client.app_key, today))
+        else:
+            claims.update(app_claims(session, person, desired, None, today))
     return claims
 
 

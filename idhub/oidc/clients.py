@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ def check_uri(uri: str, field: str) -> str:
     return uri
 
 
+APP_KEY = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
 def create_client(
     session: Session,
     keyring: Keyring,
@@ -65,6 +69,8 @@ def create_client(
     refresh_token_ttl_s: int | None = None,
     subtree_unit_id: uuid.UUID | None = None,
     owner_person_id: uuid.UUID | None = None,
+    app_key: str | None = None,
+    hub_roles: bool | None = None,
 ) -> NewClient:
     """Register a client: by default a confidential API client (client credentials);
     with sign-on grants, an app that signs people in (authorization code, refresh).
@@ -109,6 +115,15 @@ def create_client(
             "A refresh-token lifetime must be positive.",
             details={"refresh_token_ttl_s": [refresh_token_ttl_s]},
         )
+    app_key = (app_key or "").strip() or None
+    if app_key is not None and not APP_KEY.fullmatch(app_key):
+        raise Invalid(
+            f"App key {app_key!r}: lower-case letters, digits, '.', '_', '-' (as in the rules' "
+            "'<app>:<role>').",
+            details={"app_key": [app_key]},
+        )
+    if hub_roles is None:  # an app sees its own roles only, unless asked otherwise
+        hub_roles = app_key is None
     client_id = client_id or "idh_" + secrets.token_urlsafe(16)
     public = client_type == "public"
     client_secret = "" if public else client_secret or secrets.token_urlsafe(40)
@@ -131,6 +146,8 @@ def create_client(
         refresh_token_ttl_s=refresh_token_ttl_s,
         subtree_unit_id=subtree_unit_id,
         owner_person_id=owner_person_id,
+        app_key=app_key,
+        hub_roles=hub_roles,
     )
     session.add(client)
     session.flush()
@@ -152,6 +169,8 @@ def create_client(
             "refresh_without_offline": refresh_without_offline,
             "refresh_token_ttl_s": refresh_token_ttl_s,
             "subtree_unit_id": str(subtree_unit_id) if subtree_unit_id else None,
+            "app_key": app_key,
+            "hub_roles": hub_roles,
         },
     )
     return NewClient(client_id, client_secret)

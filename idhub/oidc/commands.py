@@ -62,6 +62,18 @@ def client() -> None:
     metavar="UNITCODE",
     help="Limit an API client to this unit and the units below it (a commune's HR system).",
 )
+@click.option(
+    "--app",
+    "app_key",
+    default=None,
+    metavar="KEY",
+    help="The app this client is (document, meeting, …): it gets the '<KEY>:<role>' roles only.",
+)
+@click.option(
+    "--hub-roles/--no-hub-roles",
+    default=None,
+    help="Also the hub-wide roles and groups claims (default: only without --app).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print id and secret as JSON.")
 @pass_runtime
 def client_create(
@@ -78,6 +90,8 @@ def client_create(
     refresh_without_offline: bool,
     refresh_token_ttl_s: int | None,
     subtree: str | None,
+    app_key: str | None,
+    hub_roles: bool | None,
     as_json: bool,
 ) -> None:
     """Register a client: an API client (client credentials) or a sign-on app.
@@ -89,7 +103,7 @@ def client_create(
       idhub client create --name "HR sync" --scope hr:read --scope hr:write
       idhub client create --name "Văn bản" --grant authorization_code --grant refresh_token \\
         --scope openid --scope profile --scope email --scope org --scope roles \\
-        --redirect-uri https://vanban.example/callback --first-party
+        --redirect-uri https://vanban.example/callback --first-party --app document
     """
     from idhub.oidc.clients import create_client
     from idhub.oidc.server import supported_scopes
@@ -116,6 +130,8 @@ def client_create(
                 refresh_without_offline=refresh_without_offline,
                 refresh_token_ttl_s=refresh_token_ttl_s,
                 subtree_unit_id=root,
+                app_key=app_key,
+                hub_roles=hub_roles,
             )
     except DomainError as exc:
         fail(exc)
@@ -144,7 +160,8 @@ def client_list(rt: Runtime) -> None:
     with rt.db.transaction() as session:
         for row in session.scalars(select(OAuthClient).order_by(OAuthClient.created_at)):
             state = "disabled" if row.disabled_at else "active"
-            click.echo(f"{row.client_id}\t{state}\t{row.scope}\t{row.name}")
+            app = f"\tapp={row.app_key}" if row.app_key else ""
+            click.echo(f"{row.client_id}\t{state}\t{row.scope}\t{row.name}{app}")
 
 
 @client.command("disable")

@@ -9,6 +9,8 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
 from idhub.db import get_db
 from idhub.models import Person
+from idhub.oidc.app_claims import client_app
+from idhub.oidc.claims import person_claims
 from idhub.oidc.models import CONFIDENTIAL_METHODS, Client, PersonToken, find_token
 from idhub.oidc.storage import issuer
 
@@ -44,6 +46,10 @@ class Introspection(IntrospectionEndpoint):
                 person = session.get(Person, row.person_id)
                 if person is not None and person.username:
                     payload["username"] = person.username
+                    if "roles" in row.scope.split():  # the token's own app's roles
+                        client = client_app(session, row.client_id)
+                        claims = person_claims(session, person, {"roles"}, client=client)
+                        payload.update({k: v for k, v in claims.items() if k != "sub"})
             finally:
                 session.close()
         return payload

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from authlib.integrations.flask_oauth2 import ResourceProtector
+from authlib.integrations.flask_oauth2 import ResourceProtector, current_token
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oidc.core import UserInfo, UserInfoEndpoint
@@ -13,17 +13,19 @@ from flask import request as flask_request
 from sqlalchemy import select
 
 from idhub.db import get_db
-from idhub.models import OAuthToken
+from idhub.models import OAuthClient, OAuthToken
 from idhub.oidc import keys
+from idhub.oidc.app_claims import client_app
 from idhub.oidc.claims import person_claims
 from idhub.oidc.models import PersonToken, SignedIn
 from idhub.oidc.storage import audit_log, issuer, keyring, read_session
 
 
-def user_info(user: SignedIn, scope: str) -> UserInfo:
-    """The claims the scope asks for, read fresh from HR: the person as the grant's
-    `authenticate_user` read them in this request, their posts in the same read session."""
-    return UserInfo(person_claims(read_session(), user.person, set(scope.split())))
+def user_info(user: SignedIn, scope: str, client: OAuthClient | None) -> UserInfo:
+    """The claims the scope asks for, as `client` may see them (its own app's roles),
+    read fresh from HR: the person as the grant's `authenticate_user` read them in this
+    request, their posts in the same read session."""
+    return UserInfo(person_claims(read_session(), user.person, set(scope.split()), client=client))
 
 
 class PersonBearerValidator(BearerTokenValidator):
@@ -63,7 +65,11 @@ class UserInfoView(UserInfoEndpoint):
         return issuer()
 
     def generate_user_info(self, user: SignedIn, scope: str) -> UserInfo:
-        return user_info(user, scope)
+        # The bearer token the resource protector accepted says which client asks.
+        token = current_token._get_current_object()
+        client_id = token.row.client_id if isinstance(token, PersonToken) else None
+        client = client_app(read_session(), client_id) if client_id else None
+        return user_info(user, scope, client)
 
     def resolve_private_key(self) -> Any:
         return keys.signing_key(get_db(), keyring(), audit_log())[1]

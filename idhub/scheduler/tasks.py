@@ -12,6 +12,7 @@ from idhub.changes.chain import Actor, AuditLog
 from idhub.changes.context import HrContext
 from idhub.db import Database
 from idhub.engine.periodic import Periodic
+from idhub.identity import app_delegations
 from idhub.reorg import changesets
 from idhub.scheduler.sweep import sweep
 from provisioning.rules import Rules
@@ -29,6 +30,8 @@ def daily_sweep(db: Database, audit: AuditLog, rules: Rules) -> Periodic:
             count = sweep(session, rules)
             ctx = HrContext(session, audit, actor, naming_pattern=rules.naming.pattern)
             applied = changesets.apply_due(ctx, dt.date.today())
+            # Idempotent (each delegation is marked once): checked every minute.
+            app_delegations.sweep(ctx, dt.date.today())
         if count:
             log.info("daily sweep queued %d people", count)
         if applied:

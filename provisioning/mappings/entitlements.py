@@ -20,7 +20,8 @@ from provisioning.rules import Rules
 
 __all__ = ["NONE", "RANGE", "Entitlements", "entitlements", "unit_group_name"]
 
-RANGE = ("roles", "groups", "app_roles", "quota_class")  # fields of DesiredAccount; no attribute
+# Fields of DesiredAccount; no attribute.
+RANGE = ("roles", "groups", "app_roles", "quota_class", "unit_app_roles")
 
 
 class Entitlements(NamedTuple):
@@ -29,6 +30,7 @@ class Entitlements(NamedTuple):
     app_roles: tuple[str, ...]
     quota_class: str | None
     reasons: Sequence[str]
+    unit_app_roles: tuple[tuple[str, str], ...] = ()  # (unit code, app role), sorted
 
 
 NONE = Entitlements(
@@ -47,13 +49,38 @@ def entitlements(life: Lifecycle, rules: Rules, base_dn: str) -> Entitlements:
         return NONE
     roles, group_names, reasons = _roles(life.active, rules)
     groups = frozenset(group_dn(g, rules, base_dn) for g in group_names)
-    app_roles = tuple(sorted({a for r in roles for a in rules.roles[r].app_roles}))
+    app_roles = tuple(
+        sorted({a for r in roles if not rules.roles[r].per_unit for a in rules.roles[r].app_roles})
+    )
+    unit_app_roles = _unit_app_roles(life.active, rules, reasons)
     quotas = {rules.roles[r].quota for r in roles} - {None}
     quota = rules.best_quota(q for q in quotas if q is not None)
     if quota is not None:
         givers = sorted(r for r in roles if rules.roles[r].quota == quota)
         reasons.append(f"quota {quota} (largest class of the roles; from {', '.join(givers)})")
-    return Entitlements(roles, groups, app_roles, quota, reasons)
+    return Entitlements(roles, groups, app_roles, quota, reasons, unit_app_roles)
+
+
+def _unit_app_roles(
+    active: list[PostSnapshot], rules: Rules, reasons: list[str]
+) -> tuple[tuple[str, str], ...]:
+    """The app roles of `per_unit` roles, each with the unit of a post that gives it (a
+    default role bound to a unit is held in every unit with a post)."""
+    bound = {name for name, role in rules.roles.items() if role.per_unit}
+    if not bound:
+        return ()
+    found: set[tuple[str, str]] = set()
+    for post in active:
+        given = set(rules.default_roles) | set(rules.positions.get(post.position_code, ()))
+        for threshold in rules.leadership:
+            if post.leadership_level >= threshold.min_level:
+                given.update(threshold.roles)
+        given.update(rules.unit_types.get(post.unit.type, ()))
+        for role in sorted(given & bound):
+            for app_role in rules.roles[role].app_roles:
+                found.add((post.unit.code, app_role))
+                reasons.append(f"{describe_post(post)}: role {role} → {app_role}@{post.unit.code}")
+    return tuple(sorted(found))
 
 
 def _roles(active: list[PostSnapshot], rules: Rules) -> tuple[tuple[str, ...], set[str], list[str]]:

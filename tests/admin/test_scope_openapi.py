@@ -5,6 +5,7 @@ place something in B or needs the province, and lists without a trace of B."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 from typing import Any
@@ -80,6 +81,18 @@ def _writes_into_b(p, b_ids: dict[str, str]) -> dict[str, tuple[dict, set[int]]]
         # A client (no person) owns no apps: it manages none unless province-wide admin.
         "/api/v1/clients": ({"name": "App", "redirect_uris": ["https://b.example/cb"]}, {403}),
         "/api/v1/guard/release": ({"reason": "thử"}, {403}),
+        # A delegation of app rights of someone in B: as if B's people did not exist.
+        "/api/v1/app-delegations": (
+            {
+                "delegator_id": p.in_b["id"],
+                "deputy": p.in_a["id"],
+                "app": "meeting",
+                "start_date": "2025-07-01",
+                "end_date": "2099-12-31",
+                "reason": "thử",
+            },
+            {404},
+        ),
         # Inside its own scope (the joiner belongs to the commune that recorded them).
         "/api/v1/people": (
             {
@@ -107,6 +120,13 @@ def test_a_subtree_client_gets_nothing_outside_its_subtree(spec, app, client, ad
     grant = admin.post(
         "/api/v1/admin-grants", {"person_id": p.in_b["id"], "role": "auditor", "unit_id": p.b["id"]}
     ).json
+    today = dt.date.today().isoformat()
+    rights = admin.post(
+        "/api/v1/app-delegations",
+        {"delegator_id": p.in_b["id"], "deputy": deputy_b["id"], "app": "meeting",
+         "start_date": today, "end_date": today, "reason": "Đi công tác"},
+    )  # fmt: skip
+    assert rights.status_code == 201, rights.json
     change_set = admin.post(
         "/api/v1/changesets",
         {
@@ -133,7 +153,10 @@ def test_a_subtree_client_gets_nothing_outside_its_subtree(spec, app, client, ad
             "/api/v1/clients", {"name": "App of B", "redirect_uris": ["https://b.example/cb"]}
         ).json["client_id"],
     }
-    hidden = {v for k, v in b_ids.items() if k not in ("position_id", "job_id")} | {deputy_b["id"]}
+    hidden = {v for k, v in b_ids.items() if k not in ("position_id", "job_id")} | {
+        deputy_b["id"],
+        rights.json["id"],
+    }
     commune = subtree_client(app, client, p.a["id"])
     writes = _writes_into_b(p, b_ids)
     checked = set()

@@ -201,6 +201,8 @@ def test_a_killed_worker_and_a_killed_slapd_are_started_again(stack: Stack) -> N
     wait_for(lambda: stack.in_directory(first), timeout=60, interval=0.2)
     # The example apps take the hub's signed change events (docs/events.md): the joiner
     # is in their own user table too.
+    kinds = [a["kind"] for a in stack.env["apps"]]
+    assert kinds == ["documents", "meetings", "personnel"]
     app_url = stack.env["apps"][0]["url"]
 
     def in_app() -> bool:

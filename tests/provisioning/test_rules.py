@@ -49,11 +49,10 @@ def test_shipped_rules_load() -> None:
     assert rules.unit_types["commune_committee"] == ("commune-staff",)
     assert rules.unit_types["department"] == ("department-staff",)
     assert rules.positions["CNTT"] == ("it-officer",)
-    assert rules.roles["leader"].app_roles == (
-        "document:approver",
-        "document:signer",
-        "meeting:chair",
-    )
+    assert rules.roles["leader"].app_roles == ("document:approver", "document:signer")
+    # the chair of meetings is held for the unit of the post, not everywhere
+    assert rules.roles["meeting-chair"].app_roles == ("meeting:chair",)
+    assert rules.roles["meeting-chair"].per_unit
     for role in rules.roles.values():
         assert role.description, f"role {role.name} has no description"
 

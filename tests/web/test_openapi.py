@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import uuid
@@ -220,6 +221,13 @@ def test_every_answer_matches_the_document(spec, admin, app, client):
         {"deputy_id": deputy["id"], "start_date": "2025-07-01", "end_date": "2025-12-31"},
     ).json
     api.post(f"{delegations}/{delegation['id']}/end", {"end_date": "2025-09-30"})
+    rights = {"delegator_id": person["id"], "deputy": deputy["id"], "app": "meeting"}
+    today = dt.date.today().isoformat()
+    right = api.post(
+        "/api/v1/app-delegations",
+        {**rights, "start_date": today, "end_date": today, "reason": "Đi công tác"},
+    ).json
+    api.post(f"/api/v1/app-delegations/{right['id']}/revoke", {})
     body = {"national_id": "012190000001", "family_name": "Lò", "given_name": "Mai"}
     api.post("/api/v1/batches", {"items": [{"op": "create_person", "data": body}]})
     sheet = io.BytesIO(template("csv"))  # its example's unit is not here: row errors

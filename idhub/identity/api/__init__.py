@@ -1,2 +1,2 @@
 """The HR resources of the REST API: org units, people, positions, assignments, batches,
-mail delegations."""
+mail delegations, app delegations."""

@@ -41,7 +41,12 @@ DEMO_CLIENT_FILE = "demo_admin_client.json"
 DEMO_USER_FILE = "demo_user.json"
 DEMO_APPS_FILE = "demo_apps.json"
 # The example apps (examples/rp_app.py), on the ports after the hub's.
-DEMO_APPS = ("Văn bản", "Họp trực tuyến", "Nhân sự")
+# (name, kind of examples/rp_app.py, app key of the rules' "<app>:<role>" roles)
+DEMO_APPS = (
+    ("Văn bản", "documents", "document"),
+    ("Họp trực tuyến", "meetings", "meeting"),
+    ("Nhân sự", "personnel", "personnel"),
+)
 EXAMPLE_APP = PROJECT_DIR / "examples" / "rp_app.py"
 ACTOR = handover.ACTOR
 
@@ -102,12 +107,14 @@ def _demo_apps(hub: Hub) -> list[dict]:
     host, port = server.host, server.port
     with hub.db.transaction() as session:
         known = set(session.scalars(select(OAuthClient.client_id)))
-        if saved and all(a["client_id"] in known for a in saved):
+        if saved and all(a["client_id"] in known and a.get("kind") for a in saved):
             return saved
         apps = []
-        scopes = ["openid", "profile", "email", "org", "roles"]
-        for n, name in enumerate(DEMO_APPS, start=1):
+        for n, (name, kind, app_key) in enumerate(DEMO_APPS, start=1):
             url = f"http://{host}:{port + n}"
+            scopes = ["openid", "profile", "email", "org", "roles"]
+            if kind == "personnel":  # an HR officer's own token at the hub's API
+                scopes += ["hr:read", "hr:write"]
             new = create_client(
                 session,
                 hub.keyring,
@@ -121,10 +128,12 @@ def _demo_apps(hub: Hub) -> list[dict]:
                 post_logout_redirect_uris=[url + "/"],
                 backchannel_logout_uri=url + "/backchannel",
                 first_party=True,
+                app_key=app_key,
             )
             apps.append(
                 {
                     "name": name,
+                    "kind": kind,
                     "url": url,
                     "client_id": new.client_id,
                     "client_secret": new.client_secret,
@@ -324,6 +333,7 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
             rp_env = {
                 **env,
                 "RP_NAME": demo_app["name"],
+                "RP_KIND": demo_app["kind"],
                 "RP_URL": demo_app["url"],
                 "RP_ISSUER": issuer,
                 "RP_CLIENT_ID": demo_app["client_id"],
@@ -352,7 +362,12 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
                 # Prometheus text; the admin client's token reads it (scope metrics or admin).
                 "metrics_url": f"{hub_url}/metrics",
                 "apps": [
-                    {"name": a["name"], "url": a["url"], "client_id": a["client_id"]}
+                    {
+                        "name": a["name"],
+                        "kind": a["kind"],
+                        "url": a["url"],
+                        "client_id": a["client_id"],
+                    }
                     for a in demo_apps
                 ],
                 "ldap": {
