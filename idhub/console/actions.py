@@ -454,10 +454,12 @@ def end_sessions(person_id: uuid.UUID) -> Response:
     person = _reachable(admin, person_id, *RESET)
     if person is None:
         return render_console_message("console.error.not_found", 404)
+    # Plain rows, not ORM objects: those expire when the read ends, and the page (which
+    # reads auth_time, source_ip, user_agent) then failed with a DetachedInstanceError.
     with get_db().reading() as session:
         live = list(
-            session.scalars(
-                select(SsoSession).where(
+            session.execute(
+                select(SsoSession.auth_time, SsoSession.source_ip, SsoSession.user_agent).where(
                     SsoSession.person_id == person_id,
                     SsoSession.ended_at.is_(None),
                     SsoSession.expires_at > utcnow(),

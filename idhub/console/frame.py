@@ -100,6 +100,14 @@ class Admin:
         return [s for s in SECTIONS if self.may(*s.scopes)]
 
 
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    """Nothing the console answers is cached: its pages, and its downloads (a change
+    set's preview, an import's errors, the audit export) which hold people's data."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def current_admin() -> Admin | Response:
     """The signed-in administrator, or a redirect to sign in, or a refusal page.
 

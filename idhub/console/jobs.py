@@ -100,6 +100,8 @@ def jobs_list() -> Response:
         states=STATES,
         targets=targets,
         may_retry=admin.may(*ADMIN),
+        # reconcile is province-wide: a commune's officer is not offered a link to a 403
+        province=admin.may(*ADMIN) and admin.scope(*ADMIN).everywhere,
         notice=t("console.jobs.notice.retried", count=request.args["retried"])
         if request.args.get("retried", "").isdigit()
         else None,
