@@ -10,6 +10,7 @@ their token would at `/api/v1`.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from idhub.oidc.models import SignedIn
 from idhub.oidc.pages.common import actor, check_csrf, render_page, signed_in
 from idhub.services import current_hub
 from idhub.web.bearer import held_roles, province_scopes
+from idhub.web.schemas import CONTROL_CHARS
 
 bp = Blueprint("console", __name__, url_prefix="/admin", template_folder="../templates")
 
@@ -151,6 +153,17 @@ def local(value: dt.datetime | dt.date | None, fmt: str = "%d/%m/%Y %H:%M") -> s
         aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
         return aware.astimezone(LOCAL_TZ).strftime(fmt)
     return value.strftime("%d/%m/%Y")
+
+
+def form_reason(max_length: int = 500) -> tuple[str, str | None]:
+    """The form's `reason` on one line, and the message to show when it cannot be recorded
+    as it is (control characters, NUL, too long): refused, never silently shortened."""
+    text = unicodedata.normalize("NFC", " ".join(request.form.get("reason", "").split()))
+    if CONTROL_CHARS.search(text):
+        return text[:max_length], t("console.people.error.control_chars")
+    if len(text) > max_length:
+        return text[:max_length], t("console.people.error.too_long")
+    return text, None
 
 
 def page_number() -> int:

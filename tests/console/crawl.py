@@ -100,7 +100,7 @@ def _check_page(url: str, lang: str, response: requests.Response, crawl: Crawl) 
         problems.append(f"{url}: raw message key {found!r}")
     for found in sorted(set(MISSING.findall(text))):
         at = text.find(found)
-        problems.append(f"{url}: {found!r} shown: …{text[max(0, at - 60):at + 20]}…")
+        problems.append(f"{url}: {found!r} shown: …{text[max(0, at - 60) : at + 20]}…")
 
 
 def _forms(url: str, response: requests.Response, origin: str, crawl: Crawl) -> None:
