@@ -194,3 +194,23 @@ def test_an_officers_forms_aimed_at_another_commune_are_404(app, api, hub, perso
         assert response.status_code == 404, (action, response.status_code)
         assert "Lê Thị Cúc" not in response.text
         assert _audit(app) == before, action
+
+
+@pytest.mark.parametrize(
+    "name", ["../../etc/passwd.csv", "a\x00b.csv", "x" * 300 + ".csv", "<script>.csv", "\u202e.csv"]
+)
+def test_an_uploads_file_name_is_kept_safely(app, api, hub, person, browser, name):
+    two_communes(app, api, person)
+    page = browser.get(hub + "/admin/imports?lang=vi")
+    sheet = "Họ,Tên đệm,Tên\r\nLò,Văn,Mai\r\n".encode()
+    response = browser.post(
+        hub + "/admin/imports",
+        data={"csrf_token": csrf(page.text)},
+        files={"file": (name, sheet, "text/csv")},
+        allow_redirects=False,
+    )
+    assert response.status_code in (303, 422), response.text[:500]
+    if response.status_code == 303:
+        preview = browser.get(hub + response.headers["Location"])
+        assert preview.status_code == 200
+        assert SCRIPT not in preview.text and "<script>.csv" not in preview.text
