@@ -112,7 +112,7 @@ def test_a_file_name_that_is_not_utf8(app, api, sheet):
         b"--XyZ\r\n",  # no end
         b"--XyZ\r\nContent-Disposition: form-data\r\n\r\nx\r\n--XyZ--\r\n",  # a part without a name
         b"not multipart at all",
-        b"--other\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nx\r\n--other--\r\n",
+        b'--other\r\nContent-Disposition: form-data; name="file"\r\n\r\nx\r\n--other--\r\n',
     ],
 )
 def test_a_broken_multipart_body_is_a_clear_error(app, api, body):

@@ -177,9 +177,10 @@ def test_every_operation_rejects_bad_input(spec, app, client):
             if "multipart/form-data" in op["requestBody"]["content"]:
                 # an upload's file given as text, beside a field nobody asked for
                 files = op["requestBody"]["content"]["multipart/form-data"]["schema"]
-                props = files.get("properties") or spec["components"]["schemas"][
-                    files["$ref"].rsplit("/", 1)[1]
-                ]["properties"]
+                props = (
+                    files.get("properties")
+                    or spec["components"]["schemas"][files["$ref"].rsplit("/", 1)[1]]["properties"]
+                )
                 data = {name: "not a file" for name in props} | {"unexpected_field": "x"}
                 response = api.post(url, None, data=data)
                 assert response.status_code in (expected, 422), (path, response.json)
