@@ -102,6 +102,15 @@ class Admin:
         return [s for s in SECTIONS if self.may(*s.scopes)]
 
 
+@bp.before_request
+def _no_nul_in_query() -> Response | None:
+    """A NUL in a search or filter is refused here: PostgreSQL cannot compare text with
+    one (the query failed with a 500) and no name, code or id holds one."""
+    if any("\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)):
+        return render_console_message("console.error.bad_query", 400)
+    return None
+
+
 @bp.after_request
 def _no_store(response: Response) -> Response:
     """Nothing the console answers is cached: its pages, and its downloads (a change

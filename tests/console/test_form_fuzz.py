@@ -214,3 +214,28 @@ def test_an_uploads_file_name_is_kept_safely(app, api, hub, person, browser, nam
         preview = browser.get(hub + response.headers["Location"])
         assert preview.status_code == 200
         assert SCRIPT not in preview.text and "<script>.csv" not in preview.text
+
+
+def test_hostile_values_in_every_search_and_filter(app, api, hub, person, browser):
+    """The GET forms (search, filters, paging) with the same values: never a 500, the
+    value echoed escaped, and another commune's ids find nothing for its officer."""
+    communes = two_communes(app, api, person)
+    drain(app)
+    found = crawl(browser, hub, "vi")
+    forms = [f for (method, _), f in sorted(found.forms.items()) if method == "get"]
+    assert forms, list(found.forms)
+    failures = []
+    for form in forms:
+        names = [n for n, kind in form.kinds.items() if kind != "button"] + ["page"]
+        for name in names:
+            for value in [*HOSTILE, communes.cuc["id"], communes.b["id"], "2" * 30]:
+                params = {**form.fields, name: value}
+                response = browser.get(hub + form.action.split("?")[0], params=params)
+                where = f"{form.action} {name}={value[:40]!r}"
+                if response.status_code >= 500:
+                    failures.append(f"{where}: HTTP {response.status_code}")
+                elif SCRIPT in response.text:
+                    failures.append(f"{where}: <script> echoed unescaped")
+                elif "Lê Thị Cúc" in response.text:
+                    failures.append(f"{where}: another commune's person shown")
+    assert failures == [], "\n".join(failures[:60])
