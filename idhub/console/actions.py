@@ -9,12 +9,15 @@ to the form, per field where the rule names one, and nothing is written."""
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from flask import redirect, request, url_for
+from marshmallow import ValidationError
+from marshmallow.fields import Field as MField
 from sqlalchemy import or_, select
 from werkzeug.wrappers import Response
 
@@ -23,6 +26,7 @@ from idhub.changes.context import HrContext
 from idhub.console.frame import (
     Admin,
     bp,
+    form_reason,
     render_console,
     render_console_message,
     require,
@@ -38,6 +42,7 @@ from idhub.identity.assignments import (
     update_assignment,
 )
 from idhub.identity.people import create_person, get_person, update_person
+from idhub.identity.schemas import PersonSchema
 from idhub.models import (
     Assignment,
     AssignmentKind,
@@ -52,6 +57,7 @@ from idhub.oidc.i18n import t
 from idhub.oidc.logout import end_access
 from idhub.oidc.pages.common import logout_settings
 from idhub.services import current_hub
+from idhub.web.schemas import Text
 
 WRITE = ("hr:write", "admin")
 RESET = ("access:reset", "admin")
@@ -98,8 +104,35 @@ class FormError(Exception):
         self.errors = errors
 
 
+# The API's own checks of a person's and a post's text, so the console accepts no more
+# than `/api/v1` does: lengths, control characters (NUL included), CCCD, e-mail, codes.
+_PERSON = PersonSchema().fields
+_CHECKS: dict[str, MField] = {
+    **{k: _PERSON[k] for k in ("family_name", "middle_name", "given_name", "national_id")},
+    **{k: _PERSON[k] for k in ("civil_servant_code", "personal_email")},
+    "decision_ref": Text(allow_none=True),
+    "reason": Text(max_length=1000),
+}
+_DEFAULT_CHECK = Text(max_length=100)  # unit and position codes
+
+
 def _read(fields: tuple[Field, ...]) -> dict[str, str]:
-    return {f.name: request.form.get(f.name, "").strip()[:500] for f in (*fields, REASON)}
+    # Cut well above every limit, so a too-long value is refused, never silently shortened.
+    return {f.name: request.form.get(f.name, "").strip()[:2000] for f in (*fields, REASON)}
+
+
+def _text_problem(name: str, raw: str) -> str | None:
+    try:
+        _CHECKS.get(name, _DEFAULT_CHECK).deserialize(raw)
+    except ValidationError as exc:
+        text = " ".join(str(m) for m in exc.messages) if isinstance(exc.messages, list) else ""
+        if text.startswith("At most"):
+            return t("console.people.error.too_long")
+        if text.startswith("Control characters"):
+            return t("console.people.error.control_chars")
+        key = f"console.people.error.field.{name}"
+        return t(key) if t(key) != key else t("console.people.error.invalid")
+    return None
 
 
 def _checked(fields: tuple[Field, ...], values: dict[str, str]) -> dict[str, Any]:
@@ -124,7 +157,10 @@ def _checked(fields: tuple[Field, ...], values: dict[str, str]) -> dict[str, Any
             else:
                 data[f.name] = AssignmentKind(raw)
         else:
-            data[f.name] = raw
+            problem = _text_problem(f.name, raw)
+            if problem:
+                errors[f.name] = problem
+            data[f.name] = unicodedata.normalize("NFC", raw)
     if errors:
         raise FormError(errors)
     return data
@@ -454,10 +490,12 @@ def end_sessions(person_id: uuid.UUID) -> Response:
     person = _reachable(admin, person_id, *RESET)
     if person is None:
         return render_console_message("console.error.not_found", 404)
+    # Plain rows, not ORM objects: those expire when the read ends, and the page (which
+    # reads auth_time, source_ip, user_agent) then failed with a DetachedInstanceError.
     with get_db().reading() as session:
         live = list(
-            session.scalars(
-                select(SsoSession).where(
+            session.execute(
+                select(SsoSession.auth_time, SsoSession.source_ip, SsoSession.user_agent).where(
                     SsoSession.person_id == person_id,
                     SsoSession.ended_at.is_(None),
                     SsoSession.expires_at > utcnow(),
@@ -471,10 +509,10 @@ def end_sessions(person_id: uuid.UUID) -> Response:
     if request.method == "GET":
         return render_console("console_people_sessions.html", title=title, **page)
     require_form()
-    reason = request.form.get("reason", "").strip()[:500]
+    reason, problem = form_reason()
     page["values"] = {"reason": reason}
-    if not reason:
-        page["field_errors"] = {"reason": t("console.people.error.required")}
+    if problem or not reason:
+        page["field_errors"] = {"reason": problem or t("console.people.error.required")}
         return render_console("console_people_sessions.html", 422, title=title, **page)
     if request.form.get("step") != "confirm":
         return render_console("console_people_sessions.html", title=title, preview=True, **page)

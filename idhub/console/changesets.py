@@ -7,6 +7,7 @@ scheduling are the province's (`province_admin_required` from the service layer)
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -68,10 +69,25 @@ _MESSAGES = (
 )
 
 
-def _message(text: str) -> str:
+# ... and those that carry a number, or depend on the field (a wrong type is not a wrong op).
+_PATTERNS = (
+    (re.compile(r"At most (?P<n>\d+) characters\."), "too_long"),
+    (re.compile(r"Length must be between (?P<low>\d+) and (?P<high>\d+)\."), "count"),
+    (re.compile(r"1–32 letters, digits"), "code"),
+    (re.compile(r"A lower-case DNS domain"), "domain"),
+)
+
+
+def _message(text: str, field: str = "") -> str:
+    if text.startswith("Must be one of") and field.split(".")[-1] != "op":
+        return t("console.changeset.form.msg.choice")
     for start, slug in _MESSAGES:
         if text.startswith(start):
             return t(f"console.changeset.form.msg.{slug}")
+    for pattern, slug in _PATTERNS:
+        found = pattern.match(text)
+        if found:
+            return t(f"console.changeset.form.msg.{slug}", **found.groupdict())
     return text
 
 
@@ -82,12 +98,14 @@ def _problem_line(line: str) -> str:
             "console.changeset.form.row_error",
             row=number,
             field=_label(field),
-            message=_message(message),
+            message=_message(message, field),
         )
     if line.startswith("field:"):
         _, field, message = line.split(":", 2)
         return t(
-            "console.changeset.form.field_error", field=_label(field), message=_message(message)
+            "console.changeset.form.field_error",
+            field=_label(field),
+            message=_message(message, field),
         )
     key, _, extra = line.partition(":")
     return t(key, columns=extra) if extra else t(key)

@@ -10,6 +10,7 @@ their token would at `/api/v1`.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from idhub.oidc.models import SignedIn
 from idhub.oidc.pages.common import actor, check_csrf, render_page, signed_in
 from idhub.services import current_hub
 from idhub.web.bearer import held_roles, province_scopes
+from idhub.web.schemas import CONTROL_CHARS
 
 bp = Blueprint("console", __name__, url_prefix="/admin", template_folder="../templates")
 
@@ -100,6 +102,23 @@ class Admin:
         return [s for s in SECTIONS if self.may(*s.scopes)]
 
 
+@bp.before_request
+def _no_nul_in_query() -> Response | None:
+    """A NUL in a search or filter is refused here: PostgreSQL cannot compare text with
+    one (the query failed with a 500) and no name, code or id holds one."""
+    if any("\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)):
+        return render_console_message("console.error.bad_query", 400)
+    return None
+
+
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    """Nothing the console answers is cached: its pages, and its downloads (a change
+    set's preview, an import's errors, the audit export) which hold people's data."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def current_admin() -> Admin | Response:
     """The signed-in administrator, or a redirect to sign in, or a refusal page.
 
@@ -143,6 +162,17 @@ def local(value: dt.datetime | dt.date | None, fmt: str = "%d/%m/%Y %H:%M") -> s
         aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
         return aware.astimezone(LOCAL_TZ).strftime(fmt)
     return value.strftime("%d/%m/%Y")
+
+
+def form_reason(max_length: int = 500) -> tuple[str, str | None]:
+    """The form's `reason` on one line, and the message to show when it cannot be recorded
+    as it is (control characters, NUL, too long): refused, never silently shortened."""
+    text = unicodedata.normalize("NFC", " ".join(request.form.get("reason", "").split()))
+    if CONTROL_CHARS.search(text):
+        return text[:max_length], t("console.people.error.control_chars")
+    if len(text) > max_length:
+        return text[:max_length], t("console.people.error.too_long")
+    return text, None
 
 
 def page_number() -> int:

@@ -14,7 +14,7 @@ from flask import redirect, request, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from idhub.console.frame import Admin, bp, local, require, require_form, section
+from idhub.console.frame import Admin, bp, form_reason, local, require, require_form, section
 from idhub.console.frame import render_console as render
 from idhub.db import get_db
 from idhub.errors import DomainError
@@ -184,7 +184,9 @@ def import_confirm(upload_id: str) -> Response:
     if isinstance(admin, Response):
         return admin
     require_form()
-    reason = (request.form.get("reason") or "").strip()[:500] or None
+    reason, problem = form_reason()
+    if problem:
+        return _page(422, error=problem)
     try:
         with get_db().transaction() as session:
             upload = _owned(admin, upload_id, session, for_update=True)
@@ -195,7 +197,9 @@ def import_confirm(upload_id: str) -> Response:
             if not checked.ok:
                 session.rollback()
                 return _preview(upload, checked, 409, error=t("console.import.changed"))
-            service.apply(admin.hr_context(session, reason, *SCOPES), checked, upload=upload)
+            service.apply(
+                admin.hr_context(session, reason or None, *SCOPES), checked, upload=upload
+            )
     except DomainError as exc:
         return _page(409, error=t("console.import.failed", reason=exc.message))
     return redirect(url_for("console.import_progress", upload_id=upload_id), 303)

@@ -21,6 +21,7 @@ from idhub.console.frame import (
     PAGE_SIZE,
     Admin,
     bp,
+    form_reason,
     page_number,
     parse_uuid,
     render_console,
@@ -100,6 +101,8 @@ def jobs_list() -> Response:
         states=STATES,
         targets=targets,
         may_retry=admin.may(*ADMIN),
+        # reconcile is province-wide: a commune's officer is not offered a link to a 403
+        province=admin.may(*ADMIN) and admin.scope(*ADMIN).everywhere,
         notice=t("console.jobs.notice.retried", count=request.args["retried"])
         if request.args.get("retried", "").isdigit()
         else None,
@@ -327,9 +330,9 @@ def guard_release() -> Response:
     refused = _province(admin, "release the mass-change guard / mở khóa chặn thay đổi hàng loạt")
     if refused:
         return _guard_page(admin, 403, error=error_text(refused, "console.jobs"))
-    reason = " ".join(request.form.get("reason", "").split())[:500]
-    if not reason:
-        return _guard_page(admin, 422, error=t("console.jobs.guard.reason_required"))
+    reason, problem = form_reason()
+    if problem or not reason:
+        return _guard_page(admin, 422, error=problem or t("console.jobs.guard.reason_required"))
     hub = current_hub()
     count = release(hub.db, hub.audit, admin.actor(), _guard(), reason)
     return redirect(url_for("console.guard_page", released=count), 303)

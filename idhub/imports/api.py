@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
+from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -42,6 +42,17 @@ class UploadFileSchema(Schema):
 
 
 class UploadFormSchema(Schema):
+    """The upload's fields as the document shows them: one multipart body holding the file
+    and these. (flask-smorest documents one body location; the file is loaded from
+    `files` by UploadFileSchema, and a `file` sent as text is refused there.)"""
+
+    file = fields.Raw(
+        metadata={
+            "type": "string",
+            "format": "binary",
+            "description": "Required: the sheet, .xlsx or UTF-8 .csv, at most 10 MB.",
+        }
+    )
     dry_run = fields.Boolean(
         load_default=False, metadata={"description": "Check every row; write nothing."}
     )
@@ -97,13 +108,19 @@ class Imports(MethodView):
     @write_transaction
     @blp.doc(**IDEMPOTENCY_DOC)
     @blp.arguments(UploadFileSchema, location="files")
-    @blp.arguments(UploadFormSchema, location="form")
+    @blp.arguments(UploadFormSchema, location="form", content_type="multipart/form-data")
     @blp.response(200, ImportResultSchema)
     @blp.alt_response(409, schema=ErrorSchema, description="The batch breaks an HR rule.")
     @blp.alt_response(413, schema=ErrorSchema, description="Over 10 MB.")
     def post(self, files: dict[str, Any], form: dict[str, Any]) -> dict[str, Any]:
         """Check a sheet of joiners (.xlsx or UTF-8 .csv) and, unless a dry run, apply it
         as one all-or-nothing batch."""
+        if len(request.files.getlist("file")) != 1:  # the rest would be dropped unread
+            raise Invalid(
+                "Mỗi lần gửi một tệp. / One file per upload.",
+                code="import_one_file",
+                details={"file": ["One file."]},
+            )
         data = files["file"].read(MAX_BYTES + 1)
         session = db_session()
         try:

@@ -95,7 +95,8 @@ class OperationSchema(Schema):
                 else:
                     data["into"] = target.deserialize(data["into"])
             except ValidationError as exc:
-                errors["into"] = exc.messages if isinstance(exc.messages, list) else [str(exc)]
+                # a new unit's own errors stay nested ({"code": [...]}), not a dict's repr
+                errors["into"] = exc.messages  # type: ignore[assignment]
         if errors:
             raise ValidationError(errors)
 
