@@ -36,6 +36,7 @@ from idhub.models.provisioning import (
     Urgency,
 )
 from idhub.models.reorg import ChangeSet, ChangeSetPerson, ChangeSetState, PostHistory
+from idhub.models.scimout import ScimState, ScimSubscription
 from idhub.models.sso import (
     ActionToken,
     AuthorizationCode,
@@ -50,6 +51,8 @@ from idhub.models.sso import (
 )
 
 __all__ = [
+    "ScimState",
+    "ScimSubscription",
     "KeyFingerprint",
     "PersonalRead",
     "EventDeadLetter",
