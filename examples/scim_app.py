@@ -48,13 +48,11 @@ class FileStorage(InMemoryStorage):
     def load(self, provider: ScimProvider) -> None:
         if self.path is None or not self.path.exists():
             return
-        models = {m.__name__: m for m in provider.models}
         found: list[Resource[Any]] = []
         for item in json.loads(self.path.read_text(encoding="utf-8")):
-            kind = item.get("meta", {}).get("resourceType", "User")
-            model = models.get(kind) or next(
-                m for m in provider.models if m.__name__.startswith(kind)
-            )
+            # The resource type's model (User with its enterprise extension, Group).
+            model = provider.model_for(item.get("meta", {}).get("resourceType", "User"))
+            assert model is not None, item.get("meta")
             found.append(model.model_validate(item))  # type: ignore[arg-type]
         self.resources = found
 

@@ -62,13 +62,14 @@ def app_projections(
     keys = {a.app_key for a in audiences}
     now = projections(session, person_ids, keys, rules, base_dn)
     codes = {a.client_id: subtree_codes(session, a.subtree) for a in audiences if a.subtree}
-    numbers = dict(
-        session.execute(
+    numbers: dict[uuid.UUID, str | None] = {
+        r.id: r.civil_servant_code
+        for r in session.execute(
             select(Person.id, Person.civil_servant_code).where(
                 among(session, Person.id, person_ids)
             )
-        ).tuples()
-    )
+        )
+    }
     found: dict[uuid.UUID, dict[str, dict[str, Any] | None]] = {}
     for pid in person_ids:
         mine: dict[str, dict[str, Any] | None] = {}

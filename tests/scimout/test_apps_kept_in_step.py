@@ -10,11 +10,13 @@ import time
 
 from sqlalchemy import select
 
+from idhub.changes.outbox import SCIM_TARGET
 from idhub.models import AuditEvent, ProvisioningJob, ScimState
 from tests.fixtures.factories import make_assignment, make_person, make_position, make_unit
 from tests.scimout.conftest import DocumentsApp, queued, run_rounds, scim_worker, subscribe
 
 YESTERDAY = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+BEFORE = (dt.date.today() - dt.timedelta(days=2)).isoformat()
 
 
 def province(api) -> dict:
@@ -36,12 +38,10 @@ def joiner(api, unit: dict, given_name: str) -> dict:
 def move(api, person: dict, unit: dict) -> None:
     ended = api.post(
         f"/api/v1/assignments/{person['post']['id']}/end",
-        {"end_date": YESTERDAY, "reason": "Điều động"},
+        {"end_date": BEFORE, "reason": "Điều động"},
     )
     assert ended.status_code == 200, ended.json
-    person["post"] = make_assignment(
-        api, person, unit, make_position(api), start_date=dt.date.today().isoformat()
-    )
+    person["post"] = make_assignment(api, person, unit, make_position(api), start_date=YESTERDAY)
 
 
 def leave(api, person: dict) -> None:
@@ -117,8 +117,12 @@ def test_the_app_down_catches_up_with_nothing_lost_nor_duplicated(
         time.sleep(0.6)  # past the test settings' largest backoff
     assert queued(app) > 0
     with app.extensions["idhub"].db.reading() as session:
-        jobs = list(session.scalars(select(ProvisioningJob).where(ProvisioningJob.target == "app_scim")))
-    assert {j.state for j in jobs} == {"pending"} and {j.attempts for j in jobs} == {0}
+        jobs = session.execute(
+            select(ProvisioningJob.state, ProvisioningJob.attempts).where(
+                ProvisioningJob.target == SCIM_TARGET
+            )
+        ).all()
+    assert {(state, attempts) for state, attempts in jobs} == {("pending", 0)}  # not parked
 
     documents.up()
     settle(app)
