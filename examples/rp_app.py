@@ -201,6 +201,12 @@ def main() -> int:
         os.environ.get("RP_EVENTS_SECRET") or None,
         Path(os.environ["RP_EVENTS_JOURNAL"]) if os.environ.get("RP_EVENTS_JOURNAL") else None,
     )
+    if os.environ.get("RP_SCIM_TOKEN"):  # the documents app: its users from the hub's SCIM
+        from scim_app import mount  # examples/scim_app.py, beside this script
+
+        journal = os.environ.get("RP_EVENTS_JOURNAL")
+        folder = Path(journal).parent if journal else None
+        mount(app, os.environ["RP_SCIM_TOKEN"], folder, os.environ.get("RP_NAME", "Văn bản"))
     parts = urlsplit(url)
     from werkzeug.serving import run_simple
 
