@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import tempfile
 import threading
@@ -120,6 +121,7 @@ def _outbound(
     from idhub.ops.devstack.ports import free_port
     from idhub.scimout.subscriptions import ScimSettings, subscribe
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     token = "bench-documents-scim-token"
     documents = Flask("documents")
     storage = mount(documents, token, workdir / "documents")

@@ -4,8 +4,8 @@ target (idhub/scimout): the app keeps its user table from what the hub sends.
 `mount(app, token, folder)` puts a SCIM 2.0 service at `/scim/v2` of a Flask app,
 accepting only `Authorization: Bearer <token>` (RP_SCIM_TOKEN), and replaces the app's
 `/users` with a server-rendered page (Vietnamese) of its users and their units. With a
-folder (the app's journal folder), the users are written to `scim-users.json` after every
-write and read back at start, so a restart keeps them.
+folder (the app's journal folder), every write is appended to `scim-users.jsonl` and the
+users are read back at start, so a restart keeps them.
 
     from examples.scim_app import mount
     mount(app, os.environ["RP_SCIM_TOKEN"], Path(os.environ["RP_EVENTS_JOURNAL"]).parent)
@@ -16,7 +16,6 @@ from __future__ import annotations
 import html
 import json
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -33,53 +32,71 @@ from scim2_server.utils import (
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-FILE_NAME = "scim-users.json"
+FILE_NAME = "scim-users.jsonl"
 
 
 class FileStorage(InMemoryStorage):
-    """scim2-server's in-memory storage, written to one JSON file after each write (a
-    temporary file renamed over it: a crash never leaves half a file)."""
+    """scim2-server's in-memory storage with a journal: every write appends one line (the
+    resource as written, or its deletion), read back at start and then rewritten compact,
+    so a write costs one short append however many users the app has."""
 
     def __init__(self, path: Path | None) -> None:
         super().__init__()
         self.path = path
-        self.write_lock = threading.Lock()
 
     def load(self, provider: ScimProvider) -> None:
-        if self.path is None or not self.path.exists():
+        if self.path is None:
             return
+        latest: dict[str, dict[str, Any]] = {}
+        if self.path.exists():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                if not line.strip():
+                    continue
+                entry = json.loads(line)
+                if "deleted" in entry:
+                    latest.pop(entry["deleted"], None)
+                else:
+                    latest[entry["resource"]["id"]] = entry["resource"]
         found: list[Resource[Any]] = []
-        for item in json.loads(self.path.read_text(encoding="utf-8")):
+        for item in latest.values():
             # The resource type's model (User with its enterprise extension, Group).
             model = provider.model_for(item.get("meta", {}).get("resourceType", "User"))
             assert model is not None, item.get("meta")
             found.append(model.model_validate(item))  # type: ignore[arg-type]
         self.resources = found
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        lines = "".join(
+            json.dumps({"resource": r}, ensure_ascii=False) + "\n" for r in latest.values()
+        )
+        temporary.write_text(lines, encoding="utf-8")
+        os.chmod(temporary, 0o600)  # people's names and units: the app's owner only
+        temporary.replace(self.path)
 
-    def save(self) -> None:
+    def _append(self, entry: dict[str, Any]) -> None:
         if self.path is None:
             return
-        with self.write_lock:
-            data = [r.model_dump(mode="json") for r in self.resources]
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self.path.with_suffix(".tmp")
-            temporary.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-            os.chmod(temporary, 0o600)  # people's names and units: the app's owner only
-            temporary.replace(self.path)
+        with self.path.open("a", encoding="utf-8") as journal:
+            journal.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            journal.flush()
+            os.fsync(journal.fileno())
 
     def create(self, *args: Any, **kwargs: Any) -> Any:
-        created = super().create(*args, **kwargs)
-        self.save()
+        with self.lock:  # the journal in the order of the writes
+            created = super().create(*args, **kwargs)
+            self._append({"resource": created.model_dump(mode="json")})
         return created
 
     def update(self, *args: Any, **kwargs: Any) -> Any:
-        updated = super().update(*args, **kwargs)
-        self.save()
+        with self.lock:
+            updated = super().update(*args, **kwargs)
+            self._append({"resource": updated.model_dump(mode="json")})
         return updated
 
-    def delete(self, *args: Any, **kwargs: Any) -> Any:
-        deleted = super().delete(*args, **kwargs)
-        self.save()
+    def delete(self, resource_type: Any, resource_id: str, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            deleted = super().delete(resource_type, resource_id, *args, **kwargs)
+            self._append({"deleted": resource_id})
         return deleted
 
 
