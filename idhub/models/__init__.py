@@ -36,7 +36,7 @@ from idhub.models.provisioning import (
     Urgency,
 )
 from idhub.models.reorg import ChangeSet, ChangeSetPerson, ChangeSetState, PostHistory
-from idhub.models.scimout import ScimState, ScimSubscription
+from idhub.models.scimout import ScimGroupState, ScimState, ScimSubscription
 from idhub.models.sso import (
     ActionToken,
     AuthorizationCode,
@@ -51,6 +51,7 @@ from idhub.models.sso import (
 )
 
 __all__ = [
+    "ScimGroupState",
     "ScimState",
     "ScimSubscription",
     "KeyFingerprint",

@@ -7,6 +7,7 @@ and what each app holds of each person.
   it is deleted (None: never deleted).
 * `scim_state`: per (app, person) the remote user id, its ETag, the projection last sent
   (None: not in the app, or deactivated), refusals in a row and the dead-letter hold.
+* `scim_group_state`: per (app, unit) the app's group of that unit's people (its id).
 """
 
 from __future__ import annotations
@@ -51,4 +52,13 @@ class ScimState(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-__all__ = ["ScimState", "ScimSubscription"]
+class ScimGroupState(Base):
+    __tablename__ = "scim_group_state"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    unit_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    remote_id: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+__all__ = ["ScimGroupState", "ScimState", "ScimSubscription"]

@@ -20,6 +20,7 @@ from scim2_client.errors import RequestNetworkException, UnexpectedStatusCodeExc
 from scim2_models import (
     Email,
     EnterpriseUser,
+    Group,
     Name,
     ResourceType,
     SCIMException,
@@ -31,6 +32,7 @@ from scim2_models import (
 
 UserModel = User[EnterpriseUser]
 PAGE = 100
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 class Away(Exception):
@@ -49,8 +51,8 @@ class Remote:
 
 def provider() -> ScimProvider:
     return ScimProvider(
-        models=[User, EnterpriseUser],
-        resource_types=[ResourceType.from_resource(UserModel)],
+        models=[User, EnterpriseUser, Group],
+        resource_types=[ResourceType.from_resource(UserModel), ResourceType.from_resource(Group)],
     )
 
 
@@ -146,6 +148,42 @@ class AppClient:
         except Refused as exc:
             if _status(exc) != 404:  # already gone
                 raise
+
+    def group(self, code: str, name: str) -> str:
+        """The app's group of a unit's people (`externalId` = the unit code), made once."""
+        found = self._call(
+            self.scim.query,
+            Group,
+            query_parameters=SearchRequest(
+                filter=ScimFilter(f"externalId eq {ScimFilter.quote(code)}")
+            ),
+        )
+        for resource in found.resources or []:
+            return str(resource.id)
+        created = self._call(self.scim.create, Group(display_name=name, external_id=code))
+        return str(created.id)
+
+    def members(self, group_id: str, add: str | None = None, remove: str | None = None) -> None:
+        """PATCH the group's members: remove one user (already gone: fine), add one."""
+        if remove:
+            path = f"members[value eq {ScimFilter.quote(remove)}]"
+            try:
+                self._patch_group(group_id, {"op": "remove", "path": path})
+            except Refused as exc:
+                if _status(exc) not in (400, 404):  # noTarget: not a member any more
+                    raise
+        if add:
+            self._patch_group(group_id, {"op": "add", "path": "members", "value": [{"value": add}]})
+
+    def _patch_group(self, group_id: str, operation: dict[str, Any]) -> None:
+        self._call(
+            self.scim.modify,
+            "Group",
+            group_id,
+            {"schemas": [PATCH_OP], "Operations": [operation]},
+            check_request_payload=False,
+            url=f"/Groups/{group_id}",
+        )
 
     def users(self) -> Iterator[tuple[str, str, bool]]:
         """Every user of the app, paged: (id, userName, active)."""

@@ -20,6 +20,7 @@ from idhub.models import (
     OrgUnit,
     Person,
     PersonStatus,
+    ScimGroupState,
     ScimState,
     ScimSubscription,
     utcnow,
@@ -108,6 +109,7 @@ def unsubscribe(session: Session, audit: AuditLog, actor: Actor, client_id: str)
         raise NotFound(f"Client {client_id} has no SCIM endpoint.", code="no_scim_subscription")
     session.delete(row)
     session.execute(delete(ScimState).where(ScimState.client_id == client_id))
+    session.execute(delete(ScimGroupState).where(ScimGroupState.client_id == client_id))
     audit.record(
         session, actor=actor, action="client.scim_off", object_type="client", object_id=client_id
     )

@@ -8,7 +8,9 @@ while any app has a SCIM endpoint). A round, as the change events' (idhub/events
   against the one last sent (`scim_state`): create (POST /Users, the remote id kept),
   update (PUT with If-Match when the app gave an ETag), deactivate (`active: false`), or
   delete once a deactivated user is older than the app's `delete_after_days`. A pair held
-  as a dead letter is skipped until an admin retries it.
+  as a dead letter is skipped until an admin retries it. The app's unit groups follow:
+  a user enters the group of its primary post's unit (made once, `externalId` = the unit
+  code, kept in `scim_group_state`) and leaves the old one by PATCH of `members`.
 * apply — each pair in turn; an app that does not answer is not tried again in the round.
 * record — a done pair's state becomes what was sent; an undone one keeps it and the job
   goes back with the outbox's backoff (nothing is lost while an app is away). When every
@@ -36,7 +38,7 @@ from idhub.engine.jobs import JobQueue
 from idhub.engine.reach import answers
 from idhub.engine.target import Recording, Round
 from idhub.engine.worker import Worker, WorkerSettings, new_worker_id
-from idhub.models import OAuthClient, ScimState, ScimSubscription, utcnow
+from idhub.models import OAuthClient, ScimGroupState, ScimState, ScimSubscription, utcnow
 from idhub.scimout.audience import Audience, app_projections
 from idhub.scimout.remote import AppClient, Away, Refused
 from idhub.services import Hub, ProvisioningSettings
@@ -106,6 +108,8 @@ class ScimTarget:
         self.apps: dict[str, App] = {}
         self.clients: dict[str, AppClient] = {}
         self.away: list[str] = []  # the URLs of the apps that did not answer last round
+        self.groups: dict[tuple[str, str], str] = {}  # (app, unit code) → the app's group id
+        self.new_groups: set[tuple[str, str]] = set()  # made (or found) in this round
         self.connector = AppsProbe(self)
         self.audit: AuditLog | None = None
 
@@ -132,6 +136,10 @@ class ScimTarget:
             states = {(s.client_id, s.person_id): s for s in rows}
             for s in states.values():
                 session.expunge(s)
+            self.groups = {
+                (g.client_id, g.unit_code): g.remote_id
+                for g in session.scalars(select(ScimGroupState))
+            }
         plans = []
         for person_id in people:
             for client_id, app in self.apps.items():
@@ -205,6 +213,22 @@ class ScimTarget:
             assert c.remote_id is not None
             client.delete(c.remote_id)
             c.remote_id = c.etag = None
+        self._move_groups(client, c)
+
+    def _move_groups(self, client: AppClient, c: Change) -> None:
+        """The user leaves its old unit's group and enters its new one's."""
+        old = (c.before or {}).get("unit") if c.op != "create" else None
+        new = (c.after or {}).get("unit") if c.op in ("create", "update") else None
+        if c.remote_id is None or (old or {}).get("code") == (new or {}).get("code"):
+            return
+        if old and (c.client_id, old["code"]) in self.groups:
+            client.members(self.groups[(c.client_id, old["code"])], remove=c.remote_id)
+        if new:
+            key = (c.client_id, new["code"])
+            if key not in self.groups:
+                self.groups[key] = client.group(new["code"], new["name"])
+                self.new_groups.add(key)
+            client.members(self.groups[key], add=c.remote_id)
 
     def _drop_client(self, client_id: str) -> None:
         found = self.clients.pop(client_id, None)
@@ -245,6 +269,8 @@ class ScimTarget:
                 f"{c.client_id}: {c.error}" for c in plans if c.person_id == subject and c.error
             )
             rec.queue.requeue(session, jobs, errors, park=False)
+        _store_groups(session, {k: self.groups[k] for k in self.new_groups}, rec.now)
+        self.new_groups = set()
         done = sum(1 for c in plans if c.done)
         if done:
             log.info("SCIM changes done", extra={"done": done})
@@ -293,6 +319,17 @@ def _store_done(state: ScimState, c: Change, now: dt.datetime) -> None:
         state.projection, state.active, state.inactive_since = None, False, now
     elif c.op in ("delete", "forget"):
         state.projection, state.active, state.inactive_since = None, False, None
+
+
+def _store_groups(session: Session, groups: dict[tuple[str, str], str], now: dt.datetime) -> None:
+    for (client_id, code), remote_id in groups.items():
+        row = session.get(ScimGroupState, (client_id, code))
+        if row is None:
+            session.add(
+                ScimGroupState(
+                    client_id=client_id, unit_code=code, remote_id=remote_id, updated_at=now
+                )
+            )
 
 
 def load_apps(session: Session, hub: Hub) -> dict[str, App]:

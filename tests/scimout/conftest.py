@@ -52,7 +52,7 @@ class DocumentsApp:
             if scim and self.mode == "fail":
                 start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
                 return [b"down for maintenance"]
-            if scim and environ["REQUEST_METHOD"] == "POST":
+            if environ["PATH_INFO"] == "/scim/v2/Users" and environ["REQUEST_METHOD"] == "POST":
                 self.posts += 1
                 body = list(inner(environ, start_response))
                 if self.mode == "late":
@@ -73,6 +73,18 @@ class DocumentsApp:
         """The app's users by userName (read from its storage, as its /users page is)."""
         assert self.storage is not None
         return {u["userName"]: u for u in users_of(self.storage)}
+
+    def groups(self) -> dict[str, set[str]]:
+        """The app's groups by externalId (the unit code): their members' userNames."""
+        assert self.storage is not None
+        names = {u["id"]: u["userName"] for u in users_of(self.storage)}
+        found = {}
+        for resource in self.storage.resources:
+            data = resource.model_dump(mode="json")
+            if "urn:ietf:params:scim:schemas:core:2.0:Group" in data.get("schemas", []):
+                members = {names.get(m["value"], m["value"]) for m in data.get("members") or []}
+                found[data["externalId"]] = members
+        return found
 
     def page(self) -> str:
         return requests.get(self.url + "/users", timeout=10).text

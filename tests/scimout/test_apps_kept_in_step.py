@@ -71,10 +71,12 @@ def test_joiner_mover_leaver_and_the_audience(app, api, admin, documents: Docume
     assert users[hung["username"]]["displayName"] == "Lò Văn Hưng"
     assert users[hung["username"]]["unit"] == home["name"]
     assert users[hung["username"]]["active"]
+    assert documents.groups() == {home["code"]: {hung["username"]}}  # the unit's group
 
     move(api, hung, finance)
     settle(app)
     assert documents.users()[hung["username"]]["unit"] == finance["name"]
+    assert documents.groups() == {home["code"]: set(), finance["code"]: {hung["username"]}}
     assert documents.users()[hung["username"]]["unitCode"] == finance["code"]
 
     page = documents.page()  # the app's own page, server-rendered
@@ -85,6 +87,7 @@ def test_joiner_mover_leaver_and_the_audience(app, api, admin, documents: Docume
     settle(app)
     assert not documents.users()[hung["username"]]["active"]  # deactivated, not deleted
     assert "Ngừng hoạt động" in documents.page()
+    assert documents.groups() == {home["code"]: set(), finance["code"]: set()}
     assert outsider["username"] not in documents.users()
     assert documents.posts == 1
 

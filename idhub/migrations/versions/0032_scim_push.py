@@ -44,8 +44,17 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("client_id", "person_id", name=op.f("pk_scim_state")),
     )
+    op.create_table(
+        "scim_group_state",
+        sa.Column("client_id", sa.String(length=64), nullable=False),
+        sa.Column("unit_code", sa.String(length=32), nullable=False),
+        sa.Column("remote_id", sa.String(length=255), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("client_id", "unit_code", name=op.f("pk_scim_group_state")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("scim_group_state")
     op.drop_table("scim_state")
     op.drop_table("scim_subscription")
