@@ -16,7 +16,12 @@ through the app's own test client (no network):
   single_creates_ratio_to_rest_batch likewise;
 * users_list_per_s: Users rendered per second by GET /Users?count=100, paging through
   everyone (filter- and subtree-free: the incremental sync's first run);
-* filtered_get_per_s: requests per second of GET /Users?filter=userName eq "…".
+* filtered_get_per_s: requests per second of GET /Users?filter=userName eq "…";
+* outbound (idhub/scimout): the documents example app (examples/scim_app.py, scim2-server,
+  on loopback in this process) subscribed by SCIM: push_backfill_per_s, everyone already
+  there sent to it (the subscription's first run); push_people_per_s, `--people` more
+  joiners through the REST batch path until converged into slapd *and* created in the
+  app through the target, and push_ratio_to_rest_batch against the REST batch rate above.
 
 Results: bench/results/scim.json.
 """
@@ -25,8 +30,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -103,6 +110,51 @@ def _converged(hub: ScimHub, workers: list, started: float, count: int) -> float
     return count / (wait_for_empty_queue(hub, workers) - started)
 
 
+def _outbound(
+    hub: ScimHub, workers: list, people: int, batch: int, workdir: Path
+) -> tuple[float, float]:
+    """Subscribe the documents app by SCIM, time its backfill, then `people` joiners."""
+    from flask import Flask
+    from werkzeug.serving import make_server
+
+    from examples.scim_app import mount, users_of
+    from idhub.ops.devstack.ports import free_port
+    from idhub.scimout.subscriptions import ScimSettings, subscribe
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    token = "bench-documents-scim-token"
+    documents = Flask("documents")
+    storage = mount(documents, token, workdir / "documents")
+    port = free_port("127.0.0.1")
+    server = make_server("127.0.0.1", port, documents, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        idhub = hub.app.extensions["idhub"]
+        with hub.db.transaction() as session:
+            create_client(
+                session, idhub.keyring, idhub.audit, Actor("cli", "bench"), name="Văn bản",
+                scopes=["openid"], allowed_scopes=["openid"], client_id="document",
+            )  # fmt: skip
+            settings = ScimSettings(f"http://127.0.0.1:{port}/scim/v2", token)
+            subscribe(
+                session, idhub.keyring, idhub.audit, Actor("cli", "bench"), "document", settings
+            )
+        started = time.time()
+        ended = wait_for_empty_queue(hub, workers)
+        before = len(users_of(storage))
+        backfill = before / (ended - started)
+        started = time.time()
+        for offset in range(0, people, batch):
+            hub.joiners(min(batch, people - offset))
+        push = _converged(hub, workers, started, people)
+        assert len(users_of(storage)) == before + people, "not every joiner reached the app"
+        return backfill, push
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench scim", description=__doc__)
     parser.add_argument("--people", type=int, default=1000, help="joiners per path")
@@ -147,6 +199,9 @@ def main(argv: list[str]) -> int:
                     assert all(o["status"] == "201" for o in answer["Operations"]), answer
                 bulk = _converged(hub, workers, started, args.people)
                 print(f"SCIM Bulk, converged: {bulk:8.1f} joiners/s")
+                backfill, push = _outbound(hub, workers, args.people, args.batch, workdir)
+                print(f"SCIM out, backfill: {backfill:8.1f} people/s")
+                print(f"SCIM out, joiners converged into the app: {push:8.1f} joiners/s")
             finally:
                 stop_workers(workers)
 
@@ -184,6 +239,9 @@ def main(argv: list[str]) -> int:
         "rest_batch_creates_per_s": round(rest, 1),
         "creates_ratio_to_rest_batch": round(bulk / rest, 3),
         "single_creates_ratio_to_rest_batch": round(single / rest, 3),
+        "push_backfill_per_s": round(backfill, 1),
+        "push_people_per_s": round(push, 1),
+        "push_ratio_to_rest_batch": round(push / rest, 3),
     }
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))

@@ -55,6 +55,12 @@ def main() -> int:
         Path(os.environ["RP_EVENTS_JOURNAL"]) if os.environ.get("RP_EVENTS_JOURNAL") else None,
         kind=kind_named(os.environ.get("RP_KIND", "documents")),
     )
+    if os.environ.get("RP_SCIM_TOKEN"):  # the documents app: its users from the hub's SCIM
+        from examples.scim_app import mount
+
+        journal = os.environ.get("RP_EVENTS_JOURNAL")
+        folder = Path(journal).parent if journal else None
+        mount(app, os.environ["RP_SCIM_TOKEN"], folder, os.environ.get("RP_NAME", "Văn bản"))
     run(app, url)
     return 0
 

@@ -47,6 +47,7 @@ from idhub.ops.metrics import bp as metrics_bp
 from idhub.ops.settings import DemoSettings, DevSlapdSettings
 from idhub.reorg import api as changesets
 from idhub.scim import bulk as scim
+from idhub.scimout import api as scim_push_api
 from idhub.services import (
     DevMailSettings,
     Hub,
@@ -132,6 +133,7 @@ def create_app(
             seats.blp,
             oidc_api.blp,
             events_api.blp,
+            scim_push_api.blp,
             national_api.blp,
             admin_api.blp,
             clients_api.blp,

@@ -18,6 +18,7 @@ from idhub.ops.backup_commands import backup, restore
 from idhub.ops.commands import db, demo, run, serve, worker
 from idhub.reorg.commands import changeset
 from idhub.runtime import Runtime
+from idhub.scimout import commands as _scim_commands  # noqa: F401 - adds `client scim`
 
 
 class _Main(click.Group):

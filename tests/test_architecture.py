@@ -36,6 +36,7 @@ FLOORS: dict[str, frozenset[str]] = {
             "console",
             "imports",
             "scim",
+            "scimout",
         }
     ),
     "roof": frozenset({"idhub", "app", "cli", "wsgi", "ops", "migrations"}),
@@ -57,6 +58,8 @@ WING_DEPENDS: dict[str, frozenset[str]] = {
         {"identity", "engine", "oidc", "reorg", "audit", "admin", "events", "national", "imports"}
     ),
     "scim": frozenset({"identity"}),
+    # Outbound SCIM reuses the change events' projections and the `client` command group.
+    "scimout": frozenset({"identity", "engine", "oidc", "events"}),
 }
 # The pure core may use the connectors' lowest floor: plain types and DN text helpers.
 CORE_MAY_IMPORT = frozenset({"connectors.base", "connectors.dn"})

@@ -22,12 +22,14 @@ from sqlalchemy.orm import Session
 
 from idhub.changes.wakeup import notify_queued
 from idhub.db import before_commit, table_of, upsert
-from idhub.models import EventSubscription, ProvisioningJob, Urgency, utcnow
+from idhub.models import EventSubscription, ProvisioningJob, ScimSubscription, Urgency, utcnow
 
 TARGETS = ("ldap",)
 # Change events to the apps (idhub/events): queued beside the directory's jobs, only
 # while some app subscribes (one indexed read per statement, none otherwise).
 EVENTS_TARGET = "app_events"
+# Outbound SCIM to the apps (idhub/scimout): likewise, while some app has a SCIM endpoint.
+SCIM_TARGET = "app_scim"
 _PENDING = "idhub.pending_jobs"
 
 
@@ -101,8 +103,8 @@ def enqueue(
     ids = sorted(set(person_ids))
     if not ids:
         return 0
-    if targets is TARGETS and _events_wanted(session):
-        targets = (*TARGETS, EVENTS_TARGET)
+    if targets is TARGETS:
+        targets = (*TARGETS, *_app_targets(session))
     now = utcnow()
     urgency = int(Urgency.URGENT if urgent else Urgency.BULK)
     table = table_of(ProvisioningJob)
@@ -145,6 +147,10 @@ def enqueue(
     return len(rows)
 
 
-def _events_wanted(session: Session) -> bool:
-    """Does any app take change events (idhub/events)?"""
-    return bool(session.scalar(select(exists().where(EventSubscription.client_id.is_not(None)))))
+def _app_targets(session: Session) -> tuple[str, ...]:
+    """The apps' targets some app takes: change events (idhub/events), SCIM (idhub/scimout).
+    One indexed read per statement."""
+    events = exists().where(EventSubscription.client_id.is_not(None))
+    scim = exists().where(ScimSubscription.client_id.is_not(None))
+    row = session.execute(select(events.label("events"), scim.label("scim"))).one()
+    return tuple(t for t, on in ((EVENTS_TARGET, row.events), (SCIM_TARGET, row.scim)) if on)

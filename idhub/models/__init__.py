@@ -37,6 +37,7 @@ from idhub.models.provisioning import (
     Urgency,
 )
 from idhub.models.reorg import ChangeSet, ChangeSetPerson, ChangeSetState, PostHistory
+from idhub.models.scimout import ScimGroupState, ScimState, ScimSubscription
 from idhub.models.sso import (
     ActionToken,
     AuthorizationCode,
@@ -52,6 +53,9 @@ from idhub.models.sso import (
 
 __all__ = [
     "AppDelegation",
+    "ScimGroupState",
+    "ScimState",
+    "ScimSubscription",
     "KeyFingerprint",
     "PersonalRead",
     "EventDeadLetter",

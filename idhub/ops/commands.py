@@ -192,6 +192,7 @@ def worker(rt: Runtime, once: bool) -> None:
     from idhub.ops.backchannel import backchannel_worker
     from idhub.ops.gc import settle_after_startup
     from idhub.ops.signals import stop_on_signals
+    from idhub.scimout.target import scim_worker
 
     rt.keyring.check_start()  # a missing key with data present: stop before any work
     refuse_mismatched_keys(rt.db, rt.keyring)  # nor with keys that do not open the data
@@ -202,10 +203,12 @@ def worker(rt: Runtime, once: bool) -> None:
     configure_logging(logging_settings.format, logging_settings.level)
     logouts = backchannel_worker(rt.db, rt.audit, rt.keyring, rt.settings)
     change_events = events_worker(rt)
+    app_scim = scim_worker(rt)
     national = push_worker(rt)  # None unless [national] push_url is set
     if once:
         w = _directory_worker(rt)
-        others = [o for o in (_mail_worker(rt), logouts, change_events, national) if o is not None]
+        apps = (logouts, change_events, app_scim, national)
+        others = [o for o in (_mail_worker(rt), *apps) if o is not None]
         settle_after_startup()
         total = 0
         while done := w.run_once() + sum(other.run_once() for other in others):
@@ -222,6 +225,7 @@ def worker(rt: Runtime, once: bool) -> None:
             beside.append(mail)
     beside.append(logouts)
     beside.append(change_events)
+    beside.append(app_scim)
     if national is not None:
         beside.append(national)
     settle_after_startup()

@@ -199,17 +199,26 @@ def test_a_killed_worker_and_a_killed_slapd_are_started_again(stack: Stack) -> N
     )
     assert people.status_code == 403
     wait_for(lambda: stack.in_directory(first), timeout=60, interval=0.2)
-    # The example apps take the hub's signed change events (docs/events.md): the joiner
-    # is in their own user table too.
+    # The example apps follow the people: the meetings app by the hub's signed change
+    # events (docs/events.md), the documents app by the hub's outbound SCIM (docs/scim.md).
     kinds = [a["kind"] for a in stack.env["apps"]]
     assert kinds == ["documents", "meetings", "personnel"]
-    app_url = stack.env["apps"][0]["url"]
+    documents, meetings = stack.env["apps"][0]["url"], stack.env["apps"][1]["url"]
+    username = requests.get(
+        f"{stack.env['hub_url']}/api/v1/people/{first}",
+        headers={"Authorization": f"Bearer {stack.token()}"},
+        timeout=10,
+    ).json()["username"]
 
-    def in_app() -> bool:
-        users = requests.get(app_url + "/users", timeout=10).json()
+    def in_meetings() -> bool:
+        users = requests.get(meetings + "/users", timeout=10).json()
         return first in {u["sub"] for u in users}
 
-    wait_for(in_app, timeout=60, interval=0.2)
+    def in_documents() -> bool:
+        return username in requests.get(documents + "/users", timeout=10).text
+
+    wait_for(in_meetings, timeout=60, interval=0.2)
+    wait_for(in_documents, timeout=60, interval=0.2)
     # The SCIM hand-over (env.json `scim`): an HR system's client reads the joiner.
     scim = stack.env["scim"]
     token = requests.post(

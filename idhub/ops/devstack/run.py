@@ -144,16 +144,28 @@ def _demo_apps(hub: Hub) -> list[dict]:
 
 
 def _demo_events(hub: Hub, apps: list[dict]) -> list[dict]:
-    """Each example app takes the hub's change events at its /events (docs/events.md),
-    subscribed once; the secret is kept beside the app's client secret."""
+    """The documents app ("Văn bản") keeps its users from the hub's outbound SCIM at its
+    /scim/v2 (docs/scim.md "Outbound"; a bearer token made here), the others take the
+    change events at their /events (docs/events.md); subscribed once, the secrets kept
+    beside the app's client secret."""
+    import secrets
+
     from idhub.events.projection import EVENT_TYPES
     from idhub.events.subscriptions import subscribe
+    from idhub.scimout.subscriptions import ScimSettings
+    from idhub.scimout.subscriptions import subscribe as scim_subscribe
 
-    missing = [a for a in apps if not a.get("events_secret")]
+    missing = [a for a in apps if not (a.get("events_secret") or a.get("scim_token"))]
     if not missing:
         return apps
     with hub.db.transaction() as session:
         for demo_app in missing:
+            if demo_app["name"] == DEMO_APPS[0]:
+                token = secrets.token_urlsafe(32)
+                scim = ScimSettings(demo_app["url"] + "/scim/v2", token, role_prefix="document:")
+                scim_subscribe(session, hub.keyring, hub.audit, ACTOR, demo_app["client_id"], scim)
+                demo_app["scim_token"] = token
+                continue
             demo_app["events_secret"] = subscribe(
                 session, hub.keyring, hub.audit, ACTOR, demo_app["client_id"],
                 demo_app["url"] + "/events", EVENT_TYPES, new_key=True,
@@ -339,6 +351,7 @@ def run_stack(hub: Hub, *, load_demo_data: bool = True) -> int:
                 "RP_CLIENT_ID": demo_app["client_id"],
                 "RP_CLIENT_SECRET": demo_app["client_secret"],
                 "RP_EVENTS_SECRET": demo_app.get("events_secret", ""),
+                "RP_SCIM_TOKEN": demo_app.get("scim_token", ""),
                 # the app's own user table, kept across restarts of `make run`
                 "RP_EVENTS_JOURNAL": str(
                     var_dir / "apps" / f"{demo_app['client_id']}.events.jsonl"
