@@ -1,6 +1,6 @@
 """Application roles per app, per unit, and delegated (ủy quyền): pure functions.
 
-An application role is "<app>:<role>" (config/rules.toml). A role of the rules with
+An application role is "<app>:<role>" (idhub/defaults/rules.toml). A role of the rules with
 ``per_unit = true`` gives its application roles for the unit of the post that gives it
 (:attr:`~provisioning.model.DesiredAccount.unit_app_roles`); the others hold everywhere
 (:attr:`~provisioning.model.DesiredAccount.app_roles`).

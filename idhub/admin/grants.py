@@ -97,6 +97,13 @@ def grant_role(ctx: HrContext, data: dict[str, Any], may_grant: MayGrant) -> Adm
 def revoke(ctx: HrContext, grant: AdminGrant, may_grant: MayGrant) -> AdminGrant:
     """End a grant now (the row stays, as history); only by someone who could grant it."""
     _check_reach(may_grant, grant.role, grant.unit_id)
+    if ctx.actor.type == "person" and ctx.actor.id == str(grant.person_id):
+        # Another administrator ends it: one click must not lock the last one out.
+        raise Conflict(
+            "Không thể tự thu hồi quyền quản trị của chính mình. / You cannot revoke your "
+            "own administrative role; another administrator can.",
+            code="admin_grant_own",
+        )
     if grant.revoked_at is not None:
         raise Conflict("The grant is already revoked.", code="admin_grant_revoked")
     before = snapshot(grant)

@@ -19,7 +19,15 @@ from werkzeug.wrappers import Response
 
 from idhub.admin_scope import visible
 from idhub.console.changesets import error_text
-from idhub.console.frame import Admin, bp, render_console, require, require_form, section
+from idhub.console.frame import (
+    Admin,
+    bp,
+    form_values,
+    render_console,
+    require,
+    require_form,
+    section,
+)
 from idhub.db import get_db
 from idhub.errors import DomainError, Invalid
 from idhub.identity import delegations
@@ -96,12 +104,12 @@ def delegations_create() -> Response:
     if isinstance(admin, Response):
         return admin
     require_form()
-    form = {n: " ".join(request.form.get(n, "").split())[:500] for n in FIELDS}
+    form, bad = form_values(FIELDS)
     if not admin.may(*WRITE):
         return _page(admin, 403, error=t("console.delegations.write_required"), form=form)
     try:
         with get_db().transaction() as session:
-            problems: dict[str, list[str]] = {}
+            problems: dict[str, list[str]] = {name: [form[name]] for name in bad}
             owner = _person(session, admin, form["owner"])
             deputy = _person(session, admin, form["deputy"])
             if owner is None:

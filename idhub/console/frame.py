@@ -175,6 +175,19 @@ def form_reason(max_length: int = 500) -> tuple[str, str | None]:
     return text, None
 
 
+def form_values(names: tuple[str, ...], max_length: int = 500) -> tuple[dict[str, str], set[str]]:
+    """The form's one-line text fields (NFC) and the names of those that cannot be taken
+    as they are (control characters, NUL, longer than `max_length`): refused with a
+    message on the field, never silently cut."""
+    values, bad = {}, set()
+    for name in names:
+        text = unicodedata.normalize("NFC", " ".join(request.form.get(name, "").split()))
+        if CONTROL_CHARS.search(text) or len(text) > max_length:
+            bad.add(name)
+        values[name] = text[:max_length]
+    return values, bad
+
+
 def page_number() -> int:
     raw = request.args.get("page", "1")
     return max(1, min(int(raw), 100_000)) if raw.isdigit() else 1

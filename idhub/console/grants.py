@@ -23,7 +23,16 @@ from idhub.admin_scope import visible
 from idhub.admin_scope.roles import LABELS, ROLES
 from idhub.admin_scope.scope import EVERYWHERE, Scope
 from idhub.console.changesets import error_text
-from idhub.console.frame import Admin, bp, render_console, require, require_form, section
+from idhub.console.frame import (
+    Admin,
+    bp,
+    form_reason,
+    form_values,
+    render_console,
+    require,
+    require_form,
+    section,
+)
 from idhub.db import get_db
 from idhub.errors import DomainError, Invalid
 from idhub.identity.units import unit_by_code
@@ -139,8 +148,8 @@ def _date(text: str, name: str) -> dt.date | None:
         raise Invalid(f"{name}: not a date.", details={name: [text]}) from None
 
 
-def _grant_data(session: Any, form: dict[str, str]) -> dict[str, Any]:
-    problems: dict[str, list[str]] = {}
+def _grant_data(session: Any, form: dict[str, str], bad: set[str]) -> dict[str, Any]:
+    problems: dict[str, list[str]] = {name: [form[name]] for name in bad}
     person = session.scalar(select(Person).where(Person.username == form["person"].lower()))
     if person is None:
         problems["person"] = [form["person"]]
@@ -173,10 +182,10 @@ def grants_create() -> Response:
         return admin
     require_form()
     names = ("person", "role", "unit", "valid_from", "valid_to", "reason")
-    form = {n: " ".join(request.form.get(n, "").split())[:500] for n in names}
+    form, bad = form_values(names)
     try:
         with get_db().transaction() as session:
-            data = _grant_data(session, form)
+            data = _grant_data(session, form, bad)
             ctx = admin.hr_context(session, form["reason"], *ANY_ADMIN)
             grants.grant_role(ctx, data, may_grant(admin))
     except DomainError as exc:
@@ -201,7 +210,7 @@ def grant_revoke(grant_id: str) -> Response:
         found = uuid.UUID(grant_id)
     except ValueError:
         abort(404)
-    reason = " ".join(request.form.get("reason", "").split())[:500]
+    reason, problem = form_reason()
     try:
         with get_db().transaction() as session:
             grant = session.get(AdminGrant, found)
@@ -211,6 +220,8 @@ def grant_revoke(grant_id: str) -> Response:
                 visible.require_grant(session, admin.scope(*ANY_ADMIN), found)
             except DomainError:
                 abort(404)
+            if problem is not None:
+                raise Invalid(problem, details={"reason": [reason]})
             if not reason:
                 raise Invalid("A reason is required.", details={"reason": [""]})
             ctx = admin.hr_context(session, reason, *ANY_ADMIN)

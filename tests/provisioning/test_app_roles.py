@@ -15,7 +15,7 @@ from provisioning.model import PostKind
 from provisioning.rules import RulesError, parse_rules
 from tests.provisioning.test_policy import COMMUNE, TCCB, TODAY, days, desired, person, post
 
-SHIPPED = Path(__file__).parents[2] / "config" / "rules.toml"
+SHIPPED = Path(__file__).parents[2] / "idhub" / "defaults" / "rules.toml"
 
 
 def shipped() -> dict[str, Any]:
