@@ -34,9 +34,8 @@ from connectors.base import Health, TargetUnavailable
 from idhub.changes.chain import Actor, AuditLog
 from idhub.changes.outbox import SCIM_TARGET
 from idhub.db import Database, among
-from idhub.engine.jobs import JobQueue
 from idhub.engine.reach import answers
-from idhub.engine.target import Recording, Round
+from idhub.engine.target import Delivers, Recording, Round
 from idhub.engine.worker import Worker, WorkerSettings, new_worker_id
 from idhub.models import OAuthClient, ScimGroupState, ScimState, ScimSubscription, utcnow
 from idhub.scimout.audience import Audience, app_projections
@@ -93,7 +92,7 @@ def plan_op(
     return None
 
 
-class ScimTarget:
+class ScimTarget(Delivers):
     """Keeps the apps' users in step with a round's people (engine.target.Target)."""
 
     name = SCIM_TARGET
@@ -287,23 +286,6 @@ class ScimTarget:
             after={"client_id": c.client_id, "op": c.op, "error": c.error},
         )
         log.warning("SCIM to %s dead-lettered: %s", c.client_id, c.error)
-
-    def holders(
-        self, session: Session, queue: JobQueue, subjects: list[uuid.UUID]
-    ) -> dict[uuid.UUID, Any]:
-        return {}
-
-    def after_apply(self, round_: Round) -> None:
-        pass
-
-    def after_record(self, round_: Round) -> None:
-        pass
-
-    def idle(self) -> None:
-        pass
-
-    def tidy(self) -> None:
-        pass
 
     def close(self) -> None:
         for client_id in list(self.clients):
