@@ -184,7 +184,8 @@ def form_values(names: tuple[str, ...], max_length: int = 500) -> tuple[dict[str
         text = unicodedata.normalize("NFC", " ".join(request.form.get(name, "").split()))
         if CONTROL_CHARS.search(text) or len(text) > max_length:
             bad.add(name)
-        values[name] = text[:max_length]
+        # What is shown again and looked up is clean (PostgreSQL refuses a NUL in a query).
+        values[name] = CONTROL_CHARS.sub("", text)[:max_length]
     return values, bad
 
 

@@ -26,8 +26,13 @@ def get_unit(session: Session, unit_id: uuid.UUID) -> OrgUnit:
 
 def unit_by_code(session: Session, code: str) -> OrgUnit:
     """The active unit with this code (codes of retired units may be reused)."""
-    unit = session.scalar(
-        select(OrgUnit).where(OrgUnit.code == code, OrgUnit.status == UnitStatus.ACTIVE)
+    # No code holds control characters, and PostgreSQL refuses a NUL in a query.
+    unit = (
+        None
+        if "\x00" in code
+        else session.scalar(
+            select(OrgUnit).where(OrgUnit.code == code, OrgUnit.status == UnitStatus.ACTIVE)
+        )
     )
     if unit is None:
         raise NotFound(f"No active unit with code {code!r}.", code="unit_not_found")
