@@ -217,6 +217,9 @@ def test_a_killed_worker_and_a_killed_slapd_are_started_again(stack: Stack) -> N
     def in_documents() -> bool:
         return username in requests.get(documents + "/users", timeout=10).text
 
+    # The documents app serves SCIM (its users come from the hub's SCIM, not events).
+    assert requests.get(documents + "/scim/v2/Users", timeout=10).status_code == 401
+
     wait_for(in_meetings, timeout=60, interval=0.2)
     wait_for(in_documents, timeout=60, interval=0.2)
     # The SCIM hand-over (env.json `scim`): an HR system's client reads the joiner.

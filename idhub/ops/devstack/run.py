@@ -160,7 +160,7 @@ def _demo_events(hub: Hub, apps: list[dict]) -> list[dict]:
         return apps
     with hub.db.transaction() as session:
         for demo_app in missing:
-            if demo_app["name"] == DEMO_APPS[0]:
+            if demo_app["kind"] == "documents":
                 token = secrets.token_urlsafe(32)
                 scim = ScimSettings(demo_app["url"] + "/scim/v2", token, role_prefix="document:")
                 scim_subscribe(session, hub.keyring, hub.audit, ACTOR, demo_app["client_id"], scim)
