@@ -75,7 +75,12 @@ def client_scim(
 @pass_runtime
 def client_scim_reconcile(rt: Runtime, client_id: str) -> None:
     """Read the app's SCIM users and queue whatever differs: users the hub does not know
-    are deactivated, users missing there are created again."""
+    are deactivated, users missing there are created again.
+
+    \b
+    Example:
+      idhub client scim-reconcile idh_0M9-I6J7u3HfkGHLVI5naA
+    """
     try:
         done = reconcile(rt, rt.db, rt.audit, rt.actor, client_id)
     except DomainError as exc:
