@@ -109,8 +109,11 @@ class ClientScim(MethodView):
 class ScimDeadLetters(MethodView):
     @scoped(blp, ADMIN, province=PROVINCE_ONLY)
     @blp.response(200, ScimDeadLetterSchema(many=True))
+    @blp.alt_response(404, schema=ErrorSchema, description="The app has no SCIM endpoint.")
     def get(self, client_id: str):
         """People the app refused until the last attempt (held until retried)."""
+        if db_session().get(ScimSubscription, client_id) is None:
+            raise NotFound(f"Client {client_id} has no SCIM endpoint.", code="no_scim_subscription")
         query = (
             select(ScimState)
             .where(ScimState.client_id == client_id, ScimState.dead.is_(True))

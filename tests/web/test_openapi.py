@@ -282,6 +282,8 @@ def test_every_answer_matches_the_document(spec, admin, app, client):
     api.post(f"/api/v1/clients/{sign_on}/rotate-secret")
     api.post(f"/api/v1/clients/{sign_on}/disable")
     api.post(f"/api/v1/clients/{sign_on}/enable")
+    scim = f"/api/v1/clients/{sign_on}/scim"
+    api.put(scim, {"url": "https://motcua.example.vn/scim/v2", "token": "t0ken"})
     ids = {
         "unit_id": org["dept"]["id"],
         "person_id": person["id"],
@@ -301,6 +303,8 @@ def test_every_answer_matches_the_document(spec, admin, app, client):
         assert response.status_code == 200, (path, response.json)
     for unit in api.get("/api/v1/org-units").json:
         api.get(f"/api/v1/org-units/{unit['id']}/lineage")
+    api.post(f"{scim}/dead-letters/{person['id']}/retry")  # none: 404, in the error format
+    api.delete(scim)
     api.post(f"/api/v1/changesets/{change_set['id']}/schedule")
     api.post(f"/api/v1/changesets/{change_set['id']}/cancel")
     again = api.post("/api/v1/changesets", {**DECISION, "operations": [operation]}).json
