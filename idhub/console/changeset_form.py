@@ -22,20 +22,9 @@ from typing import Any
 
 from marshmallow import ValidationError
 
+from idhub.reorg.files import COLUMNS
 from idhub.reorg.schemas import OPS, ChangeSetSchema
 
-COLUMNS = (
-    "op",
-    "units",
-    "into",
-    "parent",
-    "successor",
-    "name",
-    "code",
-    "short_name",
-    "type",
-    "mail_domain",
-)
 # The template's headers (Vietnamese), and the English names also accepted.
 HEADERS_VI = {
     "op": "Thao tác",
