@@ -34,6 +34,7 @@ import http.client
 import json
 import os
 import signal
+import ssl
 import statistics
 import subprocess
 import sys
@@ -113,7 +114,8 @@ def add_raw_entries(slapd: Slapd, ou: str, count: int) -> list[tuple[str, str]]:
 
 def doveadm_post(stack: MailStack, commands: list[list]) -> list[list]:
     token = base64.b64encode(f"doveadm:{stack.doveadm_password}".encode()).decode()
-    conn = http.client.HTTPConnection(stack.host, stack.doveadm_port, timeout=30)
+    tls = ssl.create_default_context(cafile=str(stack.tls.ca_file))
+    conn = http.client.HTTPSConnection(stack.host, stack.doveadm_port, timeout=30, context=tls)
     try:
         conn.request(
             "POST",

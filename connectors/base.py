@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 from types import MappingProxyType
 from typing import ClassVar, Protocol, runtime_checkable
 
@@ -331,18 +330,18 @@ class SetsMailCredentials(Protocol):
 
 @runtime_checkable
 class ManagesMailboxes(Protocol):
-    """Mailboxes on disk: where one is, who may read it, and its archive."""
+    """Mailboxes: where one is, and who may read it."""
 
     def read_location(self, key: AccountKey, location: str) -> Account | None:
         """The mailbox at `location`, if it exists."""
         ...
 
-    def read_acl(self, user: str) -> frozenset[str]:
-        """The users the ACL of `user`'s INBOX names (its deputies)."""
+    def read_locations(self, wanted: Sequence[tuple[AccountKey, str]]) -> dict[AccountKey, Account]:
+        """The mailboxes among (key, location) pairs that exist, found together."""
         ...
 
-    def export(self, key: AccountKey, box: Path) -> Path:
-        """Archive the whole mailbox; the archive's path."""
+    def read_acl(self, user: str) -> frozenset[str]:
+        """The users the ACL of `user`'s INBOX names (its deputies)."""
         ...
 
 

@@ -5,32 +5,32 @@ what is left for a connector is what the directory cannot do:
 
   create   check that Dovecot resolves the user to the home the directory names, with
            the directory's quota (a userdb lookup after its cached lookup is flushed),
-           then lay out the Maildir (cur, new, tmp; owned by the uid Dovecot names);
+           then make the Maildir (connectors/maildirs.py: Dovecot makes it through
+           doveadm, or the worker lays it out where the mail store is mounted);
   disable  flush Dovecot's auth cache for the user and kick open sessions, so a
            disabled account stops working at once, not when the cache expires;
   enable   flush the auth cache (a cached refusal must not outlive the enable);
   modify   flush the auth cache (with "kick": end the user's sessions too, e.g. after an
            app password was revoked); with acl_grant / acl_revoke: a deputy's access to the
            owner's INBOX (ủy quyền, Dovecot ACL, seen as shared/<owner>/INBOX);
-  delete   kick, export the mailbox to an archive file, then delete it.
+  delete   kick, archive the mailbox whole, then remove it.
 
 In bulk: `apply` sends a whole batch's commands together (connectors/doveadm.py): with
 the doveadm HTTP API one request carries the flushes, kicks and lookups of every
-operation, a second the ACL changes; the Maildirs are made between the two. Dovecot's
-own `mailbox create` costs ~7 ms a mailbox in the doveadm server (storage, quota and ACL
-plugins set up per user), laying out three folders ~0.1 ms: Dovecot writes its index
-files on the first login or delivery, as it does for any Maildir.
+operation, one more makes the new mailboxes, one more the ACL changes.
 
-A mailbox lives at `<mail_root>/<location>/Maildir`; `location` (the directory's
-idhubMailbox) ends with the account's immutable key, so a mailbox is found by key
-without asking the directory, and archiving works after the entry has gone.
+A mailbox lives at `<mail_root>/<location>/Maildir`, `mail_root` being the userdb's
+home prefix on the mail host; `location` (the directory's idhubMailbox) ends with the
+account's immutable key, so a mailbox is found by key without asking the directory, and
+archiving works after the entry has gone.
 
 Operations (connectors.base.Operation, target = the person key):
   CREATE   name = location, attributes {"user": (uid,), "quota": (bytes,)} (quota optional)
   DISABLE, ENABLE, MODIFY   attributes {"user": (uid,)}; MODIFY may add
            "acl_grant" / "acl_revoke": deputies' uids, and "acl_rights" (Dovecot's
            right names; default lookup, read, write-seen), or "kick" (any value)
-  DELETE   name = location, attributes {"user": (uid,)}; Result.name = the archive file
+  DELETE   name = location, attributes {"user": (uid,)}; Result.name = the archive (a
+           .tar.gz, or a folder on the mail host; connectors/maildirs.py)
 
 Errors: Dovecot not running or not answering (refused connection, doveadm exit 75, a
 timeout) → TargetUnavailable for the whole batch (raised: retried, harmlessly);
@@ -43,8 +43,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tarfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -76,6 +74,7 @@ from connectors.doveadm import (
     Transport,
     flush_chunks,
 )
+from connectors.maildirs import LocalMaildirs, Made, Maildirs, RemoteMaildirs
 
 __all__ = ["MailConfig", "MailConnector"]
 
@@ -96,9 +95,11 @@ LOOKUPS_PER_COMMAND = 100  # users in one "user" command (HTTP API)
 @dataclass(frozen=True)
 class MailConfig:
     """How to reach Dovecot: the doveadm HTTP API (`doveadm_url`, with
-    `doveadm_password`) or, when no URL is given, the doveadm binary and the
-    dovecot.conf it reads (`-c`); the folder mailbox locations are relative to, and
-    where archives are written."""
+    `doveadm_password`; https checked against `doveadm_ca_file` or the system's CAs) or,
+    when no URL is given, the doveadm binary and the dovecot.conf it reads (`-c`).
+    `mail_root`: the userdb's home prefix on the mail host; `mailbox_access`: how
+    Maildirs are reached ("doveadm", or "files" where mail_root is mounted); archives go
+    to `archive_dir` (on the mail host with doveadm, on this host with files)."""
 
     doveadm_config: str
     mail_root: str
@@ -107,6 +108,11 @@ class MailConfig:
     timeout_s: float = 10.0
     doveadm_url: str = ""
     doveadm_password: str = field(default="", repr=False)
+    mailbox_access: str = "doveadm"
+    doveadm_ca_file: str = ""
+
+
+MAILBOX_ACCESS = ("doveadm", "files")
 
 
 @dataclass
@@ -128,16 +134,38 @@ class MailConnector:
     """Dovecot mailboxes by person key (see the module docstring)."""
 
     def __init__(self, config: MailConfig) -> None:
+        if config.mailbox_access not in MAILBOX_ACCESS:
+            raise TargetMisconfigured(
+                f"mail: mailbox_access {config.mailbox_access!r} is not one of {MAILBOX_ACCESS}"
+            )
         self.config = config
         self._root = Path(config.mail_root)
-        self.transport: Transport = (
-            DoveadmHttp(config.doveadm_url, config.doveadm_password, timeout_s=config.timeout_s)
+        self.transport = (
+            DoveadmHttp(
+                config.doveadm_url,
+                config.doveadm_password,
+                timeout_s=config.timeout_s,
+                ca_file=config.doveadm_ca_file,
+            )
             if config.doveadm_url
             else DoveadmCli(config.doveadm, config.doveadm_config, timeout_s=config.timeout_s)
         )
 
+    @property
+    def transport(self) -> Transport:
+        return self._transport
+
+    @transport.setter
+    def transport(self, transport: Transport) -> None:
+        self._transport = transport
+        self.maildirs: Maildirs = (
+            LocalMaildirs(self.config.mail_root, self.config.archive_dir)
+            if self.config.mailbox_access == "files"
+            else RemoteMaildirs(transport, self.config.mail_root, self.config.archive_dir)
+        )
+
     def __repr__(self) -> str:
-        return f"MailConnector({self.transport!r})"
+        return f"MailConnector({self.transport!r}, {self.config.mailbox_access})"
 
     @property
     def name(self) -> str:
@@ -167,40 +195,45 @@ class MailConnector:
             (reply,) = self._run([Command("who")])
             if reply.code:
                 raise InvalidData(f"mail: doveadm who: exit {reply.code}: {reply.detail}")
+            trouble = self.maildirs.check()
         except ConnectorError as exc:
             return Health(False, str(exc), (time.monotonic() - started) * 1000)
-        return Health(True, "Dovecot answers", (time.monotonic() - started) * 1000)
+        elapsed = (time.monotonic() - started) * 1000
+        if trouble:
+            return Health(False, f"mail: Dovecot answers, but {trouble}", elapsed)
+        return Health(True, "Dovecot answers", elapsed)
 
     # ------------------------------------------------------------------ read
 
-    def _path(self, location: str) -> Path:
-        if not _LOCATION.fullmatch(location) or ".." in location.split("/"):
-            raise InvalidData(f"mail: {location!r} is not a mailbox location")
-        return self._root / location
-
     def read_location(self, key: AccountKey, location: str) -> Account | None:
-        """The mailbox at `location`, if it exists (no doveadm call: a directory test)."""
-        maildir = self._path(location) / "Maildir"
-        if not maildir.is_dir():
-            return None
-        return Account(key, location, {"location": (location,)})
+        """The mailbox at `location`, if it exists."""
+        return self.read_locations([(key, location)]).get(key)
+
+    def read_locations(self, wanted: Sequence[tuple[AccountKey, str]]) -> dict[AccountKey, Account]:
+        """The mailboxes among (key, location) pairs that exist (one request in all)."""
+        for _, location in wanted:
+            if not _valid_location(location):
+                raise InvalidData(f"mail: {location!r} is not a mailbox location")
+        found = self.maildirs.existing([location for _, location in wanted])
+        return {
+            key: Account(key, location, {"location": (location,)})
+            for key, location in wanted
+            if location in found
+        }
 
     def read(self, key: AccountKey) -> Account | None:
         """The mailbox whose location ends with the key (<root>/*/<key>)."""
         if key.kind is not KeyKind.PERSON or not _LOCATION.fullmatch(key.id):
             return None
-        for parent in sorted(self._root.glob("*")):
-            candidate = parent / key.id.lower()
-            if (candidate / "Maildir").is_dir():
-                location = candidate.relative_to(self._root).as_posix()
-                return Account(key, location, {"location": (location,)})
-        return None
+        location = self.maildirs.find(key.id.lower())
+        if location is None:
+            return None
+        return Account(key, location, {"location": (location,)})
 
     def scan(self) -> Iterator[Account]:
-        for maildir in sorted(self._root.glob("*/*/Maildir")):
-            box = maildir.parent
-            location = box.relative_to(self._root).as_posix()
-            yield Account(AccountKey(box.name), location, {"location": (location,)})
+        for location in self.maildirs.boxes():
+            key = location.rsplit("/", 1)[-1]
+            yield Account(AccountKey(key), location, {"location": (location,)})
 
     def read_acl(self, user: str) -> frozenset[str]:
         """The users the ACL of `user`'s INBOX names (delegations: who else may read it)."""
@@ -225,10 +258,9 @@ class MailConnector:
         harmless); what Dovecot refuses for one operation is that operation's error."""
         items = [self._item(op) for op in ops]
         self._auth_phase([i for i in items if i.error is None])
+        self._create([i for i in items if i.error is None and i.op.kind is OpKind.CREATE])
         for item in items:
-            if item.error is None and item.op.kind is OpKind.CREATE:
-                self._create(item)
-            elif item.error is None and item.op.kind is OpKind.DELETE:
+            if item.error is None and item.op.kind is OpKind.DELETE:
                 self._delete(item)
         self._acl_phase([i for i in items if i.error is None and _delegates(i.op)])
         return [
@@ -316,107 +348,49 @@ class MailConnector:
             if error is not None:
                 item.fail(error)
 
-    def _create(self, item: _Item) -> None:
-        assert item.op.name is not None
-        user, home = item.user, self._path(item.op.name)
-        fields = item.fields
-        if fields is None:
-            item.fail(_unknown(f"create mailbox of {user}", "the lookup answered nothing"))
-            return
-        if os.path.normpath(fields.get("home", "")) != os.path.normpath(home):
-            item.fail(
-                TargetMisconfigured(
-                    f"mail: create mailbox of {user}: Dovecot resolves {user} to home "
-                    f"{fields.get('home')!r}, the directory names {str(home)!r}"
+    def _create(self, items: list[_Item]) -> None:
+        """Check what Dovecot resolves for each new mailbox, then make them together."""
+        making: list[tuple[_Item, Made]] = []
+        for item in items:
+            assert item.op.name is not None
+            user, fields = item.user, item.fields
+            if fields is None:
+                item.fail(_unknown(f"create mailbox of {user}", "the lookup answered nothing"))
+                continue
+            home = os.path.join(self.config.mail_root, item.op.name)
+            if os.path.normpath(fields.get("home", "")) != os.path.normpath(home):
+                item.fail(
+                    TargetMisconfigured(
+                        f"mail: create mailbox of {user}: Dovecot resolves {user} to home "
+                        f"{fields.get('home')!r}, the directory names {home!r}"
+                    )
                 )
-            )
-            return
-        quota = item.op.attributes.get("quota", ())
-        if quota:
-            error = _quota_mismatch(user, int(quota[0]), fields.get("quota_rule", ""))
-            if error is not None:
-                item.fail(error)
-                return
-        try:
-            make_maildir(self._root, home, int(fields["uid"]), int(fields["gid"]))
-        except (KeyError, ValueError) as exc:
-            item.fail(TargetMisconfigured(f"mail: Dovecot names no uid/gid for {user}: {exc}"))
-        except NotADirectoryError as exc:  # something else is where the mailbox goes
-            item.fail(InvalidData(f"mail: cannot make the Maildir of {user}: {exc}"))
-        except OSError as exc:  # e.g. no right to hand it to Dovecot's uid
-            item.fail(TargetMisconfigured(f"mail: cannot make the Maildir of {user}: {exc}"))
+                continue
+            quota = item.op.attributes.get("quota", ())
+            if quota:
+                error = _quota_mismatch(user, int(quota[0]), fields.get("quota_rule", ""))
+                if error is not None:
+                    item.fail(error)
+                    continue
+            making.append((item, Made(item.op.name, user, fields)))
+        self.maildirs.make([made for _, made in making])
+        for item, made in making:
+            if made.error is not None:
+                item.fail(made.error)
 
     def _delete(self, item: _Item) -> None:
         assert item.op.name is not None
-        box = self._path(item.op.name)
-        if not box.exists():
-            item.name = None  # nothing left to archive (a retried delete)
-            return
+        location = item.op.name
         try:
-            archive = self.export(item.op.target, box)
-            shutil.rmtree(box)
-        except ConnectorError as exc:
+            if not self.maildirs.present(location):
+                item.name = None  # nothing left to archive (a retried delete)
+                return
+            archive = self.maildirs.archive(item.op.target.id.lower(), location)
+            self.maildirs.remove(location)
+        except (InvalidData, TargetMisconfigured) as exc:
             item.fail(exc)
             return
-        item.name = str(archive)
-
-    def export(self, key: AccountKey, box: Path) -> Path:
-        """Write the whole mailbox (every folder, message files as delivered) into
-        `<archive_dir>/<key>-<UTC time>.tar.gz`, atomically (a partial file never has
-        the final name). Returns the archive's path."""
-        folder = Path(self.config.archive_dir)
-        try:
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        except OSError as exc:
-            raise TargetMisconfigured(f"mail: cannot create {folder}: {exc}") from exc
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        final = folder / f"{key.id.lower()}-{stamp}.tar.gz"
-        partial = final.with_name(final.name + ".part")
-        try:
-            with tarfile.open(partial, "w:gz") as tar:
-                tar.add(box, arcname=key.id.lower())
-            os.chmod(partial, 0o600)
-            os.replace(partial, final)
-        except OSError as exc:
-            partial.unlink(missing_ok=True)
-            raise InvalidData(f"mail: cannot archive {box}: {exc}") from exc
-        return final
-
-
-def make_maildir(root: Path, home: Path, uid: int, gid: int) -> None:
-    """Lay out `<home>/Maildir` (cur, new, tmp) as Dovecot would, each folder 0700 and
-    owned by uid:gid. The Maildir appears whole or not at all (made aside, renamed):
-    its presence is what says the mailbox exists."""
-    maildir = os.path.join(home, "Maildir")  # plain strings: thousands per round
-    if os.path.isdir(maildir):
-        return
-    path = str(root)
-    for part in home.relative_to(root).parts:
-        path = os.path.join(path, part)
-        _mkdir(path, uid, gid)
-    aside = os.path.join(home, f".Maildir.{os.getpid()}.part")
-    if os.path.lexists(aside):  # left by a crash
-        shutil.rmtree(aside, ignore_errors=True)
-    _mkdir(aside, uid, gid)
-    for sub in ("cur", "new", "tmp"):
-        _mkdir(os.path.join(aside, sub), uid, gid)
-    try:
-        os.rename(aside, maildir)
-    except OSError:
-        shutil.rmtree(aside, ignore_errors=True)
-        if not os.path.isdir(maildir):
-            raise
-
-
-def _mkdir(path: str, uid: int, gid: int) -> None:
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        if not os.path.isdir(path):
-            raise NotADirectoryError(f"{path} is there and is not a folder") from None
-        return
-    if (os.geteuid(), os.getegid()) != (uid, gid):
-        os.chown(path, uid, gid)
+        item.name = archive
 
 
 _OK = {"kick": (0, EX_NOHOST)}

@@ -27,9 +27,9 @@ from connectors.base import (
     ScansAccounts,
 )
 from connectors.ldap import LdapConfig, LdapConnector
-from connectors.mail import MailConfig, MailConnector
+from connectors.mail import MAILBOX_ACCESS, MailConfig, MailConnector
 from idhub.changes.chain import AuditLog
-from idhub.config import DatabaseSettings, SecretsSettings, Settings
+from idhub.config import ConfigError, DatabaseSettings, SecretsSettings, Settings
 from idhub.db import Database
 from idhub.keyring import Keyring
 from idhub.models import sealed
@@ -64,6 +64,15 @@ class MailSettings:
     doveadm_api: bool
     doveadm_url: str
     doveadm_password: str = field(repr=False)  # never in a log line
+    mailbox_access: str = "doveadm"
+    doveadm_ca_file: str = ""
+
+    def __post_init__(self) -> None:
+        if self.mailbox_access not in MAILBOX_ACCESS:
+            raise ConfigError(
+                f"mail.mailbox_access must be one of {', '.join(MAILBOX_ACCESS)}, "
+                f"not {self.mailbox_access!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -183,7 +192,11 @@ class Connectors:
         dev = self.settings.section(DevMailSettings)
         url = ""
         if mail.doveadm_api:  # the dev stack's API unless another is named
-            url = mail.doveadm_url or f"http://127.0.0.1:{dev.doveadm_port}/doveadm/v1"
+            url = mail.doveadm_url or f"https://127.0.0.1:{dev.doveadm_port}/doveadm/v1"
+        # the dev stack's own CA when its API is the one used
+        ca_file = mail.doveadm_ca_file or (
+            "" if mail.doveadm_url else str(dev.folder / "tls" / "ca.pem")
+        )
         return MailConnector(
             MailConfig(
                 doveadm_config=mail.doveadm_config or str(dev.folder / "dovecot" / "dovecot.conf"),
@@ -195,6 +208,8 @@ class Connectors:
                 doveadm_password=(
                     (mail.doveadm_password or self.keyring.get("doveadm_password")) if url else ""
                 ),
+                mailbox_access=mail.mailbox_access,
+                doveadm_ca_file=ca_file,
             )
         )
 

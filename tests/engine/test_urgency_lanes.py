@@ -102,6 +102,7 @@ def idhub_worker(settings: dict, *, mail: dict | None = None) -> Iterator[subpro
             "IDHUB_MAIL_MAIL_ROOT": mail["mail_root"],
             "IDHUB_MAIL_ARCHIVE_DIR": mail["archive_dir"],
             "IDHUB_MAIL_DOVEADM_URL": mail["doveadm_url"],  # the test stack's doveadm API
+            "IDHUB_MAIL_DOVEADM_CA_FILE": mail["doveadm_ca_file"],
             "IDHUB_MAIL_DOVEADM_PASSWORD": mail["doveadm_password"],
         }
     process = subprocess.Popen([sys.executable, "-m", "idhub.cli", "worker"], env=env)

@@ -150,12 +150,19 @@ def compute_mail_plans(
         )
     }
     deputies, managed = _delegations(session, [p.id for p in people], today)
+    desired_of = {
+        person.id: desired_account(snapshots[person.id], rules, base_dn=base_dn)
+        for person in people
+    }
+    where = {
+        AccountKey(str(pid)): (d.attributes.get("idhubMailbox") or (mailbox_location(str(pid)),))[0]
+        for pid, d in desired_of.items()
+    }
+    found = connector.read_locations(list(where.items()))  # one look for the batch
     plans = []
     for person in people:
-        desired = desired_account(snapshots[person.id], rules, base_dn=base_dn)
-        key = AccountKey(str(person.id))
-        location = desired.attributes.get("idhubMailbox") or (mailbox_location(str(person.id)),)
-        actual = connector.read_location(key, location[0])
+        desired = desired_of[person.id]
+        actual = found.get(AccountKey(str(person.id)))
         link = links.get(person.id)
         operations = plan_mailbox(
             desired,

@@ -20,7 +20,7 @@ all:
     SMTP  127.0.0.1:<submission_port>  (Postfix submission: SMTP AUTH only, checked by
           Dovecot's auth service on 127.0.0.1:<auth_port>, the same passdb as IMAP;
           AUTH only after STARTTLS, as on a province's server; port 25's SMTP offers it)
-    HTTP  127.0.0.1:<doveadm_port>  (doveadm's API, Basic auth doveadm:<doveadm_password>)
+    HTTPS 127.0.0.1:<doveadm_port>  (doveadm's API, Basic auth doveadm:<doveadm_password>)
 
 Dovecot runs in the foreground under subprocess.Popen (ours to stop; a crash shows as
 an exit code). Postfix's master always daemonises: `postfix -c DIR start` / `stop`
@@ -230,8 +230,9 @@ class MailStack(processes.ServerProcess):
 
     @property
     def doveadm_url(self) -> str:
-        """Dovecot's doveadm HTTP API (the mail connector's `doveadm_url`)."""
-        return f"http://{self.host}:{self.doveadm_port}/doveadm/v1"
+        """Dovecot's doveadm HTTP API over TLS (the mail connector's `doveadm_url`; its
+        certificate is signed by `tls.ca_file`)."""
+        return f"https://{self.host}:{self.doveadm_port}/doveadm/v1"
 
     @property
     def mail_root(self) -> Path:
