@@ -9,8 +9,9 @@ from __future__ import annotations
 import base64
 import re
 
-from sqlalchemy import MetaData, select
+from sqlalchemy import MetaData, select, text
 
+from idhub.ops.migrate import downgrade, upgrade
 from tests.conftest import Api, register_client, token_for
 from tests.fixtures.factories import lai_chau, make_assignment, national_id
 
@@ -33,8 +34,8 @@ def _everything(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
             for row in conn.execute(select(table))
         ]
     decoded = []
-    for name, text in rows:
-        for run in _BASE64.findall(text):
+    for name, shown in rows:
+        for run in _BASE64.findall(shown):
             try:
                 raw = base64.urlsafe_b64decode(run.replace("+", "-").replace("/", "_") + "==")
             except ValueError:
@@ -90,7 +91,39 @@ def test_no_table_holds_a_sealed_value_in_clear(app, api, client) -> None:
 
     stored = _everything(app)
     found = {
-        plain: sorted({name for name, text in stored if plain in text})
+        plain: sorted({name for name, shown in stored if plain in shown})
         for plain in (first, second, BORN, CORRECTED)
     }
     assert found == {plain: [] for plain in found}
+
+
+def test_the_migration_seals_responses_and_exports_already_there(app, api, client) -> None:
+    engine = app.extensions["idhub"].db.engine  # carries the hub's keys
+    cccd = national_id(BORN)
+    made = api.post(
+        "/api/v1/people",
+        {"national_id": cccd, "date_of_birth": BORN, "family_name": "Lò", "given_name": "Cúc"},
+        headers={"Idempotency-Key": "joiner-2"},
+    )
+    assert made.status_code == 201, made.json
+    exchange = Api(client, token_for(client, register_client(app, ["national:exchange"])))
+    export = exchange.post("/api/v1/national/exports", {"format": "xml"}).json
+    downgrade(engine, "0025_scim_push")
+    with engine.connect() as conn:
+        body = conn.execute(text("SELECT response_body FROM idempotency_record")).scalar_one()
+        document = conn.execute(text("SELECT document FROM national_export")).scalar_one()
+    assert cccd in body and cccd in document  # opened: as they were before 0026
+    upgrade(engine)
+    with engine.connect() as conn:
+        body = conn.execute(text("SELECT response_body FROM idempotency_record")).scalar_one()
+        document = conn.execute(text("SELECT document FROM national_export")).scalar_one()
+    assert body.startswith("v1.") and document.startswith("v1.")
+    assert cccd not in body + document
+    fetched = exchange.get(f"/api/v1/national/exports/{export['id']}")
+    assert cccd in fetched.get_data(as_text=True)
+    again = api.post(
+        "/api/v1/people",
+        {"national_id": cccd, "date_of_birth": BORN, "family_name": "Lò", "given_name": "Cúc"},
+        headers={"Idempotency-Key": "joiner-2"},
+    )
+    assert again.status_code == 201 and again.json["id"] == made.json["id"]
