@@ -14,8 +14,9 @@ from sqlalchemy import MetaData, select, text
 from idhub.ops.migrate import downgrade, upgrade
 from tests.conftest import Api, register_client, token_for
 from tests.fixtures.factories import lai_chau, make_assignment, national_id
+from tests.scim.conftest import HUB, Raw, joiner, scim_token
 
-BORN, CORRECTED = "1990-05-01", "1991-08-17"
+BORN, CORRECTED, SCIM_BORN = "1990-05-01", "1991-08-17", "1985-03-09"
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}")
 
 
@@ -88,11 +89,19 @@ def test_no_table_holds_a_sealed_value_in_clear(app, api, client) -> None:
         headers={"Idempotency-Key": "joiner-1"},
     )
     assert again.status_code == 201 and again.json["national_id"] == first
+    # A joiner and a leaver through SCIM, as an HR system sends them.
+    scim = Raw(client, scim_token(app, client, ["scim:read", "scim:write"]))
+    by_scim = national_id(SCIM_BORN)
+    body = joiner(cccd=by_scim)
+    body[HUB]["birthDate"] = SCIM_BORN
+    user = scim("POST", "/Users", body)
+    assert user.status_code == 201, user.json
+    assert scim("DELETE", f"/Users/{user.json['id']}").status_code == 204
 
     stored = _everything(app)
     found = {
         plain: sorted({name for name, shown in stored if plain in shown})
-        for plain in (first, second, BORN, CORRECTED)
+        for plain in (first, second, by_scim, BORN, CORRECTED, SCIM_BORN)
     }
     assert found == {plain: [] for plain in found}
 
