@@ -9,6 +9,12 @@ from marshmallow import Schema, ValidationError, fields, validates_schema
 
 from idhub.web.schemas import Text
 
+_SEALED_NOTE = (
+    " A sealed personal field (CCCD, date of birth, personal contact) is given as "
+    '{"sealed": "<12 hex>"}: equal marks for equal values, so it shows THAT the field '
+    "changed, never its value (events before this rule keep what they held)."
+)
+
 
 class AuditEventSchema(Schema):
     id = fields.Integer()
@@ -18,8 +24,12 @@ class AuditEventSchema(Schema):
     action = fields.String()
     object_type = fields.String()
     object_id = fields.String(allow_none=True)
-    before = fields.Dict(allow_none=True)
-    after = fields.Dict(allow_none=True)
+    before = fields.Dict(
+        allow_none=True, metadata={"description": "The fields before the change." + _SEALED_NOTE}
+    )
+    after = fields.Dict(
+        allow_none=True, metadata={"description": "The fields after the change." + _SEALED_NOTE}
+    )
     reason = fields.String(allow_none=True)
     request_id = fields.String(allow_none=True)
     source_ip = fields.String(allow_none=True)

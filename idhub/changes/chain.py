@@ -3,7 +3,10 @@
 Each event stores HMAC-SHA256(chain key, previous hash + canonical JSON of the event).
 Editing a row breaks its own hash; deleting or inserting one breaks the link to the
 next. The key lives in the secrets folder, so a database writer cannot re-seal a
-forged chain. Appends are serialised: an advisory lock on PostgreSQL, the write lock
+forged chain. A sealed column's value (idhub/models/sealed.py: the CCCD, date of birth,
+personal contact) is never written here in clear: its before/after holds
+`{"sealed": <mark>}`, equal for equal values, so a reader still sees THAT it changed.
+Appends are serialised: an advisory lock on PostgreSQL, the write lock
 (BEGIN IMMEDIATE) on SQLite; the primary key is the chain position, so an appender
 that skipped the lock fails instead of forking the chain.
 """
@@ -11,18 +14,20 @@ that skipped the lock fails instead of forking the chain.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from idhub.db import EncodedJSON, table_of
-from idhub.models import AuditEvent, utcnow
+from idhub.models import AuditEvent, Base, utcnow
+from idhub.models.sealed import audit_fields, keys_of
 
 GENESIS_HASH = "0" * 64
 _PG_LOCK_ID = 0x1D4B_A0D1  # arbitrary constant naming the audit chain lock
@@ -55,6 +60,53 @@ def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[dict, dic
     """Only the fields that changed, as (before, after)."""
     keys = [k for k in after if before.get(k) != after.get(k)]
     return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
+
+
+MARK = "sealed"  # the one key of a sealed value's stand-in: {"sealed": "<12 hex>"}
+
+
+def is_mark(value: Any) -> bool:
+    """A sealed value's stand-in in before/after (see `mark_sealed`)."""
+    return isinstance(value, dict) and value.keys() == {MARK}
+
+
+@functools.cache
+def _sealed_fields(object_type: str) -> dict[str, str]:
+    """The sealed attributes of the table an event is about (none for most)."""
+    for mapper in Base.registry.mappers:
+        if getattr(mapper.local_table, "name", None) == object_type:
+            return audit_fields(mapper)
+    return {}
+
+
+def _plain_text(value: Any) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=str, sort_keys=True, ensure_ascii=False)
+
+
+_Values = TypeVar("_Values", bound=Mapping[str, Any] | EncodedJSON | None)
+
+
+def mark_sealed(session: Session, object_type: str, values: _Values) -> _Values:
+    """`values` with each sealed field's value replaced by its mark; the rest as given.
+    Done here, where every event passes, so no caller can put a sealed value in clear
+    (snapshots keep plain values: their diff compares the same either way)."""
+    fields = _sealed_fields(object_type)
+    if not fields or values is None or isinstance(values, EncodedJSON):
+        return values
+    if not fields.keys() & values.keys():
+        return values
+    keys = keys_of(session.get_bind().dialect)
+    marked = {
+        key: value
+        if key not in fields or value is None or is_mark(value)
+        else {MARK: keys.mark(_plain_text(value), fields[key])}
+        for key, value in values.items()
+    }
+    return cast(_Values, marked)
 
 
 _SEALED = (
@@ -175,6 +227,8 @@ class AuditLog:
     ) -> AuditEvent:
         """Append one event to the chain, in the caller's transaction."""
         last_id, last_hash = self._head(session)
+        before = mark_sealed(session, object_type, before)
+        after = mark_sealed(session, object_type, after)
         event = AuditEvent(
             id=last_id + 1,
             at=utcnow(),
@@ -207,6 +261,8 @@ class AuditLog:
         rows = []
         for change in changes:
             who = change.actor or actor
+            before = mark_sealed(session, change.object_type, change.before)
+            after = mark_sealed(session, change.object_type, change.after)
             last_id += 1
             row: dict[str, Any] = {
                 "id": last_id,
@@ -216,8 +272,8 @@ class AuditLog:
                 "action": change.action,
                 "object_type": change.object_type,
                 "object_id": None if change.object_id is None else str(change.object_id),
-                "before": encode(change.before) if change.before is not None else None,
-                "after": encode(change.after) if change.after is not None else None,
+                "before": encode(before) if before is not None else None,
+                "after": encode(after) if after is not None else None,
                 "reason": change.reason if change.reason is not None else reason,
                 "request_id": who.request_id,
                 "source_ip": who.source_ip,

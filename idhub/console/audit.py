@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from idhub.admin_scope import visible
+from idhub.changes.chain import is_mark
 from idhub.console.changesets import error_text
 from idhub.console.frame import (
     LOCAL_TZ,
@@ -203,9 +204,13 @@ def audit_event(event_id: int) -> Response:
     )
 
 
-def _show(value: Any) -> str:
+def _show(value: Any, row: dict[str, Any] | None = None) -> str:
     if value is None:
         return "—"
+    if is_mark(value):  # a sealed value's mark (idhub/changes/chain.py): never the value
+        row = row or {}
+        changed = is_mark(row.get("before")) and is_mark(row.get("after")) and row["changed"]
+        return t("console.audit.sealed.changed" if changed else "console.audit.sealed")
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     return str(value)

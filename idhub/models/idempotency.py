@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Integer, String, Text, UniqueConstraint
+from sqlalchemy import Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idhub.models.base import Base, UTCDateTime, utcnow
+from idhub.models.sealed import Sealed
 
 
 class IdempotencyRecord(Base):
@@ -20,7 +21,8 @@ class IdempotencyRecord(Base):
     path: Mapped[str] = mapped_column(String(2048))
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
-    response_body: Mapped[str] = mapped_column(Text)
+    # Sealed: a replayed response may be a person with their CCCD and date of birth.
+    response_body: Mapped[str] = mapped_column(Sealed("idempotency_record.response_body"))
     location: Mapped[str | None] = mapped_column(String(2048))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 

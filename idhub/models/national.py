@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idhub.models.base import Base, UTCDateTime, utcnow
+from idhub.models.sealed import Sealed
 
 
 class NationalKey(Base):
@@ -48,7 +49,9 @@ class NationalExport(Base):
     records: Mapped[int] = mapped_column(Integer)
     kid: Mapped[str] = mapped_column(String(64))
     sha256: Mapped[str] = mapped_column(String(64))
-    document: Mapped[str] = mapped_column(Text)
+    # Sealed: the signed records hold every CCCD and date of birth (a JWS only encodes
+    # them); `sha256` is of the document itself, as delivered.
+    document: Mapped[str] = mapped_column(Sealed("national_export.document"))
     created_by: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # Delivery to the province's platform ([national] push_url), when one is set.

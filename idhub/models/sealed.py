@@ -6,6 +6,9 @@ a fresh 96-bit nonce per value, the column's name as associated data (a value co
 another column does not open), `v<N>` naming the key that sealed it so keys can rotate
 (`personal_data_key` holds one `<N>:<base64 key>` a line; the first seals, all open).
 
+`audit_fields` names a table's sealed attributes, so the audit trail keeps `mark`s of
+them, never the values (idhub/changes/chain.py).
+
 `BlindIndex` stores HMAC-SHA256(`personal_index_key`, normalised CCCD) in hex: equal
 CCCDs give equal values, so a unique index and `=` / `IN` lookups still work, and a
 comparison's bound value is hashed by the same type. Without the key the database alone
@@ -91,6 +94,13 @@ class PersonalKeys:
     def blind(self, cccd: str) -> str:
         digest = hmac.new(self.index_key, normalise_cccd(cccd).encode(), hashlib.sha256)
         return digest.hexdigest()
+
+    def mark(self, plain: str, where: str) -> str:
+        """What the audit trail keeps of a sealed value: 12 hex of the blind index over
+        the column's name and the value. Equal values give equal marks (a reader sees
+        THAT it changed); without the index key a mark tests no guess; the column's name
+        keeps a CCCD's mark apart from its blind index in `person`."""
+        return self.blind(f"{where}={plain}")[:12]
 
 
 def attach(engine: Engine, keys: Callable[[], PersonalKeys]) -> None:
@@ -198,6 +208,17 @@ class BlindIndex(TypeDecorator[str]):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
         return value  # only the hash is kept: it cannot be turned back
+
+
+def audit_fields(mapper: Any) -> dict[str, str]:
+    """A mapped class's sealed attributes (key → the column's `where`), found by their
+    column types, so that a column sealed later is covered without a list to keep."""
+    found = {}
+    for attr in mapper.column_attrs:
+        kind = attr.columns[0].type
+        if isinstance(kind, Sealed | SealedJSON):
+            found[attr.key] = kind.where
+    return found
 
 
 def index_default(context: Any) -> str | None:

@@ -44,9 +44,33 @@ def test_every_write_is_audited_with_before_after_and_request(api):
     assert update["request_id"] == "req-rename-0001"
     assert update["actor_type"] == "client" and update["actor_id"]
     assert update["source_ip"] == "127.0.0.1"
-    assert create["after"]["national_id"] == person["national_id"]
+    assert create["after"]["given_name"] == "Bình"
     assert update["prev_hash"] == create["hash"]
     assert events(api, request_id="req-rename-0001")[0]["id"] == update["id"]
+
+
+def test_sealed_fields_are_marked_not_written(api):
+    """The CCCD and date of birth reach the trail as marks: equal for equal values, so a
+    correction shows THAT they changed, never what they were; the chain still verifies."""
+    person = make_person(api, national_id="001090012345", date_of_birth="1990-05-01")
+    api.patch_fresh(f"/api/v1/people/{person['id']}", {"family_name": "Trần"})
+    api.patch_fresh(
+        f"/api/v1/people/{person['id']}",
+        {"national_id": "001091054321", "date_of_birth": "1991-05-01"},
+    )
+    fix, rename, create = events(api, object_id=person["id"])
+    made = create["after"]
+    assert set(made["national_id"]) == {"sealed"} and len(made["national_id"]["sealed"]) == 12
+    assert made["personal_email"] is None  # nothing to seal: shown as nothing
+    assert "national_id" not in rename["after"]  # unchanged: equal marks, no entry
+    assert set(fix["after"]) == {"national_id", "date_of_birth"}
+    assert fix["before"]["national_id"] == made["national_id"]
+    assert fix["before"]["national_id"] != fix["after"]["national_id"]
+    assert fix["before"]["date_of_birth"] == made["date_of_birth"]
+    # Marks under another key: a mark of one column is not its value's mark elsewhere.
+    assert made["national_id"] != made["date_of_birth"]
+    assert "0010900" not in json.dumps(create) + json.dumps(fix)
+    assert api.get("/api/v1/audit/verify").json["ok"] is True
 
 
 def test_failed_writes_leave_no_event(api):

@@ -138,3 +138,35 @@ def test_an_hr_officer_without_audit_read_is_refused_the_audit_pages(
     assert "/admin/audit" not in home.text and "/admin/changesets" in home.text
     assert browser.get(hub + "/admin/audit").status_code == 403
     assert browser.get(hub + "/admin/audit/export.csv").status_code == 403
+
+
+def test_a_sealed_value_shows_that_it_changed_not_what_it_was(app, api, hub, person, browser):
+    grant(app, person["id"], "province_admin")
+    made = api.post(
+        "/api/v1/people",
+        {
+            "national_id": "001090012345",
+            "date_of_birth": "1990-05-01",
+            "family_name": "Nguyễn",
+            "given_name": "An",
+        },
+    ).json
+    fixed = api.patch_fresh(
+        f"/api/v1/people/{made['id']}", {"national_id": "001090054321", "given_name": "Ân"}
+    )
+    assert fixed.status_code == 200, fixed.json
+    created = browser.get(
+        hub + f"/admin/audit/{_event_id(app, 'person.create', made['id'])}?lang=vi"
+    ).text
+    row = re.search(r'<td class="mono">national_id</td>(.*?)</tr>', created)
+    assert row and "(đã niêm phong)" in row.group(1)
+    page = browser.get(hub + f"/admin/audit/{_event_id(app, 'person.update', made['id'])}")
+    row = re.search(r'<td class="mono">national_id</td>(.*?)</tr>', page.text)
+    assert row and row.group(1).count("(đã niêm phong, đã thay đổi)") == 2
+    assert "Ân" in page.text  # what is not sealed still shows as it is
+    english = browser.get(
+        hub + f"/admin/audit/{_event_id(app, 'person.update', made['id'])}?lang=en"
+    )
+    assert "(sealed, changed)" in english.text
+    for text in (created, page.text):
+        assert "0010900" not in text and "1990-05-01" not in text
