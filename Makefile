@@ -59,6 +59,8 @@ bench: setup postgres
 	@echo "== provisioning: SQLite, 2 workers (the committed figure)"
 	$(BIN)/python -m bench provisioning --workers 2 $(BENCH_ARGS)
 	@for suite in $(BENCH_SUITES); do echo "== $$suite"; $(BIN)/python -m bench $$suite || exit 1; done
+	@echo "== mail, with the worker laying out Maildirs itself (mailbox_access = files)"
+	$(BIN)/python -m bench mail --access files
 
 setup: system-deps venv
 

@@ -131,10 +131,12 @@ def doveadm_post(stack: MailStack, commands: list[list]) -> list[list]:
     return answer
 
 
-def raw_mail_ops_per_s(stack: MailStack, users: list[tuple[str, str]]) -> float:
+def raw_mail_ops_per_s(stack: MailStack, users: list[tuple[str, str]], access: str) -> float:
     """What the mail target asks of Dovecot for new mailboxes, without the hub: per batch
     one request (flush each user's cached lookup, look them up: home, uid, quota), then
-    each Maildir laid out and handed to the uid Dovecot named."""
+    the Maildirs made: by Dovecot in one more request (`mailbox status` of INBOX as each
+    user; access "doveadm"), or laid out here and handed to the uid Dovecot named
+    ("files")."""
     started = time.perf_counter()
     for start in range(0, len(users), BATCH):
         batch = [u for u, _ in users[start : start + BATCH]]
@@ -151,6 +153,13 @@ def raw_mail_ops_per_s(stack: MailStack, users: list[tuple[str, str]]) -> float:
             if tag[0] == "u"
             for user, fields in out.items()
         }
+        if access == "doveadm":
+            doveadm_post(
+                stack,
+                [["mailboxStatus", {"user": u, "field": ["guid"], "mailboxMask": ["INBOX"]},
+                  f"m{n}"] for n, u in enumerate(batch)],
+            )  # fmt: skip
+            continue
         for user, location in users[start : start + BATCH]:
             fields = found[user]
             home = stack.mail_root / location
@@ -193,7 +202,9 @@ class MailHub:
     """The hub's database and settings on the throwaway slapd and mail stack; HR entered
     through the API in this process; `idhub worker` processes as deployed."""
 
-    def __init__(self, workdir: Path, slapd: Slapd, stack: MailStack, database_url: str | None):
+    def __init__(
+        self, workdir: Path, slapd: Slapd, stack: MailStack, database_url: str | None, access: str
+    ):
         mail = {
             "enabled": True,
             "doveadm_config": str(stack.dovecot_conf),
@@ -201,6 +212,8 @@ class MailHub:
             "archive_dir": str(workdir / "archive"),
             "doveadm_url": stack.doveadm_url,
             "doveadm_password": stack.doveadm_password,
+            "doveadm_ca_file": str(stack.tls.ca_file),
+            "mailbox_access": access,
         }
         self.settings = load_settings(
             overrides={
@@ -390,6 +403,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--leavers", type=int, default=15)
     parser.add_argument("--cli-samples", type=int, default=40, help="mailboxes timed the old way")
     parser.add_argument("--database", help="database URL (default: SQLite in a temp folder)")
+    parser.add_argument(
+        "--access",
+        choices=("doveadm", "files"),
+        default="doveadm",
+        help="[mail] mailbox_access of the hub and of the baseline (doveadm)",
+    )
     args = parser.parse_args(argv)
 
     tmp = tempfile.mkdtemp(prefix="idhub-bench-mail-")
@@ -412,10 +431,12 @@ def main(argv: list[str]) -> int:
             "one doveadm process per step (median ms): "
             + ", ".join(f"{k} {v}" for k, v in cli.items())
         )
-        raw_before = raw_mail_ops_per_s(stack, add_raw_entries(slapd, "rawa", args.people))
+        raw_before = raw_mail_ops_per_s(
+            stack, add_raw_entries(slapd, "rawa", args.people), args.access
+        )
         print(f"raw mail server work:      {raw_before:8.0f} mailboxes/s ({args.people}, before)")
 
-        hub = MailHub(workdir, slapd, stack, args.database)
+        hub = MailHub(workdir, slapd, stack, args.database, args.access)
         # Leavers-to-be first: converged with mailboxes and passwords.
         leavers = hub.joiners(args.leavers)
         hub.converge_directory()
@@ -442,7 +463,9 @@ def main(argv: list[str]) -> int:
         rate = queued / (hub.wait_for_empty(worker) - started)
         stop(worker)
         print(f"mail target (backlog):     {rate:8.0f} mailboxes/s ({queued} jobs)")
-        raw_after = raw_mail_ops_per_s(stack, add_raw_entries(slapd, "rawb", args.people))
+        raw_after = raw_mail_ops_per_s(
+            stack, add_raw_entries(slapd, "rawb", args.people), args.access
+        )
         raw = (raw_before + raw_after) / 2
         print(f"raw mail server work:      {raw_after:8.0f} mailboxes/s ({args.people}, after)")
         print(f"ratio to raw ({raw:.0f} /s, mean of before and after): {rate / raw:.2f}")
@@ -491,6 +514,7 @@ def main(argv: list[str]) -> int:
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "database": "postgresql" if args.database and "postgresql" in args.database else "sqlite",
         "people": args.people,
+        "mailbox_access": args.access,
         "cli_ms_per_step": cli,
         "raw_mail_ops_per_s": round(raw, 1),
         "raw_mail_ops_before_per_s": round(raw_before, 1),
@@ -513,7 +537,8 @@ def main(argv: list[str]) -> int:
         "backlog_left_at_cuts": sorted(left.values()),
         "leaver_stages_p50_s": stages,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    results = RESULTS if args.access == "doveadm" else RESULTS.with_name("mail-files.json")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {results}")
     return 0
