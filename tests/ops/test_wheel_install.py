@@ -3,8 +3,12 @@
 The wheel is built from this tree and installed (not editable) into a fresh virtualenv;
 the hub runs from that virtualenv only, with its settings in another folder (IDHUB_CONFIG)
 and its data in a third, against a slapd that speaks LDAPS only, bound as the hub's
-least-privilege account. The test creates a person through the API, waits for the entry,
-activates it and signs the person in (password + TOTP) through the OIDC code flow.
+least-privilege account, and with a mail host (Postfix + Dovecot reading that slapd) it
+reaches only through doveadm's API over TLS (`mailbox_access = "doveadm"`, as
+docs/deploy.md §5: mail_root and the archive folder are the mail host's paths). The test
+creates a person through the API, waits for the entry and the mailbox Dovecot made,
+activates the account, signs the person in (password + TOTP) through the OIDC code flow
+and opens their mailbox over IMAP.
 
 Nothing is downloaded: the new virtualenv reaches the shared one's already-installed
 dependencies through a path line in a .pth file (like --system-site-packages, but for a
@@ -17,6 +21,7 @@ from __future__ import annotations
 import email.parser
 import json
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -24,7 +29,7 @@ import sys
 import sysconfig
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,10 +39,12 @@ import pytest
 import requests
 
 from idhub.config import PROJECT_DIR
+from idhub.ops.devstack.mail import LdapSource, MailStack
 from idhub.ops.devstack.ports import free_port
 from idhub.ops.devstack.slapd import Slapd, TlsFiles
 from tests.fixtures.factories import make_assignment, make_person, make_position, make_unit
 from tests.fixtures.ldap import ADMIN_PASSWORD, BASE_DN, HUB_PASSWORD, READER_PASSWORD
+from tests.fixtures.mail import imap_login, mail_folder
 from tests.fixtures.sso import PASSWORD, REDIRECT, activate, code_flow, sign_in
 from tests.fixtures.tls import make_pki
 
@@ -128,6 +135,7 @@ class Installed:
     env: dict[str, str]
     base: str
     directory: Slapd
+    mail: MailStack
 
     def idhub(self, *args: str) -> str:
         return _run([str(self.venv / "bin" / "idhub"), *args], env=self.env, cwd=self.config_dir)
@@ -135,7 +143,17 @@ class Installed:
 
 @pytest.fixture(scope="module")
 def installed(venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
-    pki = make_pki(tmp_path_factory.mktemp("pki"))
+    with mail_folder() as mail_host:
+        yield from _installed(venv, tmp_path_factory, mail_host)
+
+
+def _installed(
+    venv: Path, tmp_path_factory: pytest.TempPathFactory, mail_host: Path
+) -> Iterator[Installed]:
+    mail_host.chmod(0o711)  # Postfix's and Dovecot's accounts read the directory's CA here
+    pki = make_pki(mail_host / "pki")
+    (mail_host / "pki").chmod(0o711)
+    pki.ca_file.chmod(0o644)
     directory = Slapd(
         tmp_path_factory.mktemp("slapd-ldaps"),
         base_dn=BASE_DN,
@@ -145,6 +163,13 @@ def installed(venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         reader_password=READER_PASSWORD,
         tls=TlsFiles(pki.server_cert, pki.server_key, pki.ca_file, "ldaps"),
     )
+    mail = MailStack(
+        mail_host / "stack",
+        LdapSource(directory.url, BASE_DN, directory.reader_dn, READER_PASSWORD,
+                   ca_file=str(pki.ca_file)),
+        auth_failure_delay_s=0,
+        auth_penalty=False,
+    )  # fmt: skip
     config_dir = tmp_path_factory.mktemp("etc-idhub")
     data_dir = tmp_path_factory.mktemp("var-lib-idhub") / "data"
     port = free_port()
@@ -166,6 +191,13 @@ tls_required = true
 enabled = false
 [dev_mail]
 enabled = false
+[mail]
+enabled = true
+doveadm_url = "{mail.doveadm_url}"
+doveadm_ca_file = "{mail.tls.ca_file}"
+mailbox_access = "doveadm"
+mail_root = "{mail.mail_root}"
+archive_dir = "{mail_host}/archive"
 [sso]
 argon2_time_cost = 1
 argon2_memory_kib = 8192
@@ -175,12 +207,14 @@ argon2_parallelism = 1
     env = _clean_env(
         IDHUB_CONFIG=str(config_dir / "idhub.toml"),
         IDHUB_KEY_LDAP_HUB_PASSWORD_FILE=str(password_file),
+        IDHUB_MAIL_DOVEADM_PASSWORD=mail.doveadm_password,
         IDHUB_LOGGING_FORMAT="json",
     )
     children: list[subprocess.Popen[bytes]] = []
-    with directory:
+    with directory, mail:
         assert directory.url.startswith("ldaps://")  # TLS from the first byte, nothing else
-        hub = Installed(venv, config_dir, data_dir, env, base, directory)
+        assert mail.doveadm_url.startswith("https://")
+        hub = Installed(venv, config_dir, data_dir, env, base, directory, mail)
         hub.idhub("db", "upgrade")
         try:
             for name, argv in (
@@ -285,6 +319,11 @@ def test_the_installed_wheel_runs_the_hub_over_ldaps_and_signs_a_person_in(
 
     entry = _wait_for_entry(installed.directory, person["username"], installed.config_dir)
     assert entry["cn"] == ["Vàng A Sình".encode()]
+    # the mail worker had Dovecot make the mailbox, over the doveadm API only
+    (location,) = entry["idhubMailbox"]
+    maildir = installed.mail.mail_root / location.decode() / "Maildir"
+    _wait_for(lambda: (maildir / "cur").is_dir(), "no mailbox", installed.config_dir)
+    assert maildir.stat().st_uid == pwd.getpwnam("mail").pw_uid
 
     link = installed.idhub("person", "activation-link", person["username"]).strip()
     assert link.startswith(installed.base + "/sso/activate#")
@@ -301,8 +340,21 @@ def test_the_installed_wheel_runs_the_hub_over_ldaps_and_signs_a_person_in(
         timeout=30,
     ).json()
     assert claims["sub"] and claims["name"] == "Vàng A Sình"
+    # the same password opens the mailbox (Dovecot binds to the directory over LDAPS)
+    imap = imap_login(installed.mail, person["username"], PASSWORD)
+    try:
+        assert imap.select("INBOX")[0] == "OK"
+    finally:
+        imap.logout()
     # The keys not given were made on the first start, in the configured data folder.
     assert (installed.data_dir / "secrets" / "audit_chain_key").is_file()
+
+
+def _wait_for(done: Callable[[], bool], what: str, logs: Path) -> None:
+    deadline = time.monotonic() + 60
+    while not done():
+        assert time.monotonic() < deadline, f"{what}\n" + _logs(logs)
+        time.sleep(0.1)
 
 
 def _wait_for_entry(directory: Slapd, username: str, logs: Path) -> dict[str, list[bytes]]:
