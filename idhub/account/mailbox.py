@@ -19,8 +19,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from connectors.base import ConnectorError
-from connectors.doveadm import Command
 from idhub.account.pages import SECTIONS, Section, bp, render_section, require_person
 from idhub.db import get_db
 from idhub.identity.snapshots import UnitDirectory, person_snapshots
@@ -41,22 +39,6 @@ def human_bytes(value: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} TiB"  # pragma: no cover - unreachable
-
-
-def used_bytes(username: str) -> int | None:
-    """The size of every folder of the user's mailbox, as Dovecot counts it (or None)."""
-    connector = current_hub().connectors.mailboxes()
-    transport = getattr(connector, "transport", None)
-    if transport is None:
-        return None
-    status = Command("mailboxStatus", {"user": username, "field": ["vsize"], "mailboxMask": ["*"]})
-    try:
-        (reply,) = transport.run([status])
-    except (ConnectorError, ValueError):  # away, or a transport without this command
-        return None
-    if reply.code or not isinstance(reply.output, list):
-        return None
-    return sum(int(row.get("vsize") or 0) for row in reply.output if isinstance(row, dict))
 
 
 def mailbox_of(session: Session, person: Person, today: dt.date) -> SimpleNamespace:
@@ -139,7 +121,7 @@ def mailbox() -> Response:
     finally:
         session.close()
     if box.served and box.state == "in_sync" and person.username:  # no session held
-        used = used_bytes(person.username)
+        used = current_hub().connectors.mailbox_used_bytes(person.username)
         box.used = human_bytes(used) if used is not None else None
     return render_section(
         "account_mailbox.html",

@@ -16,8 +16,6 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from connectors.base import ConnectorError
-from connectors.doveadm import Command
 from idhub.admin_scope import visible
 from idhub.admin_scope.grants import held_by_person
 from idhub.console.frame import (
@@ -51,22 +49,6 @@ from provisioning.policy import desired_account
 
 READ = ("hr:read", "hr:write", "admin")
 AUDIT_PAGE = 25
-
-
-def used_bytes(username: str) -> int | None:
-    """What the mail connector reports the mailbox uses (None: not served or away)."""
-    connector = current_hub().connectors.mailboxes()
-    transport = getattr(connector, "transport", None)
-    if transport is None:
-        return None
-    status = Command("mailboxStatus", {"user": username, "field": ["vsize"], "mailboxMask": ["*"]})
-    try:
-        (reply,) = transport.run([status])
-    except (ConnectorError, ValueError):
-        return None
-    if reply.code or not isinstance(reply.output, list):
-        return None
-    return sum(int(row.get("vsize") or 0) for row in reply.output if isinstance(row, dict))
 
 
 def desired(session: Session, person: Person, today: dt.date) -> SimpleNamespace:
@@ -142,7 +124,11 @@ def person(person_id: uuid.UUID) -> Response:
             return render_console_message("console.error.not_found", 404)
         history = of_people(session, [person_id])[person_id]
         plan = desired(session, row, today)
-        used = used_bytes(row.username) if plan.served and row.username else None
+        used = (
+            current_hub().connectors.mailbox_used_bytes(row.username)
+            if plan.served and row.username
+            else None
+        )
         delegations = list(
             session.scalars(
                 select(MailDelegation)

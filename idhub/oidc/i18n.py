@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import importlib.resources
 import unicodedata
+from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlencode
 
 from flask import Flask, has_request_context, request
 from flask_babel import Babel, get_locale, gettext
@@ -38,10 +40,24 @@ def select_locale() -> str:
     return default
 
 
+def lang_url(code: str, keep: Mapping[str, str] | None = None) -> str:
+    """The current page in language `code`: its query kept (a search, a page number, an
+    authorization request's parameters) with only `lang` replaced. `keep` adds what a page
+    shown after a POST carries in its form instead of its query (the sign-in page's `next`),
+    so that switching language there does not lose the flow either."""
+    args = [
+        (k, v) for k, v in request.args.items(multi=True) if k != "lang" and k not in (keep or {})
+    ]
+    args += [(k, v) for k, v in (keep or {}).items() if v]
+    args.append(("lang", code))
+    return "?" + urlencode(args)
+
+
 def init_i18n(app: Flask, default_locale: str) -> None:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
     app.config["BABEL_DEFAULT_LOCALE"] = default_locale
     Babel(app, locale_selector=select_locale)
+    app.jinja_env.globals["lang_url"] = lang_url
 
 
 def locale() -> str:

@@ -49,6 +49,15 @@ def test_an_officer_records_a_joiner_in_a_browser(app, client, hub, person, comm
 
     page.fill("input[name=q]", "dang thi anh")
     page.click("form.search button[type=submit]")
+    # switching language keeps the search, and back again
+    page.click("nav.lang >> text=English")
+    page.wait_for_url("**/admin/people?*lang=en")
+    assert page.get_attribute("html", "lang") == "en"
+    assert page.input_value("input[name=q]") == "dang thi anh"
+    assert "Đặng Thị Ánh" in page.inner_text("table")
+    page.click("nav.lang >> text=Tiếng Việt")
+    page.wait_for_url("**/admin/people?*lang=vi")
+    assert page.input_value("input[name=q]") == "dang thi anh"
     page.click('table a:has-text("Đặng Thị Ánh")')
     page.wait_for_url(hub + f"/admin/people/{communes.binh['anh_id']}")
     assert "UBND xã An Bình" in page.inner_text("main")

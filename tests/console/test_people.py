@@ -3,8 +3,10 @@ and that commune B's people are not listed, counted, searchable or reachable (40
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -40,6 +42,25 @@ def test_search_ignores_accents_and_stays_in_scope(hub, browser, communes):
     assert "Trần Văn Bình" in by_unit.text
     other_unit = browser.get(hub + "/admin/people", params={"unit": "XA.BAC", "lang": "vi"})
     assert "Lê Thị Cúc" not in other_unit.text
+
+
+def test_the_language_links_keep_the_search(hub, browser, communes):
+    """Switching language on a search keeps what was searched (q, unit), lang replaced."""
+    found = browser.get(
+        hub + "/admin/people", params={"q": "trần văn", "unit": "xa.an", "lang": "vi"}
+    )
+    assert 'lang="vi"' in found.text and "Trần Văn Bình" in found.text
+    href = re.search(r'<a href="([^"]*)" hreflang="en">', found.text)
+    assert href is not None
+    link = html.unescape(href.group(1))
+    assert link.startswith("?") and parse_qs(link[1:]) == {
+        "q": ["trần văn"],
+        "unit": ["xa.an"],
+        "lang": ["en"],
+    }
+    english = browser.get(hub + "/admin/people" + link)
+    assert 'lang="en"' in english.text and "Trần Văn Bình" in english.text
+    assert 'value="trần văn"' in english.text  # the search box still holds the query
 
 
 def test_a_persons_page_in_scope_and_404_outside(hub, browser, communes):

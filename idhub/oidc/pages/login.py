@@ -64,7 +64,12 @@ def login_submit() -> Response:
     )
     if check.outcome is Outcome.THROTTLED:
         return render_page(
-            "sso_login.html", 429, title=t("title.login"), next=next_url, error=t("error.throttled")
+            "sso_login.html",
+            429,
+            title=t("title.login"),
+            next=next_url,
+            lang_keep={"next": next_url},
+            error=t("error.throttled"),
         )
     if check.outcome is not Outcome.OK:
         return render_page(
@@ -72,6 +77,8 @@ def login_submit() -> Response:
             401,
             title=t("title.login"),
             next=next_url,
+            # shown at /sso/login without its query: the language links carry `next`
+            lang_keep={"next": next_url},
             error=t("error.login_failed"),
             username=login,
         )
