@@ -48,16 +48,13 @@ def _everything(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
 def test_no_table_holds_a_sealed_value_in_clear(app, api, client) -> None:
     first, second = national_id(BORN), national_id(CORRECTED)
     tree = lai_chau(api)
-    made = api.post(
-        "/api/v1/people",
-        {
-            "national_id": first,
-            "date_of_birth": BORN,
-            "family_name": "Nguyễn",
-            "given_name": "An",
-        },
-        headers={"Idempotency-Key": "joiner-1"},
-    )
+    joiner_body = {
+        "national_id": first,
+        "date_of_birth": BORN,
+        "family_name": "Nguyễn",
+        "given_name": "An",
+    }
+    made = api.post("/api/v1/people", joiner_body, headers={"Idempotency-Key": "joiner-1"})
     assert made.status_code == 201, made.json
     person = made.json
     make_assignment(api, person, tree["dept"], tree["specialist"])
@@ -78,16 +75,7 @@ def test_no_table_holds_a_sealed_value_in_clear(app, api, client) -> None:
     left = api.patch_fresh(f"/api/v1/people/{person['id']}", {"status": "left"})
     assert left.status_code == 200, left.json
     # The replay of the idempotent POST still answers with the person as first made.
-    again = api.post(
-        "/api/v1/people",
-        {
-            "national_id": first,
-            "date_of_birth": BORN,
-            "family_name": "Nguyễn",
-            "given_name": "An",
-        },
-        headers={"Idempotency-Key": "joiner-1"},
-    )
+    again = api.post("/api/v1/people", joiner_body, headers={"Idempotency-Key": "joiner-1"})
     assert again.status_code == 201 and again.json["national_id"] == first
     # A joiner and a leaver through SCIM, as an HR system sends them.
     scim = Raw(client, scim_token(app, client, ["scim:read", "scim:write"]))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 from flask import redirect, request
 from flask import session as flow
@@ -63,27 +64,25 @@ def login_submit() -> Response:
         get_db(), sso_settings(), current_hub().audit, actor(), login, password, request.remote_addr
     )
     if check.outcome is Outcome.THROTTLED:
-        return render_page(
-            "sso_login.html",
-            429,
-            title=t("title.login"),
-            next=next_url,
-            lang_keep={"next": next_url},
-            error=t("error.throttled"),
-        )
+        return _login_again(429, "error.throttled", next_url)
     if check.outcome is not Outcome.OK:
-        return render_page(
-            "sso_login.html",
-            401,
-            title=t("title.login"),
-            next=next_url,
-            # shown at /sso/login without its query: the language links carry `next`
-            lang_keep={"next": next_url},
-            error=t("error.login_failed"),
-            username=login,
-        )
+        return _login_again(401, "error.login_failed", next_url, username=login)
     flow["pending"] = {"person": str(check.person_id), "at": time.time(), "next": next_url}
     return redirect("/sso/login/code", 303)
+
+
+def _login_again(status: int, error: str, next_url: str, **values: Any) -> Response:
+    """The sign-in form again, with why. It is shown at /sso/login without its query, so
+    the language links carry `next` themselves."""
+    return render_page(
+        "sso_login.html",
+        status,
+        title=t("title.login"),
+        next=next_url,
+        lang_keep={"next": next_url},
+        error=t(error),
+        **values,
+    )
 
 
 def pending_person() -> uuid.UUID | None:
