@@ -46,7 +46,6 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from connectors.base import (
@@ -139,7 +138,6 @@ class MailConnector:
                 f"mail: mailbox_access {config.mailbox_access!r} is not one of {MAILBOX_ACCESS}"
             )
         self.config = config
-        self._root = Path(config.mail_root)
         self.transport = (
             DoveadmHttp(
                 config.doveadm_url,
