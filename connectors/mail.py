@@ -87,6 +87,7 @@ _ACL_RIGHTS = frozenset(
 )  # fmt: skip  # Dovecot's names; "admin" is never handed out
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,254}")
 _LOCATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*(/[A-Za-z0-9][A-Za-z0-9-]*)*")
+_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 _QUOTA_RULE = re.compile(r"\*:bytes=(\d+)")
 LOOKUPS_PER_COMMAND = 100  # users in one "user" command (HTTP API)
 
@@ -279,6 +280,8 @@ class MailConnector:
             op.name is None or not _valid_location(op.name)
         ):
             item.fail(InvalidData(f"mail: {op.name!r} is not a mailbox location"))
+        elif op.kind is OpKind.DELETE and not _KEY.fullmatch(op.target.id):
+            item.fail(InvalidData(f"mail: {op.target.id!r} is not an account key"))  # archive name
         elif _delegates(op):
             try:
                 _acl_commands(op, users[0])

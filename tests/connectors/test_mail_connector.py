@@ -121,6 +121,9 @@ def test_bad_input_is_refused_and_unknown_users_reported(mail_server, tmp_path, 
         Operation(OpKind.CREATE, key, name="../../etc", attributes={"user": ("annv",)}),
         Operation(OpKind.DISABLE, key, attributes={"user": ("a b; rm",)}),
         Operation(OpKind.MOVE, key, name="x"),
+        Operation(
+            OpKind.DELETE, AccountKey("../../etc"), name=_box(key.id), attributes={"user": ("a",)}
+        ),
     ]
     assert all(isinstance(r.error, InvalidData) for r in mail.apply(bad))
     (ghost,) = mail.apply(
