@@ -9,16 +9,23 @@ scrape sums them; without it (tests, one process) they live in this process.
 Every metric has labels, so a value is made at its first `labels()`: a process that sets
 the folder before it counts anything (`use_folder`) writes to files even when
 prometheus_client was imported earlier.
+
+What a database change did (a job parked, a sign-in recorded) is counted when its
+transaction commits (`on_commit`): a change rolled back, or retried after a
+serialization failure, counts nothing, or once.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import Counter, Histogram, disable_created_metrics, values
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 # No `*_created` series: the multiprocess mode has none either, so one process and many
@@ -93,8 +100,31 @@ def request_answered(endpoint: str, method: str, status: str, seconds: float) ->
     children[1].inc()
 
 
-def signed_in(result: str) -> None:
-    SIGNINS.labels(result).inc()
+_PENDING = "idhub.metrics.pending"  # the counts a session's open transaction holds
+
+
+def on_commit(session: Session, count: Callable[[], None]) -> None:
+    """Run `count` once the session's transaction commits; nothing if it rolls back."""
+    session.info.setdefault(_PENDING, []).append(count)
+
+
+@event.listens_for(Session, "after_commit")
+def _count_committed(session: Session) -> None:
+    for count in session.info.pop(_PENDING, ()):
+        count()
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_rolled_back(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def signed_in(result: str, session: Session | None = None) -> None:
+    """One sign-in step; with `session`, when what recorded it commits."""
+    if session is None:
+        SIGNINS.labels(result).inc()
+    else:
+        on_commit(session, SIGNINS.labels(result).inc)
 
 
 def token_issued(grant_type: str) -> None:

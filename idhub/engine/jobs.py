@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 
 from connectors.base import ConnectorError
 from idhub.db import Database, among, table_of, upsert
-from idhub.metrics import JOBS_FAILED, JOBS_PARKED, TARGET_ERRORS
+from idhub.metrics import JOBS_FAILED, JOBS_PARKED, TARGET_ERRORS, on_commit
 from idhub.models import AccountLink, JobState, LinkState, ProvisioningJob, Urgency, utcnow
 
 if TYPE_CHECKING:  # worker.py builds the queue with its settings
@@ -100,7 +100,7 @@ class JobQueue:
                     claimed.state = JobState.FAILED
                     claimed.last_error = f"abandoned by its worker {claimed.attempts} times; parked"
                     claimed.lease_owner = claimed.lease_expires_at = None
-                    JOBS_PARKED.labels(self.target).inc()
+                    on_commit(session, JOBS_PARKED.labels(self.target).inc)
                     continue
                 jobs.append(claimed)
             expires = now + dt.timedelta(seconds=self.settings.lease_s)
@@ -254,12 +254,12 @@ class JobQueue:
         """
         if queued_again is None:
             queued_again = set() if park else self.queued_again(session, jobs)
-        TARGET_ERRORS.labels(self.target, kind).inc()
+        on_commit(session, TARGET_ERRORS.labels(self.target, kind).inc)
         for job in jobs:
             if not park and job.subject_id in queued_again:
                 session.delete(job)
                 continue
-            (JOBS_PARKED if park else JOBS_FAILED).labels(self.target).inc()
+            on_commit(session, (JOBS_PARKED if park else JOBS_FAILED).labels(self.target).inc)
             if park:
                 job.state = JobState.FAILED
             else:

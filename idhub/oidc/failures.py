@@ -108,7 +108,9 @@ def note_failure(
     """Add one failure to its account's tally; the closed window before it is audited.
     The metrics count it as locked when this failure locked the account (`locked`) or
     the try was refused because it already was (`refused_locked`)."""
-    signed_in("throttled" if throttled else "locked" if locked or refused_locked else "failed")
+    signed_in(
+        "throttled" if throttled else "locked" if locked or refused_locked else "failed", session
+    )
     _add(
         session,
         settings,

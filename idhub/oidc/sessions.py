@@ -53,7 +53,7 @@ def start_session(
     )
     session.add(row)
     session.flush()
-    signed_in("ok")
+    signed_in("ok", session)
     return row, secret
 
 

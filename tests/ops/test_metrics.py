@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import requests
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.base import InvalidData
@@ -26,6 +27,7 @@ from idhub.changes.outbox import enqueue
 from idhub.config import PROJECT_DIR
 from idhub.engine.jobs import JobQueue
 from idhub.engine.worker import WorkerSettings
+from idhub.metrics import signed_in
 from idhub.ops.devstack.ports import free_port
 from tests.conftest import register_client, token_for
 from tests.fixtures.factories import joiner_items, lai_chau
@@ -272,3 +274,23 @@ def test_refused_jobs_are_counted_failed_or_parked_and_shown_in_the_queue(app, c
     assert value(after, "idhub_queue_jobs", target="ldap", state="pending") == 1
     assert value(after, "idhub_queue_depth", target="ldap") == 1
     assert value(after, "idhub_queue_oldest_job_age_seconds", target="ldap") > 0
+
+
+def test_a_change_counts_when_it_commits_and_not_if_it_rolls_back(app):
+    db = app.extensions["idhub"].db
+
+    def failed() -> float:
+        return REGISTRY.get_sample_value("idhub_signins_total", {"result": "failed"}) or 0.0
+
+    start = failed()
+    with pytest.raises(RuntimeError), db.transaction() as session:
+        signed_in("failed", session)
+        raise RuntimeError("the change is rolled back")
+    assert failed() == start
+    with db.transaction() as session:
+        signed_in("failed", session)
+        assert failed() == start  # not before the commit
+    assert failed() == start + 1
+    with db.transaction() as session:  # the next transaction does not count it again
+        pass
+    assert failed() == start + 1
