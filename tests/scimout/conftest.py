@@ -77,17 +77,18 @@ class DocumentsApp:
     def groups(self) -> dict[str, set[str]]:
         """The app's groups by externalId (a unit code, "role:…" for a role's group): their
         members' userNames."""
+        assert self.storage is not None
         names = {u["id"]: u["userName"] for u in users_of(self.storage)}
         return {
             g["externalId"]: {names.get(m["value"], m["value"]) for m in g.get("members") or []}
-            for g in self._groups()
+            for g in self.group_resources()
         }
 
     def group_names(self) -> dict[str, str]:
         """The app's groups' displayName by externalId (exactly as stored there)."""
-        return {g["externalId"]: g["displayName"] for g in self._groups()}
+        return {g["externalId"]: g["displayName"] for g in self.group_resources()}
 
-    def _groups(self) -> list[dict[str, Any]]:
+    def group_resources(self) -> list[dict[str, Any]]:
         assert self.storage is not None
         found = []
         for resource in self.storage.resources:

@@ -12,12 +12,14 @@ import unicodedata
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import delete
+import requests
+from sqlalchemy import delete, select
 
-from idhub.models import ScimGroupState
+from idhub.models import ScimGroupState, ScimState
+from idhub.scimout.subscriptions import queue_everyone
 from provisioning.rules import Role
 from tests.fixtures.factories import make_assignment, make_position
-from tests.scimout.conftest import DocumentsApp, queued, scim_worker, subscribe
+from tests.scimout.conftest import TOKEN, DocumentsApp, queued, scim_worker, subscribe
 from tests.scimout.test_apps_kept_in_step import (
     USER,
     YESTERDAY,
@@ -151,3 +153,31 @@ def test_a_per_unit_role_is_a_group_per_unit(app, api, admin, rules, documents: 
     groups = documents.groups()
     assert groups[in_health] == {dung["username"]}
     assert groups[in_finance] == {chien["username"]}
+
+
+def test_users_placed_before_role_groups_enter_them_when_queued_again(
+    app, api, admin, documents: DocumentsApp
+):
+    root = province(api)
+    unit = department(api, root, "Sở Nội vụ tỉnh Lai Châu")
+    subscribe(admin, documents, subtree=root["code"])
+    em = joiner(api, unit, "Em")
+    settle(app)
+    # As the hub left the app before role groups: no role group there, and projections
+    # sent without the groups they name.
+    role_group = next(g["id"] for g in documents.group_resources() if g["externalId"] == USER)
+    gone = requests.delete(
+        f"{documents.url}/scim/v2/Groups/{role_group}",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=10,
+    )
+    assert gone.status_code == 204, gone.text
+    with app.extensions["idhub"].db.transaction() as session:
+        session.execute(delete(ScimGroupState).where(ScimGroupState.kind == "role"))
+        for state in session.scalars(select(ScimState)):
+            assert state.projection is not None
+            state.projection = {k: v for k, v in state.projection.items() if k != "scim_groups"}
+        queue_everyone(session, "document", "as a reconcile does")
+    assert documents.groups() == {unit["code"]: {em["username"]}}
+    settle(app)
+    assert documents.groups() == {unit["code"]: {em["username"]}, USER: {em["username"]}}
