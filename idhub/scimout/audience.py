@@ -3,8 +3,8 @@
 The projection is the change events' (idhub/events/projection.py) plus the civil-servant
 code; None when the person is not among the app's users. An app's audience narrows it:
 `subtree` keeps people with a post in that unit or below it, `role_prefix` ("document:")
-people holding an app role with that prefix. A person outside the audience is never sent;
-one leaving it is deactivated.
+people holding an app role with that prefix (everywhere or for a unit). A person outside
+the audience is never sent; one leaving it is deactivated.
 
 The projection sent also names the app's groups the user belongs to (`scim_groups`,
 externalId → displayName): the group of its primary post's unit (externalId = the unit
@@ -85,7 +85,7 @@ def app_projections(
         mine: dict[str, dict[str, Any] | None] = {}
         for a in audiences:
             p = now[pid][a.app_key]
-            if p is not None and a.role_prefix and not p["roles"]:
+            if p is not None and a.role_prefix and not (p["roles"] or p["roles_by_unit"]):
                 p = None
             if p is not None and a.client_id in codes and not set(p["units"]) & codes[a.client_id]:
                 p = None

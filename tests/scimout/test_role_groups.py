@@ -181,3 +181,22 @@ def test_users_placed_before_role_groups_enter_them_when_queued_again(
     assert documents.groups() == {unit["code"]: {em["username"]}}
     settle(app)
     assert documents.groups() == {unit["code"]: {em["username"]}, USER: {em["username"]}}
+
+
+def test_someone_holding_only_a_per_unit_role_is_sent_with_its_group(
+    app, api, admin, rules, documents: DocumentsApp
+):
+    hub = app.extensions["idhub"]
+    hub.rules = dataclasses.replace(hub.rules, default_roles=())  # no "document:user"
+    root = province(api)
+    unit = department(api, root, "Sở Nội vụ tỉnh Lai Châu")
+    chair = make_position(api, code="TRUONG_BAN", name="Trưởng ban")
+    subscribe(admin, documents, role_prefix="document:")
+    giang = joiner(api, unit, "Giang")
+    repost(api, giang, unit, chair)
+    settle(app)
+    assert set(documents.users()) == {giang["username"]}
+    assert documents.groups() == {
+        unit["code"]: {giang["username"]},
+        f"role:{CHAIR}@{unit['code']}": {giang["username"]},
+    }

@@ -10,6 +10,7 @@ and "role:<app>:<role>@<unit code>" for the app's roles: longer than a unit code
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -20,15 +21,20 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _rename(batch: Any, old: tuple[str, int], new: tuple[str, int]) -> None:
+    """The key column's name and width: (name, length) from `old` to `new`."""
+    batch.alter_column(
+        old[0],
+        new_column_name=new[0],
+        existing_type=sa.String(length=old[1]),
+        type_=sa.String(length=new[1]),
+        existing_nullable=False,
+    )
+
+
 def upgrade() -> None:
     with op.batch_alter_table("scim_group_state") as batch:
-        batch.alter_column(
-            "unit_code",
-            new_column_name="external_id",
-            existing_type=sa.String(length=32),
-            type_=sa.String(length=255),
-            existing_nullable=False,
-        )
+        _rename(batch, ("unit_code", 32), ("external_id", 255))
         batch.add_column(
             sa.Column("kind", sa.String(length=8), nullable=False, server_default="unit")
         )
@@ -39,10 +45,4 @@ def downgrade() -> None:
     op.execute("DELETE FROM scim_group_state WHERE kind <> 'unit'")
     with op.batch_alter_table("scim_group_state") as batch:
         batch.drop_column("kind")
-        batch.alter_column(
-            "external_id",
-            new_column_name="unit_code",
-            existing_type=sa.String(length=255),
-            type_=sa.String(length=32),
-            existing_nullable=False,
-        )
+        _rename(batch, ("external_id", 255), ("unit_code", 32))
