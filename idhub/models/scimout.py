@@ -7,7 +7,8 @@ and what each app holds of each person.
   it is deleted (None: never deleted).
 * `scim_state`: per (app, person) the remote user id, its ETag, the projection last sent
   (None: not in the app, or deactivated), refusals in a row and the dead-letter hold.
-* `scim_group_state`: per (app, unit) the app's group of that unit's people (its id).
+* `scim_group_state`: per (app, group `externalId`) the app's group id: a unit's group
+  (`kind` "unit", the unit code) or an app role's ("role", "role:<app>:<role>[@<unit>]").
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ class ScimGroupState(Base):
     __tablename__ = "scim_group_state"
 
     client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    unit_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), default="unit", server_default="unit")
     remote_id: Mapped[str] = mapped_column(String(255))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -149,18 +149,22 @@ class AppClient:
             if _status(exc) != 404:  # already gone
                 raise
 
-    def group(self, code: str, name: str) -> str:
-        """The app's group of a unit's people (`externalId` = the unit code), made once."""
+    def group(self, external_id: str, name: str | None) -> str | None:
+        """The app's group of that `externalId` (a unit's or an app role's), made once:
+        found by `externalId` first, so a group made before the hub lost its id is kept;
+        made with that `name` when not found (None: not made)."""
         found = self._call(
             self.scim.query,
             Group,
             query_parameters=SearchRequest(
-                filter=ScimFilter(f"externalId eq {ScimFilter.quote(code)}")
+                filter=ScimFilter(f"externalId eq {ScimFilter.quote(external_id)}")
             ),
         )
         for resource in found.resources or []:
             return str(resource.id)
-        created = self._call(self.scim.create, Group(display_name=name, external_id=code))
+        if name is None:
+            return None
+        created = self._call(self.scim.create, Group(display_name=name, external_id=external_id))
         return str(created.id)
 
     def members(self, group_id: str, add: str | None = None, remove: str | None = None) -> None:

@@ -8,9 +8,10 @@ while any app has a SCIM endpoint). A round, as the change events' (idhub/events
   against the one last sent (`scim_state`): create (POST /Users, the remote id kept),
   update (PUT with If-Match when the app gave an ETag), deactivate (`active: false`), or
   delete once a deactivated user is older than the app's `delete_after_days`. A pair held
-  as a dead letter is skipped until an admin retries it. The app's unit groups follow:
-  a user enters the group of its primary post's unit (made once, `externalId` = the unit
-  code, kept in `scim_group_state`) and leaves the old one by PATCH of `members`.
+  as a dead letter is skipped until an admin retries it. The app's groups follow:
+  a user enters the group of its primary post's unit and those of the app roles it holds
+  (audience.py's `scim_groups`; each made once, found first by `externalId`, its id kept
+  in `scim_group_state`) and leaves those it no longer belongs to, by PATCH of `members`.
 * apply — each pair in turn; an app that does not answer is not tried again in the round.
 * record — a done pair's state becomes what was sent; an undone one keeps it and the job
   goes back with the outbox's backoff (nothing is lost while an app is away). When every
@@ -38,7 +39,7 @@ from idhub.engine.reach import answers
 from idhub.engine.target import Delivers, Recording, Round
 from idhub.engine.worker import Worker, WorkerSettings, new_worker_id
 from idhub.models import OAuthClient, ScimGroupState, ScimState, ScimSubscription, utcnow
-from idhub.scimout.audience import Audience, app_projections
+from idhub.scimout.audience import Audience, app_projections, group_kind, groups_sent
 from idhub.scimout.remote import AppClient, Away, Refused
 from idhub.services import Hub, ProvisioningSettings
 
@@ -107,7 +108,7 @@ class ScimTarget(Delivers):
         self.apps: dict[str, App] = {}
         self.clients: dict[str, AppClient] = {}
         self.away: list[str] = []  # the URLs of the apps that did not answer last round
-        self.groups: dict[tuple[str, str], str] = {}  # (app, unit code) → the app's group id
+        self.groups: dict[tuple[str, str], str] = {}  # (app, externalId) → the app's group id
         self.new_groups: set[tuple[str, str]] = set()  # made (or found) in this round
         self.connector = AppsProbe(self)
         self.audit: AuditLog | None = None
@@ -136,7 +137,7 @@ class ScimTarget(Delivers):
             for s in states.values():
                 session.expunge(s)
             self.groups = {
-                (g.client_id, g.unit_code): g.remote_id
+                (g.client_id, g.external_id): g.remote_id
                 for g in session.scalars(select(ScimGroupState))
             }
         plans = []
@@ -215,19 +216,34 @@ class ScimTarget(Delivers):
         self._move_groups(client, c)
 
     def _move_groups(self, client: AppClient, c: Change) -> None:
-        """The user leaves its old unit's group and enters its new one's."""
-        old = (c.before or {}).get("unit") if c.op != "create" else None
-        new = (c.after or {}).get("unit") if c.op in ("create", "update") else None
-        if c.remote_id is None or (old or {}).get("code") == (new or {}).get("code"):
+        """The user leaves the groups (unit's and roles') it no longer belongs to and enters
+        its new ones; a deactivated user leaves them all."""
+        if c.remote_id is None:
             return
-        if old and (c.client_id, old["code"]) in self.groups:
-            client.members(self.groups[(c.client_id, old["code"])], remove=c.remote_id)
-        if new:
-            key = (c.client_id, new["code"])
-            if key not in self.groups:
-                self.groups[key] = client.group(new["code"], new["name"])
-                self.new_groups.add(key)
-            client.members(self.groups[key], add=c.remote_id)
+        old = groups_sent(c.before) if c.op != "create" else {}
+        new = groups_sent(c.after) if c.op in ("create", "update") else {}
+        for external_id in sorted(old.keys() - new.keys()):
+            group_id = self._group_id(client, c.client_id, external_id, None)
+            if group_id is not None:
+                client.members(group_id, remove=c.remote_id)
+        for external_id in sorted(new.keys() - old.keys()):
+            group_id = self._group_id(client, c.client_id, external_id, new[external_id])
+            assert group_id is not None  # made when not found
+            client.members(group_id, add=c.remote_id)
+
+    def _group_id(
+        self, client: AppClient, client_id: str, external_id: str, name: str | None
+    ) -> str | None:
+        """The app's id of a group: kept, else found by `externalId`, else made (when a
+        `name` is given: a group to leave is not made)."""
+        key = (client_id, external_id)
+        if key not in self.groups:
+            found = client.group(external_id, name)
+            if found is None:
+                return None
+            self.groups[key] = found
+            self.new_groups.add(key)
+        return self.groups[key]
 
     def _drop_client(self, client_id: str) -> None:
         found = self.clients.pop(client_id, None)
@@ -304,12 +320,16 @@ def _store_done(state: ScimState, c: Change, now: dt.datetime) -> None:
 
 
 def _store_groups(session: Session, groups: dict[tuple[str, str], str], now: dt.datetime) -> None:
-    for (client_id, code), remote_id in groups.items():
-        row = session.get(ScimGroupState, (client_id, code))
+    for (client_id, external_id), remote_id in groups.items():
+        row = session.get(ScimGroupState, (client_id, external_id))
         if row is None:
             session.add(
                 ScimGroupState(
-                    client_id=client_id, unit_code=code, remote_id=remote_id, updated_at=now
+                    client_id=client_id,
+                    external_id=external_id,
+                    kind=group_kind(external_id),
+                    remote_id=remote_id,
+                    updated_at=now,
                 )
             )
 

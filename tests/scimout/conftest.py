@@ -75,15 +75,27 @@ class DocumentsApp:
         return {u["userName"]: u for u in users_of(self.storage)}
 
     def groups(self) -> dict[str, set[str]]:
-        """The app's groups by externalId (the unit code): their members' userNames."""
+        """The app's groups by externalId (a unit code, "role:…" for a role's group): their
+        members' userNames."""
         assert self.storage is not None
         names = {u["id"]: u["userName"] for u in users_of(self.storage)}
-        found = {}
+        return {
+            g["externalId"]: {names.get(m["value"], m["value"]) for m in g.get("members") or []}
+            for g in self.group_resources()
+        }
+
+    def group_names(self) -> dict[str, str]:
+        """The app's groups' displayName by externalId (exactly as stored there)."""
+        return {g["externalId"]: g["displayName"] for g in self.group_resources()}
+
+    def group_resources(self) -> list[dict[str, Any]]:
+        assert self.storage is not None
+        found = []
         for resource in self.storage.resources:
             data = resource.model_dump(mode="json")
             if "urn:ietf:params:scim:schemas:core:2.0:Group" in data.get("schemas", []):
-                members = {names.get(m["value"], m["value"]) for m in data.get("members") or []}
-                found[data["externalId"]] = members
+                found.append(data)
+        assert len({g["externalId"] for g in found}) == len(found), "a group made twice"
         return found
 
     def page(self) -> str:

@@ -17,6 +17,7 @@ from tests.scimout.conftest import DocumentsApp, queued, run_rounds, scim_worker
 
 YESTERDAY = (dt.date.today() - dt.timedelta(days=1)).isoformat()
 BEFORE = (dt.date.today() - dt.timedelta(days=2)).isoformat()
+USER = "role:document:user"  # the rules give every staff member "document:user"
 
 
 def province(api) -> dict:
@@ -71,12 +72,17 @@ def test_joiner_mover_leaver_and_the_audience(app, api, admin, documents: Docume
     assert users[hung["username"]]["displayName"] == "Lò Văn Hưng"
     assert users[hung["username"]]["unit"] == home["name"]
     assert users[hung["username"]]["active"]
-    assert documents.groups() == {home["code"]: {hung["username"]}}  # the unit's group
+    # the unit's group, and the group of the app role every staff member holds
+    assert documents.groups() == {home["code"]: {hung["username"]}, USER: {hung["username"]}}
 
     move(api, hung, finance)
     settle(app)
     assert documents.users()[hung["username"]]["unit"] == finance["name"]
-    assert documents.groups() == {home["code"]: set(), finance["code"]: {hung["username"]}}
+    assert documents.groups() == {
+        home["code"]: set(),
+        finance["code"]: {hung["username"]},
+        USER: {hung["username"]},
+    }
     assert documents.users()[hung["username"]]["unitCode"] == finance["code"]
 
     page = documents.page()  # the app's own page, server-rendered
@@ -87,7 +93,7 @@ def test_joiner_mover_leaver_and_the_audience(app, api, admin, documents: Docume
     settle(app)
     assert not documents.users()[hung["username"]]["active"]  # deactivated, not deleted
     assert "Ngừng hoạt động" in documents.page()
-    assert documents.groups() == {home["code"]: set(), finance["code"]: set()}
+    assert documents.groups() == {home["code"]: set(), finance["code"]: set(), USER: set()}
     assert outsider["username"] not in documents.users()
     assert documents.posts == 1
 
@@ -135,6 +141,10 @@ def test_the_app_down_catches_up_with_nothing_lost_nor_duplicated(
     assert users[joins["username"]]["active"] and users[stays["username"]]["active"]
     assert not users[leaves["username"]]["active"]
     assert brief["username"] not in users  # joined and left while the app was away
+    groups = documents.groups()  # the groups caught up too, each made once
+    assert groups[unit["code"]] == {joins["username"]}
+    assert groups[other["code"]] == {stays["username"]}
+    assert groups[USER] == {stays["username"], joins["username"]}
     assert documents.posts == 3  # one create each, none twice
 
 
