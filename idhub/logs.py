@@ -154,3 +154,7 @@ def configure_logging(fmt: str = "auto", level: str = "INFO", stream: Any = None
     root.setLevel(level.upper())
     # Authlib logs issued tokens at DEBUG; never let that through, whatever the level.
     logging.getLogger("authlib").setLevel(max(logging.INFO, root.level))
+    # The HTTP clients (SCIM to the apps) log every request at INFO: thousands a round,
+    # while the worker already logs each round's outcome; their warnings still show.
+    for client in ("httpx", "httpx2", "httpcore"):
+        logging.getLogger(client).setLevel(max(logging.WARNING, root.level))

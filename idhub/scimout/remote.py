@@ -9,7 +9,7 @@ happened, or a user the app already had) adopts that user instead of creating a 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,24 +167,40 @@ class AppClient:
         created = self._call(self.scim.create, Group(display_name=name, external_id=external_id))
         return str(created.id)
 
-    def members(self, group_id: str, add: str | None = None, remove: str | None = None) -> None:
-        """PATCH the group's members: remove one user (already gone: fine), add one."""
-        if remove:
-            path = f"members[value eq {ScimFilter.quote(remove)}]"
+    def members(self, group_id: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> None:
+        """One PATCH of the group's members: a round's leavers out, its joiners in. A PATCH
+        is all or nothing (RFC 7644 §3.5.2), so when the app refuses it because someone to
+        remove is not a member any more (noTarget), the removals go one by one, each such
+        refusal being fine, then the additions."""
+        removals = [
+            {"op": "remove", "path": f"members[value eq {ScimFilter.quote(r)}]"} for r in remove
+        ]
+        addition = [{"op": "add", "path": "members", "value": [{"value": a} for a in add]}]
+        if not add:
+            addition = []
+        if not removals and not addition:
+            return
+        try:
+            self._patch_group(group_id, removals + addition)
+            return
+        except Refused as exc:
+            if not removals or _status(exc) not in (400, 404):
+                raise
+        for operation in removals:
             try:
-                self._patch_group(group_id, {"op": "remove", "path": path})
+                self._patch_group(group_id, [operation])
             except Refused as exc:
                 if _status(exc) not in (400, 404):  # noTarget: not a member any more
                     raise
-        if add:
-            self._patch_group(group_id, {"op": "add", "path": "members", "value": [{"value": add}]})
+        if addition:
+            self._patch_group(group_id, addition)
 
-    def _patch_group(self, group_id: str, operation: dict[str, Any]) -> None:
+    def _patch_group(self, group_id: str, operations: list[dict[str, Any]]) -> None:
         self._call(
             self.scim.modify,
             "Group",
             group_id,
-            {"schemas": [PATCH_OP], "Operations": [operation]},
+            {"schemas": [PATCH_OP], "Operations": operations},
             check_request_payload=False,
             url=f"/Groups/{group_id}",
         )

@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -70,6 +70,17 @@ class Change:
     error: str | None = None
     refused: bool = False
     done: bool = False
+
+
+@dataclass
+class _Move:
+    """A round's membership changes of one group (`name`: to make it when not found;
+    None when it only loses members)."""
+
+    name: str | None
+    add: list[str] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
 
 
 def plan_op(
@@ -173,19 +184,25 @@ class ScimTarget(Delivers):
 
     def apply(self, plans: list[Change]) -> None:
         away: dict[str, str] = {}
+        users_done: list[Change] = []
         for change in plans:
             if change.client_id in away:
                 change.error = away[change.client_id]
                 continue
             try:
                 self._apply_one(change)
-                change.done = True
+                users_done.append(change)
             except Away as exc:
                 change.error = str(exc)
                 away[change.client_id] = change.error
                 self._drop_client(change.client_id)
             except Refused as exc:
                 change.error, change.refused = str(exc), True
+        self._move_groups([c for c in users_done if c.client_id not in away], away)
+        for change in users_done:
+            if change.client_id in away and change.error is None:
+                change.error = away[change.client_id]
+            change.done = change.error is None
         self.away = [self.apps[c].url for c in away]
         answered = any(c.done or c.refused for c in plans)
         if away and not answered:
@@ -213,23 +230,41 @@ class ScimTarget(Delivers):
             assert c.remote_id is not None
             client.delete(c.remote_id)
             c.remote_id = c.etag = None
-        self._move_groups(client, c)
 
-    def _move_groups(self, client: AppClient, c: Change) -> None:
-        """The user leaves the groups (unit's and roles') it no longer belongs to and enters
-        its new ones; a deactivated user leaves them all."""
-        if c.remote_id is None:
-            return
-        old = groups_sent(c.before) if c.op != "create" else {}
-        new = groups_sent(c.after) if c.op in ("create", "update") else {}
-        for external_id in sorted(old.keys() - new.keys()):
-            group_id = self._group_id(client, c.client_id, external_id, None)
-            if group_id is not None:
-                client.members(group_id, remove=c.remote_id)
-        for external_id in sorted(new.keys() - old.keys()):
-            group_id = self._group_id(client, c.client_id, external_id, new[external_id])
-            assert group_id is not None  # made when not found
-            client.members(group_id, add=c.remote_id)
+    def _move_groups(self, changes: list[Change], away: dict[str, str]) -> None:
+        """Users leave the groups (units' and roles') they no longer belong to and enter
+        their new ones, a deactivated user leaving them all: one PATCH per group for the
+        whole round, not one per user. A refused PATCH fails the changes it carried; an
+        app gone away fails all its changes (the caller sees it in `away`)."""
+        moves: dict[tuple[str, str], _Move] = {}
+        for c in changes:
+            if c.remote_id is None:
+                continue
+            old = groups_sent(c.before) if c.op != "create" else {}
+            new = groups_sent(c.after) if c.op in ("create", "update") else {}
+            for external_id in old.keys() - new.keys():
+                move = moves.setdefault((c.client_id, external_id), _Move(None))
+                move.remove.append(c.remote_id)
+                move.changes.append(c)
+            for external_id in new.keys() - old.keys():
+                move = moves.setdefault((c.client_id, external_id), _Move(new[external_id]))
+                move.name = move.name or new[external_id]
+                move.add.append(c.remote_id)
+                move.changes.append(c)
+        for (client_id, external_id), move in sorted(moves.items()):
+            if client_id in away:
+                continue
+            client = self.client(client_id)
+            try:
+                group_id = self._group_id(client, client_id, external_id, move.name)
+                if group_id is not None:  # a group never made has nobody to remove
+                    client.members(group_id, add=move.add, remove=move.remove)
+            except Away as exc:
+                away[client_id] = str(exc)
+                self._drop_client(client_id)
+            except Refused as exc:
+                for c in move.changes:
+                    c.error, c.refused = c.error or str(exc), True
 
     def _group_id(
         self, client: AppClient, client_id: str, external_id: str, name: str | None

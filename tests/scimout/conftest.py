@@ -41,6 +41,7 @@ class DocumentsApp:
         self.mode = "ok"
         self.late_s = 0.0
         self.posts = 0
+        self.group_patches = 0
 
     def up(self) -> None:
         rp = create_rp("Văn bản", self.url, "http://127.0.0.1:9", "document", "secret")
@@ -58,6 +59,10 @@ class DocumentsApp:
                 if self.mode == "late":
                     time.sleep(self.late_s)
                 return body
+            if environ["PATH_INFO"].startswith("/scim/v2/Groups/") and (
+                environ["REQUEST_METHOD"] == "PATCH"
+            ):
+                self.group_patches += 1
             return inner(environ, start_response)
 
         self.server = make_server("127.0.0.1", self.port, wsgi, threaded=True)

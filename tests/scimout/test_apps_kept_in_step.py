@@ -190,3 +190,28 @@ def test_a_create_that_timed_out_but_happened_is_not_made_twice(
     with app.extensions["idhub"].db.reading() as session:
         state = session.get(ScimState, ("document", __import__("uuid").UUID(person["id"])))
         assert state is not None and state.remote_id == users[0]["id"]
+
+
+def test_a_round_moves_each_group_once_not_once_per_user(app, api, admin, documents: DocumentsApp):
+    root = province(api)
+    home = department(api, root, "Sở Nội vụ tỉnh Lai Châu")
+    finance = department(api, root, "Sở Tài chính tỉnh Lai Châu")
+    subscribe(admin, documents, subtree=root["code"])
+    staff = [joiner(api, home, name) for name in ("An", "Bình", "Chi", "Dũng", "Đức", "Giang")]
+    settle(app)
+    names = {p["username"] for p in staff}
+    assert documents.groups() == {home["code"]: names, USER: names}
+    # 6 joiners in one round: their unit's group and the role group, one PATCH each
+    assert documents.group_patches == 2
+    documents.group_patches = 0
+    for person in staff[:4]:
+        move(api, person, finance)
+    leave(api, staff[4])
+    settle(app)
+    moved = {p["username"] for p in staff[:4]}
+    assert documents.groups() == {
+        home["code"]: {staff[5]["username"]},
+        finance["code"]: moved,
+        USER: names - {staff[4]["username"]},
+    }
+    assert documents.group_patches == 3  # home (4 out, a leaver), finance (4 in), the role
