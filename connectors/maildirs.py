@@ -280,36 +280,40 @@ class RemoteMaildirs:
         self._refuse_blocked(items)
         todo = [i for i in items if i.error is None]
         try:
-            self._make(todo)
+            replies = self._send(todo)
         except TargetUnavailable:
             if len(todo) < 2:
                 raise
-            # The doveadm process may have died on one mailbox (Dovecot ends it on some
-            # storage errors): find which, so one bad mailbox does not hold up the rest.
+            # No answer at all: the doveadm process may have died on one mailbox (Dovecot
+            # ends it on some storage errors). Find which, so that one does not hold up
+            # the rest; if Dovecot itself is away, the whole batch waits.
+            replies = []
             for item in todo:
                 try:
-                    self._make([item])
+                    replies += self._send([item])
                 except TargetUnavailable as exc:
-                    self.check_answers()  # Dovecot itself away: the whole batch waits
-                    item.error = InvalidData(
-                        f"mail: Dovecot could not make the mailbox of {item.user} (its "
-                        f"doveadm process ended; see Dovecot's log): {exc}"
-                    )
-
-    def _make(self, items: Sequence[Made]) -> None:
-        commands = [
-            Command("mailboxStatus", {"user": i.user, "field": ["guid"], "mailboxMask": ["INBOX"]})
-            for i in items
-        ]
-        for item, reply in zip(items, self._run(commands), strict=True):
-            if reply.code == EX_TEMPFAIL:
+                    self.check_answers()
+                    replies.append(Reply(-1, None, f"its doveadm process ended: {exc}"))
+        for item, reply in zip(todo, replies, strict=True):
+            if reply.code == EX_TEMPFAIL:  # Dovecot answered: e.g. its userdb is away
                 raise TargetUnavailable(f"mail: Dovecot is not answering: {reply.detail}")
             if reply.code:
                 item.error = InvalidData(
-                    f"mail: Dovecot could not make the mailbox of {item.user}: doveadm exit "
-                    f"{reply.code}: {reply.detail} (is {self._path(item.location)} free, "
-                    "and writable by the mail uid?)"
+                    f"mail: Dovecot could not make the mailbox of {item.user} ("
+                    + (f"doveadm exit {reply.code}: " if reply.code > 0 else "")
+                    + f"{reply.detail}; is {self._path(item.location)} free, and writable "
+                    "by the mail uid? see Dovecot's log)"
                 )
+
+    def _send(self, items: Sequence[Made]) -> list[Reply]:
+        return self._run(
+            [
+                Command(
+                    "mailboxStatus", {"user": i.user, "field": ["guid"], "mailboxMask": ["INBOX"]}
+                )
+                for i in items
+            ]
+        )
 
     def _refuse_blocked(self, items: Sequence[Made]) -> None:
         """A file where a mailbox's folder goes is that mailbox's error (one request)."""
