@@ -344,6 +344,10 @@ class ManagesMailboxes(Protocol):
         """The users the ACL of `user`'s INBOX names (its deputies)."""
         ...
 
+    def used_bytes(self, user: str) -> int | None:
+        """The size of every folder of `user`'s mailbox (None: cannot say now)."""
+        ...
+
 
 class Connector(Named, ChecksHealth, ReadsAccounts, ScansAccounts, AppliesOperations, Protocol):
     """One target system. Implementations escape every value they put into a name or a

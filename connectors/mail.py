@@ -249,6 +249,20 @@ class MailConnector:
                 names.add(ident[len("user=") :])
         return frozenset(names)
 
+    def used_bytes(self, user: str) -> int | None:
+        """The size of every folder of `user`'s mailbox as Dovecot counts it (`mailbox
+        status vsize`); None when the user is not valid, Dovecot is away or refuses."""
+        if not _SAFE.fullmatch(user):
+            return None
+        status = Command("mailboxStatus", {"user": user, "field": ["vsize"], "mailboxMask": ["*"]})
+        try:
+            (reply,) = self._run([status])
+        except ConnectorError:
+            return None
+        if reply.code or not isinstance(reply.output, list):
+            return None
+        return sum(int(row.get("vsize") or 0) for row in reply.output if isinstance(row, dict))
+
     # ------------------------------------------------------------------ apply
 
     def apply(self, ops: Sequence[Operation]) -> list[Result]:

@@ -246,8 +246,9 @@ class RemoteMaildirs:
 
     def _stats(self, paths: Sequence[str]) -> list[bool]:
         """Whether each path exists (one request)."""
+        # A path that cannot be looked at (e.g. below a file) holds no mailbox either.
         replies = self._run([Command("fsStat", _fs(path=p)) for p in paths])
-        return [_exists(p, r) for p, r in zip(paths, replies, strict=True)]
+        return [reply.code == 0 for reply in replies]
 
     def _dirs(self, paths: Sequence[str]) -> list[list[str]]:
         """The sub-folders of each folder (one request; a missing folder has none)."""
@@ -421,14 +422,6 @@ class RemoteMaildirs:
 # An `fs` command runs in the doveadm process itself: Dovecot being away shows at the
 # transport (no answer), so a failing one (exit 75 for ENOTDIR, EACCES, ...) is about
 # its path and fails only the operation it is for.
-
-
-def _exists(path: str, reply: Reply) -> bool:
-    """Whether `path` is there; a path that cannot be looked at (e.g. below a file)
-    holds no mailbox."""
-    return reply.code == 0
-
-
 def _names(path: str, reply: Reply) -> list[str]:
     if reply.code == EX_NOTFOUND:
         return []

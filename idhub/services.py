@@ -19,7 +19,6 @@ from sqlalchemy import inspect, text
 from connectors.base import (
     AppliesOperations,
     ChecksHealth,
-    ConnectorError,
     ManagesContainers,
     ManagesGroups,
     ManagesMailboxes,
@@ -27,7 +26,6 @@ from connectors.base import (
     ReadsManyAccounts,
     ScansAccounts,
 )
-from connectors.doveadm import Command
 from connectors.ldap import LdapConfig, LdapConnector
 from connectors.mail import MAILBOX_ACCESS, MailConfig, MailConnector
 from idhub.changes.chain import AuditLog
@@ -216,23 +214,11 @@ class Connectors:
         )
 
     def mailbox_used_bytes(self, username: str) -> int | None:
-        """The size of every folder of the user's mailbox, as Dovecot counts it (doveadm
-        `mailbox status vsize`); None when mail is off, Dovecot is away or the transport
-        cannot say. Asked by the account's mailbox page and the console's person page."""
+        """The size of the user's mailbox as Dovecot counts it; None when mail is off or
+        Dovecot cannot say. Asked by the account's mailbox page and the console's person
+        page."""
         connector = self.mailboxes()
-        transport = getattr(connector, "transport", None)
-        if transport is None:
-            return None
-        status = Command(
-            "mailboxStatus", {"user": username, "field": ["vsize"], "mailboxMask": ["*"]}
-        )
-        try:
-            (reply,) = transport.run([status])
-        except (ConnectorError, ValueError):  # away, or a transport without this command
-            return None
-        if reply.code or not isinstance(reply.output, list):
-            return None
-        return sum(int(row.get("vsize") or 0) for row in reply.output if isinstance(row, dict))
+        return None if connector is None else connector.used_bytes(username)
 
     def then_targets(self) -> tuple[str, ...]:
         """Targets converged after the directory (their jobs are queued by its worker)."""

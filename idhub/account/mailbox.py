@@ -5,8 +5,8 @@ The address, aliases and quota are the policy's desired account (provisioning.po
 the same values the directory target writes and Dovecot reads); the state is the mail
 target's account link (engine/targets/mail.py records each converge); delegations are
 identity/delegations.py's rows. The space used is asked of Dovecot when the page is
-shown (the mail connector's doveadm transport: `mailbox status vsize` over every folder
-of the user; nothing when Dovecot is away or the mail target is the command-line one).
+shown (the mail connector's `used_bytes`: `mailbox status vsize` over every folder of
+the user; nothing when Dovecot is away).
 Read-only: delegations are made by HR (the HR API), not by the person.
 """
 

@@ -96,11 +96,13 @@ class PersonalKeys:
         return digest.hexdigest()
 
     def mark(self, plain: str, where: str) -> str:
-        """What the audit trail keeps of a sealed value: 12 hex of the blind index over
-        the column's name and the value. Equal values give equal marks (a reader sees
+        """What the audit trail keeps of a sealed value: 12 hex of an HMAC under the index
+        key over the column's name and the value as given (not normalised: a change of
+        spacing in a phone number is a change). Equal values give equal marks (a reader sees
         THAT it changed); without the index key a mark tests no guess; the column's name
         keeps a CCCD's mark apart from its blind index in `person`."""
-        return self.blind(f"{where}={plain}")[:12]
+        message = f"{where}={plain}".encode()
+        return hmac.new(self.index_key, message, hashlib.sha256).hexdigest()[:12]
 
 
 def attach(engine: Engine, keys: Callable[[], PersonalKeys]) -> None:
